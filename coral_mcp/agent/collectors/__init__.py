@@ -1,0 +1,1 @@
+"""Collectors: each reads one outside source and returns a typed snapshot."""

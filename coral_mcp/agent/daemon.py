@@ -1,0 +1,189 @@
+"""The agent daemon: sample every `interval_s`, keep raw samples, push summaries.
+
+Composition root of the agent: wires collectors, the ring store, the summarizer and
+the stream client together. Sampling runs in a worker thread (psutil blocks); the
+stream runs on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from types import ModuleType
+
+import psutil
+
+from coral_mcp import PROTOCOL_VERSION, __version__
+from coral_mcp.agent.collectors.processes import ProcessSampler, ProcessStat, list_processes
+from coral_mcp.agent.collectors.sockets import SocketScanner
+from coral_mcp.agent.identity import AgentIdentity
+from coral_mcp.agent.ring_store import RingStore
+from coral_mcp.agent.services import resolve_services
+from coral_mcp.agent.summarize import summarize
+from coral_mcp.config import AgentSettings
+from coral_mcp.datadir import ensure_data_dir
+from coral_mcp.models import Peer, Sample, ServiceBatch, ServiceState
+from coral_mcp.rpc.agent_stream import AgentStream, Registration
+
+logger = logging.getLogger(__name__)
+
+RING_FILE = "ring.sqlite"
+
+
+def service_samples(
+    name: str, ts_s: float, stats: list[ProcessStat], outbound: int
+) -> list[Sample]:
+    """The per-service series from its processes' stats (sums over processes)."""
+    samples = [
+        Sample(ts_s, name, "processes", float(len(stats))),
+        Sample(ts_s, name, "connections_out", float(outbound)),
+    ]
+    if not stats:
+        return samples
+    samples += [
+        Sample(ts_s, name, "rss_bytes", float(sum(s.rss_bytes for s in stats))),
+        Sample(ts_s, name, "threads", float(sum(s.threads for s in stats))),
+    ]
+    cpu = [s.cpu_percent for s in stats if s.cpu_percent is not None]
+    if cpu:
+        samples.append(Sample(ts_s, name, "cpu_percent", float(sum(cpu))))
+    fds = [s.fds for s in stats if s.fds is not None]
+    if fds:
+        samples.append(Sample(ts_s, name, "fds", float(sum(fds))))
+    return samples
+
+
+class AgentDaemon:
+    def __init__(
+        self,
+        settings: AgentSettings,
+        *,
+        ps: ModuleType = psutil,
+        clock: Callable[[], float] = time.time,
+        hostname: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self._ps = ps
+        self._clock = clock
+        self.hostname = hostname or socket.gethostname()
+        data_dir = ensure_data_dir(settings.data_dir)
+        self.identity = AgentIdentity.load_or_create(data_dir, self.hostname)
+        self.ring = RingStore(data_dir / RING_FILE, settings.ring_max_age_s, settings.ring_max_bytes)
+        self._sampler = ProcessSampler(ps)
+        self._scanner = SocketScanner(ps)
+        self._own_pids = frozenset({os.getpid()})
+        self.latest = ServiceBatch(observed_ms=0, services=())
+        self.stream = AgentStream(
+            settings.colony,
+            self._registration,
+            first_seq=self.identity.next_seq,
+            on_seq=self.identity.advance,
+            max_pending=settings.max_pending_messages,
+            heartbeat_s=settings.heartbeat_s,
+        )
+        self._last_push_s = clock()
+
+    @property
+    def agent_id(self) -> str:
+        return self.identity.agent_id
+
+    def _registration(self) -> Registration:
+        return Registration(
+            agent_id=self.identity.agent_id,
+            hostname=self.hostname,
+            agent_version=__version__,
+            protocol_version=PROTOCOL_VERSION,
+            services=self.latest.services,
+        )
+
+    def sample_once(self) -> ServiceBatch:
+        """Read the host once: resolve services, sample their processes, store samples."""
+        now_s = self._clock()
+        table = self._scanner.scan()
+        processes = list_processes(self._ps)
+        resolved = resolve_services(
+            self.settings.services,
+            self.settings.auto_discover,
+            table,
+            processes,
+            self._own_pids,
+        )
+        stats = self._sampler.sample(pid for r in resolved for pid in r.pids)
+        samples: list[Sample] = []
+        states: list[ServiceState] = []
+        for service in resolved:
+            peers = table.outbound_peers(service.pids)
+            samples += service_samples(
+                service.name,
+                now_s,
+                [stats[p] for p in service.pids if p in stats],
+                sum(peers.values()),
+            )
+            states.append(
+                ServiceState(
+                    name=service.name,
+                    spec=service.spec,
+                    pids=service.pids,
+                    listen=tuple(sorted(table.listen_endpoints(service.pids))),
+                    peers=tuple(Peer(remote, n) for remote, n in sorted(peers.items())),
+                )
+            )
+        self.ring.append(samples)
+        self.latest = ServiceBatch(observed_ms=int(now_s * 1000), services=tuple(states))
+        return self.latest
+
+    def push_once(self) -> None:
+        """Summarize samples since the last push and queue them with the latest services."""
+        end_s = self._clock()
+        start_s, self._last_push_s = self._last_push_s, end_s
+        window = summarize(self.ring.read(start_s, end_s), int(start_s * 1000), int(end_s * 1000))
+        if window.summaries:
+            self.stream.submit(window)
+        self.stream.submit(self.latest)
+        self.ring.evict(end_s)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        logger.info(
+            "agent %s watching %s; colony %s",
+            self.agent_id,
+            ", ".join(f"{s.name}={s}" for s in self.settings.services) or "auto-discovered services",
+            self.settings.colony,
+        )
+        await asyncio.to_thread(self.sample_once)
+        self.push_once()  # the colony learns the services at once, not a push later
+        stream = asyncio.create_task(self.stream.run(stop), name="agent-stream")
+        try:
+            await self._loop(stop)
+        finally:
+            await stream
+            self.ring.close()
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        next_sample = self._clock() + self.settings.interval_s
+        next_push = self._clock() + self.settings.push_s
+        while not stop.is_set():
+            now = self._clock()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=max(0.0, min(next_sample, next_push) - now))
+            if stop.is_set():
+                break
+            try:
+                if self._clock() >= next_sample:
+                    next_sample = _next_tick(next_sample, self.settings.interval_s, self._clock())
+                    await asyncio.to_thread(self.sample_once)
+                if self._clock() >= next_push:
+                    next_push = _next_tick(next_push, self.settings.push_s, self._clock())
+                    self.push_once()
+            except Exception:
+                logger.exception("agent cycle failed; continuing")
+
+
+def _next_tick(previous: float, period: float, now: float) -> float:
+    """The next deadline on the period's grid, skipping ticks missed while busy."""
+    following = previous + period
+    return following if following > now else now + period

@@ -1,0 +1,56 @@
+"""The agent's small persistent state: its id and the next sequence number.
+
+Kept in `agent.json` under the data dir, written atomically (temp file + rename), so
+an agent restarted on the same data dir is the same agent and never reuses a sequence
+number the colony has already committed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from coral_mcp.errors import DataDirError
+
+STATE_FILE = "agent.json"
+
+
+@dataclass(slots=True)
+class AgentIdentity:
+    path: Path
+    agent_id: str
+    next_seq: int
+
+    @classmethod
+    def load_or_create(cls, data_dir: Path, hostname: str) -> AgentIdentity:
+        path = data_dir / STATE_FILE
+        try:
+            raw = json.loads(path.read_text())
+            identity = cls(path, str(raw["agent_id"]), int(raw["next_seq"]))
+        except FileNotFoundError:
+            short = "".join(c for c in hostname.split(".")[0] if c.isalnum() or c in "-_")
+            agent_id = f"{short or 'host'}-{uuid.uuid4().hex[:8]}"
+            identity = cls(path, agent_id, 1)
+            identity.save()
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise DataDirError(
+                f"cannot read the agent state {path}: {exc}",
+                hint="fix or remove the file (removing it makes this a new agent)",
+            ) from None
+        return identity
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps({"agent_id": self.agent_id, "next_seq": self.next_seq}))
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            raise DataDirError(f"cannot write the agent state {self.path}: {exc}") from None
+
+    def advance(self, next_seq: int) -> None:
+        if next_seq > self.next_seq:
+            self.next_seq = next_seq
+            self.save()

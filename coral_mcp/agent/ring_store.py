@@ -1,0 +1,97 @@
+"""The agent's raw-sample ring store: SQLite in WAL mode, bounded by age and by bytes.
+
+Raw samples of the last hour (by default) stay on the host, so the colony can ask for
+detail, and survive an agent restart. `evict()` removes the oldest samples first until
+both bounds hold; SQLite reuses the freed pages, so the file stops growing once the
+bound is reached.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+from coral_mcp.errors import StorageError
+from coral_mcp.models import Sample
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS samples (
+    ts_s REAL NOT NULL,
+    service TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    value REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS samples_ts ON samples (ts_s);
+"""
+_INSERT = "INSERT INTO samples (ts_s, service, metric, value) VALUES (?, ?, ?, ?)"
+_SELECT_RANGE = (
+    "SELECT ts_s, service, metric, value FROM samples"
+    " WHERE ts_s >= ? AND ts_s < ? ORDER BY ts_s, rowid"
+)
+_DELETE_OLDER = "DELETE FROM samples WHERE ts_s < ?"
+_DELETE_OLDEST = (
+    "DELETE FROM samples WHERE rowid IN (SELECT rowid FROM samples ORDER BY ts_s LIMIT ?)"
+)
+_COUNT = "SELECT count(*) FROM samples"
+_OLDEST = "SELECT min(ts_s) FROM samples"
+
+
+class RingStore:
+    """Raw samples on disk, oldest evicted first."""
+
+    def __init__(self, path: Path, max_age_s: float, max_bytes: int) -> None:
+        self.path = path
+        self.max_age_s = max_age_s
+        self.max_bytes = max_bytes
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StorageError(
+                f"cannot open the agent's ring store {path}: {exc}",
+                hint="check that the data directory is writable and the disk is not full",
+            ) from exc
+        self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
+
+    def append(self, samples: Iterable[Sample]) -> None:
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(_INSERT, samples)
+
+    def read(self, start_s: float, end_s: float) -> list[Sample]:
+        """Samples with start_s <= ts_s < end_s, oldest first."""
+        return [Sample(*row) for row in self._db.execute(_SELECT_RANGE, (start_s, end_s))]
+
+    def used_bytes(self) -> int:
+        """Bytes of pages holding live data (the file may keep free pages for reuse)."""
+        pages = int(self._db.execute("PRAGMA page_count").fetchone()[0])
+        free = int(self._db.execute("PRAGMA freelist_count").fetchone()[0])
+        return (pages - free) * self._page_size
+
+    def count(self) -> int:
+        return int(self._db.execute(_COUNT).fetchone()[0])
+
+    def oldest_s(self) -> float | None:
+        value = self._db.execute(_OLDEST).fetchone()[0]
+        return None if value is None else float(value)
+
+    def evict(self, now_s: float) -> int:
+        """Drop samples older than max_age_s, then the oldest until under max_bytes.
+
+        Returns how many samples were dropped.
+        """
+        dropped = self._db.execute(_DELETE_OLDER, (now_s - self.max_age_s,)).rowcount
+        while self.used_bytes() > self.max_bytes:
+            total = self.count()
+            if total == 0:
+                break
+            # Drop a tenth at a time (at least one) so eviction stays a few statements.
+            batch = max(1, total // 10)
+            dropped += self._db.execute(_DELETE_OLDEST, (batch,)).rowcount
+        return int(dropped)
+
+    def close(self) -> None:
+        self._db.close()

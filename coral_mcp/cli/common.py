@@ -1,0 +1,62 @@
+"""What every command shares: error display, default paths, running a daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import click
+
+from coral_mcp.errors import CoralError
+
+
+class CoralGroup(click.Group):
+    """A click group that shows a CoralError as one line (with its hint) and exits 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CoralError as exc:
+            raise click.ClickException(error_line(exc)) from None
+        except KeyboardInterrupt:
+            raise SystemExit(130) from None
+
+
+def error_line(exc: CoralError) -> str:
+    return exc.message if exc.hint is None else f"{exc.message} ({exc.hint})"
+
+
+def default_data_root() -> Path:
+    """$CORAL_HOME, else $XDG_DATA_HOME/coral, else ~/.local/share/coral."""
+    if home := os.environ.get("CORAL_HOME"):
+        return Path(home)
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "coral"
+
+
+def run_daemon(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
+    """Run `main(stop)` until it returns; SIGINT/SIGTERM set `stop` for a clean shutdown."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())
+
+
+def script_path(name: str) -> str:
+    """Absolute path of a console script installed beside this Python, else its name."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def echo_err(text: str) -> None:
+    click.echo(text, err=True)

@@ -1,0 +1,110 @@
+"""`coral-mcp`: Coral's MCP server over stdio, for Claude Desktop and other assistants.
+
+stdout carries only the MCP protocol; every log line goes to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from pathlib import Path
+
+import click
+
+from coral_mcp import __version__
+from coral_mcp.cli.common import CoralGroup, default_data_root, run_daemon
+from coral_mcp.log import configure_logging
+
+logger = logging.getLogger(__name__)
+
+
+@click.group(cls=CoralGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="coral-mcp")
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="WARNING",
+    show_default=True,
+    help="How much to log (always to stderr).",
+)
+def coral_mcp(log_level: str) -> None:
+    """Coral's MCP server for AI assistants (stdio)."""
+    configure_logging(log_level)
+
+
+def running_colony_url(data_dir: Path) -> str | None:
+    """The HTTP URL of a colony that is running on `data_dir`, if one is."""
+    try:
+        state = json.loads((data_dir / "colony.json").read_text())
+        os.kill(int(state["pid"]), 0)
+        return str(state["http"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+@coral_mcp.command()
+@click.option(
+    "--colony",
+    default=None,
+    help="Colony HTTP URL to serve (e.g. http://127.0.0.1:9010). Without it: the colony "
+    "running on --data-dir if there is one, else an embedded colony and agent.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Data directory for the embedded mode [default: ~/.local/share/coral].",
+)
+def serve(colony: str | None, data_dir: Path | None) -> None:
+    """Serve Coral's MCP tools and resources over stdio."""
+    root = data_dir or default_data_root()
+    url = colony or running_colony_url(root / "colony")
+    if url:
+        _serve_proxy(url)
+    else:
+        run_daemon(lambda stop: _serve_embedded(root, stop))
+
+
+def _serve_proxy(colony_url: str) -> None:
+    from fastmcp.client.transports import StreamableHttpTransport
+    from fastmcp.server import create_proxy
+
+    from coral_mcp.investigate.colony_client import mcp_url
+    from coral_mcp.server import INSTRUCTIONS
+
+    target = mcp_url(colony_url)
+    logger.info("serving the colony at %s over stdio", target)
+    proxy = create_proxy(
+        StreamableHttpTransport(target),
+        name="coral",
+        instructions=INSTRUCTIONS,
+        provider_error_strategy="raise",
+    )
+    proxy.run(transport="stdio", show_banner=False)
+
+
+async def _serve_embedded(root: Path, stop: asyncio.Event) -> None:
+    from coral_mcp.agent.daemon import AgentDaemon
+    from coral_mcp.colony.daemon import ColonyDaemon
+    from coral_mcp.config import AgentSettings, ColonySettings
+    from coral_mcp.server import build_server
+
+    colony = ColonyDaemon(ColonySettings(data_dir=root / "colony", grpc_port=0, http_port=0))
+    await colony.start()
+    agent = AgentDaemon(
+        AgentSettings(data_dir=root / "agent", colony=colony.grpc_target, auto_discover=True)
+    )
+    assert colony.queries is not None
+    server = build_server(colony.queries)
+    agent_task = asyncio.create_task(agent.run(stop))
+    stdio_task = asyncio.create_task(server.run_async(transport="stdio", show_banner=False))
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({stdio_task, stopper, agent_task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.set()
+        stdio_task.cancel()
+        await asyncio.gather(stdio_task, agent_task, stopper, return_exceptions=True)
+        await colony.close()

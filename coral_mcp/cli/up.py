@@ -1,0 +1,78 @@
+"""`coral up`: a colony and an agent for this host in one process — the zero-setup start."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+
+from coral_mcp.cli.agent import SERVICE_HELP, parse_specs
+from coral_mcp.cli.claude_desktop import claude_desktop_snippet
+from coral_mcp.cli.colony import data_dir_option, port_options
+from coral_mcp.cli.common import default_data_root, echo_err, run_daemon
+from coral_mcp.config import AgentSettings, ColonySettings
+
+
+@click.command()
+@data_dir_option("")
+@port_options
+@click.option("--service", "services", multiple=True, metavar="NAME=SPEC", help=SERVICE_HELP)
+@click.option("--interval", type=float, default=10.0, show_default=True, help="Seconds between samples.")
+@click.option("--push", type=float, default=15.0, show_default=True, help="Seconds between pushes.")
+def up(
+    data_dir: Path | None,
+    grpc_host: str,
+    grpc_port: int,
+    http_host: str,
+    http_port: int,
+    services: tuple[str, ...],
+    interval: float,
+    push: float,
+) -> None:
+    """Start a colony and an agent for this host in one process.
+
+    The agent watches every process listening on a TCP port (plus any --service).
+    Prints the MCP endpoint and a Claude Desktop configuration. Runs until interrupted.
+    """
+    from coral_mcp.agent.daemon import AgentDaemon
+    from coral_mcp.colony.daemon import ColonyDaemon
+
+    root = data_dir or default_data_root()
+    colony_settings = ColonySettings(
+        data_dir=root / "colony",
+        grpc_host=grpc_host,
+        grpc_port=grpc_port,
+        http_host=http_host,
+        http_port=http_port,
+    )
+    specs = parse_specs(services)
+
+    async def main(stop: asyncio.Event) -> None:
+        colony = ColonyDaemon(colony_settings)
+        await colony.start()
+        try:
+            agent = AgentDaemon(
+                AgentSettings(
+                    data_dir=root / "agent",
+                    colony=colony.grpc_target,
+                    services=specs,
+                    auto_discover=True,
+                    interval_s=interval,
+                    push_s=push,
+                )
+            )
+            echo_err(
+                f"Coral is up.\n"
+                f"  MCP (streamable HTTP): {colony.mcp_url}\n"
+                f"  REST API:              {colony.http_url}/api/v1/services\n"
+                f"  Agents connect to:     {colony.grpc_target}\n"
+                f"  Ask it:                coral ask \"what is running?\" --colony {colony.http_url}\n"
+                f"\nClaude Desktop (claude_desktop_config.json):\n"
+                f"{claude_desktop_snippet(colony.http_url)}\n"
+            )
+            await agent.run(stop)
+        finally:
+            await colony.close()
+
+    run_daemon(main)

@@ -1,0 +1,1 @@
+"""The colony: ingests agent streams, stores them, serves REST and MCP."""

@@ -1,0 +1,184 @@
+"""The colony daemon: composition root of storage, ingestion, gRPC, HTTP and MCP.
+
+`start()` binds everything (failing fast with a clear error when a port is taken or
+the data dir is unusable), `close()` stops taking work, commits what is queued and
+closes the store. `colony.json` in the data dir tells other processes where it listens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+import uvicorn
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+
+from coral_mcp.colony.http_app import MCP_PATH, build_http_app
+from coral_mcp.colony.ingest import Ingest
+from coral_mcp.colony.queries import StoreQueries
+from coral_mcp.config import ColonySettings
+from coral_mcp.datadir import ensure_data_dir
+from coral_mcp.errors import AddressInUseError
+from coral_mcp.proto import coral_pb2_grpc as pb_grpc
+from coral_mcp.rpc.colony_servicer import ColonyServicer
+from coral_mcp.server import build_server
+from coral_mcp.storage.store import ColonyStore
+from coral_mcp.storage.writer import Writer
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "colony.json"
+
+
+def _bind_tcp(host: str, port: int, what: str, flag: str) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise AddressInUseError(
+                f"{what} port {host}:{port} is already in use",
+                hint=f"stop the process holding it or choose another with {flag}",
+            ) from None
+        raise AddressInUseError(f"cannot listen on {host}:{port} for {what}: {exc.strerror}") from None
+    sock.listen(128)
+    return sock
+
+
+class ColonyDaemon:
+    def __init__(self, settings: ColonySettings, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self._clock = clock
+        self.grpc_port = 0
+        self.http_port = 0
+        self.store: ColonyStore | None = None
+        self._grpc: grpc.aio.Server | None = None
+        self._http: uvicorn.Server | None = None
+        self._http_task: asyncio.Task[None] | None = None
+        self._http_sock: socket.socket | None = None
+        self._writer: Writer | None = None
+        self.ingest: Ingest | None = None
+        self.queries: StoreQueries | None = None
+
+    @property
+    def grpc_target(self) -> str:
+        return f"{self.settings.grpc_host}:{self.grpc_port}"
+
+    @property
+    def http_url(self) -> str:
+        host = self.settings.http_host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        return f"http://{shown}:{self.http_port}"
+
+    @property
+    def mcp_url(self) -> str:
+        return self.http_url + MCP_PATH
+
+    async def start(self) -> None:
+        s = self.settings
+        data_dir = ensure_data_dir(s.data_dir)
+        # Bind the HTTP port first: it fails fast, before the store is opened.
+        self._http_sock = _bind_tcp(s.http_host, s.http_port, "HTTP", "--http-port")
+        self.http_port = self._http_sock.getsockname()[1]
+        self.store = await asyncio.to_thread(ColonyStore, data_dir)
+        self._writer = Writer(self.store)
+        self._writer.start()
+        self.ingest = Ingest(self.store, self._writer, s.stale_after_s, self._clock)
+        await self._start_grpc()
+        self.queries = StoreQueries(self.store, self._clock)
+        app = build_http_app(self.queries, build_server(self.queries))
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=3)
+        self._http = uvicorn.Server(config)
+        self._http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._http_task = asyncio.create_task(self._http.serve(sockets=[self._http_sock]))
+        while not self._http.started:
+            if self._http_task.done():
+                self._http_task.result()
+            await asyncio.sleep(0.02)
+        self._write_state(data_dir)
+        logger.info(
+            "colony ready: gRPC %s, HTTP %s, MCP %s, data %s",
+            self.grpc_target,
+            self.http_url,
+            self.mcp_url,
+            data_dir,
+        )
+
+    async def _start_grpc(self) -> None:
+        s = self.settings
+        assert self.ingest is not None
+        options = [
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", s.max_message_bytes),
+            ("grpc.max_send_message_length", s.max_message_bytes),
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ]
+        # Probe the port ourselves: gRPC's own bind error says little.
+        _bind_tcp(s.grpc_host, s.grpc_port, "gRPC", "--grpc-port").close()
+        self._grpc = grpc.aio.server(options=options)
+        pb_grpc.add_ColonyServicer_to_server(ColonyServicer(self.ingest), self._grpc)
+        health = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health, self._grpc)
+        address = f"[{s.grpc_host}]:{s.grpc_port}" if ":" in s.grpc_host else f"{s.grpc_host}:{s.grpc_port}"
+        try:
+            self.grpc_port = self._grpc.add_insecure_port(address)
+        except RuntimeError:
+            self.grpc_port = 0
+        if self.grpc_port == 0:
+            raise AddressInUseError(
+                f"gRPC port {address} cannot be bound",
+                hint="stop the process holding it or choose another with --grpc-port",
+            )
+        await self._grpc.start()
+        await health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await health.set("coral.v1.Colony", health_pb2.HealthCheckResponse.SERVING)
+
+    def _write_state(self, data_dir: Path) -> None:
+        state = {
+            "pid": os.getpid(),
+            "grpc": self.grpc_target,
+            "http": self.http_url,
+            "mcp": self.mcp_url,
+        }
+        tmp = data_dir / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, data_dir / STATE_FILE)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Stop accepting, commit what is queued, close the store."""
+        if self._grpc is not None:
+            await self._grpc.stop(grace=2)
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._http_task
+        if self._http_sock is not None:
+            self._http_sock.close()
+        if self._writer is not None:
+            await self._writer.close()
+        if self.store is not None:
+            self.store.close()
+            with contextlib.suppress(OSError):
+                (self.settings.data_dir / STATE_FILE).unlink()
+        logger.info("colony stopped")

@@ -1,0 +1,133 @@
+"""The colony's ingest service: what the gRPC servicer delivers goes to storage here.
+
+Keeps, per agent, the committed sequence number and whether a stream is open, so the
+servicer can acknowledge without a database read and `colony status` can say which
+agents are online, stale or offline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from coral_mcp.models import ServiceBatch, ServiceState, SummaryWindow
+from coral_mcp.storage.store import (
+    ColonyStore,
+    RegisterAgent,
+    SkipMessage,
+    StoreServices,
+    StoreSummaries,
+)
+from coral_mcp.storage.writer import Writer
+
+logger = logging.getLogger(__name__)
+
+
+class AgentState(StrEnum):
+    ONLINE = "online"  # stream open, heard from recently
+    STALE = "stale"  # stream open or recently closed, but silent too long
+    OFFLINE = "offline"  # no stream
+
+
+@dataclass(slots=True)
+class AgentSession:
+    agent_id: str
+    committed_seq: int
+    last_seen_s: float
+    peer: str
+    streams: int = 0
+
+
+class Ingest:
+    """Implements rpc.colony_servicer.IngestSink over the store and its writer."""
+
+    def __init__(
+        self,
+        store: ColonyStore,
+        writer: Writer,
+        stale_after_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._writer = writer
+        self._stale_after_s = stale_after_s
+        self._clock = clock
+        self._sessions: dict[str, AgentSession] = {}
+        self.messages_ingested = 0
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    async def register(
+        self,
+        agent_id: str,
+        hostname: str,
+        agent_version: str,
+        protocol_version: int,
+        peer: str,
+        services: tuple[ServiceState, ...],
+    ) -> int:
+        await self._writer.write(
+            RegisterAgent(
+                agent_id, hostname, agent_version, protocol_version, peer, services, self._now_ms()
+            )
+        )
+        committed = await asyncio.to_thread(self._store.committed_seq, agent_id)
+        session = self._sessions.get(agent_id)
+        if session is None:
+            self._sessions[agent_id] = AgentSession(agent_id, committed, self._clock(), peer)
+        else:
+            session.committed_seq = max(session.committed_seq, committed)
+            session.last_seen_s = self._clock()
+            session.peer = peer
+        return self._sessions[agent_id].committed_seq
+
+    def connected(self, agent_id: str, peer: str) -> int | None:
+        session = self._sessions.get(agent_id)
+        if session is None:
+            return None
+        session.streams += 1
+        session.peer = peer
+        session.last_seen_s = self._clock()
+        logger.info("agent %s connected from %s", agent_id, peer)
+        return session.committed_seq
+
+    def disconnected(self, agent_id: str) -> None:
+        session = self._sessions.get(agent_id)
+        if session is not None:
+            session.streams = max(0, session.streams - 1)
+            logger.info("agent %s disconnected", agent_id)
+
+    def heartbeat(self, agent_id: str) -> None:
+        session = self._sessions.get(agent_id)
+        if session is not None:
+            session.last_seen_s = self._clock()
+
+    async def ingest(self, agent_id: str, seq: int, body: SummaryWindow | ServiceBatch) -> None:
+        if isinstance(body, SummaryWindow):
+            await self._writer.write(StoreSummaries(agent_id, seq, body))
+        else:
+            await self._writer.write(StoreServices(agent_id, seq, body))
+        self._committed(agent_id, seq)
+        self.messages_ingested += 1
+
+    async def reject(self, agent_id: str, seq: int, reason: str) -> None:
+        await self._writer.write(SkipMessage(agent_id, seq, self._now_ms()))
+        self._committed(agent_id, seq)
+
+    def _committed(self, agent_id: str, seq: int) -> None:
+        session = self._sessions[agent_id]
+        session.committed_seq = max(session.committed_seq, seq)
+
+    def state(self, agent_id: str) -> AgentState:
+        session = self._sessions.get(agent_id)
+        if session is None:
+            return AgentState.OFFLINE
+        silent_s = self._clock() - session.last_seen_s
+        if silent_s > self._stale_after_s:
+            return AgentState.STALE if session.streams else AgentState.OFFLINE
+        return AgentState.ONLINE if session.streams else AgentState.OFFLINE

@@ -1,0 +1,94 @@
+"""Settings of Coral's daemons: parsed once (by the CLI), frozen, passed down.
+
+Nothing below the daemons reads the environment or the command line: a daemon gets one
+of these objects and hands the parts its components need to them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from coral_mcp.errors import ConfigError
+from coral_mcp.models import ServiceSpec
+
+DEFAULT_GRPC_PORT = 9000
+DEFAULT_HTTP_PORT = 9010
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+def _positive(name: str, value: float) -> None:
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than 0 (got {value})")
+
+
+def _port(name: str, value: int) -> None:
+    if not 0 <= value < 65536:
+        raise ConfigError(f"{name} must be a TCP port 0-65535 (got {value}); 0 picks a free one")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSettings:
+    """How an agent watches its host and reaches its colony."""
+
+    #: Directory for the agent's identity and its raw-sample ring store.
+    data_dir: Path
+    #: Colony gRPC address, HOST:PORT.
+    colony: str = f"127.0.0.1:{DEFAULT_GRPC_PORT}"
+    #: Explicitly watched services (`--service NAME=SPEC`).
+    services: tuple[ServiceSpec, ...] = ()
+    #: Also watch every process that listens on a TCP port (on when no service is given).
+    auto_discover: bool = False
+    #: Seconds between samples of the watched processes.
+    interval_s: float = 10.0
+    #: Seconds between summary pushes to the colony.
+    push_s: float = 15.0
+    #: Seconds between heartbeats on an otherwise idle stream.
+    heartbeat_s: float = 5.0
+    #: Oldest raw sample kept in the ring store, seconds.
+    ring_max_age_s: float = 3600.0
+    #: Largest size of the ring store's live data, bytes.
+    ring_max_bytes: int = 100 * 1024 * 1024
+    #: Largest number of unacknowledged messages kept for replay after a reconnect.
+    max_pending_messages: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in ("interval_s", "push_s", "heartbeat_s", "ring_max_age_s"):
+            _positive(name, getattr(self, name))
+        _positive("ring_max_bytes", self.ring_max_bytes)
+        host, sep, port = self.colony.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(
+                f"colony address {self.colony!r} is not HOST:PORT",
+                hint="e.g. --colony 127.0.0.1:9000",
+            )
+        names = [spec.name for spec in self.services]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigError(f"service {duplicates[0]!r} is given more than once")
+
+
+@dataclass(frozen=True, slots=True)
+class ColonySettings:
+    """Where a colony keeps its data and where it listens."""
+
+    #: Directory holding the DuckDB file and the colony's identity.
+    data_dir: Path
+    #: Address the agent-facing gRPC server binds.
+    grpc_host: str = "127.0.0.1"
+    #: Agent-facing gRPC port (0: any free port).
+    grpc_port: int = DEFAULT_GRPC_PORT
+    #: Address of the HTTP server (REST API and MCP at /mcp); loopback unless told otherwise.
+    http_host: str = "127.0.0.1"
+    #: HTTP port (0: any free port).
+    http_port: int = DEFAULT_HTTP_PORT
+    #: Largest agent message accepted, bytes; larger ones are refused.
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    #: Seconds without a message after which an agent counts as stale.
+    stale_after_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        _port("grpc_port", self.grpc_port)
+        _port("http_port", self.http_port)
+        _positive("max_message_bytes", self.max_message_bytes)
+        _positive("stale_after_s", self.stale_after_s)

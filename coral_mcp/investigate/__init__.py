@@ -1,0 +1,1 @@
+"""The `coral ask` loop: providers, the MCP client bridge to a colony, rendering."""

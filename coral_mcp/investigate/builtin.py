@@ -1,0 +1,72 @@
+"""The `builtin` provider: answers from the colony's tools with no LLM, deterministically.
+
+It recognises what a question asks for by its words, calls the tools that answer it,
+and renders their results. Questions it does not recognise get an overview (services
+and topology) and a note on what it can answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from coral_mcp.investigate import render
+
+
+class ToolCaller(Protocol):
+    async def call(self, tool: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]: ...
+
+
+@dataclass(slots=True)
+class Answer:
+    question: str
+    intent: str
+    text: str
+    provider: str = "builtin"
+    tools: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "provider": self.provider,
+            "intent": self.intent,
+            "answer": self.text,
+            "tools": self.tools,
+        }
+
+
+_TOPOLOGY = re.compile(
+    r"\b(topolog\w*|depend\w*|graph|talks?|calls?|connect\w*|edges?|upstream|downstream|map)\b"
+)
+_SERVICES = re.compile(
+    r"\b(running|services?|process\w*|status|up|down|health\w*|what runs|list)\b"
+)
+
+
+def classify(question: str) -> str:
+    """'topology', 'services' or 'overview' from the question's words."""
+    text = question.lower()
+    if _TOPOLOGY.search(text):
+        return "topology"
+    if _SERVICES.search(text):
+        return "services"
+    return "overview"
+
+
+async def answer(question: str, colony: ToolCaller) -> Answer:
+    intent = classify(question)
+    tools: dict[str, dict[str, Any]] = {}
+    parts: list[str] = []
+    if intent in ("services", "overview"):
+        tools["list_services"] = await colony.call("list_services", {"limit": 200})
+        parts.append(render.services(tools["list_services"]))
+    if intent in ("topology", "overview"):
+        tools["get_topology"] = await colony.call("get_topology")
+        parts.append(render.topology(tools["get_topology"]))
+    if intent == "overview":
+        parts.append(
+            "(The builtin provider answers questions about what is running and the"
+            " topology; this is an overview of both.)"
+        )
+    return Answer(question=question, intent=intent, text="\n\n".join(parts), tools=tools)

@@ -1,0 +1,32 @@
+"""Coral's shared vocabulary: plain, immutable values with no I/O."""
+
+from coral_mcp.models.metrics import MetricSummary, Sample, SummaryWindow
+from coral_mcp.models.service_spec import ServiceSpec, SpecKind, parse_service_spec
+from coral_mcp.models.topology import Endpoint, Peer, ServiceBatch, ServiceState
+from coral_mcp.models.views import (
+    AgentView,
+    EdgeView,
+    ExternalPeerView,
+    MetricPoint,
+    ServiceView,
+    TopologyView,
+)
+
+__all__ = [
+    "AgentView",
+    "EdgeView",
+    "ExternalPeerView",
+    "MetricPoint",
+    "ServiceView",
+    "TopologyView",
+    "Endpoint",
+    "MetricSummary",
+    "Peer",
+    "Sample",
+    "ServiceBatch",
+    "ServiceSpec",
+    "ServiceState",
+    "SpecKind",
+    "SummaryWindow",
+    "parse_service_spec",
+]

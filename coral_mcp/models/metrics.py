@@ -1,0 +1,38 @@
+"""Metric values: raw samples (hot path) and per-window summaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+
+class Sample(NamedTuple):
+    """One raw observation of one series: `metric` of `service` at `ts_s` (epoch s)."""
+
+    ts_s: float
+    service: str
+    metric: str
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSummary:
+    """Statistics of one (service, metric) series over one push window."""
+
+    service: str
+    metric: str
+    min: float
+    max: float
+    avg: float
+    last: float
+    p95: float
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryWindow:
+    """All summaries of one push window [start_ms, end_ms), epoch milliseconds."""
+
+    start_ms: int
+    end_ms: int
+    summaries: tuple[MetricSummary, ...]

@@ -1,0 +1,75 @@
+"""What the colony answers: services, topology, metric series. Times are aware UTC."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from coral_mcp.models.topology import Endpoint
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    agent_id: str
+    hostname: str
+    agent_version: str
+    peer: str | None
+    first_seen: datetime
+    last_seen: datetime
+    committed_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceView:
+    """A service across every agent that reports it."""
+
+    name: str
+    agents: tuple[str, ...]
+    specs: tuple[str, ...]
+    pids: tuple[int, ...]
+    listen: tuple[Endpoint, ...]
+    first_seen: datetime
+    last_seen: datetime
+    #: The newest value of each metric (from the latest summary).
+    latest: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeView:
+    """`caller` holds `connections` open to a listening socket of `callee`."""
+
+    caller: str
+    callee: str
+    connections: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalPeerView:
+    """Connections from a service to an address that is no known service."""
+
+    service: str
+    remote: Endpoint
+    connections: int
+    last_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TopologyView:
+    services: tuple[str, ...]
+    edges: tuple[EdgeView, ...]
+    external: tuple[ExternalPeerView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPoint:
+    """One bucket of a metric series, starting at `ts`."""
+
+    ts: datetime
+    avg: float
+    min: float
+    max: float
+    p95: float
+    last: float
+    count: int

@@ -1,0 +1,1 @@
+"""MCP resources: read-only JSON views of the colony's state."""

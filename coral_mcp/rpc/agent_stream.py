@@ -1,0 +1,236 @@
+"""The agent's side of the protocol: Register, then one long-lived Connect stream.
+
+Data messages get a per-agent sequence number when submitted and stay pending until
+the colony acknowledges them; after a reconnect every pending message is sent again
+(the colony ignores sequences it already committed). When the colony is away the
+client retries with jittered exponential backoff, logging each failure once per
+attempt, and waits on the stop event rather than sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+
+from coral_mcp.models import ServiceBatch, ServiceState, SummaryWindow
+from coral_mcp.proto import coral_pb2 as pb
+from coral_mcp.proto import coral_pb2_grpc as pb_grpc
+from coral_mcp.rpc import codec
+
+logger = logging.getLogger(__name__)
+
+#: Failures that a later attempt may not see: the colony restarting, a network cut.
+RETRYABLE = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.CANCELLED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Jittered exponential backoff: base * factor**attempt, capped, times 0.5-1.0."""
+
+    base_s: float = 0.5
+    factor: float = 2.0
+    cap_s: float = 30.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        return min(self.cap_s, self.base_s * self.factor**attempt) * rng.uniform(0.5, 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    agent_id: str
+    hostname: str
+    agent_version: str
+    protocol_version: int
+    services: tuple[ServiceState, ...]
+
+
+class AgentRefusedError(Exception):
+    """The colony refused this agent (e.g. incompatible protocol)."""
+
+
+class AgentStream:
+    """Delivers an agent's messages to its colony, reconnecting as needed."""
+
+    def __init__(
+        self,
+        target: str,
+        registration: Callable[[], Registration],
+        *,
+        first_seq: int = 1,
+        on_seq: Callable[[int], None] = lambda seq: None,
+        max_pending: int = 1000,
+        heartbeat_s: float = 5.0,
+        call_timeout_s: float = 10.0,
+        max_message_bytes: int = 4 * 1024 * 1024,
+        backoff: Backoff = Backoff(),
+        rng: random.Random | None = None,
+    ) -> None:
+        self._target = target
+        self._registration = registration
+        self._next_seq = first_seq
+        self._on_seq = on_seq
+        self._max_pending = max_pending
+        self._heartbeat_s = heartbeat_s
+        self._call_timeout_s = call_timeout_s
+        self._max_message_bytes = max_message_bytes
+        self._backoff = backoff
+        self._rng = rng or random.Random()
+        self._pending: OrderedDict[int, pb.AgentMessage] = OrderedDict()
+        self._wakeup = asyncio.Event()
+        self.connected = asyncio.Event()
+        self.committed_seq = 0
+        self.dropped_messages = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def submit(self, body: SummaryWindow | ServiceBatch) -> int:
+        """Queue one data message; return its sequence number."""
+        seq = self._next_seq
+        self._next_seq += 1
+        self._on_seq(self._next_seq)
+        if isinstance(body, SummaryWindow):
+            message = pb.AgentMessage(seq=seq, summaries=codec.summary_window_to_pb(body))
+        else:
+            message = pb.AgentMessage(seq=seq, services=codec.service_batch_to_pb(body))
+        self._pending[seq] = message
+        while len(self._pending) > self._max_pending:
+            lost, _ = self._pending.popitem(last=False)
+            self.dropped_messages += 1
+            logger.warning("colony unreachable for long: dropped unsent message seq %d", lost)
+        self._wakeup.set()
+        return seq
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Keep a stream to the colony open until `stop` is set."""
+        attempt = 0
+        while not stop.is_set():
+            try:
+                await self._session(stop)
+                attempt = 0
+            except grpc.aio.AioRpcError as exc:
+                self.connected.clear()
+                if exc.code() not in RETRYABLE:
+                    logger.error("colony at %s rejected the agent: %s", self._target, exc.details())
+                else:
+                    logger.warning(
+                        "cannot reach colony at %s (%s); retrying",
+                        self._target,
+                        exc.code().name.lower(),
+                    )
+            except AgentRefusedError as exc:
+                self.connected.clear()
+                logger.error("colony at %s refused this agent: %s", self._target, exc)
+                attempt = max(attempt, 5)
+            if stop.is_set():
+                break
+            delay = self._backoff.delay(attempt, self._rng)
+            attempt += 1
+            logger.info("reconnecting to colony at %s in %.1f s", self._target, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        options = [
+            ("grpc.max_send_message_length", self._max_message_bytes),
+            ("grpc.max_receive_message_length", self._max_message_bytes),
+        ]
+        async with grpc.aio.insecure_channel(self._target, options=options) as channel:
+            stub = pb_grpc.ColonyStub(channel)
+            reg = self._registration()
+            response = await stub.Register(
+                pb.RegisterRequest(
+                    agent_id=reg.agent_id,
+                    hostname=reg.hostname,
+                    agent_version=reg.agent_version,
+                    protocol_version=reg.protocol_version,
+                    capabilities=["summaries", "services"],
+                    services=[codec.service_to_pb(s) for s in reg.services],
+                ),
+                timeout=self._call_timeout_s,
+            )
+            if not response.accepted:
+                raise AgentRefusedError(response.reason)
+            self._acknowledge(response.committed_seq)
+            call = stub.Connect()
+            await call.write(pb.AgentMessage(hello=pb.Hello(agent_id=reg.agent_id)))
+            reader = asyncio.create_task(self._read_acks(call))
+            try:
+                await self._write_loop(call, stop, reader)
+            finally:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
+                    await reader
+                call.cancel()
+
+    async def _read_acks(self, call: grpc.aio.StreamStreamCall[pb.AgentMessage, pb.ColonyMessage]) -> None:
+        first = True
+        async for message in call:
+            if message.WhichOneof("body") == "ack":
+                self._acknowledge(message.ack.committed_seq)
+                if first:
+                    first = False
+                    self.connected.set()
+                    logger.info("connected to colony at %s", self._target)
+
+    def _acknowledge(self, committed: int) -> None:
+        self.committed_seq = max(self.committed_seq, committed)
+        if committed >= self._next_seq:  # the colony knows more than we do: move on
+            self._next_seq = committed + 1
+            self._on_seq(self._next_seq)
+        while self._pending and next(iter(self._pending)) <= committed:
+            self._pending.popitem(last=False)
+
+    async def _write_loop(
+        self,
+        call: grpc.aio.StreamStreamCall[pb.AgentMessage, pb.ColonyMessage],
+        stop: asyncio.Event,
+        reader: asyncio.Task[None],
+    ) -> None:
+        sent = 0  # highest seq written on this stream: pending ones above it go out
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                self._wakeup.clear()
+                for seq, message in list(self._pending.items()):
+                    if seq > sent:
+                        await call.write(message)
+                        sent = seq
+                waker = asyncio.create_task(self._wakeup.wait())
+                done, _ = await asyncio.wait(
+                    {waker, stopper, reader},
+                    timeout=self._heartbeat_s,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                waker.cancel()
+                if reader in done:
+                    reader.result()  # raises the stream's error
+                    raise grpc.aio.AioRpcError(
+                        grpc.StatusCode.UNAVAILABLE,
+                        grpc.aio.Metadata(),
+                        grpc.aio.Metadata(),
+                        details="colony closed the stream",
+                    )
+                if not done:
+                    await call.write(pb.AgentMessage(heartbeat=pb.Heartbeat()))
+            await call.done_writing()
+        finally:
+            stopper.cancel()

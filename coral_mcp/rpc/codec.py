@@ -1,0 +1,134 @@
+"""Translate Coral's models to and from protobuf (`coral.v1`). Nothing else sees protobuf.
+
+Decoding validates what the types cannot: a message that breaks a rule raises
+ProtocolError naming the field, so the servicer can refuse it with a reason.
+"""
+
+from __future__ import annotations
+
+import math
+
+from coral_mcp.errors import ProtocolError
+from coral_mcp.models import (
+    Endpoint,
+    MetricSummary,
+    Peer,
+    ServiceBatch,
+    ServiceState,
+    SummaryWindow,
+)
+from coral_mcp.proto import coral_pb2 as pb
+
+MAX_NAME_CHARS = 128
+
+
+def _name(value: str, what: str) -> str:
+    if not value or len(value) > MAX_NAME_CHARS:
+        raise ProtocolError(f"{what} must be 1-{MAX_NAME_CHARS} characters (got {len(value)})")
+    return value
+
+
+def _finite(value: float, what: str) -> float:
+    if not math.isfinite(value):
+        raise ProtocolError(f"{what} is not a finite number ({value})")
+    return value
+
+
+def endpoint_to_pb(endpoint: Endpoint) -> pb.Endpoint:
+    return pb.Endpoint(ip=endpoint.ip, port=endpoint.port)
+
+
+def endpoint_from_pb(msg: pb.Endpoint) -> Endpoint:
+    if not msg.ip or not 0 < msg.port < 65536:
+        raise ProtocolError(f"endpoint {msg.ip!r}:{msg.port} is not an IP address and port")
+    return Endpoint(msg.ip, msg.port)
+
+
+def summary_window_to_pb(window: SummaryWindow) -> pb.SummaryBatch:
+    return pb.SummaryBatch(
+        window_start_ms=window.start_ms,
+        window_end_ms=window.end_ms,
+        summaries=[
+            pb.MetricSummary(
+                service=s.service,
+                metric=s.metric,
+                min=s.min,
+                max=s.max,
+                avg=s.avg,
+                last=s.last,
+                p95=s.p95,
+                count=s.count,
+            )
+            for s in window.summaries
+        ],
+    )
+
+
+def summary_window_from_pb(msg: pb.SummaryBatch) -> SummaryWindow:
+    if msg.window_end_ms < msg.window_start_ms:
+        raise ProtocolError("summary window ends before it starts")
+    return SummaryWindow(
+        start_ms=msg.window_start_ms,
+        end_ms=msg.window_end_ms,
+        summaries=tuple(
+            MetricSummary(
+                service=_name(s.service, "summary service"),
+                metric=_name(s.metric, "summary metric"),
+                min=_finite(s.min, "min"),
+                max=_finite(s.max, "max"),
+                avg=_finite(s.avg, "avg"),
+                last=_finite(s.last, "last"),
+                p95=_finite(s.p95, "p95"),
+                count=s.count,
+            )
+            for s in msg.summaries
+        ),
+    )
+
+
+def service_to_pb(state: ServiceState) -> pb.Service:
+    return pb.Service(
+        name=state.name,
+        spec=state.spec,
+        pids=list(state.pids),
+        listen=[endpoint_to_pb(e) for e in state.listen],
+    )
+
+
+def service_from_pb(msg: pb.Service, peers: tuple[Peer, ...] = ()) -> ServiceState:
+    return ServiceState(
+        name=_name(msg.name, "service name"),
+        spec=msg.spec,
+        pids=tuple(msg.pids),
+        listen=tuple(endpoint_from_pb(e) for e in msg.listen),
+        peers=peers,
+    )
+
+
+def service_batch_to_pb(batch: ServiceBatch) -> pb.ServiceBatch:
+    return pb.ServiceBatch(
+        observed_ms=batch.observed_ms,
+        services=[
+            pb.ServiceState(
+                service=service_to_pb(state),
+                peers=[
+                    pb.Peer(remote=endpoint_to_pb(p.remote), connections=p.connections)
+                    for p in state.peers
+                ],
+            )
+            for state in batch.services
+        ],
+    )
+
+
+def service_batch_from_pb(msg: pb.ServiceBatch) -> ServiceBatch:
+    return ServiceBatch(
+        observed_ms=msg.observed_ms,
+        services=tuple(
+            service_from_pb(
+                state.service,
+                tuple(Peer(endpoint_from_pb(p.remote), p.connections) for p in state.peers),
+            )
+            for state in msg.services
+        ),
+    )

@@ -1,0 +1,166 @@
+"""The colony's gRPC service (`coral.v1.Colony`): Register and the per-agent stream.
+
+The servicer only speaks protobuf: it decodes each message with the codec, hands the
+models to an `IngestSink`, and acknowledges a sequence number only after the sink
+says it is committed. Malformed messages are refused with a reason and logged; the
+stream, and every other agent's stream, carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+import grpc
+
+from coral_mcp import PROTOCOL_VERSION
+from coral_mcp.errors import ProtocolError
+from coral_mcp.models import ServiceBatch, ServiceState, SummaryWindow
+from coral_mcp.proto import coral_pb2 as pb
+from coral_mcp.proto import coral_pb2_grpc as pb_grpc
+from coral_mcp.rpc import codec
+
+logger = logging.getLogger(__name__)
+
+
+class IngestSink(Protocol):
+    """Where the servicer delivers what agents send (the colony's ingest service)."""
+
+    async def register(
+        self,
+        agent_id: str,
+        hostname: str,
+        agent_version: str,
+        protocol_version: int,
+        peer: str,
+        services: tuple[ServiceState, ...],
+    ) -> int:
+        """Record the agent; return the highest sequence committed for it."""
+
+    def connected(self, agent_id: str, peer: str) -> int | None:
+        """A stream opened; the committed sequence, or None for an unknown agent."""
+
+    def disconnected(self, agent_id: str) -> None: ...
+
+    def heartbeat(self, agent_id: str) -> None: ...
+
+    async def ingest(self, agent_id: str, seq: int, body: SummaryWindow | ServiceBatch) -> None:
+        """Commit one data message; return only once it is stored."""
+
+    async def reject(self, agent_id: str, seq: int, reason: str) -> None:
+        """Count a refused message as handled, so the agent stops resending it."""
+
+
+class ColonyServicer(pb_grpc.ColonyServicer):
+    def __init__(self, sink: IngestSink) -> None:
+        self._sink = sink
+
+    async def Register(  # noqa: N802 (gRPC method name)
+        self, request: pb.RegisterRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> pb.RegisterResponse:
+        if request.protocol_version != PROTOCOL_VERSION:
+            reason = (
+                f"agent speaks protocol v{request.protocol_version}, this colony speaks"
+                f" v{PROTOCOL_VERSION}: run the same Coral version on both"
+            )
+            logger.warning("refused agent %r: %s", request.agent_id, reason)
+            return pb.RegisterResponse(
+                accepted=False, reason=reason, protocol_version=PROTOCOL_VERSION
+            )
+        try:
+            if not request.agent_id or len(request.agent_id) > codec.MAX_NAME_CHARS:
+                raise ProtocolError("agent_id must be 1-128 characters")
+            services = tuple(codec.service_from_pb(s) for s in request.services)
+        except ProtocolError as exc:
+            logger.warning("refused registration from %s: %s", context.peer(), exc)
+            return pb.RegisterResponse(
+                accepted=False, reason=str(exc), protocol_version=PROTOCOL_VERSION
+            )
+        committed = await self._sink.register(
+            request.agent_id,
+            request.hostname,
+            request.agent_version,
+            request.protocol_version,
+            context.peer(),
+            services,
+        )
+        logger.info(
+            "agent %s (%s) registered from %s with %d services",
+            request.agent_id,
+            request.hostname,
+            context.peer(),
+            len(services),
+        )
+        return pb.RegisterResponse(
+            accepted=True, protocol_version=PROTOCOL_VERSION, committed_seq=committed
+        )
+
+    async def Connect(  # noqa: N802 (gRPC method name)
+        self,
+        request_iterator: AsyncIterator[pb.AgentMessage],
+        context: grpc.aio.ServicerContext[object, object],
+    ) -> AsyncIterator[pb.ColonyMessage]:
+        first = await anext(request_iterator, None)
+        if first is None:
+            return
+        if first.WhichOneof("body") != "hello" or not first.hello.agent_id:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "the first message must be hello{agent_id}"
+            )
+        agent_id = first.hello.agent_id
+        committed = self._sink.connected(agent_id, context.peer())
+        if committed is None:
+            logger.warning("stream from unknown agent %r (%s) refused", agent_id, context.peer())
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"unknown agent {agent_id!r}: call Register first",
+            )
+            return
+        try:
+            yield _ack(committed)
+            async for message in request_iterator:
+                committed = await self._handle(agent_id, committed, message)
+                if message.seq:
+                    yield _ack(committed)
+        finally:
+            self._sink.disconnected(agent_id)
+
+    async def _handle(self, agent_id: str, committed: int, message: pb.AgentMessage) -> int:
+        """Process one message; return the committed sequence after it."""
+        kind = message.WhichOneof("body")
+        self._sink.heartbeat(agent_id)
+        if kind in ("heartbeat", "hello") or kind is None and not message.seq:
+            return committed
+        seq = message.seq
+        if seq == 0:
+            logger.warning("agent %s sent %s without a sequence number: ignored", agent_id, kind)
+            return committed
+        if seq <= committed:
+            logger.debug("agent %s replayed seq %d (committed %d): ignored", agent_id, seq, committed)
+            return committed
+        if seq > committed + 1:
+            logger.warning(
+                "agent %s skipped from seq %d to %d: messages were lost", agent_id, committed, seq
+            )
+        try:
+            body = _decode(message)
+        except ProtocolError as exc:
+            logger.warning("agent %s: refused message seq %d: %s", agent_id, seq, exc)
+            await self._sink.reject(agent_id, seq, str(exc))
+            return seq
+        await self._sink.ingest(agent_id, seq, body)
+        return seq
+
+
+def _decode(message: pb.AgentMessage) -> SummaryWindow | ServiceBatch:
+    kind = message.WhichOneof("body")
+    if kind == "summaries":
+        return codec.summary_window_from_pb(message.summaries)
+    if kind == "services":
+        return codec.service_batch_from_pb(message.services)
+    raise ProtocolError(f"message kind {kind!r} carries no data")
+
+
+def _ack(committed: int) -> pb.ColonyMessage:
+    return pb.ColonyMessage(ack=pb.Ack(committed_seq=committed))

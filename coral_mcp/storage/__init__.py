@@ -1,0 +1,1 @@
+"""The colony's DuckDB store: schema, migrations, the single writer, named queries."""

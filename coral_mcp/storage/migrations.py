@@ -1,0 +1,128 @@
+"""Schema migrations, registered in code and tracked in `schema_migrations`.
+
+Append a Migration to MIGRATIONS to change the schema; never edit one that has shipped.
+`migrate()` applies, in order and each in its own transaction, those not yet recorded.
+Times are UTC TIMESTAMPs (no zone), sequence numbers UBIGINT.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import duckdb
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "agents, services, sockets, summaries, edges",
+        """
+        CREATE TABLE agents (
+            agent_id VARCHAR PRIMARY KEY,
+            hostname VARCHAR NOT NULL,
+            agent_version VARCHAR NOT NULL,
+            protocol_version INTEGER NOT NULL,
+            peer VARCHAR,
+            first_seen TIMESTAMP NOT NULL,
+            last_seen TIMESTAMP NOT NULL,
+            committed_seq UBIGINT NOT NULL DEFAULT 0
+        );
+        CREATE TABLE services (
+            agent_id VARCHAR NOT NULL,
+            name VARCHAR NOT NULL,
+            spec VARCHAR NOT NULL,
+            pids INTEGER[] NOT NULL,
+            first_seen TIMESTAMP NOT NULL,
+            last_seen TIMESTAMP NOT NULL,
+            PRIMARY KEY (agent_id, name)
+        );
+        CREATE TABLE service_endpoints (
+            agent_id VARCHAR NOT NULL,
+            service VARCHAR NOT NULL,
+            ip VARCHAR NOT NULL,
+            port INTEGER NOT NULL,
+            last_seen TIMESTAMP NOT NULL,
+            PRIMARY KEY (agent_id, service, ip, port)
+        );
+        CREATE TABLE peer_connections (
+            agent_id VARCHAR NOT NULL,
+            service VARCHAR NOT NULL,
+            remote_ip VARCHAR NOT NULL,
+            remote_port INTEGER NOT NULL,
+            connections INTEGER NOT NULL,
+            first_seen TIMESTAMP NOT NULL,
+            last_seen TIMESTAMP NOT NULL,
+            PRIMARY KEY (agent_id, service, remote_ip, remote_port)
+        );
+        CREATE TABLE metric_summaries (
+            agent_id VARCHAR NOT NULL,
+            service VARCHAR NOT NULL,
+            metric VARCHAR NOT NULL,
+            window_start TIMESTAMP NOT NULL,
+            window_end TIMESTAMP NOT NULL,
+            min DOUBLE NOT NULL,
+            max DOUBLE NOT NULL,
+            avg DOUBLE NOT NULL,
+            last DOUBLE NOT NULL,
+            p95 DOUBLE NOT NULL,
+            count INTEGER NOT NULL
+        );
+        CREATE TABLE edges (
+            caller VARCHAR NOT NULL,
+            callee VARCHAR NOT NULL,
+            connections INTEGER NOT NULL,
+            first_seen TIMESTAMP NOT NULL,
+            last_seen TIMESTAMP NOT NULL,
+            PRIMARY KEY (caller, callee)
+        );
+        """,
+    ),
+)
+
+_TRACKING = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name VARCHAR NOT NULL,
+    applied_at TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP)
+)
+"""
+
+
+def applied_versions(conn: duckdb.DuckDBPyConnection) -> set[int]:
+    conn.execute(_TRACKING)
+    return {int(row[0]) for row in conn.execute("SELECT version FROM schema_migrations").fetchall()}
+
+
+def migrate(
+    conn: duckdb.DuckDBPyConnection, migrations: tuple[Migration, ...] = MIGRATIONS
+) -> list[int]:
+    """Apply pending migrations in version order; return the versions applied."""
+    done = applied_versions(conn)
+    applied = []
+    for migration in sorted(migrations, key=lambda m: m.version):
+        if migration.version in done:
+            continue
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.execute(migration.sql)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                [migration.version, migration.name],
+            )
+            conn.execute("COMMIT")
+        except duckdb.Error:
+            conn.execute("ROLLBACK")
+            raise
+        logger.info("applied migration %d (%s)", migration.version, migration.name)
+        applied.append(migration.version)
+    return applied

@@ -1,0 +1,121 @@
+"""Named SQL of the colony store. Parameters are positional (`?`)."""
+
+UPSERT_AGENT = """
+INSERT INTO agents (agent_id, hostname, agent_version, protocol_version, peer,
+                    first_seen, last_seen)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (agent_id) DO UPDATE SET
+    hostname = excluded.hostname,
+    agent_version = excluded.agent_version,
+    protocol_version = excluded.protocol_version,
+    peer = excluded.peer,
+    last_seen = excluded.last_seen
+"""
+
+SELECT_COMMITTED_SEQ = "SELECT committed_seq FROM agents WHERE agent_id = ?"
+
+ADVANCE_AGENT = """
+UPDATE agents SET committed_seq = greatest(committed_seq, ?), last_seen = greatest(last_seen, ?)
+WHERE agent_id = ?
+"""
+
+UPSERT_SERVICE = """
+INSERT INTO services (agent_id, name, spec, pids, first_seen, last_seen)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (agent_id, name) DO UPDATE SET
+    spec = excluded.spec, pids = excluded.pids, last_seen = excluded.last_seen
+"""
+
+UPSERT_ENDPOINT = """
+INSERT INTO service_endpoints (agent_id, service, ip, port, last_seen)
+VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (agent_id, service, ip, port) DO UPDATE SET last_seen = excluded.last_seen
+"""
+
+UPSERT_PEER = """
+INSERT INTO peer_connections (agent_id, service, remote_ip, remote_port, connections,
+                              first_seen, last_seen)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (agent_id, service, remote_ip, remote_port) DO UPDATE SET
+    connections = excluded.connections, last_seen = excluded.last_seen
+"""
+
+# A peer address that is another service's listening socket, both seen since ?,
+# becomes (or refreshes) the edge caller -> callee.
+RESOLVE_EDGES = """
+INSERT INTO edges (caller, callee, connections, first_seen, last_seen)
+SELECT p.service, e.service, sum(p.connections)::INTEGER, min(p.first_seen), max(p.last_seen)
+FROM peer_connections p
+JOIN service_endpoints e ON p.remote_ip = e.ip AND p.remote_port = e.port
+WHERE p.last_seen >= ? AND e.last_seen >= ? AND p.service <> e.service
+GROUP BY p.service, e.service
+ON CONFLICT (caller, callee) DO UPDATE SET
+    connections = excluded.connections,
+    last_seen = greatest(edges.last_seen, excluded.last_seen)
+"""
+
+INSERT_SUMMARIES = """
+INSERT INTO metric_summaries
+SELECT agent_id, service, metric, window_start, window_end, min, max, avg, last, p95, count
+FROM incoming
+"""
+
+LIST_AGENTS = """
+SELECT agent_id, hostname, agent_version, peer, first_seen, last_seen, committed_seq
+FROM agents ORDER BY agent_id
+"""
+
+LIST_SERVICES = """
+SELECT s.name, list(DISTINCT s.agent_id ORDER BY s.agent_id), flatten(list(s.pids)),
+       list(DISTINCT s.spec ORDER BY s.spec), min(s.first_seen), max(s.last_seen)
+FROM services s
+GROUP BY s.name
+ORDER BY s.name
+"""
+
+SERVICE_ENDPOINTS = """
+SELECT service, ip, port FROM service_endpoints
+WHERE last_seen >= ?
+ORDER BY service, ip, port
+"""
+
+# The newest summary of each (service, metric), for a glance at current state.
+LATEST_METRICS = """
+SELECT service, metric, arg_max(last, window_end), max(window_end)
+FROM metric_summaries
+WHERE window_end >= ?
+GROUP BY service, metric
+"""
+
+LIST_EDGES = """
+SELECT caller, callee, connections, first_seen, last_seen
+FROM edges ORDER BY caller, callee
+"""
+
+# Peers that are no known service's listening socket: databases, third parties.
+EXTERNAL_PEERS = """
+SELECT p.service, p.remote_ip, p.remote_port, sum(p.connections)::INTEGER, max(p.last_seen)
+FROM peer_connections p
+WHERE p.last_seen >= ?
+  AND NOT EXISTS (
+      SELECT 1 FROM service_endpoints e WHERE e.ip = p.remote_ip AND e.port = p.remote_port
+  )
+GROUP BY p.service, p.remote_ip, p.remote_port
+ORDER BY p.service, p.remote_ip, p.remote_port
+"""
+
+# Summaries of one series bucketed by `step` seconds: avg of averages, extremes, p95.
+QUERY_METRIC = """
+SELECT time_bucket(to_seconds(?::BIGINT), window_start) AS bucket,
+       avg(avg), min(min), max(max), max(p95), sum(count)::BIGINT, arg_max(last, window_end)
+FROM metric_summaries
+WHERE service = ? AND metric = ? AND window_start >= ? AND window_start < ?
+GROUP BY bucket
+ORDER BY bucket
+"""
+
+METRIC_NAMES = """
+SELECT DISTINCT metric FROM metric_summaries WHERE service = ? ORDER BY metric
+"""
+
+SERVICE_NAMES = "SELECT DISTINCT name FROM services ORDER BY name"

@@ -1,0 +1,92 @@
+"""The colony's single writer: queues write operations and commits them in batches.
+
+Callers `await writer.write(op)`; it returns once the op is committed (or raises the
+StorageError that stopped it). The writer thread takes everything queued (up to
+`max_batch`) into one transaction. If a batch fails, its ops are retried one by one so
+that one bad op fails alone and the rest still commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from coral_mcp.errors import StorageError
+from coral_mcp.storage.store import ColonyStore, WriteOp
+
+logger = logging.getLogger(__name__)
+
+_Item = tuple[WriteOp, "asyncio.Future[None]"]
+
+
+class Writer:
+    def __init__(self, store: ColonyStore, max_batch: int = 1000) -> None:
+        self._store = store
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coral-writer")
+        self._task: asyncio.Task[None] | None = None
+        self.committed_ops = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="coral-writer")
+
+    async def write(self, op: WriteOp) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((op, future))
+        await future
+
+    async def close(self) -> None:
+        """Commit what is queued, then stop."""
+        if self._task is not None and not self._task.done():
+            await self._queue.join()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._executor.shutdown(wait=True)
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _commit(self, batch: list[_Item]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, self._store.apply, [op for op, _ in batch])
+        except StorageError:
+            if len(batch) == 1:
+                logger.exception("write failed")
+                _settle(batch[0][1], StorageError("write failed; see the colony log"))
+                return
+            for op, future in batch:  # isolate the op that broke the batch
+                try:
+                    await loop.run_in_executor(self._executor, self._store.apply, [op])
+                except StorageError as exc:
+                    logger.exception("write of %s failed", type(op).__name__)
+                    _settle(future, exc)
+                else:
+                    self.committed_ops += 1
+                    _settle(future, None)
+            return
+        self.committed_ops += len(batch)
+        for _, future in batch:
+            _settle(future, None)
+
+
+def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is None:
+        future.set_result(None)
+    else:
+        future.set_exception(exc)

@@ -1,0 +1,54 @@
+"""The metric query tool."""
+
+from __future__ import annotations
+
+from coral_mcp.errors import QueryError
+from coral_mcp.models.timerange import parse_range, rfc3339
+from coral_mcp.tools.data import CoralData
+from coral_mcp.tools.schemas import MetricSeriesOut, point_out
+from coral_mcp.tools.services import require_service
+
+#: At most this many buckets per query; a smaller step is widened to fit.
+MAX_POINTS = 500
+MIN_STEP_S = 10
+
+
+async def query_metrics(
+    data: CoralData,
+    service: str,
+    metric: str,
+    start: str | None = None,
+    end: str | None = None,
+    step_s: int | None = None,
+) -> MetricSeriesOut:
+    await require_service(data, service, "query_metrics")
+    metrics = await data.metric_names(service)
+    if metric not in metrics:
+        known = ", ".join(metrics) or "none yet"
+        raise QueryError(
+            f"query_metrics: service {service!r} has no metric {metric!r}",
+            hint=f"metrics of {service}: {known}",
+        )
+    span = parse_range(start, end, data.now())
+    if step_s is not None and step_s < MIN_STEP_S:
+        raise QueryError(f"query_metrics: step_s must be at least {MIN_STEP_S} (got {step_s})")
+    auto_step = max(MIN_STEP_S, int(span.seconds // MAX_POINTS) + 1)
+    step = max(step_s or 60, auto_step)
+    points = await data.metric_series(service, metric, span.start, span.end, step)
+    hint = None
+    if not points:
+        hint = (
+            f"No {metric} summaries for {service} between {rfc3339(span.start)} and"
+            f" {rfc3339(span.end)}; try a wider range such as start='24h'."
+        )
+    elif step != (step_s or 60):
+        hint = f"step widened to {step} s to stay within {MAX_POINTS} points"
+    return MetricSeriesOut(
+        service=service,
+        metric=metric,
+        start=rfc3339(span.start),
+        end=rfc3339(span.end),
+        step_s=step,
+        points=[point_out(p) for p in points],
+        hint=hint,
+    )

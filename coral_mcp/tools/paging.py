@@ -1,0 +1,29 @@
+"""Cursors for list tools: opaque to the model, an offset inside."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from coral_mcp.errors import QueryError
+
+
+def encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        kind, _, value = text.partition(":")
+        offset = int(value)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise QueryError(
+            f"cursor {cursor!r} is not one this server gave out",
+            hint="pass next_cursor from the previous result unchanged, or omit it",
+        ) from None
+    if kind != "o" or offset < 0:
+        raise QueryError(f"cursor {cursor!r} is not one this server gave out")
+    return offset

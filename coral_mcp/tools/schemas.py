@@ -1,0 +1,150 @@
+"""Typed results of Coral's MCP tools (their output schemas) and how views map to them.
+
+Field descriptions are part of what the model reads: keep them concrete.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from coral_mcp.models import EdgeView, ExternalPeerView, MetricPoint, ServiceView, TopologyView
+from coral_mcp.models.timerange import rfc3339
+
+#: A service not reported for this long is "stale".
+STALE_AFTER = timedelta(minutes=2)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServiceOut(_Out):
+    name: str = Field(description="Service name, as used by every other tool.")
+    status: Literal["up", "down", "stale"] = Field(
+        description="up: processes running and recently reported; down: no process found;"
+        " stale: its agent has not reported for over 2 minutes."
+    )
+    agents: list[str] = Field(description="Agents (hosts) that watch this service.")
+    pids: list[int] = Field(description="Process ids currently making up the service.")
+    listen: list[str] = Field(description="Listening TCP addresses, ip:port.")
+    last_seen: str = Field(description="Last report, RFC 3339 UTC.")
+    metrics: dict[str, float] = Field(
+        description="Latest value of each metric, e.g. cpu_percent, rss_bytes, threads, fds."
+    )
+
+
+class ServiceList(_Out):
+    services: list[ServiceOut]
+    count: int = Field(description="Services in this page.")
+    total: int = Field(description="Services known to the colony.")
+    truncated: bool = Field(description="True when more services follow; pass next_cursor.")
+    next_cursor: str | None = Field(description="Cursor for the next page, or null.")
+    hint: str | None = Field(default=None, description="Why the list may be empty and what to try.")
+
+
+class EdgeOut(_Out):
+    caller: str = Field(description="Service that opens the connections.")
+    callee: str = Field(description="Service whose listening socket they reach.")
+    connections: int = Field(description="Established connections at the last observation.")
+    first_seen: str
+    last_seen: str
+
+
+class ExternalOut(_Out):
+    service: str = Field(description="Service holding the connections.")
+    remote: str = Field(description="Remote ip:port that is no known service (database, API).")
+    connections: int
+    last_seen: str
+
+
+class TopologyOut(_Out):
+    services: list[str] = Field(description="Every known service (graph nodes).")
+    edges: list[EdgeOut] = Field(description="caller -> callee dependencies seen on the wire.")
+    external: list[ExternalOut] = Field(
+        description="Outbound connections to addresses outside the watched services."
+    )
+    hint: str | None = None
+
+
+class PointOut(_Out):
+    ts: str = Field(description="Bucket start, RFC 3339 UTC.")
+    avg: float
+    min: float
+    max: float
+    p95: float
+    last: float
+    count: int = Field(description="Raw samples behind the bucket.")
+
+
+class MetricSeriesOut(_Out):
+    service: str
+    metric: str
+    start: str = Field(description="Resolved range start, RFC 3339 UTC.")
+    end: str = Field(description="Resolved range end, RFC 3339 UTC.")
+    step_s: int = Field(description="Bucket width in seconds.")
+    points: list[PointOut]
+    hint: str | None = None
+
+
+def service_out(view: ServiceView, now: datetime) -> ServiceOut:
+    if now - view.last_seen > STALE_AFTER:
+        status: Literal["up", "down", "stale"] = "stale"
+    else:
+        status = "up" if view.pids else "down"
+    return ServiceOut(
+        name=view.name,
+        status=status,
+        agents=list(view.agents),
+        pids=list(view.pids),
+        listen=[str(e) for e in view.listen],
+        last_seen=rfc3339(view.last_seen),
+        metrics=dict(view.latest),
+    )
+
+
+def edge_out(edge: EdgeView) -> EdgeOut:
+    return EdgeOut(
+        caller=edge.caller,
+        callee=edge.callee,
+        connections=edge.connections,
+        first_seen=rfc3339(edge.first_seen),
+        last_seen=rfc3339(edge.last_seen),
+    )
+
+
+def external_out(peer: ExternalPeerView) -> ExternalOut:
+    return ExternalOut(
+        service=peer.service,
+        remote=str(peer.remote),
+        connections=peer.connections,
+        last_seen=rfc3339(peer.last_seen),
+    )
+
+
+def topology_out(view: TopologyView) -> TopologyOut:
+    hint = None
+    if not view.services:
+        hint = "No services reported yet: start an agent (`coral agent start`) or wait a push."
+    elif not view.edges:
+        hint = "No service-to-service connections seen yet; edges appear once a service holds a connection to another's listening port."
+    return TopologyOut(
+        services=list(view.services),
+        edges=[edge_out(e) for e in view.edges],
+        external=[external_out(p) for p in view.external],
+        hint=hint,
+    )
+
+
+def point_out(point: MetricPoint) -> PointOut:
+    return PointOut(
+        ts=rfc3339(point.ts),
+        avg=point.avg,
+        min=point.min,
+        max=point.max,
+        p95=point.p95,
+        last=point.last,
+        count=point.count,
+    )

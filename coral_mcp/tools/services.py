@@ -1,0 +1,50 @@
+"""Tools about services and the graph between them."""
+
+from __future__ import annotations
+
+import difflib
+
+from coral_mcp.errors import QueryError
+from coral_mcp.tools.data import CoralData
+from coral_mcp.tools.paging import decode_cursor, encode_cursor
+from coral_mcp.tools.schemas import ServiceList, TopologyOut, service_out, topology_out
+
+MAX_LIMIT = 200
+
+
+async def list_services(data: CoralData, limit: int = 50, cursor: str | None = None) -> ServiceList:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise QueryError(f"list_services: limit must be 1-{MAX_LIMIT} (got {limit})")
+    offset = decode_cursor(cursor)
+    views = await data.services()
+    now = data.now()
+    page = views[offset : offset + limit]
+    more = offset + limit < len(views)
+    hint = None
+    if not views:
+        hint = (
+            "No services reported yet. Is an agent running and connected to this colony?"
+            " Start one with `coral agent start --colony HOST:PORT`, or `coral up` on this host."
+        )
+    return ServiceList(
+        services=[service_out(v, now) for v in page],
+        count=len(page),
+        total=len(views),
+        truncated=more,
+        next_cursor=encode_cursor(offset + limit) if more else None,
+        hint=hint,
+    )
+
+
+async def get_topology(data: CoralData) -> TopologyOut:
+    return topology_out(await data.topology())
+
+
+async def require_service(data: CoralData, service: str, query: str) -> None:
+    """Raise QueryError naming the closest known services when `service` is unknown."""
+    names = await data.service_names()
+    if service in names:
+        return
+    close = difflib.get_close_matches(service, names, n=3, cutoff=0.5)
+    suggestion = f"did you mean {', '.join(close)}?" if close else "call list_services for the names"
+    raise QueryError(f"{query}: unknown service {service!r}", hint=suggestion)
