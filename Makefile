@@ -1,0 +1,50 @@
+# Coral — two commands: `make run` and `make test`.
+# Both create .venv when it is missing and install what they need into it.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+RUN_STAMP := $(VENV)/.coral-run
+DEV_STAMP := $(VENV)/.coral-dev
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+
+.PHONY: run test lint typecheck unit proto bench-agent clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[dev]'
+	touch $@ $(RUN_STAMP)
+
+## run: install into .venv and start Coral (colony + an agent for this host)
+run: $(RUN_STAMP)
+	$(BIN)/coral up
+
+## test: install with the dev extra, then lint, type-check and run every test
+test: $(DEV_STAMP) lint typecheck unit
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(DEV_STAMP)
+	$(BIN)/mypy
+
+unit: $(DEV_STAMP)
+	$(BIN)/pytest
+
+## proto: regenerate coral_mcp/proto from coral.proto
+proto: $(DEV_STAMP)
+	$(BIN)/python scripts/gen_proto.py
+
+## bench-agent: measure the agent's idle RSS and CPU while it watches 10 processes
+bench-agent: $(DEV_STAMP)
+	$(BIN)/python benchmarks/agent_idle.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

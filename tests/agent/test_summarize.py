@@ -1,0 +1,43 @@
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from coral_mcp.agent.summarize import percentile, summarize
+from coral_mcp.models import Sample
+
+
+def test_summarize_computes_statistics_per_series() -> None:
+    samples = [
+        Sample(3.0, "api", "cpu", 30.0),
+        Sample(1.0, "api", "cpu", 10.0),
+        Sample(2.0, "api", "cpu", 20.0),
+        Sample(1.0, "db", "cpu", 5.0),
+    ]
+    window = summarize(samples, 0, 4000)
+    api, db = window.summaries
+    assert (api.service, api.metric) == ("api", "cpu")
+    assert (api.min, api.max, api.avg, api.count) == (10.0, 30.0, 20.0, 3)
+    assert api.last == 30.0  # the latest timestamp, not the last in input order
+    assert math.isclose(api.p95, 29.0)
+    assert (db.min, db.max, db.last, db.count) == (5.0, 5.0, 5.0, 1)
+    assert (window.start_ms, window.end_ms) == (0, 4000)
+
+
+def test_summarize_of_nothing_is_an_empty_window() -> None:
+    assert summarize([], 0, 1000).summaries == ()
+
+
+@given(st.lists(st.floats(-1e9, 1e9), min_size=1, max_size=50))
+def test_summary_bounds_hold_for_any_values(values: list[float]) -> None:
+    samples = [Sample(float(i), "s", "m", v) for i, v in enumerate(values)]
+    (summary,) = summarize(samples, 0, 1).summaries
+    assert summary.min <= summary.p95 <= summary.max
+    assert summary.min - 1e-6 <= summary.avg <= summary.max + 1e-6
+    assert summary.last == values[-1]
+    assert summary.count == len(values)
+
+
+def test_percentile_interpolates_between_ranks() -> None:
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+    assert percentile([7.0], 0.95) == 7.0

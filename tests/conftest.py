@@ -1,0 +1,97 @@
+"""Shared helpers: free ports, real subprocesses cleaned up after each test, polling."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], T | None], timeout_s: float = 30.0, what: str = "") -> T:
+    """Poll `predicate` until it returns something truthy; fail after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what or predicate}")
+        time.sleep(0.1)
+
+
+def coral_cmd(*args: str) -> list[str]:
+    """The `coral` console script installed beside this Python."""
+    return [str(Path(sys.executable).parent / "coral"), *args]
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class Processes:
+    """Starts subprocesses and kills whatever is left of them at teardown."""
+
+    def __init__(self, logs: Path) -> None:
+        self._logs = logs
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, name: str, cmd: list[str], wait_ready: bool = False) -> subprocess.Popen[bytes]:
+        with open(self._logs / f"{name}.out", "wb") as out, open(self._logs / f"{name}.err", "wb") as err:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=child_env(), cwd=ROOT)
+        self._procs.append(proc)
+        if wait_ready:
+            wait_for(lambda: b"ready" in self.stdout(name) or proc.poll() is not None, 20, name)
+            if proc.poll() is not None:
+                pytest.fail(f"{name} exited: {self.stderr(name).decode()}")
+        return proc
+
+    def tcp_service(self, name: str, listen: int, *connect: int) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, str(DATA / "tcp_service.py"), "--listen", str(listen)]
+        for port in connect:
+            cmd += ["--connect", f"127.0.0.1:{port}"]
+        return self.start(name, cmd, wait_ready=True)
+
+    def stdout(self, name: str) -> bytes:
+        return (self._logs / f"{name}.out").read_bytes()
+
+    def stderr(self, name: str) -> bytes:
+        return (self._logs / f"{name}.err").read_bytes()
+
+    def stop_all(self) -> None:
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self._procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[Processes]:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    processes = Processes(logs)
+    yield processes
+    processes.stop_all()

@@ -1,0 +1,93 @@
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from coral_mcp.errors import ProtocolError
+from coral_mcp.models import (
+    Endpoint,
+    MetricSummary,
+    Peer,
+    ServiceBatch,
+    ServiceState,
+    SummaryWindow,
+)
+from coral_mcp.proto import coral_pb2 as pb
+from coral_mcp.rpc import codec
+
+names = st.text(
+    alphabet=st.characters(min_codepoint=33, max_codepoint=0x2FFF), min_size=1, max_size=40
+)
+finite = st.floats(allow_nan=False, allow_infinity=False)
+endpoints = st.builds(
+    Endpoint, st.ip_addresses().map(str), st.integers(min_value=1, max_value=65535)
+)
+summaries = st.builds(
+    MetricSummary,
+    service=names,
+    metric=names,
+    min=finite,
+    max=finite,
+    avg=finite,
+    last=finite,
+    p95=finite,
+    count=st.integers(min_value=0, max_value=2**32 - 1),
+)
+windows = st.builds(
+    SummaryWindow,
+    start_ms=st.integers(min_value=0, max_value=2**41),
+    end_ms=st.just(2**42),
+    summaries=st.lists(summaries, max_size=5).map(tuple),
+)
+states = st.builds(
+    ServiceState,
+    name=names,
+    spec=st.sampled_from(["pid:1", "port:80", "name:x", "auto"]),
+    pids=st.lists(st.integers(min_value=1, max_value=2**31), max_size=4).map(tuple),
+    listen=st.lists(endpoints, max_size=3).map(tuple),
+    peers=st.lists(
+        st.builds(Peer, endpoints, st.integers(min_value=0, max_value=10_000)), max_size=3
+    ).map(tuple),
+)
+
+
+@given(windows)
+def test_summary_window_survives_the_wire(window: SummaryWindow) -> None:
+    wire = codec.summary_window_to_pb(window).SerializeToString()
+    assert codec.summary_window_from_pb(pb.SummaryBatch.FromString(wire)) == window
+
+
+@given(st.builds(ServiceBatch, st.integers(min_value=0, max_value=2**42), st.lists(states, max_size=4).map(tuple)))
+def test_service_batch_survives_the_wire(batch: ServiceBatch) -> None:
+    wire = codec.service_batch_to_pb(batch).SerializeToString()
+    assert codec.service_batch_from_pb(pb.ServiceBatch.FromString(wire)) == batch
+
+
+def test_decoding_refuses_a_non_finite_value() -> None:
+    msg = pb.SummaryBatch(
+        window_start_ms=0,
+        window_end_ms=1,
+        summaries=[pb.MetricSummary(service="api", metric="cpu", max=math.nan)],
+    )
+    with pytest.raises(ProtocolError, match="max is not a finite number"):
+        codec.summary_window_from_pb(msg)
+
+
+def test_decoding_refuses_a_window_that_ends_before_it_starts() -> None:
+    with pytest.raises(ProtocolError, match="ends before it starts"):
+        codec.summary_window_from_pb(pb.SummaryBatch(window_start_ms=10, window_end_ms=5))
+
+
+def test_decoding_refuses_an_empty_service_name_and_a_bad_port() -> None:
+    with pytest.raises(ProtocolError, match="service name"):
+        codec.service_from_pb(pb.Service(name=""))
+    with pytest.raises(ProtocolError, match="not an IP address and port"):
+        codec.service_from_pb(pb.Service(name="a", listen=[pb.Endpoint(ip="1.2.3.4", port=0)]))
+
+
+def test_unknown_fields_from_a_newer_agent_are_tolerated() -> None:
+    newer = pb.MetricSummary(service="api", metric="cpu", count=3).SerializeToString()
+    # field 99, varint 1: something a future version might add
+    decoded = pb.MetricSummary.FromString(newer + b"\x98\x06\x01")
+    assert decoded.service == "api" and decoded.count == 3

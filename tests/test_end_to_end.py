@@ -1,0 +1,169 @@
+"""The walking skeleton, end to end: real colony, real agent, real services, real clients.
+
+Two tiny TCP services run as processes; `api` holds a connection open to `db`. A real
+colony and a real agent run as subprocesses on free loopback ports. The edge api -> db
+must show up through MCP over stdio (`coral-mcp serve --colony`), over streamable HTTP,
+and in `coral ask --json`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import mcp
+import pytest
+
+from tests.conftest import Processes, child_env, coral_cmd, free_port, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Deployment:
+    http_url: str
+    grpc_port: int
+    db_port: int
+    api_port: int
+
+
+def _topology(url: str) -> dict[str, Any] | None:
+    try:
+        return dict(httpx2.get(f"{url}/api/v1/topology", timeout=2).json())
+    except httpx2.HTTPError:
+        return None
+
+
+def _has_edge(doc: dict[str, Any] | None, caller: str, callee: str) -> bool:
+    return bool(doc) and any(
+        e["caller"] == caller and e["callee"] == callee for e in doc["edges"]  # type: ignore[index]
+    )
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    (tmp / "logs").mkdir()
+    procs = Processes(tmp / "logs")
+    grpc_port, http_port, db_port, api_port = (free_port() for _ in range(4))
+    try:
+        procs.tcp_service("db", db_port)
+        procs.tcp_service("api", api_port, db_port)
+        procs.start(
+            "colony",
+            coral_cmd(
+                "colony", "start", "--data-dir", str(tmp / "colony"),
+                "--grpc-port", str(grpc_port), "--http-port", str(http_port),
+            ),
+        )
+        url = f"http://127.0.0.1:{http_port}"
+        procs.start(
+            "agent",
+            coral_cmd(
+                "agent", "start", "--colony", f"127.0.0.1:{grpc_port}",
+                "--service", f"db=port:{db_port}", "--service", f"api=port:{api_port}",
+                "--interval", "0.5", "--push", "1", "--data-dir", str(tmp / "agent"),
+            ),
+        )
+        wait_for(lambda: _has_edge(_topology(url), "api", "db"), 60, "edge api -> db")
+        yield Deployment(url, grpc_port, db_port, api_port)
+    finally:
+        procs.stop_all()
+
+
+def _edges(doc: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(e["caller"], e["callee"]) for e in doc["edges"]}
+
+
+def test_edge_appears_through_mcp_over_stdio(deployment: Deployment) -> None:
+    params = mcp.StdioServerParameters(
+        command=str(Path(sys.executable).parent / "coral-mcp"),
+        args=["serve", "--colony", deployment.http_url],
+        env={"PYTHONUNBUFFERED": "1"},
+    )
+
+    async def scenario() -> None:
+        async with mcp.Client(params) as client:
+            tools = {t.name for t in (await client.list_tools()).tools}
+            assert {"list_services", "get_topology", "query_metrics"} <= tools
+            topo = await client.call_tool("get_topology", {})
+            assert not topo.is_error
+            assert ("api", "db") in _edges(topo.structured_content or {})
+            listed = await client.call_tool("list_services", {})
+            services = {s["name"]: s for s in (listed.structured_content or {})["services"]}
+            assert services["db"]["status"] == "up"
+            assert f"127.0.0.1:{deployment.db_port}" in services["db"]["listen"]
+
+    anyio.run(scenario)
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+def test_edge_appears_through_mcp_over_streamable_http(deployment: Deployment, mode: str) -> None:
+    async def scenario() -> None:
+        async with mcp.Client(f"{deployment.http_url}/mcp", mode=mode) as client:
+            expected = "2025-11-25" if mode == "legacy" else "2026-07-28"
+            assert client.protocol_version == expected
+            topo = await client.call_tool("get_topology", {})
+            assert ("api", "db") in _edges(topo.structured_content or {})
+            resource = await client.read_resource("coral://topology")
+            content = resource.contents[0]
+            assert content.mime_type == "application/json"
+            assert ("api", "db") in _edges(json.loads(content.text))  # type: ignore[union-attr]
+            series = await client.call_tool(
+                "query_metrics", {"service": "api", "metric": "rss_bytes", "start": "10m"}
+            )
+            assert not series.is_error
+            points = (series.structured_content or {})["points"]
+            assert points and all(p["min"] > 1_000_000 for p in points)  # a real process's RSS
+
+    anyio.run(scenario)
+
+
+def test_edge_appears_in_coral_ask_json(deployment: Deployment) -> None:
+    done = subprocess.run(
+        coral_cmd("ask", "show me the topology", "--json", "--colony", deployment.http_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(),
+    )
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["intent"] == "topology"
+    assert ("api", "db") in _edges(answer["tools"]["get_topology"])
+    assert "api -> db" in answer["answer"]
+
+
+def test_coral_ask_lists_running_services_as_text(deployment: Deployment) -> None:
+    done = subprocess.run(
+        coral_cmd("ask", "what is running?", "--colony", deployment.http_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(),
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "2 services (2 up):"
+    assert any(line.split()[:2] == ["api", "up"] for line in lines[1:])
+    assert any(line.split()[:2] == ["db", "up"] for line in lines[1:])
+
+
+def test_query_metrics_error_names_the_closest_service(deployment: Deployment) -> None:
+    async def scenario() -> None:
+        async with mcp.Client(f"{deployment.http_url}/mcp") as client:
+            result = await client.call_tool(
+                "query_metrics", {"service": "apii", "metric": "rss_bytes"}
+            )
+            assert result.is_error
+            text = result.content[0].text  # type: ignore[union-attr]
+            assert "unknown service 'apii'" in text and "did you mean api" in text
+
+    anyio.run(scenario)
