@@ -74,7 +74,10 @@ def build_server(data: CoralData) -> FastMCP:
         ],
         start: Annotated[
             str | None,
-            Field(description="Range start: RFC 3339, epoch seconds or relative ('1h'). Default 1h ago."),
+            Field(
+                description="Range start: RFC 3339, epoch seconds or relative ('1h')."
+                " Default 1h ago."
+            ),
         ] = None,
         end: Annotated[str | None, Field(description="Range end, same forms. Default now.")] = None,
         step_s: Annotated[

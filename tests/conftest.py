@@ -55,7 +55,10 @@ class Processes:
         self._procs: list[subprocess.Popen[bytes]] = []
 
     def start(self, name: str, cmd: list[str], wait_ready: bool = False) -> subprocess.Popen[bytes]:
-        with open(self._logs / f"{name}.out", "wb") as out, open(self._logs / f"{name}.err", "wb") as err:
+        with (
+            open(self._logs / f"{name}.out", "wb") as out,
+            open(self._logs / f"{name}.err", "wb") as err,
+        ):
             proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=child_env(), cwd=ROOT)
         self._procs.append(proc)
         if wait_ready:

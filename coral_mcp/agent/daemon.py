@@ -73,7 +73,9 @@ class AgentDaemon:
         self.hostname = hostname or socket.gethostname()
         data_dir = ensure_data_dir(settings.data_dir)
         self.identity = AgentIdentity.load_or_create(data_dir, self.hostname)
-        self.ring = RingStore(data_dir / RING_FILE, settings.ring_max_age_s, settings.ring_max_bytes)
+        self.ring = RingStore(
+            data_dir / RING_FILE, settings.ring_max_age_s, settings.ring_max_bytes
+        )
         self._sampler = ProcessSampler(ps)
         self._scanner = SocketScanner(ps)
         self._own_pids = frozenset({os.getpid()})
@@ -151,7 +153,8 @@ class AgentDaemon:
         logger.info(
             "agent %s watching %s; colony %s",
             self.agent_id,
-            ", ".join(f"{s.name}={s}" for s in self.settings.services) or "auto-discovered services",
+            ", ".join(f"{s.name}={s}" for s in self.settings.services)
+            or "auto-discovered services",
             self.settings.colony,
         )
         await asyncio.to_thread(self.sample_once)
@@ -169,7 +172,9 @@ class AgentDaemon:
         while not stop.is_set():
             now = self._clock()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=max(0.0, min(next_sample, next_push) - now))
+                await asyncio.wait_for(
+                    stop.wait(), timeout=max(0.0, min(next_sample, next_push) - now)
+                )
             if stop.is_set():
                 break
             try:

@@ -31,7 +31,8 @@ class AgentIdentity:
             raw = json.loads(path.read_text())
             identity = cls(path, str(raw["agent_id"]), int(raw["next_seq"]))
         except FileNotFoundError:
-            short = "".join(c for c in hostname.split(".")[0] if c.isalnum() or c in "-_")
+            host = hostname.split(".", maxsplit=1)[0]
+            short = "".join(c for c in host if c.isalnum() or c in "-_")
             agent_id = f"{short or 'host'}-{uuid.uuid4().hex[:8]}"
             identity = cls(path, agent_id, 1)
             identity.save()

@@ -27,14 +27,18 @@ def agent() -> None:
 
 
 @agent.command("start")
-@click.option("--colony", default="127.0.0.1:9000", show_default=True, help="Colony gRPC HOST:PORT.")
+@click.option(
+    "--colony", default="127.0.0.1:9000", show_default=True, help="Colony gRPC HOST:PORT."
+)
 @click.option("--service", "services", multiple=True, metavar="NAME=SPEC", help=SERVICE_HELP)
 @click.option(
     "--auto/--no-auto",
     default=None,
     help="Also watch every process with a listening TCP port (default: on when no --service).",
 )
-@click.option("--interval", type=float, default=10.0, show_default=True, help="Seconds between samples.")
+@click.option(
+    "--interval", type=float, default=10.0, show_default=True, help="Seconds between samples."
+)
 @click.option("--push", type=float, default=15.0, show_default=True, help="Seconds between pushes.")
 @click.option(
     "--data-dir",

@@ -18,7 +18,9 @@ from coral_mcp.config import DEFAULT_HTTP_PORT
     show_default=True,
     help="Colony HTTP URL (its MCP endpoint is URL/mcp).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the answer and the tool results as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the answer and the tool results as JSON."
+)
 def ask(question: str, colony: str, as_json: bool) -> None:
     """Ask Coral a question, e.g. "what is running?" or "show me the topology".
 

@@ -18,7 +18,9 @@ from coral_mcp.config import AgentSettings, ColonySettings
 @data_dir_option("")
 @port_options
 @click.option("--service", "services", multiple=True, metavar="NAME=SPEC", help=SERVICE_HELP)
-@click.option("--interval", type=float, default=10.0, show_default=True, help="Seconds between samples.")
+@click.option(
+    "--interval", type=float, default=10.0, show_default=True, help="Seconds between samples."
+)
 @click.option("--push", type=float, default=15.0, show_default=True, help="Seconds between pushes.")
 def up(
     data_dir: Path | None,
@@ -67,7 +69,8 @@ def up(
                 f"  MCP (streamable HTTP): {colony.mcp_url}\n"
                 f"  REST API:              {colony.http_url}/api/v1/services\n"
                 f"  Agents connect to:     {colony.grpc_target}\n"
-                f"  Ask it:                coral ask \"what is running?\" --colony {colony.http_url}\n"
+                f"  Ask it:                "
+                f'coral ask "what is running?" --colony {colony.http_url}\n'
                 f"\nClaude Desktop (claude_desktop_config.json):\n"
                 f"{claude_desktop_snippet(colony.http_url)}\n"
             )

@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -53,9 +53,19 @@ def _bind_tcp(host: str, port: int, what: str, flag: str) -> socket.socket:
                 f"{what} port {host}:{port} is already in use",
                 hint=f"stop the process holding it or choose another with {flag}",
             ) from None
-        raise AddressInUseError(f"cannot listen on {host}:{port} for {what}: {exc.strerror}") from None
+        raise AddressInUseError(
+            f"cannot listen on {host}:{port} for {what}: {exc.strerror}"
+        ) from None
     sock.listen(128)
     return sock
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside our loop: signals stay with the daemon, which stops everything."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class ColonyDaemon:
@@ -100,9 +110,10 @@ class ColonyDaemon:
         await self._start_grpc()
         self.queries = StoreQueries(self.store, self._clock)
         app = build_http_app(self.queries, build_server(self.queries))
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=3)
-        self._http = uvicorn.Server(config)
-        self._http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="on", timeout_graceful_shutdown=3
+        )
+        self._http = _EmbeddedServer(config)
         self._http_task = asyncio.create_task(self._http.serve(sockets=[self._http_sock]))
         while not self._http.started:
             if self._http_task.done():
@@ -133,7 +144,11 @@ class ColonyDaemon:
         pb_grpc.add_ColonyServicer_to_server(ColonyServicer(self.ingest), self._grpc)
         health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health, self._grpc)
-        address = f"[{s.grpc_host}]:{s.grpc_port}" if ":" in s.grpc_host else f"{s.grpc_host}:{s.grpc_port}"
+        address = (
+            f"[{s.grpc_host}]:{s.grpc_port}"
+            if ":" in s.grpc_host
+            else f"{s.grpc_host}:{s.grpc_port}"
+        )
         try:
             self.grpc_port = self._grpc.add_insecure_port(address)
         except RuntimeError:

@@ -75,7 +75,12 @@ def build_http_app(data: CoralData, mcp: FastMCP) -> Starlette:
                 "metrics needs ?service=NAME&metric=NAME", hint="see /api/v1/services for names"
             )
         return await metrics.query_metrics(
-            data, service, metric, params.get("start"), params.get("end"), _int_param(request, "step_s")
+            data,
+            service,
+            metric,
+            params.get("start"),
+            params.get("end"),
+            _int_param(request, "step_s"),
         )
 
     mcp_app = mcp.http_app(path=MCP_PATH)

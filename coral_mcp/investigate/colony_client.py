@@ -90,4 +90,3 @@ class ColonyClient:
         if result.structured_content is None:
             raise QueryError(f"{tool} returned no structured result")
         return dict(result.structured_content)
-

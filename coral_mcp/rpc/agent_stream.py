@@ -181,7 +181,9 @@ class AgentStream:
                     await reader
                 call.cancel()
 
-    async def _read_acks(self, call: grpc.aio.StreamStreamCall[pb.AgentMessage, pb.ColonyMessage]) -> None:
+    async def _read_acks(
+        self, call: grpc.aio.StreamStreamCall[pb.AgentMessage, pb.ColonyMessage]
+    ) -> None:
         first = True
         async for message in call:
             if message.WhichOneof("body") == "ack":

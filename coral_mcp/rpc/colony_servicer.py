@@ -56,7 +56,7 @@ class ColonyServicer(pb_grpc.ColonyServicer):
     def __init__(self, sink: IngestSink) -> None:
         self._sink = sink
 
-    async def Register(  # noqa: N802 (gRPC method name)
+    async def Register(
         self, request: pb.RegisterRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> pb.RegisterResponse:
         if request.protocol_version != PROTOCOL_VERSION:
@@ -96,7 +96,7 @@ class ColonyServicer(pb_grpc.ColonyServicer):
             accepted=True, protocol_version=PROTOCOL_VERSION, committed_seq=committed
         )
 
-    async def Connect(  # noqa: N802 (gRPC method name)
+    async def Connect(
         self,
         request_iterator: AsyncIterator[pb.AgentMessage],
         context: grpc.aio.ServicerContext[object, object],
@@ -130,14 +130,16 @@ class ColonyServicer(pb_grpc.ColonyServicer):
         """Process one message; return the committed sequence after it."""
         kind = message.WhichOneof("body")
         self._sink.heartbeat(agent_id)
-        if kind in ("heartbeat", "hello") or kind is None and not message.seq:
+        if kind in ("heartbeat", "hello") or (kind is None and not message.seq):
             return committed
         seq = message.seq
         if seq == 0:
             logger.warning("agent %s sent %s without a sequence number: ignored", agent_id, kind)
             return committed
         if seq <= committed:
-            logger.debug("agent %s replayed seq %d (committed %d): ignored", agent_id, seq, committed)
+            logger.debug(
+                "agent %s replayed seq %d (committed %d): ignored", agent_id, seq, committed
+            )
             return committed
         if seq > committed + 1:
             logger.warning(

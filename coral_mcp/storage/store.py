@@ -141,7 +141,15 @@ class ColonyStore:
             now = to_db_time(op.now_ms)
             cur.execute(
                 q.UPSERT_AGENT,
-                [op.agent_id, op.hostname, op.agent_version, op.protocol_version, op.peer, now, now],
+                [
+                    op.agent_id,
+                    op.hostname,
+                    op.agent_version,
+                    op.protocol_version,
+                    op.peer,
+                    now,
+                    now,
+                ],
             )
             self._write_services(cur, op.agent_id, op.services, now)
         elif isinstance(op, StoreSummaries):
@@ -297,4 +305,3 @@ class _Reader:
         self._cur.close()
         if isinstance(exc, duckdb.Error):
             raise StorageError(f"query failed: {exc}") from exc
-

@@ -129,7 +129,10 @@ def topology_out(view: TopologyView) -> TopologyOut:
     if not view.services:
         hint = "No services reported yet: start an agent (`coral agent start`) or wait a push."
     elif not view.edges:
-        hint = "No service-to-service connections seen yet; edges appear once a service holds a connection to another's listening port."
+        hint = (
+            "No service-to-service connections seen yet; an edge appears once a service"
+            " holds a connection to another's listening port."
+        )
     return TopologyOut(
         services=list(view.services),
         edges=[edge_out(e) for e in view.edges],

@@ -46,5 +46,7 @@ async def require_service(data: CoralData, service: str, query: str) -> None:
     if service in names:
         return
     close = difflib.get_close_matches(service, names, n=3, cutoff=0.5)
-    suggestion = f"did you mean {', '.join(close)}?" if close else "call list_services for the names"
+    suggestion = (
+        f"did you mean {', '.join(close)}?" if close else "call list_services for the names"
+    )
     raise QueryError(f"{query}: unknown service {service!r}", hint=suggestion)

@@ -13,7 +13,12 @@ from tests.conftest import Processes, child_env, coral_cmd, free_port, wait_for
 
 def run_coral(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        coral_cmd(*args), capture_output=True, text=True, timeout=timeout, env=child_env()
+        coral_cmd(*args),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=child_env(),
     )
 
 
@@ -56,13 +61,25 @@ def test_colony_refuses_a_port_already_in_use(tmp_path: Path) -> None:
         holder.listen()
         port = holder.getsockname()[1]
         done = run_coral(
-            "colony", "start", "--data-dir", str(tmp_path / "c"),
-            "--http-port", str(port), "--grpc-port", str(free_port()),
+            "colony",
+            "start",
+            "--data-dir",
+            str(tmp_path / "c"),
+            "--http-port",
+            str(port),
+            "--grpc-port",
+            str(free_port()),
         )
         assert_one_line_error(done, f"HTTP port 127.0.0.1:{port} is already in use", "--http-port")
         done = run_coral(
-            "colony", "start", "--data-dir", str(tmp_path / "c"),
-            "--grpc-port", str(port), "--http-port", str(free_port()),
+            "colony",
+            "start",
+            "--data-dir",
+            str(tmp_path / "c"),
+            "--grpc-port",
+            str(port),
+            "--http-port",
+            str(free_port()),
         )
         assert_one_line_error(done, f"gRPC port 127.0.0.1:{port} is already in use", "--grpc-port")
 
@@ -71,8 +88,14 @@ def test_colony_refuses_an_unwritable_data_dir(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     done = run_coral(
-        "colony", "start", "--data-dir", str(blocker / "colony"),
-        "--grpc-port", str(free_port()), "--http-port", str(free_port()),
+        "colony",
+        "start",
+        "--data-dir",
+        str(blocker / "colony"),
+        "--grpc-port",
+        str(free_port()),
+        "--http-port",
+        str(free_port()),
     )
     assert_one_line_error(done, f"cannot create data directory {blocker / 'colony'}", "--data-dir")
 
@@ -89,14 +112,27 @@ def test_second_colony_on_the_same_data_dir_is_refused(tmp_path: Path, procs: Pr
     procs.start(
         "colony",
         coral_cmd(
-            "colony", "start", "--data-dir", str(tmp_path / "c"),
-            "--grpc-port", str(free_port()), "--http-port", str(http_port),
+            "colony",
+            "start",
+            "--data-dir",
+            str(tmp_path / "c"),
+            "--grpc-port",
+            str(free_port()),
+            "--http-port",
+            str(http_port),
         ),
     )
-    wait_for(lambda: (tmp_path / "c" / "colony.json").exists(), 30, "first colony")
+    state_file = tmp_path / "c" / "colony.json"
+    wait_for(state_file.exists, 30, "first colony")
     done = run_coral(
-        "colony", "start", "--data-dir", str(tmp_path / "c"),
-        "--grpc-port", str(free_port()), "--http-port", str(free_port()),
+        "colony",
+        "start",
+        "--data-dir",
+        str(tmp_path / "c"),
+        "--grpc-port",
+        str(free_port()),
+        "--http-port",
+        str(free_port()),
     )
     assert_one_line_error(done, "another process is using", "--data-dir")
 
@@ -108,8 +144,14 @@ def test_agent_keeps_retrying_an_unreachable_colony_and_says_so(
     agent = procs.start(
         "agent",
         coral_cmd(
-            "agent", "start", "--colony", f"127.0.0.1:{port}",
-            "--interval", "0.5", "--data-dir", str(tmp_path / "agent"),
+            "agent",
+            "start",
+            "--colony",
+            f"127.0.0.1:{port}",
+            "--interval",
+            "0.5",
+            "--data-dir",
+            str(tmp_path / "agent"),
         ),
     )
     retry_line = f"cannot reach colony at 127.0.0.1:{port}".encode()

@@ -58,7 +58,13 @@ def test_summary_window_survives_the_wire(window: SummaryWindow) -> None:
     assert codec.summary_window_from_pb(pb.SummaryBatch.FromString(wire)) == window
 
 
-@given(st.builds(ServiceBatch, st.integers(min_value=0, max_value=2**42), st.lists(states, max_size=4).map(tuple)))
+@given(
+    st.builds(
+        ServiceBatch,
+        st.integers(min_value=0, max_value=2**42),
+        st.lists(states, max_size=4).map(tuple),
+    )
+)
 def test_service_batch_survives_the_wire(batch: ServiceBatch) -> None:
     wire = codec.service_batch_to_pb(batch).SerializeToString()
     assert codec.service_batch_from_pb(pb.ServiceBatch.FromString(wire)) == batch

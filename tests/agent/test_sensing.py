@@ -1,0 +1,123 @@
+"""The agent's collectors and service resolution against real processes and sockets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from coral_mcp.agent.collectors.processes import (
+    ProcessInfo,
+    ProcessSampler,
+    list_processes,
+    service_name_for,
+)
+from coral_mcp.agent.collectors.sockets import SocketScanner, normalize_ip
+from coral_mcp.agent.daemon import AgentDaemon
+from coral_mcp.agent.services import resolve_services
+from coral_mcp.config import AgentSettings
+from coral_mcp.models import Endpoint, parse_service_spec
+from tests.conftest import Processes, free_port
+
+
+def test_scanner_sees_listening_sockets_and_outbound_peers(procs: Processes) -> None:
+    db_port, api_port = free_port(), free_port()
+    db = procs.tcp_service("db", db_port)
+    api = procs.tcp_service("api", api_port, db_port)
+    table = SocketScanner().scan()
+    assert Endpoint("127.0.0.1", db_port) in table.listen_endpoints([db.pid])
+    assert table.pids_listening_on(api_port) == {api.pid}
+    assert table.outbound_peers([api.pid]) == {Endpoint("127.0.0.1", db_port): 1}
+    # db's side of the same connection is inbound: not a peer of db
+    assert table.outbound_peers([db.pid]) == {}
+
+
+def test_services_resolve_by_port_name_and_pid(procs: Processes) -> None:
+    db_port, api_port = free_port(), free_port()
+    db = procs.tcp_service("db", db_port)
+    api = procs.tcp_service("api", api_port, db_port)
+    specs = [
+        parse_service_spec(f"db=port:{db_port}"),
+        parse_service_spec(f"api=name:--listen {api_port}"),
+        parse_service_spec(f"self=pid:{os.getpid()}"),
+        parse_service_spec("gone=port:1"),
+    ]
+    resolved = resolve_services(
+        specs, False, SocketScanner().scan(), list_processes(), frozenset({os.getpid()})
+    )
+    assert {r.name: r.pids for r in resolved} == {
+        "db": (db.pid,),
+        "api": (api.pid,),
+        "self": (),  # the agent's own pid never matches
+        "gone": (),  # nothing listens on port 1: the service is down, not missing
+    }
+
+
+def test_auto_discovery_names_interpreted_services_by_their_script(procs: Processes) -> None:
+    port = free_port()
+    proc = procs.tcp_service("svc", port)
+    resolved = resolve_services([], True, SocketScanner().scan(), list_processes())
+    by_pid = {pid: r for r in resolved for pid in r.pids}
+    assert by_pid[proc.pid].name == "tcp_service"
+    assert by_pid[proc.pid].spec == "auto"
+
+
+def test_service_names_for_common_interpreter_command_lines() -> None:
+    def name(*cmdline: str) -> str:
+        return service_name_for(ProcessInfo(1, Path(cmdline[0]).name, cmdline))
+
+    assert name("/usr/bin/python3", "-m", "http.server", "8000") == "http.server"
+    assert name("node", "--inspect", "/srv/app/server.js") == "server"
+    assert name("java", "-jar", "billing.jar") == "billing"
+    assert name("/usr/sbin/nginx", "-g", "daemon off;") == "nginx"
+
+
+def test_sampler_discards_the_first_cpu_reading_then_reports_it() -> None:
+    sampler = ProcessSampler()
+    first = sampler.sample([os.getpid()])[os.getpid()]
+    assert first.cpu_percent is None
+    assert first.rss_bytes > 1_000_000 and first.threads >= 1 and first.fds
+    second = sampler.sample([os.getpid()])[os.getpid()]
+    assert second.cpu_percent is not None and second.cpu_percent >= 0
+
+
+def test_sampler_skips_a_process_that_vanished() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    sampler = ProcessSampler()
+    assert sampler.sample([child.pid, os.getpid()]).keys() == {os.getpid()}
+
+
+def test_ipv4_mapped_addresses_are_unwrapped() -> None:
+    assert normalize_ip("::ffff:10.1.2.3") == "10.1.2.3"
+    assert normalize_ip("::1") == "::1"
+
+
+def test_agent_sample_records_per_service_series_and_peers(
+    tmp_path: Path, procs: Processes
+) -> None:
+    db_port, api_port = free_port(), free_port()
+    procs.tcp_service("db", db_port)
+    procs.tcp_service("api", api_port, db_port)
+    agent = AgentDaemon(
+        AgentSettings(
+            data_dir=tmp_path,
+            services=(
+                parse_service_spec(f"db=port:{db_port}"),
+                parse_service_spec(f"api=port:{api_port}"),
+            ),
+        )
+    )
+    agent.sample_once()
+    batch = agent.sample_once()
+    api = next(s for s in batch.services if s.name == "api")
+    assert [(str(p.remote), p.connections) for p in api.peers] == [(f"127.0.0.1:{db_port}", 1)]
+    samples = agent.ring.read(0, 10**12)
+    series = {(s.service, s.metric) for s in samples}
+    for service in ("api", "db"):
+        for metric in ("rss_bytes", "threads", "fds", "processes", "connections_out"):
+            assert (service, metric) in series
+        assert (service, "cpu_percent") in series  # present from the second sample on
+    connections = [s.value for s in samples if s.metric == "connections_out" and s.service == "api"]
+    assert connections == [1.0, 1.0]

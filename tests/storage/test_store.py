@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from coral_mcp.errors import DataDirError, StorageError
+from coral_mcp.models import (
+    Endpoint,
+    MetricSummary,
+    Peer,
+    ServiceBatch,
+    ServiceState,
+    SummaryWindow,
+)
+from coral_mcp.storage.migrations import MIGRATIONS, Migration, migrate
+from coral_mcp.storage.store import (
+    ColonyStore,
+    RegisterAgent,
+    SkipMessage,
+    StoreServices,
+    StoreSummaries,
+)
+from coral_mcp.storage.writer import Writer
+
+NOW_MS = 1_790_000_000_000
+NOW = datetime.fromtimestamp(NOW_MS / 1000, UTC)
+
+
+def register(agent: str = "a1") -> RegisterAgent:
+    return RegisterAgent(agent, "host", "0.1.0", 1, "ipv4:127.0.0.1:1", (), NOW_MS)
+
+
+def state(name: str, port: int, *peers: tuple[str, int, int]) -> ServiceState:
+    return ServiceState(
+        name=name,
+        spec=f"port:{port}",
+        pids=(port,),
+        listen=(Endpoint("10.0.0.1", port),),
+        peers=tuple(Peer(Endpoint(ip, p), n) for ip, p, n in peers),
+    )
+
+
+def test_migrations_are_recorded_and_not_applied_twice(tmp_path: Path) -> None:
+    ColonyStore(tmp_path).close()
+    conn = duckdb.connect(str(tmp_path / "colony.duckdb"))
+    rows = conn.execute("SELECT version, name FROM schema_migrations").fetchall()
+    assert rows == [(m.version, m.name) for m in MIGRATIONS]
+    assert migrate(conn) == []
+    extra = Migration(len(MIGRATIONS) + 1, "probe", "CREATE TABLE probe (x INTEGER)")
+    assert migrate(conn, (*MIGRATIONS, extra)) == [extra.version]
+    conn.close()
+
+
+def test_a_failing_migration_leaves_nothing_half_applied(tmp_path: Path) -> None:
+    conn = duckdb.connect(str(tmp_path / "x.duckdb"))
+    broken = Migration(1, "broken", "CREATE TABLE ok (x INTEGER); CREATE TABLE bad (")
+    with pytest.raises(duckdb.Error):
+        migrate(conn, (broken,))
+    tables = {
+        r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    assert "ok" not in tables
+    assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (0,)
+
+
+def test_peer_on_another_services_listening_socket_becomes_an_edge(tmp_path: Path) -> None:
+    store = ColonyStore(tmp_path)
+    store.apply([register("a1"), register("a2")])
+    # api (agent a1) connects to db's socket, reported by another agent (a2), later.
+    api = state("api", 8080, ("10.0.0.1", 5432, 3), ("93.184.216.34", 443, 1))
+    store.apply([StoreServices("a1", 1, ServiceBatch(NOW_MS, (api,)))])
+    assert store.topology(NOW).edges == ()
+    store.apply([StoreServices("a2", 1, ServiceBatch(NOW_MS + 1000, (state("db", 5432),)))])
+    topo = store.topology(NOW)
+    assert [(e.caller, e.callee, e.connections) for e in topo.edges] == [("api", "db", 3)]
+    assert [(x.service, str(x.remote)) for x in topo.external] == [("api", "93.184.216.34:443")]
+    assert set(topo.services) == {"api", "db"}
+
+
+def test_committed_sequence_advances_only_with_stored_data_and_survives_reopen(
+    tmp_path: Path,
+) -> None:
+    store = ColonyStore(tmp_path)
+    store.apply([register()])
+    assert store.committed_seq("a1") == 0
+    window = SummaryWindow(
+        NOW_MS - 15_000, NOW_MS, (MetricSummary("api", "cpu_percent", 1, 3, 2, 3, 2.9, 3),)
+    )
+    store.apply([StoreSummaries("a1", 1, window), SkipMessage("a1", 2, NOW_MS)])
+    store.close()
+    reopened = ColonyStore(tmp_path)
+    assert reopened.committed_seq("a1") == 2
+    (point,) = reopened.metric_series("api", "cpu_percent", datetime.fromtimestamp(0, UTC), NOW, 60)
+    assert (point.min, point.max, point.avg, point.count) == (1, 3, 2, 3)
+
+
+def test_failed_transaction_commits_none_of_its_operations(tmp_path: Path) -> None:
+    store = ColonyStore(tmp_path)
+    store.apply([register()])
+    bad = StoreServices("a1", 1, ServiceBatch(NOW_MS, (state("x" * 10, 2**40),)))
+    window = SummaryWindow(NOW_MS, NOW_MS, (MetricSummary("api", "m", 1, 1, 1, 1, 1, 1),))
+    with pytest.raises(StorageError):
+        store.apply([StoreSummaries("a1", 1, window), bad])
+    assert store.committed_seq("a1") == 0
+    assert store.metric_names("api") == []
+
+
+def test_writer_isolates_a_bad_operation_so_the_rest_commit(tmp_path: Path) -> None:
+    store = ColonyStore(tmp_path)
+    store.apply([register()])
+
+    async def scenario() -> list[BaseException | None]:
+        writer = Writer(store)
+        writer.start()
+        window = SummaryWindow(NOW_MS, NOW_MS, (MetricSummary("api", "m", 1, 1, 1, 1, 1, 1),))
+        bad = StoreServices("a1", 2, ServiceBatch(NOW_MS, (state("x", 2**40),)))
+        results = await asyncio.gather(
+            writer.write(StoreSummaries("a1", 1, window)),
+            writer.write(bad),
+            writer.write(SkipMessage("a1", 3, NOW_MS)),
+            return_exceptions=True,
+        )
+        await writer.close()
+        return list(results)
+
+    first, second, third = asyncio.run(scenario())
+    assert first is None and third is None
+    assert isinstance(second, StorageError)
+    assert store.committed_seq("a1") == 3
+    assert store.metric_names("api") == ["m"]
+
+
+def test_second_store_on_the_same_file_is_refused(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; db = duckdb.connect(sys.argv[1]); print('ok', flush=True);"
+            " time.sleep(30)",
+            str(tmp_path / "colony.duckdb"),
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"ok\n"
+        with pytest.raises(DataDirError, match="another process is using"):
+            ColonyStore(tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+        assert holder.stdout is not None
+        holder.stdout.close()
