@@ -1,0 +1,144 @@
+"""Generate docs/cli.md (every command's help) and docs/mcp.md (tools and resources).
+
+Usage: python scripts/gen_docs.py [OUT_DIR]     (default: the repository's docs/)
+
+Both pages are generated from the code, so they cannot drift: a test regenerates them
+and fails when the committed pages differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from fastmcp import Client
+
+from coral_mcp.cli.main import coral
+from coral_mcp.cli.mcp_main import coral_mcp
+from coral_mcp.models import MetricPoint, ServiceView, TopologyView
+from coral_mcp.server import build_server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _command_help(name: str, command: click.Command, parent: click.Context | None) -> list[str]:
+    ctx = click.Context(command, info_name=name, parent=parent, terminal_width=88)
+    lines = [f"## `{ctx.command_path}`", "", "```text", command.get_help(ctx).rstrip(), "```", ""]
+    if isinstance(command, click.Group):
+        for sub_name in command.list_commands(ctx):
+            sub = command.get_command(ctx, sub_name)
+            if sub is not None and not sub.hidden:
+                lines += _command_help(sub_name, sub, ctx)
+    return lines
+
+
+def cli_page() -> str:
+    lines = [
+        "# Command-line reference",
+        "",
+        "Generated from the code by `scripts/gen_docs.py`; do not edit by hand.",
+        "",
+    ]
+    lines += _command_help("coral", coral, None)
+    lines += _command_help("coral-mcp", coral_mcp, None)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+class _NoData:
+    """A CoralData that is never read: listing tools needs no colony."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def services(self) -> list[ServiceView]:
+        raise AssertionError("not used")
+
+    async def service_names(self) -> list[str]:
+        raise AssertionError("not used")
+
+    async def metric_names(self, service: str) -> list[str]:
+        raise AssertionError("not used")
+
+    async def topology(self) -> TopologyView:
+        raise AssertionError("not used")
+
+    async def metric_series(
+        self, service: str, metric: str, start: datetime, end: datetime, step_s: int
+    ) -> list[MetricPoint]:
+        raise AssertionError("not used")
+
+
+def _schema_rows(schema: dict[str, Any]) -> list[str]:
+    required = set(schema.get("required", []))
+    rows = ["| argument | type | required | description |", "|---|---|---|---|"]
+    for name, prop in schema.get("properties", {}).items():
+        kinds = [o.get("type", "?") for o in prop.get("anyOf", [prop])]
+        shown = prop.get("default") is not None
+        default = f" Default: `{json.dumps(prop['default'])}`." if shown else ""
+        description = (prop.get("description", "") + default).strip()
+        rows.append(
+            f"| `{name}` | {' or '.join(kinds)} | {'yes' if name in required else 'no'}"
+            f" | {description} |"
+        )
+    return rows if len(rows) > 2 else ["No arguments."]
+
+
+async def _mcp_page() -> str:
+    server = build_server(_NoData())
+    async with Client(server) as client:
+        tools = await client.list_tools()
+        resources = await client.list_resources()
+        templates = await client.list_resource_templates()
+    lines = [
+        "# MCP reference",
+        "",
+        "Generated from the server by `scripts/gen_docs.py`; do not edit by hand.",
+        "",
+        "The colony serves MCP over streamable HTTP at `http://127.0.0.1:9010/mcp`;"
+        " `coral-mcp serve` serves the same over stdio.",
+        "",
+        "## Tools",
+        "",
+    ]
+    for tool in sorted(tools, key=lambda t: t.name):
+        hints = tool.annotations
+        read_only = bool(hints and hints.read_only_hint)
+        lines += [f"### `{tool.name}`", "", (tool.description or "").strip(), ""]
+        lines += [f"Read-only: {'yes' if read_only else 'no'}.", ""]
+        lines += [*_schema_rows(tool.input_schema), ""]
+        if tool.output_schema:
+            fields = ", ".join(f"`{f}`" for f in tool.output_schema.get("properties", {}))
+            lines += [f"Result fields: {fields}.", ""]
+    lines += ["## Resources", ""]
+    for resource in sorted(resources, key=lambda r: str(r.uri)):
+        lines += [
+            f"### `{resource.uri}`",
+            "",
+            (resource.description or "").strip(),
+            "",
+            f"MIME type: `{resource.mime_type}`.",
+            "",
+        ]
+    for template in sorted(templates, key=lambda t: t.uri_template):
+        lines += [f"### `{template.uri_template}`", "", (template.description or "").strip(), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def mcp_page() -> str:
+    return asyncio.run(_mcp_page())
+
+
+def main() -> None:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cli.md").write_text(cli_page())
+    (out / "mcp.md").write_text(mcp_page())
+
+
+if __name__ == "__main__":
+    main()

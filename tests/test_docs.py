@@ -1,0 +1,61 @@
+"""Docs stay true: generated pages match the code, README keeps its two-command start."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coral_mcp.cli.claude_desktop import claude_desktop_config
+from coral_mcp.cli.main import coral
+from coral_mcp.cli.mcp_main import coral_mcp
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("page", ["cli.md", "mcp.md"])
+def test_generated_reference_pages_match_the_code(tmp_path: Path, page: str) -> None:
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_docs.py"), str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    committed = (ROOT / "docs" / page).read_text()
+    assert committed == (tmp_path / page).read_text(), (
+        f"docs/{page} is stale: run `python scripts/gen_docs.py` and commit the result"
+    )
+
+
+def test_every_command_has_a_description() -> None:
+    def walk(group: object, path: str) -> list[str]:
+        missing = []
+        for name, command in getattr(group, "commands", {}).items():
+            if not (command.help or command.short_help):
+                missing.append(f"{path} {name}")
+            missing += walk(command, f"{path} {name}")
+        return missing
+
+    assert walk(coral, "coral") + walk(coral_mcp, "coral-mcp") == []
+
+
+def test_readme_quick_start_is_exactly_make_run_and_make_test() -> None:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("## Quick start")
+    block = readme[start:].split("```", 2)[1]
+    commands = [line for line in block.splitlines()[1:] if line.strip()]
+    assert commands == ["make run", "make test"]
+
+
+def test_ci_runs_make_test() -> None:
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_claude_desktop_example_has_the_shape_coral_mcp_prints() -> None:
+    example = json.loads((ROOT / "claude_desktop_config.example.json").read_text())
+    generated = claude_desktop_config("http://127.0.0.1:9010")
+    assert example["mcpServers"].keys() == generated["mcpServers"].keys() == {"coral"}
+    assert example["mcpServers"]["coral"]["args"] == generated["mcpServers"]["coral"]["args"]
+    assert Path(example["mcpServers"]["coral"]["command"]).name == "coral-mcp"
