@@ -21,13 +21,14 @@ import psutil
 from coral_mcp import PROTOCOL_VERSION, __version__
 from coral_mcp.agent.collectors.processes import ProcessSampler, ProcessStat, list_processes
 from coral_mcp.agent.collectors.sockets import SocketScanner
+from coral_mcp.agent.detail import DetailAnswerer
 from coral_mcp.agent.identity import AgentIdentity
 from coral_mcp.agent.ring_store import RingStore
 from coral_mcp.agent.services import resolve_services
 from coral_mcp.agent.summarize import summarize
 from coral_mcp.config import AgentSettings
 from coral_mcp.datadir import ensure_data_dir
-from coral_mcp.models import Peer, Sample, ServiceBatch, ServiceState
+from coral_mcp.models import DetailQuery, Peer, QueryReply, Sample, ServiceBatch, ServiceState
 from coral_mcp.rpc.agent_stream import AgentStream, Registration
 
 logger = logging.getLogger(__name__)
@@ -87,7 +88,9 @@ class AgentDaemon:
             on_seq=self.identity.advance,
             max_pending=settings.max_pending_messages,
             heartbeat_s=settings.heartbeat_s,
+            on_query=self._answer_query,
         )
+        self._detail = DetailAnswerer(self.ring, lambda: self.latest)
         self._last_push_s = clock()
 
     @property
@@ -102,6 +105,13 @@ class AgentDaemon:
             protocol_version=PROTOCOL_VERSION,
             services=self.latest.services,
         )
+
+    async def _answer_query(self, query: DetailQuery) -> QueryReply:
+        remaining_s = query.deadline_ms / 1000 - self._clock() if query.deadline_ms else 10.0
+        if remaining_s <= 0:
+            return QueryReply(query.query_id, error="deadline passed before the agent got it")
+        async with asyncio.timeout(remaining_s):
+            return await asyncio.to_thread(self._detail.answer, query)
 
     def sample_once(self) -> ServiceBatch:
         """Read the host once: resolve services, sample their processes, store samples."""

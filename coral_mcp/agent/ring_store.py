@@ -9,6 +9,7 @@ bound is reached.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -55,15 +56,18 @@ class RingStore:
                 hint="check that the data directory is writable and the disk is not full",
             ) from exc
         self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
+        # The sampler and detail queries run in different worker threads.
+        self._lock = threading.Lock()
 
     def append(self, samples: Iterable[Sample]) -> None:
-        with self._db:
+        with self._lock, self._db:
             self._db.execute("BEGIN")
             self._db.executemany(_INSERT, samples)
 
     def read(self, start_s: float, end_s: float) -> list[Sample]:
         """Samples with start_s <= ts_s < end_s, oldest first."""
-        return [Sample(*row) for row in self._db.execute(_SELECT_RANGE, (start_s, end_s))]
+        with self._lock:
+            return [Sample(*row) for row in self._db.execute(_SELECT_RANGE, (start_s, end_s))]
 
     def used_bytes(self) -> int:
         """Bytes of pages holding live data (the file may keep free pages for reuse)."""
@@ -83,6 +87,10 @@ class RingStore:
 
         Returns how many samples were dropped.
         """
+        with self._lock:
+            return self._evict(now_s)
+
+    def _evict(self, now_s: float) -> int:
         dropped = self._db.execute(_DELETE_OLDER, (now_s - self.max_age_s,)).rowcount
         while self.used_bytes() > self.max_bytes:
             total = self.count()

@@ -12,13 +12,19 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
-from coral_mcp.models import ServiceBatch, ServiceState, SummaryWindow
+from coral_mcp.colony.router import QueryRouter
+from coral_mcp.errors import QueryError
+from coral_mcp.models import DetailQuery, QueryReply, ServiceBatch, ServiceState, SummaryWindow
+from coral_mcp.models.timerange import rfc3339
+from coral_mcp.rpc.colony_servicer import DataBody
 from coral_mcp.storage.store import (
     ColonyStore,
     RegisterAgent,
     SkipMessage,
+    StoreEvents,
     StoreServices,
     StoreSummaries,
 )
@@ -40,6 +46,7 @@ class AgentSession:
     last_seen_s: float
     peer: str
     streams: int = 0
+    send_query: Callable[[DetailQuery], None] | None = None
 
 
 class Ingest:
@@ -57,6 +64,7 @@ class Ingest:
         self._stale_after_s = stale_after_s
         self._clock = clock
         self._sessions: dict[str, AgentSession] = {}
+        self._router = QueryRouter(clock)
         self.messages_ingested = 0
 
     def _now_ms(self) -> int:
@@ -86,11 +94,14 @@ class Ingest:
             session.peer = peer
         return self._sessions[agent_id].committed_seq
 
-    def connected(self, agent_id: str, peer: str) -> int | None:
+    def connected(
+        self, agent_id: str, peer: str, send_query: Callable[[DetailQuery], None]
+    ) -> int | None:
         session = self._sessions.get(agent_id)
         if session is None:
             return None
         session.streams += 1
+        session.send_query = send_query
         session.peer = peer
         session.last_seen_s = self._clock()
         logger.info("agent %s connected from %s", agent_id, peer)
@@ -100,6 +111,9 @@ class Ingest:
         session = self._sessions.get(agent_id)
         if session is not None:
             session.streams = max(0, session.streams - 1)
+            if session.streams == 0:
+                session.send_query = None
+                self._router.fail_agent(agent_id)
             logger.info("agent %s disconnected", agent_id)
 
     def heartbeat(self, agent_id: str) -> None:
@@ -107,11 +121,13 @@ class Ingest:
         if session is not None:
             session.last_seen_s = self._clock()
 
-    async def ingest(self, agent_id: str, seq: int, body: SummaryWindow | ServiceBatch) -> None:
+    async def ingest(self, agent_id: str, seq: int, body: DataBody) -> None:
         if isinstance(body, SummaryWindow):
             await self._writer.write(StoreSummaries(agent_id, seq, body))
-        else:
+        elif isinstance(body, ServiceBatch):
             await self._writer.write(StoreServices(agent_id, seq, body))
+        else:
+            await self._writer.write(StoreEvents(agent_id, seq, body, self._now_ms()))
         self._committed(agent_id, seq)
         self.messages_ingested += 1
 
@@ -122,6 +138,24 @@ class Ingest:
     def _committed(self, agent_id: str, seq: int) -> None:
         session = self._sessions[agent_id]
         session.committed_seq = max(session.committed_seq, seq)
+
+    def reply(self, agent_id: str, reply: QueryReply) -> None:
+        self._router.resolve(agent_id, reply)
+
+    async def query_agent(self, agent_id: str, query: DetailQuery, timeout_s: float) -> QueryReply:
+        """Ask `agent_id` for detail; QueryError when it is offline or too slow."""
+        session = self._sessions.get(agent_id)
+        if session is None or session.send_query is None:
+            since = (
+                f" since {rfc3339(datetime.fromtimestamp(session.last_seen_s, UTC))}"
+                if session
+                else ""
+            )
+            raise QueryError(
+                f"agent {agent_id} is offline{since}",
+                hint="its raw detail is only on its host; summaries stored here still answer",
+            )
+        return await self._router.ask(agent_id, session.send_query, query, timeout_s)
 
     def state(self, agent_id: str) -> AgentState:
         session = self._sessions.get(agent_id)

@@ -1,5 +1,14 @@
 """Coral's shared vocabulary: plain, immutable values with no I/O."""
 
+from coral_mcp.models.events import (
+    DetailKind,
+    DetailQuery,
+    Event,
+    EventBatch,
+    EventKind,
+    QueryReply,
+    Severity,
+)
 from coral_mcp.models.metrics import MetricSummary, Sample, SummaryWindow
 from coral_mcp.models.service_spec import ServiceSpec, SpecKind, parse_service_spec
 from coral_mcp.models.topology import Endpoint, Peer, ServiceBatch, ServiceState
@@ -14,17 +23,24 @@ from coral_mcp.models.views import (
 
 __all__ = [
     "AgentView",
+    "DetailKind",
+    "DetailQuery",
     "EdgeView",
     "Endpoint",
+    "Event",
+    "EventBatch",
+    "EventKind",
     "ExternalPeerView",
     "MetricPoint",
     "MetricSummary",
     "Peer",
+    "QueryReply",
     "Sample",
     "ServiceBatch",
     "ServiceSpec",
     "ServiceState",
     "ServiceView",
+    "Severity",
     "SpecKind",
     "SummaryWindow",
     "TopologyView",

@@ -294,6 +294,167 @@ class ServiceBatch(_message.Message):
 Global___ServiceBatch: _TypeAlias = ServiceBatch  # noqa: Y015
 
 @_typing.final
+class Event(_message.Message):
+    """Something that happened to a service at one moment: a crash, a restart, a deploy,
+    a health flip, a new or lost dependency. Sent at once, not at the next push.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class AttributesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    TS_MS_FIELD_NUMBER: _builtins.int
+    SERVICE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    SEVERITY_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    ts_ms: _builtins.int
+    service: _builtins.str
+    kind: _builtins.str
+    """start, exit, restart, crash, oom_kill, deploy, health_flip, dependency_new,
+    dependency_lost, ... (open set: the colony stores unknown kinds as they come).
+    """
+    severity: _builtins.str
+    """info, warning or critical."""
+    message: _builtins.str
+    """One line a person can read."""
+    @_builtins.property
+    def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        ts_ms: _builtins.int = ...,
+        service: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        severity: _builtins.str = ...,
+        message: _builtins.str = ...,
+        attributes: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "kind", b"kind", "message", b"message", "service", b"service", "severity", b"severity", "ts_ms", b"ts_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Event: _TypeAlias = Event  # noqa: Y015
+
+@_typing.final
+class EventBatch(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___Event]: ...
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___Event] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EventBatch: _TypeAlias = EventBatch  # noqa: Y015
+
+@_typing.final
+class DetailQuery(_message.Message):
+    """The colony asks one agent for detail it keeps locally (raw samples of the last
+    hour, current connections, process tree, recent events).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUERY_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    SERVICE_FIELD_NUMBER: _builtins.int
+    METRIC_FIELD_NUMBER: _builtins.int
+    START_MS_FIELD_NUMBER: _builtins.int
+    END_MS_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    DEADLINE_MS_FIELD_NUMBER: _builtins.int
+    query_id: _builtins.int
+    kind: _builtins.str
+    """samples, connections, processes or events."""
+    service: _builtins.str
+    metric: _builtins.str
+    start_ms: _builtins.int
+    end_ms: _builtins.int
+    limit: _builtins.int
+    deadline_ms: _builtins.int
+    """Answer before this moment (epoch ms) or not at all."""
+    def __init__(
+        self,
+        *,
+        query_id: _builtins.int = ...,
+        kind: _builtins.str = ...,
+        service: _builtins.str = ...,
+        metric: _builtins.str = ...,
+        start_ms: _builtins.int = ...,
+        end_ms: _builtins.int = ...,
+        limit: _builtins.int = ...,
+        deadline_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadline_ms", b"deadline_ms", "end_ms", b"end_ms", "kind", b"kind", "limit", b"limit", "metric", b"metric", "query_id", b"query_id", "service", b"service", "start_ms", b"start_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DetailQuery: _TypeAlias = DetailQuery  # noqa: Y015
+
+@_typing.final
+class QueryReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUERY_ID_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    TRUNCATED_FIELD_NUMBER: _builtins.int
+    JSON_FIELD_NUMBER: _builtins.int
+    query_id: _builtins.int
+    error: _builtins.str
+    """Set when the query could not be answered; `json` is then empty."""
+    truncated: _builtins.bool
+    """True when the result was cut to fit `limit` or the size bound."""
+    json: _builtins.str
+    """The result document, JSON; its shape depends on the query kind."""
+    def __init__(
+        self,
+        *,
+        query_id: _builtins.int = ...,
+        error: _builtins.str = ...,
+        truncated: _builtins.bool = ...,
+        json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "json", b"json", "query_id", b"query_id", "truncated", b"truncated"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueryReply: _TypeAlias = QueryReply  # noqa: Y015
+
+@_typing.final
 class Hello(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -340,9 +501,11 @@ class AgentMessage(_message.Message):
     SUMMARIES_FIELD_NUMBER: _builtins.int
     SERVICES_FIELD_NUMBER: _builtins.int
     HEARTBEAT_FIELD_NUMBER: _builtins.int
+    EVENTS_FIELD_NUMBER: _builtins.int
+    REPLY_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
-    """Per-agent sequence number of data messages (summaries, services), from 1.
-    0 for messages that are not stored (hello, heartbeat).
+    """Per-agent sequence number of data messages (summaries, services, events),
+    from 1. 0 for messages that are not stored (hello, heartbeat, reply).
     """
     @_builtins.property
     def hello(self) -> Global___Hello: ...
@@ -352,6 +515,12 @@ class AgentMessage(_message.Message):
     def services(self) -> Global___ServiceBatch: ...
     @_builtins.property
     def heartbeat(self) -> Global___Heartbeat: ...
+    @_builtins.property
+    def events(self) -> Global___EventBatch: ...
+    @_builtins.property
+    def reply(self) -> Global___QueryReply:
+        """Not sequenced (seq 0): a reply is only useful to the query waiting for it."""
+
     def __init__(
         self,
         *,
@@ -360,12 +529,14 @@ class AgentMessage(_message.Message):
         summaries: Global___SummaryBatch | None = ...,
         services: Global___ServiceBatch | None = ...,
         heartbeat: Global___Heartbeat | None = ...,
+        events: Global___EventBatch | None = ...,
+        reply: Global___QueryReply | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "heartbeat", b"heartbeat", "hello", b"hello", "services", b"services", "summaries", b"summaries"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "events", b"events", "heartbeat", b"heartbeat", "hello", b"hello", "reply", b"reply", "services", b"services", "summaries", b"summaries"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "heartbeat", b"heartbeat", "hello", b"hello", "seq", b"seq", "services", b"services", "summaries", b"summaries"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "events", b"events", "heartbeat", b"heartbeat", "hello", b"hello", "reply", b"reply", "seq", b"seq", "services", b"services", "summaries", b"summaries"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["hello", "summaries", "services", "heartbeat"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["hello", "summaries", "services", "heartbeat", "events", "reply"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
@@ -396,18 +567,22 @@ class ColonyMessage(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ACK_FIELD_NUMBER: _builtins.int
+    QUERY_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def ack(self) -> Global___Ack: ...
+    @_builtins.property
+    def query(self) -> Global___DetailQuery: ...
     def __init__(
         self,
         *,
         ack: Global___Ack | None = ...,
+        query: Global___DetailQuery | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "body", b"body"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "body", b"body", "query", b"query"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "body", b"body"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "body", b"body", "query", b"query"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["ack"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["ack", "query"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 

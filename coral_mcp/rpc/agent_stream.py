@@ -14,12 +14,20 @@ import contextlib
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import grpc
 
-from coral_mcp.models import ServiceBatch, ServiceState, SummaryWindow
+from coral_mcp.errors import ProtocolError
+from coral_mcp.models import (
+    DetailQuery,
+    EventBatch,
+    QueryReply,
+    ServiceBatch,
+    ServiceState,
+    SummaryWindow,
+)
 from coral_mcp.proto import coral_pb2 as pb
 from coral_mcp.proto import coral_pb2_grpc as pb_grpc
 from coral_mcp.rpc import codec
@@ -38,6 +46,9 @@ RETRYABLE = frozenset(
         grpc.StatusCode.CANCELLED,
     }
 )
+
+
+QueryHandler = Callable[[DetailQuery], Awaitable[QueryReply]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +92,7 @@ class AgentStream:
         max_message_bytes: int = 4 * 1024 * 1024,
         backoff: Backoff = Backoff(),
         rng: random.Random | None = None,
+        on_query: QueryHandler | None = None,
     ) -> None:
         self._target = target
         self._registration = registration
@@ -92,7 +104,10 @@ class AgentStream:
         self._max_message_bytes = max_message_bytes
         self._backoff = backoff
         self._rng = rng or random.Random()
+        self._on_query = on_query
         self._pending: OrderedDict[int, pb.AgentMessage] = OrderedDict()
+        self._replies: list[pb.AgentMessage] = []
+        self._answering: set[asyncio.Task[None]] = set()
         self._wakeup = asyncio.Event()
         self.connected = asyncio.Event()
         self.committed_seq = 0
@@ -102,15 +117,17 @@ class AgentStream:
     def pending(self) -> int:
         return len(self._pending)
 
-    def submit(self, body: SummaryWindow | ServiceBatch) -> int:
+    def submit(self, body: SummaryWindow | ServiceBatch | EventBatch) -> int:
         """Queue one data message; return its sequence number."""
         seq = self._next_seq
         self._next_seq += 1
         self._on_seq(self._next_seq)
         if isinstance(body, SummaryWindow):
             message = pb.AgentMessage(seq=seq, summaries=codec.summary_window_to_pb(body))
-        else:
+        elif isinstance(body, ServiceBatch):
             message = pb.AgentMessage(seq=seq, services=codec.service_batch_to_pb(body))
+        else:
+            message = pb.AgentMessage(seq=seq, events=codec.event_batch_to_pb(body))
         self._pending[seq] = message
         while len(self._pending) > self._max_pending:
             lost, _ = self._pending.popitem(last=False)
@@ -186,12 +203,35 @@ class AgentStream:
     ) -> None:
         first = True
         async for message in call:
+            if message.WhichOneof("body") == "query":
+                task = asyncio.create_task(self._answer(message.query))
+                self._answering.add(task)
+                task.add_done_callback(self._answering.discard)
+                continue
             if message.WhichOneof("body") == "ack":
                 self._acknowledge(message.ack.committed_seq)
                 if first:
                     first = False
                     self.connected.set()
                     logger.info("connected to colony at %s", self._target)
+
+    async def _answer(self, msg: pb.DetailQuery) -> None:
+        """Answer one detail query; the reply goes out with the next write."""
+        try:
+            query = codec.detail_query_from_pb(msg)
+        except ProtocolError as exc:
+            reply = QueryReply(msg.query_id, error=str(exc))
+        else:
+            if self._on_query is None:
+                reply = QueryReply(query.query_id, error="this agent answers no detail queries")
+            else:
+                try:
+                    reply = await self._on_query(query)
+                except Exception as exc:  # a failed answer must still reach the colony
+                    logger.exception("detail query %s failed", query.kind.value)
+                    reply = QueryReply(query.query_id, error=f"agent failed: {exc}")
+        self._replies.append(pb.AgentMessage(reply=codec.query_reply_to_pb(reply)))
+        self._wakeup.set()
 
     def _acknowledge(self, committed: int) -> None:
         self.committed_seq = max(self.committed_seq, committed)
@@ -212,6 +252,8 @@ class AgentStream:
         try:
             while not stop.is_set():
                 self._wakeup.clear()
+                while self._replies:
+                    await call.write(self._replies.pop(0))
                 for seq, message in list(self._pending.items()):
                     if seq > sent:
                         await call.write(message)

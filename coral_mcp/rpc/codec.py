@@ -10,16 +10,23 @@ import math
 
 from coral_mcp.errors import ProtocolError
 from coral_mcp.models import (
+    DetailKind,
+    DetailQuery,
     Endpoint,
+    Event,
+    EventBatch,
     MetricSummary,
     Peer,
+    QueryReply,
     ServiceBatch,
     ServiceState,
+    Severity,
     SummaryWindow,
 )
 from coral_mcp.proto import coral_pb2 as pb
 
 MAX_NAME_CHARS = 128
+MAX_MESSAGE_CHARS = 4096
 
 
 def _name(value: str, what: str) -> str:
@@ -131,4 +138,86 @@ def service_batch_from_pb(msg: pb.ServiceBatch) -> ServiceBatch:
             )
             for state in msg.services
         ),
+    )
+
+
+def event_batch_to_pb(batch: EventBatch) -> pb.EventBatch:
+    return pb.EventBatch(
+        events=[
+            pb.Event(
+                ts_ms=e.ts_ms,
+                service=e.service,
+                kind=e.kind,
+                severity=e.severity.value,
+                message=e.message,
+                attributes=dict(e.attributes),
+            )
+            for e in batch.events
+        ]
+    )
+
+
+def event_batch_from_pb(msg: pb.EventBatch) -> EventBatch:
+    events = []
+    for e in msg.events:
+        try:
+            severity = Severity(e.severity)
+        except ValueError:
+            raise ProtocolError(
+                f"event severity {e.severity!r} is not info, warning or critical"
+            ) from None
+        if len(e.message) > MAX_MESSAGE_CHARS:
+            raise ProtocolError(f"event message longer than {MAX_MESSAGE_CHARS} characters")
+        events.append(
+            Event(
+                ts_ms=e.ts_ms,
+                service=_name(e.service, "event service"),
+                kind=_name(e.kind, "event kind"),
+                severity=severity,
+                message=e.message,
+                attributes=tuple(sorted(e.attributes.items())),
+            )
+        )
+    return EventBatch(tuple(events))
+
+
+def detail_query_to_pb(query: DetailQuery) -> pb.DetailQuery:
+    return pb.DetailQuery(
+        query_id=query.query_id,
+        kind=query.kind.value,
+        service=query.service,
+        metric=query.metric,
+        start_ms=query.start_ms,
+        end_ms=query.end_ms,
+        limit=query.limit,
+        deadline_ms=query.deadline_ms,
+    )
+
+
+def detail_query_from_pb(msg: pb.DetailQuery) -> DetailQuery:
+    try:
+        kind = DetailKind(msg.kind)
+    except ValueError:
+        raise ProtocolError(f"detail query kind {msg.kind!r} is unknown") from None
+    return DetailQuery(
+        query_id=msg.query_id,
+        kind=kind,
+        service=msg.service,
+        metric=msg.metric,
+        start_ms=msg.start_ms,
+        end_ms=msg.end_ms,
+        limit=msg.limit,
+        deadline_ms=msg.deadline_ms,
+    )
+
+
+def query_reply_to_pb(reply: QueryReply) -> pb.QueryReply:
+    return pb.QueryReply(
+        query_id=reply.query_id, json=reply.json, error=reply.error, truncated=reply.truncated
+    )
+
+
+def query_reply_from_pb(msg: pb.QueryReply) -> QueryReply:
+    return QueryReply(
+        query_id=msg.query_id, json=msg.json, error=msg.error, truncated=msg.truncated
     )

@@ -8,20 +8,31 @@ stream, and every other agent's stream, carries on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 import grpc
 
 from coral_mcp import PROTOCOL_VERSION
 from coral_mcp.errors import ProtocolError
-from coral_mcp.models import ServiceBatch, ServiceState, SummaryWindow
+from coral_mcp.models import (
+    DetailQuery,
+    EventBatch,
+    QueryReply,
+    ServiceBatch,
+    ServiceState,
+    SummaryWindow,
+)
 from coral_mcp.proto import coral_pb2 as pb
 from coral_mcp.proto import coral_pb2_grpc as pb_grpc
 from coral_mcp.rpc import codec
 
 logger = logging.getLogger(__name__)
+
+#: What a sequenced agent message carries, decoded.
+DataBody = SummaryWindow | ServiceBatch | EventBatch
 
 
 class IngestSink(Protocol):
@@ -38,14 +49,22 @@ class IngestSink(Protocol):
     ) -> int:
         """Record the agent; return the highest sequence committed for it."""
 
-    def connected(self, agent_id: str, peer: str) -> int | None:
-        """A stream opened; the committed sequence, or None for an unknown agent."""
+    def connected(
+        self, agent_id: str, peer: str, send_query: Callable[[DetailQuery], None]
+    ) -> int | None:
+        """A stream opened; the committed sequence, or None for an unknown agent.
+
+        `send_query` puts a detail query on this agent's stream.
+        """
 
     def disconnected(self, agent_id: str) -> None: ...
 
     def heartbeat(self, agent_id: str) -> None: ...
 
-    async def ingest(self, agent_id: str, seq: int, body: SummaryWindow | ServiceBatch) -> None:
+    def reply(self, agent_id: str, reply: QueryReply) -> None:
+        """An agent answered a detail query."""
+
+    async def ingest(self, agent_id: str, seq: int, body: DataBody) -> None:
         """Commit one data message; return only once it is stored."""
 
     async def reject(self, agent_id: str, seq: int, reason: str) -> None:
@@ -109,7 +128,12 @@ class ColonyServicer(pb_grpc.ColonyServicer):
                 grpc.StatusCode.INVALID_ARGUMENT, "the first message must be hello{agent_id}"
             )
         agent_id = first.hello.agent_id
-        committed = self._sink.connected(agent_id, context.peer())
+        outbox: asyncio.Queue[pb.ColonyMessage] = asyncio.Queue()
+
+        def send_query(query: DetailQuery) -> None:
+            outbox.put_nowait(pb.ColonyMessage(query=codec.detail_query_to_pb(query)))
+
+        committed = self._sink.connected(agent_id, context.peer(), send_query)
         if committed is None:
             logger.warning("stream from unknown agent %r (%s) refused", agent_id, context.peer())
             await context.abort(
@@ -117,14 +141,39 @@ class ColonyServicer(pb_grpc.ColonyServicer):
                 f"unknown agent {agent_id!r}: call Register first",
             )
             return
+        outbox.put_nowait(_ack(committed))
+        reader = asyncio.create_task(self._read(agent_id, committed, request_iterator, outbox))
         try:
-            yield _ack(committed)
-            async for message in request_iterator:
-                committed = await self._handle(agent_id, committed, message)
-                if message.seq:
-                    yield _ack(committed)
+            while True:
+                getter = asyncio.create_task(outbox.get())
+                await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                while not outbox.empty():
+                    yield outbox.get_nowait()
+                reader.result()  # the agent closed the stream, or it failed: re-raise
+                return
         finally:
+            reader.cancel()
             self._sink.disconnected(agent_id)
+
+    async def _read(
+        self,
+        agent_id: str,
+        committed: int,
+        request_iterator: AsyncIterator[pb.AgentMessage],
+        outbox: asyncio.Queue[pb.ColonyMessage],
+    ) -> None:
+        async for message in request_iterator:
+            if message.WhichOneof("body") == "reply":
+                self._sink.heartbeat(agent_id)
+                self._sink.reply(agent_id, codec.query_reply_from_pb(message.reply))
+                continue
+            committed = await self._handle(agent_id, committed, message)
+            if message.seq:
+                outbox.put_nowait(_ack(committed))
 
     async def _handle(self, agent_id: str, committed: int, message: pb.AgentMessage) -> int:
         """Process one message; return the committed sequence after it."""
@@ -155,12 +204,14 @@ class ColonyServicer(pb_grpc.ColonyServicer):
         return seq
 
 
-def _decode(message: pb.AgentMessage) -> SummaryWindow | ServiceBatch:
+def _decode(message: pb.AgentMessage) -> DataBody:
     kind = message.WhichOneof("body")
     if kind == "summaries":
         return codec.summary_window_from_pb(message.summaries)
     if kind == "services":
         return codec.service_batch_from_pb(message.services)
+    if kind == "events":
+        return codec.event_batch_from_pb(message.events)
     raise ProtocolError(f"message kind {kind!r} carries no data")
 
 

@@ -87,6 +87,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        2,
+        "events",
+        """
+        CREATE TABLE events (
+            agent_id VARCHAR NOT NULL,
+            ts TIMESTAMP NOT NULL,
+            service VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,
+            severity VARCHAR NOT NULL,
+            message VARCHAR NOT NULL,
+            attributes MAP(VARCHAR, VARCHAR) NOT NULL
+        );
+        """,
+    ),
 )
 
 _TRACKING = """

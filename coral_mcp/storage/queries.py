@@ -119,3 +119,19 @@ SELECT DISTINCT metric FROM metric_summaries WHERE service = ? ORDER BY metric
 """
 
 SERVICE_NAMES = "SELECT DISTINCT name FROM services ORDER BY name"
+
+INSERT_EVENT = """
+INSERT INTO events (agent_id, ts, service, kind, severity, message, attributes)
+VALUES (?, ?, ?, ?, ?, ?, MAP(?::VARCHAR[], ?::VARCHAR[]))
+"""
+
+# Newest first; service and kinds filters are optional (NULL: any).
+LIST_EVENTS = """
+SELECT agent_id, ts, service, kind, severity, message, map_keys(attributes), map_values(attributes)
+FROM events
+WHERE ts >= ? AND ts < ?
+  AND (?::VARCHAR IS NULL OR service = ?)
+  AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], kind))
+ORDER BY ts DESC, service, kind
+LIMIT ?
+"""

@@ -23,11 +23,14 @@ from coral_mcp.models import (
     AgentView,
     EdgeView,
     Endpoint,
+    Event,
+    EventBatch,
     ExternalPeerView,
     MetricPoint,
     ServiceBatch,
     ServiceState,
     ServiceView,
+    Severity,
     SummaryWindow,
     TopologyView,
 )
@@ -81,6 +84,14 @@ class StoreServices:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreEvents:
+    agent_id: str
+    seq: int
+    batch: EventBatch
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class SkipMessage:
     """A rejected message: its sequence number still counts as handled."""
 
@@ -89,7 +100,7 @@ class SkipMessage:
     now_ms: int
 
 
-WriteOp = RegisterAgent | StoreSummaries | StoreServices | SkipMessage
+WriteOp = RegisterAgent | StoreSummaries | StoreServices | StoreEvents | SkipMessage
 
 
 class ColonyStore:
@@ -161,6 +172,24 @@ class ColonyStore:
             since = observed - SOCKET_FRESHNESS
             cur.execute(q.RESOLVE_EDGES, [since, since])
             self._advance(cur, op.agent_id, op.seq, observed)
+        elif isinstance(op, StoreEvents):
+            for event in op.batch.events:
+                keys = [k for k, _ in event.attributes]
+                values = [v for _, v in event.attributes]
+                cur.execute(
+                    q.INSERT_EVENT,
+                    [
+                        op.agent_id,
+                        to_db_time(event.ts_ms),
+                        event.service,
+                        event.kind,
+                        event.severity.value,
+                        event.message,
+                        keys,
+                        values,
+                    ],
+                )
+            self._advance(cur, op.agent_id, op.seq, to_db_time(op.now_ms))
         else:
             self._advance(cur, op.agent_id, op.seq, to_db_time(op.now_ms))
 
@@ -260,6 +289,36 @@ class ColonyStore:
         with _Reader(self) as cur:
             return [row[0] for row in cur.execute(q.METRIC_NAMES, [service]).fetchall()]
 
+    def events(
+        self,
+        start: datetime,
+        end: datetime,
+        service: str | None = None,
+        kinds: Sequence[str] | None = None,
+        limit: int = 100,
+    ) -> list[StoredEvent]:
+        """Events in [start, end), newest first."""
+        kind_list = list(kinds) if kinds else None
+        with _Reader(self) as cur:
+            rows = cur.execute(
+                q.LIST_EVENTS,
+                [db_time(start), db_time(end), service, service, kind_list, kind_list, limit],
+            ).fetchall()
+        return [
+            StoredEvent(
+                agent_id=agent_id,
+                event=Event(
+                    ts_ms=int(from_db_time(ts).timestamp() * 1000),
+                    service=svc,
+                    kind=kind,
+                    severity=Severity(severity),
+                    message=message,
+                    attributes=tuple(zip(keys, values, strict=True)),
+                ),
+            )
+            for agent_id, ts, svc, kind, severity, message, keys, values in rows
+        ]
+
     def topology(self, now: datetime) -> TopologyView:
         since = db_time(now - SOCKET_FRESHNESS)
         with _Reader(self) as cur:
@@ -289,6 +348,12 @@ class ColonyStore:
             MetricPoint(from_db_time(ts), avg, mn, mx, p95, last, int(count))
             for ts, avg, mn, mx, p95, count, last in rows
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    agent_id: str
+    event: Event
 
 
 class _Reader:

@@ -6,22 +6,18 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import grpc
 import pytest
 
-from coral_mcp.colony.ingest import Ingest
 from coral_mcp.models import MetricSummary, SummaryWindow
 from coral_mcp.proto import coral_pb2 as pb
 from coral_mcp.proto import coral_pb2_grpc as pb_grpc
 from coral_mcp.rpc.agent_stream import AgentStream, Backoff, Registration
-from coral_mcp.rpc.colony_servicer import ColonyServicer
 from coral_mcp.storage.store import ColonyStore
-from coral_mcp.storage.writer import Writer
 from tests.conftest import free_port
+from tests.harness import colony
 
 FAST = Backoff(base_s=0.05, cap_s=0.2)
 
@@ -36,22 +32,6 @@ def window(i: int) -> SummaryWindow:
 
 def registration(agent_id: str = "agent-1", protocol: int = 1) -> Registration:
     return Registration(agent_id, "host", "test", protocol, ())
-
-
-@asynccontextmanager
-async def colony(store: ColonyStore, port: int) -> AsyncIterator[Ingest]:
-    writer = Writer(store)
-    writer.start()
-    ingest = Ingest(store, writer, stale_after_s=60)
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    pb_grpc.add_ColonyServicer_to_server(ColonyServicer(ingest), server)
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    await server.start()
-    try:
-        yield ingest
-    finally:
-        await server.stop(grace=0.5)
-        await writer.close()
 
 
 async def until(predicate: object, timeout_s: float = 10.0) -> None:
