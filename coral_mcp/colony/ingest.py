@@ -20,14 +20,14 @@ from coral_mcp.errors import QueryError
 from coral_mcp.models import DetailQuery, QueryReply, ServiceBatch, ServiceState, SummaryWindow
 from coral_mcp.models.timerange import rfc3339
 from coral_mcp.rpc.colony_servicer import DataBody
-from coral_mcp.storage.store import (
-    ColonyStore,
+from coral_mcp.storage.ops import (
     RegisterAgent,
     SkipMessage,
     StoreEvents,
     StoreServices,
     StoreSummaries,
 )
+from coral_mcp.storage.store import ColonyStore
 from coral_mcp.storage.writer import Writer
 
 logger = logging.getLogger(__name__)

@@ -27,11 +27,18 @@ from coral_mcp.proto import coral_pb2 as pb
 
 MAX_NAME_CHARS = 128
 MAX_MESSAGE_CHARS = 4096
+INT32_MAX = 2**31 - 1
 
 
 def _name(value: str, what: str) -> str:
     if not value or len(value) > MAX_NAME_CHARS:
         raise ProtocolError(f"{what} must be 1-{MAX_NAME_CHARS} characters (got {len(value)})")
+    return value
+
+
+def _int32(value: int, what: str) -> int:
+    if not 0 <= value <= INT32_MAX:
+        raise ProtocolError(f"{what} {value} is out of range 0-{INT32_MAX}")
     return value
 
 
@@ -86,7 +93,7 @@ def summary_window_from_pb(msg: pb.SummaryBatch) -> SummaryWindow:
                 avg=_finite(s.avg, "avg"),
                 last=_finite(s.last, "last"),
                 p95=_finite(s.p95, "p95"),
-                count=s.count,
+                count=_int32(s.count, "count"),
             )
             for s in msg.summaries
         ),
@@ -106,7 +113,7 @@ def service_from_pb(msg: pb.Service, peers: tuple[Peer, ...] = ()) -> ServiceSta
     return ServiceState(
         name=_name(msg.name, "service name"),
         spec=msg.spec,
-        pids=tuple(msg.pids),
+        pids=tuple(_int32(pid, "pid") for pid in msg.pids),
         listen=tuple(endpoint_from_pb(e) for e in msg.listen),
         peers=peers,
     )
@@ -134,7 +141,10 @@ def service_batch_from_pb(msg: pb.ServiceBatch) -> ServiceBatch:
         services=tuple(
             service_from_pb(
                 state.service,
-                tuple(Peer(endpoint_from_pb(p.remote), p.connections) for p in state.peers),
+                tuple(
+                    Peer(endpoint_from_pb(p.remote), _int32(p.connections, "connections"))
+                    for p in state.peers
+                ),
             )
             for state in msg.services
         ),

@@ -1,4 +1,14 @@
-"""Named SQL of the colony store. Parameters are positional (`?`)."""
+"""Named SQL of the colony store. Parameters are positional (`?`).
+
+Statements that read `incoming`, `services_in`, `endpoints_in`, `peers_in` or
+`advanced` scan a dict of NumPy arrays of that name in the calling function
+(DuckDB's replacement scan): bulk writes without row-by-row statements.
+"""
+
+from datetime import timedelta
+
+#: Sockets and peers older than this no longer make edges or count as current.
+SOCKET_FRESHNESS = timedelta(minutes=5)
 
 UPSERT_AGENT = """
 INSERT INTO agents (agent_id, hostname, agent_version, protocol_version, peer,
@@ -14,28 +24,30 @@ ON CONFLICT (agent_id) DO UPDATE SET
 
 SELECT_COMMITTED_SEQ = "SELECT committed_seq FROM agents WHERE agent_id = ?"
 
-ADVANCE_AGENT = """
-UPDATE agents SET committed_seq = greatest(committed_seq, ?), last_seen = greatest(last_seen, ?)
-WHERE agent_id = ?
+ADVANCE_AGENTS = """
+UPDATE agents SET committed_seq = greatest(agents.committed_seq, a.seq),
+                  last_seen = greatest(agents.last_seen, a.seen)
+FROM (SELECT agent_id, seq, seen FROM advanced) AS a
+WHERE agents.agent_id = a.agent_id
 """
 
-UPSERT_SERVICE = """
+UPSERT_SERVICES = """
 INSERT INTO services (agent_id, name, spec, pids, first_seen, last_seen)
-VALUES (?, ?, ?, ?, ?, ?)
+SELECT agent_id, name, spec, pids::INTEGER[], seen, seen FROM services_in
 ON CONFLICT (agent_id, name) DO UPDATE SET
     spec = excluded.spec, pids = excluded.pids, last_seen = excluded.last_seen
 """
 
-UPSERT_ENDPOINT = """
+UPSERT_ENDPOINTS = """
 INSERT INTO service_endpoints (agent_id, service, ip, port, last_seen)
-VALUES (?, ?, ?, ?, ?)
+SELECT agent_id, service, ip, port, seen FROM endpoints_in
 ON CONFLICT (agent_id, service, ip, port) DO UPDATE SET last_seen = excluded.last_seen
 """
 
-UPSERT_PEER = """
+UPSERT_PEERS = """
 INSERT INTO peer_connections (agent_id, service, remote_ip, remote_port, connections,
                               first_seen, last_seen)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+SELECT agent_id, service, ip, port, connections, seen, seen FROM peers_in
 ON CONFLICT (agent_id, service, remote_ip, remote_port) DO UPDATE SET
     connections = excluded.connections, last_seen = excluded.last_seen
 """

@@ -1,10 +1,9 @@
 """The colony store: one DuckDB file, written by one thread, read through cursors.
 
-Writes arrive as small operation values (`RegisterAgent`, `StoreSummaries`,
-`StoreServices`, `SkipMessage`); `apply()` commits a list of them in one transaction,
-so the single writer can batch across agents. Every data operation also advances the
-agent's committed sequence number in the same transaction: what is acknowledged is
-exactly what is stored.
+Writes arrive as small operation values (`storage.ops`); `apply()` commits a list of
+them in one transaction (`storage.bulk`), so the single writer batches across agents.
+Every data operation also advances the agent's committed sequence number in the same
+transaction: what is acknowledged is exactly what is stored.
 """
 
 from __future__ import annotations
@@ -12,11 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
-import numpy as np
 
 from coral_mcp.errors import DataDirError, StorageError
 from coral_mcp.models import (
@@ -24,83 +22,24 @@ from coral_mcp.models import (
     EdgeView,
     Endpoint,
     Event,
-    EventBatch,
     ExternalPeerView,
     MetricPoint,
-    ServiceBatch,
-    ServiceState,
     ServiceView,
     Severity,
-    SummaryWindow,
     TopologyView,
 )
 from coral_mcp.storage import queries as q
+from coral_mcp.storage.bulk import apply_batch
 from coral_mcp.storage.migrations import migrate
+from coral_mcp.storage.ops import (
+    WriteOp,
+    db_time,
+    from_db_time,
+)
 
 logger = logging.getLogger(__name__)
 
 DB_FILE = "colony.duckdb"
-#: Sockets and peers older than this no longer make edges or count as current.
-SOCKET_FRESHNESS = timedelta(minutes=5)
-
-
-def to_db_time(ms: int) -> datetime:
-    """Epoch milliseconds -> naive UTC datetime, as stored."""
-    return datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
-
-
-def db_time(value: datetime) -> datetime:
-    """Aware UTC -> naive UTC for a query parameter."""
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-def from_db_time(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class RegisterAgent:
-    agent_id: str
-    hostname: str
-    agent_version: str
-    protocol_version: int
-    peer: str
-    services: tuple[ServiceState, ...]
-    now_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class StoreSummaries:
-    agent_id: str
-    seq: int
-    window: SummaryWindow
-
-
-@dataclass(frozen=True, slots=True)
-class StoreServices:
-    agent_id: str
-    seq: int
-    batch: ServiceBatch
-
-
-@dataclass(frozen=True, slots=True)
-class StoreEvents:
-    agent_id: str
-    seq: int
-    batch: EventBatch
-    now_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class SkipMessage:
-    """A rejected message: its sequence number still counts as handled."""
-
-    agent_id: str
-    seq: int
-    now_ms: int
-
-
-WriteOp = RegisterAgent | StoreSummaries | StoreServices | StoreEvents | SkipMessage
 
 
 class ColonyStore:
@@ -140,105 +79,11 @@ class ColonyStore:
         cur = self._writer
         cur.execute("BEGIN TRANSACTION")
         try:
-            for op in ops:
-                self._apply_one(cur, op)
+            apply_batch(cur, ops)
             cur.execute("COMMIT")
-        except duckdb.Error as exc:
+        except (duckdb.Error, OverflowError, ValueError, TypeError) as exc:
             cur.execute("ROLLBACK")
             raise StorageError(f"write failed: {exc}") from exc
-
-    def _apply_one(self, cur: duckdb.DuckDBPyConnection, op: WriteOp) -> None:
-        if isinstance(op, RegisterAgent):
-            now = to_db_time(op.now_ms)
-            cur.execute(
-                q.UPSERT_AGENT,
-                [
-                    op.agent_id,
-                    op.hostname,
-                    op.agent_version,
-                    op.protocol_version,
-                    op.peer,
-                    now,
-                    now,
-                ],
-            )
-            self._write_services(cur, op.agent_id, op.services, now)
-        elif isinstance(op, StoreSummaries):
-            self._write_summaries(cur, op.agent_id, op.window)
-            self._advance(cur, op.agent_id, op.seq, to_db_time(op.window.end_ms))
-        elif isinstance(op, StoreServices):
-            observed = to_db_time(op.batch.observed_ms)
-            self._write_services(cur, op.agent_id, op.batch.services, observed)
-            since = observed - SOCKET_FRESHNESS
-            cur.execute(q.RESOLVE_EDGES, [since, since])
-            self._advance(cur, op.agent_id, op.seq, observed)
-        elif isinstance(op, StoreEvents):
-            for event in op.batch.events:
-                keys = [k for k, _ in event.attributes]
-                values = [v for _, v in event.attributes]
-                cur.execute(
-                    q.INSERT_EVENT,
-                    [
-                        op.agent_id,
-                        to_db_time(event.ts_ms),
-                        event.service,
-                        event.kind,
-                        event.severity.value,
-                        event.message,
-                        keys,
-                        values,
-                    ],
-                )
-            self._advance(cur, op.agent_id, op.seq, to_db_time(op.now_ms))
-        else:
-            self._advance(cur, op.agent_id, op.seq, to_db_time(op.now_ms))
-
-    @staticmethod
-    def _advance(cur: duckdb.DuckDBPyConnection, agent_id: str, seq: int, seen: datetime) -> None:
-        cur.execute(q.ADVANCE_AGENT, [seq, seen, agent_id])
-
-    @staticmethod
-    def _write_services(
-        cur: duckdb.DuckDBPyConnection,
-        agent_id: str,
-        services: Sequence[ServiceState],
-        now: datetime,
-    ) -> None:
-        for state in services:
-            cur.execute(
-                q.UPSERT_SERVICE, [agent_id, state.name, state.spec, list(state.pids), now, now]
-            )
-            for endpoint in state.listen:
-                cur.execute(q.UPSERT_ENDPOINT, [agent_id, state.name, *endpoint, now])
-            for peer in state.peers:
-                cur.execute(
-                    q.UPSERT_PEER,
-                    [agent_id, state.name, *peer.remote, peer.connections, now, now],
-                )
-
-    @staticmethod
-    def _write_summaries(
-        cur: duckdb.DuckDBPyConnection, agent_id: str, window: SummaryWindow
-    ) -> None:
-        rows = window.summaries
-        if not rows:
-            return
-        n = len(rows)
-        incoming = {  # scanned by name in INSERT_SUMMARIES (DuckDB replacement scan)
-            "agent_id": np.full(n, agent_id, dtype=object),
-            "service": np.array([r.service for r in rows], dtype=object),
-            "metric": np.array([r.metric for r in rows], dtype=object),
-            "window_start": np.full(n, window.start_ms, dtype="datetime64[ms]"),
-            "window_end": np.full(n, window.end_ms, dtype="datetime64[ms]"),
-            "min": np.array([r.min for r in rows], dtype=np.float64),
-            "max": np.array([r.max for r in rows], dtype=np.float64),
-            "avg": np.array([r.avg for r in rows], dtype=np.float64),
-            "last": np.array([r.last for r in rows], dtype=np.float64),
-            "p95": np.array([r.p95 for r in rows], dtype=np.float64),
-            "count": np.array([r.count for r in rows], dtype=np.int32),
-        }
-        assert incoming  # keep the name bound for the replacement scan
-        cur.execute(q.INSERT_SUMMARIES)
 
     # -- reads (any thread, through its own cursor) ----------------------------------
 
@@ -256,7 +101,7 @@ class ColonyStore:
         ]
 
     def services(self, now: datetime) -> list[ServiceView]:
-        since = db_time(now - SOCKET_FRESHNESS)
+        since = db_time(now - q.SOCKET_FRESHNESS)
         with _Reader(self) as cur:
             rows = cur.execute(q.LIST_SERVICES).fetchall()
             endpoints = cur.execute(q.SERVICE_ENDPOINTS, [since]).fetchall()
@@ -320,7 +165,7 @@ class ColonyStore:
         ]
 
     def topology(self, now: datetime) -> TopologyView:
-        since = db_time(now - SOCKET_FRESHNESS)
+        since = db_time(now - q.SOCKET_FRESHNESS)
         with _Reader(self) as cur:
             names = [row[0] for row in cur.execute(q.SERVICE_NAMES).fetchall()]
             edges = cur.execute(q.LIST_EDGES).fetchall()

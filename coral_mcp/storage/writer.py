@@ -14,7 +14,8 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from coral_mcp.errors import StorageError
-from coral_mcp.storage.store import ColonyStore, WriteOp
+from coral_mcp.storage.ops import WriteOp
+from coral_mcp.storage.store import ColonyStore
 
 logger = logging.getLogger(__name__)
 

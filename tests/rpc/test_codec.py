@@ -32,7 +32,7 @@ summaries = st.builds(
     avg=finite,
     last=finite,
     p95=finite,
-    count=st.integers(min_value=0, max_value=2**32 - 1),
+    count=st.integers(min_value=0, max_value=2**31 - 1),
 )
 windows = st.builds(
     SummaryWindow,
@@ -44,7 +44,7 @@ states = st.builds(
     ServiceState,
     name=names,
     spec=st.sampled_from(["pid:1", "port:80", "name:x", "auto"]),
-    pids=st.lists(st.integers(min_value=1, max_value=2**31), max_size=4).map(tuple),
+    pids=st.lists(st.integers(min_value=1, max_value=2**31 - 1), max_size=4).map(tuple),
     listen=st.lists(endpoints, max_size=3).map(tuple),
     peers=st.lists(
         st.builds(Peer, endpoints, st.integers(min_value=0, max_value=10_000)), max_size=3
@@ -97,3 +97,13 @@ def test_unknown_fields_from_a_newer_agent_are_tolerated() -> None:
     # field 99, varint 1: something a future version might add
     decoded = pb.MetricSummary.FromString(newer + b"\x98\x06\x01")
     assert decoded.service == "api" and decoded.count == 3
+
+
+def test_decoding_refuses_numbers_the_store_cannot_hold() -> None:
+    with pytest.raises(ProtocolError, match="pid 4294967295 is out of range"):
+        codec.service_from_pb(pb.Service(name="a", pids=[2**32 - 1]))
+    huge = pb.SummaryBatch(
+        window_end_ms=1, summaries=[pb.MetricSummary(service="a", metric="m", count=2**31)]
+    )
+    with pytest.raises(ProtocolError, match="count 2147483648 is out of range"):
+        codec.summary_window_from_pb(huge)

@@ -19,13 +19,8 @@ from coral_mcp.models import (
     SummaryWindow,
 )
 from coral_mcp.storage.migrations import MIGRATIONS, Migration, migrate
-from coral_mcp.storage.store import (
-    ColonyStore,
-    RegisterAgent,
-    SkipMessage,
-    StoreServices,
-    StoreSummaries,
-)
+from coral_mcp.storage.ops import RegisterAgent, SkipMessage, StoreServices, StoreSummaries
+from coral_mcp.storage.store import ColonyStore
 from coral_mcp.storage.writer import Writer
 
 NOW_MS = 1_790_000_000_000

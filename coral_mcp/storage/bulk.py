@@ -1,0 +1,181 @@
+"""Commits a batch of write operations from many agents with as few statements as possible.
+
+Summaries of every agent in the batch go in as one columnar insert (NumPy arrays read
+by DuckDB's replacement scan); services, listening endpoints and peers as one upsert
+each; edges are resolved once per batch; each agent's committed sequence advances in
+one statement. Runs inside the caller's transaction, in the writer thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import duckdb
+import numpy as np
+
+from coral_mcp.models import MetricSummary, ServiceState
+from coral_mcp.storage import queries as q
+from coral_mcp.storage.ops import (
+    RegisterAgent,
+    SkipMessage,
+    StoreEvents,
+    StoreServices,
+    StoreSummaries,
+    WriteOp,
+    to_db_time,
+)
+
+
+def apply_batch(cur: duckdb.DuckDBPyConnection, ops: Sequence[WriteOp]) -> None:
+    advances: dict[str, tuple[int, datetime]] = {}
+
+    def advance(agent_id: str, seq: int, seen: datetime) -> None:
+        old_seq, old_seen = advances.get(agent_id, (0, seen))
+        advances[agent_id] = (max(old_seq, seq), max(old_seen, seen))
+
+    services: list[tuple[str, datetime, Sequence[ServiceState]]] = []
+    summaries: list[StoreSummaries] = []
+    for op in ops:
+        if isinstance(op, RegisterAgent):
+            now = to_db_time(op.now_ms)
+            cur.execute(
+                q.UPSERT_AGENT,
+                [
+                    op.agent_id,
+                    op.hostname,
+                    op.agent_version,
+                    op.protocol_version,
+                    op.peer,
+                    now,
+                    now,
+                ],
+            )
+            services.append((op.agent_id, now, op.services))
+        elif isinstance(op, StoreSummaries):
+            summaries.append(op)
+            advance(op.agent_id, op.seq, to_db_time(op.window.end_ms))
+        elif isinstance(op, StoreServices):
+            observed = to_db_time(op.batch.observed_ms)
+            services.append((op.agent_id, observed, op.batch.services))
+            advance(op.agent_id, op.seq, observed)
+        elif isinstance(op, StoreEvents):
+            _insert_events(cur, op)
+            advance(op.agent_id, op.seq, to_db_time(op.now_ms))
+        elif isinstance(op, SkipMessage):
+            advance(op.agent_id, op.seq, to_db_time(op.now_ms))
+    if summaries:
+        _insert_summaries(cur, summaries)
+    if services:
+        _upsert_services(cur, services)
+        newest = max(seen for _, seen, _ in services)
+        since = newest - q.SOCKET_FRESHNESS
+        cur.execute(q.RESOLVE_EDGES, [since, since])
+    if advances:
+        ids = list(advances)
+        advanced = {  # scanned by name in ADVANCE_AGENTS
+            "agent_id": np.array(ids, dtype=object),
+            "seq": np.array([advances[a][0] for a in ids], dtype=np.uint64),
+            "seen": np.array([advances[a][1] for a in ids], dtype="datetime64[us]"),
+        }
+        assert advanced
+        cur.execute(q.ADVANCE_AGENTS)
+
+
+def _insert_summaries(cur: duckdb.DuckDBPyConnection, ops: Sequence[StoreSummaries]) -> None:
+    agent_ids: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    rows: list[MetricSummary] = []
+    for op in ops:
+        n = len(op.window.summaries)
+        agent_ids += [op.agent_id] * n
+        starts += [op.window.start_ms] * n
+        ends += [op.window.end_ms] * n
+        rows += op.window.summaries
+    if not rows:
+        return
+    incoming = {  # scanned by name in INSERT_SUMMARIES (DuckDB replacement scan)
+        "agent_id": np.array(agent_ids, dtype=object),
+        "service": np.array([r.service for r in rows], dtype=object),
+        "metric": np.array([r.metric for r in rows], dtype=object),
+        "window_start": np.array(starts, dtype="datetime64[ms]"),
+        "window_end": np.array(ends, dtype="datetime64[ms]"),
+        "min": np.array([r.min for r in rows], dtype=np.float64),
+        "max": np.array([r.max for r in rows], dtype=np.float64),
+        "avg": np.array([r.avg for r in rows], dtype=np.float64),
+        "last": np.array([r.last for r in rows], dtype=np.float64),
+        "p95": np.array([r.p95 for r in rows], dtype=np.float64),
+        "count": np.array([r.count for r in rows], dtype=np.int32),
+    }
+    assert incoming
+    cur.execute(q.INSERT_SUMMARIES)
+
+
+def _upsert_services(
+    cur: duckdb.DuckDBPyConnection,
+    batches: Sequence[tuple[str, datetime, Sequence[ServiceState]]],
+) -> None:
+    """One upsert per table; within the batch the newest observation of a key wins."""
+    svc: dict[tuple[str, str], tuple[str, list[int], datetime]] = {}
+    eps: dict[tuple[str, str, str, int], datetime] = {}
+    peers: dict[tuple[str, str, str, int], tuple[int, datetime]] = {}
+    for agent_id, seen, states in sorted(batches, key=lambda b: b[1]):
+        for state in states:
+            name = state.name
+            svc[(agent_id, name)] = (state.spec, list(state.pids), seen)
+            for ep in state.listen:
+                eps[(agent_id, name, ep.ip, ep.port)] = seen
+            for peer in state.peers:
+                peers[(agent_id, name, peer.remote.ip, peer.remote.port)] = (peer.connections, seen)
+    if svc:
+        keys = list(svc)
+        services_in = {
+            "agent_id": np.array([k[0] for k in keys], dtype=object),
+            "name": np.array([k[1] for k in keys], dtype=object),
+            "spec": np.array([svc[k][0] for k in keys], dtype=object),
+            "pids": np.array([svc[k][1] for k in keys] + [None], dtype=object)[:-1],
+            "seen": np.array([svc[k][2] for k in keys], dtype="datetime64[us]"),
+        }
+        assert services_in
+        cur.execute(q.UPSERT_SERVICES)
+    if eps:
+        keys4 = list(eps)
+        endpoints_in = {
+            "agent_id": np.array([k[0] for k in keys4], dtype=object),
+            "service": np.array([k[1] for k in keys4], dtype=object),
+            "ip": np.array([k[2] for k in keys4], dtype=object),
+            "port": np.array([k[3] for k in keys4], dtype=np.int32),
+            "seen": np.array([eps[k] for k in keys4], dtype="datetime64[us]"),
+        }
+        assert endpoints_in
+        cur.execute(q.UPSERT_ENDPOINTS)
+    if peers:
+        keysp = list(peers)
+        peers_in = {
+            "agent_id": np.array([k[0] for k in keysp], dtype=object),
+            "service": np.array([k[1] for k in keysp], dtype=object),
+            "ip": np.array([k[2] for k in keysp], dtype=object),
+            "port": np.array([k[3] for k in keysp], dtype=np.int32),
+            "connections": np.array([peers[k][0] for k in keysp], dtype=np.int32),
+            "seen": np.array([peers[k][1] for k in keysp], dtype="datetime64[us]"),
+        }
+        assert peers_in
+        cur.execute(q.UPSERT_PEERS)
+
+
+def _insert_events(cur: duckdb.DuckDBPyConnection, op: StoreEvents) -> None:
+    for event in op.batch.events:
+        cur.execute(
+            q.INSERT_EVENT,
+            [
+                op.agent_id,
+                to_db_time(event.ts_ms),
+                event.service,
+                event.kind,
+                event.severity.value,
+                event.message,
+                [k for k, _ in event.attributes],
+                [v for _, v in event.attributes],
+            ],
+        )
