@@ -85,10 +85,30 @@ class ColonySettings:
     #: Largest agent message accepted, bytes; larger ones are refused.
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     #: Seconds without a message after which an agent counts as stale.
-    stale_after_s: float = 60.0
+    stale_after_s: float = 30.0
+    #: Seconds without a message after which an agent counts as offline.
+    offline_after_s: float = 120.0
+    #: Days raw summaries are kept (they are rolled up to hourly rows first).
+    raw_retention_days: float = 7.0
+    #: Days hourly roll-ups are kept.
+    hourly_retention_days: float = 90.0
+    #: Days events are kept.
+    events_retention_days: float = 180.0
+    #: Seconds between roll-up and retention runs.
+    maintenance_interval_s: float = 600.0
 
     def __post_init__(self) -> None:
         _port("grpc_port", self.grpc_port)
         _port("http_port", self.http_port)
         _positive("max_message_bytes", self.max_message_bytes)
-        _positive("stale_after_s", self.stale_after_s)
+        for name in (
+            "stale_after_s",
+            "offline_after_s",
+            "raw_retention_days",
+            "hourly_retention_days",
+            "events_retention_days",
+            "maintenance_interval_s",
+        ):
+            _positive(name, getattr(self, name))
+        if self.offline_after_s < self.stale_after_s:
+            raise ConfigError("offline_after_s must not be shorter than stale_after_s")

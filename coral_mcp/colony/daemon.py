@@ -16,6 +16,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -32,6 +33,7 @@ from coral_mcp.errors import AddressInUseError
 from coral_mcp.proto import coral_pb2_grpc as pb_grpc
 from coral_mcp.rpc.colony_servicer import ColonyServicer
 from coral_mcp.server import build_server
+from coral_mcp.storage.retention import MaintenanceResult, Retention
 from coral_mcp.storage.store import ColonyStore
 from coral_mcp.storage.writer import Writer
 
@@ -82,6 +84,12 @@ class ColonyDaemon:
         self._writer: Writer | None = None
         self.ingest: Ingest | None = None
         self.queries: StoreQueries | None = None
+        self._maintenance: asyncio.Task[None] | None = None
+
+    @property
+    def retention(self) -> Retention:
+        s = self.settings
+        return Retention(s.raw_retention_days, s.hourly_retention_days, s.events_retention_days)
 
     @property
     def grpc_target(self) -> str:
@@ -106,9 +114,11 @@ class ColonyDaemon:
         self.store = await asyncio.to_thread(ColonyStore, data_dir)
         self._writer = Writer(self.store)
         self._writer.start()
-        self.ingest = Ingest(self.store, self._writer, s.stale_after_s, self._clock)
+        self.ingest = Ingest(
+            self.store, self._writer, s.stale_after_s, s.offline_after_s, self._clock
+        )
         await self._start_grpc()
-        self.queries = StoreQueries(self.store, self._clock)
+        self.queries = StoreQueries(self.store, self.ingest, self.retention, self._clock)
         app = build_http_app(self.queries, build_server(self.queries))
         config = uvicorn.Config(
             app, log_level="warning", lifespan="on", timeout_graceful_shutdown=3
@@ -120,6 +130,7 @@ class ColonyDaemon:
                 self._http_task.result()
             await asyncio.sleep(0.02)
         self._write_state(data_dir)
+        self._maintenance = asyncio.create_task(self._maintain_forever(), name="maintenance")
         logger.info(
             "colony ready: gRPC %s, HTTP %s, MCP %s, data %s",
             self.grpc_target,
@@ -162,6 +173,28 @@ class ColonyDaemon:
         await health.set("", health_pb2.HealthCheckResponse.SERVING)
         await health.set("coral.v1.Colony", health_pb2.HealthCheckResponse.SERVING)
 
+    async def maintain_once(self) -> MaintenanceResult:
+        """Roll up closed hours and enforce retention now, in the writer thread."""
+        assert self.store is not None and self._writer is not None
+        store, now = self.store, datetime.fromtimestamp(self._clock(), UTC)
+        result = await self._writer.run(lambda: store.maintain(now, self.retention))
+        logger.info(
+            "maintenance: rolled up to %s; deleted %d raw, %d hourly, %d events",
+            result.rolled_upto,
+            result.raw_deleted,
+            result.hourly_deleted,
+            result.events_deleted,
+        )
+        return result
+
+    async def _maintain_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.maintenance_interval_s)
+            try:
+                await self.maintain_once()
+            except Exception:
+                logger.exception("maintenance failed; will try again")
+
     def _write_state(self, data_dir: Path) -> None:
         state = {
             "pid": os.getpid(),
@@ -182,6 +215,10 @@ class ColonyDaemon:
 
     async def close(self) -> None:
         """Stop accepting, commit what is queued, close the store."""
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
         if self._grpc is not None:
             await self._grpc.stop(grace=2)
         if self._http is not None and self._http_task is not None:

@@ -1,15 +1,19 @@
-"""The colony's HTTP surface: a small REST API beside MCP (streamable HTTP at /mcp).
+"""The colony's HTTP surface: a REST API beside MCP (streamable HTTP at /mcp).
 
-REST answers with the same documents as the MCP tools, so both stay one logic.
-Errors are JSON `{"error": ..., "hint": ...}` with a 4xx status.
+REST answers with the same documents as the MCP tools (one logic, two doors). Each
+route is declared once, with its parameters and result model, and the OpenAPI
+document at /api/v1/openapi.json is generated from those declarations. Errors are
+JSON `{"error": ..., "hint": ...}` with a 4xx status; unknown parameters are refused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 from fastmcp import FastMCP
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,79 +21,224 @@ from starlette.routing import Mount, Route
 
 from coral_mcp import __version__
 from coral_mcp.errors import CoralError
-from coral_mcp.tools import metrics, services
+from coral_mcp.tools import colony, metrics, services
 from coral_mcp.tools.data import CoralData
+from coral_mcp.tools.schemas import (
+    AgentOut,
+    ColonyStatusOut,
+    EventList,
+    MetricSeriesOut,
+    ServiceList,
+    TopologyOut,
+)
 
 MCP_PATH = "/mcp"
+API = "/api/v1"
 
 
-def _json(model: BaseModel) -> Response:
-    return Response(model.model_dump_json(), media_type="application/json")
+class AgentList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    agents: list[AgentOut]
+    count: int
 
 
-def _error(exc: CoralError, status: int = 400) -> JSONResponse:
-    return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=status)
+class ErrorOut(BaseModel):
+    error: str
+    hint: str | None
 
 
-def _int_param(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise CoralError(f"query parameter {name}={raw!r} is not an integer") from None
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    kind: str  # "string" or "integer"
+    description: str
+    required: bool = False
 
 
-Handler = Callable[[Request], Awaitable[Response]]
+@dataclass(frozen=True, slots=True)
+class ApiRoute:
+    path: str
+    summary: str
+    params: tuple[Param, ...]
+    result: type[BaseModel]
+    handler: Callable[[dict[str, Any]], Awaitable[BaseModel]]
 
 
-def _guarded(handler: Callable[[Request], Awaitable[BaseModel]]) -> Handler:
+def _parse(route: ApiRoute, request: Request) -> dict[str, Any]:
+    known = {p.name: p for p in route.params}
+    unknown = sorted(set(request.query_params) - set(known))
+    if unknown:
+        raise CoralError(
+            f"unknown query parameter {unknown[0]!r}",
+            hint=f"{route.path} takes {', '.join(known) or 'no parameters'}",
+        )
+    values: dict[str, Any] = {}
+    for param in route.params:
+        raw = request.query_params.get(param.name)
+        if raw is None:
+            if param.required:
+                raise CoralError(
+                    f"query parameter {param.name!r} is required ({param.description})"
+                )
+            continue
+        if param.kind == "integer":
+            try:
+                values[param.name] = int(raw)
+            except ValueError:
+                raise CoralError(
+                    f"query parameter {param.name}={raw!r} is not an integer"
+                ) from None
+        else:
+            values[param.name] = raw
+    return values
+
+
+def _endpoint(route: ApiRoute) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
-            return _json(await handler(request))
+            result = await route.handler(_parse(route, request))
         except CoralError as exc:
-            return _error(exc)
+            return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=400)
+        return Response(result.model_dump_json(), media_type="application/json")
 
     return endpoint
 
 
+RANGE = (
+    Param("start", "string", "RFC 3339, epoch seconds or relative ('1h', 'now-30m')"),
+    Param("end", "string", "same forms; default now"),
+)
+PAGE = (
+    Param("limit", "integer", "items per page"),
+    Param("cursor", "string", "next_cursor of the previous page"),
+)
+
+
+def api_routes(data: CoralData) -> list[ApiRoute]:
+    async def get_status(_: dict[str, Any]) -> BaseModel:
+        return await colony.colony_status(data)
+
+    async def get_agents(_: dict[str, Any]) -> BaseModel:
+        agents = await colony.list_agents(data)
+        return AgentList(agents=agents, count=len(agents))
+
+    async def get_services(p: dict[str, Any]) -> BaseModel:
+        return await services.list_services(data, p.get("limit", 50), p.get("cursor"))
+
+    async def get_topology(_: dict[str, Any]) -> BaseModel:
+        return await services.get_topology(data)
+
+    async def get_metrics(p: dict[str, Any]) -> BaseModel:
+        return await metrics.query_metrics(
+            data, p["service"], p["metric"], p.get("start"), p.get("end"), p.get("step_s")
+        )
+
+    async def get_events(p: dict[str, Any]) -> BaseModel:
+        kinds = [k for k in p.get("kinds", "").split(",") if k] or None
+        return await colony.get_events(
+            data,
+            p.get("start"),
+            p.get("end"),
+            p.get("service"),
+            kinds,
+            p.get("limit", 50),
+            p.get("cursor"),
+        )
+
+    return [
+        ApiRoute(f"{API}/status", "Colony status", (), ColonyStatusOut, get_status),
+        ApiRoute(f"{API}/agents", "Agents and their state", (), AgentList, get_agents),
+        ApiRoute(f"{API}/services", "Watched services", PAGE, ServiceList, get_services),
+        ApiRoute(f"{API}/topology", "Service dependency graph", (), TopologyOut, get_topology),
+        ApiRoute(
+            f"{API}/metrics",
+            "One metric of one service over a range",
+            (
+                Param("service", "string", "service name", required=True),
+                Param("metric", "string", "metric name", required=True),
+                *RANGE,
+                Param("step_s", "integer", "bucket width in seconds"),
+            ),
+            MetricSeriesOut,
+            get_metrics,
+        ),
+        ApiRoute(
+            f"{API}/events",
+            "Events, newest first",
+            (
+                *RANGE,
+                Param("service", "string", "only this service"),
+                Param("kinds", "string", "comma-separated kinds, e.g. crash,restart"),
+                *PAGE,
+            ),
+            EventList,
+            get_events,
+        ),
+    ]
+
+
+def openapi_document(routes: list[ApiRoute]) -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    paths: dict[str, Any] = {}
+    template = "#/components/schemas/{model}"
+    models: list[type[BaseModel]] = [*(r.result for r in routes), ErrorOut]
+    for model in models:
+        schema = model.model_json_schema(ref_template=template)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    for route in routes:
+        paths[route.path] = {
+            "get": {
+                "summary": route.summary,
+                "operationId": route.path.rsplit("/", 1)[-1],
+                "parameters": [
+                    {
+                        "name": p.name,
+                        "in": "query",
+                        "required": p.required,
+                        "description": p.description,
+                        "schema": {"type": p.kind},
+                    }
+                    for p in route.params
+                ],
+                "responses": {
+                    "200": _response("OK", route.result.__name__),
+                    "400": _response("Bad request", ErrorOut.__name__),
+                },
+            }
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Coral colony API", "version": __version__},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
+
+
+def _response(description: str, model: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}},
+    }
+
+
 def build_http_app(data: CoralData, mcp: FastMCP) -> Starlette:
-    """Starlette app: /healthz, /api/v1/{services,topology,metrics}, and MCP at /mcp."""
+    """Starlette app: /healthz, the REST API under /api/v1, and MCP at /mcp."""
+    routes = api_routes(data)
+    document = openapi_document(routes)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "version": __version__})
 
-    async def list_services(request: Request) -> BaseModel:
-        limit = _int_param(request, "limit") or 50
-        return await services.list_services(data, limit, request.query_params.get("cursor"))
-
-    async def topology(request: Request) -> BaseModel:
-        return await services.get_topology(data)
-
-    async def query_metrics(request: Request) -> BaseModel:
-        params = request.query_params
-        service, metric = params.get("service"), params.get("metric")
-        if not service or not metric:
-            raise CoralError(
-                "metrics needs ?service=NAME&metric=NAME", hint="see /api/v1/services for names"
-            )
-        return await metrics.query_metrics(
-            data,
-            service,
-            metric,
-            params.get("start"),
-            params.get("end"),
-            _int_param(request, "step_s"),
-        )
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document)
 
     mcp_app = mcp.http_app(path=MCP_PATH)
     return Starlette(
         routes=[
             Route("/healthz", healthz),
-            Route("/api/v1/services", _guarded(list_services)),
-            Route("/api/v1/topology", _guarded(topology)),
-            Route("/api/v1/metrics", _guarded(query_metrics)),
+            Route(f"{API}/openapi.json", openapi),
+            *(Route(r.path, _endpoint(r)) for r in routes),
             Mount("/", app=mcp_app),
         ],
         lifespan=mcp_app.lifespan,  # without it every MCP request fails

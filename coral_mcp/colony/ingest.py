@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,11 +33,14 @@ from coral_mcp.storage.writer import Writer
 
 logger = logging.getLogger(__name__)
 
+#: Ingestion rates are averaged over this many seconds.
+RATE_WINDOW_S = 60.0
+
 
 class AgentState(StrEnum):
-    ONLINE = "online"  # stream open, heard from recently
-    STALE = "stale"  # stream open or recently closed, but silent too long
-    OFFLINE = "offline"  # no stream
+    ONLINE = "online"  # stream open, heard from within stale_after_s
+    STALE = "stale"  # silent past stale_after_s, or its stream just closed
+    OFFLINE = "offline"  # silent past offline_after_s, or no stream and silent
 
 
 @dataclass(slots=True)
@@ -57,11 +61,14 @@ class Ingest:
         store: ColonyStore,
         writer: Writer,
         stale_after_s: float,
+        offline_after_s: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._writer = writer
         self._stale_after_s = stale_after_s
+        self._offline_after_s = offline_after_s or stale_after_s * 4
+        self._recent: deque[tuple[float, int]] = deque()  # (time, series points) per message
         self._clock = clock
         self._sessions: dict[str, AgentSession] = {}
         self._router = QueryRouter(clock)
@@ -124,12 +131,15 @@ class Ingest:
     async def ingest(self, agent_id: str, seq: int, body: DataBody) -> None:
         if isinstance(body, SummaryWindow):
             await self._writer.write(StoreSummaries(agent_id, seq, body))
+            self._count(len(body.summaries))
         elif isinstance(body, ServiceBatch):
             await self._writer.write(StoreServices(agent_id, seq, body))
         else:
             await self._writer.write(StoreEvents(agent_id, seq, body, self._now_ms()))
         self._committed(agent_id, seq)
         self.messages_ingested += 1
+        if not isinstance(body, SummaryWindow):
+            self._count(0)
 
     async def reject(self, agent_id: str, seq: int, reason: str) -> None:
         await self._writer.write(SkipMessage(agent_id, seq, self._now_ms()))
@@ -157,11 +167,31 @@ class Ingest:
             )
         return await self._router.ask(agent_id, session.send_query, query, timeout_s)
 
+    def _count(self, points: int) -> None:
+        now = self._clock()
+        self._recent.append((now, points))
+        while self._recent and self._recent[0][0] < now - RATE_WINDOW_S:
+            self._recent.popleft()
+
+    def rates(self) -> tuple[float, float]:
+        """(messages/s, series points/s) over the last RATE_WINDOW_S seconds."""
+        now = self._clock()
+        recent = [(t, n) for t, n in self._recent if t >= now - RATE_WINDOW_S]
+        return len(recent) / RATE_WINDOW_S, sum(n for _, n in recent) / RATE_WINDOW_S
+
     def state(self, agent_id: str) -> AgentState:
         session = self._sessions.get(agent_id)
         if session is None:
             return AgentState.OFFLINE
         silent_s = self._clock() - session.last_seen_s
-        if silent_s > self._stale_after_s:
-            return AgentState.STALE if session.streams else AgentState.OFFLINE
-        return AgentState.ONLINE if session.streams else AgentState.OFFLINE
+        if session.streams and silent_s <= self._stale_after_s:
+            return AgentState.ONLINE
+        if silent_s > self._offline_after_s or (
+            not session.streams and silent_s > self._stale_after_s
+        ):
+            return AgentState.OFFLINE
+        return AgentState.STALE
+
+    def last_seen_s(self, agent_id: str) -> float | None:
+        session = self._sessions.get(agent_id)
+        return None if session is None else session.last_seen_s

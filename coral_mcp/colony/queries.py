@@ -1,22 +1,44 @@
-"""The colony's read side: CoralData over the store, each read in a worker thread."""
+"""The colony's read side: CoralData over the store and the live ingest state.
+
+Store reads run in worker threads (each on its own cursor).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from coral_mcp.models import MetricPoint, ServiceView, TopologyView
+from coral_mcp import __version__
+from coral_mcp.colony.ingest import Ingest
+from coral_mcp.models import (
+    AgentStatusView,
+    ColonyStatusView,
+    EventView,
+    MetricPoint,
+    ServiceView,
+    TopologyView,
+)
+from coral_mcp.storage.retention import Retention
 from coral_mcp.storage.store import ColonyStore
 
 
 class StoreQueries:
-    """Implements tools.data.CoralData for a colony holding `store`."""
+    """Implements tools.data.CoralData for a colony."""
 
-    def __init__(self, store: ColonyStore, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: ColonyStore,
+        ingest: Ingest,
+        retention: Retention,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._store = store
+        self._ingest = ingest
+        self._retention = retention
         self._clock = clock
+        self._started_at = self.now()
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
@@ -38,4 +60,40 @@ class StoreQueries:
     ) -> list[MetricPoint]:
         return await asyncio.to_thread(
             self._store.metric_series, service, metric, start, end, step_s
+        )
+
+    async def events(
+        self,
+        start: datetime,
+        end: datetime,
+        service: str | None,
+        kinds: Sequence[str] | None,
+        limit: int,
+        offset: int = 0,
+    ) -> list[EventView]:
+        return await asyncio.to_thread(
+            self._store.events, start, end, service, kinds, limit, offset
+        )
+
+    async def agents(self) -> list[AgentStatusView]:
+        views = await asyncio.to_thread(self._store.agents)
+        return [AgentStatusView(v, self._ingest.state(v.agent_id).value) for v in views]
+
+    async def status(self) -> ColonyStatusView:
+        agents = await self.agents()
+        names = await self.service_names()
+        rolled = await asyncio.to_thread(self._store.rolled_up_to)
+        messages_per_s, points_per_s = self._ingest.rates()
+        return ColonyStatusView(
+            version=__version__,
+            started_at=self._started_at,
+            agents=tuple(agents),
+            services=len(names),
+            messages_per_s=messages_per_s,
+            points_per_s=points_per_s,
+            disk_bytes=self._store.disk_bytes(),
+            rolled_up_to=rolled,
+            raw_retention_days=self._retention.raw_days,
+            hourly_retention_days=self._retention.hourly_days,
+            events_retention_days=self._retention.events_days,
         )

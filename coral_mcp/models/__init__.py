@@ -13,8 +13,11 @@ from coral_mcp.models.metrics import MetricSummary, Sample, SummaryWindow
 from coral_mcp.models.service_spec import ServiceSpec, SpecKind, parse_service_spec
 from coral_mcp.models.topology import Endpoint, Peer, ServiceBatch, ServiceState
 from coral_mcp.models.views import (
+    AgentStatusView,
     AgentView,
+    ColonyStatusView,
     EdgeView,
+    EventView,
     ExternalPeerView,
     MetricPoint,
     ServiceView,
@@ -22,7 +25,9 @@ from coral_mcp.models.views import (
 )
 
 __all__ = [
+    "AgentStatusView",
     "AgentView",
+    "ColonyStatusView",
     "DetailKind",
     "DetailQuery",
     "EdgeView",
@@ -30,6 +35,7 @@ __all__ = [
     "Event",
     "EventBatch",
     "EventKind",
+    "EventView",
     "ExternalPeerView",
     "MetricPoint",
     "MetricSummary",

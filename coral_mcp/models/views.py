@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from coral_mcp.models.events import Event
 from coral_mcp.models.topology import Endpoint
 
 
@@ -73,3 +74,34 @@ class MetricPoint:
     p95: float
     last: float
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatusView:
+    """An agent as the colony sees it now: `state` is online, stale or offline."""
+
+    agent: AgentView
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class ColonyStatusView:
+    version: str
+    started_at: datetime
+    agents: tuple[AgentStatusView, ...]
+    services: int
+    messages_per_s: float
+    points_per_s: float
+    disk_bytes: int
+    rolled_up_to: datetime | None
+    raw_retention_days: float
+    hourly_retention_days: float
+    events_retention_days: float
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    """A stored event and the agent that reported it."""
+
+    agent_id: str
+    event: Event

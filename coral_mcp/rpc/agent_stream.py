@@ -153,6 +153,9 @@ class AgentStream:
                         self._target,
                         exc.code().name.lower(),
                     )
+            except asyncio.InvalidStateError:  # the colony ended the call while we wrote
+                self.connected.clear()
+                logger.warning("stream to colony at %s closed; reconnecting", self._target)
             except AgentRefusedError as exc:
                 self.connected.clear()
                 logger.error("colony at %s refused this agent: %s", self._target, exc)

@@ -102,6 +102,76 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        3,
+        "hourly roll-ups; tables for baselines, anomalies, correlations, investigations",
+        """
+        CREATE TABLE metric_summaries_hourly (
+            agent_id VARCHAR NOT NULL,
+            service VARCHAR NOT NULL,
+            metric VARCHAR NOT NULL,
+            hour TIMESTAMP NOT NULL,
+            min DOUBLE NOT NULL,
+            max DOUBLE NOT NULL,
+            avg DOUBLE NOT NULL,
+            last DOUBLE NOT NULL,
+            p95 DOUBLE NOT NULL,
+            count BIGINT NOT NULL,
+            PRIMARY KEY (agent_id, service, metric, hour)
+        );
+        -- How far roll-ups have got: every hour before `upto` is rolled up.
+        CREATE TABLE rollups (
+            name VARCHAR PRIMARY KEY,
+            upto TIMESTAMP NOT NULL
+        );
+        -- Learned normal per (service, metric); hour_of_day -1 means all hours.
+        CREATE TABLE baselines (
+            service VARCHAR NOT NULL,
+            metric VARCHAR NOT NULL,
+            hour_of_day SMALLINT NOT NULL,
+            center DOUBLE NOT NULL,
+            spread DOUBLE NOT NULL,
+            samples INTEGER NOT NULL,
+            window_start TIMESTAMP NOT NULL,
+            window_end TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (service, metric, hour_of_day)
+        );
+        CREATE TABLE anomalies (
+            id VARCHAR PRIMARY KEY,
+            service VARCHAR NOT NULL,
+            metric VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,
+            onset TIMESTAMP NOT NULL,
+            detected_at TIMESTAMP NOT NULL,
+            ended_at TIMESTAMP,
+            score DOUBLE NOT NULL,
+            value DOUBLE NOT NULL,
+            baseline DOUBLE,
+            detail VARCHAR NOT NULL
+        );
+        CREATE TABLE correlations (
+            id VARCHAR PRIMARY KEY,
+            created_at TIMESTAMP NOT NULL,
+            window_start TIMESTAMP NOT NULL,
+            window_end TIMESTAMP NOT NULL,
+            services VARCHAR[] NOT NULL,
+            anomaly_ids VARCHAR[] NOT NULL,
+            hypotheses VARCHAR NOT NULL
+        );
+        CREATE TABLE investigations (
+            id VARCHAR PRIMARY KEY,
+            created_at TIMESTAMP NOT NULL,
+            question VARCHAR,
+            service VARCHAR,
+            range_start TIMESTAMP NOT NULL,
+            range_end TIMESTAMP NOT NULL,
+            provider VARCHAR NOT NULL,
+            result VARCHAR NOT NULL,
+            duration_ms DOUBLE NOT NULL
+        );
+        """,
+    ),
 )
 
 _TRACKING = """

@@ -116,18 +116,33 @@ GROUP BY p.service, p.remote_ip, p.remote_port
 ORDER BY p.service, p.remote_ip, p.remote_port
 """
 
-# Summaries of one series bucketed by `step` seconds: avg of averages, extremes, p95.
+# One series bucketed by `step` seconds: count-weighted avg, extremes, p95, last.
+# Hours before the roll-up mark come from the hourly table, the rest from raw rows.
+# Parameters: step, then (service, metric, start, end, rolled) for each source.
 QUERY_METRIC = """
-SELECT time_bucket(to_seconds(?::BIGINT), window_start) AS bucket,
-       avg(avg), min(min), max(max), max(p95), sum(count)::BIGINT, arg_max(last, window_end)
-FROM metric_summaries
-WHERE service = ? AND metric = ? AND window_start >= ? AND window_start < ?
+WITH src AS (
+    SELECT hour AS ts, hour + INTERVAL 1 HOUR AS ts_end, min, max, avg, last, p95, count
+    FROM metric_summaries_hourly
+    WHERE service = ? AND metric = ? AND hour >= ? AND hour < ? AND hour < ?
+    UNION ALL
+    SELECT window_start, window_end, min, max, avg, last, p95, count
+    FROM metric_summaries
+    WHERE service = ? AND metric = ? AND window_start >= ? AND window_start < ?
+      AND window_start >= ?
+)
+SELECT time_bucket(to_seconds(?::BIGINT), ts) AS bucket,
+       sum(avg * count) / greatest(sum(count), 1), min(min), max(max), max(p95),
+       sum(count)::BIGINT, arg_max(last, ts_end)
+FROM src
 GROUP BY bucket
 ORDER BY bucket
 """
 
 METRIC_NAMES = """
-SELECT DISTINCT metric FROM metric_summaries WHERE service = ? ORDER BY metric
+SELECT metric FROM metric_summaries WHERE service = ?
+UNION
+SELECT metric FROM metric_summaries_hourly WHERE service = ?
+ORDER BY metric
 """
 
 SERVICE_NAMES = "SELECT DISTINCT name FROM services ORDER BY name"
@@ -145,5 +160,5 @@ WHERE ts >= ? AND ts < ?
   AND (?::VARCHAR IS NULL OR service = ?)
   AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], kind))
 ORDER BY ts DESC, service, kind
-LIMIT ?
+LIMIT ? OFFSET ?
 """

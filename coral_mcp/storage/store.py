@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from coral_mcp.models import (
     EdgeView,
     Endpoint,
     Event,
+    EventView,
     ExternalPeerView,
     MetricPoint,
     ServiceView,
@@ -32,9 +32,18 @@ from coral_mcp.storage import queries as q
 from coral_mcp.storage.bulk import apply_batch
 from coral_mcp.storage.migrations import migrate
 from coral_mcp.storage.ops import (
+    StoreSummaries,
     WriteOp,
     db_time,
     from_db_time,
+    to_db_time,
+)
+from coral_mcp.storage.retention import (
+    MaintenanceResult,
+    Retention,
+    enforce_retention,
+    roll_up,
+    rolled_upto,
 )
 
 logger = logging.getLogger(__name__)
@@ -63,6 +72,7 @@ class ColonyStore:
         except duckdb.Error as exc:
             raise StorageError(f"cannot migrate {self.path}: {exc}") from exc
         self._writer = self._conn.cursor()
+        self._dirty_since: datetime | None = None  # oldest window written since maintain()
 
     def close(self) -> None:
         self._writer.close()
@@ -81,9 +91,18 @@ class ColonyStore:
         try:
             apply_batch(cur, ops)
             cur.execute("COMMIT")
+            self._mark_dirty(ops)
         except (duckdb.Error, OverflowError, ValueError, TypeError) as exc:
             cur.execute("ROLLBACK")
             raise StorageError(f"write failed: {exc}") from exc
+
+    def _mark_dirty(self, ops: Sequence[WriteOp]) -> None:
+        starts = [op.window.start_ms for op in ops if isinstance(op, StoreSummaries)]
+        if starts:
+            oldest = to_db_time(min(starts))
+            self._dirty_since = (
+                oldest if self._dirty_since is None else min(self._dirty_since, oldest)
+            )
 
     # -- reads (any thread, through its own cursor) ----------------------------------
 
@@ -132,7 +151,8 @@ class ColonyStore:
 
     def metric_names(self, service: str) -> list[str]:
         with _Reader(self) as cur:
-            return [row[0] for row in cur.execute(q.METRIC_NAMES, [service]).fetchall()]
+            rows = cur.execute(q.METRIC_NAMES, [service, service]).fetchall()
+        return [row[0] for row in rows]
 
     def events(
         self,
@@ -141,16 +161,26 @@ class ColonyStore:
         service: str | None = None,
         kinds: Sequence[str] | None = None,
         limit: int = 100,
-    ) -> list[StoredEvent]:
-        """Events in [start, end), newest first."""
+        offset: int = 0,
+    ) -> list[EventView]:
+        """Events in [start, end), newest first, from `offset` on."""
         kind_list = list(kinds) if kinds else None
         with _Reader(self) as cur:
             rows = cur.execute(
                 q.LIST_EVENTS,
-                [db_time(start), db_time(end), service, service, kind_list, kind_list, limit],
+                [
+                    db_time(start),
+                    db_time(end),
+                    service,
+                    service,
+                    kind_list,
+                    kind_list,
+                    limit,
+                    offset,
+                ],
             ).fetchall()
         return [
-            StoredEvent(
+            EventView(
                 agent_id=agent_id,
                 event=Event(
                     ts_ms=int(from_db_time(ts).timestamp() * 1000),
@@ -185,20 +215,49 @@ class ColonyStore:
     def metric_series(
         self, service: str, metric: str, start: datetime, end: datetime, step_s: int
     ) -> list[MetricPoint]:
+        """Buckets of `step_s` over [start, end); steps of an hour or more read roll-ups."""
+        lo, hi = db_time(start), db_time(end)
         with _Reader(self) as cur:
+            # Below an hour per bucket, raw rows only (the roll-up mark is "the beginning").
+            mark = rolled_upto(cur) if step_s >= 3600 else None
+            rolled = mark or datetime.min
             rows = cur.execute(
-                q.QUERY_METRIC, [step_s, service, metric, db_time(start), db_time(end)]
+                q.QUERY_METRIC,
+                [service, metric, lo, hi, rolled, service, metric, lo, hi, rolled, step_s],
             ).fetchall()
         return [
             MetricPoint(from_db_time(ts), avg, mn, mx, p95, last, int(count))
             for ts, avg, mn, mx, p95, count, last in rows
         ]
 
+    # -- maintenance (writer thread only) --------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    agent_id: str
-    event: Event
+    def maintain(self, now: datetime, retention: Retention) -> MaintenanceResult:
+        """Roll up closed hours, then enforce retention, in one transaction."""
+        cur = self._writer
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            roll_up(cur, db_time(now), self._dirty_since)
+            result = enforce_retention(cur, db_time(now), retention)
+            cur.execute("COMMIT")
+        except duckdb.Error as exc:
+            cur.execute("ROLLBACK")
+            raise StorageError(f"maintenance failed: {exc}") from exc
+        self._dirty_since = None
+        return result
+
+    def rolled_up_to(self) -> datetime | None:
+        with _Reader(self) as cur:
+            mark = rolled_upto(cur)
+        return None if mark is None else from_db_time(mark)
+
+    def disk_bytes(self) -> int:
+        """Bytes on disk: the database file and its write-ahead log."""
+        total = 0
+        for path in (self.path, self.path.with_name(self.path.name + ".wal")):
+            if path.exists():
+                total += path.stat().st_size
+        return total
 
 
 class _Reader:

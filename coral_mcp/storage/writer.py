@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from coral_mcp.errors import StorageError
 from coral_mcp.storage.ops import WriteOp
@@ -20,6 +22,7 @@ from coral_mcp.storage.store import ColonyStore
 logger = logging.getLogger(__name__)
 
 _Item = tuple[WriteOp, "asyncio.Future[None]"]
+T = TypeVar("T")
 
 
 class Writer:
@@ -38,6 +41,10 @@ class Writer:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((op, future))
         await future
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        """Run `fn` in the writer thread, between batches (maintenance work)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     async def close(self) -> None:
         """Commit what is queued, then stop."""

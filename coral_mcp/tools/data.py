@@ -6,10 +6,18 @@ use any object with these methods.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from coral_mcp.models import MetricPoint, ServiceView, TopologyView
+from coral_mcp.models import (
+    AgentStatusView,
+    ColonyStatusView,
+    EventView,
+    MetricPoint,
+    ServiceView,
+    TopologyView,
+)
 
 
 class CoralData(Protocol):
@@ -27,3 +35,18 @@ class CoralData(Protocol):
     async def metric_series(
         self, service: str, metric: str, start: datetime, end: datetime, step_s: int
     ) -> list[MetricPoint]: ...
+
+    async def events(
+        self,
+        start: datetime,
+        end: datetime,
+        service: str | None,
+        kinds: Sequence[str] | None,
+        limit: int,
+        offset: int = 0,
+    ) -> list[EventView]:
+        """Events in [start, end), newest first."""
+
+    async def agents(self) -> list[AgentStatusView]: ...
+
+    async def status(self) -> ColonyStatusView: ...

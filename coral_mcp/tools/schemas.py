@@ -5,12 +5,21 @@ Field descriptions are part of what the model reads: keep them concrete.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from coral_mcp.models import EdgeView, ExternalPeerView, MetricPoint, ServiceView, TopologyView
+from coral_mcp.models import (
+    AgentStatusView,
+    ColonyStatusView,
+    EdgeView,
+    EventView,
+    ExternalPeerView,
+    MetricPoint,
+    ServiceView,
+    TopologyView,
+)
 from coral_mcp.models.timerange import rfc3339
 
 #: A service not reported for this long is "stale".
@@ -150,4 +159,116 @@ def point_out(point: MetricPoint) -> PointOut:
         p95=point.p95,
         last=point.last,
         count=point.count,
+    )
+
+
+class AgentOut(_Out):
+    agent_id: str
+    hostname: str
+    version: str = Field(description="Coral version the agent runs.")
+    state: Literal["online", "stale", "offline"] = Field(
+        description="online: streaming; stale: silent for a while or reconnecting;"
+        " offline: gone (silent past the offline threshold, or disconnected)."
+    )
+    last_seen: str = Field(description="Newest data or heartbeat from the agent, RFC 3339 UTC.")
+    address: str | None = Field(description="Where its stream came from.")
+    committed_seq: int = Field(description="Highest message sequence stored from it.")
+
+
+class IngestOut(_Out):
+    messages_per_s: float = Field(description="Agent messages stored per second (last minute).")
+    points_per_s: float = Field(description="Series points (summaries) stored per second.")
+
+
+class StorageOut(_Out):
+    disk_bytes: int = Field(description="DuckDB file and write-ahead log on disk.")
+    rolled_up_to: str | None = Field(description="Hourly roll-ups cover every hour before this.")
+    raw_retention_days: float
+    hourly_retention_days: float
+    events_retention_days: float
+
+
+class ColonyStatusOut(_Out):
+    version: str
+    started_at: str
+    uptime_s: float
+    agents_by_state: dict[str, int] = Field(description="Number of agents per state.")
+    agents: list[AgentOut]
+    services: int = Field(description="Services known.")
+    newest_data: str | None = Field(description="Most recent report from any agent.")
+    ingest: IngestOut
+    storage: StorageOut
+
+
+class EventOut(_Out):
+    ts: str = Field(description="When it happened, RFC 3339 UTC (millisecond precision).")
+    service: str
+    kind: str = Field(description="crash, restart, oom_kill, deploy, health_flip, ...")
+    severity: Literal["info", "warning", "critical"]
+    message: str
+    attributes: dict[str, str]
+    agent_id: str
+
+
+class EventList(_Out):
+    start: str = Field(description="Resolved range start, RFC 3339 UTC.")
+    end: str = Field(description="Resolved range end, RFC 3339 UTC.")
+    events: list[EventOut] = Field(description="Newest first.")
+    count: int
+    truncated: bool = Field(description="True when more events follow; pass next_cursor.")
+    next_cursor: str | None
+    hint: str | None = None
+
+
+def agent_out(view: AgentStatusView) -> AgentOut:
+    agent = view.agent
+    return AgentOut(
+        agent_id=agent.agent_id,
+        hostname=agent.hostname,
+        version=agent.agent_version,
+        state=view.state,  # type: ignore[arg-type]
+        last_seen=rfc3339(agent.last_seen),
+        address=agent.peer,
+        committed_seq=agent.committed_seq,
+    )
+
+
+def status_out(view: ColonyStatusView, now: datetime) -> ColonyStatusOut:
+    by_state = {"online": 0, "stale": 0, "offline": 0}
+    for agent in view.agents:
+        by_state[agent.state] = by_state.get(agent.state, 0) + 1
+    newest = max((a.agent.last_seen for a in view.agents), default=None)
+    return ColonyStatusOut(
+        version=view.version,
+        started_at=rfc3339(view.started_at),
+        uptime_s=round((now - view.started_at).total_seconds(), 1),
+        agents_by_state=by_state,
+        agents=[agent_out(a) for a in view.agents],
+        services=view.services,
+        newest_data=rfc3339(newest) if newest else None,
+        ingest=IngestOut(
+            messages_per_s=round(view.messages_per_s, 3),
+            points_per_s=round(view.points_per_s, 1),
+        ),
+        storage=StorageOut(
+            disk_bytes=view.disk_bytes,
+            rolled_up_to=rfc3339(view.rolled_up_to) if view.rolled_up_to else None,
+            raw_retention_days=view.raw_retention_days,
+            hourly_retention_days=view.hourly_retention_days,
+            events_retention_days=view.events_retention_days,
+        ),
+    )
+
+
+def event_out(view: EventView) -> EventOut:
+    e = view.event
+    ts = datetime.fromtimestamp(e.ts_ms / 1000, UTC)
+    return EventOut(
+        ts=ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{e.ts_ms % 1000:03d}Z",
+        service=e.service,
+        kind=e.kind,
+        severity=e.severity.value,
+        message=e.message,
+        attributes=dict(e.attributes),
+        agent_id=view.agent_id,
     )
