@@ -17,9 +17,15 @@ from pydantic import Field
 from coral_mcp import __version__
 from coral_mcp.errors import CoralError
 from coral_mcp.resources import topology as topology_resource
-from coral_mcp.tools import metrics, services
+from coral_mcp.tools import colony, metrics, services
 from coral_mcp.tools.data import CoralData
-from coral_mcp.tools.schemas import MetricSeriesOut, ServiceList, TopologyOut
+from coral_mcp.tools.schemas import (
+    ColonyStatusOut,
+    EventList,
+    MetricSeriesOut,
+    ServiceList,
+    TopologyOut,
+)
 
 INSTRUCTIONS = """\
 Coral watches the components of one distributed application through local agents and
@@ -28,6 +34,7 @@ state, get_topology for who talks to whom, and query_metrics for a service's his
 Times are UTC; ranges accept RFC 3339, epoch seconds and relative forms ('15m', 'now-1h').
 Coral only observes: it never changes the application."""
 
+RANGE_FORMS = "Range start: RFC 3339, epoch seconds or relative ('1h', 'now-30m')."
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 
@@ -74,10 +81,7 @@ def build_server(data: CoralData) -> FastMCP:
         ],
         start: Annotated[
             str | None,
-            Field(
-                description="Range start: RFC 3339, epoch seconds or relative ('1h')."
-                " Default 1h ago."
-            ),
+            Field(description=f"{RANGE_FORMS} Default 1h ago."),
         ] = None,
         end: Annotated[str | None, Field(description="Range end, same forms. Default now.")] = None,
         step_s: Annotated[
@@ -85,9 +89,45 @@ def build_server(data: CoralData) -> FastMCP:
         ] = None,
     ) -> MetricSeriesOut:
         """A service's metric over a time range, bucketed: avg, min, max, p95 and last
-        per bucket. The result echoes the resolved range in UTC."""
+        per bucket. The result echoes the resolved range in UTC. Ranges longer than a
+        day use buckets of at least an hour (from hourly roll-ups)."""
         try:
             return await metrics.query_metrics(data, service, metric, start, end, step_s)
+        except CoralError as exc:
+            raise _tool_error(exc) from None
+
+    @mcp.tool(annotations=READ_ONLY)
+    async def get_events(
+        start: Annotated[
+            str | None,
+            Field(description=f"{RANGE_FORMS} Default 24h ago."),
+        ] = None,
+        end: Annotated[str | None, Field(description="Range end, same forms. Default now.")] = None,
+        service: Annotated[str | None, Field(description="Only this service.")] = None,
+        kinds: Annotated[
+            list[str] | None,
+            Field(description="Only these kinds, e.g. ['crash', 'restart', 'deploy', 'oom_kill']."),
+        ] = None,
+        limit: Annotated[int, Field(description="Events per page, 1-500.")] = 50,
+        cursor: Annotated[
+            str | None, Field(description="next_cursor of the previous page, to continue.")
+        ] = None,
+    ) -> EventList:
+        """What happened, newest first: crashes, restarts, deploys, OOM kills, health
+        flips, new or lost dependencies, each with time, service, severity and details.
+        Use it to find changes just before a problem started."""
+        try:
+            return await colony.get_events(data, start, end, service, kinds, limit, cursor)
+        except CoralError as exc:
+            raise _tool_error(exc) from None
+
+    @mcp.tool(annotations=READ_ONLY)
+    async def colony_status() -> ColonyStatusOut:
+        """The colony's own health: agents and whether each is online, stale or offline,
+        how fresh the data is, ingestion rate, disk use and retention. Check it when data
+        looks missing or old."""
+        try:
+            return await colony.colony_status(data)
         except CoralError as exc:
             raise _tool_error(exc) from None
 

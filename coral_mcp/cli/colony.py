@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from click.decorators import FC
 
 from coral_mcp.cli.common import default_data_root, run_daemon
+from coral_mcp.cli.rest import colony_url, get_json
 from coral_mcp.config import DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, ColonySettings
+from coral_mcp.investigate.render import human_bytes
 
 
 def data_dir_option(default_leaf: str) -> Callable[[FC], FC]:
@@ -64,8 +68,60 @@ def colony() -> None:
 @colony.command("start")
 @data_dir_option("colony")
 @port_options
+@click.option(
+    "--stale-after",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds of silence before an agent shows as stale.",
+)
+@click.option(
+    "--offline-after",
+    type=float,
+    default=120.0,
+    show_default=True,
+    help="Seconds of silence before an agent shows as offline.",
+)
+@click.option(
+    "--raw-retention-days",
+    type=float,
+    default=7.0,
+    show_default=True,
+    help="Days raw summaries are kept (after their hourly roll-up).",
+)
+@click.option(
+    "--hourly-retention-days",
+    type=float,
+    default=90.0,
+    show_default=True,
+    help="Days hourly roll-ups are kept.",
+)
+@click.option(
+    "--events-retention-days",
+    type=float,
+    default=180.0,
+    show_default=True,
+    help="Days events are kept.",
+)
+@click.option(
+    "--maintenance-interval",
+    type=float,
+    default=600.0,
+    show_default=True,
+    help="Seconds between roll-up and retention runs.",
+)
 def start(
-    data_dir: Path | None, grpc_host: str, grpc_port: int, http_host: str, http_port: int
+    data_dir: Path | None,
+    grpc_host: str,
+    grpc_port: int,
+    http_host: str,
+    http_port: int,
+    stale_after: float,
+    offline_after: float,
+    raw_retention_days: float,
+    hourly_retention_days: float,
+    events_retention_days: float,
+    maintenance_interval: float,
 ) -> None:
     """Start a colony: gRPC for agents, REST and MCP (/mcp) over HTTP. Runs until interrupted."""
     from coral_mcp.colony.daemon import ColonyDaemon
@@ -76,5 +132,61 @@ def start(
         grpc_port=grpc_port,
         http_host=http_host,
         http_port=http_port,
+        stale_after_s=stale_after,
+        offline_after_s=offline_after,
+        raw_retention_days=raw_retention_days,
+        hourly_retention_days=hourly_retention_days,
+        events_retention_days=events_retention_days,
+        maintenance_interval_s=maintenance_interval,
     )
     run_daemon(ColonyDaemon(settings).run)
+
+
+@colony.command("status")
+@click.option("--colony", "url", default=None, help="Colony HTTP URL [default: the running one].")
+@data_dir_option("colony")
+@click.option("--json", "as_json", is_flag=True, help="Print the status document as JSON.")
+def status(url: str | None, data_dir: Path | None, as_json: bool) -> None:
+    """Show agents and their state, data freshness, ingestion rate and storage."""
+    base = colony_url(url, data_dir or default_data_root() / "colony")
+    doc = get_json(base, "/api/v1/status")
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+        return
+    click.echo(render_status(base, doc))
+
+
+def render_status(base: str, doc: dict[str, Any]) -> str:
+    states = doc["agents_by_state"]
+    storage = doc["storage"]
+    lines = [
+        f"Colony {doc['version']} at {base}, up {human_duration(doc['uptime_s'])}",
+        f"Agents: {len(doc['agents'])} ({states['online']} online, {states['stale']} stale,"
+        f" {states['offline']} offline)",
+    ]
+    for agent in doc["agents"]:
+        lines.append(
+            f"  {agent['agent_id']:<24} {agent['hostname']:<16} {agent['state']:<8}"
+            f" last seen {agent['last_seen']}"
+        )
+    lines += [
+        f"Services: {doc['services']}; newest data {doc['newest_data'] or 'none yet'}",
+        f"Ingest: {doc['ingest']['messages_per_s']:.2f} messages/s,"
+        f" {doc['ingest']['points_per_s']:.1f} series points/s (last minute)",
+        f"Storage: {human_bytes(storage['disk_bytes'])} on disk; hourly roll-ups up to"
+        f" {storage['rolled_up_to'] or 'none yet'}; kept: raw {storage['raw_retention_days']:g} d,"
+        f" hourly {storage['hourly_retention_days']:g} d,"
+        f" events {storage['events_retention_days']:g} d",
+    ]
+    return "\n".join(lines)
+
+
+def human_duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s"

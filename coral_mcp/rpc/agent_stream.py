@@ -15,7 +15,7 @@ import logging
 import random
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import grpc
 
@@ -49,6 +49,38 @@ RETRYABLE = frozenset(
 
 
 QueryHandler = Callable[[DetailQuery], Awaitable[QueryReply]]
+DataBody = SummaryWindow | ServiceBatch | EventBatch
+#: Room kept for the envelope when checking a message against the size bound.
+MESSAGE_OVERHEAD_BYTES = 64
+
+
+def _encode(seq: int, body: DataBody) -> pb.AgentMessage:
+    if isinstance(body, SummaryWindow):
+        return pb.AgentMessage(seq=seq, summaries=codec.summary_window_to_pb(body))
+    if isinstance(body, ServiceBatch):
+        return pb.AgentMessage(seq=seq, services=codec.service_batch_to_pb(body))
+    return pb.AgentMessage(seq=seq, events=codec.event_batch_to_pb(body))
+
+
+def _halves(body: DataBody) -> tuple[DataBody, DataBody] | None:
+    """Split a batch in two, or None for a single item."""
+    if isinstance(body, SummaryWindow):
+        items = body.summaries
+        if len(items) < 2:
+            return None
+        mid = len(items) // 2
+        return replace(body, summaries=items[:mid]), replace(body, summaries=items[mid:])
+    if isinstance(body, ServiceBatch):
+        if len(body.services) < 2:
+            return None
+        mid = len(body.services) // 2
+        return replace(body, services=body.services[:mid]), replace(
+            body, services=body.services[mid:]
+        )
+    if len(body.events) < 2:
+        return None
+    mid = len(body.events) // 2
+    return EventBatch(body.events[:mid]), EventBatch(body.events[mid:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,24 +149,31 @@ class AgentStream:
     def pending(self) -> int:
         return len(self._pending)
 
-    def submit(self, body: SummaryWindow | ServiceBatch | EventBatch) -> int:
-        """Queue one data message; return its sequence number."""
-        seq = self._next_seq
-        self._next_seq += 1
+    def submit(self, body: DataBody) -> int:
+        """Queue a data message (split to fit the size bound); return its last sequence."""
+        seq = 0
+        for part in self._fitting(body):
+            seq = self._next_seq
+            self._next_seq += 1
+            self._pending[seq] = _encode(seq, part)
         self._on_seq(self._next_seq)
-        if isinstance(body, SummaryWindow):
-            message = pb.AgentMessage(seq=seq, summaries=codec.summary_window_to_pb(body))
-        elif isinstance(body, ServiceBatch):
-            message = pb.AgentMessage(seq=seq, services=codec.service_batch_to_pb(body))
-        else:
-            message = pb.AgentMessage(seq=seq, events=codec.event_batch_to_pb(body))
-        self._pending[seq] = message
         while len(self._pending) > self._max_pending:
             lost, _ = self._pending.popitem(last=False)
             self.dropped_messages += 1
             logger.warning("colony unreachable for long: dropped unsent message seq %d", lost)
         self._wakeup.set()
         return seq
+
+    def _fitting(self, body: DataBody) -> list[DataBody]:
+        """`body`, or halves of it (recursively) where it exceeds the message bound."""
+        limit = self._max_message_bytes - MESSAGE_OVERHEAD_BYTES
+        if _encode(0, body).ByteSize() <= limit:
+            return [body]
+        halves = _halves(body)
+        if halves is None:
+            logger.error("dropped one %s item larger than %d bytes", type(body).__name__, limit)
+            return []
+        return [part for half in halves for part in self._fitting(half)]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Keep a stream to the colony open until `stop` is set."""

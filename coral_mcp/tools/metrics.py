@@ -11,6 +11,8 @@ from coral_mcp.tools.services import require_service
 #: At most this many buckets per query; a smaller step is widened to fit.
 MAX_POINTS = 500
 MIN_STEP_S = 10
+#: Ranges longer than this are answered in hourly (or wider) buckets.
+LONG_RANGE_S = 86400
 
 
 async def query_metrics(
@@ -33,6 +35,8 @@ async def query_metrics(
     if step_s is not None and step_s < MIN_STEP_S:
         raise QueryError(f"query_metrics: step_s must be at least {MIN_STEP_S} (got {step_s})")
     auto_step = max(MIN_STEP_S, int(span.seconds // MAX_POINTS) + 1)
+    if span.seconds > LONG_RANGE_S:
+        auto_step = max(auto_step, 3600)  # served from hourly roll-ups: fast and complete
     step = max(step_s or 60, auto_step)
     points = await data.metric_series(service, metric, span.start, span.end, step)
     hint = None
@@ -42,7 +46,10 @@ async def query_metrics(
             f" {rfc3339(span.end)}; try a wider range such as start='24h'."
         )
     elif step != (step_s or 60):
-        hint = f"step widened to {step} s to stay within {MAX_POINTS} points"
+        hint = (
+            f"step widened to {step} s: at most {MAX_POINTS} points, and ranges over a day"
+            " use hourly buckets"
+        )
     return MetricSeriesOut(
         service=service,
         metric=metric,

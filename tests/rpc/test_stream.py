@@ -180,3 +180,68 @@ def test_stream_from_an_unregistered_agent_is_refused(tmp_path: Path) -> None:
             assert "unknown agent 'stranger'" in (info.value.details() or "")
 
     asyncio.run(scenario())
+
+
+def test_a_batch_over_the_size_bound_is_split_and_arrives_whole(tmp_path: Path) -> None:
+    port = free_port()
+    store = ColonyStore(tmp_path)
+    big = SummaryWindow(
+        0,
+        1000,
+        tuple(MetricSummary(f"svc{i}", "metric", i, i, i, i, i, 1) for i in range(300)),
+    )
+
+    async def scenario() -> int:
+        async with colony(store, port):
+            stop = asyncio.Event()
+            stream = AgentStream(
+                f"127.0.0.1:{port}", registration, backoff=FAST, max_message_bytes=4096
+            )
+            runner = asyncio.create_task(stream.run(stop))
+            last_seq = stream.submit(big)
+            await until(lambda: stream.committed_seq == last_seq and stream.pending == 0)
+            stop.set()
+            await runner
+            return last_seq
+
+    last_seq = asyncio.run(scenario())
+    assert last_seq > 4  # ~30 KB in messages of at most 4 KB
+    assert stored_values(store) == [float(i) for i in range(300)]
+
+
+def test_an_oversized_message_fails_only_its_own_stream(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()
+    store = ColonyStore(tmp_path)
+
+    async def scenario() -> None:
+        async with colony(store, port):
+            stop = asyncio.Event()
+            good = AgentStream(f"127.0.0.1:{port}", registration, backoff=FAST)
+            runner = asyncio.create_task(good.run(stop))
+            await until(good.connected.is_set)
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = pb_grpc.ColonyStub(channel)
+                await stub.Register(
+                    pb.RegisterRequest(agent_id="flood", hostname="h", protocol_version=1)
+                )
+                call = stub.Connect()
+                await call.write(pb.AgentMessage(hello=pb.Hello(agent_id="flood")))
+                await call.read()
+                huge = pb.SummaryBatch(
+                    window_end_ms=1,
+                    summaries=[pb.MetricSummary(service="x" * 100, metric="m" * 100)] * 25_000,
+                )
+                assert huge.ByteSize() > 4 * 1024 * 1024
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    await call.write(pb.AgentMessage(seq=1, summaries=huge))
+                    await call.read()
+                assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            good.submit(window(1))
+            await until(lambda: good.committed_seq == 1)
+            stop.set()
+            await runner
+
+    asyncio.run(scenario())
+    assert stored_values(store) == [1.0]
