@@ -132,3 +132,24 @@ def test_agent_cut_off_goes_stale_then_offline_then_online_with_its_backlog(
     procs.stop_all()
     assert_complete_without_duplicates(windows(tmp_path / "colony" / "colony.duckdb"), 8)
     assert os.path.exists(tmp_path / "agent" / "agent.json")
+
+
+def test_sigterm_commits_what_was_acknowledged_and_exits_cleanly(
+    tmp_path: Path, procs: Processes
+) -> None:
+    grpc_port, http_port, svc_port = free_port(), free_port(), free_port()
+    procs.tcp_service("svc", svc_port)
+    colony = procs.start("colony", colony_cmd(tmp_path / "colony", grpc_port, http_port))
+    procs.start("agent", agent_cmd(tmp_path / "agent", grpc_port, svc_port))
+    wait_for(lambda: committed(http_port) >= 6, 60, "messages committed")
+    acknowledged = committed(http_port)
+    colony.send_signal(signal.SIGTERM)
+    assert colony.wait(timeout=20) == 0
+    assert b"colony stopped" in procs.stderr("colony")
+    assert not (tmp_path / "colony" / "colony.json").exists()
+    conn = duckdb.connect(str(tmp_path / "colony" / "colony.duckdb"), read_only=True)
+    try:
+        row = conn.execute("SELECT committed_seq FROM agents").fetchone()
+    finally:
+        conn.close()
+    assert row is not None and row[0] >= acknowledged

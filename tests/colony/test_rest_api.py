@@ -1,0 +1,152 @@
+"""The colony's REST API and `coral colony status`, against a real colony process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from tests.conftest import Processes, child_env, coral_cmd, free_port, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Colony:
+    url: str
+    data_dir: Path
+
+
+@pytest.fixture(scope="module")
+def colony(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Colony]:
+    tmp = tmp_path_factory.mktemp("rest")
+    (tmp / "logs").mkdir()
+    procs = Processes(tmp / "logs")
+    grpc_port, http_port, svc_port = free_port(), free_port(), free_port()
+    url = f"http://127.0.0.1:{http_port}"
+    try:
+        procs.tcp_service("web", svc_port)
+        procs.start(
+            "colony",
+            coral_cmd(
+                "colony", "start", "--data-dir", str(tmp / "colony"),
+                "--grpc-port", str(grpc_port), "--http-port", str(http_port),
+            ),
+        )  # fmt: skip
+        procs.start(
+            "agent",
+            coral_cmd(
+                "agent", "start", "--colony", f"127.0.0.1:{grpc_port}",
+                "--service", f"web=port:{svc_port}", "--interval", "0.3", "--push", "0.6",
+                "--data-dir", str(tmp / "agent"),
+            ),
+        )  # fmt: skip
+
+        def has_metrics() -> bool:
+            try:
+                got = httpx2.get(f"{url}/api/v1/metrics?service=web&metric=rss_bytes", timeout=2)
+            except httpx2.HTTPError:
+                return False
+            return got.status_code == 200 and bool(got.json()["points"])
+
+        wait_for(has_metrics, 60, "metrics of web")
+        yield Colony(url, tmp / "colony")
+    finally:
+        procs.stop_all()
+
+
+def get(colony: Colony, path: str) -> httpx2.Response:
+    return httpx2.get(colony.url + path, timeout=5)
+
+
+def test_status_reports_agents_freshness_ingest_and_storage(colony: Colony) -> None:
+    doc = get(colony, "/api/v1/status").json()
+    assert doc["agents_by_state"]["online"] == 1
+    (agent,) = doc["agents"]
+    assert agent["state"] == "online" and agent["committed_seq"] > 0
+    assert doc["services"] == 1 and doc["newest_data"]
+    assert doc["ingest"]["messages_per_s"] > 0 and doc["ingest"]["points_per_s"] > 0
+    assert doc["storage"]["disk_bytes"] > 0
+    assert doc["storage"]["raw_retention_days"] == 7
+
+
+def test_services_topology_metrics_and_events_answer_json(colony: Colony) -> None:
+    services = get(colony, "/api/v1/services").json()
+    assert [s["name"] for s in services["services"]] == ["web"]
+    assert get(colony, "/api/v1/topology").json()["services"] == ["web"]
+    series = get(colony, "/api/v1/metrics?service=web&metric=rss_bytes&start=10m&step_s=30").json()
+    assert series["step_s"] == 30 and series["points"][0]["avg"] > 1_000_000
+    events = get(colony, "/api/v1/events?start=1h&kinds=crash,restart").json()
+    assert events["events"] == [] and "No events" in events["hint"]
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        ("/api/v1/metrics?service=web", "'metric' is required"),
+        ("/api/v1/metrics?service=nope&metric=rss_bytes", "unknown service 'nope'"),
+        ("/api/v1/metrics?service=web&metric=rss_bytes&start=yesterday", "cannot read time"),
+        ("/api/v1/metrics?service=web&metric=rss_bytes&start=now&end=1h", "is not before end"),
+        ("/api/v1/services?limit=many", "limit='many' is not an integer"),
+        ("/api/v1/services?limit=5000", "limit must be 1-200"),
+        ("/api/v1/services?colour=blue", "unknown query parameter 'colour'"),
+        ("/api/v1/events?cursor=bogus", "is not one this server gave out"),
+    ],
+)
+def test_bad_requests_get_a_json_reason(colony: Colony, path: str, says: str) -> None:
+    response = get(colony, path)
+    assert response.status_code == 400
+    assert says in response.json()["error"]
+
+
+def test_openapi_document_describes_every_route(colony: Colony) -> None:
+    doc = get(colony, "/api/v1/openapi.json").json()
+    assert doc["openapi"].startswith("3.1")
+    assert set(doc["paths"]) == {
+        f"/api/v1/{name}"
+        for name in ("status", "agents", "services", "topology", "metrics", "events")
+    }
+    for path in doc["paths"].values():
+        ref = path["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        assert ref.rsplit("/", 1)[-1] in doc["components"]["schemas"]
+    metrics = doc["paths"]["/api/v1/metrics"]["get"]["parameters"]
+    assert {p["name"] for p in metrics if p["required"]} == {"service", "metric"}
+
+
+def test_coral_colony_status_prints_text_and_json(colony: Colony) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            coral_cmd("colony", "status", *args),
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=child_env(),
+        )
+
+    text = run("--colony", colony.url)
+    assert text.returncode == 0, text.stderr
+    assert "Agents: 1 (1 online, 0 stale, 0 offline)" in text.stdout
+    assert "Storage:" in text.stdout and "on disk" in text.stdout
+    found = run("--data-dir", str(colony.data_dir), "--json")  # finds the colony by its data dir
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["agents_by_state"]["online"] == 1
+
+
+def test_coral_colony_status_says_when_no_colony_answers() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    done = subprocess.run(
+        coral_cmd("colony", "status", "--colony", url),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=child_env(),
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"Error: cannot reach the colony at {url}" in done.stderr
