@@ -40,6 +40,8 @@ from coral_mcp.storage.writer import Writer
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "colony.json"
+#: Seconds between edge resolutions (when sockets changed).
+EDGE_RESOLVE_INTERVAL_S = 1.0
 
 
 def _bind_tcp(host: str, port: int, what: str, flag: str) -> socket.socket:
@@ -85,6 +87,7 @@ class ColonyDaemon:
         self.ingest: Ingest | None = None
         self.queries: StoreQueries | None = None
         self._maintenance: asyncio.Task[None] | None = None
+        self._edges: asyncio.Task[None] | None = None
 
     @property
     def retention(self) -> Retention:
@@ -131,6 +134,7 @@ class ColonyDaemon:
             await asyncio.sleep(0.02)
         self._write_state(data_dir)
         self._maintenance = asyncio.create_task(self._maintain_forever(), name="maintenance")
+        self._edges = asyncio.create_task(self._resolve_edges_forever(), name="edges")
         logger.info(
             "colony ready: gRPC %s, HTTP %s, MCP %s, data %s",
             self.grpc_target,
@@ -195,6 +199,16 @@ class ColonyDaemon:
             except Exception:
                 logger.exception("maintenance failed; will try again")
 
+    async def _resolve_edges_forever(self) -> None:
+        assert self.store is not None and self._writer is not None
+        store = self.store
+        while True:
+            await asyncio.sleep(EDGE_RESOLVE_INTERVAL_S)
+            try:
+                await self._writer.run(store.resolve_edges)
+            except Exception:
+                logger.exception("edge resolution failed; will try again")
+
     def _write_state(self, data_dir: Path) -> None:
         state = {
             "pid": os.getpid(),
@@ -215,10 +229,11 @@ class ColonyDaemon:
 
     async def close(self) -> None:
         """Stop accepting, commit what is queued, close the store."""
-        if self._maintenance is not None:
-            self._maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._maintenance
+        for task in (self._maintenance, self._edges):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._grpc is not None:
             await self._grpc.stop(grace=2)
         if self._http is not None and self._http_task is not None:

@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 #: Ingestion rates are averaged over this many seconds.
 RATE_WINDOW_S = 60.0
+#: Unchanged service state is written again after this many seconds (keeps it fresh).
+SERVICES_REFRESH_S = 60.0
 
 
 class AgentState(StrEnum):
@@ -72,6 +74,7 @@ class Ingest:
         self._clock = clock
         self._sessions: dict[str, AgentSession] = {}
         self._router = QueryRouter(clock)
+        self._services_written: dict[str, tuple[int, float]] = {}  # fingerprint, when
         self.messages_ingested = 0
 
     def _now_ms(self) -> int:
@@ -133,13 +136,35 @@ class Ingest:
             await self._writer.write(StoreSummaries(agent_id, seq, body))
             self._count(len(body.summaries))
         elif isinstance(body, ServiceBatch):
-            await self._writer.write(StoreServices(agent_id, seq, body))
+            if self._services_unchanged(agent_id, body):
+                await self._writer.write(SkipMessage(agent_id, seq, body.observed_ms))
+            else:
+                await self._writer.write(StoreServices(agent_id, seq, body))
         else:
             await self._writer.write(StoreEvents(agent_id, seq, body, self._now_ms()))
         self._committed(agent_id, seq)
         self.messages_ingested += 1
         if not isinstance(body, SummaryWindow):
             self._count(0)
+
+    def _services_unchanged(self, agent_id: str, batch: ServiceBatch) -> bool:
+        """True when the agent's services look as last written, written recently.
+
+        Most pushes repeat the same processes, sockets and peers: those are not written
+        again, only refreshed every SERVICES_REFRESH_S (connection counts with them).
+        """
+        fingerprint = hash(
+            tuple(
+                (s.name, s.spec, s.pids, s.listen, tuple(p.remote for p in s.peers))
+                for s in batch.services
+            )
+        )
+        now = self._clock()
+        previous = self._services_written.get(agent_id)
+        if previous and previous[0] == fingerprint and now - previous[1] < SERVICES_REFRESH_S:
+            return True
+        self._services_written[agent_id] = (fingerprint, now)
+        return False
 
     async def reject(self, agent_id: str, seq: int, reason: str) -> None:
         await self._writer.write(SkipMessage(agent_id, seq, self._now_ms()))

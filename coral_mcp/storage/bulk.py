@@ -2,8 +2,9 @@
 
 Summaries of every agent in the batch go in as one columnar insert (NumPy arrays read
 by DuckDB's replacement scan); services, listening endpoints and peers as one upsert
-each; edges are resolved once per batch; each agent's committed sequence advances in
-one statement. Runs inside the caller's transaction, in the writer thread.
+each; each agent's committed sequence advances by one appended row. Edges are
+resolved separately (`resolve_edges`), on a timer, not per batch. Runs inside the
+caller's transaction, in the writer thread.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from coral_mcp.storage.ops import (
 )
 
 
-def apply_batch(cur: duckdb.DuckDBPyConnection, ops: Sequence[WriteOp]) -> None:
+def apply_batch(cur: duckdb.DuckDBPyConnection, ops: Sequence[WriteOp]) -> bool:
+    """Write every op; return True when sockets were written (edges need resolving)."""
     advances: dict[str, tuple[int, datetime]] = {}
 
     def advance(agent_id: str, seq: int, seen: datetime) -> None:
@@ -68,9 +70,6 @@ def apply_batch(cur: duckdb.DuckDBPyConnection, ops: Sequence[WriteOp]) -> None:
         _insert_summaries(cur, summaries)
     if services:
         _upsert_services(cur, services)
-        newest = max(seen for _, seen, _ in services)
-        since = newest - q.SOCKET_FRESHNESS
-        cur.execute(q.RESOLVE_EDGES, [since, since])
     if advances:
         ids = list(advances)
         advanced = {  # scanned by name in ADVANCE_AGENTS
@@ -80,6 +79,12 @@ def apply_batch(cur: duckdb.DuckDBPyConnection, ops: Sequence[WriteOp]) -> None:
         }
         assert advanced
         cur.execute(q.ADVANCE_AGENTS)
+    return bool(services)
+
+
+def resolve_edges(cur: duckdb.DuckDBPyConnection) -> None:
+    """Turn peers that reach another service's listening socket into edges."""
+    cur.execute(q.RESOLVE_EDGES, [q.SOCKET_FRESHNESS, q.SOCKET_FRESHNESS])
 
 
 def _insert_summaries(cur: duckdb.DuckDBPyConnection, ops: Sequence[StoreSummaries]) -> None:

@@ -172,6 +172,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        4,
+        "append-only agent progress (committed sequence and last data per batch)",
+        """
+        CREATE TABLE agent_progress (
+            agent_id VARCHAR NOT NULL,
+            seq UBIGINT NOT NULL,
+            seen TIMESTAMP NOT NULL
+        );
+        INSERT INTO agent_progress SELECT agent_id, committed_seq, last_seen FROM agents;
+        """,
+    ),
 )
 
 _TRACKING = """

@@ -57,7 +57,8 @@ class StoreEvents:
 
 @dataclass(frozen=True, slots=True)
 class SkipMessage:
-    """A rejected message: its sequence number still counts as handled."""
+    """A message that needs no write (refused, or nothing changed): its sequence number
+    still counts as handled."""
 
     agent_id: str
     seq: int

@@ -22,13 +22,18 @@ ON CONFLICT (agent_id) DO UPDATE SET
     last_seen = excluded.last_seen
 """
 
-SELECT_COMMITTED_SEQ = "SELECT committed_seq FROM agents WHERE agent_id = ?"
+SELECT_COMMITTED_SEQ = "SELECT max(seq) FROM agent_progress WHERE agent_id = ?"
 
-ADVANCE_AGENTS = """
-UPDATE agents SET committed_seq = greatest(agents.committed_seq, a.seq),
-                  last_seen = greatest(agents.last_seen, a.seen)
-FROM (SELECT agent_id, seq, seen FROM advanced) AS a
-WHERE agents.agent_id = a.agent_id
+# Appending is far cheaper in DuckDB than updating a row per batch; the committed
+# sequence of an agent is the largest seq it has here (compacted by maintenance).
+ADVANCE_AGENTS = "INSERT INTO agent_progress SELECT agent_id, seq, seen FROM advanced"
+
+COMPACT_PROGRESS = """
+CREATE OR REPLACE TEMP TABLE progress_max AS
+    SELECT agent_id, max(seq) AS seq, max(seen) AS seen FROM agent_progress GROUP BY agent_id;
+DELETE FROM agent_progress;
+INSERT INTO agent_progress SELECT agent_id, seq, seen FROM progress_max;
+DROP TABLE progress_max;
 """
 
 UPSERT_SERVICES = """
@@ -52,14 +57,17 @@ ON CONFLICT (agent_id, service, remote_ip, remote_port) DO UPDATE SET
     connections = excluded.connections, last_seen = excluded.last_seen
 """
 
-# A peer address that is another service's listening socket, both seen since ?,
-# becomes (or refreshes) the edge caller -> callee.
+# A peer address that is another service's listening socket, both seen within the
+# freshness interval (?) of the newest peer report, becomes (or refreshes) the edge
+# caller -> callee.
 RESOLVE_EDGES = """
 INSERT INTO edges (caller, callee, connections, first_seen, last_seen)
 SELECT p.service, e.service, sum(p.connections)::INTEGER, min(p.first_seen), max(p.last_seen)
 FROM peer_connections p
 JOIN service_endpoints e ON p.remote_ip = e.ip AND p.remote_port = e.port
-WHERE p.last_seen >= ? AND e.last_seen >= ? AND p.service <> e.service
+WHERE p.last_seen >= (SELECT max(last_seen) FROM peer_connections) - ?::INTERVAL
+  AND e.last_seen >= (SELECT max(last_seen) FROM peer_connections) - ?::INTERVAL
+  AND p.service <> e.service
 GROUP BY p.service, e.service
 ON CONFLICT (caller, callee) DO UPDATE SET
     connections = excluded.connections,
@@ -73,8 +81,12 @@ FROM incoming
 """
 
 LIST_AGENTS = """
-SELECT agent_id, hostname, agent_version, peer, first_seen, last_seen, committed_seq
-FROM agents ORDER BY agent_id
+SELECT a.agent_id, a.hostname, a.agent_version, a.peer, a.first_seen,
+       greatest(a.last_seen, coalesce(p.seen, a.last_seen)), coalesce(p.seq, 0)
+FROM agents a
+LEFT JOIN (SELECT agent_id, max(seq) AS seq, max(seen) AS seen
+           FROM agent_progress GROUP BY agent_id) p USING (agent_id)
+ORDER BY a.agent_id
 """
 
 LIST_SERVICES = """

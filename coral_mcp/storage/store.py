@@ -29,7 +29,7 @@ from coral_mcp.models import (
     TopologyView,
 )
 from coral_mcp.storage import queries as q
-from coral_mcp.storage.bulk import apply_batch
+from coral_mcp.storage.bulk import apply_batch, resolve_edges
 from coral_mcp.storage.migrations import migrate
 from coral_mcp.storage.ops import (
     StoreSummaries,
@@ -73,6 +73,8 @@ class ColonyStore:
             raise StorageError(f"cannot migrate {self.path}: {exc}") from exc
         self._writer = self._conn.cursor()
         self._dirty_since: datetime | None = None  # oldest window written since maintain()
+        #: Sockets were written since edges were last resolved.
+        self.edges_dirty = False
 
     def close(self) -> None:
         self._writer.close()
@@ -89,12 +91,29 @@ class ColonyStore:
         cur = self._writer
         cur.execute("BEGIN TRANSACTION")
         try:
-            apply_batch(cur, ops)
+            sockets_written = apply_batch(cur, ops)
             cur.execute("COMMIT")
             self._mark_dirty(ops)
+            self.edges_dirty = self.edges_dirty or sockets_written
         except (duckdb.Error, OverflowError, ValueError, TypeError) as exc:
             cur.execute("ROLLBACK")
             raise StorageError(f"write failed: {exc}") from exc
+
+    def resolve_edges(self) -> bool:
+        """Resolve edges if sockets changed since the last time; True when it ran."""
+        if not self.edges_dirty:
+            return False
+        self.edges_dirty = False
+        cur = self._writer
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            resolve_edges(cur)
+            cur.execute("COMMIT")
+        except duckdb.Error as exc:
+            cur.execute("ROLLBACK")
+            self.edges_dirty = True
+            raise StorageError(f"edge resolution failed: {exc}") from exc
+        return True
 
     def _mark_dirty(self, ops: Sequence[WriteOp]) -> None:
         starts = [op.window.start_ms for op in ops if isinstance(op, StoreSummaries)]
@@ -109,7 +128,7 @@ class ColonyStore:
     def committed_seq(self, agent_id: str) -> int:
         with _Reader(self) as cur:
             row = cur.execute(q.SELECT_COMMITTED_SEQ, [agent_id]).fetchone()
-        return int(row[0]) if row else 0
+        return int(row[0]) if row and row[0] is not None else 0
 
     def agents(self) -> list[AgentView]:
         with _Reader(self) as cur:
@@ -239,6 +258,7 @@ class ColonyStore:
         try:
             roll_up(cur, db_time(now), self._dirty_since)
             result = enforce_retention(cur, db_time(now), retention)
+            cur.execute(q.COMPACT_PROGRESS)
             cur.execute("COMMIT")
         except duckdb.Error as exc:
             cur.execute("ROLLBACK")

@@ -149,7 +149,7 @@ def test_sigterm_commits_what_was_acknowledged_and_exits_cleanly(
     assert not (tmp_path / "colony" / "colony.json").exists()
     conn = duckdb.connect(str(tmp_path / "colony" / "colony.duckdb"), read_only=True)
     try:
-        row = conn.execute("SELECT committed_seq FROM agents").fetchone()
+        row = conn.execute("SELECT max(seq) FROM agent_progress").fetchone()
     finally:
         conn.close()
     assert row is not None and row[0] >= acknowledged

@@ -70,8 +70,11 @@ def test_peer_on_another_services_listening_socket_becomes_an_edge(tmp_path: Pat
     # api (agent a1) connects to db's socket, reported by another agent (a2), later.
     api = state("api", 8080, ("10.0.0.1", 5432, 3), ("93.184.216.34", 443, 1))
     store.apply([StoreServices("a1", 1, ServiceBatch(NOW_MS, (api,)))])
+    assert store.resolve_edges()
     assert store.topology(NOW).edges == ()
     store.apply([StoreServices("a2", 1, ServiceBatch(NOW_MS + 1000, (state("db", 5432),)))])
+    assert store.resolve_edges()
+    assert not store.resolve_edges()  # nothing changed since
     topo = store.topology(NOW)
     assert [(e.caller, e.callee, e.connections) for e in topo.edges] == [("api", "db", 3)]
     assert [(x.service, str(x.remote)) for x in topo.external] == [("api", "93.184.216.34:443")]

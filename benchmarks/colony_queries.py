@@ -1,0 +1,165 @@
+"""Summary-query latency on a colony holding days of history for many services.
+
+Fills a fresh colony store the way ingestion lays it out (time-ordered raw summaries:
+services x 20 metrics, one window per 15 s), registers the services, their sockets and
+a dependency graph, rolls up hourly as the colony's maintenance does, then times the
+queries behind the MCP tools (through the same store code the colony runs):
+
+- query_metrics: one series over the last hour (60 s buckets), the last 24 h and the
+  last 7 days (both hourly, served by roll-ups plus the raw tail);
+- get_topology and list_services.
+
+    python benchmarks/colony_queries.py [--services 1000] [--days 7] [--runs 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import append_result
+
+from coral_mcp.models import Endpoint, Peer, ServiceBatch, ServiceState
+from coral_mcp.storage.ops import RegisterAgent, StoreServices
+from coral_mcp.storage.retention import Retention
+from coral_mcp.storage.store import ColonyStore
+
+METRICS = 20
+WINDOW_S = 15
+END = datetime(2026, 11, 8, tzinfo=UTC)
+
+
+def fill(data_dir: Path, services: int, days: float) -> float:
+    """Write the history; return seconds taken."""
+    store = ColonyStore(data_dir)
+    store.close()
+    conn = duckdb.connect(str(data_dir / "colony.duckdb"))
+    start = END - timedelta(days=days)
+    windows = int(days * 86400 / WINDOW_S)
+    chunk = 240 * 6  # six hours of windows per statement, in time order as ingested
+    began = time.monotonic()
+    for first in range(0, windows, chunk):
+        last = min(windows, first + chunk)
+        conn.execute(
+            f"""
+            INSERT INTO metric_summaries
+            SELECT 'agent-' || (svc // 10), 'svc-' || svc, 'm' || m,
+                   ?::TIMESTAMP + to_seconds(w * {WINDOW_S}),
+                   ?::TIMESTAMP + to_seconds(w * {WINDOW_S} + {WINDOW_S}),
+                   v - 1, v + 1, v, v, v + 0.5, 15
+            FROM (SELECT w, svc, m, (svc * 7 + m * 3 + (w % 240))::DOUBLE AS v
+                  FROM range({first}, {last}) r(w), range({services}) s(svc),
+                       range({METRICS}) mm(m))
+            ORDER BY w, svc, m
+            """,
+            [start.replace(tzinfo=None)] * 2,
+        )
+        print(f"  filled {last}/{windows} windows", file=sys.stderr, flush=True)
+    conn.close()
+    return time.monotonic() - began
+
+
+def register(store: ColonyStore, services: int) -> None:
+    """Services with listening sockets and ~2 dependencies each (a layered graph)."""
+    now_ms = int(END.timestamp() * 1000)
+    rng = random.Random(7)
+    by_agent: dict[int, list[ServiceState]] = {}
+    for svc in range(services):
+        callees = {rng.randrange(svc + 1, services) for _ in range(2) if svc + 1 < services}
+        peers = tuple(Peer(Endpoint(f"10.0.{c // 250}.{c % 250}", 8000), 3) for c in callees)
+        state = ServiceState(
+            f"svc-{svc}",
+            "auto",
+            (1000 + svc,),
+            (Endpoint(f"10.0.{svc // 250}.{svc % 250}", 8000),),
+            peers,
+        )
+        by_agent.setdefault(svc // 10, []).append(state)
+    ops = []
+    for agent, states in by_agent.items():
+        ops.append(
+            RegisterAgent(f"agent-{agent}", f"host-{agent}", "bench", 1, "bench", (), now_ms)
+        )
+        ops.append(StoreServices(f"agent-{agent}", 1, ServiceBatch(now_ms, tuple(states))))
+    store.apply(ops)
+
+
+def timed(fn: object, runs: int) -> tuple[float, float]:
+    samples = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        fn()  # type: ignore[operator]
+        samples.append((time.perf_counter() - began) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[int(0.95 * (len(samples) - 1))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--days", type=float, default=7.0)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--keep", type=Path, help="fill into this directory and keep it")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(dir=args.keep.parent if args.keep else None) as tmp:
+        data_dir = args.keep or Path(tmp)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fill_s = fill(data_dir, args.services, args.days)
+        store = ColonyStore(data_dir)
+        register(store, args.services)
+        began = time.monotonic()
+        store.maintain(END - timedelta(minutes=30), Retention(raw_days=args.days + 1))
+        rollup_s = time.monotonic() - began
+        rows = store.reader().execute("SELECT count(*) FROM metric_summaries").fetchone()
+        disk = store.disk_bytes()
+        rng = random.Random(1)
+
+        def series(span: timedelta, step: int) -> None:
+            svc = rng.randrange(args.services)
+            points = store.metric_series(
+                f"svc-{svc}", f"m{rng.randrange(METRICS)}", END - span, END, step
+            )
+            assert points
+
+        results = {
+            "query_metrics 1 h, 60 s buckets": timed(
+                lambda: series(timedelta(hours=1), 60), args.runs
+            ),
+            "query_metrics 24 h, hourly": timed(
+                lambda: series(timedelta(hours=24), 3600), args.runs
+            ),
+            "query_metrics 7 d, hourly": timed(lambda: series(timedelta(days=7), 3600), args.runs),
+            "get_topology": timed(lambda: store.topology(END), args.runs),
+            "list_services": timed(lambda: store.services(END), args.runs),
+        }
+        store.close()
+
+    lines = [
+        f"data: {args.services} services x {METRICS} metrics x {args.days:g} days of 15 s"
+        f" summaries = {rows[0] if rows else 0:,} raw rows, {disk / 2**30:.2f} GiB on disk"
+        f" (filled in {fill_s:.0f} s; hourly roll-up of it all {rollup_s:.1f} s)",
+        *(f"{name}: p50 {p50:.1f} ms, p95 {p95:.1f} ms" for name, (p50, p95) in results.items()),
+        "target: summary queries p95 <= 100 ms",
+    ]
+    print(
+        append_result(
+            "Colony summary queries",
+            f"python benchmarks/colony_queries.py --services {args.services} --days {args.days:g}"
+            f" --runs {args.runs}",
+            lines,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
