@@ -1,8 +1,9 @@
 """The colony's single writer: queues write operations and commits them in batches.
 
 Callers `await writer.write(op)`; it returns once the op is committed (or raises the
-StorageError that stopped it). The writer thread takes everything queued (up to
-`max_batch`) into one transaction. If a batch fails, its ops are retried one by one so
+StorageError that stopped it). The writer waits `linger_s` after the first op of a
+batch, then takes everything queued (up to `max_batch`) into one transaction: group
+commit, trading a few milliseconds of latency for far fewer commits. If a batch fails, its ops are retried one by one so
 that one bad op fails alone and the rest still commit.
 """
 
@@ -26,9 +27,10 @@ T = TypeVar("T")
 
 
 class Writer:
-    def __init__(self, store: ColonyStore, max_batch: int = 1000) -> None:
+    def __init__(self, store: ColonyStore, max_batch: int = 1000, linger_s: float = 0.02) -> None:
         self._store = store
         self._max_batch = max_batch
+        self._linger_s = linger_s
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coral-writer")
         self._task: asyncio.Task[None] | None = None
@@ -59,6 +61,9 @@ class Writer:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            if self._linger_s and self._queue.qsize() < self._max_batch:
+                # Let concurrent writers join this transaction: one commit for many.
+                await asyncio.sleep(self._linger_s)
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
