@@ -2,8 +2,8 @@
 
 Usage: python scripts/gen_docs.py [OUT_DIR]     (default: the repository's docs/)
 
-Both pages are generated from the code, so they cannot drift: a test regenerates them
-and fails when the committed pages differ.
+Also docs/api.md (the REST API). The pages are generated from the code, so they
+cannot drift: a test regenerates them and fails when the committed pages differ.
 """
 
 from __future__ import annotations
@@ -20,7 +20,15 @@ from fastmcp import Client
 
 from coral_mcp.cli.main import coral
 from coral_mcp.cli.mcp_main import coral_mcp
-from coral_mcp.models import MetricPoint, ServiceView, TopologyView
+from coral_mcp.colony.http_app import api_routes
+from coral_mcp.models import (
+    AgentStatusView,
+    ColonyStatusView,
+    EventView,
+    MetricPoint,
+    ServiceView,
+    TopologyView,
+)
 from coral_mcp.server import build_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +78,15 @@ class _NoData:
     async def metric_series(
         self, service: str, metric: str, start: datetime, end: datetime, step_s: int
     ) -> list[MetricPoint]:
+        raise AssertionError("not used")
+
+    async def events(self, *args: object) -> list[EventView]:
+        raise AssertionError("not used")
+
+    async def agents(self) -> list[AgentStatusView]:
+        raise AssertionError("not used")
+
+    async def status(self) -> ColonyStatusView:
         raise AssertionError("not used")
 
 
@@ -133,11 +150,40 @@ def mcp_page() -> str:
     return asyncio.run(_mcp_page())
 
 
+def api_page() -> str:
+    routes = api_routes(_NoData())
+    lines = [
+        "# REST API reference",
+        "",
+        "Generated from the route table by `scripts/gen_docs.py`; do not edit by hand.",
+        "",
+        "The colony serves this API on its HTTP port (default `http://127.0.0.1:9010`),"
+        " beside MCP at `/mcp`. Every answer is JSON; a bad request gets status 400 and"
+        ' `{"error": ..., "hint": ...}`; unknown query parameters are refused. The'
+        " OpenAPI 3.1 document is at `/api/v1/openapi.json`; `/healthz` answers"
+        ' `{"status": "ok"}`.',
+        "",
+    ]
+    for route in routes:
+        lines += [f"## `GET {route.path}`", "", route.summary + ".", ""]
+        if route.params:
+            lines += ["| parameter | type | required | description |", "|---|---|---|---|"]
+            lines += [
+                f"| `{p.name}` | {p.kind} | {'yes' if p.required else 'no'} | {p.description} |"
+                for p in route.params
+            ]
+            lines.append("")
+        fields = ", ".join(f"`{f}`" for f in route.result.model_fields)
+        lines += [f"Result (`{route.result.__name__}`): {fields}.", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def main() -> None:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs"
     out.mkdir(parents=True, exist_ok=True)
     (out / "cli.md").write_text(cli_page())
     (out / "mcp.md").write_text(mcp_page())
+    (out / "api.md").write_text(api_page())
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from coral_mcp.cli.mcp_main import coral_mcp
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("page", ["cli.md", "mcp.md"])
+@pytest.mark.parametrize("page", ["cli.md", "mcp.md", "api.md"])
 def test_generated_reference_pages_match_the_code(tmp_path: Path, page: str) -> None:
     subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "gen_docs.py"), str(tmp_path)],

@@ -3,8 +3,8 @@
 Callers `await writer.write(op)`; it returns once the op is committed (or raises the
 StorageError that stopped it). The writer waits `linger_s` after the first op of a
 batch, then takes everything queued (up to `max_batch`) into one transaction: group
-commit, trading a few milliseconds of latency for far fewer commits. If a batch fails, its ops are retried one by one so
-that one bad op fails alone and the rest still commit.
+commit, trading a few milliseconds of latency for far fewer commits. If a batch fails,
+its ops are retried one by one so that one bad op fails alone and the rest commit.
 """
 
 from __future__ import annotations
