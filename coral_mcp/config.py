@@ -6,6 +6,7 @@ of these objects and hands the parts its components need to them.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +97,8 @@ class ColonySettings:
     events_retention_days: float = 180.0
     #: Seconds between roll-up and retention runs.
     maintenance_interval_s: float = 600.0
+    #: Require the bearer token on HTTP (MCP and REST). Off only on a loopback address.
+    require_token: bool = True
 
     def __post_init__(self) -> None:
         _port("grpc_port", self.grpc_port)
@@ -112,3 +115,18 @@ class ColonySettings:
             _positive(name, getattr(self, name))
         if self.offline_after_s < self.stale_after_s:
             raise ConfigError("offline_after_s must not be shorter than stale_after_s")
+        if not self.require_token and not is_loopback(self.http_host):
+            raise ConfigError(
+                f"refusing to serve HTTP on {self.http_host} without a token",
+                hint="drop --insecure-no-token, or bind --http-host 127.0.0.1",
+            )
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -98,3 +98,14 @@ def procs(tmp_path: Path) -> Iterator[Processes]:
     processes = Processes(logs)
     yield processes
     processes.stop_all()
+
+
+def colony_token(colony_dir: Path, timeout_s: float = 30.0) -> str:
+    """The bearer token a colony made in its data dir (waits for it to appear)."""
+    path = colony_dir / "mcp.token"
+    wait_for(path.exists, timeout_s, f"{path}")
+    return path.read_text().strip()
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

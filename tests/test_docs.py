@@ -55,7 +55,8 @@ def test_ci_runs_make_test() -> None:
 
 def test_claude_desktop_example_has_the_shape_coral_mcp_prints() -> None:
     example = json.loads((ROOT / "claude_desktop_config.example.json").read_text())
-    generated = claude_desktop_config("http://127.0.0.1:9010")
+    generated = claude_desktop_config(Path("/home/you/.local/share/coral"))
     assert example["mcpServers"].keys() == generated["mcpServers"].keys() == {"coral"}
     assert example["mcpServers"]["coral"]["args"] == generated["mcpServers"]["coral"]["args"]
     assert Path(example["mcpServers"]["coral"]["command"]).name == "coral-mcp"
+    assert Path(generated["mcpServers"]["coral"]["command"]).is_absolute()

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,17 @@ import anyio
 import httpx2
 import mcp
 import pytest
+from mcp.client.streamable_http import streamable_http_client
 
-from tests.conftest import Processes, child_env, coral_cmd, free_port, wait_for
+from tests.conftest import (
+    Processes,
+    auth,
+    child_env,
+    colony_token,
+    coral_cmd,
+    free_port,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -29,14 +39,15 @@ pytestmark = pytest.mark.e2e
 @dataclass
 class Deployment:
     http_url: str
+    token: str
     grpc_port: int
     db_port: int
     api_port: int
 
 
-def _topology(url: str) -> dict[str, Any] | None:
+def _topology(url: str, token: str) -> dict[str, Any] | None:
     try:
-        return dict(httpx2.get(f"{url}/api/v1/topology", timeout=2).json())
+        return dict(httpx2.get(f"{url}/api/v1/topology", headers=auth(token), timeout=2).json())
     except httpx2.HTTPError:
         return None
 
@@ -90,10 +101,20 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 str(tmp / "agent"),
             ),
         )
-        wait_for(lambda: _has_edge(_topology(url), "api", "db"), 60, "edge api -> db")
-        yield Deployment(url, grpc_port, db_port, api_port)
+        token = colony_token(tmp / "colony")
+        wait_for(lambda: _has_edge(_topology(url, token), "api", "db"), 60, "edge api -> db")
+        yield Deployment(url, token, grpc_port, db_port, api_port)
     finally:
         procs.stop_all()
+
+
+@asynccontextmanager
+async def http_client(deployment: Deployment, mode: str = "auto") -> AsyncIterator[mcp.Client]:
+    """The official MCP client over streamable HTTP, with the colony's bearer token."""
+    async with httpx2.AsyncClient(headers=auth(deployment.token)) as http:
+        transport = streamable_http_client(f"{deployment.http_url}/mcp", http_client=http)
+        async with mcp.Client(transport, mode=mode) as client:  # type: ignore[arg-type]
+            yield client
 
 
 def _edges(doc: dict[str, Any]) -> set[tuple[str, str]]:
@@ -104,7 +125,7 @@ def test_edge_appears_through_mcp_over_stdio(deployment: Deployment) -> None:
     params = mcp.StdioServerParameters(
         command=str(Path(sys.executable).parent / "coral-mcp"),
         args=["serve", "--colony", deployment.http_url],
-        env={"PYTHONUNBUFFERED": "1"},
+        env={"PYTHONUNBUFFERED": "1", "CORAL_TOKEN": deployment.token},
     )
 
     async def scenario() -> None:
@@ -125,7 +146,7 @@ def test_edge_appears_through_mcp_over_stdio(deployment: Deployment) -> None:
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 def test_edge_appears_through_mcp_over_streamable_http(deployment: Deployment, mode: str) -> None:
     async def scenario() -> None:
-        async with mcp.Client(f"{deployment.http_url}/mcp", mode=mode) as client:
+        async with http_client(deployment, mode) as client:
             expected = "2025-11-25" if mode == "legacy" else "2026-07-28"
             assert client.protocol_version == expected
             topo = await client.call_tool("get_topology", {})
@@ -146,7 +167,15 @@ def test_edge_appears_through_mcp_over_streamable_http(deployment: Deployment, m
 
 def test_edge_appears_in_coral_ask_json(deployment: Deployment) -> None:
     done = subprocess.run(
-        coral_cmd("ask", "show me the topology", "--json", "--colony", deployment.http_url),
+        coral_cmd(
+            "ask",
+            "show me the topology",
+            "--json",
+            "--colony",
+            deployment.http_url,
+            "--token",
+            deployment.token,
+        ),
         check=False,
         capture_output=True,
         text=True,
@@ -162,7 +191,9 @@ def test_edge_appears_in_coral_ask_json(deployment: Deployment) -> None:
 
 def test_coral_ask_lists_running_services_as_text(deployment: Deployment) -> None:
     done = subprocess.run(
-        coral_cmd("ask", "what is running?", "--colony", deployment.http_url),
+        coral_cmd(
+            "ask", "what is running?", "--colony", deployment.http_url, "--token", deployment.token
+        ),
         check=False,
         capture_output=True,
         text=True,
@@ -178,7 +209,7 @@ def test_coral_ask_lists_running_services_as_text(deployment: Deployment) -> Non
 
 def test_query_metrics_error_names_the_closest_service(deployment: Deployment) -> None:
     async def scenario() -> None:
-        async with mcp.Client(f"{deployment.http_url}/mcp") as client:
+        async with http_client(deployment) as client:
             result = await client.call_tool(
                 "query_metrics", {"service": "apii", "metric": "rss_bytes"}
             )

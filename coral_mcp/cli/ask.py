@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import click
 
-from coral_mcp.config import DEFAULT_HTTP_PORT
+from coral_mcp.cli.rest import colony_options, locate
 
 
 @click.command()
 @click.argument("question")
-@click.option(
-    "--colony",
-    default=f"http://127.0.0.1:{DEFAULT_HTTP_PORT}",
-    show_default=True,
-    help="Colony HTTP URL (its MCP endpoint is URL/mcp).",
-)
+@colony_options
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the answer and the tool results as JSON."
 )
-def ask(question: str, colony: str, as_json: bool) -> None:
+def ask(
+    question: str, colony_url: str | None, token: str | None, data_dir: Path | None, as_json: bool
+) -> None:
     """Ask Coral a question, e.g. "what is running?" or "show me the topology".
 
     Answered by the builtin provider from the colony's own data, no LLM needed.
@@ -30,7 +28,8 @@ def ask(question: str, colony: str, as_json: bool) -> None:
     from coral_mcp.investigate.colony_client import ColonyClient
 
     async def run() -> None:
-        async with ColonyClient(colony) as client:
+        access = locate(colony_url, token, data_dir)
+        async with ColonyClient(access.url, access.token) as client:
             result = await answer(question, client)
         if as_json:
             click.echo(json.dumps(result.as_json(), indent=2))

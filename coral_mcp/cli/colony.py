@@ -11,8 +11,10 @@ import click
 from click.decorators import FC
 
 from coral_mcp.cli.common import default_data_root, run_daemon
-from coral_mcp.cli.rest import colony_url, get_json
+from coral_mcp.cli.rest import colony_options, get_json, locate
+from coral_mcp.colony.auth import read_token
 from coral_mcp.config import DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, ColonySettings
+from coral_mcp.errors import ConfigError
 from coral_mcp.investigate.render import human_bytes
 
 
@@ -46,6 +48,11 @@ def port_options(func: FC) -> FC:
                 default="127.0.0.1",
                 show_default=True,
                 help="REST + MCP bind address.",
+            ),
+            click.option(
+                "--insecure-no-token",
+                is_flag=True,
+                help="Serve HTTP without the bearer token (refused unless on loopback).",
             ),
             click.option(
                 "--http-port",
@@ -115,6 +122,7 @@ def start(
     grpc_host: str,
     grpc_port: int,
     http_host: str,
+    insecure_no_token: bool,
     http_port: int,
     stale_after: float,
     offline_after: float,
@@ -138,22 +146,47 @@ def start(
         hourly_retention_days=hourly_retention_days,
         events_retention_days=events_retention_days,
         maintenance_interval_s=maintenance_interval,
+        require_token=not insecure_no_token,
     )
     run_daemon(ColonyDaemon(settings).run)
 
 
 @colony.command("status")
-@click.option("--colony", "url", default=None, help="Colony HTTP URL [default: the running one].")
-@data_dir_option("colony")
+@colony_options
 @click.option("--json", "as_json", is_flag=True, help="Print the status document as JSON.")
-def status(url: str | None, data_dir: Path | None, as_json: bool) -> None:
+def status(colony_url: str | None, token: str | None, data_dir: Path | None, as_json: bool) -> None:
     """Show agents and their state, data freshness, ingestion rate and storage."""
-    base = colony_url(url, data_dir or default_data_root() / "colony")
-    doc = get_json(base, "/api/v1/status")
+    access = locate(colony_url, token, data_dir)
+    doc = get_json(access, "/api/v1/status")
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return
-    click.echo(render_status(base, doc))
+    click.echo(render_status(access.url, doc))
+
+
+@colony.group("token")
+def token_group() -> None:
+    """Show the colony's credentials."""
+
+
+@token_group.command("show")
+@click.option("--mcp", "mcp", is_flag=True, required=True, help="The HTTP (MCP and REST) token.")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The colony's data directory [default: ~/.local/share/coral/colony].",
+)
+def token_show(mcp: bool, data_dir: Path | None) -> None:
+    """Print the bearer token that MCP and REST clients of this colony need."""
+    colony_dir = data_dir or default_data_root() / "colony"
+    found = read_token(colony_dir)
+    if found is None:
+        raise ConfigError(
+            f"no token in {colony_dir}",
+            hint="start the colony once (`coral colony start`); it makes the token",
+        )
+    click.echo(found)
 
 
 def render_status(base: str, doc: dict[str, Any]) -> str:

@@ -6,15 +6,14 @@ stdout carries only the MCP protocol; every log line goes to stderr.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 from pathlib import Path
 
 import click
 
 from coral_mcp import __version__
 from coral_mcp.cli.common import CoralGroup, default_data_root, run_daemon
+from coral_mcp.cli.rest import colony_options, locate, running_colony_url
 from coral_mcp.log import configure_logging
 
 logger = logging.getLogger(__name__)
@@ -34,40 +33,23 @@ def coral_mcp(log_level: str) -> None:
     configure_logging(log_level)
 
 
-def running_colony_url(data_dir: Path) -> str | None:
-    """The HTTP URL of a colony that is running on `data_dir`, if one is."""
-    try:
-        state = json.loads((data_dir / "colony.json").read_text())
-        os.kill(int(state["pid"]), 0)
-        return str(state["http"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 @coral_mcp.command()
-@click.option(
-    "--colony",
-    default=None,
-    help="Colony HTTP URL to serve (e.g. http://127.0.0.1:9010). Without it: the colony "
-    "running on --data-dir if there is one, else an embedded colony and agent.",
-)
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Data directory for the embedded mode [default: ~/.local/share/coral].",
-)
-def serve(colony: str | None, data_dir: Path | None) -> None:
-    """Serve Coral's MCP tools and resources over stdio."""
+@colony_options
+def serve(colony_url: str | None, token: str | None, data_dir: Path | None) -> None:
+    """Serve Coral's MCP tools and resources over stdio.
+
+    With --colony, or when a colony runs on --data-dir, serves that colony (with its
+    token); otherwise runs an embedded colony and an agent for this host.
+    """
     root = data_dir or default_data_root()
-    url = colony or running_colony_url(root / "colony")
-    if url:
-        _serve_proxy(url)
+    if colony_url or running_colony_url(root / "colony"):
+        access = locate(colony_url, token, data_dir)
+        _serve_proxy(access.url, access.token)
     else:
         run_daemon(lambda stop: _serve_embedded(root, stop))
 
 
-def _serve_proxy(colony_url: str) -> None:
+def _serve_proxy(colony_url: str, token: str | None) -> None:
     from fastmcp.client.transports import StreamableHttpTransport
     from fastmcp.server import create_proxy
 
@@ -77,7 +59,7 @@ def _serve_proxy(colony_url: str) -> None:
     target = mcp_url(colony_url)
     logger.info("serving the colony at %s over stdio", target)
     proxy = create_proxy(
-        StreamableHttpTransport(target),
+        StreamableHttpTransport(target, auth=token),
         name="coral",
         instructions=INSTRUCTIONS,
         provider_error_strategy="raise",

@@ -1,39 +1,96 @@
-"""Reading a running colony's REST API from the command line."""
+"""Finding a running colony (URL and token) and reading its REST API."""
 
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
 import httpx2
+from click.decorators import FC
 
+from coral_mcp.cli.common import default_data_root
+from coral_mcp.colony.auth import read_token
 from coral_mcp.config import DEFAULT_HTTP_PORT
 from coral_mcp.errors import ColonyUnreachableError, QueryError
 
 STATE_FILE = "colony.json"
+TOKEN_ENV = "CORAL_TOKEN"
 
 
-def colony_url(explicit: str | None, data_dir: Path) -> str:
-    """--colony if given, else the colony running on data_dir, else the default port."""
-    if explicit:
-        url = explicit.rstrip("/")
-        return url if url.startswith(("http://", "https://")) else "http://" + url
+@dataclass(frozen=True, slots=True)
+class ColonyAccess:
+    url: str
+    token: str | None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+
+def running_colony_url(colony_dir: Path) -> str | None:
+    """The HTTP URL of the colony running on `colony_dir`, if one runs there."""
     try:
-        return str(json.loads((data_dir / STATE_FILE).read_text())["http"])
+        state = json.loads((colony_dir / STATE_FILE).read_text())
+        os.kill(int(state["pid"]), 0)
+        return str(state["http"])
     except (OSError, ValueError, KeyError, TypeError):
-        return f"http://127.0.0.1:{DEFAULT_HTTP_PORT}"
+        return None
 
 
-def get_json(base_url: str, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
-    url = base_url + path
+def locate(url: str | None, token: str | None, data_dir: Path | None) -> ColonyAccess:
+    """--colony, else the colony running on the data dir, else the default port; the
+    token from --token, else $CORAL_TOKEN, else the data dir's token file."""
+    colony_dir = (data_dir or default_data_root()) / "colony"
+    if url:
+        url = url.rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            url = "http://" + url
+    else:
+        url = running_colony_url(colony_dir) or f"http://127.0.0.1:{DEFAULT_HTTP_PORT}"
+    return ColonyAccess(url, token or os.environ.get(TOKEN_ENV) or read_token(colony_dir))
+
+
+def colony_options(func: FC) -> FC:
+    """--colony, --token and --data-dir, for commands that talk to a running colony."""
+    func = click.option(
+        "--data-dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Coral's data directory, to find a local colony and its token"
+        " [default: ~/.local/share/coral].",
+    )(func)
+    func = click.option(
+        "--token",
+        default=None,
+        help=f"The colony's HTTP token [default: ${TOKEN_ENV}, else the data dir's].",
+    )(func)
+    return click.option(
+        "--colony",
+        "colony_url",
+        default=None,
+        help="Colony HTTP URL [default: the colony running on --data-dir,"
+        f" else http://127.0.0.1:{DEFAULT_HTTP_PORT}].",
+    )(func)
+
+
+def get_json(access: ColonyAccess, path: str) -> dict[str, Any]:
+    url = access.url + path
     try:
-        response = httpx2.get(url, params=params, timeout=10.0)
+        response = httpx2.get(url, headers=access.headers, timeout=10.0)
     except httpx2.TransportError as exc:
         raise ColonyUnreachableError(
-            f"cannot reach the colony at {base_url} ({type(exc).__name__})",
+            f"cannot reach the colony at {access.url} ({type(exc).__name__})",
             hint="is `coral colony start` or `coral up` running? check --colony",
         ) from None
+    if response.status_code == 401:
+        raise ColonyUnreachableError(
+            f"the colony at {access.url} refused the token",
+            hint="pass --token (see `coral colony token show --mcp` on the colony's host)",
+        )
     try:
         body = response.json()
     except ValueError:

@@ -27,6 +27,7 @@ def up(
     grpc_host: str,
     grpc_port: int,
     http_host: str,
+    insecure_no_token: bool,
     http_port: int,
     services: tuple[str, ...],
     interval: float,
@@ -47,8 +48,11 @@ def up(
         grpc_port=grpc_port,
         http_host=http_host,
         http_port=http_port,
+        require_token=not insecure_no_token,
     )
     specs = parse_specs(services)
+
+    where = f" --data-dir {root}" if data_dir else ""
 
     async def main(stop: asyncio.Event) -> None:
         colony = ColonyDaemon(colony_settings)
@@ -69,10 +73,11 @@ def up(
                 f"  MCP (streamable HTTP): {colony.mcp_url}\n"
                 f"  REST API:              {colony.http_url}/api/v1/services\n"
                 f"  Agents connect to:     {colony.grpc_target}\n"
+                f"  HTTP token:            coral colony token show --mcp{where}\n"
                 f"  Ask it:                "
-                f'coral ask "what is running?" --colony {colony.http_url}\n'
+                f'coral ask "what is running?"{where}\n'
                 f"\nClaude Desktop (claude_desktop_config.json):\n"
-                f"{claude_desktop_snippet(colony.http_url)}\n"
+                f"{claude_desktop_snippet(root)}\n"
             )
             await agent.run(stop)
         finally:

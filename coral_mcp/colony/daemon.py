@@ -24,6 +24,7 @@ import uvicorn
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 
+from coral_mcp.colony.auth import load_or_create_token
 from coral_mcp.colony.http_app import MCP_PATH, build_http_app
 from coral_mcp.colony.ingest import Ingest
 from coral_mcp.colony.queries import StoreQueries
@@ -87,6 +88,7 @@ class ColonyDaemon:
         self.ingest: Ingest | None = None
         self.queries: StoreQueries | None = None
         self._maintenance: asyncio.Task[None] | None = None
+        self.token: str | None = None
         self._edges: asyncio.Task[None] | None = None
 
     @property
@@ -122,7 +124,8 @@ class ColonyDaemon:
         )
         await self._start_grpc()
         self.queries = StoreQueries(self.store, self.ingest, self.retention, self._clock)
-        app = build_http_app(self.queries, build_server(self.queries))
+        self.token = load_or_create_token(data_dir) if s.require_token else None
+        app = build_http_app(self.queries, build_server(self.queries), self.token)
         config = uvicorn.Config(
             app, log_level="warning", lifespan="on", timeout_graceful_shutdown=3
         )

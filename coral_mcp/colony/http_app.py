@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from coral_mcp import __version__
+from coral_mcp.colony.auth import ASGIApp, BearerAuth
 from coral_mcp.errors import CoralError
 from coral_mcp.tools import colony, metrics, services
 from coral_mcp.tools.data import CoralData
@@ -222,8 +223,9 @@ def _response(description: str, model: str) -> dict[str, Any]:
     }
 
 
-def build_http_app(data: CoralData, mcp: FastMCP) -> Starlette:
-    """Starlette app: /healthz, the REST API under /api/v1, and MCP at /mcp."""
+def build_http_app(data: CoralData, mcp: FastMCP, token: str | None) -> ASGIApp:
+    """/healthz, the REST API under /api/v1 and MCP at /mcp; with `token`, every path
+    but /healthz needs `Authorization: Bearer <token>`."""
     routes = api_routes(data)
     document = openapi_document(routes)
 
@@ -234,7 +236,7 @@ def build_http_app(data: CoralData, mcp: FastMCP) -> Starlette:
         return JSONResponse(document)
 
     mcp_app = mcp.http_app(path=MCP_PATH)
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Route(f"{API}/openapi.json", openapi),
@@ -243,3 +245,4 @@ def build_http_app(data: CoralData, mcp: FastMCP) -> Starlette:
         ],
         lifespan=mcp_app.lifespan,  # without it every MCP request fails
     )
+    return app if token is None else BearerAuth(app, token)

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx2
 import mcp
+from mcp.client.streamable_http import streamable_http_client
 from mcp_types import TextContent
 
 from coral_mcp.errors import ColonyUnreachableError, QueryError
@@ -39,7 +40,7 @@ def translate(exc: BaseException, url: str) -> ColonyUnreachableError:
         if isinstance(leaf, httpx2.HTTPStatusError) and leaf.response.status_code == 401:
             return ColonyUnreachableError(
                 f"the colony at {url} refused the request (401 unauthorized)",
-                hint="pass the colony's MCP token",
+                hint="pass --token (see `coral colony token show --mcp` on the colony's host)",
             )
         if isinstance(leaf, httpx2.TransportError):
             return ColonyUnreachableError(
@@ -55,14 +56,17 @@ def translate(exc: BaseException, url: str) -> ColonyUnreachableError:
 class ColonyClient:
     """`async with ColonyClient(url) as colony: await colony.call("list_services")`."""
 
-    def __init__(self, colony_url: str) -> None:
+    def __init__(self, colony_url: str, token: str | None = None) -> None:
         self.url = mcp_url(colony_url)
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._stack = contextlib.AsyncExitStack()
         self._client: mcp.Client | None = None
 
     async def __aenter__(self) -> ColonyClient:
         try:
-            self._client = await self._stack.enter_async_context(mcp.Client(self.url))
+            http = await self._stack.enter_async_context(httpx2.AsyncClient(headers=self._headers))
+            transport = streamable_http_client(self.url, http_client=http)
+            self._client = await self._stack.enter_async_context(mcp.Client(transport))
         except Exception as exc:
             await self._stack.aclose()
             raise translate(exc, self.url) from None

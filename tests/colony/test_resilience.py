@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import duckdb
 import httpx2
 import pytest
 
-from tests.conftest import Processes, coral_cmd, free_port, wait_for
+from tests.conftest import Processes, auth, colony_token, coral_cmd, free_port, wait_for
 from tests.fakes.tcp_proxy import PausableProxy
 
 pytestmark = pytest.mark.e2e
@@ -38,21 +39,33 @@ def agent_cmd(data: Path, colony_port: int, service_port: int) -> list[str]:
     )  # fmt: skip
 
 
-def agents(http_port: int) -> list[dict[str, Any]]:
+@dataclass
+class Api:
+    """The REST API of the colony under test (its token stays the same across restarts)."""
+
+    http_port: int
+    token: str
+
+
+def agents(api: Api) -> list[dict[str, Any]]:
+    headers = auth(api.token)
     try:
-        doc = httpx2.get(f"http://127.0.0.1:{http_port}/api/v1/agents", timeout=2).json()
+        response = httpx2.get(
+            f"http://127.0.0.1:{api.http_port}/api/v1/agents", headers=headers, timeout=2
+        )
+        doc = response.json()
     except httpx2.HTTPError:
         return []
-    return list(doc["agents"])
+    return list(doc.get("agents", []))
 
 
-def committed(http_port: int) -> int:
-    found = agents(http_port)
+def committed(api: Api) -> int:
+    found = agents(api)
     return int(found[0]["committed_seq"]) if found else 0
 
 
-def agent_state(http_port: int) -> str | None:
-    found = agents(http_port)
+def agent_state(api: Api) -> str | None:
+    found = agents(api)
     return str(found[0]["state"]) if found else None
 
 
@@ -81,8 +94,9 @@ def test_colony_killed_mid_stream_restarts_with_nothing_lost_or_doubled(
     grpc_port, http_port, svc_port = free_port(), free_port(), free_port()
     procs.tcp_service("svc", svc_port)
     colony = procs.start("colony", colony_cmd(tmp_path / "colony", grpc_port, http_port))
+    api = Api(http_port, colony_token(tmp_path / "colony"))
     agent = procs.start("agent", agent_cmd(tmp_path / "agent", grpc_port, svc_port))
-    wait_for(lambda: committed(http_port) >= 6, 60, "first messages committed")
+    wait_for(lambda: committed(api) >= 6, 60, "first messages committed")
     colony.send_signal(signal.SIGKILL)
     colony.wait()
     before = len(windows(tmp_path / "colony" / "colony.duckdb"))
@@ -90,7 +104,7 @@ def test_colony_killed_mid_stream_restarts_with_nothing_lost_or_doubled(
     wait_for(lambda: b"cannot reach colony" in procs.stderr("agent"), 30, "agent noticing")
     procs.start("colony2", colony_cmd(tmp_path / "colony", grpc_port, http_port))
     # Each push is two messages (summaries, services): 16 more is 8 more windows.
-    wait_for(lambda: committed(http_port) >= 6 + 16, 60, "backlog and new data")
+    wait_for(lambda: committed(api) >= 6 + 16, 60, "backlog and new data")
     agent.send_signal(signal.SIGTERM)
     agent.wait(timeout=20)
     procs.stop_all()
@@ -116,17 +130,18 @@ def test_agent_cut_off_goes_stale_then_offline_then_online_with_its_backlog(
             "4",
         ),
     )
+    api = Api(http_port, colony_token(tmp_path / "colony"))
     proxy = PausableProxy(grpc_port)
     try:
         procs.start("agent", agent_cmd(tmp_path / "agent", proxy.port, svc_port))
-        wait_for(lambda: agent_state(http_port) == "online" and committed(http_port) >= 3, 60)
+        wait_for(lambda: agent_state(api) == "online" and committed(api) >= 3, 60)
         proxy.pause()
-        seen_at_cut = committed(http_port)
-        wait_for(lambda: agent_state(http_port) == "stale", 20, "stale")
-        wait_for(lambda: agent_state(http_port) == "offline", 20, "offline")
+        seen_at_cut = committed(api)
+        wait_for(lambda: agent_state(api) == "stale", 20, "stale")
+        wait_for(lambda: agent_state(api) == "offline", 20, "offline")
         proxy.resume()
-        wait_for(lambda: agent_state(http_port) == "online", 30, "online again")
-        wait_for(lambda: committed(http_port) >= seen_at_cut + 12, 30, "the backlog")
+        wait_for(lambda: agent_state(api) == "online", 30, "online again")
+        wait_for(lambda: committed(api) >= seen_at_cut + 12, 30, "the backlog")
     finally:
         proxy.close()
     procs.stop_all()
@@ -140,9 +155,10 @@ def test_sigterm_commits_what_was_acknowledged_and_exits_cleanly(
     grpc_port, http_port, svc_port = free_port(), free_port(), free_port()
     procs.tcp_service("svc", svc_port)
     colony = procs.start("colony", colony_cmd(tmp_path / "colony", grpc_port, http_port))
+    api = Api(http_port, colony_token(tmp_path / "colony"))
     procs.start("agent", agent_cmd(tmp_path / "agent", grpc_port, svc_port))
-    wait_for(lambda: committed(http_port) >= 6, 60, "messages committed")
-    acknowledged = committed(http_port)
+    wait_for(lambda: committed(api) >= 6, 60, "messages committed")
+    acknowledged = committed(api)
     colony.send_signal(signal.SIGTERM)
     assert colony.wait(timeout=20) == 0
     assert b"colony stopped" in procs.stderr("colony")

@@ -11,7 +11,15 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.conftest import Processes, child_env, coral_cmd, free_port, wait_for
+from tests.conftest import (
+    Processes,
+    auth,
+    child_env,
+    colony_token,
+    coral_cmd,
+    free_port,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -20,6 +28,7 @@ pytestmark = pytest.mark.e2e
 class Colony:
     url: str
     data_dir: Path
+    token: str
 
 
 @pytest.fixture(scope="module")
@@ -47,21 +56,27 @@ def colony(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Colony]:
             ),
         )  # fmt: skip
 
+        token = colony_token(tmp / "colony")
+
         def has_metrics() -> bool:
             try:
-                got = httpx2.get(f"{url}/api/v1/metrics?service=web&metric=rss_bytes", timeout=2)
+                got = httpx2.get(
+                    f"{url}/api/v1/metrics?service=web&metric=rss_bytes",
+                    headers=auth(token),
+                    timeout=2,
+                )
             except httpx2.HTTPError:
                 return False
             return got.status_code == 200 and bool(got.json()["points"])
 
         wait_for(has_metrics, 60, "metrics of web")
-        yield Colony(url, tmp / "colony")
+        yield Colony(url, tmp / "colony", token)
     finally:
         procs.stop_all()
 
 
 def get(colony: Colony, path: str) -> httpx2.Response:
-    return httpx2.get(colony.url + path, timeout=5)
+    return httpx2.get(colony.url + path, headers=auth(colony.token), timeout=5)
 
 
 def test_status_reports_agents_freshness_ingest_and_storage(colony: Colony) -> None:
@@ -129,11 +144,12 @@ def test_coral_colony_status_prints_text_and_json(colony: Colony) -> None:
             env=child_env(),
         )
 
-    text = run("--colony", colony.url)
+    text = run("--colony", colony.url, "--token", colony.token)
     assert text.returncode == 0, text.stderr
     assert "Agents: 1 (1 online, 0 stale, 0 offline)" in text.stdout
     assert "Storage:" in text.stdout and "on disk" in text.stdout
-    found = run("--data-dir", str(colony.data_dir), "--json")  # finds the colony by its data dir
+    # With only the data dir it finds the running colony and its token itself.
+    found = run("--data-dir", str(colony.data_dir.parent), "--json")
     assert found.returncode == 0, found.stderr
     assert json.loads(found.stdout)["agents_by_state"]["online"] == 1
 
@@ -150,3 +166,26 @@ def test_coral_colony_status_says_when_no_colony_answers() -> None:
     )
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert f"Error: cannot reach the colony at {url}" in done.stderr
+
+
+@pytest.mark.parametrize("path", ["/api/v1/status", "/api/v1/services", "/mcp"])
+def test_requests_without_the_token_are_refused_with_401(colony: Colony, path: str) -> None:
+    for headers in ({}, auth("wrong")):
+        response = httpx2.get(colony.url + path, headers=headers, timeout=5)
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"].startswith("Bearer")
+    assert httpx2.get(colony.url + "/healthz", timeout=5).json()["status"] == "ok"
+
+
+def test_token_show_prints_the_token_the_colony_requires(colony: Colony) -> None:
+    done = subprocess.run(
+        coral_cmd("colony", "token", "show", "--mcp", "--data-dir", str(colony.data_dir)),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=child_env(),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == colony.token
+    assert (colony.data_dir / "mcp.token").stat().st_mode & 0o777 == 0o600

@@ -1,0 +1,85 @@
+"""The colony's HTTP bearer token: made once per data dir, kept 0600, checked on every
+MCP and REST request (not on /healthz).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from coral_mcp.errors import DataDirError
+
+TOKEN_FILE = "mcp.token"
+OPEN_PATHS = frozenset({"/healthz"})
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def load_or_create_token(data_dir: Path) -> str:
+    """The token in `data_dir/mcp.token`, creating it (0600, atomically) if missing."""
+    path = data_dir / TOKEN_FILE
+    try:
+        token = path.read_text().strip()
+        if token:
+            return token
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise DataDirError(f"cannot read {path}: {exc.strerror}") from None
+    token = secrets.token_urlsafe(32)
+    tmp = path.with_suffix(".tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(token + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise DataDirError(f"cannot write {path}: {exc.strerror}") from None
+    return token
+
+
+def read_token(data_dir: Path) -> str | None:
+    """The token kept in `data_dir`, if there is one."""
+    try:
+        return (data_dir / TOKEN_FILE).read_text().strip() or None
+    except OSError:
+        return None
+
+
+class BearerAuth:
+    """ASGI middleware: HTTP requests need `Authorization: Bearer <token>` (401 otherwise)."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self._app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self._app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(b"authorization", b"")
+        if hmac.compare_digest(given, self._expected):
+            await self._app(scope, receive, send)
+            return
+        body = (
+            b'{"error": "missing or wrong bearer token", "hint": "coral colony token show --mcp"}'
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"www-authenticate", b'Bearer realm="coral"'),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
