@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +20,10 @@ from fastmcp import Client
 from coral_mcp.cli.main import coral
 from coral_mcp.cli.mcp_main import coral_mcp
 from coral_mcp.colony.http_app import api_routes
-from coral_mcp.models import (
-    AgentStatusView,
-    ColonyStatusView,
-    EventView,
-    MetricPoint,
-    ServiceView,
-    TopologyView,
-)
 from coral_mcp.server import build_server
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sample_colony import SampleData
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,39 +51,6 @@ def cli_page() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-class _NoData:
-    """A CoralData that is never read: listing tools needs no colony."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    async def services(self) -> list[ServiceView]:
-        raise AssertionError("not used")
-
-    async def service_names(self) -> list[str]:
-        raise AssertionError("not used")
-
-    async def metric_names(self, service: str) -> list[str]:
-        raise AssertionError("not used")
-
-    async def topology(self) -> TopologyView:
-        raise AssertionError("not used")
-
-    async def metric_series(
-        self, service: str, metric: str, start: datetime, end: datetime, step_s: int
-    ) -> list[MetricPoint]:
-        raise AssertionError("not used")
-
-    async def events(self, *args: object) -> list[EventView]:
-        raise AssertionError("not used")
-
-    async def agents(self) -> list[AgentStatusView]:
-        raise AssertionError("not used")
-
-    async def status(self) -> ColonyStatusView:
-        raise AssertionError("not used")
-
-
 def _schema_rows(schema: dict[str, Any]) -> list[str]:
     required = set(schema.get("required", []))
     rows = ["| argument | type | required | description |", "|---|---|---|---|"]
@@ -105,12 +66,42 @@ def _schema_rows(schema: dict[str, Any]) -> list[str]:
     return rows if len(rows) > 2 else ["No arguments."]
 
 
+#: Arguments of the example call shown for each tool, against the sample colony.
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "list_services": {"limit": 2},
+    "get_service": {"name": "api"},
+    "list_metrics": {"service": "api"},
+    "query_metrics": {"service": "api", "metric": "rss_bytes", "start": "3m", "step_s": 60},
+    "get_events": {"service": "api", "start": "1h"},
+    "get_topology": {"service": "api", "depth": 1},
+    "query_agent": {"service": "api", "kind": "connections"},
+    "colony_status": {},
+}
+EXAMPLE_LINES = 40
+
+
+def _example(payload: Any) -> list[str]:
+    text = json.dumps(payload, indent=2).splitlines()
+    if len(text) > EXAMPLE_LINES:
+        text = [*text[:EXAMPLE_LINES], f"... ({len(text) - EXAMPLE_LINES} more lines)"]
+    return ["```json", *text, "```", ""]
+
+
 async def _mcp_page() -> str:
-    server = build_server(_NoData())
+    server = build_server(SampleData())
     async with Client(server) as client:
         tools = await client.list_tools()
         resources = await client.list_resources()
         templates = await client.list_resource_templates()
+        prompts = await client.list_prompts()
+        results = {
+            name: (await client.call_tool(name, args)).structured_content
+            for name, args in EXAMPLES.items()
+        }
+        missing = {t.name for t in tools} - set(EXAMPLES)
+        if missing:
+            raise SystemExit(f"no documentation example for tools: {sorted(missing)}")
+        topology = await client.read_resource("coral://topology")
     lines = [
         "# MCP reference",
         "",
@@ -131,6 +122,9 @@ async def _mcp_page() -> str:
         if tool.output_schema:
             fields = ", ".join(f"`{f}`" for f in tool.output_schema.get("properties", {}))
             lines += [f"Result fields: {fields}.", ""]
+        args = json.dumps(EXAMPLES[tool.name])
+        lines += [f"Example: `{tool.name}` with `{args}` on a small sample colony:", ""]
+        lines += _example(results[tool.name])
     lines += ["## Resources", ""]
     for resource in sorted(resources, key=lambda r: str(r.uri)):
         lines += [
@@ -143,6 +137,24 @@ async def _mcp_page() -> str:
         ]
     for template in sorted(templates, key=lambda t: t.uri_template):
         lines += [f"### `{template.uri_template}`", "", (template.description or "").strip(), ""]
+    lines += [
+        "Every resource is a JSON document with the same schema as the matching tool's"
+        " result; for example `coral://topology`:",
+        "",
+        *_example(json.loads(topology[0].text)),  # type: ignore[union-attr]
+        "## Prompts",
+        "",
+    ]
+    for prompt in sorted(prompts, key=lambda p: p.name):
+        arguments = ", ".join(f"`{a.name}`" for a in prompt.arguments or []) or "none"
+        lines += [
+            f"### `{prompt.name}`",
+            "",
+            (prompt.description or "").strip(),
+            "",
+            f"Arguments (all optional): {arguments}.",
+            "",
+        ]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -151,7 +163,7 @@ def mcp_page() -> str:
 
 
 def api_page() -> str:
-    routes = api_routes(_NoData())
+    routes = api_routes(SampleData())
     lines = [
         "# REST API reference",
         "",

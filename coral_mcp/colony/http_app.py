@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route
 from coral_mcp import __version__
 from coral_mcp.colony.auth import ASGIApp, BearerAuth
 from coral_mcp.errors import CoralError
-from coral_mcp.tools import colony, metrics, services
+from coral_mcp.tools import colony, metrics, services, topology
 from coral_mcp.tools.data import CoralData
 from coral_mcp.tools.schemas import (
     AgentOut,
@@ -126,8 +126,8 @@ def api_routes(data: CoralData) -> list[ApiRoute]:
     async def get_services(p: dict[str, Any]) -> BaseModel:
         return await services.list_services(data, p.get("limit", 50), p.get("cursor"))
 
-    async def get_topology(_: dict[str, Any]) -> BaseModel:
-        return await services.get_topology(data)
+    async def get_topology(p: dict[str, Any]) -> BaseModel:
+        return await topology.get_topology(data, p.get("service"), p.get("depth"))
 
     async def get_metrics(p: dict[str, Any]) -> BaseModel:
         return await metrics.query_metrics(
@@ -150,7 +150,16 @@ def api_routes(data: CoralData) -> list[ApiRoute]:
         ApiRoute(f"{API}/status", "Colony status", (), ColonyStatusOut, get_status),
         ApiRoute(f"{API}/agents", "Agents and their state", (), AgentList, get_agents),
         ApiRoute(f"{API}/services", "Watched services", PAGE, ServiceList, get_services),
-        ApiRoute(f"{API}/topology", "Service dependency graph", (), TopologyOut, get_topology),
+        ApiRoute(
+            f"{API}/topology",
+            "Service dependency graph, whole or around one service",
+            (
+                Param("service", "string", "draw the graph around this service"),
+                Param("depth", "integer", "hops from the service (default 1)"),
+            ),
+            TopologyOut,
+            get_topology,
+        ),
         ApiRoute(
             f"{API}/metrics",
             "One metric of one service over a range",

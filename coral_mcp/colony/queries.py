@@ -15,8 +15,11 @@ from coral_mcp.colony.ingest import Ingest
 from coral_mcp.models import (
     AgentStatusView,
     ColonyStatusView,
+    DetailQuery,
     EventView,
+    MetricGlance,
     MetricPoint,
+    QueryReply,
     ServiceView,
     TopologyView,
 )
@@ -61,6 +64,12 @@ class StoreQueries:
         return await asyncio.to_thread(
             self._store.metric_series, service, metric, start, end, step_s
         )
+
+    async def metric_glance(self, service: str, since: datetime) -> list[MetricGlance]:
+        return await asyncio.to_thread(self._store.metric_glance, service, since)
+
+    async def query_agent(self, agent_id: str, query: DetailQuery, timeout_s: float) -> QueryReply:
+        return await self._ingest.query_agent(agent_id, query, timeout_s)
 
     async def events(
         self,

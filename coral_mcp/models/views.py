@@ -105,3 +105,15 @@ class EventView:
 
     agent_id: str
     event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class MetricGlance:
+    """One metric of a service over a recent span: newest value, average and extremes."""
+
+    metric: str
+    latest: float
+    avg: float
+    min: float
+    max: float
+    last_seen: datetime

@@ -174,3 +174,13 @@ WHERE ts >= ? AND ts < ?
 ORDER BY ts DESC, service, kind
 LIMIT ? OFFSET ?
 """
+
+# Per metric of one service since ?: latest value, count-weighted average, extremes.
+METRIC_GLANCE = """
+SELECT metric, arg_max(last, window_end), sum(avg * count) / greatest(sum(count), 1),
+       min(min), max(max), max(window_end)
+FROM metric_summaries
+WHERE service = ? AND window_start >= ?
+GROUP BY metric
+ORDER BY metric
+"""

@@ -23,6 +23,7 @@ from coral_mcp.models import (
     Event,
     EventView,
     ExternalPeerView,
+    MetricGlance,
     MetricPoint,
     ServiceView,
     Severity,
@@ -172,6 +173,14 @@ class ColonyStore:
         with _Reader(self) as cur:
             rows = cur.execute(q.METRIC_NAMES, [service, service]).fetchall()
         return [row[0] for row in rows]
+
+    def metric_glance(self, service: str, since: datetime) -> list[MetricGlance]:
+        with _Reader(self) as cur:
+            rows = cur.execute(q.METRIC_GLANCE, [service, db_time(since)]).fetchall()
+        return [
+            MetricGlance(m, float(latest), float(avg), float(mn), float(mx), from_db_time(seen))
+            for m, latest, avg, mn, mx, seen in rows
+        ]
 
     def events(
         self,

@@ -13,8 +13,11 @@ from typing import Protocol
 from coral_mcp.models import (
     AgentStatusView,
     ColonyStatusView,
+    DetailQuery,
     EventView,
+    MetricGlance,
     MetricPoint,
+    QueryReply,
     ServiceView,
     TopologyView,
 )
@@ -50,3 +53,9 @@ class CoralData(Protocol):
     async def agents(self) -> list[AgentStatusView]: ...
 
     async def status(self) -> ColonyStatusView: ...
+
+    async def metric_glance(self, service: str, since: datetime) -> list[MetricGlance]:
+        """Each metric of `service` since `since`: latest, average, extremes."""
+
+    async def query_agent(self, agent_id: str, query: DetailQuery, timeout_s: float) -> QueryReply:
+        """Ask one agent for local detail; QueryError when offline or too slow."""

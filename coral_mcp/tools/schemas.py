@@ -6,7 +6,7 @@ Field descriptions are part of what the model reads: keep them concrete.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +16,7 @@ from coral_mcp.models import (
     EdgeView,
     EventView,
     ExternalPeerView,
+    MetricGlance,
     MetricPoint,
     ServiceView,
     TopologyView,
@@ -70,11 +71,14 @@ class ExternalOut(_Out):
 
 
 class TopologyOut(_Out):
-    services: list[str] = Field(description="Every known service (graph nodes).")
+    center: str | None = Field(description="The service the graph is drawn around, if any.")
+    depth: int | None = Field(description="Hops from the center included, if any.")
+    services: list[str] = Field(description="Services in the graph (nodes).")
     edges: list[EdgeOut] = Field(description="caller -> callee dependencies seen on the wire.")
     external: list[ExternalOut] = Field(
         description="Outbound connections to addresses outside the watched services."
     )
+    truncated: bool = Field(description="True when edges were cut to the size bound.")
     hint: str | None = None
 
 
@@ -133,7 +137,12 @@ def external_out(peer: ExternalPeerView) -> ExternalOut:
     )
 
 
-def topology_out(view: TopologyView) -> TopologyOut:
+def topology_out(
+    view: TopologyView,
+    center: str | None = None,
+    depth: int | None = None,
+    max_edges: int = 500,
+) -> TopologyOut:
     hint = None
     if not view.services:
         hint = "No services reported yet: start an agent (`coral agent start`) or wait a push."
@@ -142,10 +151,19 @@ def topology_out(view: TopologyView) -> TopologyOut:
             "No service-to-service connections seen yet; an edge appears once a service"
             " holds a connection to another's listening port."
         )
+    truncated = len(view.edges) > max_edges
+    if truncated:
+        hint = (
+            f"Showing {max_edges} of {len(view.edges)} edges; pass service= and depth= to"
+            " see the graph around one service."
+        )
     return TopologyOut(
+        center=center,
+        depth=depth,
         services=list(view.services),
-        edges=[edge_out(e) for e in view.edges],
-        external=[external_out(p) for p in view.external],
+        edges=[edge_out(e) for e in view.edges[:max_edges]],
+        external=[external_out(p) for p in view.external[:max_edges]],
+        truncated=truncated,
         hint=hint,
     )
 
@@ -271,4 +289,74 @@ def event_out(view: EventView) -> EventOut:
         message=e.message,
         attributes=dict(e.attributes),
         agent_id=view.agent_id,
+    )
+
+
+class MetricGlanceOut(_Out):
+    metric: str
+    latest: float = Field(description="Newest value.")
+    avg: float = Field(description="Average over the span.")
+    min: float
+    max: float
+    last_seen: str
+
+
+class MetricList(_Out):
+    service: str
+    since: str = Field(description="Start of the span the figures cover, RFC 3339 UTC.")
+    metrics: list[MetricGlanceOut]
+    hint: str | None = None
+
+
+class HealthOut(_Out):
+    healthy: bool | None = Field(description="Last health-check verdict; null if none ran.")
+    check: str | None = Field(description="Which health check said so.")
+    since: str | None = Field(description="When the verdict last changed.")
+    detail: str | None = None
+
+
+class AgentStateOut(_Out):
+    agent_id: str
+    state: Literal["online", "stale", "offline"]
+
+
+class ServiceDetail(_Out):
+    name: str
+    status: Literal["up", "down", "stale"] = Field(
+        description="up: processes running and recently reported; down: none found;"
+        " stale: not reported for over 2 minutes."
+    )
+    health: HealthOut
+    version: str | None = Field(
+        description="Version from the last deploy event that named one (health payload or SDK)."
+    )
+    last_deploy: str | None = Field(description="Time of the last deploy/version change event.")
+    agents: list[AgentStateOut] = Field(description="Agents watching it and their state.")
+    pids: list[int]
+    listen: list[str]
+    last_seen: str
+    calls: list[str] = Field(description="Services it depends on (it connects to them).")
+    called_by: list[str] = Field(description="Services that depend on it.")
+    metrics: list[MetricGlanceOut] = Field(description="Each metric over the last hour.")
+    recent_events: list[EventOut] = Field(description="Its newest events (24 h), newest first.")
+
+
+class AgentDetail(_Out):
+    service: str
+    agent_id: str = Field(description="The agent that answered.")
+    kind: Literal["samples", "connections", "processes", "events"]
+    start: str | None = Field(description="Resolved range start (samples, events).")
+    end: str | None = Field(description="Resolved range end (samples, events).")
+    truncated: bool = Field(description="True when the agent cut the result to the limit.")
+    result: dict[str, Any] = Field(description="What the agent holds; shape depends on kind.")
+
+
+def glance_out(glance: MetricGlance) -> MetricGlanceOut:
+    return MetricGlanceOut(
+        metric=glance.metric,
+        latest=glance.latest,
+        avg=glance.avg,
+        min=glance.min,
+        max=glance.max,
+        last_seen=rfc3339(glance.last_seen),
     )

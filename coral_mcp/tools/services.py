@@ -7,7 +7,7 @@ import difflib
 from coral_mcp.errors import QueryError
 from coral_mcp.tools.data import CoralData
 from coral_mcp.tools.paging import decode_cursor, encode_cursor
-from coral_mcp.tools.schemas import ServiceList, TopologyOut, service_out, topology_out
+from coral_mcp.tools.schemas import ServiceList, service_out
 
 MAX_LIMIT = 200
 
@@ -34,10 +34,6 @@ async def list_services(data: CoralData, limit: int = 50, cursor: str | None = N
         next_cursor=encode_cursor(offset + limit) if more else None,
         hint=hint,
     )
-
-
-async def get_topology(data: CoralData) -> TopologyOut:
-    return topology_out(await data.topology())
 
 
 async def require_service(data: CoralData, service: str, query: str) -> None:

@@ -1,0 +1,29 @@
+"""The JSON documents behind Coral's MCP resources: the same as the matching tools'.
+
+A resource is a tool result an assistant can attach as context without calling a tool;
+keeping one logic for both means their schemas cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from coral_mcp.tools import colony, service_detail, services, topology
+from coral_mcp.tools.data import CoralData
+
+RECENT_EVENTS = 100
+
+
+async def topology_document(data: CoralData) -> str:
+    return (await topology.get_topology(data)).model_dump_json()
+
+
+async def services_document(data: CoralData) -> str:
+    return (await services.list_services(data, limit=services.MAX_LIMIT)).model_dump_json()
+
+
+async def service_document(data: CoralData, name: str) -> str:
+    return (await service_detail.get_service(data, name)).model_dump_json()
+
+
+async def events_document(data: CoralData, service: str | None = None) -> str:
+    found = await colony.get_events(data, service=service, limit=RECENT_EVENTS)
+    return found.model_dump_json()

@@ -1,0 +1,74 @@
+"""query_agent: raw recent detail from the agent that watches a service."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from coral_mcp.errors import QueryError
+from coral_mcp.models import DetailKind, DetailQuery
+from coral_mcp.models.timerange import parse_range, rfc3339
+from coral_mcp.tools.data import CoralData
+from coral_mcp.tools.schemas import AgentDetail
+from coral_mcp.tools.services import require_service
+
+MAX_LIMIT = 2000
+TIMEOUT_S = 10.0
+KINDS = ", ".join(k.value for k in DetailKind)
+
+
+async def query_agent(
+    data: CoralData,
+    service: str,
+    kind: str,
+    metric: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    limit: int = 200,
+) -> AgentDetail:
+    try:
+        detail = DetailKind(kind)
+    except ValueError:
+        raise QueryError(
+            f"query_agent: kind {kind!r} is unknown", hint=f"use one of {KINDS}"
+        ) from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise QueryError(f"query_agent: limit must be 1-{MAX_LIMIT} (got {limit})")
+    await require_service(data, service, "query_agent")
+    ranged = detail in (DetailKind.SAMPLES, DetailKind.EVENTS)
+    span = (
+        parse_range(start, end, data.now(), default_span=timedelta(minutes=15)) if ranged else None
+    )
+    view = next(v for v in await data.services() if v.name == service)
+    states = {a.agent.agent_id: a.state for a in await data.agents()}
+    online = [a for a in view.agents if states.get(a) == "online"] or list(view.agents)
+    query = DetailQuery(
+        query_id=0,
+        kind=detail,
+        service=service,
+        metric=metric or "",
+        start_ms=int(span.start.timestamp() * 1000) if span else 0,
+        end_ms=int(span.end.timestamp() * 1000) if span else 0,
+        limit=limit,
+    )
+    where = f" between {rfc3339(span.start)} and {rfc3339(span.end)}" if span else ""
+    try:
+        reply = await data.query_agent(online[0], query, TIMEOUT_S)
+    except QueryError as exc:
+        raise QueryError(
+            f"query_agent ({detail.value} of {service}{where}): {exc.message}", hint=exc.hint
+        ) from None
+    if reply.error:
+        raise QueryError(
+            f"query_agent ({detail.value} of {service}{where}): the agent said: {reply.error}",
+            hint="summaries stored in the colony still answer: try query_metrics",
+        )
+    return AgentDetail(
+        service=service,
+        agent_id=online[0],
+        kind=detail.value,
+        start=rfc3339(span.start) if span else None,
+        end=rfc3339(span.end) if span else None,
+        truncated=reply.truncated,
+        result=json.loads(reply.json),
+    )

@@ -1,0 +1,110 @@
+"""One service in depth: get_service and list_metrics."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from coral_mcp.errors import QueryError
+from coral_mcp.models import EventKind, EventView
+from coral_mcp.models.timerange import parse_time, rfc3339
+from coral_mcp.tools.data import CoralData
+from coral_mcp.tools.schemas import (
+    AgentStateOut,
+    HealthOut,
+    MetricList,
+    ServiceDetail,
+    event_out,
+    glance_out,
+    service_out,
+)
+from coral_mcp.tools.services import require_service
+
+RECENT_EVENTS = 10
+HISTORY = timedelta(days=30)  # how far back health and version are looked up
+
+
+def _when(view: EventView) -> str:
+    return rfc3339(datetime.fromtimestamp(view.event.ts_ms / 1000, UTC))
+
+
+def _health(events: list[EventView]) -> HealthOut:
+    for view in events:  # newest first
+        if view.event.kind == EventKind.HEALTH_FLIP:
+            attrs = dict(view.event.attributes)
+            return HealthOut(
+                healthy=attrs.get("healthy") == "true",
+                check=attrs.get("check"),
+                since=_when(view),
+                detail=attrs.get("detail") or view.event.message,
+            )
+    return HealthOut(healthy=None, check=None, since=None, detail="no health check reported")
+
+
+def _version(events: list[EventView]) -> tuple[str | None, str | None]:
+    """(newest version named by a deploy event, time of the newest deploy event)."""
+    deploys = [v for v in events if v.event.kind == EventKind.DEPLOY]
+    version = next(
+        (dict(v.event.attributes)["new_version"] for v in deploys
+         if "new_version" in dict(v.event.attributes)),
+        None,
+    )  # fmt: skip
+    return version, _when(deploys[0]) if deploys else None
+
+
+async def get_service(data: CoralData, name: str) -> ServiceDetail:
+    await require_service(data, name, "get_service")
+    now = data.now()
+    view = next(v for v in await data.services() if v.name == name)
+    history = await data.events(now - HISTORY, now, name, None, 500)
+    states = {a.agent.agent_id: a.state for a in await data.agents()}
+    topology = await data.topology()
+    version, last_deploy = _version(history)
+    summary = service_out(view, now)
+    return ServiceDetail(
+        name=name,
+        status=summary.status,
+        health=_health(history),
+        version=version,
+        last_deploy=last_deploy,
+        agents=[
+            AgentStateOut(agent_id=a, state=states.get(a, "offline"))  # type: ignore[arg-type]
+            for a in view.agents
+        ],
+        pids=summary.pids,
+        listen=summary.listen,
+        last_seen=summary.last_seen,
+        calls=sorted({e.callee for e in topology.edges if e.caller == name}),
+        called_by=sorted({e.caller for e in topology.edges if e.callee == name}),
+        metrics=[glance_out(g) for g in await data.metric_glance(name, now - timedelta(hours=1))],
+        recent_events=[event_out(v) for v in history if now - timedelta(hours=24) <= _time(v)][
+            :RECENT_EVENTS
+        ],
+    )
+
+
+def _time(view: EventView) -> datetime:
+    return datetime.fromtimestamp(view.event.ts_ms / 1000, UTC)
+
+
+async def list_metrics(data: CoralData, service: str, since: str | None = None) -> MetricList:
+    await require_service(data, service, "list_metrics")
+    now = data.now()
+    start = parse_time(since, now) if since is not None else now - timedelta(hours=24)
+    if start >= now:
+        raise QueryError(
+            f"list_metrics: since {rfc3339(start)} is not in the past",
+            hint="use a relative form such as since='24h'",
+        )
+    glances = await data.metric_glance(service, start)
+    hint = None
+    if not glances:
+        hint = (
+            f"No metrics for {service} since {rfc3339(start)}; its processes may be down"
+            " (see get_service) or try since='7d'."
+        )
+    return MetricList(
+        service=service,
+        since=rfc3339(start),
+        metrics=[glance_out(g) for g in glances],
+        hint=hint,
+    )
