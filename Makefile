@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.coral-run
 DEV_STAMP := $(VENV)/.coral-dev
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+# The MCP Inspector CLI (npm, pinned): an independent MCP client the tests drive.
+INSPECTOR := .tools/inspector/node_modules/.bin/mcp-inspector
+INSPECTOR_VERSION := 2.12.0
 
 .PHONY: run test lint typecheck unit proto bench-agent clean
 
@@ -35,8 +38,13 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-unit: $(DEV_STAMP)
+unit: $(DEV_STAMP) $(INSPECTOR)
 	$(BIN)/pytest
+
+$(INSPECTOR):
+	mkdir -p .tools/inspector
+	cd .tools/inspector && npm install --no-audit --no-fund --loglevel=error \
+		@modelcontextprotocol/inspector@$(INSPECTOR_VERSION)
 
 ## proto: regenerate coral_mcp/proto from coral.proto
 proto: $(DEV_STAMP)
@@ -47,4 +55,4 @@ bench-agent: $(DEV_STAMP)
 	$(BIN)/python benchmarks/agent_idle.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

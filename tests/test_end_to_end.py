@@ -24,6 +24,7 @@ import pytest
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import (
+    ROOT,
     Processes,
     auth,
     child_env,
@@ -218,3 +219,99 @@ def test_query_metrics_error_names_the_closest_service(deployment: Deployment) -
             assert "unknown service 'apii'" in text and "did you mean api" in text
 
     anyio.run(scenario)
+
+
+# -- conformance with an independent client: the MCP Inspector CLI (npm, pinned) -------
+
+INSPECTOR = ROOT / ".tools" / "inspector" / "node_modules" / ".bin" / "mcp-inspector"
+TOOL_CALLS = {
+    "list_services": {"limit": 10},
+    "get_service": {"name": "api"},
+    "list_metrics": {"service": "api"},
+    "query_metrics": {"service": "api", "metric": "rss_bytes", "start": "10m"},
+    "get_events": {"start": "1h"},
+    "get_topology": {"service": "api", "depth": 1},
+    "query_agent": {"service": "api", "kind": "connections"},
+    "colony_status": {},
+}
+RESOURCES = [
+    "coral://topology",
+    "coral://services",
+    "coral://events",
+    "coral://services/api",
+    "coral://events/api",
+]
+
+
+def inspector_targets(deployment: Deployment) -> dict[str, tuple[list[str], list[str]]]:
+    """Per transport: what goes before the method options, and what goes after them."""
+    stdio = [
+        "-e", f"CORAL_TOKEN={deployment.token}", "--",
+        str(Path(sys.executable).parent / "coral-mcp"), "serve", "--colony", deployment.http_url,
+    ]  # fmt: skip
+    http = [
+        "--transport", "http", "--stored-auth-only",
+        "--header", f"Authorization: Bearer {deployment.token}",
+    ]  # fmt: skip
+    return {"stdio": ([], stdio), "http": ([f"{deployment.http_url}/mcp"], http)}
+
+
+def inspect(target: tuple[list[str], list[str]], *args: str) -> dict[str, Any]:
+    assert INSPECTOR.exists(), "the MCP Inspector is missing: `make test` installs it"
+    before, after = target
+    done = subprocess.run(
+        [str(INSPECTOR), "--cli", "--format", "json", "-q", *before, *args, *after],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=child_env(),
+    )
+    assert done.returncode == 0, f"inspector exit {done.returncode}: {done.stderr}{done.stdout}"
+    return dict(json.loads(done.stdout))["result"]
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+def test_inspector_lists_everything_with_clean_schemas(
+    deployment: Deployment, transport: str
+) -> None:
+    target = inspector_targets(deployment)[transport]
+    tools = inspect(target, "--method", "tools/list", "--strict")["tools"]
+    assert {t["name"] for t in tools} == set(TOOL_CALLS)
+    assert all(t["annotations"]["readOnlyHint"] for t in tools)
+    resources = inspect(target, "--method", "resources/list")["resources"]
+    assert {r["uri"] for r in resources} >= {
+        "coral://topology",
+        "coral://services",
+        "coral://events",
+    }
+    templates = inspect(target, "--method", "resources/templates/list")["resourceTemplates"]
+    assert {t["uriTemplate"] for t in templates} >= {
+        "coral://services/{name}",
+        "coral://events/{service}",
+    }
+    prompts = inspect(target, "--method", "prompts/list")["prompts"]
+    assert {p["name"] for p in prompts} == {"investigate_incident", "health_report"}
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+def test_inspector_calls_every_tool_and_reads_every_resource(
+    deployment: Deployment, transport: str
+) -> None:
+    target = inspector_targets(deployment)[transport]
+    for tool, arguments in TOOL_CALLS.items():
+        result = inspect(
+            target, "--method", "tools/call", "--tool-name", tool,
+            "--tool-args-json", json.dumps(arguments),
+        )  # fmt: skip
+        assert not result.get("isError"), (tool, result)
+        assert result["structuredContent"], tool
+    for uri in RESOURCES:
+        contents = inspect(target, "--method", "resources/read", "--uri", uri)["contents"]
+        assert contents[0]["mimeType"] == "application/json"
+        assert json.loads(contents[0]["text"]), uri
+    prompt = inspect(
+        target, "--method", "prompts/get", "--prompt-name", "investigate_incident",
+        "--prompt-args", "service=api", "since=30m",
+    )  # fmt: skip
+    assert "api" in prompt["messages"][0]["content"]["text"]

@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 from pathlib import Path
 
 import click
 
 from coral_mcp import __version__
+from coral_mcp.cli.claude_desktop import (
+    claude_desktop_snippet,
+    default_config_path,
+    merge_into,
+)
 from coral_mcp.cli.common import CoralGroup, default_data_root, run_daemon
 from coral_mcp.cli.rest import colony_options, locate, running_colony_url
 from coral_mcp.log import configure_logging
@@ -90,3 +97,34 @@ async def _serve_embedded(root: Path, stop: asyncio.Event) -> None:
         stdio_task.cancel()
         await asyncio.gather(stdio_task, agent_task, stopper, return_exceptions=True)
         await colony.close()
+
+
+@coral_mcp.group()
+def config() -> None:
+    """Configure MCP clients to use Coral."""
+
+
+@config.command("claude-desktop")
+@click.option("--write", is_flag=True, help="Merge into Claude Desktop's config file.")
+@click.option(
+    "--config-path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The config file [default: Claude Desktop's, for this platform].",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Coral's data directory the server should use [default: ~/.local/share/coral].",
+)
+def claude_desktop(write: bool, config_path: Path | None, data_dir: Path | None) -> None:
+    """Print the Claude Desktop configuration for this machine (absolute paths), or with
+    --write merge it into Claude Desktop's config, keeping every other server."""
+    root = data_dir or default_data_root()
+    if not write:
+        click.echo(claude_desktop_snippet(root))
+        return
+    path = config_path or default_config_path(sys.platform, Path.home(), os.environ.get("APPDATA"))
+    merge_into(path, root)
+    click.echo(f"wrote the coral server into {path}; restart Claude Desktop to load it", err=True)
