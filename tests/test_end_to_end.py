@@ -122,7 +122,8 @@ def _edges(doc: dict[str, Any]) -> set[tuple[str, str]]:
     return {(e["caller"], e["callee"]) for e in doc["edges"]}
 
 
-def test_edge_appears_through_mcp_over_stdio(deployment: Deployment) -> None:
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+def test_edge_appears_through_mcp_over_stdio(deployment: Deployment, mode: str) -> None:
     params = mcp.StdioServerParameters(
         command=str(Path(sys.executable).parent / "coral-mcp"),
         args=["serve", "--colony", deployment.http_url],
@@ -130,7 +131,8 @@ def test_edge_appears_through_mcp_over_stdio(deployment: Deployment) -> None:
     )
 
     async def scenario() -> None:
-        async with mcp.Client(params) as client:
+        async with mcp.Client(params, mode=mode) as client:
+            assert client.protocol_version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
             tools = {t.name for t in (await client.list_tools()).tools}
             assert {"list_services", "get_topology", "query_metrics"} <= tools
             topo = await client.call_tool("get_topology", {})
