@@ -48,3 +48,38 @@ def summarize(samples: Iterable[Sample], start_ms: int, end_ms: int) -> SummaryW
             )
         )
     return SummaryWindow(start_ms=start_ms, end_ms=end_ms, summaries=tuple(summaries))
+
+
+SeriesKey = tuple[str, str]
+
+
+def drop_unchanged(
+    window: SummaryWindow,
+    last_sent: dict[SeriesKey, tuple[float, int]],
+    refresh_every: int,
+) -> tuple[SummaryWindow, dict[SeriesKey, tuple[float, int]]]:
+    """Leave out series that stayed flat at the value last sent, to keep pushes small.
+
+    A series is left out when its window is constant (min == max) and equals the `last`
+    value most recently sent for it; it is sent anyway once every `refresh_every`
+    windows, so the colony never goes long without hearing of it. `last_sent` maps a
+    series to (last value sent, windows since then); the updated map is returned with
+    the compacted window, and series no longer present are forgotten.
+    """
+    kept: list[MetricSummary] = []
+    state: dict[SeriesKey, tuple[float, int]] = {}
+    for summary in window.summaries:
+        key = (summary.service, summary.metric)
+        previous = last_sent.get(key)
+        flat = summary.min == summary.max == summary.last
+        if (
+            previous is not None
+            and flat
+            and previous[0] == summary.last
+            and previous[1] + 1 < refresh_every
+        ):
+            state[key] = (previous[0], previous[1] + 1)
+            continue
+        kept.append(summary)
+        state[key] = (summary.last, 0)
+    return SummaryWindow(window.start_ms, window.end_ms, tuple(kept)), state
