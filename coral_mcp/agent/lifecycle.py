@@ -35,6 +35,7 @@ class _Memory:
     units: dict[int, str | None] = field(default_factory=dict)
     fingerprint: Fingerprint | None = None
     had_pids: bool = False
+    last_gone_pid: int | None = None
     peers: frozenset[Endpoint] = frozenset()
     oom_kills: int | None = None
 
@@ -74,10 +75,11 @@ class LifecycleTracker:
             events.append(self._ended(ts_ms, service, pid, memory.units.get(pid)))
             del memory.pids[pid]
             memory.units.pop(pid, None)
+            memory.last_gone_pid = pid
         for pid in sorted(new):
             stat = processes[pid]
             if not first:
-                events += self._began(ts_ms, service, stat, memory, gone)
+                events += self._began(ts_ms, service, stat, memory)
             memory.pids[pid] = stat.fingerprint
             memory.units[pid] = self._unit_of(pid)
         for pid, stat in processes.items():  # exec() in place: same pid, new program
@@ -128,13 +130,12 @@ class LifecycleTracker:
             attrs,
         )
 
-    def _began(
-        self, ts_ms: int, service: str, stat: ProcessStat, memory: _Memory, gone: list[int]
-    ) -> list[Event]:
+    def _began(self, ts_ms: int, service: str, stat: ProcessStat, memory: _Memory) -> list[Event]:
         attrs = (("pid", str(stat.pid)), ("exe", stat.exe), ("cmdline", _cmdline(stat.cmdline)))
         events: list[Event] = []
         if memory.had_pids and not memory.pids:
-            previous = (("previous_pid", str(gone[0])),) if gone else ()
+            gone = memory.last_gone_pid
+            previous = (("previous_pid", str(gone)),) if gone is not None else ()
             events.append(
                 Event(
                     ts_ms,

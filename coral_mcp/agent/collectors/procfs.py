@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 
 # /proc/PID/stat: field 52 (1-based) is the exit status in waitpid(2) form (Linux >= 3.5).
 _EXIT_CODE_FIELD = 52
+# Signals that ask a process to stop (service managers, Ctrl-C): an exit, not a crash.
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 _SNMP_TCP_KEYS = {
     "RetransSegs": "tcp_retransmits",
     "AttemptFails": "tcp_attempt_fails",
@@ -39,7 +41,10 @@ class ExitStatus:
 
     @property
     def failed(self) -> bool:
-        return bool(self.signal) or bool(self.code)
+        """A crash: a non-zero exit code, or a signal other than a polite stop request."""
+        if self.signal:
+            return self.signal not in _STOP_SIGNALS
+        return bool(self.code)
 
     def describe(self) -> str:
         if self.signal:
