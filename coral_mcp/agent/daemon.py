@@ -20,6 +20,7 @@ import psutil
 
 from coral_mcp import PROTOCOL_VERSION, __version__
 from coral_mcp.agent.detail import DetailAnswerer
+from coral_mcp.agent.footprint import release_free_memory
 from coral_mcp.agent.identity import AgentIdentity
 from coral_mcp.agent.ring_store import RingStore
 from coral_mcp.agent.sensing import Observation, Sensor
@@ -104,6 +105,7 @@ class AgentDaemon:
                 logger.info("event %s %s: %s", event.service, event.kind, event.message)
         self.last_observation = observation
         self.latest = observation.batch
+        release_free_memory()
         return self.latest
 
     def push_once(self) -> None:
@@ -127,6 +129,7 @@ class AgentDaemon:
         else:
             self._services_sent = (services, self._services_sent[1] + 1)
         self.ring.evict(end_s)
+        release_free_memory()
 
     async def run(self, stop: asyncio.Event) -> None:
         logger.info(

@@ -82,7 +82,7 @@ class LifecycleTracker:
                 events += self._began(ts_ms, service, stat, memory)
             memory.pids[pid] = stat.fingerprint
             memory.units[pid] = self._unit_of(pid)
-        for pid, stat in processes.items():  # exec() in place: same pid, new program
+        for pid, stat in processes.items():  # same pid, new program (the pid was reused)
             if pid not in new and memory.pids[pid] != stat.fingerprint:
                 events.append(_deploy(ts_ms, service, memory.pids[pid], stat))
                 memory.pids[pid] = stat.fingerprint

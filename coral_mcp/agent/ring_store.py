@@ -74,6 +74,8 @@ class RingStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             # After each checkpoint the WAL file is cut back to this size.
             self._db.execute("PRAGMA journal_size_limit=4194304")
+            # A small page cache: appends are sequential, reads are rare (detail queries).
+            self._db.execute("PRAGMA cache_size=-512")
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise StorageError(

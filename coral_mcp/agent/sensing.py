@@ -19,7 +19,13 @@ import psutil
 
 from coral_mcp.agent.collectors.cgroup import CgroupReader, CgroupStat
 from coral_mcp.agent.collectors.host import HostSampler
-from coral_mcp.agent.collectors.processes import ProcessSampler, ProcessStat, list_processes
+from coral_mcp.agent.collectors.processes import (
+    ProcessInfo,
+    ProcessSampler,
+    ProcessStat,
+    list_processes,
+    processes_by_pid,
+)
 from coral_mcp.agent.collectors.procfs import ExitStatus, ProcFS
 from coral_mcp.agent.collectors.prometheus import Scraper
 from coral_mcp.agent.collectors.sockets import SocketScanner, SocketTable
@@ -30,7 +36,15 @@ from coral_mcp.agent.naming import ServiceNamer
 from coral_mcp.agent.rates import Rates
 from coral_mcp.agent.services import ResolvedService, resolve_services
 from coral_mcp.config import AgentSettings
-from coral_mcp.models import Endpoint, Event, Peer, Sample, ServiceBatch, ServiceState
+from coral_mcp.models import (
+    Endpoint,
+    Event,
+    Peer,
+    Sample,
+    ServiceBatch,
+    ServiceState,
+    SpecKind,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +106,7 @@ class Sensor:
             self._table = self._scanner.scan()
             self._next_scan_s = now_s + max(self.settings.socket_scan_s, 0.0) - 0.001
         table = self._table
-        processes = list_processes(self._ps)
+        processes = self._processes(table)
         self._namer.retain({p.pid for p in processes})
         resolved = resolve_services(
             self.settings.services,
@@ -149,6 +163,21 @@ class Sensor:
             processes=by_service,
             cgroups=cgroups,
         )
+
+    def _processes(self, table: SocketTable) -> list[ProcessInfo]:
+        """The processes services may be made of: every one when a service is found by
+        name, else only those listening and those given by pid."""
+        if any(spec.kind is SpecKind.NAME for spec in self.settings.services):
+            return list_processes(self._ps)
+        pids = set(table.listen) if self.settings.auto_discover else set()
+        pids |= {spec.pid for spec in self.settings.services if spec.kind is SpecKind.PID}
+        pids |= {
+            pid
+            for spec in self.settings.services
+            if spec.kind is SpecKind.PORT
+            for pid in table.pids_listening_on(spec.port)
+        }
+        return processes_by_pid(pids, self._ps)
 
     def _cgroup(self, name: str, pids: Mapping[int, ProcessStat]) -> CgroupStat | None:
         """The service's cgroup, read by its last known path once its processes are gone

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import click
 
+from coral_mcp.agent.__main__ import LEAN_ENV
 from coral_mcp.cli.common import default_data_root, run_daemon
 from coral_mcp.config import AgentSettings
 from coral_mcp.errors import QueryError
@@ -104,13 +106,16 @@ def start(
     push: float | None,
 ) -> None:
     """Start an agent and stream what it sees to a colony. Runs until interrupted."""
+    settings = build_settings(
+        config, services, auto, data_dir, colony=colony, interval_s=interval, push_s=push
+    )
+    if os.environ.get(LEAN_ENV) is None:  # settings are valid: go on in a lean process
+        os.environ[LEAN_ENV] = "1"
+        os.execv(sys.executable, [sys.executable, "-m", "coral_mcp.agent", *sys.argv[1:]])
     from coral_mcp.agent.daemon import AgentDaemon
     from coral_mcp.agent.footprint import limit_malloc_arenas
 
     limit_malloc_arenas()
-    settings = build_settings(
-        config, services, auto, data_dir, colony=colony, interval_s=interval, push_s=push
-    )
     daemon = AgentDaemon(settings)
     run_daemon(daemon.run)
 

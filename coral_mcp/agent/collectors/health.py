@@ -8,7 +8,6 @@ default speaks HTTP/1.1 through the standard library.
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import socket
@@ -49,7 +48,13 @@ class HealthResult:
 
 
 def http_get(url: str, timeout_s: float, max_bytes: int = MAX_BODY_BYTES) -> HttpResponse:
-    """GET `url` with one timeout for connect and each read; the body cut at max_bytes."""
+    """GET `url` with one timeout for connect and each read; the body cut at max_bytes.
+
+    A malformed response raises OSError like a failed connection does. http.client is
+    imported here, not at the top: agents without HTTP probes never load it.
+    """
+    import http.client  # noqa: PLC0415
+
     parts = urlsplit(url)
     conn_type = (
         http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
@@ -61,6 +66,8 @@ def http_get(url: str, timeout_s: float, max_bytes: int = MAX_BODY_BYTES) -> Htt
         response = conn.getresponse()
         body = response.read(max_bytes)
         return HttpResponse(response.status, response.getheader("Content-Type") or "", body)
+    except http.client.HTTPException as exc:
+        raise OSError(f"malformed HTTP response: {exc!r}") from exc
     finally:
         conn.close()
 
@@ -81,7 +88,7 @@ class HealthChecker:
                     pass
                 return HealthResult(True, self._clock() - started, "connected")
             return self._grpc(spec, started)
-        except (OSError, http.client.HTTPException, ValueError) as exc:
+        except (OSError, ValueError) as exc:
             detail = (
                 "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
             )

@@ -75,6 +75,9 @@ class ProcessSampler:
     def __init__(self, ps: ModuleType = psutil) -> None:
         self._ps = ps
         self._handles: dict[int, Any] = {}
+        # What does not change while a process lives (exe, its file, the command line)
+        # is read once per process, not at every sample.
+        self._identity: dict[int, tuple[str, int, float, tuple[str, ...]]] = {}
 
     def sample(self, pids: Iterable[int]) -> dict[int, ProcessStat]:
         stats: dict[int, ProcessStat] = {}
@@ -82,6 +85,7 @@ class ProcessSampler:
         for pid in list(self._handles):
             if pid not in wanted:
                 del self._handles[pid]
+                self._identity.pop(pid, None)
         for pid in wanted:
             stat = self._sample_one(pid)
             if stat is not None:
@@ -109,15 +113,21 @@ class ProcessSampler:
                 fds = _optional(proc.num_fds)
                 io = _optional(proc.io_counters)
                 ctx = _optional(proc.num_ctx_switches)
-                exe = _optional(proc.exe) or ""
-                cmdline = tuple(_optional(proc.cmdline) or ())
+                if fresh or pid not in self._identity:
+                    exe = _optional(proc.exe) or ""
+                    self._identity[pid] = (
+                        exe,
+                        *_file_identity(exe),
+                        tuple(_optional(proc.cmdline) or ()),
+                    )
         except _PSUTIL_GONE:
             self._handles.pop(pid, None)
+            self._identity.pop(pid, None)
             return None
         except psutil.AccessDenied:
             logger.debug("access denied reading pid %d", pid)
             return None
-        inode, mtime = _file_identity(exe)
+        exe, inode, mtime, cmdline = self._identity[pid]
         return ProcessStat(
             pid=pid,
             name=name,
@@ -154,6 +164,26 @@ def _file_identity(path: str) -> tuple[int, float]:
     except OSError:  # deleted after a deploy, or in another mount namespace
         return 0, 0.0
     return st.st_ino, st.st_mtime
+
+
+def processes_by_pid(pids: Iterable[int], ps: ModuleType = psutil) -> list[ProcessInfo]:
+    """Name and command line of the given pids (those still there): cheaper than listing
+    every process on the host when services are found by port or pid only."""
+    found: list[ProcessInfo] = []
+    for pid in set(pids):
+        try:
+            proc = ps.Process(pid)
+            with proc.oneshot():
+                zombie = proc.status() == psutil.STATUS_ZOMBIE
+                name = proc.name()
+                cmdline = () if zombie else tuple(_optional(proc.cmdline) or ())
+        except _PSUTIL_GONE:
+            continue
+        except psutil.AccessDenied:
+            logger.debug("access denied reading pid %d", pid)
+            continue
+        found.append(ProcessInfo(pid=pid, name=name, cmdline=cmdline, zombie=zombie))
+    return found
 
 
 def list_processes(ps: ModuleType = psutil) -> list[ProcessInfo]:
