@@ -58,8 +58,10 @@ class AgentSettings:
     scrapes: tuple[ScrapeSpec, ...] = ()
     #: Also sample the host as a whole (CPU, load, memory, disk, network, TCP counters).
     host_metrics: bool = True
-    #: Seconds between full socket scans (connections, topology); at least interval_s.
-    socket_scan_s: float = 10.0
+    #: Seconds between full TCP socket scans (discovery, connections, topology). A scan
+    #: walks every process's file descriptors, the agent's largest cost; processes are
+    #: still sampled, and exits seen, every interval_s.
+    socket_scan_s: float = 30.0
     #: Root of the proc filesystem (a seam for tests and containers).
     proc_root: Path = Path("/proc")
     #: Root of the cgroup filesystem.

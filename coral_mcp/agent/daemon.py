@@ -34,8 +34,9 @@ from coral_mcp.rpc.agent_stream import AgentStream, Registration
 logger = logging.getLogger(__name__)
 
 RING_FILE = "ring.sqlite"
-#: A flat series, or an unchanged service list, is sent at least once per this many pushes.
-REFRESH_PUSHES = 4
+#: A steady series, or an unchanged service list, is sent at least once per this many
+#: pushes (20 x 15 s: every 5 minutes).
+REFRESH_PUSHES = 20
 
 
 class AgentDaemon:

@@ -209,29 +209,15 @@ def _oom(ts_ms: int, service: str, before: int | None, now: int | None) -> list[
 def _edges(
     ts_ms: int, service: str, before: frozenset[Endpoint], now: frozenset[Endpoint]
 ) -> list[Event]:
-    events = [
-        Event(
-            ts_ms,
-            service,
-            EventKind.DEPENDENCY_NEW,
-            Severity.INFO,
-            f"new connection to {peer}",
-            (("peer", str(peer)),),
-        )
-        for peer in sorted(now - before)
+    changes = (
+        (now - before, EventKind.DEPENDENCY_NEW, Severity.INFO, "new connection to {}"),
+        (before - now, EventKind.DEPENDENCY_LOST, Severity.WARNING, "no longer connected to {}"),
+    )
+    return [
+        Event(ts_ms, service, kind, severity, text.format(peer), (("peer", str(peer)),))
+        for peers, kind, severity, text in changes
+        for peer in sorted(peers)
     ]
-    events += [
-        Event(
-            ts_ms,
-            service,
-            EventKind.DEPENDENCY_LOST,
-            Severity.WARNING,
-            f"no longer connected to {peer}",
-            (("peer", str(peer)),),
-        )
-        for peer in sorted(before - now)
-    ]
-    return events
 
 
 def _cmdline(cmdline: tuple[str, ...]) -> str:

@@ -130,12 +130,24 @@ def _look(settings: AgentSettings, gap_s: float) -> Any:
     return sensor, sensor.observe()
 
 
+def look_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--json` and `--sample` of the commands that look at the host once."""
+    command = click.option(
+        "--sample",
+        "gap_s",
+        type=float,
+        default=1.0,
+        show_default=True,
+        help="Seconds between the two readings that CPU and rates need.",
+    )(command)
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(
+        command
+    )
+
+
 @agent.command("status")
 @settings_options
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option(
-    "--sample", "gap_s", type=float, default=1.0, show_default=True, help="Seconds measured."
-)
+@look_options
 def status(
     config: Path | None,
     services: tuple[str, ...],
@@ -156,10 +168,7 @@ def status(
 @agent.command("inspect")
 @click.argument("service_name", metavar="SERVICE")
 @settings_options
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-@click.option(
-    "--sample", "gap_s", type=float, default=1.0, show_default=True, help="Seconds measured."
-)
+@look_options
 def inspect(
     service_name: str,
     config: Path | None,

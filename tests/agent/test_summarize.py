@@ -50,14 +50,17 @@ def _window(*series: tuple[str, list[float]]) -> SummaryWindow:
     return summarize(samples, 0, 1000)
 
 
-def test_flat_series_at_the_value_last_sent_are_left_out_until_a_refresh() -> None:
+def test_steady_series_near_the_value_last_sent_are_left_out_until_a_refresh() -> None:
     state: dict[tuple[str, str], tuple[float, int]] = {}
     sent = []
     for _ in range(5):
-        window, state = drop_unchanged(_window(("threads", [4, 4]), ("rss", [1, 2])), state, 4)
+        window = _window(("threads", [4, 4]), ("ctx", [100, 103]), ("rss", [1, 2]))
+        window, state = drop_unchanged(window, state, 4)
         sent.append(sorted(s.metric for s in window.summaries))
-    # rss changes within each window: always sent; threads: first, then every 4th window
-    assert sent == [["rss", "threads"], ["rss"], ["rss"], ["rss"], ["rss", "threads"]]
+    # rss moves 100 % within each window: always sent; threads (flat) and ctx (within the
+    # 5 % band): the first time, then every 4th window
+    everything = ["ctx", "rss", "threads"]
+    assert sent == [everything, ["rss"], ["rss"], ["rss"], everything]
     window, state = drop_unchanged(_window(("threads", [5, 5])), state, 4)
-    assert [s.metric for s in window.summaries] == ["threads"]  # a new flat value is news
+    assert [s.metric for s in window.summaries] == ["threads"]  # a new steady value is news
     assert ("api", "rss") not in state  # series that went away are forgotten
