@@ -11,7 +11,7 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 INSPECTOR := .tools/inspector/node_modules/.bin/mcp-inspector
 INSPECTOR_VERSION := 2.12.0
 
-.PHONY: run test lint typecheck unit proto bench-agent clean
+.PHONY: run test lint typecheck unit proto bench-agent bench-agent-compare clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ proto: $(DEV_STAMP)
 ## bench-agent: measure the agent's idle RSS and CPU while it watches 10 processes
 bench-agent: $(DEV_STAMP)
 	$(BIN)/python benchmarks/agent_idle.py
+
+## bench-agent-compare: the agent beside prometheus-node-exporter, 50 processes, ~200 connections
+bench-agent-compare: $(DEV_STAMP)
+	command -v prometheus-node-exporter >/dev/null || { apt-get update && \
+		apt-get install -y --no-install-recommends prometheus-node-exporter; }
+	$(BIN)/python benchmarks/agent_vs_node_exporter.py
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

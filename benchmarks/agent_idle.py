@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import append_result, free_port
+from common import append_result, free_port, stop_processes
 
 BIN = Path(sys.executable).parent
 SERVICE = Path(__file__).resolve().parent.parent / "tests" / "data" / "tcp_service.py"
@@ -92,12 +92,7 @@ def main() -> None:
             ring = Path(tmp, "agent", "ring.sqlite")
             ring_bytes = sum(p.stat().st_size for p in ring.parent.glob("ring.sqlite*"))
         finally:
-            for proc in reversed(procs):
-                proc.terminate()
-            for proc in procs:
-                proc.wait(timeout=15)
-                if proc.stdout:
-                    proc.stdout.close()
+            stop_processes(procs)
 
     cpu_pct = 100.0 * cpu_s / wall_s
     entry = append_result(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import socket
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,3 +51,13 @@ def append_result(title: str, command: str, lines: list[str]) -> str:
     with RESULTS.open("a") as out:
         out.write(entry + "\n")
     return entry
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate the processes (newest first) and wait for each."""
+    for proc in reversed(procs):
+        proc.terminate()
+    for proc in procs:
+        proc.wait(timeout=15)
+        if proc.stdout:
+            proc.stdout.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from coral_mcp.errors import ConfigError
 from coral_mcp.models import ServiceSpec
+from coral_mcp.models.checks import HealthCheckSpec, ScrapeSpec
 
 DEFAULT_GRPC_PORT = 9000
 DEFAULT_HTTP_PORT = 9010
@@ -52,11 +53,34 @@ class AgentSettings:
     ring_max_bytes: int = 100 * 1024 * 1024
     #: Largest number of unacknowledged messages kept for replay after a reconnect.
     max_pending_messages: int = 1000
+    #: Health checks (HTTP, TCP, gRPC) per service.
+    health_checks: tuple[HealthCheckSpec, ...] = ()
+    #: Prometheus `/metrics` endpoints scraped per service.
+    scrapes: tuple[ScrapeSpec, ...] = ()
+    #: Also sample the host as a whole (CPU, load, memory, disk, network, TCP counters).
+    host_metrics: bool = True
+    #: Seconds between full TCP socket scans (discovery, connections, topology). A scan
+    #: walks every process's file descriptors, the agent's largest cost; processes are
+    #: still sampled, and exits seen, every interval_s.
+    socket_scan_s: float = 30.0
+    #: Root of the proc filesystem (a seam for tests and containers).
+    proc_root: Path = Path("/proc")
+    #: Root of the cgroup filesystem.
+    cgroup_root: Path = Path("/sys/fs/cgroup")
+    #: The `systemctl` command, asked how a systemd unit's main process ended.
+    systemctl: str = "systemctl"
 
     def __post_init__(self) -> None:
-        for name in ("interval_s", "push_s", "heartbeat_s", "ring_max_age_s"):
+        for name in ("interval_s", "push_s", "heartbeat_s", "ring_max_age_s", "socket_scan_s"):
             _positive(name, getattr(self, name))
         _positive("ring_max_bytes", self.ring_max_bytes)
+        for check in self.health_checks:
+            _positive(f"health check {check.name} interval_s", check.interval_s)
+            _positive(f"health check {check.name} timeout_s", check.timeout_s)
+        for scrape in self.scrapes:
+            _positive(f"scrape {scrape.url} interval_s", scrape.interval_s)
+            _positive(f"scrape {scrape.url} timeout_s", scrape.timeout_s)
+            _positive(f"scrape {scrape.url} max_series", scrape.max_series)
         host, sep, port = self.colony.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(

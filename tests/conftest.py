@@ -79,6 +79,11 @@ class Processes:
     def stderr(self, name: str) -> bytes:
         return (self._logs / f"{name}.err").read_bytes()
 
+    def reap(self, pid: int) -> int:
+        """Wait for child `pid` to end and collect its status (as a service manager does)."""
+        proc = next(p for p in self._procs if p.pid == pid)
+        return proc.wait(timeout=10)
+
     def stop_all(self) -> None:
         for proc in self._procs:
             if proc.poll() is None:

@@ -19,44 +19,24 @@ from types import ModuleType
 import psutil
 
 from coral_mcp import PROTOCOL_VERSION, __version__
-from coral_mcp.agent.collectors.processes import ProcessSampler, ProcessStat, list_processes
-from coral_mcp.agent.collectors.sockets import SocketScanner
 from coral_mcp.agent.detail import DetailAnswerer
+from coral_mcp.agent.footprint import release_free_memory
 from coral_mcp.agent.identity import AgentIdentity
 from coral_mcp.agent.ring_store import RingStore
-from coral_mcp.agent.services import resolve_services
-from coral_mcp.agent.summarize import summarize
+from coral_mcp.agent.sensing import Observation, Sensor
+from coral_mcp.agent.summarize import SeriesKey, drop_unchanged, summarize
 from coral_mcp.config import AgentSettings
 from coral_mcp.datadir import ensure_data_dir
-from coral_mcp.models import DetailQuery, Peer, QueryReply, Sample, ServiceBatch, ServiceState
+from coral_mcp.models import DetailQuery, EventBatch, QueryReply, ServiceBatch
+from coral_mcp.rpc import codec
 from coral_mcp.rpc.agent_stream import AgentStream, Registration
 
 logger = logging.getLogger(__name__)
 
 RING_FILE = "ring.sqlite"
-
-
-def service_samples(
-    name: str, ts_s: float, stats: list[ProcessStat], outbound: int
-) -> list[Sample]:
-    """The per-service series from its processes' stats (sums over processes)."""
-    samples = [
-        Sample(ts_s, name, "processes", float(len(stats))),
-        Sample(ts_s, name, "connections_out", float(outbound)),
-    ]
-    if not stats:
-        return samples
-    samples += [
-        Sample(ts_s, name, "rss_bytes", float(sum(s.rss_bytes for s in stats))),
-        Sample(ts_s, name, "threads", float(sum(s.threads for s in stats))),
-    ]
-    cpu = [s.cpu_percent for s in stats if s.cpu_percent is not None]
-    if cpu:
-        samples.append(Sample(ts_s, name, "cpu_percent", float(sum(cpu))))
-    fds = [s.fds for s in stats if s.fds is not None]
-    if fds:
-        samples.append(Sample(ts_s, name, "fds", float(sum(fds))))
-    return samples
+#: A steady series, or an unchanged service list, is sent at least once per this many
+#: pushes (20 x 15 s: every 5 minutes).
+REFRESH_PUSHES = 20
 
 
 class AgentDaemon:
@@ -69,7 +49,6 @@ class AgentDaemon:
         hostname: str | None = None,
     ) -> None:
         self.settings = settings
-        self._ps = ps
         self._clock = clock
         self.hostname = hostname or socket.gethostname()
         data_dir = ensure_data_dir(settings.data_dir)
@@ -77,10 +56,9 @@ class AgentDaemon:
         self.ring = RingStore(
             data_dir / RING_FILE, settings.ring_max_age_s, settings.ring_max_bytes
         )
-        self._sampler = ProcessSampler(ps)
-        self._scanner = SocketScanner(ps)
-        self._own_pids = frozenset({os.getpid()})
+        self.sensor = Sensor(settings, ps=ps, clock=clock, own_pids=frozenset({os.getpid()}))
         self.latest = ServiceBatch(observed_ms=0, services=())
+        self.last_observation: Observation | None = None
         self.stream = AgentStream(
             settings.colony,
             self._registration,
@@ -90,8 +68,12 @@ class AgentDaemon:
             heartbeat_s=settings.heartbeat_s,
             on_query=self._answer_query,
         )
-        self._detail = DetailAnswerer(self.ring, lambda: self.latest)
+        self._detail = DetailAnswerer(self.ring, lambda: self.latest, ps=ps)
         self._last_push_s = clock()
+        self._last_sent: dict[SeriesKey, tuple[float, int]] = {}
+        self._services_sent: tuple[object, int] | None = None
+        #: Bytes of summaries and service lists queued for the colony (protobuf size).
+        self.pushed_bytes = 0
 
     @property
     def agent_id(self) -> str:
@@ -114,50 +96,41 @@ class AgentDaemon:
             return await asyncio.to_thread(self._detail.answer, query)
 
     def sample_once(self) -> ServiceBatch:
-        """Read the host once: resolve services, sample their processes, store samples."""
-        now_s = self._clock()
-        table = self._scanner.scan()
-        processes = list_processes(self._ps)
-        resolved = resolve_services(
-            self.settings.services,
-            self.settings.auto_discover,
-            table,
-            processes,
-            self._own_pids,
-        )
-        stats = self._sampler.sample(pid for r in resolved for pid in r.pids)
-        samples: list[Sample] = []
-        states: list[ServiceState] = []
-        for service in resolved:
-            peers = table.outbound_peers(service.pids)
-            samples += service_samples(
-                service.name,
-                now_s,
-                [stats[p] for p in service.pids if p in stats],
-                sum(peers.values()),
-            )
-            states.append(
-                ServiceState(
-                    name=service.name,
-                    spec=service.spec,
-                    pids=service.pids,
-                    listen=tuple(sorted(table.listen_endpoints(service.pids))),
-                    peers=tuple(Peer(remote, n) for remote, n in sorted(peers.items())),
-                )
-            )
-        self.ring.append(samples)
-        self.latest = ServiceBatch(observed_ms=int(now_s * 1000), services=tuple(states))
+        """Look at the host once: store the raw samples, send the events at once."""
+        observation = self.sensor.observe()
+        self.ring.append(observation.samples)
+        if observation.events:
+            self.ring.append_events(observation.events)
+            self.stream.submit(EventBatch(observation.events))
+            for event in observation.events:
+                logger.info("event %s %s: %s", event.service, event.kind, event.message)
+        self.last_observation = observation
+        self.latest = observation.batch
+        release_free_memory()
         return self.latest
 
     def push_once(self) -> None:
-        """Summarize samples since the last push and queue them with the latest services."""
+        """Summarize samples since the last push and queue them (and changed services)."""
         end_s = self._clock()
         start_s, self._last_push_s = self._last_push_s, end_s
         window = summarize(self.ring.read(start_s, end_s), int(start_s * 1000), int(end_s * 1000))
+        window, self._last_sent = drop_unchanged(window, self._last_sent, REFRESH_PUSHES)
         if window.summaries:
             self.stream.submit(window)
-        self.stream.submit(self.latest)
+            self.pushed_bytes += codec.summary_window_to_pb(window).ByteSize()
+        services = self.latest.services
+        if (
+            self._services_sent is None
+            or self._services_sent[0] != services
+            or (self._services_sent[1] + 1 >= REFRESH_PUSHES)
+        ):
+            self.stream.submit(self.latest)
+            self.pushed_bytes += codec.service_batch_to_pb(self.latest).ByteSize()
+            self._services_sent = (services, 0)
+        else:
+            self._services_sent = (services, self._services_sent[1] + 1)
         self.ring.evict(end_s)
+        release_free_memory()
 
     async def run(self, stop: asyncio.Event) -> None:
         logger.info(

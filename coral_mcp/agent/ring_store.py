@@ -8,13 +8,14 @@ bound is reached.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 
 from coral_mcp.errors import StorageError
-from coral_mcp.models import Sample
+from coral_mcp.models import Event, Sample, Severity
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS samples (
@@ -24,7 +25,29 @@ CREATE TABLE IF NOT EXISTS samples (
     value REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS samples_ts ON samples (ts_s);
+CREATE TABLE IF NOT EXISTS events (
+    ts_ms INTEGER NOT NULL,
+    service TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    message TEXT NOT NULL,
+    attributes TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts_ms);
 """
+_INSERT_EVENT = (
+    "INSERT INTO events (ts_ms, service, kind, severity, message, attributes)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_SELECT_EVENTS = (
+    "SELECT ts_ms, service, kind, severity, message, attributes FROM events"
+    " WHERE ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms DESC, rowid DESC LIMIT ?"
+)
+_DELETE_OLDER_EVENTS = "DELETE FROM events WHERE ts_ms < ?"
+_DELETE_EXCESS_EVENTS = (
+    "DELETE FROM events WHERE rowid NOT IN (SELECT rowid FROM events ORDER BY ts_ms DESC LIMIT ?)"
+)
+MAX_EVENTS = 10_000
 _INSERT = "INSERT INTO samples (ts_s, service, metric, value) VALUES (?, ?, ?, ?)"
 _SELECT_RANGE = (
     "SELECT ts_s, service, metric, value FROM samples"
@@ -49,6 +72,10 @@ class RingStore:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            # After each checkpoint the WAL file is cut back to this size.
+            self._db.execute("PRAGMA journal_size_limit=4194304")
+            # A small page cache: appends are sequential, reads are rare (detail queries).
+            self._db.execute("PRAGMA cache_size=-512")
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise StorageError(
@@ -63,6 +90,25 @@ class RingStore:
         with self._lock, self._db:
             self._db.execute("BEGIN")
             self._db.executemany(_INSERT, samples)
+
+    def append_events(self, events: Iterable[Event]) -> None:
+        rows = [
+            (e.ts_ms, e.service, e.kind, e.severity.value, e.message, json.dumps(e.attributes))
+            for e in events
+        ]
+        if rows:
+            with self._lock, self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany(_INSERT_EVENT, rows)
+
+    def read_events(self, start_ms: int, end_ms: int, limit: int) -> list[Event]:
+        """Events with start_ms <= ts_ms < end_ms, newest first, at most `limit`."""
+        with self._lock:
+            rows = self._db.execute(_SELECT_EVENTS, (start_ms, end_ms, limit)).fetchall()
+        return [
+            Event(ts, service, kind, Severity(severity), message, _attrs(attributes))
+            for ts, service, kind, severity, message, attributes in rows
+        ]
 
     def read(self, start_s: float, end_s: float) -> list[Sample]:
         """Samples with start_s <= ts_s < end_s, oldest first."""
@@ -91,6 +137,8 @@ class RingStore:
             return self._evict(now_s)
 
     def _evict(self, now_s: float) -> int:
+        self._db.execute(_DELETE_OLDER_EVENTS, (int((now_s - self.max_age_s) * 1000),))
+        self._db.execute(_DELETE_EXCESS_EVENTS, (MAX_EVENTS,))
         dropped = self._db.execute(_DELETE_OLDER, (now_s - self.max_age_s,)).rowcount
         while self.used_bytes() > self.max_bytes:
             total = self.count()
@@ -103,3 +151,7 @@ class RingStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _attrs(text: str) -> tuple[tuple[str, str], ...]:
+    return tuple((str(k), str(v)) for k, v in json.loads(text))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from coral_mcp.agent.collectors.processes import ProcessInfo, service_name_for
@@ -27,15 +27,17 @@ def resolve_services(
     table: SocketTable,
     processes: Sequence[ProcessInfo],
     exclude_pids: frozenset[int] = frozenset(),
+    name_for: Callable[[ProcessInfo], str] = service_name_for,
 ) -> list[ResolvedService]:
     """Match specs (and, with auto_discover, every listening process) to pids.
 
     `exclude_pids` (the agent itself) never match a name pattern: its own command line
     names the patterns it looks for. Auto-discovery still sees the agent's process
     when it listens (as in `coral up`). A given service whose processes are gone stays in the list
-    with no pids, so the colony sees it is down.
+    with no pids, so the colony sees it is down. Zombies (exited, not yet reaped) belong
+    to no service. `name_for` names auto-discovered processes.
     """
-    running = {p.pid: p for p in processes}
+    running = {p.pid: p for p in processes if not p.zombie}
     resolved: list[ResolvedService] = []
     claimed: set[int] = set()
     for spec in specs:
@@ -48,7 +50,7 @@ def resolve_services(
         for pid in table.listen:
             if pid in claimed or pid not in running:
                 continue
-            by_name.setdefault(service_name_for(running[pid]), set()).add(pid)
+            by_name.setdefault(name_for(running[pid]), set()).add(pid)
         for name in sorted(by_name):
             if name not in taken:
                 resolved.append(ResolvedService(name, AUTO_SPEC, tuple(sorted(by_name[name]))))

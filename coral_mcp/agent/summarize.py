@@ -48,3 +48,38 @@ def summarize(samples: Iterable[Sample], start_ms: int, end_ms: int) -> SummaryW
             )
         )
     return SummaryWindow(start_ms=start_ms, end_ms=end_ms, summaries=tuple(summaries))
+
+
+SeriesKey = tuple[str, str]
+
+
+def drop_unchanged(
+    window: SummaryWindow,
+    last_sent: dict[SeriesKey, tuple[float, int]],
+    refresh_every: int,
+    relative: float = 0.05,
+    absolute: float = 0.1,
+) -> tuple[SummaryWindow, dict[SeriesKey, tuple[float, int]]]:
+    """Leave out series that stayed near the value last sent, to keep pushes small.
+
+    A series is left out when its window's min, max and last all lie within a dead band
+    around the `last` value most recently sent for it: `relative` of that value, or
+    `absolute`, whichever is wider. It is sent anyway once every `refresh_every`
+    windows, so the colony never goes long without hearing of it. `last_sent` maps a
+    series to (last value sent, windows since then); the updated map is returned with
+    the compacted window, and series no longer present are forgotten.
+    """
+    kept: list[MetricSummary] = []
+    state: dict[SeriesKey, tuple[float, int]] = {}
+    for summary in window.summaries:
+        key = (summary.service, summary.metric)
+        previous = last_sent.get(key)
+        if previous is not None and previous[1] + 1 < refresh_every:
+            reference, age = previous
+            band = max(abs(reference) * relative, absolute)
+            if all(abs(v - reference) <= band for v in (summary.min, summary.max, summary.last)):
+                state[key] = (reference, age + 1)
+                continue
+        kept.append(summary)
+        state[key] = (summary.last, 0)
+    return SummaryWindow(window.start_ms, window.end_ms, tuple(kept)), state

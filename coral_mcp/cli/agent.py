@@ -1,13 +1,21 @@
-"""`coral agent ...`: run an agent that watches this host's components."""
+"""`coral agent ...`: run an agent, or look at what it would see, on this host."""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
+from coral_mcp.agent.__main__ import LEAN_ENV
 from coral_mcp.cli.common import default_data_root, run_daemon
 from coral_mcp.config import AgentSettings
+from coral_mcp.errors import QueryError
 from coral_mcp.models import ServiceSpec, parse_service_spec
 
 SERVICE_HELP = (
@@ -21,50 +29,166 @@ def parse_specs(texts: tuple[str, ...]) -> tuple[ServiceSpec, ...]:
     return tuple(parse_service_spec(text) for text in texts)
 
 
+def build_settings(
+    config: Path | None,
+    services: tuple[str, ...],
+    auto: bool | None,
+    data_dir: Path | None,
+    **flags: Any,
+) -> AgentSettings:
+    """Settings from the config file, then flags given on the command line over it."""
+    fields: dict[str, Any] = {}
+    if config is not None:
+        from coral_mcp.agent.config_file import load_config_file
+
+        fields = load_config_file(config)
+    specs = parse_specs(services)
+    if specs:
+        fields["services"] = fields.get("services", ()) + specs
+    if auto is not None:
+        fields["auto_discover"] = auto
+    elif "auto_discover" not in fields:
+        fields["auto_discover"] = not fields.get("services")
+    fields.update({key: value for key, value in flags.items() if value is not None})
+    if data_dir is not None:
+        fields["data_dir"] = data_dir
+    fields.setdefault("data_dir", default_data_root() / "agent")
+    return AgentSettings(**fields)
+
+
+def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by every `coral agent` command that looks at the host."""
+    options = [
+        click.option(
+            "--config",
+            type=click.Path(path_type=Path, dir_okay=False),
+            default=None,
+            help="Agent config file (TOML, or YAML by .yaml/.yml); flags override it.",
+        ),
+        click.option(
+            "--service", "services", multiple=True, metavar="NAME=SPEC", help=SERVICE_HELP
+        ),
+        click.option(
+            "--auto/--no-auto",
+            default=None,
+            help="Also watch every process with a listening TCP port "
+            "(default: on when no service is given).",
+        ),
+        click.option(
+            "--data-dir",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Agent state and raw samples [default: ~/.local/share/coral/agent].",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.group()
 def agent() -> None:
-    """Run the agent that watches components on this host."""
+    """Run the agent that watches components on this host, or look at what it sees."""
 
 
 @agent.command("start")
-@click.option(
-    "--colony", default="127.0.0.1:9000", show_default=True, help="Colony gRPC HOST:PORT."
-)
-@click.option("--service", "services", multiple=True, metavar="NAME=SPEC", help=SERVICE_HELP)
-@click.option(
-    "--auto/--no-auto",
-    default=None,
-    help="Also watch every process with a listening TCP port (default: on when no --service).",
-)
-@click.option(
-    "--interval", type=float, default=10.0, show_default=True, help="Seconds between samples."
-)
-@click.option("--push", type=float, default=15.0, show_default=True, help="Seconds between pushes.")
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Agent state and raw samples [default: ~/.local/share/coral/agent].",
-)
+@settings_options
+@click.option("--colony", default=None, help="Colony gRPC HOST:PORT [default: 127.0.0.1:9000].")
+@click.option("--interval", type=float, default=None, help="Seconds between samples [default: 10].")
+@click.option("--push", type=float, default=None, help="Seconds between pushes [default: 15].")
 def start(
-    colony: str,
+    config: Path | None,
     services: tuple[str, ...],
     auto: bool | None,
-    interval: float,
-    push: float,
     data_dir: Path | None,
+    colony: str | None,
+    interval: float | None,
+    push: float | None,
 ) -> None:
     """Start an agent and stream what it sees to a colony. Runs until interrupted."""
-    from coral_mcp.agent.daemon import AgentDaemon
-
-    specs = parse_specs(services)
-    settings = AgentSettings(
-        data_dir=data_dir or default_data_root() / "agent",
-        colony=colony,
-        services=specs,
-        auto_discover=auto if auto is not None else not specs,
-        interval_s=interval,
-        push_s=push,
+    settings = build_settings(
+        config, services, auto, data_dir, colony=colony, interval_s=interval, push_s=push
     )
+    if os.environ.get(LEAN_ENV) is None:  # settings are valid: go on in a lean process
+        os.environ[LEAN_ENV] = "1"
+        os.execv(sys.executable, [sys.executable, "-m", "coral_mcp.agent", *sys.argv[1:]])
+    from coral_mcp.agent.daemon import AgentDaemon
+    from coral_mcp.agent.footprint import limit_malloc_arenas
+
+    limit_malloc_arenas()
     daemon = AgentDaemon(settings)
     run_daemon(daemon.run)
+
+
+def _look(settings: AgentSettings, gap_s: float) -> Any:
+    """Two looks `gap_s` apart (CPU and rates need two readings); the second."""
+    from coral_mcp.agent.sensing import Sensor
+
+    sensor = Sensor(settings, own_pids=frozenset({os.getpid()}))
+    sensor.observe()
+    time.sleep(gap_s)
+    return sensor, sensor.observe()
+
+
+def look_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--json` and `--sample` of the commands that look at the host once."""
+    command = click.option(
+        "--sample",
+        "gap_s",
+        type=float,
+        default=1.0,
+        show_default=True,
+        help="Seconds between the two readings that CPU and rates need.",
+    )(command)
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(
+        command
+    )
+
+
+@agent.command("status")
+@settings_options
+@look_options
+def status(
+    config: Path | None,
+    services: tuple[str, ...],
+    auto: bool | None,
+    data_dir: Path | None,
+    as_json: bool,
+    gap_s: float,
+) -> None:
+    """What an agent on this host sees now: services, their resources, the host. No colony."""
+    from coral_mcp.agent.report import status_document, status_text
+
+    settings = build_settings(config, services, auto, data_dir, host_metrics=True)
+    sensor, observation = _look(settings, gap_s)
+    doc = status_document(observation, sensor)
+    click.echo(json.dumps(doc, indent=2) if as_json else status_text(doc))
+
+
+@agent.command("inspect")
+@click.argument("service_name", metavar="SERVICE")
+@settings_options
+@look_options
+def inspect(
+    service_name: str,
+    config: Path | None,
+    services: tuple[str, ...],
+    auto: bool | None,
+    data_dir: Path | None,
+    as_json: bool,
+    gap_s: float,
+) -> None:
+    """Everything the agent sees of one SERVICE now: processes, sockets, cgroup, probes."""
+    from coral_mcp.agent.report import inspect_document, inspect_text
+
+    settings = build_settings(config, services, auto, data_dir, host_metrics=False)
+    sensor, observation = _look(settings, gap_s)
+    names = sorted(s.name for s in observation.batch.services)
+    if service_name not in names:
+        seen = ", ".join(names) or "none"
+        raise QueryError(
+            f"no service named {service_name!r} on this host",
+            hint=f"services seen: {seen}; or give it with --service {service_name}=port:N",
+        )
+    doc = inspect_document(service_name, observation, sensor)
+    click.echo(json.dumps(doc, indent=2) if as_json else inspect_text(doc))

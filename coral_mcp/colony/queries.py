@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from coral_mcp import __version__
@@ -47,7 +48,19 @@ class StoreQueries:
         return datetime.fromtimestamp(self._clock(), UTC)
 
     async def services(self) -> list[ServiceView]:
-        return await asyncio.to_thread(self._store.services, self.now())
+        """Services as stored, last seen no earlier than their agents were last heard."""
+        views = await asyncio.to_thread(self._store.services, self.now())
+        return [self._heard(view) for view in views]
+
+    def _heard(self, view: ServiceView) -> ServiceView:
+        # Agents leave unchanged state out of their pushes and send heartbeats between
+        # them: a live agent's services are current even when no row changed.
+        heard = [self._ingest.last_seen_s(agent) for agent in view.agents]
+        newest = max((h for h in heard if h is not None), default=None)
+        if newest is None:
+            return view
+        at = datetime.fromtimestamp(newest, UTC)
+        return replace(view, last_seen=at) if at > view.last_seen else view
 
     async def service_names(self) -> list[str]:
         return await asyncio.to_thread(self._store.service_names)

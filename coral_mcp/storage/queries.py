@@ -8,7 +8,8 @@ Statements that read `incoming`, `services_in`, `endpoints_in`, `peers_in` or
 from datetime import timedelta
 
 #: Sockets and peers older than this no longer make edges or count as current.
-SOCKET_FRESHNESS = timedelta(minutes=5)
+#: Agents re-send an unchanged service list every 5 minutes: three refreshes of slack.
+SOCKET_FRESHNESS = timedelta(minutes=15)
 
 UPSERT_AGENT = """
 INSERT INTO agents (agent_id, hostname, agent_version, protocol_version, peer,

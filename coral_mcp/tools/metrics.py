@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from coral_mcp.errors import QueryError
+from coral_mcp.models import MetricPoint
 from coral_mcp.models.timerange import parse_range, rfc3339
 from coral_mcp.tools.data import CoralData
 from coral_mcp.tools.schemas import MetricSeriesOut, point_out
@@ -11,8 +14,41 @@ from coral_mcp.tools.services import require_service
 #: At most this many buckets per query; a smaller step is widened to fit.
 MAX_POINTS = 500
 MIN_STEP_S = 10
+#: How long after its last report a steady series still counts as reported.
+CARRY_S = 330
 #: Ranges longer than this are answered in hourly (or wider) buckets.
 LONG_RANGE_S = 86400
+
+
+def carry_forward(points: list[MetricPoint], step_s: int, end: datetime) -> list[MetricPoint]:
+    """Fill buckets an agent left empty because the series did not change.
+
+    Agents leave a steady series out of a push (it stayed within 5 % of the value last
+    sent) and re-send it every 5 minutes, so an empty bucket within CARRY_S of the last
+    report holds that report's value. Carried buckets have count 0.
+    """
+    filled: list[MetricPoint] = []
+    step = timedelta(seconds=step_s)
+    for point in points:
+        if filled:
+            last = filled[-1]
+            at = last.ts + step
+            while at < point.ts and (at - last.ts).total_seconds() <= CARRY_S:
+                filled.append(_carried(last, at))
+                at += step
+        filled.append(point)
+    if filled:
+        last = filled[-1]
+        at = last.ts + step
+        while at < end and (at - last.ts).total_seconds() <= CARRY_S:
+            filled.append(_carried(last, at))
+            at += step
+    return filled
+
+
+def _carried(point: MetricPoint, at: datetime) -> MetricPoint:
+    value = point.last
+    return MetricPoint(at, value, value, value, value, value, 0)
 
 
 async def query_metrics(
@@ -38,7 +74,9 @@ async def query_metrics(
     if span.seconds > LONG_RANGE_S:
         auto_step = max(auto_step, 3600)  # served from hourly roll-ups: fast and complete
     step = max(step_s or 60, auto_step)
-    points = await data.metric_series(service, metric, span.start, span.end, step)
+    points = carry_forward(
+        await data.metric_series(service, metric, span.start, span.end, step), step, span.end
+    )
     hint = None
     if not points:
         hint = (

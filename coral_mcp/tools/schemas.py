@@ -89,7 +89,10 @@ class PointOut(_Out):
     max: float
     p95: float
     last: float
-    count: int = Field(description="Raw samples behind the bucket.")
+    count: int = Field(
+        description="Raw samples behind the bucket; 0 when the agent sent nothing because"
+        " the series did not change, and the values repeat its last report."
+    )
 
 
 class MetricSeriesOut(_Out):

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from coral_mcp.agent.ring_store import RingStore
-from coral_mcp.models import Sample
+from coral_mcp.models import Event, Sample, Severity
 
 
 def _samples(start_s: float, n: int, service: str = "api") -> list[Sample]:
@@ -63,3 +63,22 @@ def test_ring_store_keeps_samples_across_reopen(tmp_path: Path) -> None:
     store.close()
     reopened = RingStore(path, max_age_s=3600, max_bytes=10_000_000)
     assert [s.value for s in reopened.read(0, 100)] == [0, 1, 2, 3, 4]
+
+
+def test_ring_store_keeps_events_across_reopen_newest_first(tmp_path: Path) -> None:
+    ring = RingStore(tmp_path / "ring.sqlite", 3600, 10_000_000)
+    ring.append_events(
+        [
+            Event(1_000, "api", "crash", Severity.CRITICAL, "boom", (("exit_code", "3"),)),
+            Event(2_000, "api", "restart", Severity.WARNING, "again", ()),
+        ]
+    )
+    ring.close()
+    reopened = RingStore(tmp_path / "ring.sqlite", 3600, 10_000_000)
+    events = reopened.read_events(0, 10_000, 10)
+    assert [(e.kind, e.attributes) for e in events] == [
+        ("restart", ()),
+        ("crash", (("exit_code", "3"),)),
+    ]
+    reopened.evict(now_s=3600 + 1.5)  # the crash (t=1 s) is now older than an hour
+    assert [e.kind for e in reopened.read_events(0, 10_000, 10)] == ["restart"]

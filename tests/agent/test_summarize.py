@@ -3,8 +3,8 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coral_mcp.agent.summarize import percentile, summarize
-from coral_mcp.models import Sample
+from coral_mcp.agent.summarize import drop_unchanged, percentile, summarize
+from coral_mcp.models import Sample, SummaryWindow
 
 
 def test_summarize_computes_statistics_per_series() -> None:
@@ -41,3 +41,26 @@ def test_summary_bounds_hold_for_any_values(values: list[float]) -> None:
 def test_percentile_interpolates_between_ranks() -> None:
     assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
     assert percentile([7.0], 0.95) == 7.0
+
+
+def _window(*series: tuple[str, list[float]]) -> SummaryWindow:
+    samples = [
+        Sample(float(i), "api", metric, v) for metric, vs in series for i, v in enumerate(vs)
+    ]
+    return summarize(samples, 0, 1000)
+
+
+def test_steady_series_near_the_value_last_sent_are_left_out_until_a_refresh() -> None:
+    state: dict[tuple[str, str], tuple[float, int]] = {}
+    sent = []
+    for _ in range(5):
+        window = _window(("threads", [4, 4]), ("ctx", [100, 103]), ("rss", [1, 2]))
+        window, state = drop_unchanged(window, state, 4)
+        sent.append(sorted(s.metric for s in window.summaries))
+    # rss moves 100 % within each window: always sent; threads (flat) and ctx (within the
+    # 5 % band): the first time, then every 4th window
+    everything = ["ctx", "rss", "threads"]
+    assert sent == [everything, ["rss"], ["rss"], ["rss"], everything]
+    window, state = drop_unchanged(_window(("threads", [5, 5])), state, 4)
+    assert [s.metric for s in window.summaries] == ["threads"]  # a new steady value is news
+    assert ("api", "rss") not in state  # series that went away are forgotten

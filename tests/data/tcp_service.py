@@ -1,6 +1,6 @@
 """A tiny real TCP service for tests: listens, optionally holds connections to others.
 
-    python tcp_service.py --listen PORT [--connect HOST:PORT ...] [--connections N]
+    python tcp_service.py --listen PORT [--connect HOST:PORT ...] [--connections N] [--tag T]
 
 Prints "ready" on stdout once it listens and its connections are open, then serves
 until killed (accepted connections are kept open).
@@ -18,6 +18,7 @@ def main() -> None:
     parser.add_argument("--listen", type=int, required=True)
     parser.add_argument("--connect", action="append", default=[])
     parser.add_argument("--connections", type=int, default=1)
+    parser.add_argument("--tag", default="", help="ignored: lets tests find the process")
     args = parser.parse_args()
     server = socket.socket()
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

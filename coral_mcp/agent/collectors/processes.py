@@ -9,6 +9,7 @@ readings: the first for a process is discarded (reported as None).
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,7 +25,12 @@ _PSUTIL_GONE = (psutil.NoSuchProcess, psutil.ZombieProcess)
 
 @dataclass(frozen=True, slots=True)
 class ProcessStat:
-    """One process at one moment. `cpu_percent` is None on its first reading."""
+    """One process at one moment. `cpu_percent` is None on its first reading.
+
+    Optional fields are None where the kernel does not say or may not be read.
+    `exe_inode`/`exe_mtime_s` identify the executable file, so a replaced binary at the
+    same path is still told apart (a deploy).
+    """
 
     pid: int
     name: str
@@ -32,6 +38,21 @@ class ProcessStat:
     rss_bytes: int
     threads: int
     fds: int | None
+    vms_bytes: int = 0
+    read_bytes: int | None = None
+    write_bytes: int | None = None
+    ctx_switches: int | None = None
+    create_time_s: float = 0.0
+    exe: str = ""
+    exe_inode: int = 0
+    exe_mtime_s: float = 0.0
+    cmdline: tuple[str, ...] = ()
+    ppid: int = 0
+
+    @property
+    def fingerprint(self) -> tuple[str, int, float, tuple[str, ...]]:
+        """What a deploy changes: the executable (path, inode, mtime) and command line."""
+        return (self.exe, self.exe_inode, self.exe_mtime_s, self.cmdline)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +62,11 @@ class ProcessInfo:
     pid: int
     name: str
     cmdline: tuple[str, ...]
+    zombie: bool = False
 
 
 class ProcessSampler:
-    """Reads CPU, RSS, threads and FDs of given pids, keeping psutil handles between calls.
+    """Reads resource usage of given pids, keeping psutil handles between calls.
 
     Handles are kept so `cpu_percent` can measure since the previous reading; a pid
     reused by a new process is detected through its create time.
@@ -53,6 +75,9 @@ class ProcessSampler:
     def __init__(self, ps: ModuleType = psutil) -> None:
         self._ps = ps
         self._handles: dict[int, Any] = {}
+        # What does not change while a process lives (exe, its file, the command line)
+        # is read once per process, not at every sample.
+        self._identity: dict[int, tuple[str, int, float, tuple[str, ...]]] = {}
 
     def sample(self, pids: Iterable[int]) -> dict[int, ProcessStat]:
         stats: dict[int, ProcessStat] = {}
@@ -60,6 +85,7 @@ class ProcessSampler:
         for pid in list(self._handles):
             if pid not in wanted:
                 del self._handles[pid]
+                self._identity.pop(pid, None)
         for pid in wanted:
             stat = self._sample_one(pid)
             if stat is not None:
@@ -76,20 +102,32 @@ class ProcessSampler:
                 proc = self._handles[pid] = self._ps.Process(pid)
                 fresh = True
             with proc.oneshot():
+                if proc.status() == psutil.STATUS_ZOMBIE:
+                    raise psutil.ZombieProcess(pid)
                 cpu = proc.cpu_percent(interval=None)
                 memory = proc.memory_info()
                 threads = proc.num_threads()
-                try:
-                    fds: int | None = proc.num_fds()
-                except self._ps.AccessDenied:
-                    fds = None
                 name = proc.name()
+                created = proc.create_time()
+                ppid = proc.ppid()
+                fds = _optional(proc.num_fds)
+                io = _optional(proc.io_counters)
+                ctx = _optional(proc.num_ctx_switches)
+                if fresh or pid not in self._identity:
+                    exe = _optional(proc.exe) or ""
+                    self._identity[pid] = (
+                        exe,
+                        *_file_identity(exe),
+                        tuple(_optional(proc.cmdline) or ()),
+                    )
         except _PSUTIL_GONE:
             self._handles.pop(pid, None)
+            self._identity.pop(pid, None)
             return None
         except psutil.AccessDenied:
             logger.debug("access denied reading pid %d", pid)
             return None
+        exe, inode, mtime, cmdline = self._identity[pid]
         return ProcessStat(
             pid=pid,
             name=name,
@@ -97,19 +135,68 @@ class ProcessSampler:
             rss_bytes=int(memory.rss),
             threads=int(threads),
             fds=fds,
+            vms_bytes=int(memory.vms),
+            read_bytes=None if io is None else int(io.read_bytes),
+            write_bytes=None if io is None else int(io.write_bytes),
+            ctx_switches=None if ctx is None else int(ctx.voluntary + ctx.involuntary),
+            create_time_s=float(created),
+            exe=exe,
+            exe_inode=inode,
+            exe_mtime_s=mtime,
+            cmdline=cmdline,
+            ppid=int(ppid),
         )
+
+
+def _optional(read: Any) -> Any:
+    """One psutil reading that may be denied (another user's process): None then."""
+    try:
+        return read()
+    except psutil.AccessDenied:
+        return None
+
+
+def _file_identity(path: str) -> tuple[int, float]:
+    if not path:
+        return 0, 0.0
+    try:
+        st = os.stat(path)
+    except OSError:  # deleted after a deploy, or in another mount namespace
+        return 0, 0.0
+    return st.st_ino, st.st_mtime
+
+
+def processes_by_pid(pids: Iterable[int], ps: ModuleType = psutil) -> list[ProcessInfo]:
+    """Name and command line of the given pids (those still there): cheaper than listing
+    every process on the host when services are found by port or pid only."""
+    found: list[ProcessInfo] = []
+    for pid in set(pids):
+        try:
+            proc = ps.Process(pid)
+            with proc.oneshot():
+                zombie = proc.status() == psutil.STATUS_ZOMBIE
+                name = proc.name()
+                cmdline = () if zombie else tuple(_optional(proc.cmdline) or ())
+        except _PSUTIL_GONE:
+            continue
+        except psutil.AccessDenied:
+            logger.debug("access denied reading pid %d", pid)
+            continue
+        found.append(ProcessInfo(pid=pid, name=name, cmdline=cmdline, zombie=zombie))
+    return found
 
 
 def list_processes(ps: ModuleType = psutil) -> list[ProcessInfo]:
     """Every readable process on the host with its name and command line."""
     found: list[ProcessInfo] = []
-    for proc in ps.process_iter(["pid", "name", "cmdline"]):
+    for proc in ps.process_iter(["pid", "name", "cmdline", "status"]):
         info = proc.info
         found.append(
             ProcessInfo(
                 pid=int(info["pid"]),
                 name=str(info.get("name") or ""),
                 cmdline=tuple(info.get("cmdline") or ()),
+                zombie=info.get("status") == psutil.STATUS_ZOMBIE,
             )
         )
     return found
@@ -128,14 +215,15 @@ def service_name_for(process: ProcessInfo) -> str:
         args = list(process.cmdline[1:])
         for index, arg in enumerate(args):
             if arg == "-m" and index + 1 < len(args):
-                return _clean(args[index + 1])
+                return clean_name(args[index + 1])
             if arg in ("-jar", "-cp", "-classpath") and index + 1 < len(args):
                 continue
             if not arg.startswith("-"):
                 base = arg.rsplit("/", 1)[-1]
-                return _clean(base.rsplit(".", 1)[0] if "." in base else base)
-    return _clean(process.name) or f"pid-{process.pid}"
+                return clean_name(base.rsplit(".", 1)[0] if "." in base else base)
+    return clean_name(process.name) or f"pid-{process.pid}"
 
 
-def _clean(text: str) -> str:
+def clean_name(text: str) -> str:
+    """`text` reduced to a valid service name (letters, digits, '.', '_', '-')."""
     return re.sub(r"[^A-Za-z0-9._-]", "-", text)[:64].strip("-.")

@@ -37,6 +37,8 @@ class SocketTable:
     established: dict[int, list[tuple[Endpoint, Endpoint]]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    # pid -> count of its sockets per TCP state other than LISTEN (SYN_SENT, CLOSE_WAIT...)
+    states: dict[int, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
 
     def pids_listening_on(self, port: int) -> set[int]:
         return {pid for pid, eps in self.listen.items() if any(e.port == port for e in eps)}
@@ -60,6 +62,28 @@ class SocketTable:
                 if local.port not in listening_ports:
                     peers[remote] += 1
         return peers
+
+    def inbound_count(self, pids: Iterable[int]) -> int:
+        """Established connections accepted on the pids' listening ports."""
+        pid_list = list(pids)
+        listening_ports = {e.port for e in self.listen_endpoints(pid_list)}
+        return sum(
+            1
+            for pid in pid_list
+            for local, _ in self.established.get(pid, ())
+            if local.port in listening_ports
+        )
+
+    def state_counts(self, pids: Iterable[int]) -> Counter[str]:
+        """Sockets per TCP state (ESTABLISHED, SYN_SENT, CLOSE_WAIT...) of the pids."""
+        total: Counter[str] = Counter()
+        for pid in pids:
+            total.update(self.states.get(pid, Counter()))
+        return total
+
+    def connection_keys(self, pids: Iterable[int]) -> set[tuple[Endpoint, Endpoint]]:
+        """(local, remote) of the pids' established connections, to measure churn."""
+        return {pair for pid in pids for pair in self.established.get(pid, ())}
 
 
 class SocketScanner:
@@ -93,7 +117,9 @@ class SocketScanner:
                 else:
                     ips = {local_ip}
                 table.listen[conn.pid].update(Endpoint(ip, conn.laddr.port) for ip in ips)
-            elif conn.status == psutil.CONN_ESTABLISHED and conn.raddr:
+                continue
+            table.states[conn.pid][conn.status] += 1
+            if conn.status == psutil.CONN_ESTABLISHED and conn.raddr:
                 table.established[conn.pid].append(
                     (
                         Endpoint(local_ip, conn.laddr.port),

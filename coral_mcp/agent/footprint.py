@@ -1,0 +1,45 @@
+"""Keeping the agent process small.
+
+glibc gives each thread that allocates its own malloc arena (up to 8 per core), and
+each arena holds on to freed memory. The agent's few threads (the event loop, the
+sampling worker, gRPC's pollers) allocate little, so two arenas are plenty; the limit
+must be set before those threads start. After each sample the freed heap is given back
+(`malloc_trim`). Both are no-ops where glibc is absent.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+
+logger = logging.getLogger(__name__)
+
+_M_ARENA_MAX = -8
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None)  # the process's own symbols, libc's among them
+    except OSError:
+        return None
+
+
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Cap glibc malloc arenas; True when the cap was set."""
+    libc = _libc()
+    try:
+        return libc is not None and bool(libc.mallopt(_M_ARENA_MAX, arenas))
+    except AttributeError:
+        logger.debug("mallopt is not available; malloc arenas left as they are")
+        return False
+
+
+def release_free_memory() -> None:
+    """Give memory freed since the last call back to the OS (glibc `malloc_trim`).
+
+    A sample builds and drops many small objects (psutil's connection list, the process
+    table); without a trim, the heap keeps its high-water mark resident.
+    """
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)

@@ -1,0 +1,51 @@
+"""The running agent stays light: a lean process without OpenSSL or heavy libraries,
+and auto-discovered names that survive restarts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+from coral_mcp.models import EventKind
+from tests.agent.apps import APP, events_of, has_event, observe_until, sensor_for
+from tests.conftest import Processes, coral_cmd, free_port, wait_for
+
+
+def test_the_started_agent_runs_lean_without_ssl_or_heavy_libraries(
+    tmp_path: Path, procs: Processes
+) -> None:
+    agent = procs.start(
+        "agent",
+        coral_cmd("agent", "start", "--colony", f"127.0.0.1:{free_port()}",
+                  "--data-dir", str(tmp_path), "--no-auto"),
+    )  # fmt: skip
+    maps = Path(f"/proc/{agent.pid}/maps")
+    wait_for(lambda: "cygrpc" in maps.read_text(), 30, "the agent to load gRPC")
+    wait_for(lambda: b"watching" in procs.stderr("agent"), 30, "the agent to start watching")
+    cmdline = Path(f"/proc/{agent.pid}/cmdline").read_bytes().split(b"\0")
+    assert cmdline[1:3] == [b"-m", b"coral_mcp.agent"]  # re-executed in place, same pid
+    loaded = maps.read_text()
+    for heavy in ("_ssl.cpython", "libssl", "duckdb", "pydantic_core", "numpy"):
+        assert heavy not in loaded, heavy
+
+
+def test_auto_discovered_services_take_otel_service_name_and_keep_it_across_restarts(
+    tmp_path: Path, procs: Processes
+) -> None:
+    name = f"checkout-{free_port()}"
+
+    def start() -> int:
+        port = str(free_port())
+        cmd = ["env", f"OTEL_SERVICE_NAME={name}", sys.executable, str(APP), "--port", port]
+        return procs.start(f"app-{port}", cmd, wait_ready=True).pid
+
+    first = start()
+    sensor = sensor_for(tmp_path, auto_discover=True)
+    assert [p.pid for p in sensor.observe().processes[name]] == [first]
+    os.kill(first, signal.SIGKILL)
+    second = start()
+    seen = observe_until(sensor, has_event(EventKind.RESTART), "a restart under the same name")
+    restart = events_of(seen, EventKind.RESTART)[0]
+    assert restart.service == name and dict(restart.attributes)["pid"] == str(second)

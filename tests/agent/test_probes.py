@@ -1,0 +1,149 @@
+"""Health checks and Prometheus scrapes against real servers, and their events."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from coral_mcp.agent.collectors.health import HealthChecker
+from coral_mcp.agent.collectors.prometheus import Scraper, bucket_quantile, parse_exposition
+from coral_mcp.models import EventKind, Severity
+from coral_mcp.models.checks import CheckKind, HealthCheckSpec, ScrapeSpec
+from tests.agent.apps import events_of, has_event, observe_until, sensor_for, start_app
+from tests.conftest import Processes, free_port, wait_for
+
+
+def _metrics(samples: object, service: str) -> dict[str, float]:
+    return {s.metric: s.value for s in samples if s.service == service}  # type: ignore[attr-defined]
+
+
+def test_health_flips_and_version_changes_are_events(tmp_path: Path, procs: Processes) -> None:
+    control = tmp_path / "control.json"
+    control.write_text(json.dumps({"healthy": True, "version": "1.0"}))
+    _, port = start_app(procs, "web", "--control", str(control))
+    check = HealthCheckSpec("web", CheckKind.HTTP, f"http://127.0.0.1:{port}/health", 0.01, 2.0)
+    sensor = sensor_for(tmp_path, f"web=port:{port}", health_checks=(check,))
+    first = sensor.observe()
+    values = _metrics(first.samples, "web")
+    assert values["health_up"] == 1.0 and values["health_status"] == 200.0
+    assert values["health_body_bytes"] > 20 and values["health_component_up:db"] == 1.0
+    assert first.events == ()
+
+    control.write_text(json.dumps({"healthy": False, "version": "1.0"}))
+    seen = observe_until(sensor, has_event(EventKind.HEALTH_FLIP), "health going bad")
+    down = events_of(seen, EventKind.HEALTH_FLIP)[0]
+    assert down.severity is Severity.CRITICAL and dict(down.attributes)["healthy"] == "false"
+    assert _metrics(seen[-1].samples, "web")["health_component_up:db"] == 0.0
+
+    control.write_text(json.dumps({"healthy": True, "version": "2.0"}))
+    seen = observe_until(sensor, has_event(EventKind.HEALTH_FLIP), "health coming back")
+    up = events_of(seen, EventKind.HEALTH_FLIP)[0]
+    assert up.severity is Severity.INFO and dict(up.attributes)["healthy"] == "true"
+    deploy = dict(events_of(seen, EventKind.DEPLOY)[0].attributes)
+    assert (deploy["old_version"], deploy["new_version"]) == ("1.0", "2.0")
+
+
+def test_a_hanging_health_endpoint_times_out_and_sampling_carries_on(
+    tmp_path: Path, procs: Processes
+) -> None:
+    _, port = start_app(procs, "web")
+    hang = HealthCheckSpec("web", CheckKind.HTTP, f"http://127.0.0.1:{port}/hang", 10, 0.3)
+    sensor = sensor_for(tmp_path, f"web=port:{port}", health_checks=(hang,))
+    started = time.monotonic()
+    observation = sensor.observe()
+    assert time.monotonic() - started < 3
+    values = _metrics(observation.samples, "web")
+    assert values["health_up"] == 0.0 and values["rss_bytes"] > 0
+    assert sensor.health.results_for("web")[0][1].detail == "timed out"
+
+
+def test_tcp_check_sees_a_listener_come_and_go(procs: Processes) -> None:
+    port = free_port()
+    spec = HealthCheckSpec("db", CheckKind.TCP, f"127.0.0.1:{port}", 1, 1)
+    assert not HealthChecker().check(spec).healthy
+    db = procs.tcp_service("db", port)
+    assert HealthChecker().check(spec).healthy
+    db.kill()
+    db.wait()
+    assert not HealthChecker().check(spec).healthy
+
+
+def test_grpc_health_protocol_reports_serving_and_not_serving() -> None:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        spec = HealthCheckSpec("api", CheckKind.GRPC, f"127.0.0.1:{port}", 1, 2, "coral.Api")
+        servicer.set("coral.Api", health_pb2.HealthCheckResponse.SERVING)
+        result = HealthChecker().check(spec)
+        assert result.healthy and result.detail == "gRPC SERVING"
+        servicer.set("coral.Api", health_pb2.HealthCheckResponse.NOT_SERVING)
+        result = HealthChecker().check(spec)
+        assert not result.healthy and result.detail == "gRPC NOT_SERVING"
+    finally:
+        server.stop(None)
+
+
+@pytest.mark.parametrize("route", ["/metrics", "/metrics-om"])
+def test_prometheus_counters_become_rates_and_histograms_percentiles(
+    procs: Processes, route: str
+) -> None:
+    _, port = start_app(procs, "app")
+    url = f"http://127.0.0.1:{port}{route}"
+    scraper = Scraper([ScrapeSpec("app", url, interval_s=0.01, max_series=500)])
+    first = _metrics(scraper.run_due(time.time()), "app")
+    assert first["scrape_up"] == 1.0 and first["prom:app_in_flight"] == 0.0
+    second = wait_for(
+        lambda: (
+            (m := _metrics(scraper.run_due(time.time()), "app"))
+            and "prom:app_latency_seconds:p99" in m
+            and m
+        ),
+        10,
+        "latencies observed between two scrapes",
+    )
+    assert second['prom:app_requests_total{route="' + route + '"}:rate'] > 0
+    p50, p95, p99 = (second[f"prom:app_latency_seconds:{q}"] for q in ("p50", "p95", "p99"))
+    assert 0 < p50 <= p95 <= p99 <= 0.5
+    assert second["prom_series_dropped"] == 0
+
+
+def test_series_beyond_the_cap_are_dropped_and_reported(procs: Processes) -> None:
+    _, port = start_app(procs, "app")
+    scraper = Scraper([ScrapeSpec("app", f"http://127.0.0.1:{port}/metrics", max_series=10)])
+    values = _metrics(scraper.run_due(time.time()), "app")
+    assert values["prom_series"] == 10 and values["prom_series_dropped"] > 20
+    assert len([m for m in values if m.startswith("prom:")]) == 10
+    assert len(scraper.last_dropped["app"]) == values["prom_series_dropped"]
+
+
+def test_malformed_metrics_are_logged_and_reported_down(
+    procs: Processes, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, port = start_app(procs, "app")
+    scraper = Scraper([ScrapeSpec("app", f"http://127.0.0.1:{port}/bad-metrics")])
+    assert _metrics(scraper.run_due(time.time()), "app") == {"scrape_up": 0.0}
+    assert "scrape of" in caplog.text and "bad-metrics" in caplog.text
+
+
+def test_bucket_quantiles_interpolate_like_prometheus() -> None:
+    buckets = [(0.1, 50.0), (0.5, 90.0), (1.0, 100.0), (float("inf"), 100.0)]
+    assert bucket_quantile(0.5, buckets) == pytest.approx(0.1)
+    assert bucket_quantile(0.7, buckets) == pytest.approx(0.3)
+    assert bucket_quantile(0.99, buckets) == pytest.approx(0.95)
+    assert bucket_quantile(0.5, [(1.0, 0.0), (float("inf"), 0.0)]) is None
+
+
+def test_exposition_parser_keeps_gauges_and_counters_apart() -> None:
+    text = '# TYPE q_total counter\nq_total{a="x"} 5\n# TYPE g gauge\ng 2.5\nuntyped_thing 7\n'
+    parsed = parse_exposition(text)
+    assert parsed.counters == {'prom:q_total{a="x"}': 5.0}
+    assert parsed.gauges == {"prom:g": 2.5, "prom:untyped_thing": 7.0}
