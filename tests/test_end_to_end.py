@@ -317,3 +317,25 @@ def test_inspector_calls_every_tool_and_reads_every_resource(
         "--prompt-args", "service=api", "since=30m",
     )  # fmt: skip
     assert "api" in prompt["messages"][0]["content"]["text"]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+@pytest.mark.parametrize("token", [None, "not-the-token"])
+def test_official_client_without_the_token_is_refused(
+    deployment: Deployment, mode: str, token: str | None
+) -> None:
+    refused: list[int] = []
+
+    async def record(response: httpx2.Response) -> None:
+        refused.append(response.status_code)
+
+    async def scenario() -> None:
+        headers = auth(token) if token else {}
+        async with httpx2.AsyncClient(headers=headers, event_hooks={"response": [record]}) as http:
+            transport = streamable_http_client(f"{deployment.http_url}/mcp", http_client=http)
+            with pytest.raises(Exception):  # noqa: B017 (the SDK raises its own group)
+                async with mcp.Client(transport, mode=mode) as client:  # type: ignore[arg-type]
+                    await client.list_tools()
+
+    anyio.run(scenario)
+    assert refused and set(refused) == {401}
