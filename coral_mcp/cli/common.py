@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.decorators import FC
 
 from coral_mcp.errors import CoralError
 
@@ -25,6 +26,17 @@ class CoralGroup(click.Group):
             raise click.ClickException(error_line(exc)) from None
         except KeyboardInterrupt:
             raise SystemExit(130) from None
+
+
+def log_level_option(default: str) -> Callable[[FC], FC]:
+    """--log-level for a top-level command; logs always go to stderr."""
+    return click.option(
+        "--log-level",
+        type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+        default=default,
+        show_default=True,
+        help="How much to log (always to stderr).",
+    )
 
 
 def error_line(exc: CoralError) -> str:

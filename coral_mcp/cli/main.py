@@ -8,20 +8,14 @@ from coral_mcp import __version__
 from coral_mcp.cli.agent import agent
 from coral_mcp.cli.ask import ask
 from coral_mcp.cli.colony import colony
-from coral_mcp.cli.common import CoralGroup
+from coral_mcp.cli.common import CoralGroup, log_level_option
 from coral_mcp.cli.up import up
 from coral_mcp.log import configure_logging
 
 
 @click.group(cls=CoralGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="coral")
-@click.option(
-    "--log-level",
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-    default="INFO",
-    show_default=True,
-    help="How much to log (to stderr).",
-)
+@log_level_option("INFO")
 def coral(log_level: str) -> None:
     """Coral: an observability brain for your distributed application.
 

@@ -19,7 +19,7 @@ from coral_mcp.cli.claude_desktop import (
     default_config_path,
     merge_into,
 )
-from coral_mcp.cli.common import CoralGroup, default_data_root, run_daemon
+from coral_mcp.cli.common import CoralGroup, default_data_root, log_level_option, run_daemon
 from coral_mcp.cli.rest import colony_options, locate, running_colony_url
 from coral_mcp.log import configure_logging
 
@@ -28,13 +28,7 @@ logger = logging.getLogger(__name__)
 
 @click.group(cls=CoralGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="coral-mcp")
-@click.option(
-    "--log-level",
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-    default="WARNING",
-    show_default=True,
-    help="How much to log (always to stderr).",
-)
+@log_level_option("WARNING")
 def coral_mcp(log_level: str) -> None:
     """Coral's MCP server for AI assistants (stdio)."""
     configure_logging(log_level)
