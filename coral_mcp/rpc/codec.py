@@ -81,23 +81,23 @@ def summary_window_to_pb(window: SummaryWindow) -> pb.SummaryBatch:
 def summary_window_from_pb(msg: pb.SummaryBatch) -> SummaryWindow:
     if msg.window_end_ms < msg.window_start_ms:
         raise ProtocolError("summary window ends before it starts")
-    return SummaryWindow(
-        start_ms=msg.window_start_ms,
-        end_ms=msg.window_end_ms,
-        summaries=tuple(
-            MetricSummary(
-                service=_name(s.service, "summary service"),
-                metric=_name(s.metric, "summary metric"),
-                min=_finite(s.min, "min"),
-                max=_finite(s.max, "max"),
-                avg=_finite(s.avg, "avg"),
-                last=_finite(s.last, "last"),
-                p95=_finite(s.p95, "p95"),
-                count=_int32(s.count, "count"),
-            )
-            for s in msg.summaries
-        ),
-    )
+    summaries = []
+    isfinite = math.isfinite
+    for s in msg.summaries:  # the colony's hottest loop: checks in bulk, precise on failure
+        service, metric, values = s.service, s.metric, (s.min, s.max, s.avg, s.last, s.p95)
+        if not (
+            0 < len(service) <= MAX_NAME_CHARS
+            and 0 < len(metric) <= MAX_NAME_CHARS
+            and all(isfinite(v) for v in values)
+            and s.count <= INT32_MAX
+        ):
+            _name(service, "summary service")
+            _name(metric, "summary metric")
+            for value, what in zip(values, ("min", "max", "avg", "last", "p95"), strict=True):
+                _finite(value, what)
+            _int32(s.count, "count")
+        summaries.append(MetricSummary(service, metric, *values, s.count))
+    return SummaryWindow(msg.window_start_ms, msg.window_end_ms, tuple(summaries))
 
 
 def service_to_pb(state: ServiceState) -> pb.Service:
