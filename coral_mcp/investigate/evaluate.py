@@ -1,0 +1,73 @@
+"""`coral eval`: replay every case below a directory and score the rankings."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from coral_mcp.analysis.accuracy import Scored
+from coral_mcp.errors import ConfigError
+from coral_mcp.investigate.replay import Case, load_case, replay
+from coral_mcp.models.intelligence import InvestigationResult, Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class CaseOutcome:
+    name: str
+    case: Case
+    result: InvestigationResult
+    seconds: float
+
+    @property
+    def rank(self) -> int | None:
+        label = self.case.label
+        if label is None:
+            return None
+        for i, h in enumerate(self.result.hypotheses, start=1):
+            if h.service == label.service:
+                return i
+        return None
+
+    @property
+    def correct_none(self) -> bool:
+        """A case with no fault answered with "no significant anomaly"."""
+        return self.case.label is None and self.result.outcome is Outcome.NO_SIGNIFICANT_ANOMALY
+
+    def scored(self) -> Scored:
+        top = self.result.hypotheses[0] if self.result.hypotheses else None
+        kind = (self.case.label.kind if self.case.label else None) or "unknown"
+        return Scored(
+            kind,
+            self.rank,
+            self.seconds,
+            None if top is None else top.confidence,
+            self.rank == 1,
+        )
+
+
+def find_cases(root: Path) -> list[Path]:
+    if not root.is_dir():
+        raise ConfigError(f"{root}: not a directory", hint="give a directory of replay cases")
+    found = sorted(p.parent for p in root.rglob("metrics.csv"))
+    if not found:
+        raise ConfigError(f"{root}: no cases (no metrics.csv below it)")
+    return found
+
+
+async def run_case(path: Path) -> CaseOutcome:
+    case = load_case(path)
+    with tempfile.TemporaryDirectory(prefix="coral-replay-") as tmp:
+        started = time.perf_counter()
+        result = await replay(case, Path(tmp))
+        seconds = time.perf_counter() - started
+    return CaseOutcome(path.name, case, result, seconds)
+
+
+def run_all(root: Path) -> list[CaseOutcome]:
+    async def main() -> list[CaseOutcome]:
+        return [await run_case(p) for p in find_cases(root)]
+
+    return asyncio.run(main())
