@@ -27,6 +27,8 @@ ONSET_Z = 3.0
 #: A trend needs this goodness of fit and this many samples.
 TREND_R2 = 0.8
 TREND_MIN_SAMPLES = 8
+#: Samples before the change point needed to use them alone as the normal reference.
+MIN_REFERENCE = 20
 #: Score given to a series that stopped reporting while the others went on.
 STOPPED_SCORE = 20.0
 #: CPU percent at or above which a CPU anomaly is saturation.
@@ -87,7 +89,8 @@ def detect_series(
             detail=f"no data for {end_s - ts[-1]:.0f} s while other series went on",
         )
     cp = change_point(x)
-    stats = robust_stats(x[:cp] if cp is not None else x)
+    # Too short a stretch before the change point is no reference: use the whole series.
+    stats = robust_stats(x[:cp] if cp is not None and cp >= MIN_REFERENCE else x)
     if learned is not None and learned.spread > stats.spread:
         stats = Robust(stats.center, learned.spread, stats.samples)
     return _excursion(series, stats, THRESHOLD, limit)
