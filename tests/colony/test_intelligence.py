@@ -1,0 +1,91 @@
+"""The Intelligence facade over a real store: baselines, live anomalies, investigations."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from coral_mcp.colony.intelligence import Intelligence
+from coral_mcp.investigate.replay import load_case, write_ops
+from coral_mcp.models import SummaryWindow
+from coral_mcp.models.intelligence import Outcome
+from coral_mcp.storage import analysis_store as st
+from coral_mcp.storage.ops import StoreSummaries
+from coral_mcp.storage.store import ColonyStore
+from coral_mcp.storage.writer import Writer
+from tests.investigate import cases
+
+
+def test_investigations_are_recorded_and_fetched_by_id(tmp_path: Path) -> None:
+    case = load_case(cases.latency(tmp_path / "cases"))
+    ops, _, last = write_ops(case)
+
+    async def scenario() -> None:
+        store = ColonyStore(tmp_path)
+        writer = Writer(store)
+        writer.start()
+        try:
+            await asyncio.gather(*(writer.write(op) for op in ops))
+            seen = datetime.fromtimestamp(last, UTC)
+            await writer.run(lambda: st.upsert_edges(store.reader(), case.edges, seen))
+            intel = Intelligence(store, writer, clock=lambda: last)
+            result = await intel.investigate("why is web slow?", service="web")
+            assert result.outcome is Outcome.HYPOTHESES
+            assert result.hypotheses[0].service == "db"  # web's dependency, through api
+            stored = await intel.investigation(result.id)
+            assert stored is not None
+            assert stored["id"] == result.id
+            assert stored["question"] == "why is web slow?"
+            assert await intel.investigation("inv-missing") is None
+        finally:
+            await writer.close()
+            store.close()
+
+    asyncio.run(scenario())
+
+
+def test_baselines_refresh_then_live_detection_stores_anomalies(tmp_path: Path) -> None:
+    quiet = load_case(cases.no_fault(tmp_path / "a"))
+    s = cases.normal()
+    s[("db", "latency_ms")][cases.FAULT_AT :] *= 4
+    loud = load_case(cases.write_case(tmp_path / "b", "loud", s))
+    quiet_ops, _, quiet_end = write_ops(quiet)
+    # The same services three hours later, with db's latency up at the end.
+    shift_ms = 3 * 3600 * 1000
+    loud_ops, _, _ = write_ops(loud)
+    later = [
+        replace(op, seq=op.seq + 10_000, window=shifted(op.window, shift_ms))
+        for op in loud_ops
+        if isinstance(op, StoreSummaries)
+    ]
+    now = quiet_end + 3 * 3600
+
+    async def scenario() -> None:
+        store = ColonyStore(tmp_path)
+        writer = Writer(store)
+        writer.start()
+        try:
+            await asyncio.gather(*(writer.write(op) for op in [*quiet_ops, *later]))
+            intel = Intelligence(store, writer, clock=lambda: now)
+            assert await intel.refresh_baselines() > 0
+            baselines = await intel.baselines("db")
+            assert {b.metric for b in baselines} >= {"latency_ms", "cpu_percent"}
+            found = await intel.detect()
+            assert [(a.service, a.metric) for a in found] == [("db", "latency_ms")]
+            end = datetime.fromtimestamp(now, UTC)
+            stored = await intel.anomalies(end - timedelta(hours=1), end)
+            assert [a.id for a in stored] == [a.id for a in found]
+            correlation = await intel.correlate()
+            assert correlation is not None and "db" in correlation.top_hypothesis
+            assert [c.id for c in await intel.correlations()] == [correlation.id]
+        finally:
+            await writer.close()
+            store.close()
+
+    asyncio.run(scenario())
+
+
+def shifted(window: SummaryWindow, ms: int) -> SummaryWindow:
+    return replace(window, start_ms=window.start_ms + ms, end_ms=window.end_ms + ms)
