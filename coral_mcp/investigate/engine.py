@@ -15,7 +15,13 @@ from enum import Enum
 from typing import Any
 
 from coral_mcp.analysis.baselines import Baseline, baseline_at, learn_baselines
-from coral_mcp.analysis.detect import MetricAnomaly, detect_against_baseline, detect_series
+from coral_mcp.analysis.detect import (
+    MetricAnomaly,
+    detect_against_baseline,
+    detect_series,
+    stale,
+    worth_a_look,
+)
 from coral_mcp.analysis.hypotheses import to_hypothesis
 from coral_mcp.analysis.metric_names import is_limit, limit_of
 from coral_mcp.analysis.ranking import PRIOR_BEFORE_S, rank_candidates
@@ -71,8 +77,8 @@ def investigate(store: ColonyStore, req: Request) -> InvestigationResult:
     end_s = req.end.timestamp()
     limits = {(s.service, s.metric): float(s.values[-1]) for s in series if is_limit(s.metric)}
     found: list[MetricAnomaly] = []
-    for s in series:
-        if is_limit(s.metric):
+    for s, look in zip(series, worth_a_look(series), strict=True):
+        if is_limit(s.metric) or not (look or stale(s, end_s)):
             continue
         base = baseline_at(learned, s.service, s.metric, float(s.ts_s[-1]))
         anomaly = detect_series(s, end_s, base, limits.get((s.service, limit_of(s.metric))))

@@ -19,13 +19,22 @@ from coral_mcp.analysis.robust import Robust
 from coral_mcp.models.intelligence import AnomalyView, BaselineView, CorrelationView
 from coral_mcp.storage.ops import db_time, from_db_time, to_db_time
 
-# Window averages per (service, metric) in [lo, hi); agents reporting one service merged.
+# Window averages per (service, metric) in [lo, hi): integer series ids (1-based, in
+# (service, metric) order) with raw rows, unsorted; sorting and merging agents reporting
+# one service happen in NumPy (much faster than ORDER BY over strings).
+SELECT_SERIES_KEYS = """
+SELECT DISTINCT service, metric FROM metric_summaries
+WHERE window_start >= ? AND window_start < ? ORDER BY service, metric
+"""
 SELECT_SERIES = """
-SELECT service, metric, epoch(window_start) AS ts, avg(avg) AS value
-FROM metric_summaries
-WHERE window_start >= ? AND window_start < ?
-GROUP BY service, metric, window_start
-ORDER BY service, metric, window_start
+WITH k AS (
+    SELECT service, metric, (row_number() OVER (ORDER BY service, metric))::BIGINT AS series
+    FROM (SELECT DISTINCT service, metric FROM metric_summaries
+          WHERE window_start >= ? AND window_start < ?)
+)
+SELECT k.series, epoch_ms(m.window_start) AS ts_ms, m.avg AS value
+FROM metric_summaries m JOIN k USING (service, metric)
+WHERE m.window_start >= ? AND m.window_start < ?
 """
 SELECT_EDGES = "SELECT caller, callee FROM edges ORDER BY caller, callee"
 UPSERT_EDGE = """
@@ -70,20 +79,38 @@ SELECT_INVESTIGATION = "SELECT result FROM investigations WHERE id = ?"
 
 
 def load_series(cur: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> list[Series]:
-    cols = cur.execute(SELECT_SERIES, [db_time(start), db_time(end)]).fetchnumpy()
-    services, metrics = cols["service"], cols["metric"]
-    ts = np.asarray(cols["ts"], dtype=np.float64)
-    values = np.asarray(cols["value"], dtype=np.float64)
-    n = len(ts)
-    if n == 0:
+    lo, hi = db_time(start), db_time(end)
+    cur.execute("BEGIN TRANSACTION")  # one snapshot for both queries
+    try:
+        names = cur.execute(SELECT_SERIES_KEYS, [lo, hi]).fetchall()
+        cols = cur.execute(SELECT_SERIES, [lo, hi, lo, hi]).fetchnumpy()
+    finally:
+        cur.execute("COMMIT")
+    if not names:
         return []
-    keys = np.array([f"{s}\x00{m}" for s, m in zip(services, metrics, strict=True)])
-    cuts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
-    bounds = [0, *cuts.tolist(), n]
+    key = (np.asarray(cols["series"], dtype=np.int64) << _TS_BITS) | np.asarray(
+        cols["ts_ms"], dtype=np.int64
+    )
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    values = np.asarray(cols["value"], dtype=np.float64)[order]
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    if first.size != key.size:  # several agents report one service: average them
+        counts = np.diff(np.r_[first, key.size])
+        values = np.add.reduceat(values, first) / counts
+        key = key[first]
+    ids = key >> _TS_BITS
+    ts = (key & ((1 << _TS_BITS) - 1)).astype(np.float64) / 1000.0
+    cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+    bounds = [0, *cuts.tolist(), ids.size]
     return [
-        Series(str(services[a]), str(metrics[a]), ts[a:b], values[a:b])
+        Series(str(names[ids[a] - 1][0]), str(names[ids[a] - 1][1]), ts[a:b], values[a:b])
         for a, b in itertools.pairwise(bounds)
     ]
+
+
+#: Bits of the epoch-millisecond part of a (series, time) sort key (enough to 2109).
+_TS_BITS = 42
 
 
 def load_edges(cur: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coral_mcp.analysis.changepoint import change_point, linear_trend, seconds_to_limit
-from coral_mcp.analysis.detect import Series, detect_series
+from coral_mcp.analysis.detect import Series, detect_series, worth_a_look
 from coral_mcp.analysis.robust import persistent, robust_stats, robust_z
 
 T0 = 1_700_000_000.0
@@ -96,3 +96,25 @@ def test_a_series_that_stopped_reporting_is_flagged() -> None:
     found = detect_series(s, float(s.ts_s[-1]) + 30 * 60)
     assert found is not None and found.kind == "stopped"
     assert found.onset_s == float(s.ts_s[-1]) + 60
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+    n=st.integers(min_value=10, max_value=600),
+    size=st.floats(min_value=0.0, max_value=40.0),
+    start=st.floats(min_value=0.0, max_value=1.0),
+    width=st.integers(min_value=1, max_value=600),
+    ramp=st.booleans(),
+)
+def test_the_fast_screen_never_drops_a_series_detection_would_flag(
+    seed: int, n: int, size: float, start: float, width: int, ramp: bool
+) -> None:
+    rng = np.random.default_rng(seed)
+    values = 100 + rng.normal(0, 2, n)
+    a = int(start * (n - 1))
+    b = min(n, a + width)
+    values[a:b] += size * 2 * (np.linspace(0, 1, b - a) if ramp else 1)
+    s = series(values)
+    flagged = detect_series(s, float(s.ts_s[-1]) + 60) is not None
+    assert worth_a_look([s]) == [True] or not flagged
