@@ -15,7 +15,6 @@ cause there is `Caching Service` (its intrinsic latency raised by 2 s).
 from __future__ import annotations
 
 import csv
-import json
 import subprocess
 import sys
 import tarfile
@@ -23,6 +22,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from coral_mcp.investigate.replay import save_case
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "docs/source/example_notebooks/rca_microservice_architecture_"
@@ -69,20 +70,14 @@ def windows(rows: np.ndarray, size: int) -> np.ndarray:
 def write_case(
     out: Path, name: str, header: list[str], normal: np.ndarray, bad: np.ndarray
 ) -> None:
-    case = out / name
-    case.mkdir(parents=True, exist_ok=True)
-    with (case / "metrics.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["timestamp", "service", "metric", "value"])
-        for i, row in enumerate(np.vstack([normal, bad])):
-            for service, value in zip(header, row, strict=True):
-                w.writerow([T0 + i * STEP_S, service, "latency_seconds", f"{value:.6g}"])
-    with (case / "edges.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["caller", "callee"])
-        w.writerows((effect, cause) for cause, effect in CAUSAL)
-    doc = {"incident_time": T0 + len(normal) * STEP_S, "root_cause": ROOT_CAUSE}
-    (case / "case.json").write_text(json.dumps(doc, indent=1) + "\n")
+    rows = (
+        (T0 + i * STEP_S, service, "latency_seconds", f"{value:.6g}")
+        for i, row in enumerate(np.vstack([normal, bad]))
+        for service, value in zip(header, row, strict=True)
+    )
+    edges = [(effect, cause) for cause, effect in CAUSAL]
+    doc: dict[str, object] = {"incident_time": T0 + len(normal) * STEP_S, "root_cause": ROOT_CAUSE}
+    save_case(out / name, rows, (), edges, doc)
 
 
 def convert(tables: dict[str, np.ndarray | list[str]], out: Path) -> list[str]:

@@ -5,18 +5,20 @@ Usage: python scripts/gen_scenarios.py [OUT_DIR]   (default: tests/data/scenario
 Deterministic (seeded). Seven fault kinds x three topologies (chain, fan-out, shared
 database) x two variants, plus cases with no fault. Variants add heavy noise, missing
 samples and gaps, a concurrent unrelated anomaly, an unrelated deploy, and a given
-incident time that is off by 60-300 s or absent. Faults propagate to every dependent
+incident time that is off by 60-300 s or absent; the hardest make the root show only 15 %
+of its effect while its callers show all of it ("subtle"), or put a deploy on a
+caller of the root just before the incident ("confounder"). Faults propagate to every dependent
 (callers) a minute or two later, with smaller effect.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from coral_mcp.investigate.replay import save_case
 
 ROOT = Path(__file__).resolve().parent.parent
 STEP_S = 60
@@ -192,7 +194,16 @@ def make_case(
     at = int(rng.integers(60, 85))
     root = ROOTS[topology][kind] if kind else None
     if kind and root:
+        before = {k: v.copy() for k, v in series.items() if k[0] == root}
         _inject(kind, series, root, at, rng, events, _dependents(edges, root))
+        if variant.get("subtle"):  # the root shows 15 % of the effect; callers all of it
+            for key, old in before.items():
+                new = series[key]
+                series[key] = np.where(np.isnan(new), new, old + 0.15 * (new - old))
+        if variant.get("confounder"):  # a caller of the root deployed just before
+            caller = sorted(c for c, e in edges if e == root)[0]
+            ts = START_S + at * STEP_S - int(rng.integers(60, 240))
+            events.append([str(ts), caller, "deploy", "version=3.1.0 previous_version=3.0.9"])
     if variant.get("concurrent"):
         other = int(rng.integers(40, 100))
         series[(UNRELATED, "cpu_percent")][other:] += rng.uniform(15, 30)
@@ -210,34 +221,24 @@ def make_case(
         for key in series:
             series[key][rng.random(POINTS) < 0.05] = np.nan
         series[(UNRELATED, "fds")][30:35] = np.nan
-    case = out / name
-    case.mkdir(parents=True, exist_ok=True)
-    with (case / "metrics.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["timestamp", "service", "metric", "value"])
-        for i in range(POINTS):
-            for (service, metric), values in sorted(series.items()):
-                if not np.isnan(values[i]):
-                    w.writerow([START_S + i * STEP_S, service, metric, f"{values[i]:.6g}"])
-    with (case / "events.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["timestamp", "service", "kind", "detail"])
-        w.writerows(sorted(events, key=lambda e: float(e[0])))
-    with (case / "edges.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["caller", "callee"])
-        w.writerows(edges)
     incident: float | None = START_S + at * STEP_S
     if variant.get("offset"):
         incident = incident + float(rng.choice([-1, 1]) * rng.integers(60, 301))  # type: ignore[operator]
     if variant.get("no_time"):
         incident = None
     doc = {
+        "variant": sorted(k for k, on in variant.items() if on),
         "incident_time": incident,
         "root_cause": {"service": root, "kind": kind} if kind else None,
     }
-    (case / "case.json").write_text(json.dumps(doc, indent=1) + "\n")
-    return case
+    rows = (
+        (START_S + i * STEP_S, service, metric, f"{values[i]:.6g}")
+        for i in range(POINTS)
+        for (service, metric), values in sorted(series.items())
+        if not np.isnan(values[i])
+    )
+    ordered = sorted(events, key=lambda e: float(e[0]))
+    return save_case(out / name, rows, ordered, edges, doc)
 
 
 VARIANTS = [
@@ -247,6 +248,8 @@ VARIANTS = [
     {"concurrent": True, "offset": True},
     {"missing": True},
     {"noisy": True, "no_time": True, "concurrent": True},
+    {"subtle": True, "offset": True},
+    {"confounder": True, "missing": True},
 ]
 
 
@@ -257,7 +260,7 @@ def generate(out: Path) -> list[Path]:
         for k, kind in enumerate(KINDS):
             for rep in range(2):
                 seed += 1
-                variant = VARIANTS[(k + rep * 3 + len(topology)) % len(VARIANTS)]
+                variant = VARIANTS[(k * 2 + rep + len(topology)) % len(VARIANTS)]
                 cases.append(
                     make_case(out, f"{topology}-{kind}-{rep}", topology, kind, seed, variant)
                 )

@@ -8,7 +8,7 @@ import asyncio
 import csv
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,6 +144,30 @@ def _case_json(path: Path) -> tuple[datetime | None, Label | None]:
     return when, label
 
 
+def save_case(
+    case_dir: Path,
+    metrics: Iterable[Sequence[object]],
+    events: Iterable[Sequence[object]] = (),
+    edges: Iterable[Sequence[str]] = (),
+    doc: dict[str, object] | None = None,
+) -> Path:
+    """Write a case in the replay format (the reverse of `load_case`)."""
+    case_dir.mkdir(parents=True, exist_ok=True)
+    _write_csv(case_dir / "metrics.csv", ("timestamp", "service", "metric", "value"), metrics)
+    _write_csv(case_dir / "events.csv", ("timestamp", "service", "kind", "detail"), events)
+    _write_csv(case_dir / "edges.csv", ("caller", "callee"), edges)
+    if doc is not None:
+        (case_dir / "case.json").write_text(json.dumps(doc, indent=1) + "\n")
+    return case_dir
+
+
+def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    with path.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(header)
+        out.writerows(rows)
+
+
 def write_ops(case: Case) -> tuple[list[WriteOp], float, float]:
     """The case as the write ops an agent's stream would produce; and its time span."""
     ts = np.array([m[0] for m in case.metrics])
@@ -166,16 +190,22 @@ def write_ops(case: Case) -> tuple[list[WriteOp], float, float]:
     return ops, first, last
 
 
+async def import_case(case: Case, store: ColonyStore, writer: Writer) -> tuple[float, float]:
+    """Write `case` through the colony's writer; return its span (epoch s)."""
+    ops, first, last = write_ops(case)
+    await asyncio.gather(*(writer.write(op) for op in ops))
+    seen = datetime.fromtimestamp(last, UTC)
+    await writer.run(lambda: _edges(store, case.edges, seen))
+    return first, last
+
+
 async def replay(case: Case, data_dir: Path) -> InvestigationResult:
     """Import `case` into a fresh store under `data_dir`, then investigate its whole span."""
-    ops, first, last = write_ops(case)
     store = ColonyStore(data_dir)
     writer = Writer(store)
     writer.start()
     try:
-        await asyncio.gather(*(writer.write(op) for op in ops))
-        seen = datetime.fromtimestamp(last, UTC)
-        await writer.run(lambda: _edges(store, case.edges, seen))
+        first, last = await import_case(case, store, writer)
         intel = Intelligence(store, writer, clock=lambda: last)
         return await intel.investigate(
             question=f"replay {case.path.name}",

@@ -8,10 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from coral_mcp.colony.intelligence import Intelligence
-from coral_mcp.investigate.replay import load_case, write_ops
+from coral_mcp.investigate.replay import import_case, load_case, write_ops
 from coral_mcp.models import SummaryWindow
 from coral_mcp.models.intelligence import Outcome
-from coral_mcp.storage import analysis_store as st
 from coral_mcp.storage.ops import StoreSummaries
 from coral_mcp.storage.store import ColonyStore
 from coral_mcp.storage.writer import Writer
@@ -20,16 +19,13 @@ from tests.investigate import cases
 
 def test_investigations_are_recorded_and_fetched_by_id(tmp_path: Path) -> None:
     case = load_case(cases.latency(tmp_path / "cases"))
-    ops, _, last = write_ops(case)
 
     async def scenario() -> None:
         store = ColonyStore(tmp_path)
         writer = Writer(store)
         writer.start()
         try:
-            await asyncio.gather(*(writer.write(op) for op in ops))
-            seen = datetime.fromtimestamp(last, UTC)
-            await writer.run(lambda: st.upsert_edges(store.reader(), case.edges, seen))
+            _, last = await import_case(case, store, writer)
             intel = Intelligence(store, writer, clock=lambda: last)
             result = await intel.investigate("why is web slow?", service="web")
             assert result.outcome is Outcome.HYPOTHESES

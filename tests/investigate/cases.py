@@ -6,12 +6,12 @@ sample FAULT_AT and its callers one or two samples later. Easy to check by eye.
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from coral_mcp.investigate.replay import save_case
 
 T0 = 1_767_225_600
 STEP = 60
@@ -61,28 +61,15 @@ def write_case(
     label: tuple[str, str] | None = None,
     incident_time: int | None = at(FAULT_AT),
 ) -> Path:
-    case = root_dir / name
-    case.mkdir(parents=True)
-    with (case / "metrics.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["timestamp", "service", "metric", "value"])
-        for i in range(N):
-            for (service, metric), values in sorted(series.items()):
-                if not np.isnan(values[i]):
-                    w.writerow([at(i), service, metric, repr(float(values[i]))])
-    with (case / "events.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["timestamp", "service", "kind", "detail"])
-        w.writerows(events)
-    with (case / "edges.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["caller", "callee"])
-        w.writerows(EDGES)
-    root = {"service": label[0], "kind": label[1]} if label else None
-    (case / "case.json").write_text(
-        json.dumps({"incident_time": incident_time, "root_cause": root})
+    rows = (
+        (at(i), service, metric, repr(float(values[i])))
+        for i in range(N)
+        for (service, metric), values in sorted(series.items())
+        if not np.isnan(values[i])
     )
-    return case
+    root = {"service": label[0], "kind": label[1]} if label else None
+    doc: dict[str, object] = {"incident_time": incident_time, "root_cause": root}
+    return save_case(root_dir / name, rows, events, EDGES, doc)
 
 
 def memory_leak(d: Path) -> Path:
