@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from coral_mcp.analysis.detect import MetricAnomaly
 from coral_mcp.analysis.topology import ServiceGraph
@@ -93,30 +93,16 @@ def _score(
     score = severity + sum(PRIORS.get(e.kind, 0.0) for e in _first_of_each_kind(priors))
     faults = sum(1 for e in priors if e.kind in ("crash", "restart", "oom_kill"))
     score += 0.5 * min(max(faults - 1, 0), 4)
-    deps = graph.dependencies(service)
     bad_deps = tuple(
-        sorted(
-            d
-            for d in deps
-            if d in onsets
-            and onsets[d] is not None
-            and onset is not None
-            and onsets[d] <= onset + SAME_TIME_S  # type: ignore[operator]
-        )
+        sorted(d for d in graph.dependencies(service) if _no_later(onsets.get(d), onset))
     )
     healthy = tuple(sorted(d for d in graph.callees(service) if d not in onsets))
     score += -VICTIM_PENALTY if bad_deps else ROOT_BONUS
     explained = tuple(
-        sorted(
-            d
-            for d in graph.dependents(service)
-            if onsets.get(d) is not None and onset is not None and onsets[d] >= onset - SAME_TIME_S  # type: ignore[operator]
-        )
+        sorted(d for d in graph.dependents(service) if _no_later(onset, onsets.get(d)))
     )
     score += EXPLAINS_WEIGHT * math.log1p(len(explained)) * 2
-    lost_by = tuple(
-        e for e in events if e.kind == "dependency_lost" and _names(e, service) and e is not None
-    )
+    lost_by = tuple(e for e in events if e.kind == "dependency_lost" and _names(e, service))
     score += 1.0 if lost_by else 0.0
     if onset is not None and earliest is not None:
         score += ONSET_WEIGHT * math.exp(-(onset - earliest) / 600.0)
@@ -125,6 +111,11 @@ def _score(
     return Candidate(
         service, score, onset, tuple(found), tuple(priors), healthy, bad_deps, explained, lost_by
     )
+
+
+def _no_later(first: float | None, second: float | None) -> bool:
+    """`first` began no later than `second` (give or take SAME_TIME_S)."""
+    return first is not None and second is not None and first <= second + SAME_TIME_S
 
 
 def _priors(service: str, events: Sequence[Event], onset: float | None) -> list[Event]:
@@ -152,18 +143,4 @@ def _with_confidence(ranked: list[Candidate]) -> list[Candidate]:
     top = ranked[0].score
     weights = [math.exp((c.score - top) / TEMPERATURE) for c in ranked]
     total = sum(weights)
-    return [
-        Candidate(
-            c.service,
-            c.score,
-            c.onset_s,
-            c.anomalies,
-            c.events,
-            c.healthy_dependencies,
-            c.anomalous_dependencies,
-            c.explained,
-            c.lost_by,
-            w / total,
-        )
-        for c, w in zip(ranked, weights, strict=True)
-    ]
+    return [replace(c, confidence=w / total) for c, w in zip(ranked, weights, strict=True)]

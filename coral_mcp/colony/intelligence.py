@@ -12,7 +12,9 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
+
+import duckdb
 
 from coral_mcp.analysis.baselines import Baseline
 from coral_mcp.investigate import engine
@@ -28,6 +30,7 @@ from coral_mcp.storage.store import ColonyStore
 from coral_mcp.storage.writer import Writer
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Default investigation range: the last hour.
 DEFAULT_RANGE = timedelta(hours=1)
@@ -100,9 +103,7 @@ class Intelligence:
         """Learn baselines from the trailing window and replace the stored ones."""
         now = self.now()
         learned: list[Baseline] = await asyncio.to_thread(engine.learn, self._store, now)
-        await self._writer.run(
-            lambda: self._with_cursor(lambda cur: st.replace_baselines(cur, learned, now))
-        )
+        await self._write(lambda cur: st.replace_baselines(cur, learned, now))
         return len(learned)
 
     async def detect(self) -> list[AnomalyView]:
@@ -139,19 +140,13 @@ class Intelligence:
 
     # -- plumbing ---------------------------------------------------------------------
 
-    def _read(self, fn: Callable[[Any], Any]) -> Any:
+    def _read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `fn` on a cursor of its own (reads: worker thread; writes: writer thread)."""
         cur = self._store.reader()
         try:
             return fn(cur)
         finally:
             cur.close()
 
-    def _with_cursor(self, fn: Callable[[Any], None]) -> None:
-        cur = self._store.reader()
-        try:
-            fn(cur)
-        finally:
-            cur.close()
-
-    async def _write(self, fn: Callable[[Any], None]) -> None:
-        await self._writer.run(lambda: self._with_cursor(fn))
+    async def _write(self, fn: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
+        await self._writer.run(lambda: self._read(fn))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,8 @@ BASELINE_WINDOW = timedelta(days=7)
 BASELINE_LAG = timedelta(hours=1)
 #: Live detection looks at this much recent data.
 RECENT = timedelta(minutes=15)
+#: Edges not seen for this long before the range are left out of the graph.
+EDGE_FRESHNESS = timedelta(days=1)
 #: Events fetched per investigation at most.
 MAX_EVENTS = 10_000
 
@@ -62,7 +65,7 @@ def investigate(store: ColonyStore, req: Request) -> InvestigationResult:
     cur = store.reader()
     try:
         series = st.load_series(cur, req.start, req.end)
-        edges = st.load_edges(cur)
+        edges = st.load_edges(cur, req.start - EDGE_FRESHNESS)
         learned = st.baseline_map(
             [b for b in st.load_baselines(cur, None) if b.window_end <= req.start]
         )
@@ -95,13 +98,7 @@ def investigate(store: ColonyStore, req: Request) -> InvestigationResult:
     outcome = Outcome.HYPOTHESES if hypotheses else Outcome.NO_SIGNIFICANT_ANOMALY
     duration_ms = (time.perf_counter() - started) * 1000
     return InvestigationResult(
-        id=_id(
-            "inv",
-            req.now.isoformat(),
-            req.start.isoformat(),
-            str(req.question),
-            str(time.perf_counter_ns()),
-        ),
+        id=f"inv-{uuid.uuid4().hex[:12]}",
         created_at=req.now,
         question=req.question,
         service=req.service,

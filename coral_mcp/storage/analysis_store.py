@@ -18,6 +18,7 @@ from coral_mcp.analysis.detect import Series
 from coral_mcp.analysis.robust import Robust
 from coral_mcp.models.intelligence import AnomalyView, BaselineView, CorrelationView
 from coral_mcp.storage.ops import db_time, from_db_time, to_db_time
+from coral_mcp.storage.queries import INSERT_EVENT
 
 # Window averages per (service, metric) in [lo, hi): integer series ids (1-based, in
 # (service, metric) order) with raw rows, unsorted; sorting and merging agents reporting
@@ -36,7 +37,8 @@ SELECT k.series, epoch_ms(m.window_start) AS ts_ms, m.avg AS value
 FROM metric_summaries m JOIN k USING (service, metric)
 WHERE m.window_start >= ? AND m.window_start < ?
 """
-SELECT_EDGES = "SELECT caller, callee FROM edges ORDER BY caller, callee"
+# Edges seen since a time (the graph as it was recently, not every edge ever seen).
+SELECT_EDGES = "SELECT caller, callee FROM edges WHERE last_seen >= ? ORDER BY caller, callee"
 UPSERT_EDGE = """
 INSERT INTO edges (caller, callee, connections, first_seen, last_seen) VALUES (?, ?, 1, ?, ?)
 ON CONFLICT (caller, callee) DO UPDATE SET last_seen = excluded.last_seen
@@ -56,6 +58,10 @@ INSERT INTO anomalies (id, service, metric, kind, onset, detected_at, ended_at, 
                        baseline, detail)
 VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
 """
+SELECT_KNOWN_ANOMALIES = "SELECT id FROM anomalies WHERE list_contains(?, id)"
+#: Events written by the colony itself (anomalies) carry this agent id and kind.
+COLONY_AGENT = "colony"
+ANOMALY_EVENT = "anomaly"
 SELECT_ANOMALIES = """
 SELECT id, service, metric, kind, onset, detected_at, score, value, baseline, detail
 FROM anomalies WHERE onset >= ? AND onset < ? AND (? IS NULL OR service = ?)
@@ -113,8 +119,9 @@ def load_series(cur: duckdb.DuckDBPyConnection, start: datetime, end: datetime) 
 _TS_BITS = 42
 
 
-def load_edges(cur: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
-    return [(str(a), str(b)) for a, b in cur.execute(SELECT_EDGES).fetchall()]
+def load_edges(cur: duckdb.DuckDBPyConnection, since: datetime) -> list[tuple[str, str]]:
+    rows = cur.execute(SELECT_EDGES, [db_time(since)]).fetchall()
+    return [(str(a), str(b)) for a, b in rows]
 
 
 def upsert_edges(
@@ -173,7 +180,26 @@ def baseline_map(views: Sequence[BaselineView]) -> dict[tuple[str, str, int], Ro
 
 
 def insert_anomalies(cur: duckdb.DuckDBPyConnection, anomalies: Sequence[AnomalyView]) -> None:
+    """Store new anomalies (ids already stored are skipped), each also as an event of
+    kind `anomaly` from the colony, so event queries show them beside crashes and deploys."""
+    ids = [a.id for a in anomalies]
+    known = {row[0] for row in cur.execute(SELECT_KNOWN_ANOMALIES, [ids]).fetchall()}
     for a in anomalies:
+        if a.id in known:
+            continue
+        cur.execute(
+            INSERT_EVENT,
+            [
+                COLONY_AGENT,
+                db_time(a.onset),
+                a.service,
+                ANOMALY_EVENT,
+                "warning",
+                a.detail,
+                ["id", "metric", "kind", "score"],
+                [a.id, a.metric, a.kind, f"{a.score:.1f}"],
+            ],
+        )
         cur.execute(
             INSERT_ANOMALY,
             [
