@@ -61,7 +61,12 @@ def parse_time(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"bad timestamp {text!r} (epoch seconds or RFC 3339, e.g. 2026-01-01T00:00:00Z)"
+            ) from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         return parsed.timestamp()

@@ -75,7 +75,7 @@ def test_a_case_without_metrics_csv_is_one_clear_error(tmp_path: Path) -> None:
     ("row", "says"),
     [
         ("1767225600,api,cpu_percent", "metrics.csv:3: expected 4 fields"),
-        ("yesterday,api,cpu_percent,1.0", "metrics.csv:3: Invalid isoformat string"),
+        ("yesterday,api,cpu_percent,1.0", "metrics.csv:3: bad timestamp 'yesterday'"),
         ("1767225600,api,cpu_percent,lots", "metrics.csv:3: could not convert string"),
     ],
 )
