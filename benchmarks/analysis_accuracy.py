@@ -17,6 +17,7 @@ from common import append_result
 
 from coral_mcp.analysis.accuracy import Accuracy, accuracy, by_kind, calibration
 from coral_mcp.investigate.evaluate import run_all
+from coral_mcp.investigate.report import calibration_row
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -39,11 +40,11 @@ def score(root: Path) -> list[str]:
     if quiet:
         right = sum(1 for o in quiet if o.correct_none)
         lines.append(f"no-fault cases answered 'no significant anomaly': {right}/{len(quiet)}")
-    buckets = [
-        f"{bucket}: {n} cases" + ("" if hit is None else f", {hit:.2f} right")
-        for bucket, n, hit in calibration(scored)
-    ]
-    lines.append("calibration (top confidence -> observed accuracy): " + "; ".join(buckets))
+    buckets = [calibration_row(b) for b in calibration(scored)]
+    lines.append(
+        "calibration (every hypothesis: confidence -> share naming the root cause): "
+        + "; ".join(buckets)
+    )
     lines += [
         f"miss: {o.name}: rank {o.rank}, top "
         + (

@@ -13,8 +13,8 @@ class Scored:
     kind: str
     rank: int | None
     seconds: float
-    top_confidence: float | None = None
-    top_correct: bool = False
+    #: Every hypothesis: (confidence, whether its service is the root cause).
+    predictions: tuple[tuple[float, bool], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +44,31 @@ def by_kind(cases: Sequence[Scored]) -> dict[str, Accuracy]:
     return {k: accuracy([c for c in cases if c.kind == k]) for k in kinds}
 
 
-BUCKETS = ((0.0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.01))
+BUCKETS = ((0.0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.0))
 
 
-def calibration(cases: Sequence[Scored]) -> list[tuple[str, int, float | None]]:
-    """Per confidence bucket of the top hypothesis: (bucket, cases, observed accuracy)."""
-    rows: list[tuple[str, int, float | None]] = []
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """Hypotheses whose confidence fell in [low, high): how many, their mean confidence,
+    and the share whose service was the root cause (calibrated: the two agree)."""
+
+    low: float
+    high: float
+    hypotheses: int
+    mean_confidence: float | None
+    observed: float | None
+
+
+def calibration(cases: Sequence[Scored]) -> list[Bucket]:
+    """Reliability table over every ranked hypothesis of every case."""
+    predictions = [p for c in cases for p in c.predictions]
+    rows = []
     for lo, hi in BUCKETS:
-        inside = [c for c in cases if c.top_confidence is not None and lo <= c.top_confidence < hi]
-        hit = sum(1 for c in inside if c.top_correct) / len(inside) if inside else None
-        rows.append((f"{lo:.1f}-{min(hi, 1.0):.1f}", len(inside), hit))
+        inside = [
+            (conf, ok) for conf, ok in predictions if lo <= conf < hi or (hi == 1.0 and conf == 1.0)
+        ]
+        n = len(inside)
+        mean = sum(conf for conf, _ in inside) / n if n else None
+        observed = sum(1 for _, ok in inside if ok) / n if n else None
+        rows.append(Bucket(lo, hi, n, mean, observed))
     return rows

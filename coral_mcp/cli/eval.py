@@ -16,9 +16,10 @@ import click
 def eval_cases(directory: Path, as_json: bool) -> None:
     """Replay every case below DIRECTORY; print AC@1, AC@3, Avg@5 and time per case.
 
-    Overall and per fault kind, plus a calibration table (confidence of the top
-    hypothesis against how often it was right). Cases without a root cause in
-    case.json count as right when the answer is "no significant anomaly".
+    Overall and per fault kind, plus a calibration table (for every ranked
+    hypothesis: its confidence against how often its service was the root cause).
+    Cases without a root cause in case.json count as right when the answer is
+    "no significant anomaly".
     """
     from coral_mcp.analysis.accuracy import accuracy, by_kind, calibration
 
@@ -38,9 +39,7 @@ def eval_cases(directory: Path, as_json: bool) -> None:
         "overall": asdict(accuracy(scored)),
         "by_kind": {k: asdict(a) for k, a in by_kind(scored).items()},
         "no_fault": {"right": no_fault[0], "cases": no_fault[1]},
-        "calibration": [
-            {"bucket": b, "cases": n, "accuracy": hit} for b, n, hit in calibration(scored)
-        ],
+        "calibration": [asdict(b) for b in calibration(scored)],
         "cases": [
             {
                 "case": o.name,

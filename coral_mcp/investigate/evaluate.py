@@ -37,15 +37,13 @@ class CaseOutcome:
         return self.case.label is None and self.result.outcome is Outcome.NO_SIGNIFICANT_ANOMALY
 
     def scored(self) -> Scored:
-        top = self.result.hypotheses[0] if self.result.hypotheses else None
-        kind = (self.case.label.kind if self.case.label else None) or "unknown"
-        return Scored(
-            kind,
-            self.rank,
-            self.seconds,
-            None if top is None else top.confidence,
-            self.rank == 1,
+        label = self.case.label
+        kind = (label.kind if label else None) or "unknown"
+        predictions = tuple(
+            (h.confidence, label is not None and h.service == label.service)
+            for h in self.result.hypotheses
         )
+        return Scored(kind, self.rank, self.seconds, predictions)
 
 
 def find_cases(root: Path) -> list[Path]:

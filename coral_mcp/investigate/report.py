@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from coral_mcp.analysis.accuracy import Accuracy, Scored, accuracy, by_kind, calibration
+from coral_mcp.analysis.accuracy import (
+    Accuracy,
+    Bucket,
+    Scored,
+    accuracy,
+    by_kind,
+    calibration,
+)
 from coral_mcp.models.intelligence import InvestigationResult
 
 
@@ -30,6 +37,13 @@ def accuracy_row(name: str, a: Accuracy) -> str:
     )
 
 
+def calibration_row(b: Bucket) -> str:
+    text = f"{b.low:.1f}-{b.high:.1f}: {b.hypotheses} hypotheses"
+    if b.mean_confidence is None or b.observed is None:
+        return text
+    return text + f", mean confidence {b.mean_confidence:.2f}, right {b.observed:.2f}"
+
+
 def evaluation_text(scored: Sequence[Scored], no_fault: tuple[int, int]) -> str:
     header = f"{'fault kind':<22} {'cases':>5} {'AC@1':>6} {'AC@3':>6} {'Avg@5':>6} {'ms/case':>9}"
     lines = [header, accuracy_row("all", accuracy(scored))]
@@ -37,7 +51,6 @@ def evaluation_text(scored: Sequence[Scored], no_fault: tuple[int, int]) -> str:
     right, total = no_fault
     if total:
         lines.append(f"no-fault cases answered 'no significant anomaly': {right}/{total}")
-    lines.append("calibration (top confidence -> observed accuracy):")
-    for bucket, n, hit in calibration(scored):
-        lines.append(f"  {bucket}: {n} cases" + ("" if hit is None else f", {hit:.2f} right"))
+    lines.append("calibration (every hypothesis: confidence -> share naming the root cause):")
+    lines += [f"  {calibration_row(b)}" for b in calibration(scored)]
     return "\n".join(lines)

@@ -8,6 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coral_mcp.analysis.accuracy import Scored, calibration
 from coral_mcp.analysis.baselines import ALL_HOURS, baseline_at, learn_baselines
 from coral_mcp.analysis.detect import MetricAnomaly, Series
 from coral_mcp.analysis.ranking import rank_candidates
@@ -93,3 +94,16 @@ def test_a_short_history_learns_only_the_all_hours_baseline() -> None:
     ts = T0 + 60.0 * np.arange(120)
     learned = learn_baselines([Series("api", "cpu_percent", ts, np.full(120, 3.0))])
     assert [b.hour_of_day for b in learned] == [ALL_HOURS]
+
+
+def test_calibration_buckets_every_hypothesis_by_confidence() -> None:
+    cases = [
+        Scored("latency", 1, 0.1, ((0.9, True), (0.1, False))),
+        Scored("latency", 2, 0.1, ((0.85, False), (0.15, True))),
+    ]
+    table = {(b.low, b.high): b for b in calibration(cases)}
+    high, low = table[(0.8, 1.0)], table[(0.0, 0.2)]
+    assert (high.hypotheses, high.observed) == (2, 0.5)
+    assert high.mean_confidence is not None and abs(high.mean_confidence - 0.875) < 1e-9
+    assert (low.hypotheses, low.observed) == (2, 0.5)
+    assert table[(0.4, 0.6)].hypotheses == 0 and table[(0.4, 0.6)].observed is None
