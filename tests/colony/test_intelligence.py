@@ -7,11 +7,16 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from coral_mcp.colony import daemon as daemon_module
+from coral_mcp.colony.daemon import ColonyDaemon
 from coral_mcp.colony.intelligence import Intelligence
+from coral_mcp.config import ColonySettings
 from coral_mcp.investigate.replay import import_case, load_case, write_ops
 from coral_mcp.models import SummaryWindow
 from coral_mcp.models.intelligence import Outcome
-from coral_mcp.storage.ops import StoreSummaries
+from coral_mcp.storage.ops import StoreSummaries, WriteOp
 from coral_mcp.storage.store import ColonyStore
 from coral_mcp.storage.writer import Writer
 from tests.investigate import cases
@@ -42,13 +47,14 @@ def test_investigations_are_recorded_and_fetched_by_id(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_baselines_refresh_then_live_detection_stores_anomalies(tmp_path: Path) -> None:
+def quiet_then_loud(tmp_path: Path) -> tuple[list[WriteOp], float]:
+    """90 quiet minutes, then the same services 3 h later with db's latency up at the end;
+    and the time at the end of it all."""
     quiet = load_case(cases.no_fault(tmp_path / "a"))
     s = cases.normal()
     s[("db", "latency_ms")][cases.FAULT_AT :] *= 4
     loud = load_case(cases.write_case(tmp_path / "b", "loud", s))
     quiet_ops, _, quiet_end = write_ops(quiet)
-    # The same services three hours later, with db's latency up at the end.
     shift_ms = 3 * 3600 * 1000
     loud_ops, _, _ = write_ops(loud)
     later = [
@@ -56,14 +62,18 @@ def test_baselines_refresh_then_live_detection_stores_anomalies(tmp_path: Path) 
         for op in loud_ops
         if isinstance(op, StoreSummaries)
     ]
-    now = quiet_end + 3 * 3600
+    return [*quiet_ops, *later], quiet_end + 3 * 3600
+
+
+def test_baselines_refresh_then_live_detection_stores_anomalies(tmp_path: Path) -> None:
+    ops, now = quiet_then_loud(tmp_path)
 
     async def scenario() -> None:
         store = ColonyStore(tmp_path)
         writer = Writer(store)
         writer.start()
         try:
-            await asyncio.gather(*(writer.write(op) for op in [*quiet_ops, *later]))
+            await asyncio.gather(*(writer.write(op) for op in ops))
             intel = Intelligence(store, writer, clock=lambda: now)
             assert await intel.refresh_baselines() > 0
             baselines = await intel.baselines("db")
@@ -89,3 +99,31 @@ def test_baselines_refresh_then_live_detection_stores_anomalies(tmp_path: Path) 
 
 def shifted(window: SummaryWindow, ms: int) -> SummaryWindow:
     return replace(window, start_ms=window.start_ms + ms, end_ms=window.end_ms + ms)
+
+
+def test_the_colony_learns_detects_and_correlates_on_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ops, now = quiet_then_loud(tmp_path / "cases")
+    (tmp_path / "colony").mkdir()
+    store = ColonyStore(tmp_path / "colony")
+    store.apply(ops)
+    store.close()
+    monkeypatch.setattr(daemon_module, "ANALYSIS_INTERVAL_S", 0.05)
+    settings = ColonySettings(data_dir=tmp_path / "colony", grpc_port=0, http_port=0)
+
+    async def scenario() -> None:
+        colony = ColonyDaemon(settings, clock=lambda: now)
+        await colony.start()
+        try:
+            assert colony.intelligence is not None
+            async with asyncio.timeout(20):
+                while not (found := await colony.intelligence.correlations()):
+                    await asyncio.sleep(0.05)
+            assert found[0].services == ("db",)
+            assert "db" in found[0].top_hypothesis
+            assert await colony.intelligence.baselines("db")
+        finally:
+            await colony.close()
+
+    asyncio.run(scenario())
