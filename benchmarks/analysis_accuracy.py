@@ -32,7 +32,7 @@ def score(root: Path) -> list[str]:
     def row(name: str, a: Accuracy) -> str:
         return (
             f"{name}: AC@1 {a.ac1:.2f}, AC@3 {a.ac3:.2f}, Avg@5 {a.avg5:.2f},"
-            f" {a.mean_s * 1000:.0f} ms/case ({a.cases} cases)"
+            f" kind@1 {a.kind_ac1:.2f}, {a.mean_s * 1000:.0f} ms/case ({a.cases} cases)"
         )
 
     lines = [row("overall", accuracy(scored))]

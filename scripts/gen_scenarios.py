@@ -205,7 +205,7 @@ def make_case(
             ts = START_S + at * STEP_S - int(rng.integers(60, 240))
             events.append([str(ts), caller, "deploy", "version=3.1.0 previous_version=3.0.9"])
     if variant.get("concurrent"):
-        other = int(rng.integers(40, 100))
+        other = int(rng.integers(at - 8, at + 9))  # around the incident
         series[(UNRELATED, "cpu_percent")][other:] += rng.uniform(15, 30)
     if variant.get("unrelated_deploy"):
         target = sorted(set(services) - {root or ""})[0]

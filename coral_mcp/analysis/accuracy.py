@@ -15,6 +15,8 @@ class Scored:
     seconds: float
     #: Every hypothesis: (confidence, whether its service is the root cause).
     predictions: tuple[tuple[float, bool], ...] = ()
+    #: The top hypothesis names the right service and the right fault kind.
+    kind_right: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,8 @@ class Accuracy:
     ac3: float
     avg5: float
     mean_s: float
+    #: Share of cases whose top hypothesis has the right service and fault kind.
+    kind_ac1: float = 0.0
 
 
 def ac_at(ranks: Sequence[int | None], k: int) -> float:
@@ -36,7 +40,8 @@ def accuracy(cases: Sequence[Scored]) -> Accuracy:
     ranks = [c.rank for c in cases]
     avg5 = sum(ac_at(ranks, k) for k in range(1, 6)) / 5
     mean_s = sum(c.seconds for c in cases) / len(cases) if cases else 0.0
-    return Accuracy(len(cases), ac_at(ranks, 1), ac_at(ranks, 3), avg5, mean_s)
+    kind_ac1 = sum(1 for c in cases if c.kind_right) / len(cases) if cases else 0.0
+    return Accuracy(len(cases), ac_at(ranks, 1), ac_at(ranks, 3), avg5, mean_s, kind_ac1)
 
 
 def by_kind(cases: Sequence[Scored]) -> dict[str, Accuracy]:

@@ -43,7 +43,9 @@ class CaseOutcome:
             (h.confidence, label is not None and h.service == label.service)
             for h in self.result.hypotheses
         )
-        return Scored(kind, self.rank, self.seconds, predictions)
+        top = self.result.hypotheses[0] if self.result.hypotheses else None
+        kind_right = self.rank == 1 and top is not None and top.kind.value == kind
+        return Scored(kind, self.rank, self.seconds, predictions, kind_right)
 
 
 def find_cases(root: Path) -> list[Path]:

@@ -33,7 +33,7 @@ def investigation_text(result: InvestigationResult, limit: int = 3) -> str:
 def accuracy_row(name: str, a: Accuracy) -> str:
     return (
         f"{name:<22} {a.cases:>5} {a.ac1:>6.2f} {a.ac3:>6.2f} {a.avg5:>6.2f} "
-        f"{a.mean_s * 1000:>9.0f}"
+        f"{a.kind_ac1:>7.2f} {a.mean_s * 1000:>9.0f}"
     )
 
 
@@ -44,10 +44,17 @@ def calibration_row(b: Bucket) -> str:
     return text + f", mean confidence {b.mean_confidence:.2f}, right {b.observed:.2f}"
 
 
+KIND_NOTE = "kind@1: the top hypothesis names the root service and its fault kind"
+
+
 def evaluation_text(scored: Sequence[Scored], no_fault: tuple[int, int]) -> str:
-    header = f"{'fault kind':<22} {'cases':>5} {'AC@1':>6} {'AC@3':>6} {'Avg@5':>6} {'ms/case':>9}"
+    header = (
+        f"{'fault kind':<22} {'cases':>5} {'AC@1':>6} {'AC@3':>6} {'Avg@5':>6}"
+        f" {'kind@1':>7} {'ms/case':>9}"
+    )
     lines = [header, accuracy_row("all", accuracy(scored))]
     lines += [accuracy_row(k, a) for k, a in by_kind(scored).items()]
+    lines.append(KIND_NOTE)
     right, total = no_fault
     if total:
         lines.append(f"no-fault cases answered 'no significant anomaly': {right}/{total}")

@@ -43,6 +43,7 @@ def test_the_scenario_library_meets_its_accuracy_targets(tmp_path: Path) -> None
     assert doc["overall"]["cases"] >= 40
     assert doc["overall"]["ac1"] >= 0.9
     assert doc["overall"]["ac3"] >= 0.98
+    assert doc["overall"]["kind_ac1"] >= 0.9
     assert doc["no_fault"]["right"] == doc["no_fault"]["cases"] > 0
     kinds = set(doc["by_kind"])
     assert {
