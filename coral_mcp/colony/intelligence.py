@@ -107,14 +107,17 @@ class Intelligence:
         return len(learned)
 
     async def detect(self) -> list[AnomalyView]:
-        """Check recent summaries against baselines; store (and return) the anomalies."""
+        """Check recent summaries against baselines; store and return the new anomalies
+        (one still going on keeps its onset, hence its id, and is stored once)."""
         found = await asyncio.to_thread(engine.detect_recent, self._store, self.now())
-        if found:
-            await self._write(lambda cur: st.insert_anomalies(cur, found))
-        return found
+        if not found:
+            return []
+        return await self._writer.run(
+            lambda: self._read(lambda cur: st.insert_anomalies(cur, found))
+        )
 
     async def correlate(self) -> CorrelationView | None:
-        """Investigate the last hour when anomalies were detected; store the grouping."""
+        """Investigate the last hour when new anomalies were detected; store the grouping."""
         found = await self.detect()
         if not found:
             return None

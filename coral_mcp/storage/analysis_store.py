@@ -179,14 +179,16 @@ def baseline_map(views: Sequence[BaselineView]) -> dict[tuple[str, str, int], Ro
     }
 
 
-def insert_anomalies(cur: duckdb.DuckDBPyConnection, anomalies: Sequence[AnomalyView]) -> None:
+def insert_anomalies(
+    cur: duckdb.DuckDBPyConnection, anomalies: Sequence[AnomalyView]
+) -> list[AnomalyView]:
     """Store new anomalies (ids already stored are skipped), each also as an event of
-    kind `anomaly` from the colony, so event queries show them beside crashes and deploys."""
+    kind `anomaly` from the colony, so event queries show them beside crashes and
+    deploys; return the new ones."""
     ids = [a.id for a in anomalies]
     known = {row[0] for row in cur.execute(SELECT_KNOWN_ANOMALIES, [ids]).fetchall()}
-    for a in anomalies:
-        if a.id in known:
-            continue
+    new = [a for a in anomalies if a.id not in known]
+    for a in new:
         cur.execute(
             INSERT_EVENT,
             [
@@ -215,6 +217,7 @@ def insert_anomalies(cur: duckdb.DuckDBPyConnection, anomalies: Sequence[Anomaly
                 a.detail,
             ],
         )
+    return new
 
 
 def load_anomalies(

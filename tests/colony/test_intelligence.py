@@ -83,10 +83,12 @@ def test_baselines_refresh_then_live_detection_stores_anomalies(tmp_path: Path) 
             end = datetime.fromtimestamp(now, UTC)
             stored = await intel.anomalies(end - timedelta(hours=1), end)
             assert [a.id for a in stored] == [a.id for a in found]
-            await intel.detect()  # the same anomaly again: stored once
+            assert await intel.detect() == []  # the same anomaly again: stored once
             events = store.events(end - timedelta(hours=1), end, kinds=["anomaly"])
             assert [(e.agent_id, e.event.service) for e in events] == [("colony", "db")]
             assert dict(events[0].event.attributes)["id"] == found[0].id
+            assert await intel.correlate() is None  # nothing new since
+            await writer.run(lambda: store.reader().execute("DELETE FROM anomalies"))
             correlation = await intel.correlate()
             assert correlation is not None and "db" in correlation.top_hypothesis
             assert [c.id for c in await intel.correlations()] == [correlation.id]
