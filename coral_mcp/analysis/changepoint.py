@@ -52,7 +52,7 @@ def linear_trend(ts_s: FloatArray, values: FloatArray) -> Trend | None:
     fitted = intercept + slope * t
     total = float(np.sum((values - values.mean()) ** 2))
     r2 = 1.0 - float(np.sum((values - fitted) ** 2)) / total if total > 0 else 0.0
-    return Trend(slope, intercept + slope * 0.0, r2)
+    return Trend(slope, intercept, r2)
 
 
 def seconds_to_limit(trend: Trend, current: float, limit: float) -> float | None:

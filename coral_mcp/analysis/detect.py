@@ -180,7 +180,8 @@ def _shape(
     if trend is not None and trend.r_squared >= TREND_R2 and trend.slope_per_s * direction > 0:
         kind, slope = "trend", trend.slope_per_s
         detail = (
-            f"{series.metric} grows {slope * 3600:.4g}/h since onset (r2 {trend.r_squared:.2f})"
+            f"{series.metric} {'grows' if slope > 0 else 'falls'} {abs(slope) * 3600:.4g}/h"
+            f" since onset (r2 {trend.r_squared:.2f})"
         )
         if limit is not None:
             eta = time_to_limit(trend, float(x[-1]), limit)

@@ -35,7 +35,7 @@ WITH k AS (
 )
 SELECT k.series, epoch_ms(m.window_start) AS ts_ms, m.avg AS value
 FROM metric_summaries m JOIN k USING (service, metric)
-WHERE m.window_start >= ? AND m.window_start < ?
+WHERE m.window_start >= ? AND m.window_start < ? AND isfinite(m.avg)
 """
 # Edges seen since a time (the graph as it was recently, not every edge ever seen).
 SELECT_EDGES = "SELECT caller, callee FROM edges WHERE last_seen >= ? ORDER BY caller, callee"

@@ -118,3 +118,12 @@ def test_the_fast_screen_never_drops_a_series_detection_would_flag(
     s = series(values)
     flagged = detect_series(s, float(s.ts_s[-1]) + 60) is not None
     assert worth_a_look([s]) == [True] or not flagged
+
+
+def test_white_noise_is_rarely_anomalous() -> None:
+    rng = np.random.default_rng(2026)
+    flagged = 0
+    for _ in range(300):
+        s = series(50 + rng.normal(0, 3, 240))
+        flagged += detect_series(s, float(s.ts_s[-1]) + 60) is not None
+    assert flagged <= 3  # at most 1 % false alarms on 4-hour series of pure noise

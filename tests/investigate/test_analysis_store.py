@@ -56,3 +56,21 @@ def test_edges_not_seen_for_a_day_are_left_out(tmp_path: Path) -> None:
         cur.close()
     finally:
         store.close()
+
+
+def test_non_finite_window_averages_are_left_out(tmp_path: Path) -> None:
+    store = ColonyStore(tmp_path)
+    try:
+        store.apply(
+            [
+                RegisterAgent("a", "h", "1", 1, "", (), 0),
+                StoreSummaries("a", 1, window(0, ("api", "cpu", 1.0))),
+                StoreSummaries("a", 2, window(1, ("api", "cpu", float("inf")))),
+            ]
+        )
+        cur = store.reader()
+        series = st.load_series(cur, T0, T0 + timedelta(hours=1))
+        cur.close()
+    finally:
+        store.close()
+    assert series[0].values.tolist() == [1.0]
