@@ -12,6 +12,7 @@ import contextlib
 import errno
 import json
 import logging
+import math
 import os
 import socket
 import time
@@ -27,6 +28,7 @@ from grpc_health.v1.health import aio as health_aio
 from coral_mcp.colony.auth import load_or_create_token
 from coral_mcp.colony.http_app import MCP_PATH, build_http_app
 from coral_mcp.colony.ingest import Ingest
+from coral_mcp.colony.intelligence import Intelligence
 from coral_mcp.colony.queries import StoreQueries
 from coral_mcp.config import ColonySettings
 from coral_mcp.datadir import ensure_data_dir
@@ -43,6 +45,9 @@ logger = logging.getLogger(__name__)
 STATE_FILE = "colony.json"
 #: Seconds between edge resolutions (when sockets changed).
 EDGE_RESOLVE_INTERVAL_S = 1.0
+#: Seconds between anomaly detection + correlation runs, and between baseline refreshes.
+ANALYSIS_INTERVAL_S = 60.0
+BASELINE_INTERVAL_S = 600.0
 
 
 def _bind_tcp(host: str, port: int, what: str, flag: str) -> socket.socket:
@@ -90,6 +95,8 @@ class ColonyDaemon:
         self._maintenance: asyncio.Task[None] | None = None
         self.token: str | None = None
         self._edges: asyncio.Task[None] | None = None
+        self.intelligence: Intelligence | None = None
+        self._analysis: asyncio.Task[None] | None = None
 
     @property
     def retention(self) -> Retention:
@@ -124,6 +131,7 @@ class ColonyDaemon:
         )
         await self._start_grpc()
         self.queries = StoreQueries(self.store, self.ingest, self.retention, self._clock)
+        self.intelligence = Intelligence(self.store, self._writer, self._clock)
         self.token = load_or_create_token(data_dir) if s.require_token else None
         app = build_http_app(self.queries, build_server(self.queries), self.token)
         config = uvicorn.Config(
@@ -138,6 +146,7 @@ class ColonyDaemon:
         self._write_state(data_dir)
         self._maintenance = asyncio.create_task(self._maintain_forever(), name="maintenance")
         self._edges = asyncio.create_task(self._resolve_edges_forever(), name="edges")
+        self._analysis = asyncio.create_task(self._analyse_forever(), name="analysis")
         logger.info(
             "colony ready: gRPC %s, HTTP %s, MCP %s, data %s",
             self.grpc_target,
@@ -212,6 +221,23 @@ class ColonyDaemon:
             except Exception:
                 logger.exception("edge resolution failed; will try again")
 
+    async def _analyse_forever(self) -> None:
+        """Refresh baselines now and then; detect and correlate anomalies every minute."""
+        assert self.intelligence is not None
+        intel, last_refresh = self.intelligence, -math.inf
+        while True:
+            await asyncio.sleep(ANALYSIS_INTERVAL_S)
+            try:
+                if self._clock() - last_refresh >= BASELINE_INTERVAL_S:
+                    learned = await intel.refresh_baselines()
+                    last_refresh = self._clock()
+                    logger.info("baselines refreshed: %d", learned)
+                correlation = await intel.correlate()
+                if correlation is not None:
+                    logger.info("correlation %s: %s", correlation.id, correlation.top_hypothesis)
+            except Exception:
+                logger.exception("analysis failed; will try again")
+
     def _write_state(self, data_dir: Path) -> None:
         state = {
             "pid": os.getpid(),
@@ -232,7 +258,7 @@ class ColonyDaemon:
 
     async def close(self) -> None:
         """Stop accepting, commit what is queued, close the store."""
-        for task in (self._maintenance, self._edges):
+        for task in (self._maintenance, self._edges, self._analysis):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

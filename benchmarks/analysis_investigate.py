@@ -1,0 +1,127 @@
+"""Investigation time for 100 services x 24 h of 1-minute summaries.
+
+Usage: python benchmarks/analysis_investigate.py [--services 100] [--hours 24] [--runs 15]
+
+Builds a fan-out tree of services (5 metrics each, one summary a minute), injects a
+latency fault into one leaf 30 minutes before the end (its callers slow down a minute
+later), imports it through the colony's write path, then times `Intelligence.investigate`
+over the last hour (the default) and over the whole 24 h. Appends to RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from common import append_result
+
+from coral_mcp.colony.intelligence import Intelligence
+from coral_mcp.models import MetricSummary, SummaryWindow
+from coral_mcp.storage import analysis_store as st
+from coral_mcp.storage.ops import RegisterAgent, StoreSummaries, WriteOp
+from coral_mcp.storage.store import ColonyStore
+from coral_mcp.storage.writer import Writer
+
+METRICS = ("cpu_percent", "rss_bytes", "fds", "latency_ms", "error_rate")
+LEVELS = np.array([20.0, 2e8, 50.0, 40.0, 0.01])
+T0 = 1_767_225_600
+
+
+def build(
+    services: int, minutes: int, seed: int = 7
+) -> tuple[list[WriteOp], list[tuple[str, str]], str]:
+    rng = np.random.default_rng(seed)
+    names = [f"svc{i:03d}" for i in range(services)]
+    edges = [(names[(i - 1) // 3], names[i]) for i in range(1, services)]  # a 3-ary tree
+    root = names[-1]
+    chain = {root}
+    node = services - 1
+    while node > 0:
+        node = (node - 1) // 3
+        chain.add(names[node])
+    values = LEVELS * (1 + 0.03 * rng.standard_normal((minutes, services, len(METRICS))))
+    fault_at = minutes - 30
+    for i, name in enumerate(names):
+        if name in chain:
+            lag = 0 if name == root else 1
+            values[fault_at + lag :, i, 3] *= 4 if name == root else 2
+    ops: list[WriteOp] = [RegisterAgent("bench", "bench", "bench", 1, "", (), T0 * 1000)]
+    for m in range(minutes):
+        start_ms = (T0 + m * 60) * 1000
+        summaries = tuple(
+            MetricSummary(name, metric, v, v, v, v, v, 1)
+            for i, name in enumerate(names)
+            for j, metric in enumerate(METRICS)
+            for v in (float(values[m, i, j]),)
+        )
+        ops.append(
+            StoreSummaries("bench", m + 1, SummaryWindow(start_ms, start_ms + 60_000, summaries))
+        )
+    return ops, edges, root
+
+
+async def measure(services: int, hours: int, runs: int) -> list[str]:
+    minutes = hours * 60
+    ops, edges, root = build(services, minutes)
+    end_s = T0 + minutes * 60
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ColonyStore(Path(tmp))
+        writer = Writer(store)
+        writer.start()
+        try:
+            started = time.perf_counter()
+            await asyncio.gather(*(writer.write(op) for op in ops))
+            seen = datetime.fromtimestamp(end_s, UTC)
+            await writer.run(lambda: st.upsert_edges(store.reader(), edges, seen))
+            load_s = time.perf_counter() - started
+            intel = Intelligence(store, writer, clock=lambda: end_s)
+            lines = [
+                f"{services} services x {len(METRICS)} metrics x {minutes} min = "
+                f"{services * len(METRICS) * minutes:,} summaries (import {load_s:.1f} s)"
+            ]
+            for label, start in (
+                ("last hour", None),
+                (f"whole {hours} h", datetime.fromtimestamp(T0, UTC)),
+            ):
+                times, top = [], ""
+                for _ in range(runs):
+                    t = time.perf_counter()
+                    result = await intel.investigate(start=start)
+                    times.append((time.perf_counter() - t) * 1000)
+                    top = result.hypotheses[0].service if result.hypotheses else "none"
+                lines.append(
+                    f"investigate ({label}): median {statistics.median(times):.0f} ms, "
+                    f"min {min(times):.0f} ms, max {max(times):.0f} ms over {runs} runs; "
+                    f"top hypothesis {top} (injected: {root})"
+                )
+        finally:
+            await writer.close()
+            store.close()
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--services", type=int, default=100)
+    parser.add_argument("--hours", type=int, default=24)
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    lines = asyncio.run(measure(args.services, args.hours, args.runs))
+    print(
+        append_result(
+            "Investigation time (analysis)",
+            "python benchmarks/analysis_investigate.py"
+            f" --services {args.services} --hours {args.hours} --runs {args.runs}",
+            lines,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

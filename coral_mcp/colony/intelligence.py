@@ -1,0 +1,155 @@
+"""The intelligence facade: baselines, anomalies, correlations and investigations.
+
+One async class over the store, the single writer and a clock, for MCP tools, REST,
+the colony's analysis loop and offline replay alike. Reads run in worker threads on
+their own cursors; writes go through the writer thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import duckdb
+
+from coral_mcp.analysis.baselines import Baseline
+from coral_mcp.investigate import engine
+from coral_mcp.models.intelligence import (
+    AnomalyView,
+    BaselineView,
+    CorrelationView,
+    InvestigationResult,
+    Outcome,
+)
+from coral_mcp.storage import analysis_store as st
+from coral_mcp.storage.store import ColonyStore
+from coral_mcp.storage.writer import Writer
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Default investigation range: the last hour.
+DEFAULT_RANGE = timedelta(hours=1)
+
+
+class Intelligence:
+    def __init__(
+        self, store: ColonyStore, writer: Writer, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._store = store
+        self._writer = writer
+        self._clock = clock
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+    # -- reads ------------------------------------------------------------------------
+
+    async def baselines(self, service: str | None = None) -> list[BaselineView]:
+        return await asyncio.to_thread(self._read, lambda cur: st.load_baselines(cur, service))
+
+    async def anomalies(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        service: str | None = None,
+        limit: int = 500,
+    ) -> list[AnomalyView]:
+        """Stored anomalies with an onset in [start, end) (default: the last hour)."""
+        end = end or self.now()
+        start = start or end - DEFAULT_RANGE
+        return await asyncio.to_thread(
+            self._read, lambda cur: st.load_anomalies(cur, start, end, service, limit)
+        )
+
+    async def correlations(self, limit: int = 50) -> list[CorrelationView]:
+        return await asyncio.to_thread(self._read, lambda cur: st.load_correlations(cur, limit))
+
+    async def investigation(self, investigation_id: str) -> dict[str, Any] | None:
+        """A recorded investigation by id, as the JSON document it was stored as."""
+        return await asyncio.to_thread(
+            self._read, lambda cur: st.load_investigation(cur, investigation_id)
+        )
+
+    # -- analysis ---------------------------------------------------------------------
+
+    async def investigate(
+        self,
+        question: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        service: str | None = None,
+        incident_time: datetime | None = None,
+    ) -> InvestigationResult:
+        """Rank root causes over [start, end) (default: the last hour); record the result."""
+        now = self.now()
+        end = end or now
+        start = start or end - DEFAULT_RANGE
+        req = engine.Request(start, end, now, question, service, incident_time)
+        result = await asyncio.to_thread(engine.investigate, self._store, req)
+        doc = engine.document(result)
+        await self._write(
+            lambda cur: st.insert_investigation(
+                cur, result.id, now, question, service, start, end, doc, result.duration_ms
+            )
+        )
+        return result
+
+    async def refresh_baselines(self) -> int:
+        """Learn baselines from the trailing window and replace the stored ones."""
+        now = self.now()
+        learned: list[Baseline] = await asyncio.to_thread(engine.learn, self._store, now)
+        await self._write(lambda cur: st.replace_baselines(cur, learned, now))
+        return len(learned)
+
+    async def detect(self) -> list[AnomalyView]:
+        """Check recent summaries against baselines; store and return the new anomalies
+        (one still going on keeps its onset, hence its id, and is stored once)."""
+        found = await asyncio.to_thread(engine.detect_recent, self._store, self.now())
+        if not found:
+            return []
+        return await self._writer.run(
+            lambda: self._read(lambda cur: st.insert_anomalies(cur, found))
+        )
+
+    async def correlate(self) -> CorrelationView | None:
+        """Investigate the last hour when new anomalies were detected; store the grouping."""
+        found = await self.detect()
+        if not found:
+            return None
+        result = await self.investigate(question="scheduled correlation")
+        if result.outcome is Outcome.NO_SIGNIFICANT_ANOMALY:
+            return None
+        top = result.hypotheses[0]
+        view = CorrelationView(
+            id=result.id.replace("inv-", "cor-"),
+            created_at=result.created_at,
+            window_start=min(a.onset for a in result.anomalies)
+            if result.anomalies
+            else result.start,
+            window_end=result.end,
+            services=tuple(sorted({a.service for a in result.anomalies})),
+            anomaly_ids=tuple(a.id for a in result.anomalies),
+            top_hypothesis=(
+                f"{top.kind} in {top.service} ({top.confidence:.2f}): {top.recommendation}"
+            ),
+        )
+        await self._write(lambda cur: st.insert_correlation(cur, view))
+        return view
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `fn` on a cursor of its own (reads: worker thread; writes: writer thread)."""
+        cur = self._store.reader()
+        try:
+            return fn(cur)
+        finally:
+            cur.close()
+
+    async def _write(self, fn: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
+        await self._writer.run(lambda: self._read(fn))

@@ -1,0 +1,300 @@
+"""Reads and writes of the intelligence layer: series for analysis, baselines, anomalies,
+correlations and investigations. Functions take a cursor: readers pass `store.reader()`,
+writes run in the writer thread (`writer.run`) inside a transaction of their own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+import duckdb
+import numpy as np
+
+from coral_mcp.analysis.baselines import Baseline
+from coral_mcp.analysis.detect import Series
+from coral_mcp.analysis.robust import Robust
+from coral_mcp.models.intelligence import AnomalyView, BaselineView, CorrelationView
+from coral_mcp.storage.ops import db_time, from_db_time, to_db_time
+from coral_mcp.storage.queries import INSERT_EVENT
+
+# Window averages per (service, metric) in [lo, hi): integer series ids (1-based, in
+# (service, metric) order) with raw rows, unsorted; sorting and merging agents reporting
+# one service happen in NumPy (much faster than ORDER BY over strings).
+SELECT_SERIES_KEYS = """
+SELECT DISTINCT service, metric FROM metric_summaries
+WHERE window_start >= ? AND window_start < ? ORDER BY service, metric
+"""
+SELECT_SERIES = """
+WITH k AS (
+    SELECT service, metric, (row_number() OVER (ORDER BY service, metric))::BIGINT AS series
+    FROM (SELECT DISTINCT service, metric FROM metric_summaries
+          WHERE window_start >= ? AND window_start < ?)
+)
+SELECT k.series, epoch_ms(m.window_start) AS ts_ms, m.avg AS value
+FROM metric_summaries m JOIN k USING (service, metric)
+WHERE m.window_start >= ? AND m.window_start < ? AND isfinite(m.avg)
+"""
+# Edges seen since a time (the graph as it was recently, not every edge ever seen).
+SELECT_EDGES = "SELECT caller, callee FROM edges WHERE last_seen >= ? ORDER BY caller, callee"
+UPSERT_EDGE = """
+INSERT INTO edges (caller, callee, connections, first_seen, last_seen) VALUES (?, ?, 1, ?, ?)
+ON CONFLICT (caller, callee) DO UPDATE SET last_seen = excluded.last_seen
+"""
+DELETE_BASELINES = "DELETE FROM baselines"
+INSERT_BASELINE = """
+INSERT INTO baselines (service, metric, hour_of_day, center, spread, samples,
+                       window_start, window_end, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+SELECT_BASELINES = """
+SELECT service, metric, hour_of_day, center, spread, samples, window_start, window_end
+FROM baselines WHERE ? IS NULL OR service = ? ORDER BY service, metric, hour_of_day
+"""
+INSERT_ANOMALY = """
+INSERT INTO anomalies (id, service, metric, kind, onset, detected_at, ended_at, score, value,
+                       baseline, detail)
+VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
+"""
+SELECT_KNOWN_ANOMALIES = "SELECT id FROM anomalies WHERE list_contains(?, id)"
+#: Events written by the colony itself (anomalies) carry this agent id and kind.
+COLONY_AGENT = "colony"
+ANOMALY_EVENT = "anomaly"
+SELECT_ANOMALIES = """
+SELECT id, service, metric, kind, onset, detected_at, score, value, baseline, detail
+FROM anomalies WHERE onset >= ? AND onset < ? AND (? IS NULL OR service = ?)
+ORDER BY onset, service, metric LIMIT ?
+"""
+INSERT_CORRELATION = """
+INSERT INTO correlations (id, created_at, window_start, window_end, services, anomaly_ids,
+                          hypotheses)
+VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
+"""
+SELECT_CORRELATIONS = """
+SELECT id, created_at, window_start, window_end, services, anomaly_ids, hypotheses
+FROM correlations ORDER BY window_start DESC LIMIT ?
+"""
+INSERT_INVESTIGATION = """
+INSERT INTO investigations (id, created_at, question, service, range_start, range_end,
+                            provider, result, duration_ms)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+SELECT_INVESTIGATION = "SELECT result FROM investigations WHERE id = ?"
+
+
+def load_series(cur: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> list[Series]:
+    lo, hi = db_time(start), db_time(end)
+    cur.execute("BEGIN TRANSACTION")  # one snapshot for both queries
+    try:
+        names = cur.execute(SELECT_SERIES_KEYS, [lo, hi]).fetchall()
+        cols = cur.execute(SELECT_SERIES, [lo, hi, lo, hi]).fetchnumpy()
+    finally:
+        cur.execute("COMMIT")
+    if not names:
+        return []
+    key = (np.asarray(cols["series"], dtype=np.int64) << _TS_BITS) | np.asarray(
+        cols["ts_ms"], dtype=np.int64
+    )
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    values = np.asarray(cols["value"], dtype=np.float64)[order]
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    if first.size != key.size:  # several agents report one service: average them
+        counts = np.diff(np.r_[first, key.size])
+        values = np.add.reduceat(values, first) / counts
+        key = key[first]
+    ids = key >> _TS_BITS
+    ts = (key & ((1 << _TS_BITS) - 1)).astype(np.float64) / 1000.0
+    cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+    bounds = [0, *cuts.tolist(), ids.size]
+    return [
+        Series(str(names[ids[a] - 1][0]), str(names[ids[a] - 1][1]), ts[a:b], values[a:b])
+        for a, b in itertools.pairwise(bounds)
+    ]
+
+
+#: Bits of the epoch-millisecond part of a (series, time) sort key (enough to 2109).
+_TS_BITS = 42
+
+
+def load_edges(cur: duckdb.DuckDBPyConnection, since: datetime) -> list[tuple[str, str]]:
+    rows = cur.execute(SELECT_EDGES, [db_time(since)]).fetchall()
+    return [(str(a), str(b)) for a, b in rows]
+
+
+def upsert_edges(
+    cur: duckdb.DuckDBPyConnection, edges: Sequence[tuple[str, str]], seen: datetime
+) -> None:
+    t = db_time(seen)
+    for caller, callee in edges:
+        cur.execute(UPSERT_EDGE, [caller, callee, t, t])
+
+
+def replace_baselines(
+    cur: duckdb.DuckDBPyConnection, baselines: Sequence[Baseline], now: datetime
+) -> None:
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        cur.execute(DELETE_BASELINES)
+        cur.executemany(
+            INSERT_BASELINE,
+            [
+                [
+                    b.service,
+                    b.metric,
+                    b.hour_of_day,
+                    b.stats.center,
+                    b.stats.spread,
+                    b.stats.samples,
+                    _naive(b.window_start_s),
+                    _naive(b.window_end_s),
+                    db_time(now),
+                ]
+                for b in baselines
+            ],
+        )
+        cur.execute("COMMIT")
+    except duckdb.Error:
+        cur.execute("ROLLBACK")
+        raise
+
+
+def _naive(ts_s: float) -> datetime:
+    return to_db_time(round(ts_s * 1000))
+
+
+def load_baselines(cur: duckdb.DuckDBPyConnection, service: str | None) -> list[BaselineView]:
+    rows = cur.execute(SELECT_BASELINES, [service, service]).fetchall()
+    return [
+        BaselineView(s, m, int(h), float(c), float(sp), int(n), from_db_time(a), from_db_time(b))
+        for s, m, h, c, sp, n, a, b in rows
+    ]
+
+
+def baseline_map(views: Sequence[BaselineView]) -> dict[tuple[str, str, int], Robust]:
+    return {
+        (v.service, v.metric, v.hour_of_day): Robust(v.center, v.spread, v.samples) for v in views
+    }
+
+
+def insert_anomalies(
+    cur: duckdb.DuckDBPyConnection, anomalies: Sequence[AnomalyView]
+) -> list[AnomalyView]:
+    """Store new anomalies (ids already stored are skipped), each also as an event of
+    kind `anomaly` from the colony, so event queries show them beside crashes and
+    deploys; return the new ones."""
+    ids = [a.id for a in anomalies]
+    known = {row[0] for row in cur.execute(SELECT_KNOWN_ANOMALIES, [ids]).fetchall()}
+    new = [a for a in anomalies if a.id not in known]
+    for a in new:
+        cur.execute(
+            INSERT_EVENT,
+            [
+                COLONY_AGENT,
+                db_time(a.onset),
+                a.service,
+                ANOMALY_EVENT,
+                "warning",
+                a.detail,
+                ["id", "metric", "kind", "score"],
+                [a.id, a.metric, a.kind, f"{a.score:.1f}"],
+            ],
+        )
+        cur.execute(
+            INSERT_ANOMALY,
+            [
+                a.id,
+                a.service,
+                a.metric,
+                a.kind,
+                db_time(a.onset),
+                db_time(a.detected_at),
+                a.score,
+                a.value,
+                a.baseline,
+                a.detail,
+            ],
+        )
+    return new
+
+
+def load_anomalies(
+    cur: duckdb.DuckDBPyConnection, start: datetime, end: datetime, service: str | None, limit: int
+) -> list[AnomalyView]:
+    rows = cur.execute(
+        SELECT_ANOMALIES, [db_time(start), db_time(end), service, service, limit]
+    ).fetchall()
+    return [
+        AnomalyView(
+            i,
+            s,
+            m,
+            k,
+            from_db_time(o),
+            from_db_time(d),
+            float(sc),
+            float(v),
+            None if b is None else float(b),
+            det,
+        )
+        for i, s, m, k, o, d, sc, v, b, det in rows
+    ]
+
+
+def insert_correlation(cur: duckdb.DuckDBPyConnection, c: CorrelationView) -> None:
+    cur.execute(
+        INSERT_CORRELATION,
+        [
+            c.id,
+            db_time(c.created_at),
+            db_time(c.window_start),
+            db_time(c.window_end),
+            list(c.services),
+            list(c.anomaly_ids),
+            c.top_hypothesis,
+        ],
+    )
+
+
+def load_correlations(cur: duckdb.DuckDBPyConnection, limit: int) -> list[CorrelationView]:
+    rows = cur.execute(SELECT_CORRELATIONS, [limit]).fetchall()
+    return [
+        CorrelationView(
+            i, from_db_time(c), from_db_time(a), from_db_time(b), tuple(s), tuple(ids), h
+        )
+        for i, c, a, b, s, ids, h in rows
+    ]
+
+
+def insert_investigation(
+    cur: duckdb.DuckDBPyConnection,
+    id_: str,
+    created: datetime,
+    question: str | None,
+    service: str | None,
+    start: datetime,
+    end: datetime,
+    document: dict[str, object],
+    duration_ms: float,
+) -> None:
+    cur.execute(
+        INSERT_INVESTIGATION,
+        [
+            id_,
+            db_time(created),
+            question,
+            service,
+            db_time(start),
+            db_time(end),
+            "builtin",
+            json.dumps(document),
+            duration_ms,
+        ],
+    )
+
+
+def load_investigation(cur: duckdb.DuckDBPyConnection, id_: str) -> dict[str, object] | None:
+    row = cur.execute(SELECT_INVESTIGATION, [id_]).fetchone()
+    return None if row is None else dict(json.loads(row[0]))

@@ -1,0 +1,76 @@
+"""The intelligence layer's storage: series as the analysis sees them, edge freshness."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from coral_mcp.models import MetricSummary, SummaryWindow
+from coral_mcp.storage import analysis_store as st
+from coral_mcp.storage.ops import RegisterAgent, StoreSummaries
+from coral_mcp.storage.store import ColonyStore
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def window(minute: int, *rows: tuple[str, str, float]) -> SummaryWindow:
+    start = int((T0 + timedelta(minutes=minute)).timestamp() * 1000)
+    return SummaryWindow(
+        start, start + 60_000, tuple(MetricSummary(s, m, v, v, v, v, v, 1) for s, m, v in rows)
+    )
+
+
+def test_series_come_sorted_per_service_and_metric_with_agents_averaged(tmp_path: Path) -> None:
+    store = ColonyStore(tmp_path)
+    try:
+        store.apply(
+            [
+                RegisterAgent("a", "h", "1", 1, "", (), 0),
+                RegisterAgent("b", "h", "1", 1, "", (), 0),
+                StoreSummaries("a", 1, window(2, ("api", "cpu", 3.0), ("db", "cpu", 9.0))),
+                StoreSummaries("a", 2, window(0, ("api", "cpu", 1.0))),
+                StoreSummaries("b", 1, window(0, ("api", "cpu", 2.0))),
+                StoreSummaries("a", 3, window(1, ("api", "cpu", 5.0))),
+            ]
+        )
+        cur = store.reader()
+        series = st.load_series(cur, T0, T0 + timedelta(hours=1))
+        cur.close()
+    finally:
+        store.close()
+    assert [(s.service, s.metric) for s in series] == [("api", "cpu"), ("db", "cpu")]
+    api = series[0]
+    assert api.ts_s.tolist() == [T0.timestamp() + 60 * i for i in range(3)]
+    assert np.allclose(api.values, [1.5, 5.0, 3.0])
+
+
+def test_edges_not_seen_for_a_day_are_left_out(tmp_path: Path) -> None:
+    store = ColonyStore(tmp_path)
+    try:
+        cur = store.reader()
+        st.upsert_edges(cur, [("web", "api")], T0)
+        st.upsert_edges(cur, [("api", "old-db")], T0 - timedelta(days=3))
+        assert st.load_edges(cur, T0 - timedelta(days=1)) == [("web", "api")]
+        cur.close()
+    finally:
+        store.close()
+
+
+def test_non_finite_window_averages_are_left_out(tmp_path: Path) -> None:
+    store = ColonyStore(tmp_path)
+    try:
+        store.apply(
+            [
+                RegisterAgent("a", "h", "1", 1, "", (), 0),
+                StoreSummaries("a", 1, window(0, ("api", "cpu", 1.0))),
+                StoreSummaries("a", 2, window(1, ("api", "cpu", float("inf")))),
+            ]
+        )
+        cur = store.reader()
+        series = st.load_series(cur, T0, T0 + timedelta(hours=1))
+        cur.close()
+    finally:
+        store.close()
+    assert series[0].values.tolist() == [1.0]
