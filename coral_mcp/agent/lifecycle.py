@@ -54,6 +54,9 @@ class LifecycleTracker:
     def known_services(self) -> list[str]:
         return sorted(self._services)
 
+    def forget(self, service: str) -> None:
+        self._services.pop(service, None)
+
     def observe(
         self,
         now_s: float,

@@ -49,6 +49,9 @@ from coral_mcp.models import (
 logger = logging.getLogger(__name__)
 
 Connection = tuple[Endpoint, Endpoint]
+VANISHED = "vanished"
+#: An auto-discovered service gone this long is forgotten (its name may come back new).
+VANISHED_TTL_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,7 @@ class Sensor:
         self._next_scan_s = 0.0
         self._connections: dict[str, set[Connection]] = {}
         self._cgroup_paths: dict[str, dict[str, str]] = {}
+        self._gone_since: dict[str, float] = {}
 
     def _exit_status(self, pid: int, unit: str | None) -> ExitStatus | None:
         status = self._procfs.zombie_exit_status(pid)
@@ -116,7 +120,7 @@ class Sensor:
             self._own_pids,
             self._namer,
         )
-        resolved += self._vanished(resolved)
+        resolved += self._vanished(resolved, now_s)
         stats = self._sampler.sample(pid for r in resolved for pid in r.pids)
         samples: list[Sample] = []
         events: list[Event] = []
@@ -125,9 +129,14 @@ class Sensor:
         cgroups: dict[str, CgroupStat] = {}
         for service in resolved:
             mine = {p: stats[p] for p in service.pids if p in stats}
-            by_service[service.name] = tuple(mine.values())
             peers = table.outbound_peers(mine)
             cgroup = self._cgroup(service.name, mine)
+            if service.spec == VANISHED:  # only its processes' ends and OOM kills
+                events += self._lifecycle.observe(
+                    now_s, service.name, mine, (), cgroup.oom_kills if cgroup else None
+                )
+                continue
+            by_service[service.name] = tuple(mine.values())
             if cgroup is not None:
                 cgroups[service.name] = cgroup
             samples += self._process_samples(service.name, now_s, list(mine.values()))
@@ -138,16 +147,15 @@ class Sensor:
             events += self._lifecycle.observe(
                 now_s, service.name, mine, peers, cgroup.oom_kills if cgroup else None
             )
-            if service.spec != "vanished":
-                states.append(
-                    ServiceState(
-                        name=service.name,
-                        spec=service.spec,
-                        pids=tuple(sorted(mine)),
-                        listen=tuple(sorted(table.listen_endpoints(mine))),
-                        peers=tuple(Peer(remote, n) for remote, n in sorted(peers.items())),
-                    )
+            states.append(
+                ServiceState(
+                    name=service.name,
+                    spec=service.spec,
+                    pids=tuple(sorted(mine)),
+                    listen=tuple(sorted(table.listen_endpoints(mine))),
+                    peers=tuple(Peer(remote, n) for remote, n in sorted(peers.items())),
                 )
+            )
         health_samples, health_events = self.health.run_due(now_s)
         samples += health_samples
         events += health_events
@@ -187,14 +195,25 @@ class Sensor:
         paths = self._cgroup_paths.get(name)
         return self._cgroups.read(paths) if paths else None
 
-    def _vanished(self, resolved: list[ResolvedService]) -> list[ResolvedService]:
-        """Auto-discovered services seen before and gone now, so their exits are seen."""
+    def _vanished(self, resolved: list[ResolvedService], now_s: float) -> list[ResolvedService]:
+        """Auto-discovered services seen before and gone now, so their ends are seen and a
+        restart under the same name is a restart. Forgotten after VANISHED_TTL_S."""
         present = {r.name for r in resolved}
-        return [
-            ResolvedService(name, "vanished", ())
-            for name in self._lifecycle.known_services
-            if name not in present
-        ]
+        for name in present:
+            self._gone_since.pop(name, None)
+        gone: list[ResolvedService] = []
+        for name in self._lifecycle.known_services:
+            if name in present:
+                continue
+            since = self._gone_since.setdefault(name, now_s)
+            if now_s - since > VANISHED_TTL_S:
+                self._lifecycle.forget(name)
+                self._gone_since.pop(name)
+                self._cgroup_paths.pop(name, None)
+                self._connections.pop(name, None)
+            else:
+                gone.append(ResolvedService(name, VANISHED, ()))
+        return gone
 
     def _process_samples(self, name: str, now_s: float, stats: list[ProcessStat]) -> list[Sample]:
         samples = [Sample(now_s, name, "processes", float(len(stats)))]

@@ -145,3 +145,22 @@ def test_a_process_vanishing_mid_sample_loses_nothing_already_stored(
     assert agent.ring.count() >= stored
     events = agent.ring.read_events(0, 2**62, 10)
     assert [e.kind for e in events] == [EventKind.EXIT]  # reaped at once: status unknown
+
+
+def test_pushes_after_the_first_leave_out_steady_series(tmp_path: Path, procs: Processes) -> None:
+    ports = [start_app(procs, f"svc{i}")[1] for i in range(3)]
+    agent = AgentDaemon(
+        AgentSettings(
+            data_dir=tmp_path,
+            services=tuple(parse_service_spec(f"svc{i}=port:{p}") for i, p in enumerate(ports)),
+        )
+    )
+    sizes = []
+    for _ in range(3):
+        agent.sample_once()
+        before = agent.pushed_bytes
+        agent.push_once()
+        sizes.append(agent.pushed_bytes - before)
+    # the first push carries every series and the service list; later ones only what moved
+    assert sizes[0] > 1000
+    assert sizes[2] < sizes[0] / 2

@@ -8,6 +8,8 @@ import signal
 import sys
 from pathlib import Path
 
+from coral_mcp.agent.sensing import Sensor
+from coral_mcp.config import AgentSettings
 from coral_mcp.models import EventKind
 from tests.agent.apps import APP, events_of, has_event, observe_until, sensor_for
 from tests.conftest import Processes, coral_cmd, free_port, wait_for
@@ -49,3 +51,32 @@ def test_auto_discovered_services_take_otel_service_name_and_keep_it_across_rest
     seen = observe_until(sensor, has_event(EventKind.RESTART), "a restart under the same name")
     restart = events_of(seen, EventKind.RESTART)[0]
     assert restart.service == name and dict(restart.attributes)["pid"] == str(second)
+
+
+def test_a_vanished_service_is_forgotten_after_an_hour(tmp_path: Path, procs: Processes) -> None:
+    name = f"batch-{free_port()}"
+    now = [1000.0]
+
+    def start() -> int:
+        port = str(free_port())
+        cmd = ["env", f"OTEL_SERVICE_NAME={name}", sys.executable, str(APP), "--port", port]
+        return procs.start(f"app-{port}", cmd, wait_ready=True).pid
+
+    sensor = Sensor(
+        AgentSettings(data_dir=tmp_path, auto_discover=True, host_metrics=False, socket_scan_s=1),
+        clock=lambda: now[0],
+    )
+    pid = start()
+    sensor.observe()
+    os.kill(pid, signal.SIGKILL)
+    procs.reap(pid)
+    now[0] += 10
+    gone = sensor.observe()
+    assert [e.kind for e in gone.events if e.service == name] == [EventKind.EXIT]
+    assert name not in gone.processes and not any(s.service == name for s in gone.samples)
+    now[0] += 3700
+    sensor.observe()  # an hour later: forgotten
+    start()
+    now[0] += 10
+    back = sensor.observe()
+    assert [e.kind for e in back.events if e.service == name] == []  # a new baseline

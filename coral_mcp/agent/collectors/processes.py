@@ -69,8 +69,13 @@ class ProcessSampler:
     """Reads resource usage of given pids, keeping psutil handles between calls.
 
     Handles are kept so `cpu_percent` can measure since the previous reading; a pid
-    reused by a new process is detected through its create time.
+    reused by a new process is detected through its create time. That check costs a
+    second read of the process's stat file, so it is made every REUSE_CHECK_EVERY
+    samples of a pid: with Linux's pid space, a pid is not handed out again within
+    seconds, and a vanished process is seen at once anyway (its reads fail).
     """
+
+    REUSE_CHECK_EVERY = 6
 
     def __init__(self, ps: ModuleType = psutil) -> None:
         self._ps = ps
@@ -78,6 +83,7 @@ class ProcessSampler:
         # What does not change while a process lives (exe, its file, the command line)
         # is read once per process, not at every sample.
         self._identity: dict[int, tuple[str, int, float, tuple[str, ...]]] = {}
+        self._samples_since_check: dict[int, int] = {}
 
     def sample(self, pids: Iterable[int]) -> dict[int, ProcessStat]:
         stats: dict[int, ProcessStat] = {}
@@ -86,11 +92,17 @@ class ProcessSampler:
             if pid not in wanted:
                 del self._handles[pid]
                 self._identity.pop(pid, None)
+                self._samples_since_check.pop(pid, None)
         for pid in wanted:
             stat = self._sample_one(pid)
             if stat is not None:
                 stats[pid] = stat
         return stats
+
+    def _due_for_reuse_check(self, pid: int) -> bool:
+        count = self._samples_since_check.get(pid, 0) + 1
+        self._samples_since_check[pid] = count % self.REUSE_CHECK_EVERY
+        return count >= self.REUSE_CHECK_EVERY
 
     def _sample_one(self, pid: int) -> ProcessStat | None:
         fresh = pid not in self._handles
@@ -98,7 +110,8 @@ class ProcessSampler:
             if fresh:
                 self._handles[pid] = self._ps.Process(pid)
             proc = self._handles[pid]
-            if not fresh and not proc.is_running():  # pid reused by another process
+            if not fresh and self._due_for_reuse_check(pid) and not proc.is_running():
+                # the pid now belongs to another process
                 proc = self._handles[pid] = self._ps.Process(pid)
                 fresh = True
             with proc.oneshot():
