@@ -19,8 +19,22 @@ from pydantic import Field
 from coral_mcp import __version__
 from coral_mcp.errors import CoralError
 from coral_mcp.resources import documents
-from coral_mcp.tools import agent_detail, colony, metrics, service_detail, services, topology
+from coral_mcp.tools import (
+    agent_detail,
+    colony,
+    intelligence,
+    metrics,
+    service_detail,
+    services,
+    topology,
+)
 from coral_mcp.tools.data import CoralData
+from coral_mcp.tools.intelligence_schemas import (
+    AnomalyList,
+    BaselineList,
+    CorrelationList,
+    InvestigationOut,
+)
 from coral_mcp.tools.schemas import (
     AgentDetail,
     ColonyStatusOut,
@@ -34,10 +48,12 @@ from coral_mcp.tools.schemas import (
 
 INSTRUCTIONS = """\
 Coral watches the components of one distributed application through local agents and
-keeps what they report in a colony. Start with list_services (what runs, its state),
+keeps what they report in a colony. When something is wrong, call investigate first:
+it ranks root-cause hypotheses with evidence. Otherwise start with list_services,
 then get_service for one service, get_topology for who talks to whom, get_events for
 what changed (crashes, restarts, deploys, OOM kills, health flips) and query_metrics for
-a metric's history; query_agent fetches raw detail from the host itself. Times are UTC;
+a metric's history; find_anomalies and get_baselines show what is abnormal and what
+normal is; query_agent fetches raw detail from the host itself. Times are UTC;
 ranges accept RFC 3339, epoch seconds and relative forms ('15m', 'now-1h'). Coral only
 observes: it never changes the application; recommend, never act."""
 
@@ -180,6 +196,69 @@ def _register_tools(mcp: FastMCP, data: CoralData) -> None:
         )
 
     @mcp.tool(annotations=READ_ONLY)
+    async def investigate(
+        question: Annotated[
+            str | None, Field(description="What the user asked, kept with the result.")
+        ] = None,
+        start: Annotated[
+            str | None, Field(description=f"Range start: {RANGE_FORMS} Default 1h ago.")
+        ] = None,
+        end: End = None,
+        service: Annotated[
+            str | None,
+            Field(description="Focus on this service and what it depends on."),
+        ] = None,
+    ) -> InvestigationOut:
+        """What went wrong, where it started, and why: ranks root-cause hypotheses over a
+        range (default the last hour) from robust anomalies (with their own onset
+        estimates, so a rough range is fine), the dependency graph and recent changes
+        (deploys, restarts, OOM kills). Each hypothesis has a service, a fault kind, a
+        confidence, evidence and counter-evidence (time + value) and a recommendation
+        for a person. Says "no_significant_anomaly" when that is the truth."""
+        return await _answer(intelligence.investigate(data, question, start, end, service))
+
+    @mcp.tool(annotations=READ_ONLY)
+    async def find_anomalies(
+        start: Annotated[
+            str | None, Field(description=f"Range start: {RANGE_FORMS} Default 1h ago.")
+        ] = None,
+        end: End = None,
+        service: Annotated[str | None, Field(description="Only this service.")] = None,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+    ) -> AnomalyList:
+        """Anomalies the colony detected (continuously, against learned baselines) with
+        an onset in the range: metric, kind (level_shift, spike, trend, saturation,
+        stopped), onset, robust z-score, value and normal level. Earliest first.
+        limit: 1-500."""
+        return await _answer(intelligence.find_anomalies(data, start, end, service, limit, cursor))
+
+    @mcp.tool(annotations=READ_ONLY)
+    async def get_baselines(
+        service: Annotated[str | None, Field(description="Only this service.")] = None,
+        metric: Annotated[str | None, Field(description="Only this metric.")] = None,
+        all_hours: Annotated[
+            bool, Field(description="Include the per-hour-of-day baselines too.")
+        ] = False,
+        limit: Limit = 100,
+        cursor: Cursor = None,
+    ) -> BaselineList:
+        """What normal looks like: the learned robust centre (median) and spread of each
+        service metric, overall and (with all_hours) per UTC hour of day once there are
+        3 days of history. limit: 1-500."""
+        return await _answer(
+            intelligence.get_baselines(data, service, metric, all_hours, limit, cursor)
+        )
+
+    @mcp.tool(annotations=READ_ONLY)
+    async def get_correlations(
+        limit: Annotated[int, Field(description="Groups to return, 1-100.")] = 20,
+    ) -> CorrelationList:
+        """Recent groups of anomalies that happened together, newest first, each with
+        the services involved and its top root-cause hypothesis."""
+        return await _answer(intelligence.get_correlations(data, limit))
+
+    @mcp.tool(annotations=READ_ONLY)
     async def colony_status() -> ColonyStatusOut:
         """The colony's own health: agents and whether each is online, stale or offline,
         how fresh the data is, ingestion rate, disk use and retention. Check it when
@@ -205,6 +284,21 @@ def _register_resources(mcp: FastMCP, data: CoralData) -> None:
         """The 100 newest events of the last 24 h, newest first (as get_events)."""
         return await _document(documents.events_document(data))
 
+    @mcp.resource("coral://baselines", name="baselines", mime_type=json_type)
+    async def baselines_resource() -> str:
+        """Learned normal per service and metric, all hours (as get_baselines)."""
+        return await _document(documents.baselines_document(data))
+
+    @mcp.resource("coral://correlations", name="correlations", mime_type=json_type)
+    async def correlations_resource() -> str:
+        """Current correlated groups of anomalies and their top hypotheses."""
+        return await _document(documents.correlations_document(data))
+
+    @mcp.resource("coral://investigations/{id}", name="investigation", mime_type=json_type)
+    async def investigation_resource(id: str) -> str:
+        """A recorded investigation, by the id the investigate tool returned."""
+        return await _document(documents.investigation_document(data, id))
+
     @mcp.resource("coral://services/{name}", name="service", mime_type=json_type)
     async def service_resource(name: str) -> str:
         """One service in depth (as get_service)."""
@@ -226,12 +320,14 @@ def _register_prompts(mcp: FastMCP) -> None:
             f"Something is wrong in the application Coral watches.{focus} Find out what"
             f" happened since {window} ago, where it started, and why.\n"
             "1. colony_status: is the data fresh and are all agents online?\n"
-            f"2. get_events with start='{window}': crashes, restarts, deploys, OOM kills,"
-            " health flips; note what changed first.\n"
-            "3. list_services, then get_service for anything down, unhealthy or just"
-            " changed" + (f", starting with {service}" if service else "") + ".\n"
-            "4. get_topology around the suspects: a failing service whose own dependencies"
-            " are healthy is a likelier root cause than one whose dependency failed first.\n"
+            f"2. investigate with start='{window}'"
+            + (f" and service='{service}'" if service else "")
+            + ": Coral's own ranked hypotheses with evidence. Treat them as leads to check.\n"
+            f"3. get_events with start='{window}' and find_anomalies: what changed, and"
+            " which metrics left their baselines first.\n"
+            "4. get_service for the suspects; get_topology around them: a failing service"
+            " whose own dependencies are healthy is a likelier root cause than one whose"
+            " dependency failed first.\n"
             "5. query_metrics (and query_agent for raw detail) to confirm with numbers.\n"
             "Answer with ranked hypotheses: the service, what kind of fault, how confident"
             " you are, the evidence (each item with a time and a value) and what to check or"
@@ -246,7 +342,7 @@ def _register_prompts(mcp: FastMCP) -> None:
             "1. colony_status: agents online/stale/offline, data freshness.\n"
             "2. list_services: anything down or stale; get_service for those.\n"
             "3. get_events with start='24h': crashes, restarts, OOM kills, deploys, health"
-            " flips, lost dependencies.\n"
+            " flips, lost dependencies; find_anomalies with start='24h' and get_correlations.\n"
             "4. get_topology: services with no dependencies seen, external dependencies.\n"
             "Report: overall state in one line, then problems (most severe first, each with"
             " evidence and time), then recent changes. Say plainly when all is well."

@@ -76,6 +76,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "get_topology": {"service": "api", "depth": 1},
     "query_agent": {"service": "api", "kind": "connections"},
     "colony_status": {},
+    "investigate": {"question": "why is the site slow?", "start": "30m"},
+    "find_anomalies": {"start": "1h"},
+    "get_baselines": {"service": "api"},
+    "get_correlations": {"limit": 5},
 }
 EXAMPLE_LINES = 40
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from coral_mcp.errors import QueryError
 from coral_mcp.models import (
@@ -27,6 +28,16 @@ from coral_mcp.models import (
     ServiceView,
     Severity,
     TopologyView,
+)
+from coral_mcp.models.intelligence import (
+    AnomalyView,
+    BaselineView,
+    CorrelationView,
+    EvidenceItem,
+    FaultKind,
+    Hypothesis,
+    InvestigationResult,
+    Outcome,
 )
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -156,3 +167,73 @@ class SampleData:
             "peers": [{"remote": "10.0.0.5:5432", "connections": 8}],
         }
         return QueryReply(query.query_id, json=json.dumps(doc))
+
+    async def baselines(self, service: str | None) -> list[BaselineView]:
+        week = (NOW - timedelta(days=7, hours=1), NOW - timedelta(hours=1))
+        every = [
+            BaselineView("api", "cpu_percent", -1, 18.0, 4.5, 40_320, *week),
+            BaselineView("api", "rss_bytes", -1, 410.0e6, 6.0e6, 40_320, *week),
+            BaselineView("db", "cpu_percent", -1, 11.0, 2.0, 40_320, *week),
+        ]
+        return [b for b in every if service is None or b.service == service]
+
+    async def anomalies(
+        self, start: datetime, end: datetime, service: str | None, limit: int
+    ) -> list[AnomalyView]:
+        every = [
+            AnomalyView("an-7f3a", "api", "cpu_percent", "level_shift",
+                        NOW - timedelta(minutes=11), NOW - timedelta(minutes=9), 17.4, 96.0,
+                        18.0, "cpu_percent rose from 18 to 96 (robust z 17.4)"),
+        ]  # fmt: skip
+        return [a for a in every if service in (None, a.service)][:limit]
+
+    async def correlations(self, limit: int) -> list[CorrelationView]:
+        return [
+            CorrelationView("co-91c2", NOW - timedelta(minutes=8), NOW - timedelta(minutes=12),
+                            NOW - timedelta(minutes=3), ("api", "web"), ("an-7f3a",),
+                            "api: bad_deploy (0.87)"),
+        ][:limit]  # fmt: skip
+
+    async def investigate(
+        self, question: str | None, start: datetime, end: datetime, service: str | None
+    ) -> InvestigationResult:
+        deploy = EvidenceItem(
+            NOW - timedelta(minutes=12),
+            "api",
+            "deploy",
+            None,
+            "version changed from 2.2.5 to 2.3.0, 1 min before the onset",
+        )
+        cpu = EvidenceItem(
+            NOW - timedelta(minutes=11),
+            "api",
+            "cpu_percent",
+            96.0,
+            "cpu_percent 96 against a normal 18 (robust z 17.4)",
+        )
+        db = EvidenceItem(
+            NOW - timedelta(minutes=11),
+            "db",
+            "cpu_percent",
+            11.0,
+            "its dependency db stayed normal",
+        )
+        hypothesis = Hypothesis("api", FaultKind.BAD_DEPLOY, 0.87, NOW - timedelta(minutes=11),
+                                (deploy, cpu, db), (),
+                                "roll back api from 2.3.0 to 2.2.5")  # fmt: skip
+        return InvestigationResult(
+            id="inv-20261124-1200-5d1e",
+            created_at=NOW,
+            question=question,
+            service=service,
+            start=start,
+            end=end,
+            outcome=Outcome.HYPOTHESES,
+            hypotheses=(hypothesis,),
+            summary="api went wrong first (cpu_percent, 11:49) right after its deploy of 2.3.0",
+            anomalies=tuple(await self.anomalies(start, end, None, 10)),
+            duration_ms=41.0,
+        )
+
+    async def investigation(self, investigation_id: str) -> dict[str, Any] | None:
+        return None

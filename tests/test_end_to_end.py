@@ -235,8 +235,14 @@ TOOL_CALLS = {
     "get_topology": {"service": "api", "depth": 1},
     "query_agent": {"service": "api", "kind": "connections"},
     "colony_status": {},
+    "investigate": {"question": "what happened?", "start": "10m"},
+    "find_anomalies": {"start": "1h"},
+    "get_baselines": {},
+    "get_correlations": {},
 }
 RESOURCES = [
+    "coral://baselines",
+    "coral://correlations",
     "coral://topology",
     "coral://services",
     "coral://events",
@@ -301,6 +307,7 @@ def test_inspector_calls_every_tool_and_reads_every_resource(
     deployment: Deployment, transport: str
 ) -> None:
     target = inspector_targets(deployment)[transport]
+    investigation_id = ""
     for tool, arguments in TOOL_CALLS.items():
         result = inspect(
             target, "--method", "tools/call", "--tool-name", tool,
@@ -308,7 +315,9 @@ def test_inspector_calls_every_tool_and_reads_every_resource(
         )  # fmt: skip
         assert not result.get("isError"), (tool, result)
         assert result["structuredContent"], tool
-    for uri in RESOURCES:
+        if tool == "investigate":
+            investigation_id = result["structuredContent"]["id"]
+    for uri in [*RESOURCES, f"coral://investigations/{investigation_id}"]:
         contents = inspect(target, "--method", "resources/read", "--uri", uri)["contents"]
         assert contents[0]["mimeType"] == "application/json"
         assert json.loads(contents[0]["text"]), uri

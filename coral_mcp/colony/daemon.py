@@ -130,8 +130,10 @@ class ColonyDaemon:
             self.store, self._writer, s.stale_after_s, s.offline_after_s, self._clock
         )
         await self._start_grpc()
-        self.queries = StoreQueries(self.store, self.ingest, self.retention, self._clock)
         self.intelligence = Intelligence(self.store, self._writer, self._clock)
+        self.queries = StoreQueries(
+            self.store, self.ingest, self.retention, self.intelligence, self._clock
+        )
         self.token = load_or_create_token(data_dir) if s.require_token else None
         app = build_http_app(self.queries, build_server(self.queries), self.token)
         config = uvicorn.Config(

@@ -10,9 +10,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from coral_mcp import __version__
 from coral_mcp.colony.ingest import Ingest
+from coral_mcp.colony.intelligence import Intelligence
 from coral_mcp.models import (
     AgentStatusView,
     ColonyStatusView,
@@ -23,6 +25,12 @@ from coral_mcp.models import (
     QueryReply,
     ServiceView,
     TopologyView,
+)
+from coral_mcp.models.intelligence import (
+    AnomalyView,
+    BaselineView,
+    CorrelationView,
+    InvestigationResult,
 )
 from coral_mcp.storage.retention import Retention
 from coral_mcp.storage.store import ColonyStore
@@ -36,10 +44,12 @@ class StoreQueries:
         store: ColonyStore,
         ingest: Ingest,
         retention: Retention,
+        intelligence: Intelligence,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._ingest = ingest
+        self._intelligence = intelligence
         self._retention = retention
         self._clock = clock
         self._started_at = self.now()
@@ -119,3 +129,22 @@ class StoreQueries:
             hourly_retention_days=self._retention.hourly_days,
             events_retention_days=self._retention.events_days,
         )
+
+    async def baselines(self, service: str | None) -> list[BaselineView]:
+        return await self._intelligence.baselines(service)
+
+    async def anomalies(
+        self, start: datetime, end: datetime, service: str | None, limit: int
+    ) -> list[AnomalyView]:
+        return await self._intelligence.anomalies(start, end, service, limit)
+
+    async def correlations(self, limit: int) -> list[CorrelationView]:
+        return await self._intelligence.correlations(limit)
+
+    async def investigate(
+        self, question: str | None, start: datetime, end: datetime, service: str | None
+    ) -> InvestigationResult:
+        return await self._intelligence.investigate(question, start, end, service)
+
+    async def investigation(self, investigation_id: str) -> dict[str, Any] | None:
+        return await self._intelligence.investigation(investigation_id)

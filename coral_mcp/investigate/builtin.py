@@ -1,7 +1,9 @@
 """The `builtin` provider: answers from the colony's tools with no LLM, deterministically.
 
 It recognises what a question asks for by its words, calls the tools that answer it,
-and renders their results. Questions it does not recognise get an overview (services
+and renders their results: "what happened?" / "why is X slow?" run the colony's
+investigation (ranked hypotheses with evidence), "what is running?" lists services,
+"show me the topology" draws the graph. Questions it does not recognise get an overview (services
 and topology) and a note on what it can answer.
 """
 
@@ -36,6 +38,10 @@ class Answer:
         }
 
 
+_INCIDENT = re.compile(
+    r"\b(happen\w*|wrong|why|slow\w*|errors?|fail\w*|broke\w*|incident|investigat\w*"
+    r"|problems?|issues?|crash\w*|cause\w*|outage|degrad\w*|latency|leak\w*)\b"
+)
 _TOPOLOGY = re.compile(
     r"\b(topolog\w*|depend\w*|graph|talks?|calls?|connect\w*|edges?|upstream|downstream|map)\b"
 )
@@ -45,8 +51,10 @@ _SERVICES = re.compile(
 
 
 def classify(question: str) -> str:
-    """'topology', 'services' or 'overview' from the question's words."""
+    """'incident', 'topology', 'services' or 'overview' from the question's words."""
     text = question.lower()
+    if _INCIDENT.search(text):
+        return "incident"
     if _TOPOLOGY.search(text):
         return "topology"
     if _SERVICES.search(text):
@@ -54,10 +62,25 @@ def classify(question: str) -> str:
     return "overview"
 
 
-async def answer(question: str, colony: ToolCaller) -> Answer:
+def mentioned_service(question: str, names: list[str]) -> str | None:
+    """The one known service the question names as a word, if exactly one."""
+    words = set(re.findall(r"[A-Za-z0-9._-]+", question.lower()))
+    found = [n for n in names if n.lower() in words]
+    return found[0] if len(found) == 1 else None
+
+
+async def answer(question: str, colony: ToolCaller, since: str | None = None) -> Answer:
     intent = classify(question)
     tools: dict[str, dict[str, Any]] = {}
     parts: list[str] = []
+    if intent == "incident":
+        listed = await colony.call("list_services", {"limit": 200})
+        service = mentioned_service(question, [s["name"] for s in listed["services"]])
+        arguments: dict[str, Any] = {"question": question, "start": since or "1h"}
+        if service:
+            arguments["service"] = service
+        tools["investigate"] = await colony.call("investigate", arguments)
+        parts.append(render.investigation(tools["investigate"]))
     if intent in ("services", "overview"):
         tools["list_services"] = await colony.call("list_services", {"limit": 200})
         parts.append(render.services(tools["list_services"]))

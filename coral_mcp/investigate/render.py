@@ -68,3 +68,26 @@ def topology(result: dict[str, Any]) -> str:
     if result.get("hint"):
         lines.append(result["hint"])
     return "\n".join(lines)
+
+
+def _evidence(items: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{e['ts'][11:16]}Z {e['description']}" for e in items)
+
+
+def investigation(result: dict[str, Any]) -> str:
+    span = f"{result['start']} to {result['end']}"
+    if result["outcome"] == "no_significant_anomaly":
+        return f"No significant anomaly between {span}.\n{result['summary']}"
+    lines = [f"Between {span}: {result['summary']}", ""]
+    for h in result["hypotheses"][:5]:
+        lines.append(
+            f"{h['rank']}. {h['service']}: {h['kind'].replace('_', ' ')}"
+            f" (confidence {h['confidence']:.2f})"
+        )
+        if h["evidence"]:
+            lines.append(f"   evidence: {_evidence(h['evidence'])}")
+        if h["counter_evidence"]:
+            lines.append(f"   against: {_evidence(h['counter_evidence'])}")
+        lines.append(f"   recommendation: {h['recommendation']} (not done: Coral only observes)")
+    lines.append(f"\n(investigation {result['id']}, {result['duration_ms']:.0f} ms)")
+    return "\n".join(lines)

@@ -6,7 +6,9 @@ keeping one logic for both means their schemas cannot drift apart.
 
 from __future__ import annotations
 
-from coral_mcp.tools import colony, service_detail, services, topology
+import json
+
+from coral_mcp.tools import colony, intelligence, service_detail, services, topology
 from coral_mcp.tools.data import CoralData
 
 RECENT_EVENTS = 100
@@ -27,3 +29,16 @@ async def service_document(data: CoralData, name: str) -> str:
 async def events_document(data: CoralData, service: str | None = None) -> str:
     found = await colony.get_events(data, service=service, limit=RECENT_EVENTS)
     return found.model_dump_json()
+
+
+async def baselines_document(data: CoralData) -> str:
+    found = await intelligence.get_baselines(data, limit=intelligence.MAX_BASELINES)
+    return found.model_dump_json()
+
+
+async def correlations_document(data: CoralData) -> str:
+    return (await intelligence.get_correlations(data)).model_dump_json()
+
+
+async def investigation_document(data: CoralData, investigation_id: str) -> str:
+    return json.dumps(await intelligence.investigation_document(data, investigation_id))

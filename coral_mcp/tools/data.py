@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from coral_mcp.models import (
     AgentStatusView,
@@ -20,6 +20,12 @@ from coral_mcp.models import (
     QueryReply,
     ServiceView,
     TopologyView,
+)
+from coral_mcp.models.intelligence import (
+    AnomalyView,
+    BaselineView,
+    CorrelationView,
+    InvestigationResult,
 )
 
 
@@ -59,3 +65,21 @@ class CoralData(Protocol):
 
     async def query_agent(self, agent_id: str, query: DetailQuery, timeout_s: float) -> QueryReply:
         """Ask one agent for local detail; QueryError when offline or too slow."""
+
+    async def baselines(self, service: str | None) -> list[BaselineView]:
+        """Learned normal per (service, metric); hour_of_day -1 covers all hours."""
+
+    async def anomalies(
+        self, start: datetime, end: datetime, service: str | None, limit: int
+    ) -> list[AnomalyView]:
+        """Stored anomalies with an onset in [start, end)."""
+
+    async def correlations(self, limit: int) -> list[CorrelationView]: ...
+
+    async def investigate(
+        self, question: str | None, start: datetime, end: datetime, service: str | None
+    ) -> InvestigationResult:
+        """Rank root causes over [start, end); the result is recorded with an id."""
+
+    async def investigation(self, investigation_id: str) -> dict[str, Any] | None:
+        """A recorded investigation, as stored."""

@@ -302,6 +302,14 @@ class MetricGlanceOut(_Out):
     min: float
     max: float
     last_seen: str
+    baseline: float | None = Field(
+        default=None, description="Normal level (learned median; this hour's when known)."
+    )
+    baseline_spread: float | None = Field(default=None, description="Normal spread (1 'sigma').")
+    deviation: float | None = Field(
+        default=None,
+        description="(latest - baseline) / spread: beyond about 3 is abnormal.",
+    )
 
 
 class MetricList(_Out):
@@ -354,8 +362,9 @@ class AgentDetail(_Out):
     result: dict[str, Any] = Field(description="What the agent holds; shape depends on kind.")
 
 
-def glance_out(glance: MetricGlance) -> MetricGlanceOut:
-    return MetricGlanceOut(
+def glance_out(glance: MetricGlance, normal: tuple[float, float] | None = None) -> MetricGlanceOut:
+    """A metric glance, compared with its baseline (centre, spread) when one is given."""
+    out = MetricGlanceOut(
         metric=glance.metric,
         latest=glance.latest,
         avg=glance.avg,
@@ -363,3 +372,8 @@ def glance_out(glance: MetricGlance) -> MetricGlanceOut:
         max=glance.max,
         last_seen=rfc3339(glance.last_seen),
     )
+    if normal is not None:
+        center, spread = normal
+        out.baseline, out.baseline_spread = center, spread
+        out.deviation = round((glance.latest - center) / spread, 2) if spread > 0 else None
+    return out

@@ -23,6 +23,17 @@ RECENT_EVENTS = 10
 HISTORY = timedelta(days=30)  # how far back health and version are looked up
 
 
+async def normals(data: CoralData, service: str, now: datetime) -> dict[str, tuple[float, float]]:
+    """metric -> (centre, spread) of its baseline: this UTC hour's if learned, else overall."""
+    chosen: dict[str, tuple[int, float, float]] = {}
+    for b in await data.baselines(service):
+        if b.hour_of_day not in (-1, now.hour):
+            continue
+        if b.metric not in chosen or b.hour_of_day == now.hour:
+            chosen[b.metric] = (b.hour_of_day, b.center, b.spread)
+    return {metric: (center, spread) for metric, (_, center, spread) in chosen.items()}
+
+
 def _when(view: EventView) -> str:
     return rfc3339(datetime.fromtimestamp(view.event.ts_ms / 1000, UTC))
 
@@ -59,6 +70,7 @@ async def get_service(data: CoralData, name: str) -> ServiceDetail:
     states = {a.agent.agent_id: a.state for a in await data.agents()}
     topology = await data.topology()
     version, last_deploy = _version(history)
+    normal = await normals(data, name, now)
     summary = service_out(view, now)
     return ServiceDetail(
         name=name,
@@ -75,7 +87,10 @@ async def get_service(data: CoralData, name: str) -> ServiceDetail:
         last_seen=summary.last_seen,
         calls=sorted({e.callee for e in topology.edges if e.caller == name}),
         called_by=sorted({e.caller for e in topology.edges if e.callee == name}),
-        metrics=[glance_out(g) for g in await data.metric_glance(name, now - timedelta(hours=1))],
+        metrics=[
+            glance_out(g, normal.get(g.metric))
+            for g in await data.metric_glance(name, now - timedelta(hours=1))
+        ],
         recent_events=[event_out(v) for v in history if now - timedelta(hours=24) <= _time(v)][
             :RECENT_EVENTS
         ],
@@ -96,6 +111,7 @@ async def list_metrics(data: CoralData, service: str, since: str | None = None) 
             hint="use a relative form such as since='24h'",
         )
     glances = await data.metric_glance(service, start)
+    normal = await normals(data, service, now)
     hint = None
     if not glances:
         hint = (
@@ -105,6 +121,6 @@ async def list_metrics(data: CoralData, service: str, since: str | None = None) 
     return MetricList(
         service=service,
         since=rfc3339(start),
-        metrics=[glance_out(g) for g in glances],
+        metrics=[glance_out(g, normal.get(g.metric)) for g in glances],
         hint=hint,
     )

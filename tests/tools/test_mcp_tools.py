@@ -18,6 +18,7 @@ import pytest
 from fastmcp import Client
 
 from coral_mcp.colony.ingest import Ingest
+from coral_mcp.colony.intelligence import Intelligence
 from coral_mcp.colony.queries import StoreQueries
 from coral_mcp.models import (
     Endpoint,
@@ -36,11 +37,10 @@ from coral_mcp.storage.retention import Retention
 from coral_mcp.storage.store import ColonyStore
 from coral_mcp.storage.writer import Writer
 
-NOW = time.time()
-
 
 def ms(ago_s: float) -> int:
-    return int((NOW - ago_s) * 1000)
+    """Epoch ms `ago_s` seconds before now (read when the fixture builds its data)."""
+    return int((time.time() - ago_s) * 1000)
 
 
 @pytest.fixture
@@ -81,7 +81,9 @@ def store(tmp_path: Path) -> Iterator[ColonyStore]:
 async def coral(store: ColonyStore) -> AsyncIterator[Client[Any]]:
     writer = Writer(store)
     writer.start()
-    queries = StoreQueries(store, Ingest(store, writer, 30, 120), Retention())
+    queries = StoreQueries(
+        store, Ingest(store, writer, 30, 120), Retention(), Intelligence(store, writer)
+    )
     async with Client(build_server(queries)) as client:
         yield client
     await writer.close()
@@ -179,3 +181,72 @@ def test_resources_are_the_tool_documents(store: ColonyStore) -> None:
     assert docs["coral://topology"]["edges"][0]["caller"] == "api"
     assert docs["coral://services/api"]["name"] == "api"
     assert [e["kind"] for e in docs["coral://events/db"]["events"]] == ["crash"]
+
+
+def test_investigate_over_a_quiet_range_says_no_significant_anomaly(store: ColonyStore) -> None:
+    # Before the deploy (5 min ago) and the crash (3 min ago): nothing happened then.
+    args = {"question": "anything wrong?", "start": "15m", "end": "now-6m"}
+    failed, doc = call(store, "investigate", args)
+    assert not failed, doc
+    assert doc["outcome"] == "no_significant_anomaly" and doc["hypotheses"] == []
+    assert doc["question"] == "anything wrong?" and doc["id"]
+
+    async def read_back() -> dict[str, Any]:
+        async with coral(store) as client:
+            content = (await client.read_resource(f"coral://investigations/{doc['id']}"))[0]
+            return dict(json.loads(content.text))  # type: ignore[union-attr]
+
+    assert asyncio.run(read_back())["id"] == doc["id"]
+
+
+def test_intelligence_tools_answer_with_hints_when_nothing_is_learned_yet(
+    store: ColonyStore,
+) -> None:
+    _, anomalies = call(store, "find_anomalies", {"start": "1h", "service": "api"})
+    assert anomalies["anomalies"] == [] and "No anomalies" in anomalies["hint"]
+    assert anomalies["start"].endswith("Z") and anomalies["end"].endswith("Z")
+    _, baselines = call(store, "get_baselines", {"service": "api"})
+    assert baselines["baselines"] == [] and "No baselines yet" in baselines["hint"]
+    _, correlations = call(store, "get_correlations", {})
+    assert correlations["correlations"] == [] and correlations["hint"]
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "says"),
+    [
+        ("investigate", {"start": "30d"}, ["longer than 7 days"]),
+        ("investigate", {"service": "dbb"}, ["unknown service 'dbb'", "did you mean db"]),
+        ("find_anomalies", {"limit": 501}, ["limit must be 1-500"]),
+        ("get_baselines", {"service": "nope"}, ["unknown service 'nope'"]),
+        ("get_correlations", {"limit": 0}, ["limit must be 1-100"]),
+    ],
+)
+def test_bad_intelligence_arguments_are_error_results(
+    store: ColonyStore, tool: str, args: dict[str, Any], says: list[str]
+) -> None:
+    failed, text = call(store, tool, args)
+    assert failed, text
+    for part in says:
+        assert part in text
+
+
+def test_unknown_investigation_id_is_a_resource_error_with_a_reason(store: ColonyStore) -> None:
+    async def go() -> str:
+        async with coral(store) as client:
+            try:
+                await client.read_resource("coral://investigations/inv-nope")
+            except Exception as exc:
+                return str(exc)
+            return ""
+
+    assert "no investigation 'inv-nope'" in asyncio.run(go())
+
+
+def test_investigate_names_the_crashed_service_with_evidence(store: ColonyStore) -> None:
+    failed, doc = call(store, "investigate", {"start": "15m"})
+    assert not failed, doc
+    assert doc["outcome"] == "hypotheses"
+    top = doc["hypotheses"][0]
+    assert top["service"] == "db" and top["rank"] == 1
+    assert 0 < top["confidence"] <= 1 and top["recommendation"]
+    assert any(e["source"] == "crash" for e in top["evidence"])
