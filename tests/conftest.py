@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -47,6 +48,14 @@ def child_env() -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True)
+class RunningColony:
+    url: str
+    grpc_port: int
+    data_dir: Path
+    token: str
+
+
 class Processes:
     """Starts subprocesses and kills whatever is left of them at teardown."""
 
@@ -72,6 +81,39 @@ class Processes:
         for port in connect:
             cmd += ["--connect", f"127.0.0.1:{port}"]
         return self.start(name, cmd, wait_ready=True)
+
+    def colony(self, data_dir: Path, name: str = "colony", *extra: str) -> RunningColony:
+        """A real colony on free loopback ports; returns once its token exists."""
+        grpc_port, http_port = free_port(), free_port()
+        self.start(
+            name,
+            coral_cmd(
+                "colony", "start", "--data-dir", str(data_dir),
+                "--grpc-port", str(grpc_port), "--http-port", str(http_port), *extra,
+            ),
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{http_port}"
+        return RunningColony(url, grpc_port, data_dir, colony_token(data_dir))
+
+    def agent(
+        self,
+        data_dir: Path,
+        grpc_port: int,
+        services: dict[str, str],
+        interval_s: float = 0.5,
+        push_s: float = 1.0,
+        name: str = "agent",
+    ) -> subprocess.Popen[bytes]:
+        """A real agent watching `services` (name -> spec) and streaming to grpc_port."""
+        specs = [arg for n, spec in services.items() for arg in ("--service", f"{n}={spec}")]
+        return self.start(
+            name,
+            coral_cmd(
+                "agent", "start", "--colony", f"127.0.0.1:{grpc_port}", *specs,
+                "--interval", str(interval_s), "--push", str(push_s),
+                "--data-dir", str(data_dir),
+            ),
+        )  # fmt: skip
 
     def stdout(self, name: str) -> bytes:
         return (self._logs / f"{name}.out").read_bytes()

@@ -15,7 +15,6 @@ from tests.conftest import (
     Processes,
     auth,
     child_env,
-    colony_token,
     coral_cmd,
     free_port,
     wait_for,
@@ -27,26 +26,16 @@ pytestmark = pytest.mark.e2e
 def test_ask_what_happened_names_the_crashed_service_with_evidence(
     tmp_path: Path, procs: Processes
 ) -> None:
-    grpc_port, http_port, pay_port, db_port = (free_port() for _ in range(4))
+    pay_port, db_port = free_port(), free_port()
     procs.tcp_service("db", db_port)
     payments = procs.tcp_service("payments", pay_port, db_port)
-    procs.start(
-        "colony",
-        coral_cmd(
-            "colony", "start", "--data-dir", str(tmp_path / "colony"),
-            "--grpc-port", str(grpc_port), "--http-port", str(http_port),
-        ),
-    )  # fmt: skip
-    procs.start(
-        "agent",
-        coral_cmd(
-            "agent", "start", "--colony", f"127.0.0.1:{grpc_port}",
-            "--service", f"payments=port:{pay_port}", "--service", f"db=port:{db_port}",
-            "--interval", "0.5", "--push", "1", "--data-dir", str(tmp_path / "agent"),
-        ),
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{http_port}"
-    token = colony_token(tmp_path / "colony")
+    colony = procs.colony(tmp_path / "colony")
+    procs.agent(
+        tmp_path / "agent",
+        colony.grpc_port,
+        {"payments": f"port:{pay_port}", "db": f"port:{db_port}"},
+    )
+    url, token = colony.url, colony.token
 
     def events(kind: str) -> list[dict[str, Any]]:
         try:

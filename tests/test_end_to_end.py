@@ -28,7 +28,6 @@ from tests.conftest import (
     Processes,
     auth,
     child_env,
-    colony_token,
     coral_cmd,
     free_port,
     wait_for,
@@ -65,44 +64,15 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     tmp = tmp_path_factory.mktemp("e2e")
     (tmp / "logs").mkdir()
     procs = Processes(tmp / "logs")
-    grpc_port, http_port, db_port, api_port = (free_port() for _ in range(4))
+    db_port, api_port = free_port(), free_port()
     try:
         procs.tcp_service("db", db_port)
         procs.tcp_service("api", api_port, db_port)
-        procs.start(
-            "colony",
-            coral_cmd(
-                "colony",
-                "start",
-                "--data-dir",
-                str(tmp / "colony"),
-                "--grpc-port",
-                str(grpc_port),
-                "--http-port",
-                str(http_port),
-            ),
+        running = procs.colony(tmp / "colony")
+        procs.agent(
+            tmp / "agent", running.grpc_port, {"db": f"port:{db_port}", "api": f"port:{api_port}"}
         )
-        url = f"http://127.0.0.1:{http_port}"
-        procs.start(
-            "agent",
-            coral_cmd(
-                "agent",
-                "start",
-                "--colony",
-                f"127.0.0.1:{grpc_port}",
-                "--service",
-                f"db=port:{db_port}",
-                "--service",
-                f"api=port:{api_port}",
-                "--interval",
-                "0.5",
-                "--push",
-                "1",
-                "--data-dir",
-                str(tmp / "agent"),
-            ),
-        )
-        token = colony_token(tmp / "colony")
+        url, token, grpc_port = running.url, running.token, running.grpc_port
         wait_for(lambda: _has_edge(_topology(url, token), "api", "db"), 60, "edge api -> db")
         yield Deployment(url, token, grpc_port, db_port, api_port)
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from coral_mcp.models.intelligence import (
     AnomalyView,
@@ -15,10 +15,7 @@ from coral_mcp.models.intelligence import (
     InvestigationResult,
 )
 from coral_mcp.models.timerange import rfc3339
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from coral_mcp.tools.schemas import OutModel as _Out
 
 
 class BaselineOut(_Out):

@@ -27,8 +27,13 @@ from coral_mcp.models.timerange import rfc3339
 STALE_AFTER = timedelta(minutes=2)
 
 
-class _Out(BaseModel):
+class OutModel(BaseModel):
+    """Base of every tool result: unknown fields are a bug, not data."""
+
     model_config = ConfigDict(extra="forbid")
+
+
+_Out = OutModel
 
 
 class ServiceOut(_Out):

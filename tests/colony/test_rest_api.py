@@ -15,7 +15,6 @@ from tests.conftest import (
     Processes,
     auth,
     child_env,
-    colony_token,
     coral_cmd,
     free_port,
     wait_for,
@@ -36,27 +35,12 @@ def colony(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Colony]:
     tmp = tmp_path_factory.mktemp("rest")
     (tmp / "logs").mkdir()
     procs = Processes(tmp / "logs")
-    grpc_port, http_port, svc_port = free_port(), free_port(), free_port()
-    url = f"http://127.0.0.1:{http_port}"
+    svc_port = free_port()
     try:
         procs.tcp_service("web", svc_port)
-        procs.start(
-            "colony",
-            coral_cmd(
-                "colony", "start", "--data-dir", str(tmp / "colony"),
-                "--grpc-port", str(grpc_port), "--http-port", str(http_port),
-            ),
-        )  # fmt: skip
-        procs.start(
-            "agent",
-            coral_cmd(
-                "agent", "start", "--colony", f"127.0.0.1:{grpc_port}",
-                "--service", f"web=port:{svc_port}", "--interval", "0.3", "--push", "0.6",
-                "--data-dir", str(tmp / "agent"),
-            ),
-        )  # fmt: skip
-
-        token = colony_token(tmp / "colony")
+        running = procs.colony(tmp / "colony")
+        procs.agent(tmp / "agent", running.grpc_port, {"web": f"port:{svc_port}"}, 0.3, 0.6)
+        url, token = running.url, running.token
 
         def has_metrics() -> bool:
             try:
