@@ -9,6 +9,8 @@ from coral_mcp.cli.agent import agent
 from coral_mcp.cli.ask import ask
 from coral_mcp.cli.colony import colony
 from coral_mcp.cli.common import CoralGroup
+from coral_mcp.cli.discovery import discovery
+from coral_mcp.cli.mesh import mesh
 from coral_mcp.cli.up import up
 from coral_mcp.log import configure_logging
 
@@ -35,3 +37,5 @@ coral.add_command(up)
 coral.add_command(colony)
 coral.add_command(agent)
 coral.add_command(ask)
+coral.add_command(mesh)
+coral.add_command(discovery)
