@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hmac
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Network
 from pathlib import Path
 
 from coral_mcp.errors import QueryError, StorageError
@@ -108,9 +109,13 @@ class MeshRegistry:
     def __init__(self, data_dir: Path, subnet: IPv4Network) -> None:
         self.path = data_dir / MESH_DIR / REGISTRY_FILE
         self._subnet = subnet
+        #: One connection, used from the event loop and worker threads in turn.
+        self._lock = threading.RLock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            self._db = sqlite3.connect(
+                self.path, timeout=10, isolation_level=None, check_same_thread=False
+            )
             self._db.executescript(SCHEMA)
             self.path.chmod(0o600)
         except sqlite3.Error as exc:
@@ -121,13 +126,14 @@ class MeshRegistry:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def add_token(self, token_id: str, secret: str, now_ms: int, ttl_s: float, uses: int) -> None:
         with self._transaction() as db:
@@ -137,10 +143,9 @@ class MeshRegistry:
             )
 
     def tokens(self) -> list[TokenInfo]:
-        return [
-            TokenInfo(r[0], r[1], r[2], r[3], r[4], bool(r[5]))
-            for r in self._db.execute(SELECT_TOKENS)
-        ]
+        with self._lock:
+            rows = self._db.execute(SELECT_TOKENS).fetchall()
+        return [TokenInfo(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
 
     def revoke_token(self, token_id: str) -> None:
         with self._transaction() as db:
@@ -150,10 +155,12 @@ class MeshRegistry:
                 )
 
     def peers(self) -> list[Peer]:
-        return [Peer(*row) for row in self._db.execute(SELECT_PEERS)]
+        with self._lock:
+            return [Peer(*row) for row in self._db.execute(SELECT_PEERS)]
 
     def peer(self, agent_id: str) -> Peer | None:
-        row = self._db.execute(SELECT_PEER, (agent_id,)).fetchone()
+        with self._lock:
+            row = self._db.execute(SELECT_PEER, (agent_id,)).fetchone()
         return None if row is None else Peer(*row)
 
     def revoke_agent(self, agent_id: str, now_ms: int) -> None:
@@ -228,7 +235,3 @@ class MeshRegistry:
             if host != colony and str(host) not in taken:
                 return str(host)
         raise JoinRefusedError(f"the mesh subnet {self._subnet} is full")
-
-
-def is_address_in(address: str, subnet: IPv4Network) -> bool:
-    return IPv4Address(address) in subnet

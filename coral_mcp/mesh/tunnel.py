@@ -5,8 +5,9 @@
 - `KernelTunnel`: the kernel module, through pyroute2's netlink WireGuard API;
 - no tunnel (`--tunnel none`): callers use mutual TLS instead (see `tls.py`).
 
-Addresses and link state are set through pyroute2 (netlink) in both cases, in the
-network namespace of the calling process. Interface names are global to the UAPI
+Addresses and link state are set with iproute2 in both cases, in the network
+namespace of the calling process (pyroute2 imports `ssl`, which the lean agent fences
+off, so it is imported only by the kernel backend). Interface names are global to the UAPI
 socket directory, so every tunnel on one machine needs its own name.
 """
 
@@ -23,8 +24,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
-
-from pyroute2 import IPRoute, NetlinkError, WireGuard
 
 from coral_mcp.mesh.errors import TunnelError
 
@@ -99,25 +98,27 @@ def _b64(key_hex: str) -> str:
     return base64.b64encode(bytes.fromhex(key_hex)).decode()
 
 
-def _configure_link(name: str, address: str, prefix_len: int) -> None:
+def _ip(*args: str) -> subprocess.CompletedProcess[str]:
     try:
-        with IPRoute() as ipr:
-            found = ipr.link_lookup(ifname=name)
-            if not found:
-                raise TunnelError(f"interface {name} did not appear")
-            index = found[0]
-            with contextlib.suppress(NetlinkError):  # already there after a restart
-                ipr.addr("add", index=index, address=address, prefixlen=prefix_len)
-            ipr.link("set", index=index, state="up")
-    except NetlinkError as exc:
-        raise TunnelError(f"cannot configure {name}: {exc}") from None
+        return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise TunnelError(
+            f"cannot run `ip {' '.join(args)}`: {exc}", hint="install iproute2"
+        ) from None
+
+
+def _configure_link(name: str, address: str, prefix_len: int) -> None:
+    """Address the interface and bring it up (iproute2, in this network namespace)."""
+    added = _ip("addr", "replace", f"{address}/{prefix_len}", "dev", name)
+    up = _ip("link", "set", name, "up")
+    for done in (added, up):
+        if done.returncode != 0:
+            raise TunnelError(f"cannot configure {name}: {done.stderr.strip()}")
 
 
 def _delete_link(name: str) -> None:
-    with IPRoute() as ipr:
-        for index in ipr.link_lookup(ifname=name):
-            with contextlib.suppress(NetlinkError):
-                ipr.link("del", index=index)
+    if _ip("link", "show", name).returncode == 0:
+        _ip("link", "del", name)
 
 
 class UserspaceTunnel:
@@ -269,6 +270,8 @@ class KernelTunnel:
         self.name = name
 
     def up(self, private_key: str, address: str, prefix_len: int, listen_port: int) -> None:
+        from pyroute2 import IPRoute, NetlinkError, WireGuard  # noqa: PLC0415 - see the module doc
+
         _delete_link(self.name)
         try:
             with IPRoute() as ipr:
@@ -292,10 +295,14 @@ class KernelTunnel:
             spec.update(endpoint_addr=host, endpoint_port=int(port))
         if peer.keepalive_s:
             spec["persistent_keepalive"] = peer.keepalive_s
+        from pyroute2 import WireGuard  # noqa: PLC0415 - see the module doc
+
         with WireGuard() as wg:
             wg.set(self.name, peer=spec)
 
     def remove_peer(self, public_key: str) -> None:
+        from pyroute2 import WireGuard  # noqa: PLC0415 - see the module doc
+
         with WireGuard() as wg:
             wg.set(self.name, peer={"public_key": public_key, "remove": True})
 

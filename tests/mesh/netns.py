@@ -78,8 +78,21 @@ class Net:
         for i, leaf in enumerate(leaves, start=1):
             self._add(leaf)
             subnet = f"10.{self.octet}.{i}"
-            _run("ip", "link", "add", f"h{i}-{self.tag}", "netns", self.ns("hub"), "type", "veth",
-                 "peer", "name", "eth0", "netns", self.ns(leaf))
+            _run(
+                "ip",
+                "link",
+                "add",
+                f"h{i}-{self.tag}",
+                "netns",
+                self.ns("hub"),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                self.ns(leaf),
+            )
             self.exec("hub", "ip", "addr", "add", f"{subnet}.1/24", "dev", f"h{i}-{self.tag}")
             self.exec("hub", "ip", "link", "set", f"h{i}-{self.tag}", "up")
             self.exec(leaf, "ip", "addr", "add", f"{subnet}.2/24", "dev", "eth0")
@@ -89,13 +102,36 @@ class Net:
         for inner, router in (nat or {}).items():
             self._add(inner)
             inside = f"192.168.{self.octet}"
-            _run("ip", "link", "add", f"n-{self.tag}", "netns", self.ns(router), "type", "veth",
-                 "peer", "name", "eth0", "netns", self.ns(inner))
+            _run(
+                "ip",
+                "link",
+                "add",
+                f"n-{self.tag}",
+                "netns",
+                self.ns(router),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                self.ns(inner),
+            )
             self.exec(router, "ip", "addr", "add", f"{inside}.1/24", "dev", f"n-{self.tag}")
             self.exec(router, "ip", "link", "set", f"n-{self.tag}", "up")
             self.exec(router, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
-            self.exec(router, "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "eth0",
-                      "-j", "MASQUERADE")
+            self.exec(
+                router,
+                "iptables",
+                "-t",
+                "nat",
+                "-A",
+                "POSTROUTING",
+                "-o",
+                "eth0",
+                "-j",
+                "MASQUERADE",
+            )
             self.exec(inner, "ip", "addr", "add", f"{inside}.2/24", "dev", "eth0")
             self.exec(inner, "ip", "link", "set", "eth0", "up")
             self.exec(inner, "ip", "route", "add", "default", "via", f"{inside}.1")
