@@ -13,7 +13,7 @@ def host_routes() -> list[IPv4Network]:
     """IPv4 destinations routed on this host (all tables), default route excluded."""
     try:
         with IPRoute() as ipr:
-            found = ipr.get_routes(family=2, table=0)
+            found = ipr.get_routes(family=2)
     except NetlinkError as exc:
         raise ConfigError(f"cannot read the routing table: {exc}") from None
     routes = []

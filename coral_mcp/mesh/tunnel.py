@@ -100,7 +100,9 @@ def _b64(key_hex: str) -> str:
 
 def _ip(*args: str) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10)
+        return subprocess.run(
+            ["ip", *args], check=False, capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise TunnelError(
             f"cannot run `ip {' '.join(args)}`: {exc}", hint="install iproute2"

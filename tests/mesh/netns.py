@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 
 def _run(*args: str) -> str:
-    done = subprocess.run(args, capture_output=True, text=True, timeout=20)
+    done = subprocess.run(args, check=False, capture_output=True, text=True, timeout=20)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(args)}: {done.stderr.strip()}")
     return done.stdout
