@@ -33,6 +33,17 @@ def _agent_id(data_dir: Path) -> str:
     return str(json.loads((data_dir / "agent.json").read_text())["agent_id"])
 
 
+def _sent(lab: Lab, name: str) -> int:
+    """The last sequence number the agent gave a message (it persists its counter)."""
+    return int(json.loads((lab.root / name / "agent.json").read_text())["next_seq"]) - 1
+
+
+def _delivered(lab: Lab, colony_dir: Path, name: str, agent_id: str, at_least: int) -> bool:
+    last = _sent(lab, name)
+    found = _agents(lab, colony_dir).get(agent_id, {})
+    return last >= at_least and found.get("committed_seq") == last
+
+
 def _wait_agent_id(lab: Lab, name: str) -> str:
     path = lab.root / name / "agent.json"
     wait_for(path.exists, 30, f"{name} identity")
@@ -142,18 +153,24 @@ def test_agents_join_through_tunnels_nat_and_discovery_and_survive_restarts(lab:
         "colony", "mesh", "ping", ids["a1"], "--count", "1", "--data-dir", str(colony_dir)
     )
 
-    # Restart a1 and the colony: same keys, same address, data flows again, no token.
+    # Restart a1 and the colony: same keys, same address, data flows again, no token,
+    # and nothing is lost: a3 (behind the NAT) keeps running and holds its messages
+    # while the colony is down; every sequence number ends up committed.
     before = json.loads((lab.root / "a1" / "mesh-identity.json").read_text())
-    committed = seen[ids["a1"]]["committed_seq"]
     lab.stop("a1")
     lab.stop("colony")
+    wait_for(lambda: b"cannot reach colony" in lab.procs.stderr("a3"), 30, "a3 noticing")
+    held_a1, held_a3 = _sent(lab, "a1"), _sent(lab, "a3")
     _start_colony(lab, colony_dir, "colony2")
     _start_agent(lab, "a1-again", "a1", None)
-    wait_for(
-        lambda: _agents(lab, colony_dir).get(ids["a1"], {}).get("committed_seq", 0) > committed + 2,
-        60,
-        "a1 again after restarts",
-    )
+    for name, held in (("a1", held_a1), ("a3", held_a3)):
+        wait_for(
+            lambda n=name, h=held: _delivered(lab, colony_dir, n, ids[n], h + 2),
+            60,
+            f"{name}'s backlog and new data after the restarts",
+        )
+    for log in ("colony", "colony2"):
+        assert b"messages were lost" not in lab.procs.stderr(log)
     after = json.loads((lab.root / "a1" / "mesh-identity.json").read_text())
     assert after == before
     assert _agents(lab, colony_dir)[ids["a1"]]["address"].startswith(
