@@ -7,12 +7,25 @@ discovery service. Tunnels are wireguard-go (this machine has no WireGuard modul
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import wait_for
 from tests.mesh.conftest import Lab
 
+IMPERSONATE = """
+import sys, grpc
+from coral_mcp import PROTOCOL_VERSION
+from coral_mcp.proto import coral_pb2 as pb, coral_pb2_grpc as pb_grpc
+with grpc.insecure_channel("100.96.0.1:9000") as channel:
+    try:
+        pb_grpc.ColonyStub(channel).Register(pb.RegisterRequest(
+            agent_id=sys.argv[1], hostname="x", protocol_version=PROTOCOL_VERSION), timeout=10)
+        print("ACCEPTED")
+    except grpc.RpcError as exc:
+        print(exc.code().name)
+"""
 AGENT_FLAGS = ("--interval", "0.3", "--push", "0.5", "--no-auto")
 
 
@@ -151,6 +164,18 @@ def test_agents_join_through_tunnels_nat_and_discovery_and_survive_restarts(lab:
     assert mesh[ids["a3"]]["endpoint"].startswith(net.ip("nat") + ":"), mesh[ids["a3"]]
     assert "seq 1" in lab.coral(
         "colony", "mesh", "ping", ids["a1"], "--count", "1", "--data-dir", str(colony_dir)
+    )
+
+    # Inside a1's tunnel, a Register naming a2 is refused: identity is the tunnel address.
+    impersonation = lab.net.exec("a1", sys.executable, "-c", IMPERSONATE, ids["a2"])
+    assert impersonation.strip() == "PERMISSION_DENIED"
+    wait_for(
+        lambda: (
+            f"agent {ids['a1']} tried to speak as '{ids['a2']}'".encode()
+            in lab.procs.stderr("colony")
+        ),
+        10,
+        "the refusal logged",
     )
 
     # Restart a1 and the colony: same keys, same address, data flows again, no token,
