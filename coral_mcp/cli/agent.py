@@ -143,10 +143,12 @@ def start(
         wg_interface=wg_interface,
         wg_port=wg_port,
     )
-    if os.environ.get(LEAN_ENV) is None:  # settings are valid: go on in a lean process
-        _join(settings, join_token)
+    # Settings are valid: join the mesh if asked, then go on in a lean process, unless
+    # the tunnel is the kernel's: pyroute2 needs `ssl`, which the lean process fences off.
+    if os.environ.get(LEAN_ENV) is None and _join(settings, join_token) != "kernel":
         os.environ[LEAN_ENV] = "1"
-        os.execv(sys.executable, [sys.executable, "-m", "coral_mcp.agent", *sys.argv[1:]])
+        args = _without_token(sys.argv[1:])  # joined: the token is not needed, nor shown in ps
+        os.execv(sys.executable, [sys.executable, "-m", "coral_mcp.agent", *args])
     from coral_mcp.agent.daemon import AgentDaemon
     from coral_mcp.agent.footprint import limit_malloc_arenas
 
@@ -155,18 +157,34 @@ def start(
     run_daemon(daemon.run)
 
 
-def _join(settings: AgentSettings, token: str | None) -> None:
-    """Join the mesh before the lean process starts (key making needs a crypto library)."""
+def _without_token(args: list[str]) -> list[str]:
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--join":
+            skip = True
+        elif not arg.startswith("--join="):
+            kept.append(arg)
+    return kept
+
+
+def _join(settings: AgentSettings, token: str | None) -> str | None:
+    """Join the mesh before the lean process starts (key making needs a crypto library);
+    the tunnel mode the agent will use, or None outside a mesh."""
     import socket
 
     from coral_mcp.agent.identity import AgentIdentity
     from coral_mcp.datadir import ensure_data_dir
     from coral_mcp.mesh.join import ensure_joined
+    from coral_mcp.mesh.tunnel import choose_mode
 
     data_dir = ensure_data_dir(settings.data_dir)
     hostname = socket.gethostname()
     agent_id = AgentIdentity.load_or_create(data_dir, hostname).agent_id
-    ensure_joined(data_dir, agent_id, hostname, token, settings.discovery)
+    state = ensure_joined(data_dir, agent_id, hostname, token, settings.discovery)
+    return None if state is None else choose_mode(settings.tunnel)  # type: ignore[arg-type]
 
 
 def _look(settings: AgentSettings, gap_s: float) -> Any:

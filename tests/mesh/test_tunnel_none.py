@@ -67,7 +67,7 @@ def test_without_a_tunnel_an_agent_streams_over_pinned_mutual_tls(
         ),
     )
     wait_for((colony_dir / "colony.json").exists, 30, "colony")
-    procs.start(
+    agent = procs.start(
         "agent",
         coral_cmd(
             "agent",
@@ -93,6 +93,9 @@ def test_without_a_tunnel_an_agent_streams_over_pinned_mutual_tls(
         "summaries over mutual TLS",
     )
     assert f"colony 127.0.0.1:{tls_port} (mesh, none)" in procs.stderr("agent").decode()
+    # Joined, the long-running (lean) agent does not carry the token on its command line.
+    cmdline = Path(f"/proc/{agent.pid}/cmdline").read_bytes()
+    assert b"coral_mcp.agent" in cmdline and token.encode() not in cmdline
     tokens = json.loads(_coral("colony", "token", "list", "--json", "--data-dir", str(colony_dir)))
     assert [t["state"] for t in tokens] == ["used up"]
 
