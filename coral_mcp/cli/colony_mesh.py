@@ -6,8 +6,11 @@ import ipaddress
 import json
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,6 +18,10 @@ from coral_mcp.cli.common import default_data_root
 from coral_mcp.config import DEFAULT_JOIN_PORT
 from coral_mcp.datadir import ensure_data_dir
 from coral_mcp.errors import ConfigError
+
+if TYPE_CHECKING:  # the crypto library loads only for the commands that need it
+    from coral_mcp.mesh.keys import ColonyIdentity
+    from coral_mcp.mesh.registry import MeshRegistry
 
 DATA_DIR_HELP = "The colony's data directory [default: ~/.local/share/coral/colony]."
 DEFAULT_SUBNET = "100.96.0.0/16"
@@ -24,7 +31,7 @@ def _colony_dir(data_dir: Path | None) -> Path:
     return data_dir or default_data_root() / "colony"
 
 
-def _load(data_dir: Path | None):  # type: ignore[no-untyped-def]
+def _load(data_dir: Path | None) -> tuple[Path, ColonyIdentity]:
     from coral_mcp.mesh.keys import ColonyIdentity
 
     colony_dir = _colony_dir(data_dir)
@@ -35,6 +42,19 @@ def _load(data_dir: Path | None):  # type: ignore[no-untyped-def]
             hint="run `coral colony init` first",
         )
     return colony_dir, identity
+
+
+@contextmanager
+def open_registry(data_dir: Path | None) -> Iterator[tuple[ColonyIdentity, MeshRegistry]]:
+    """The colony's identity and its mesh registry (closed after use)."""
+    from coral_mcp.mesh.registry import MeshRegistry
+
+    colony_dir, identity = _load(data_dir)
+    registry = MeshRegistry(colony_dir, identity.subnet)
+    try:
+        yield identity, registry
+    finally:
+        registry.close()
 
 
 @click.command("init")
@@ -95,20 +115,15 @@ def init(
 )
 def token_create(data_dir: Path | None, ttl: str, uses: int, endpoints: tuple[str, ...]) -> None:
     """Issue a join token: prints it once (the colony keeps only a hash of its secret)."""
-    from coral_mcp.mesh.registry import MeshRegistry
     from coral_mcp.mesh.tokens import JoinToken, parse_ttl
 
     if uses < 1:
         raise ConfigError("--uses must be at least 1")
     ttl_s = parse_ttl(ttl)
-    colony_dir, identity = _load(data_dir)
-    ends = endpoints or tuple(f"{h}:{DEFAULT_JOIN_PORT}" for h in identity.endpoints)
-    token = JoinToken.new(identity.mesh_id, identity.colony_key, ends)
-    registry = MeshRegistry(colony_dir, identity.subnet)
-    try:
+    with open_registry(data_dir) as (identity, registry):
+        ends = endpoints or tuple(f"{h}:{DEFAULT_JOIN_PORT}" for h in identity.endpoints)
+        token = JoinToken.new(identity.mesh_id, identity.colony_key, ends)
         registry.add_token(token.token_id, token.secret, int(time.time() * 1000), ttl_s, uses)
-    finally:
-        registry.close()
     click.echo(token.encode())
 
 
@@ -117,14 +132,8 @@ def token_create(data_dir: Path | None, ttl: str, uses: int, endpoints: tuple[st
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def token_list(data_dir: Path | None, as_json: bool) -> None:
     """List join tokens: id, state, uses, expiry (never their secrets)."""
-    from coral_mcp.mesh.registry import MeshRegistry
-
-    colony_dir, identity = _load(data_dir)
-    registry = MeshRegistry(colony_dir, identity.subnet)
-    try:
+    with open_registry(data_dir) as (_, registry):
         tokens = registry.tokens()
-    finally:
-        registry.close()
     now_ms = int(time.time() * 1000)
     rows = [
         {
@@ -153,12 +162,6 @@ def token_list(data_dir: Path | None, as_json: bool) -> None:
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_DIR_HELP)
 def token_revoke(token_id: str, data_dir: Path | None) -> None:
     """Revoke join token ID: no agent can join with it any more."""
-    from coral_mcp.mesh.registry import MeshRegistry
-
-    colony_dir, identity = _load(data_dir)
-    registry = MeshRegistry(colony_dir, identity.subnet)
-    try:
+    with open_registry(data_dir) as (_, registry):
         registry.revoke_token(token_id)
-    finally:
-        registry.close()
     click.echo(f"token {token_id} revoked")

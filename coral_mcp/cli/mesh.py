@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from coral_mcp.cli.colony_mesh import DATA_DIR_HELP, _load
+from coral_mcp.cli.colony_mesh import DATA_DIR_HELP, _colony_dir, open_registry
 from coral_mcp.errors import QueryError
 
 
@@ -29,16 +29,11 @@ def _tunnel_state(colony_dir: Path) -> dict[str, Any]:
 
 
 def status_document(data_dir: Path | None) -> dict[str, Any]:
-    from coral_mcp.mesh.registry import MeshRegistry
     from coral_mcp.mesh.tunnel import make_tunnel
 
-    colony_dir, identity = _load(data_dir)
-    registry = MeshRegistry(colony_dir, identity.subnet)
-    try:
+    with open_registry(data_dir) as (identity, registry):
         peers = registry.peers()
-    finally:
-        registry.close()
-    running = _tunnel_state(colony_dir)
+    running = _tunnel_state(_colony_dir(data_dir))
     wg: dict[str, Any] = {}
     if running.get("interface"):
         for peer in make_tunnel(running["tunnel"], running["interface"]).status():
@@ -103,14 +98,9 @@ def ping(agent_id: str, data_dir: Path | None, count: int) -> None:
     """Ping AGENT at its mesh address, through the tunnel."""
     from coral_mcp.mesh.errors import MeshError
     from coral_mcp.mesh.ping import echo
-    from coral_mcp.mesh.registry import MeshRegistry
 
-    colony_dir, identity = _load(data_dir)
-    registry = MeshRegistry(colony_dir, identity.subnet)
-    try:
+    with open_registry(data_dir) as (_, registry):
         peer = registry.peer(agent_id)
-    finally:
-        registry.close()
     if peer is None:
         raise QueryError(f"no agent {agent_id!r} in the mesh", hint="see `coral mesh status`")
     answered = 0
@@ -133,12 +123,7 @@ def ping(agent_id: str, data_dir: Path | None, count: int) -> None:
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_DIR_HELP)
 def revoke(agent_id: str, data_dir: Path | None) -> None:
     """Revoke AGENT: its tunnel peer is removed and its streams are refused."""
-    from coral_mcp.mesh.registry import MeshRegistry
 
-    colony_dir, identity = _load(data_dir)
-    registry = MeshRegistry(colony_dir, identity.subnet)
-    try:
+    with open_registry(data_dir) as (_, registry):
         registry.revoke_agent(agent_id, int(time.time() * 1000))
-    finally:
-        registry.close()
     click.echo(f"agent {agent_id} revoked")

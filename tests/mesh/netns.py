@@ -77,65 +77,37 @@ class Net:
         self.exec("hub", "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
         for i, leaf in enumerate(leaves, start=1):
             self._add(leaf)
-            subnet = f"10.{self.octet}.{i}"
-            _run(
-                "ip",
-                "link",
-                "add",
-                f"h{i}-{self.tag}",
-                "netns",
-                self.ns("hub"),
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                self.ns(leaf),
-            )
-            self.exec("hub", "ip", "addr", "add", f"{subnet}.1/24", "dev", f"h{i}-{self.tag}")
-            self.exec("hub", "ip", "link", "set", f"h{i}-{self.tag}", "up")
-            self.exec(leaf, "ip", "addr", "add", f"{subnet}.2/24", "dev", "eth0")
-            self.exec(leaf, "ip", "link", "set", "eth0", "up")
-            self.exec(leaf, "ip", "route", "add", "default", "via", f"{subnet}.1")
-            self.leaves[leaf] = f"{subnet}.2"
+            self._wire("hub", f"h{i}-{self.tag}", leaf, f"10.{self.octet}.{i}")
         for inner, router in (nat or {}).items():
             self._add(inner)
-            inside = f"192.168.{self.octet}"
-            _run(
-                "ip",
-                "link",
-                "add",
-                f"n-{self.tag}",
-                "netns",
-                self.ns(router),
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                self.ns(inner),
-            )
-            self.exec(router, "ip", "addr", "add", f"{inside}.1/24", "dev", f"n-{self.tag}")
-            self.exec(router, "ip", "link", "set", f"n-{self.tag}", "up")
+            self._wire(router, f"n-{self.tag}", inner, f"192.168.{self.octet}")
             self.exec(router, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
-            self.exec(
-                router,
-                "iptables",
-                "-t",
-                "nat",
-                "-A",
-                "POSTROUTING",
-                "-o",
-                "eth0",
-                "-j",
-                "MASQUERADE",
-            )
-            self.exec(inner, "ip", "addr", "add", f"{inside}.2/24", "dev", "eth0")
-            self.exec(inner, "ip", "link", "set", "eth0", "up")
-            self.exec(inner, "ip", "route", "add", "default", "via", f"{inside}.1")
-            self.leaves[inner] = f"{inside}.2"
+            masquerade = ("-t", "nat", "-A", "POSTROUTING", "-o", "eth0", "-j", "MASQUERADE")
+            self.exec(router, "iptables", *masquerade)
+
+    def _wire(self, router: str, router_if: str, leaf: str, subnet: str) -> None:
+        """A veth from `router` (SUBNET.1) to `leaf`'s eth0 (SUBNET.2, default route)."""
+        _run(
+            "ip",
+            "link",
+            "add",
+            router_if,
+            "netns",
+            self.ns(router),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            self.ns(leaf),
+        )
+        self.exec(router, "ip", "addr", "add", f"{subnet}.1/24", "dev", router_if)
+        self.exec(router, "ip", "link", "set", router_if, "up")
+        self.exec(leaf, "ip", "addr", "add", f"{subnet}.2/24", "dev", "eth0")
+        self.exec(leaf, "ip", "link", "set", "eth0", "up")
+        self.exec(leaf, "ip", "route", "add", "default", "via", f"{subnet}.1")
+        self.leaves[leaf] = f"{subnet}.2"
 
     def close(self) -> None:
         for name in reversed(self.names):
