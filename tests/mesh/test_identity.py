@@ -107,3 +107,21 @@ def test_a_mangled_token_and_a_bad_ttl_are_clear_errors() -> None:
     with pytest.raises(ConfigError, match="invalid duration"):
         parse_ttl("soon")
     assert parse_ttl("1h") == 3600
+
+
+def test_mesh_status_of_a_colony_not_running_says_so_and_lists_joined_agents(
+    tmp_path: Path,
+) -> None:
+    runner = CliRunner()
+    assert runner.invoke(coral, ["colony", "init", "--data-dir", str(tmp_path)]).exit_code == 0
+    text = runner.invoke(coral, ["mesh", "status", "--data-dir", str(tmp_path)])
+    assert text.exit_code == 0, text.output
+    assert "not running" in text.output and "no agents joined" in text.output
+    doc = json.loads(
+        runner.invoke(coral, ["mesh", "status", "--json", "--data-dir", str(tmp_path)]).output
+    )
+    assert doc["running"] is False and doc["peers"] == []
+    missing = runner.invoke(coral, ["mesh", "ping", "ghost", "--data-dir", str(tmp_path)])
+    assert missing.exit_code == 1 and "no agent 'ghost' in the mesh" in missing.output
+    uninitialised = runner.invoke(coral, ["mesh", "status", "--data-dir", str(tmp_path / "x")])
+    assert uninitialised.exit_code == 1 and "run `coral colony init` first" in uninitialised.output

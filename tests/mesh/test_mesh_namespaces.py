@@ -74,8 +74,6 @@ def _start_colony(lab: Lab, colony_dir: Path, name: str) -> None:
         str(colony_dir),
         "--wg-interface",
         f"wgc{net.tag}",
-        "--tunnel",
-        "userspace",
         "--discovery",
         f"{net.ip('disc')}:9020",
     )
@@ -85,6 +83,8 @@ def _start_colony(lab: Lab, colony_dir: Path, name: str) -> None:
         "colony start",
     )
     assert (colony_dir / "colony.json").exists(), lab.procs.stderr(name).decode()
+    # No --tunnel: auto-detection picks wireguard-go (this machine has no WireGuard module).
+    assert b"tunnel userspace" in lab.procs.stderr(name)
 
 
 def _start_agent(lab: Lab, name: str, where: str, token: str | None, *extra: str) -> None:
