@@ -239,6 +239,14 @@ def ensure_joined(
         state.save(data_dir)
     state = join(state, token, hostname, discovery)
     state.save(data_dir)
+    if discovery is not None:
+        try:
+            address, port = discovery_client.observe(discovery)
+            logger.info("discovery at %s sees this agent as %s:%d", discovery, address, port)
+        except grpc.RpcError as exc:
+            logger.warning(
+                "discovery at %s cannot tell our public address: %s", discovery, exc.code()
+            )
     logger.info(
         "joined mesh %s as %s, address %s", token.mesh_id, state.agent_id, state.mesh_address
     )

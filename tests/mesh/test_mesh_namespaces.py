@@ -160,7 +160,12 @@ def test_agents_join_through_tunnels_nat_and_discovery_and_survive_restarts(lab:
         assert seen[ids[name]]["address"].startswith(f"ipv4:{peer['address']}:"), seen[ids[name]]
         assert peer["address"].startswith("100.96.")
         assert peer["last_handshake"] is not None and peer["rx_bytes"] > 0, peer
-    # a3 is behind the NAT: the colony sees the NAT's public address, not 192.168.x.
+    # The plain gRPC port is not on the colony's public address, only on the mesh one.
+    probe = "import socket,sys; s=socket.socket(); s.settimeout(5); print(s.connect_ex((sys.argv[1], 9000)))"
+    refused = lab.net.exec("a1", sys.executable, "-c", probe, net.ip("colony")).strip()
+    assert refused == "111", refused  # ECONNREFUSED
+    # a3 is behind the NAT: discovery and the colony see the NAT's public address.
+    assert f"sees this agent as {net.ip('nat')}:".encode() in lab.procs.stderr("a3")
     assert mesh[ids["a3"]]["endpoint"].startswith(net.ip("nat") + ":"), mesh[ids["a3"]]
     assert "seq 1" in lab.coral(
         "colony", "mesh", "ping", ids["a1"], "--count", "1", "--data-dir", str(colony_dir)
