@@ -36,11 +36,11 @@ from coral_mcp.storage.retention import Retention
 from coral_mcp.storage.store import ColonyStore
 from coral_mcp.storage.writer import Writer
 
-NOW = time.time()
-
 
 def ms(ago_s: float) -> int:
-    return int((NOW - ago_s) * 1000)
+    """Epoch ms `ago_s` before now: now when the fixture runs, not when the module was
+    imported (a long suite before this file would make its agent look stale)."""
+    return int((time.time() - ago_s) * 1000)
 
 
 @pytest.fixture
