@@ -69,17 +69,33 @@ class Tunnel(Protocol):
     def down(self) -> None: ...
 
 
-def choose_mode(requested: TunnelMode) -> TunnelMode:
+@dataclass(frozen=True, slots=True)
+class Host:
+    """What this machine allows, for choosing a backend (a seam for tests)."""
+
+    root: bool
+    kernel_module: bool
+    wireguard_go: bool
+
+    @classmethod
+    def probe(cls) -> Host:
+        return cls(
+            os.geteuid() == 0,
+            Path("/sys/module/wireguard").exists(),
+            shutil.which("wireguard-go") is not None and Path("/dev/net/tun").exists(),
+        )
+
+
+def choose_mode(requested: TunnelMode, host: Host | None = None) -> TunnelMode:
     """The backend to use: as asked, or for `auto` the best this machine allows."""
     if requested != "auto":
         return requested
-    if os.geteuid() != 0:
+    host = host or Host.probe()
+    if not host.root:
         return "none"
-    if Path("/sys/module/wireguard").exists():
+    if host.kernel_module:
         return "kernel"
-    if shutil.which("wireguard-go") and Path("/dev/net/tun").exists():
-        return "userspace"
-    return "none"
+    return "userspace" if host.wireguard_go else "none"
 
 
 def make_tunnel(mode: TunnelMode, name: str) -> Tunnel:
@@ -315,20 +331,25 @@ class KernelTunnel:
             ).stdout.decode()
         except (OSError, subprocess.SubprocessError) as exc:
             raise TunnelError(f"cannot read the state of {self.name}: {exc}") from None
-        peers = []
-        for line in out.splitlines()[1:]:
-            key, _psk, endpoint, allowed, handshake, rx, tx, _keepalive = line.split("\t")
-            peers.append(
-                PeerStatus(
-                    key,
-                    None if endpoint == "(none)" else endpoint,
-                    tuple(a for a in allowed.split(",") if a != "(none)"),
-                    float(handshake),
-                    int(rx),
-                    int(tx),
-                )
-            )
-        return peers
+        return parse_wg_dump(out)
 
     def down(self) -> None:
         _delete_link(self.name)
+
+
+def parse_wg_dump(text: str) -> list[PeerStatus]:
+    """Peers from `wg show IFACE dump` (the first line is the interface itself)."""
+    peers = []
+    for line in text.splitlines()[1:]:
+        key, _psk, endpoint, allowed, handshake, rx, tx, _keepalive = line.split("\t")
+        peers.append(
+            PeerStatus(
+                key,
+                None if endpoint == "(none)" else endpoint,
+                tuple(a for a in allowed.split(",") if a != "(none)"),
+                float(handshake),
+                int(rx),
+                int(tx),
+            )
+        )
+    return peers
