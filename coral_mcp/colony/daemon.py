@@ -278,8 +278,8 @@ class ColonyDaemon:
         os.replace(tmp, data_dir / STATE_FILE)
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.start()
         try:
+            await self.start()  # a failed start still closes what it opened (the tunnel)
             await stop.wait()
         finally:
             await self.close()

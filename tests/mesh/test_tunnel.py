@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from coral_mcp.mesh.tunnel import Host, choose_mode
+from coral_mcp.mesh.tunnel import UAPI_DIR, Host, choose_mode
+from tests.conftest import coral_cmd
 from tests.mesh.netns import Net, skip_reason
 
 
@@ -60,3 +63,41 @@ def test_a_userspace_tunnel_reads_the_same_over_uapi_and_through_wg_show() -> No
     expected = [doc["peer"], "192.0.2.9:51820", ["100.96.0.7/32"], 0.0]
     assert doc["uapi"] == [expected]
     assert doc["dump"] == [expected]
+
+
+def test_a_colony_that_fails_to_start_takes_its_tunnel_down(tmp_path: Path) -> None:
+    reason = skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    net = Net()
+    name = f"wgf{net.tag}"
+    try:
+        net.build([])
+        net.exec("hub", *coral_cmd("colony", "init", "--data-dir", str(tmp_path)))
+        done = subprocess.run(
+            net.cmd(
+                "hub",
+                *coral_cmd(
+                    "colony",
+                    "start",
+                    "--data-dir",
+                    str(tmp_path),
+                    "--wg-interface",
+                    name,
+                    "--join-port",
+                    "9000",
+                ),
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        net.close()
+    assert done.returncode == 1, done.stderr
+    assert "tunnel userspace" not in done.stderr  # it failed before it was ready
+    assert f"tunnel {name} up" in done.stderr
+    assert "Error: cannot listen on 0.0.0.0:9000 for the mesh" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (UAPI_DIR / f"{name}.sock").exists()
