@@ -11,7 +11,7 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 INSPECTOR := .tools/inspector/node_modules/.bin/mcp-inspector
 INSPECTOR_VERSION := 2.12.0
 
-.PHONY: run test lint typecheck unit proto bench-agent bench-agent-compare clean
+.PHONY: run test lint typecheck unit proto mesh-tools bench-agent bench-agent-compare clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,17 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-unit: $(DEV_STAMP) $(INSPECTOR)
+unit: $(DEV_STAMP) $(INSPECTOR) mesh-tools
 	$(BIN)/pytest
+
+## mesh-tools: the userspace WireGuard and netns tools the mesh tests use (Debian; root only)
+mesh-tools:
+	@if command -v wireguard-go >/dev/null && command -v wg >/dev/null \
+		&& command -v ip >/dev/null && command -v iptables >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+			wireguard-go wireguard-tools iproute2 iptables >/dev/null; \
+	else echo "mesh-tools: not root or no apt-get: the namespace tests will skip"; fi
 
 $(INSPECTOR):
 	mkdir -p .tools/inspector

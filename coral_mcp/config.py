@@ -17,6 +17,18 @@ from coral_mcp.models.checks import HealthCheckSpec, ScrapeSpec
 DEFAULT_GRPC_PORT = 9000
 DEFAULT_HTTP_PORT = 9010
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+DEFAULT_JOIN_PORT = 9001
+DEFAULT_TLS_PORT = 9002
+DEFAULT_COLONY_WG_PORT = 41580
+DEFAULT_AGENT_WG_PORT = 51820
+TUNNEL_CHOICES = ("auto", "kernel", "userspace", "none")
+
+
+def _tunnel(value: str, interface: str) -> None:
+    if value not in TUNNEL_CHOICES:
+        raise ConfigError(f"--tunnel must be one of {', '.join(TUNNEL_CHOICES)} (got {value!r})")
+    if not 0 < len(interface) <= 15:
+        raise ConfigError(f"interface name {interface!r} must be 1-15 characters")
 
 
 def _positive(name: str, value: float) -> None:
@@ -69,8 +81,17 @@ class AgentSettings:
     cgroup_root: Path = Path("/sys/fs/cgroup")
     #: The `systemctl` command, asked how a systemd unit's main process ended.
     systemctl: str = "systemctl"
+    #: Tunnel backend once joined to a mesh: auto, kernel, userspace or none (mutual TLS).
+    tunnel: str = "auto"
+    #: Name of the agent's WireGuard interface (unique on the machine).
+    wg_interface: str = "coral-agent"
+    #: UDP port of the agent's WireGuard (0: any).
+    wg_port: int = DEFAULT_AGENT_WG_PORT
+    #: Discovery service HOST:PORT, asked when no endpoint of the token answers.
+    discovery: str | None = None
 
     def __post_init__(self) -> None:
+        _tunnel(self.tunnel, self.wg_interface)
         for name in ("interval_s", "push_s", "heartbeat_s", "ring_max_age_s", "socket_scan_s"):
             _positive(name, getattr(self, name))
         _positive("ring_max_bytes", self.ring_max_bytes)
@@ -123,8 +144,29 @@ class ColonySettings:
     maintenance_interval_s: float = 600.0
     #: Require the bearer token on HTTP (MCP and REST). Off only on a loopback address.
     require_token: bool = True
+    #: Mesh (after `coral colony init`): tunnel backend, auto, kernel, userspace or none.
+    tunnel: str = "auto"
+    #: Mesh: address of the TLS join port and the mutual-TLS gRPC port.
+    join_host: str = "0.0.0.0"
+    #: Mesh: TLS port where agents redeem join tokens.
+    join_port: int = DEFAULT_JOIN_PORT
+    #: Mesh: mutual-TLS gRPC port for agents without a tunnel (`--tunnel none`).
+    tls_port: int = DEFAULT_TLS_PORT
+    #: Mesh: UDP port of the colony's WireGuard.
+    wg_port: int = DEFAULT_COLONY_WG_PORT
+    #: Mesh: name of the colony's WireGuard interface (unique on the machine).
+    wg_interface: str = "coral0"
+    #: Mesh: discovery service HOST:PORT to publish the colony's signed record to.
+    discovery: str | None = None
+    #: Mesh: seconds a published discovery record stays valid (refreshed at a third).
+    discovery_ttl_s: float = 60.0
 
     def __post_init__(self) -> None:
+        _tunnel(self.tunnel, self.wg_interface)
+        _port("join_port", self.join_port)
+        _port("tls_port", self.tls_port)
+        _port("wg_port", self.wg_port)
+        _positive("discovery_ttl_s", self.discovery_ttl_s)
         _port("grpc_port", self.grpc_port)
         _port("http_port", self.http_port)
         _positive("max_message_bytes", self.max_message_bytes)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from types import ModuleType
 
+import grpc
 import psutil
 
 from coral_mcp import PROTOCOL_VERSION, __version__
@@ -27,6 +28,9 @@ from coral_mcp.agent.sensing import Observation, Sensor
 from coral_mcp.agent.summarize import SeriesKey, drop_unchanged, summarize
 from coral_mcp.config import AgentSettings
 from coral_mcp.datadir import ensure_data_dir
+from coral_mcp.mesh.agent_link import AgentLink, bring_up_tunnel, plan_link
+from coral_mcp.mesh.agent_state import AgentMeshState
+from coral_mcp.mesh.tunnel import Tunnel
 from coral_mcp.models import DetailQuery, EventBatch, QueryReply, ServiceBatch
 from coral_mcp.rpc import codec
 from coral_mcp.rpc.agent_stream import AgentStream, Registration
@@ -57,16 +61,28 @@ class AgentDaemon:
             data_dir / RING_FILE, settings.ring_max_age_s, settings.ring_max_bytes
         )
         self.sensor = Sensor(settings, ps=ps, clock=clock, own_pids=frozenset({os.getpid()}))
+        self.mesh_state = AgentMeshState.load(data_dir)
+        self.link: AgentLink | None = None
+        self.tunnel: Tunnel | None = None
+        target: str = settings.colony
+        credentials: grpc.ChannelCredentials | None = None
+        options: tuple[tuple[str, str], ...] = ()
+        if self.mesh_state is not None and self.mesh_state.joined:
+            self.link = plan_link(self.mesh_state, settings.tunnel)  # type: ignore[arg-type]
+            target, credentials = self.link.target, self.link.credentials
+            options = self.link.channel_options
         self.latest = ServiceBatch(observed_ms=0, services=())
         self.last_observation: Observation | None = None
         self.stream = AgentStream(
-            settings.colony,
+            target,
             self._registration,
             first_seq=self.identity.next_seq,
             on_seq=self.identity.advance,
             max_pending=settings.max_pending_messages,
             heartbeat_s=settings.heartbeat_s,
             on_query=self._answer_query,
+            credentials=credentials,
+            channel_options=options,
         )
         self._detail = DetailAnswerer(self.ring, lambda: self.latest, ps=ps)
         self._last_push_s = clock()
@@ -74,6 +90,12 @@ class AgentDaemon:
         self._services_sent: tuple[object, int] | None = None
         #: Bytes of summaries and service lists queued for the colony (protobuf size).
         self.pushed_bytes = 0
+
+    @property
+    def stream_target(self) -> str:
+        if self.link is None:
+            return self.settings.colony
+        return f"{self.link.target} (mesh, {self.link.mode})"
 
     @property
     def agent_id(self) -> str:
@@ -133,12 +155,25 @@ class AgentDaemon:
         release_free_memory()
 
     async def run(self, stop: asyncio.Event) -> None:
+        if self.link is not None and self.link.mode != "none":
+            assert self.mesh_state is not None
+            s = self.settings
+            self.tunnel = await asyncio.to_thread(
+                bring_up_tunnel, self.mesh_state, self.link.mode, s.wg_interface, s.wg_port
+            )
+        try:
+            await self._run(stop)
+        finally:
+            if self.tunnel is not None:
+                await asyncio.to_thread(self.tunnel.down)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         logger.info(
             "agent %s watching %s; colony %s",
             self.agent_id,
             ", ".join(f"{s.name}={s}" for s in self.settings.services)
             or "auto-discovered services",
-            self.settings.colony,
+            self.stream_target,
         )
         await asyncio.to_thread(self.sample_once)
         self.push_once()  # the colony learns the services at once, not a push later

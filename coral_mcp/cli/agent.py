@@ -14,7 +14,7 @@ import click
 
 from coral_mcp.agent.__main__ import LEAN_ENV
 from coral_mcp.cli.common import default_data_root, run_daemon
-from coral_mcp.config import AgentSettings
+from coral_mcp.config import TUNNEL_CHOICES, AgentSettings
 from coral_mcp.errors import QueryError
 from coral_mcp.models import ServiceSpec, parse_service_spec
 
@@ -96,6 +96,25 @@ def agent() -> None:
 @click.option("--colony", default=None, help="Colony gRPC HOST:PORT [default: 127.0.0.1:9000].")
 @click.option("--interval", type=float, default=None, help="Seconds between samples [default: 10].")
 @click.option("--push", type=float, default=None, help="Seconds between pushes [default: 15].")
+@click.option(
+    "--join",
+    "join_token",
+    default=None,
+    metavar="TOKEN",
+    help="Join the colony's mesh with this token (once: the agent remembers its identity).",
+)
+@click.option(
+    "--tunnel",
+    type=click.Choice(TUNNEL_CHOICES),
+    default=None,
+    help="Mesh transport: WireGuard (kernel or userspace wireguard-go) or none "
+    "(gRPC over TLS pinned to the colony key) [default: auto].",
+)
+@click.option("--discovery", default=None, help="Discovery service HOST:PORT, for the join.")
+@click.option(
+    "--wg-interface", default=None, help="WireGuard interface name [default: coral-agent]."
+)
+@click.option("--wg-port", type=int, default=None, help="WireGuard UDP port [default: 51820].")
 def start(
     config: Path | None,
     services: tuple[str, ...],
@@ -104,20 +123,68 @@ def start(
     colony: str | None,
     interval: float | None,
     push: float | None,
+    join_token: str | None,
+    tunnel: str | None,
+    discovery: str | None,
+    wg_interface: str | None,
+    wg_port: int | None,
 ) -> None:
     """Start an agent and stream what it sees to a colony. Runs until interrupted."""
     settings = build_settings(
-        config, services, auto, data_dir, colony=colony, interval_s=interval, push_s=push
+        config,
+        services,
+        auto,
+        data_dir,
+        colony=colony,
+        interval_s=interval,
+        push_s=push,
+        tunnel=tunnel,
+        discovery=discovery,
+        wg_interface=wg_interface,
+        wg_port=wg_port,
     )
-    if os.environ.get(LEAN_ENV) is None:  # settings are valid: go on in a lean process
+    # Settings are valid: join the mesh if asked, then go on in a lean process, unless
+    # the tunnel is the kernel's: pyroute2 needs `ssl`, which the lean process fences off.
+    if os.environ.get(LEAN_ENV) is None and _join(settings, join_token) != "kernel":
         os.environ[LEAN_ENV] = "1"
-        os.execv(sys.executable, [sys.executable, "-m", "coral_mcp.agent", *sys.argv[1:]])
+        args = _without_token(sys.argv[1:])  # joined: the token is not needed, nor shown in ps
+        os.execv(sys.executable, [sys.executable, "-m", "coral_mcp.agent", *args])
     from coral_mcp.agent.daemon import AgentDaemon
     from coral_mcp.agent.footprint import limit_malloc_arenas
 
     limit_malloc_arenas()
     daemon = AgentDaemon(settings)
     run_daemon(daemon.run)
+
+
+def _without_token(args: list[str]) -> list[str]:
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--join":
+            skip = True
+        elif not arg.startswith("--join="):
+            kept.append(arg)
+    return kept
+
+
+def _join(settings: AgentSettings, token: str | None) -> str | None:
+    """Join the mesh before the lean process starts (key making needs a crypto library);
+    the tunnel mode the agent will use, or None outside a mesh."""
+    import socket
+
+    from coral_mcp.agent.identity import AgentIdentity
+    from coral_mcp.datadir import ensure_data_dir
+    from coral_mcp.mesh.join import ensure_joined
+    from coral_mcp.mesh.tunnel import choose_mode
+
+    data_dir = ensure_data_dir(settings.data_dir)
+    hostname = socket.gethostname()
+    agent_id = AgentIdentity.load_or_create(data_dir, hostname).agent_id
+    state = ensure_joined(data_dir, agent_id, hostname, token, settings.discovery)
+    return None if state is None else choose_mode(settings.tunnel)  # type: ignore[arg-type]
 
 
 def _look(settings: AgentSettings, gap_s: float) -> Any:

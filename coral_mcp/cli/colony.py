@@ -10,10 +10,19 @@ from typing import Any
 import click
 from click.decorators import FC
 
+from coral_mcp.cli.colony_mesh import init, token_create, token_list, token_revoke
 from coral_mcp.cli.common import default_data_root, run_daemon
 from coral_mcp.cli.rest import colony_options, get_json, locate
 from coral_mcp.colony.auth import read_token
-from coral_mcp.config import DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, ColonySettings
+from coral_mcp.config import (
+    DEFAULT_COLONY_WG_PORT,
+    DEFAULT_GRPC_PORT,
+    DEFAULT_HTTP_PORT,
+    DEFAULT_JOIN_PORT,
+    DEFAULT_TLS_PORT,
+    TUNNEL_CHOICES,
+    ColonySettings,
+)
 from coral_mcp.errors import ConfigError
 from coral_mcp.investigate.render import human_bytes
 
@@ -60,6 +69,61 @@ def port_options(func: FC) -> FC:
                 default=DEFAULT_HTTP_PORT,
                 show_default=True,
                 help="REST + MCP port.",
+            ),
+        ]
+    ):
+        func = decorator(func)
+    return func
+
+
+def mesh_options(func: FC) -> FC:
+    """Options of the mesh, used once `coral colony init` has made an identity."""
+    for decorator in reversed(
+        [
+            click.option(
+                "--tunnel",
+                type=click.Choice(TUNNEL_CHOICES),
+                default="auto",
+                show_default=True,
+                help="Mesh tunnel: kernel or userspace WireGuard, or none (mutual TLS only).",
+            ),
+            click.option(
+                "--join-host",
+                default="0.0.0.0",
+                show_default=True,
+                help="Address of the TLS join and mutual-TLS ports.",
+            ),
+            click.option(
+                "--join-port",
+                type=int,
+                default=DEFAULT_JOIN_PORT,
+                show_default=True,
+                help="TLS port where agents redeem join tokens.",
+            ),
+            click.option(
+                "--tls-port",
+                type=int,
+                default=DEFAULT_TLS_PORT,
+                show_default=True,
+                help="Mutual-TLS gRPC port for agents without a tunnel.",
+            ),
+            click.option(
+                "--wg-port",
+                type=int,
+                default=DEFAULT_COLONY_WG_PORT,
+                show_default=True,
+                help="WireGuard UDP port.",
+            ),
+            click.option(
+                "--wg-interface",
+                default="coral0",
+                show_default=True,
+                help="WireGuard interface name (unique on the machine).",
+            ),
+            click.option(
+                "--discovery",
+                default=None,
+                help="Discovery service HOST:PORT to publish the colony's signed record to.",
             ),
         ]
     ):
@@ -117,6 +181,7 @@ def colony() -> None:
     show_default=True,
     help="Seconds between roll-up and retention runs.",
 )
+@mesh_options
 def start(
     data_dir: Path | None,
     grpc_host: str,
@@ -130,6 +195,13 @@ def start(
     hourly_retention_days: float,
     events_retention_days: float,
     maintenance_interval: float,
+    tunnel: str,
+    join_host: str,
+    join_port: int,
+    tls_port: int,
+    wg_port: int,
+    wg_interface: str,
+    discovery: str | None,
 ) -> None:
     """Start a colony: gRPC for agents, REST and MCP (/mcp) over HTTP. Runs until interrupted."""
     from coral_mcp.colony.daemon import ColonyDaemon
@@ -147,6 +219,13 @@ def start(
         events_retention_days=events_retention_days,
         maintenance_interval_s=maintenance_interval,
         require_token=not insecure_no_token,
+        tunnel=tunnel,
+        join_host=join_host,
+        join_port=join_port,
+        tls_port=tls_port,
+        wg_port=wg_port,
+        wg_interface=wg_interface,
+        discovery=discovery,
     )
     run_daemon(ColonyDaemon(settings).run)
 
@@ -166,7 +245,13 @@ def status(colony_url: str | None, token: str | None, data_dir: Path | None, as_
 
 @colony.group("token")
 def token_group() -> None:
-    """Show the colony's credentials."""
+    """Show the colony's HTTP credential; create, list and revoke mesh join tokens."""
+
+
+colony.add_command(init)
+token_group.add_command(token_create)
+token_group.add_command(token_list)
+token_group.add_command(token_revoke)
 
 
 @token_group.command("show")

@@ -9,8 +9,10 @@ from coral_mcp.cli.agent import agent
 from coral_mcp.cli.ask import ask
 from coral_mcp.cli.colony import colony
 from coral_mcp.cli.common import CoralGroup, log_level_option
+from coral_mcp.cli.discovery import discovery
 from coral_mcp.cli.eval import eval_cases
 from coral_mcp.cli.investigate import investigate
+from coral_mcp.cli.mesh import mesh
 from coral_mcp.cli.up import up
 from coral_mcp.log import configure_logging
 
@@ -33,3 +35,5 @@ coral.add_command(agent)
 coral.add_command(ask)
 coral.add_command(investigate)
 coral.add_command(eval_cases)
+coral.add_command(mesh)
+coral.add_command(discovery)

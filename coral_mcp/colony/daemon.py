@@ -30,9 +30,12 @@ from coral_mcp.colony.http_app import MCP_PATH, build_http_app
 from coral_mcp.colony.ingest import Ingest
 from coral_mcp.colony.intelligence import Intelligence
 from coral_mcp.colony.queries import StoreQueries
-from coral_mcp.config import ColonySettings
+from coral_mcp.config import ColonySettings, is_loopback
 from coral_mcp.datadir import ensure_data_dir
-from coral_mcp.errors import AddressInUseError
+from coral_mcp.errors import AddressInUseError, ConfigError
+from coral_mcp.mesh.colony_mesh import ColonyMesh, ColonyMeshOptions
+from coral_mcp.mesh.keys import ColonyIdentity
+from coral_mcp.mesh.registry import MeshRegistry
 from coral_mcp.proto import coral_pb2_grpc as pb_grpc
 from coral_mcp.rpc.colony_servicer import ColonyServicer
 from coral_mcp.server import build_server
@@ -97,6 +100,8 @@ class ColonyDaemon:
         self._edges: asyncio.Task[None] | None = None
         self.intelligence: Intelligence | None = None
         self._analysis: asyncio.Task[None] | None = None
+        #: The mesh, when `coral colony init` made an identity in the data dir.
+        self.mesh: ColonyMesh | None = None
 
     @property
     def retention(self) -> Retention:
@@ -129,6 +134,7 @@ class ColonyDaemon:
         self.ingest = Ingest(
             self.store, self._writer, s.stale_after_s, s.offline_after_s, self._clock
         )
+        self.mesh = self._make_mesh(data_dir)
         await self._start_grpc()
         self.intelligence = Intelligence(self.store, self._writer, self._clock)
         self.queries = StoreQueries(
@@ -157,6 +163,29 @@ class ColonyDaemon:
             data_dir,
         )
 
+    def _make_mesh(self, data_dir: Path) -> ColonyMesh | None:
+        s = self.settings
+        identity = ColonyIdentity.load(data_dir)
+        if identity is None:
+            return None
+        if not is_loopback(s.grpc_host):
+            raise ConfigError(
+                f"with a mesh, plain gRPC listens only on the mesh address and loopback,"
+                f" not {s.grpc_host}",
+                hint="drop --grpc-host; agents join with tokens (`coral colony token create`)",
+            )
+        options = ColonyMeshOptions(
+            tunnel=s.tunnel,  # type: ignore[arg-type]
+            join_host=s.join_host,
+            join_port=s.join_port,
+            tls_port=s.tls_port,
+            wg_port=s.wg_port,
+            wg_interface=s.wg_interface,
+            discovery=s.discovery,
+            discovery_ttl_s=s.discovery_ttl_s,
+        )
+        return ColonyMesh(identity, MeshRegistry(data_dir, identity.subnet), options, self._clock)
+
     async def _start_grpc(self) -> None:
         s = self.settings
         assert self.ingest is not None
@@ -170,7 +199,7 @@ class ColonyDaemon:
         # Probe the port ourselves: gRPC's own bind error says little.
         _bind_tcp(s.grpc_host, s.grpc_port, "gRPC", "--grpc-port").close()
         self._grpc = grpc.aio.server(options=options)
-        pb_grpc.add_ColonyServicer_to_server(ColonyServicer(self.ingest), self._grpc)
+        pb_grpc.add_ColonyServicer_to_server(ColonyServicer(self.ingest, self.mesh), self._grpc)
         health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health, self._grpc)
         address = (
@@ -187,7 +216,23 @@ class ColonyDaemon:
                 f"gRPC port {address} cannot be bound",
                 hint="stop the process holding it or choose another with --grpc-port",
             )
+        if self.mesh is not None:
+            await asyncio.to_thread(self.mesh.bring_up)
+            self.mesh.bind(self._grpc, self.grpc_port)
         await self._grpc.start()
+        if self.mesh is not None:
+            self.mesh.start_background()
+            logger.info(
+                "mesh %s: tunnel %s, mesh gRPC %s:%d, join %s:%d, mutual TLS %s:%d",
+                self.mesh.identity.mesh_id,
+                self.mesh.mode,
+                self.mesh.identity.mesh_address,
+                self.mesh.grpc_port,
+                s.join_host,
+                self.mesh.join_port,
+                s.join_host,
+                self.mesh.tls_port,
+            )
         await health.set("", health_pb2.HealthCheckResponse.SERVING)
         await health.set("coral.v1.Colony", health_pb2.HealthCheckResponse.SERVING)
 
@@ -247,13 +292,22 @@ class ColonyDaemon:
             "http": self.http_url,
             "mcp": self.mcp_url,
         }
+        if self.mesh is not None:
+            state["mesh"] = {
+                "mesh_id": self.mesh.identity.mesh_id,
+                "tunnel": self.mesh.mode,
+                "interface": self.settings.wg_interface if self.mesh.tunnel else None,
+                "mesh_address": self.mesh.identity.mesh_address,
+                "join_port": self.mesh.join_port,
+                "tls_port": self.mesh.tls_port,
+            }
         tmp = data_dir / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(state))
         os.replace(tmp, data_dir / STATE_FILE)
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.start()
         try:
+            await self.start()  # a failed start still closes what it opened (the tunnel)
             await stop.wait()
         finally:
             await self.close()
@@ -267,6 +321,8 @@ class ColonyDaemon:
                     await task
         if self._grpc is not None:
             await self._grpc.stop(grace=2)
+        if self.mesh is not None:
+            await self.mesh.close()
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):

@@ -587,3 +587,197 @@ class ColonyMessage(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
 Global___ColonyMessage: _TypeAlias = ColonyMessage  # noqa: Y015
+
+@_typing.final
+class JoinRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_ID_FIELD_NUMBER: _builtins.int
+    SECRET_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    HOSTNAME_FIELD_NUMBER: _builtins.int
+    WG_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    TLS_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    token_id: _builtins.str
+    secret: _builtins.str
+    """The token's secret; the colony keeps only its hash."""
+    agent_id: _builtins.str
+    hostname: _builtins.str
+    wg_public_key: _builtins.str
+    """The agent's WireGuard public key (base64, 32 bytes)."""
+    tls_public_key: _builtins.bytes
+    """The agent's TLS public key (SubjectPublicKeyInfo, DER), certified by the colony
+    for the tunnel-less (TLS) path.
+    """
+    def __init__(
+        self,
+        *,
+        token_id: _builtins.str = ...,
+        secret: _builtins.str = ...,
+        agent_id: _builtins.str = ...,
+        hostname: _builtins.str = ...,
+        wg_public_key: _builtins.str = ...,
+        tls_public_key: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "hostname", b"hostname", "secret", b"secret", "tls_public_key", b"tls_public_key", "token_id", b"token_id", "wg_public_key", b"wg_public_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JoinRequest: _TypeAlias = JoinRequest  # noqa: Y015
+
+@_typing.final
+class JoinResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESH_ADDRESS_FIELD_NUMBER: _builtins.int
+    MESH_SUBNET_FIELD_NUMBER: _builtins.int
+    COLONY_MESH_ADDRESS_FIELD_NUMBER: _builtins.int
+    COLONY_WG_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    COLONY_WG_ENDPOINTS_FIELD_NUMBER: _builtins.int
+    COLONY_GRPC_PORT_FIELD_NUMBER: _builtins.int
+    AGENT_CERTIFICATE_FIELD_NUMBER: _builtins.int
+    COLONY_TLS_ENDPOINTS_FIELD_NUMBER: _builtins.int
+    MESH_ID_FIELD_NUMBER: _builtins.int
+    mesh_address: _builtins.str
+    """The agent's mesh address, e.g. 100.96.0.2 (stable across re-joins with the same key)."""
+    mesh_subnet: _builtins.str
+    """The mesh subnet, CIDR."""
+    colony_mesh_address: _builtins.str
+    colony_wg_public_key: _builtins.str
+    colony_grpc_port: _builtins.int
+    """The colony's gRPC port on its mesh address."""
+    agent_certificate: _builtins.bytes
+    """The agent's client certificate (PEM), issued by the colony's TLS key."""
+    mesh_id: _builtins.str
+    @_builtins.property
+    def colony_wg_endpoints(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Where the colony's WireGuard listens (HOST:PORT, one per reachable address)."""
+
+    @_builtins.property
+    def colony_tls_endpoints(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Where the colony serves gRPC over mutual TLS (HOST:PORT), for --tunnel none."""
+
+    def __init__(
+        self,
+        *,
+        mesh_address: _builtins.str = ...,
+        mesh_subnet: _builtins.str = ...,
+        colony_mesh_address: _builtins.str = ...,
+        colony_wg_public_key: _builtins.str = ...,
+        colony_wg_endpoints: _abc.Iterable[_builtins.str] | None = ...,
+        colony_grpc_port: _builtins.int = ...,
+        agent_certificate: _builtins.bytes = ...,
+        colony_tls_endpoints: _abc.Iterable[_builtins.str] | None = ...,
+        mesh_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_certificate", b"agent_certificate", "colony_grpc_port", b"colony_grpc_port", "colony_mesh_address", b"colony_mesh_address", "colony_tls_endpoints", b"colony_tls_endpoints", "colony_wg_endpoints", b"colony_wg_endpoints", "colony_wg_public_key", b"colony_wg_public_key", "mesh_address", b"mesh_address", "mesh_id", b"mesh_id", "mesh_subnet", b"mesh_subnet"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JoinResponse: _TypeAlias = JoinResponse  # noqa: Y015
+
+@_typing.final
+class SignedRecord(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORD_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    record: _builtins.bytes
+    """JSON: {"mesh_id", "colony_key", "endpoints", "wg_endpoints", "last_seen_ms", "expires_ms"}."""
+    signature: _builtins.bytes
+    """Ed25519 signature of `record` by the colony's signing key."""
+    def __init__(
+        self,
+        *,
+        record: _builtins.bytes = ...,
+        signature: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["record", b"record", "signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignedRecord: _TypeAlias = SignedRecord  # noqa: Y015
+
+@_typing.final
+class PublishResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    accepted: _builtins.bool
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        accepted: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PublishResponse: _TypeAlias = PublishResponse  # noqa: Y015
+
+@_typing.final
+class ResolveRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESH_ID_FIELD_NUMBER: _builtins.int
+    mesh_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        mesh_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mesh_id", b"mesh_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolveRequest: _TypeAlias = ResolveRequest  # noqa: Y015
+
+@_typing.final
+class ObserveRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ObserveRequest: _TypeAlias = ObserveRequest  # noqa: Y015
+
+@_typing.final
+class ObserveResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    PORT_FIELD_NUMBER: _builtins.int
+    address: _builtins.str
+    port: _builtins.int
+    def __init__(
+        self,
+        *,
+        address: _builtins.str = ...,
+        port: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "port", b"port"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ObserveResponse: _TypeAlias = ObserveResponse  # noqa: Y015

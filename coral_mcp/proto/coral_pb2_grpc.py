@@ -141,3 +141,248 @@ class Colony:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class MeshStub:
+    """---- Mesh: joining an agent to a colony (served on the colony's TLS join port) ----
+
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Join = channel.unary_unary(
+                '/coral.v1.Mesh/Join',
+                request_serializer=coral__mcp_dot_proto_dot_coral__pb2.JoinRequest.SerializeToString,
+                response_deserializer=coral__mcp_dot_proto_dot_coral__pb2.JoinResponse.FromString,
+                _registered_method=True)
+
+
+class MeshServicer:
+    """---- Mesh: joining an agent to a colony (served on the colony's TLS join port) ----
+
+    """
+
+    def Join(self, request, context):
+        """Redeem a join token: the agent proves the token's secret and hands in its keys;
+        the colony answers with the agent's stable mesh address and its own tunnel keys.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_MeshServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Join': grpc.unary_unary_rpc_method_handler(
+                    servicer.Join,
+                    request_deserializer=coral__mcp_dot_proto_dot_coral__pb2.JoinRequest.FromString,
+                    response_serializer=coral__mcp_dot_proto_dot_coral__pb2.JoinResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'coral.v1.Mesh', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('coral.v1.Mesh', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Mesh:
+    """---- Mesh: joining an agent to a colony (served on the colony's TLS join port) ----
+
+    """
+
+    @staticmethod
+    def Join(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coral.v1.Mesh/Join',
+            coral__mcp_dot_proto_dot_coral__pb2.JoinRequest.SerializeToString,
+            coral__mcp_dot_proto_dot_coral__pb2.JoinResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class DiscoveryStub:
+    """---- Discovery: signed colony records, and the caller's address as seen ----
+
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Publish = channel.unary_unary(
+                '/coral.v1.Discovery/Publish',
+                request_serializer=coral__mcp_dot_proto_dot_coral__pb2.SignedRecord.SerializeToString,
+                response_deserializer=coral__mcp_dot_proto_dot_coral__pb2.PublishResponse.FromString,
+                _registered_method=True)
+        self.Resolve = channel.unary_unary(
+                '/coral.v1.Discovery/Resolve',
+                request_serializer=coral__mcp_dot_proto_dot_coral__pb2.ResolveRequest.SerializeToString,
+                response_deserializer=coral__mcp_dot_proto_dot_coral__pb2.SignedRecord.FromString,
+                _registered_method=True)
+        self.Observe = channel.unary_unary(
+                '/coral.v1.Discovery/Observe',
+                request_serializer=coral__mcp_dot_proto_dot_coral__pb2.ObserveRequest.SerializeToString,
+                response_deserializer=coral__mcp_dot_proto_dot_coral__pb2.ObserveResponse.FromString,
+                _registered_method=True)
+
+
+class DiscoveryServicer:
+    """---- Discovery: signed colony records, and the caller's address as seen ----
+
+    """
+
+    def Publish(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Resolve(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Observe(self, request, context):
+        """The address and port this call came from, as the service sees it (NAT help).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_DiscoveryServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Publish': grpc.unary_unary_rpc_method_handler(
+                    servicer.Publish,
+                    request_deserializer=coral__mcp_dot_proto_dot_coral__pb2.SignedRecord.FromString,
+                    response_serializer=coral__mcp_dot_proto_dot_coral__pb2.PublishResponse.SerializeToString,
+            ),
+            'Resolve': grpc.unary_unary_rpc_method_handler(
+                    servicer.Resolve,
+                    request_deserializer=coral__mcp_dot_proto_dot_coral__pb2.ResolveRequest.FromString,
+                    response_serializer=coral__mcp_dot_proto_dot_coral__pb2.SignedRecord.SerializeToString,
+            ),
+            'Observe': grpc.unary_unary_rpc_method_handler(
+                    servicer.Observe,
+                    request_deserializer=coral__mcp_dot_proto_dot_coral__pb2.ObserveRequest.FromString,
+                    response_serializer=coral__mcp_dot_proto_dot_coral__pb2.ObserveResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'coral.v1.Discovery', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('coral.v1.Discovery', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Discovery:
+    """---- Discovery: signed colony records, and the caller's address as seen ----
+
+    """
+
+    @staticmethod
+    def Publish(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coral.v1.Discovery/Publish',
+            coral__mcp_dot_proto_dot_coral__pb2.SignedRecord.SerializeToString,
+            coral__mcp_dot_proto_dot_coral__pb2.PublishResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Resolve(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coral.v1.Discovery/Resolve',
+            coral__mcp_dot_proto_dot_coral__pb2.ResolveRequest.SerializeToString,
+            coral__mcp_dot_proto_dot_coral__pb2.SignedRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Observe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coral.v1.Discovery/Observe',
+            coral__mcp_dot_proto_dot_coral__pb2.ObserveRequest.SerializeToString,
+            coral__mcp_dot_proto_dot_coral__pb2.ObserveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -76,3 +76,89 @@ class ColonyServicer(metaclass=_abc_1.ABCMeta):
         """One stream per agent. The first agent message must be `hello`."""
 
 def add_ColonyServicer_to_server(servicer: ColonyServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class MeshStub:
+    """---- Mesh: joining an agent to a colony (served on the colony's TLS join port) ----"""
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> MeshAsyncStub: ...
+    Join: _grpc.UnaryUnaryMultiCallable[_coral_pb2.JoinRequest, _coral_pb2.JoinResponse]
+    """Redeem a join token: the agent proves the token's secret and hands in its keys;
+    the colony answers with the agent's stable mesh address and its own tunnel keys.
+    """
+
+@_typing.type_check_only
+class MeshAsyncStub(MeshStub):
+    """---- Mesh: joining an agent to a colony (served on the colony's TLS join port) ----"""
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    Join: _aio.UnaryUnaryMultiCallable[_coral_pb2.JoinRequest, _coral_pb2.JoinResponse]  # type: ignore[assignment]
+    """Redeem a join token: the agent proves the token's secret and hands in its keys;
+    the colony answers with the agent's stable mesh address and its own tunnel keys.
+    """
+
+class MeshServicer(metaclass=_abc_1.ABCMeta):
+    """---- Mesh: joining an agent to a colony (served on the colony's TLS join port) ----"""
+
+    @_abc_1.abstractmethod
+    def Join(
+        self,
+        request: _coral_pb2.JoinRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_coral_pb2.JoinResponse, _abc.Awaitable[_coral_pb2.JoinResponse]]:
+        """Redeem a join token: the agent proves the token's secret and hands in its keys;
+        the colony answers with the agent's stable mesh address and its own tunnel keys.
+        """
+
+def add_MeshServicer_to_server(servicer: MeshServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class DiscoveryStub:
+    """---- Discovery: signed colony records, and the caller's address as seen ----"""
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> DiscoveryAsyncStub: ...
+    Publish: _grpc.UnaryUnaryMultiCallable[_coral_pb2.SignedRecord, _coral_pb2.PublishResponse]
+    Resolve: _grpc.UnaryUnaryMultiCallable[_coral_pb2.ResolveRequest, _coral_pb2.SignedRecord]
+    Observe: _grpc.UnaryUnaryMultiCallable[_coral_pb2.ObserveRequest, _coral_pb2.ObserveResponse]
+    """The address and port this call came from, as the service sees it (NAT help)."""
+
+@_typing.type_check_only
+class DiscoveryAsyncStub(DiscoveryStub):
+    """---- Discovery: signed colony records, and the caller's address as seen ----"""
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    Publish: _aio.UnaryUnaryMultiCallable[_coral_pb2.SignedRecord, _coral_pb2.PublishResponse]  # type: ignore[assignment]
+    Resolve: _aio.UnaryUnaryMultiCallable[_coral_pb2.ResolveRequest, _coral_pb2.SignedRecord]  # type: ignore[assignment]
+    Observe: _aio.UnaryUnaryMultiCallable[_coral_pb2.ObserveRequest, _coral_pb2.ObserveResponse]  # type: ignore[assignment]
+    """The address and port this call came from, as the service sees it (NAT help)."""
+
+class DiscoveryServicer(metaclass=_abc_1.ABCMeta):
+    """---- Discovery: signed colony records, and the caller's address as seen ----"""
+
+    @_abc_1.abstractmethod
+    def Publish(
+        self,
+        request: _coral_pb2.SignedRecord,
+        context: _ServicerContext,
+    ) -> _typing.Union[_coral_pb2.PublishResponse, _abc.Awaitable[_coral_pb2.PublishResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Resolve(
+        self,
+        request: _coral_pb2.ResolveRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_coral_pb2.SignedRecord, _abc.Awaitable[_coral_pb2.SignedRecord]]: ...
+
+    @_abc_1.abstractmethod
+    def Observe(
+        self,
+        request: _coral_pb2.ObserveRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_coral_pb2.ObserveResponse, _abc.Awaitable[_coral_pb2.ObserveResponse]]:
+        """The address and port this call came from, as the service sees it (NAT help)."""
+
+def add_DiscoveryServicer_to_server(servicer: DiscoveryServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -125,8 +125,13 @@ class AgentStream:
         backoff: Backoff = Backoff(),
         rng: random.Random | None = None,
         on_query: QueryHandler | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        channel_options: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self._target = target
+        #: TLS credentials (the mesh without a tunnel); None: plain gRPC.
+        self._credentials = credentials
+        self._channel_options = channel_options
         self._registration = registration
         self._next_seq = first_seq
         self._on_seq = on_seq
@@ -208,11 +213,17 @@ class AgentStream:
                 await asyncio.wait_for(stop.wait(), timeout=delay)
 
     async def _session(self, stop: asyncio.Event) -> None:
-        options = [
+        options: list[tuple[str, str | int]] = [
             ("grpc.max_send_message_length", self._max_message_bytes),
             ("grpc.max_receive_message_length", self._max_message_bytes),
+            *self._channel_options,
         ]
-        async with grpc.aio.insecure_channel(self._target, options=options) as channel:
+        channel = (
+            grpc.aio.insecure_channel(self._target, options=options)
+            if self._credentials is None
+            else grpc.aio.secure_channel(self._target, self._credentials, options=options)
+        )
+        async with channel:
             stub = pb_grpc.ColonyStub(channel)
             reg = self._registration()
             response = await stub.Register(

@@ -71,9 +71,34 @@ class IngestSink(Protocol):
         """Count a refused message as handled, so the agent stops resending it."""
 
 
+class Authorizer(Protocol):
+    """Who may speak as which agent (the mesh): identity comes from the caller's tunnel
+    address or client certificate, never from a field the caller sends."""
+
+    def check(self, context: grpc.aio.ServicerContext[object, object], agent_id: str) -> str | None:
+        """Why this caller may not speak as `agent_id`, or None when it may."""
+
+    def revoked(self, agent_id: str) -> bool: ...
+
+
+class _RevokedError(Exception):
+    """The agent was revoked while its stream was open."""
+
+
 class ColonyServicer(pb_grpc.ColonyServicer):
-    def __init__(self, sink: IngestSink) -> None:
+    def __init__(self, sink: IngestSink, authorizer: Authorizer | None = None) -> None:
         self._sink = sink
+        self._authorizer = authorizer
+
+    def _refusal(
+        self, context: grpc.aio.ServicerContext[object, object], agent_id: str
+    ) -> str | None:
+        if self._authorizer is None:
+            return None
+        reason = self._authorizer.check(context, agent_id)
+        if reason is not None:
+            logger.warning("refused %s from %s: %s", agent_id or "a caller", context.peer(), reason)
+        return reason
 
     async def Register(
         self, request: pb.RegisterRequest, context: grpc.aio.ServicerContext[object, object]
@@ -87,6 +112,8 @@ class ColonyServicer(pb_grpc.ColonyServicer):
             return pb.RegisterResponse(
                 accepted=False, reason=reason, protocol_version=PROTOCOL_VERSION
             )
+        if (refusal := self._refusal(context, request.agent_id)) is not None:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal)
         try:
             if not request.agent_id or len(request.agent_id) > codec.MAX_NAME_CHARS:
                 raise ProtocolError("agent_id must be 1-128 characters")
@@ -128,6 +155,8 @@ class ColonyServicer(pb_grpc.ColonyServicer):
                 grpc.StatusCode.INVALID_ARGUMENT, "the first message must be hello{agent_id}"
             )
         agent_id = first.hello.agent_id
+        if (reason := self._refusal(context, agent_id)) is not None:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, reason)
         outbox: asyncio.Queue[pb.ColonyMessage] = asyncio.Queue()
 
         def send_query(query: DetailQuery) -> None:
@@ -153,7 +182,11 @@ class ColonyServicer(pb_grpc.ColonyServicer):
                 getter.cancel()
                 while not outbox.empty():
                     yield outbox.get_nowait()
-                reader.result()  # the agent closed the stream, or it failed: re-raise
+                try:
+                    reader.result()  # the agent closed the stream, or it failed: re-raise
+                except _RevokedError:
+                    logger.warning("agent %s is revoked: its stream is cut", agent_id)
+                    await context.abort(grpc.StatusCode.PERMISSION_DENIED, "agent revoked")
                 return
         finally:
             reader.cancel()
@@ -167,6 +200,8 @@ class ColonyServicer(pb_grpc.ColonyServicer):
         outbox: asyncio.Queue[pb.ColonyMessage],
     ) -> None:
         async for message in request_iterator:
+            if self._authorizer is not None and self._authorizer.revoked(agent_id):
+                raise _RevokedError(agent_id)
             if message.WhichOneof("body") == "reply":
                 self._sink.heartbeat(agent_id)
                 self._sink.reply(agent_id, codec.query_reply_from_pb(message.reply))

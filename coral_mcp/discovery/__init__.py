@@ -1,0 +1,1 @@
+"""The discovery service: relays colonies' signed records; holds no secrets."""

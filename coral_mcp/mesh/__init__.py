@@ -1,0 +1,1 @@
+"""The encrypted control mesh: identities, join tokens, tunnels, discovery records."""

@@ -1,0 +1,252 @@
+"""The colony's side of the mesh at run time: tunnel, peers, identity of callers.
+
+Made by the colony daemon when `coral colony init` has been run. It brings the
+colony's tunnel up (unless `--tunnel none`), keeps the tunnel's peers equal to the
+registry's joined, unrevoked agents (revoking an agent removes its peer: its tunnel
+is cut), tells the gRPC servicer who is calling, and publishes the colony's signed
+record to a discovery service when one is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+
+from coral_mcp.discovery.service import split_peer
+from coral_mcp.errors import AddressInUseError
+from coral_mcp.mesh import discovery_client
+from coral_mcp.mesh.errors import TunnelError
+from coral_mcp.mesh.join import ColonyEndpoints, MeshServicer
+from coral_mcp.mesh.keys import ColonyIdentity, b64url
+from coral_mcp.mesh.records import ColonyRecord
+from coral_mcp.mesh.registry import MeshRegistry, Peer
+from coral_mcp.mesh.tls import client_cert_name, server_credentials
+from coral_mcp.mesh.tunnel import (
+    PeerConfig,
+    PeerStatus,
+    Tunnel,
+    TunnelMode,
+    choose_mode,
+    make_tunnel,
+)
+from coral_mcp.proto import coral_pb2_grpc as pb_grpc
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between re-reads of the registry (revocations made by the CLI).
+SYNC_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ColonyMeshOptions:
+    tunnel: TunnelMode
+    join_host: str
+    join_port: int
+    tls_port: int
+    wg_port: int
+    wg_interface: str
+    discovery: str | None
+    discovery_ttl_s: float
+
+
+class ColonyMesh:
+    def __init__(
+        self,
+        identity: ColonyIdentity,
+        registry: MeshRegistry,
+        options: ColonyMeshOptions,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.identity = identity
+        self.registry = registry
+        self.options = options
+        self._clock = clock
+        self.mode = choose_mode(options.tunnel)
+        self.tunnel: Tunnel | None = None
+        self.grpc_port = 0
+        self.join_port = 0
+        self.tls_port = 0
+        self._by_agent: dict[str, Peer] = {}
+        self._by_address: dict[str, Peer] = {}
+        self._applied: set[str] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- who is calling ----------------------------------------------------------
+
+    def check(self, context: grpc.aio.ServicerContext[object, object], agent_id: str) -> str | None:
+        """Why this caller may not speak as `agent_id`, or None when it may."""
+        caller = self.caller(context)
+        if caller is None:
+            return f"caller {context.peer()} is not a joined agent"
+        if caller == "":
+            return None  # loopback: a process on the colony's own host
+        peer = self._by_agent.get(caller)
+        if peer is None or peer.revoked:
+            return f"agent {caller} is revoked"
+        if caller != agent_id:
+            return f"agent {caller} tried to speak as {agent_id!r}"
+        return None
+
+    def caller(self, context: grpc.aio.ServicerContext[object, object]) -> str | None:
+        """The agent behind this call: from its certificate, else its tunnel address.
+
+        "" for a loopback caller without a certificate; None for anyone else.
+        """
+        name = client_cert_name(context)
+        if name is not None:
+            return name
+        host, _ = split_peer(context.peer())
+        peer = self._by_address.get(host)
+        if peer is not None:
+            return peer.agent_id
+        with contextlib.suppress(ValueError):
+            if ipaddress.ip_address(host).is_loopback:
+                return ""
+        return None
+
+    def revoked(self, agent_id: str) -> bool:
+        peer = self._by_agent.get(agent_id)
+        return peer is not None and peer.revoked
+
+    # -- running ------------------------------------------------------------------
+
+    def endpoints(self) -> ColonyEndpoints:
+        hosts = self.identity.endpoints
+        return ColonyEndpoints(
+            wg=tuple(f"{h}:{self.options.wg_port}" for h in hosts) if self.tunnel else (),
+            tls=tuple(f"{h}:{self.tls_port}" for h in hosts),
+            grpc_port=self.grpc_port,
+        )
+
+    def bring_up(self) -> None:
+        """Start the tunnel (in the colony's network namespace) and load the peers."""
+        if self.mode != "none":
+            tunnel = make_tunnel(self.mode, self.options.wg_interface)
+            tunnel.up(
+                self.identity.wg_private_key,
+                self.identity.mesh_address,
+                self.identity.subnet.prefixlen,
+                self.options.wg_port,
+            )
+            self.tunnel = tunnel
+        self.sync()
+
+    def bind(self, server: grpc.aio.Server, grpc_port: int) -> None:
+        """Add the mesh-side ports: gRPC on the mesh address, TLS join and mutual-TLS."""
+        o, ident = self.options, self.identity
+        pb_grpc.add_MeshServicer_to_server(
+            MeshServicer(ident, self.registry, self.endpoints, self._joined, self._clock),
+            server,
+        )
+        if self.tunnel is not None:
+            self.grpc_port = _add(server.add_insecure_port, f"{ident.mesh_address}:{grpc_port}")
+        else:
+            self.grpc_port = grpc_port
+        join_creds = server_credentials(
+            ident.tls_key_pem, ident.tls_cert_pem, require_client_cert=False
+        )
+        self.join_port = _add(
+            lambda a: server.add_secure_port(a, join_creds), f"{o.join_host}:{o.join_port}"
+        )
+        tls_creds = server_credentials(
+            ident.tls_key_pem, ident.tls_cert_pem, require_client_cert=True
+        )
+        self.tls_port = _add(
+            lambda a: server.add_secure_port(a, tls_creds), f"{o.join_host}:{o.tls_port}"
+        )
+
+    def start_background(self) -> None:
+        self._tasks.append(asyncio.create_task(self._sync_forever(), name="mesh-sync"))
+        if self.options.discovery:
+            self._tasks.append(asyncio.create_task(self._publish_forever(), name="mesh-publish"))
+
+    def _joined(self, peer: Peer) -> None:
+        self.sync()
+
+    def sync(self) -> None:
+        """Make the tunnel's peers, and the caller tables, match the registry."""
+        peers = self.registry.peers()
+        self._by_agent = {p.agent_id: p for p in peers}
+        self._by_address = {p.address: p for p in peers if not p.revoked}
+        if self.tunnel is None:
+            return
+        wanted = {p.wg_public_key: p for p in peers if not p.revoked}
+        for key in self._applied - wanted.keys():
+            self.tunnel.remove_peer(key)
+            logger.info("tunnel peer %s removed (agent revoked)", key)
+        for key, peer in wanted.items():
+            if key not in self._applied:
+                self.tunnel.set_peer(PeerConfig(key, (f"{peer.address}/32",)))
+        self._applied = set(wanted)
+
+    async def _sync_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SYNC_INTERVAL_S)
+            try:
+                self.sync()
+            except (TunnelError, OSError):
+                logger.exception("mesh peer sync failed; will try again")
+
+    def record(self) -> ColonyRecord:
+        now_ms = int(self._clock() * 1000)
+        return ColonyRecord(
+            self.identity.mesh_id,
+            b64url(self.identity.colony_key),
+            tuple(f"{h}:{self.join_port}" for h in self.identity.endpoints),
+            now_ms,
+            now_ms + int(self.options.discovery_ttl_s * 1000),
+        )
+
+    async def _publish_forever(self) -> None:
+        assert self.options.discovery is not None
+        failing = False
+        while True:
+            record = self.record()
+            try:
+                reason = await discovery_client.publish(
+                    self.options.discovery, record, self.identity.sign(record.to_bytes())
+                )
+                if reason:
+                    logger.warning("discovery refused our record: %s", reason)
+                elif failing:
+                    logger.info("discovery at %s reachable again", self.options.discovery)
+                failing = False
+            except grpc.RpcError as exc:
+                if not failing:
+                    logger.warning(
+                        "cannot publish to discovery at %s: %s", self.options.discovery, exc.code()
+                    )
+                failing = True
+            await asyncio.sleep(max(1.0, self.options.discovery_ttl_s / 3))
+
+    def status(self) -> list[PeerStatus]:
+        return self.tunnel.status() if self.tunnel is not None else []
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.tunnel is not None:
+            await asyncio.to_thread(self.tunnel.down)
+        self.registry.close()
+
+
+def _add(add: Callable[[str], int], address: str) -> int:
+    try:
+        port = add(address)
+    except RuntimeError:
+        port = 0
+    if port == 0:
+        raise AddressInUseError(
+            f"cannot listen on {address} for the mesh",
+            hint="choose other ports with --join-port / --tls-port, or stop the holder",
+        )
+    return port
