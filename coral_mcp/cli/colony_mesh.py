@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import secrets
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -95,7 +95,7 @@ def init(
     if network.prefixlen > 30:
         raise ConfigError(f"--subnet {subnet} is too small", hint="use /30 or larger")
     check_subnet_free(network, host_routes())
-    identity = ColonyIdentity.create(mesh_id or f"mesh-{secrets.token_hex(4)}", network, endpoints)
+    identity = ColonyIdentity.create(mesh_id or f"mesh-{os.urandom(4).hex()}", network, endpoints)
     path = identity.save(colony_dir)
     click.echo(f"mesh {identity.mesh_id}, subnet {network}, colony address {identity.mesh_address}")
     click.echo(f"colony key {identity.fingerprint}")

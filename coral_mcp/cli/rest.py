@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import httpx2
 from click.decorators import FC
 
 from coral_mcp.cli.common import default_data_root
@@ -78,6 +77,8 @@ def colony_options(func: FC) -> FC:
 
 
 def get_json(access: ColonyAccess, path: str) -> dict[str, Any]:
+    import httpx2
+
     url = access.url + path
     try:
         response = httpx2.get(url, headers=access.headers, timeout=10.0)

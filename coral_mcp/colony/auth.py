@@ -4,9 +4,8 @@ MCP and REST request (not on /healthz).
 
 from __future__ import annotations
 
-import hmac
+import base64
 import os
-import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ def load_or_create_token(data_dir: Path) -> str:
         pass
     except OSError as exc:
         raise DataDirError(f"cannot read {path}: {exc.strerror}") from None
-    token = secrets.token_urlsafe(32)
+    token = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
     tmp = path.with_suffix(".tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -53,6 +52,14 @@ def read_token(data_dir: Path) -> str | None:
         return None
 
 
+def compare_digest(a: bytes, b: bytes) -> bool:
+    """Constant-time comparison. hmac is imported here, not at module level: it loads
+    OpenSSL's libcrypto, which the agent (reading only the token file) must not carry."""
+    import hmac  # noqa: PLC0415
+
+    return hmac.compare_digest(a, b)
+
+
 class BearerAuth:
     """ASGI middleware: HTTP requests need `Authorization: Bearer <token>` (401 otherwise)."""
 
@@ -65,7 +72,7 @@ class BearerAuth:
             await self._app(scope, receive, send)
             return
         given = dict(scope.get("headers") or []).get(b"authorization", b"")
-        if hmac.compare_digest(given, self._expected):
+        if compare_digest(given, self._expected):
             await self._app(scope, receive, send)
             return
         body = (
