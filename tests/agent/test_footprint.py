@@ -29,7 +29,16 @@ def test_the_started_agent_runs_lean_without_ssl_or_heavy_libraries(
     cmdline = Path(f"/proc/{agent.pid}/cmdline").read_bytes().split(b"\0")
     assert cmdline[1:3] == [b"-m", b"coral_mcp.agent"]  # re-executed in place, same pid
     loaded = maps.read_text()
-    for heavy in ("_ssl.cpython", "libssl", "duckdb", "pydantic_core", "numpy"):
+    heavy_libraries = (
+        "_ssl.cpython",
+        "libssl",
+        "libcrypto",
+        "_hashlib",
+        "duckdb",
+        "pydantic_core",
+        "numpy",
+    )
+    for heavy in heavy_libraries:
         assert heavy not in loaded, heavy
 
 
