@@ -17,7 +17,7 @@ from coral_mcp.analysis.baselines import Baseline
 from coral_mcp.analysis.detect import Series
 from coral_mcp.analysis.robust import Robust
 from coral_mcp.models.intelligence import AnomalyView, BaselineView, CorrelationView
-from coral_mcp.storage.ops import db_time, from_db_time, to_db_time
+from coral_mcp.storage.ops import db_time, from_db_time
 from coral_mcp.storage.queries import INSERT_EVENT
 
 # Window averages per (service, metric) in [lo, hi): integer series ids (1-based, in
@@ -44,10 +44,14 @@ INSERT INTO edges (caller, callee, connections, first_seen, last_seen) VALUES (?
 ON CONFLICT (caller, callee) DO UPDATE SET last_seen = excluded.last_seen
 """
 DELETE_BASELINES = "DELETE FROM baselines"
-INSERT_BASELINE = """
+# Reads `learned`, a dict of NumPy columns in the calling function (replacement scan):
+# a refresh can hold hundreds of thousands of baselines, far too many for executemany.
+INSERT_BASELINES = """
 INSERT INTO baselines (service, metric, hour_of_day, center, spread, samples,
                        window_start, window_end, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+SELECT service, metric, hour_of_day, center, spread, samples, window_start, window_end,
+       ?::TIMESTAMP
+FROM learned
 """
 SELECT_BASELINES = """
 SELECT service, metric, hour_of_day, center, spread, samples, window_start, window_end
@@ -138,31 +142,27 @@ def replace_baselines(
     cur.execute("BEGIN TRANSACTION")
     try:
         cur.execute(DELETE_BASELINES)
-        cur.executemany(
-            INSERT_BASELINE,
-            [
-                [
-                    b.service,
-                    b.metric,
-                    b.hour_of_day,
-                    b.stats.center,
-                    b.stats.spread,
-                    b.stats.samples,
-                    _naive(b.window_start_s),
-                    _naive(b.window_end_s),
-                    db_time(now),
-                ]
-                for b in baselines
-            ],
-        )
+        if baselines:
+            learned = {
+                "service": np.array([b.service for b in baselines], dtype=object),
+                "metric": np.array([b.metric for b in baselines], dtype=object),
+                "hour_of_day": np.array([b.hour_of_day for b in baselines], dtype=np.int16),
+                "center": np.array([b.stats.center for b in baselines], dtype=np.float64),
+                "spread": np.array([b.stats.spread for b in baselines], dtype=np.float64),
+                "samples": np.array([b.stats.samples for b in baselines], dtype=np.int32),
+                "window_start": np.array(
+                    [round(b.window_start_s * 1000) for b in baselines], dtype="datetime64[ms]"
+                ),
+                "window_end": np.array(
+                    [round(b.window_end_s * 1000) for b in baselines], dtype="datetime64[ms]"
+                ),
+            }
+            assert learned  # keep the name bound for the replacement scan
+            cur.execute(INSERT_BASELINES, [db_time(now)])
         cur.execute("COMMIT")
     except duckdb.Error:
         cur.execute("ROLLBACK")
         raise
-
-
-def _naive(ts_s: float) -> datetime:
-    return to_db_time(round(ts_s * 1000))
 
 
 def load_baselines(cur: duckdb.DuckDBPyConnection, service: str | None) -> list[BaselineView]:

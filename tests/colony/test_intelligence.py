@@ -129,3 +129,42 @@ def test_the_colony_learns_detects_and_correlates_on_its_own(
             await colony.close()
 
     asyncio.run(scenario())
+
+
+def test_refreshing_baselines_of_an_empty_colony_learns_none_and_does_not_fail(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> tuple[int, int]:
+        store = ColonyStore(tmp_path)
+        writer = Writer(store)
+        writer.start()
+        try:
+            intel = Intelligence(store, writer)
+            learned = await intel.refresh_baselines()
+            return learned, len(await intel.baselines())
+        finally:
+            await writer.close()
+            store.close()
+
+    assert asyncio.run(scenario()) == (0, 0)
+
+
+def test_refreshing_baselines_replaces_them_all_in_bulk(tmp_path: Path) -> None:
+    case = load_case(cases.latency(tmp_path / "cases"))
+
+    async def scenario() -> list[int]:
+        store = ColonyStore(tmp_path)
+        writer = Writer(store)
+        writer.start()
+        try:
+            _, last = await import_case(case, store, writer)
+            intel = Intelligence(store, writer, clock=lambda: last + 3 * 3600)
+            counts = [await intel.refresh_baselines(), await intel.refresh_baselines()]
+            counts.append(len(await intel.baselines()))
+            return counts
+        finally:
+            await writer.close()
+            store.close()
+
+    first, second, stored = asyncio.run(scenario())
+    assert first > 0 and first == second == stored  # replaced, not appended
