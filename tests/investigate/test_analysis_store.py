@@ -74,3 +74,29 @@ def test_non_finite_window_averages_are_left_out(tmp_path: Path) -> None:
     finally:
         store.close()
     assert series[0].values.tolist() == [1.0]
+
+
+def test_a_range_too_big_for_the_budget_keeps_every_series_thinned_evenly(tmp_path: Path) -> None:
+    store = ColonyStore(tmp_path)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    windows = [
+        SummaryWindow(
+            int((start + timedelta(seconds=15 * i)).timestamp() * 1000),
+            int((start + timedelta(seconds=15 * i + 15)).timestamp() * 1000),
+            tuple(MetricSummary(f"s{k}", "m", 1, 1, float(i), 1, 1, 1) for k in range(4)),
+        )
+        for i in range(400)
+    ]
+    store.apply([RegisterAgent("a", "h", "v", 1, "p", (), 0)])
+    store.apply([StoreSummaries("a", i + 1, w) for i, w in enumerate(windows)])
+    end = start + timedelta(seconds=15 * 400)
+    cur = store.reader()
+    try:
+        full = st.load_series(cur, start, end)
+        thin = st.load_series(cur, start, end, budget=400)  # 4 series x 400 windows: 1 in 4
+    finally:
+        cur.close()
+    assert [len(s.values) for s in full] == [400] * 4
+    assert [s.service for s in thin] == ["s0", "s1", "s2", "s3"]
+    assert all(90 <= len(s.values) <= 110 for s in thin)
+    assert sum(len(s.values) for s in thin) <= 440
