@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, cast
 
 from coral_mcp.errors import ConfigError
 from coral_mcp.models import ServiceSpec
@@ -18,10 +19,14 @@ DEFAULT_GRPC_PORT = 9000
 DEFAULT_HTTP_PORT = 9010
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 DEFAULT_JOIN_PORT = 9001
+DEFAULT_DISCOVERY_PORT = 9020
 DEFAULT_TLS_PORT = 9002
 DEFAULT_COLONY_WG_PORT = 41580
 DEFAULT_AGENT_WG_PORT = 51820
-TUNNEL_CHOICES = ("auto", "kernel", "userspace", "none")
+#: How an agent's gRPC reaches the colony in a mesh: WireGuard from the kernel or
+#: wireguard-go, mutual TLS only ("none"), or the best the machine allows ("auto").
+TunnelMode = Literal["auto", "kernel", "userspace", "none"]
+TUNNEL_CHOICES: tuple[TunnelMode, ...] = ("auto", "kernel", "userspace", "none")
 
 
 def _tunnel(value: str, interface: str) -> None:
@@ -89,6 +94,11 @@ class AgentSettings:
     wg_port: int = DEFAULT_AGENT_WG_PORT
     #: Discovery service HOST:PORT, asked when no endpoint of the token answers.
     discovery: str | None = None
+
+    @property
+    def tunnel_mode(self) -> TunnelMode:
+        """`tunnel`, typed (validated in __post_init__)."""
+        return cast(TunnelMode, self.tunnel)
 
     def __post_init__(self) -> None:
         _tunnel(self.tunnel, self.wg_interface)
@@ -160,6 +170,11 @@ class ColonySettings:
     discovery: str | None = None
     #: Mesh: seconds a published discovery record stays valid (refreshed at a third).
     discovery_ttl_s: float = 60.0
+
+    @property
+    def tunnel_mode(self) -> TunnelMode:
+        """`tunnel`, typed (validated in __post_init__)."""
+        return cast(TunnelMode, self.tunnel)
 
     def __post_init__(self) -> None:
         _tunnel(self.tunnel, self.wg_interface)

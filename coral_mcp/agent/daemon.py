@@ -24,7 +24,7 @@ from coral_mcp.agent.detail import DetailAnswerer
 from coral_mcp.agent.footprint import release_free_memory
 from coral_mcp.agent.identity import AgentIdentity
 from coral_mcp.agent.ring_store import RingStore
-from coral_mcp.agent.sensing import Observation, Sensor
+from coral_mcp.agent.sensing import Sensor
 from coral_mcp.agent.summarize import SeriesKey, drop_unchanged, summarize
 from coral_mcp.config import AgentSettings
 from coral_mcp.datadir import ensure_data_dir
@@ -68,11 +68,10 @@ class AgentDaemon:
         credentials: grpc.ChannelCredentials | None = None
         options: tuple[tuple[str, str], ...] = ()
         if self.mesh_state is not None and self.mesh_state.joined:
-            self.link = plan_link(self.mesh_state, settings.tunnel)  # type: ignore[arg-type]
+            self.link = plan_link(self.mesh_state, settings.tunnel_mode)
             target, credentials = self.link.target, self.link.credentials
             options = self.link.channel_options
         self.latest = ServiceBatch(observed_ms=0, services=())
-        self.last_observation: Observation | None = None
         self.stream = AgentStream(
             target,
             self._registration,
@@ -126,7 +125,6 @@ class AgentDaemon:
             self.stream.submit(EventBatch(observation.events))
             for event in observation.events:
                 logger.info("event %s %s: %s", event.service, event.kind, event.message)
-        self.last_observation = observation
         self.latest = observation.batch
         release_free_memory()
         return self.latest

@@ -184,7 +184,7 @@ def _join(settings: AgentSettings, token: str | None) -> str | None:
     hostname = socket.gethostname()
     agent_id = AgentIdentity.load_or_create(data_dir, hostname).agent_id
     state = ensure_joined(data_dir, agent_id, hostname, token, settings.discovery)
-    return None if state is None else choose_mode(settings.tunnel)  # type: ignore[arg-type]
+    return None if state is None else choose_mode(settings.tunnel_mode)
 
 
 def _look(settings: AgentSettings, gap_s: float) -> Any:

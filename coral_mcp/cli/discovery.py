@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from coral_mcp.cli.common import run_daemon
+from coral_mcp.config import DEFAULT_DISCOVERY_PORT
 
 
 @click.group()
@@ -14,7 +15,9 @@ def discovery() -> None:
 
 @discovery.command("start")
 @click.option("--host", default="0.0.0.0", show_default=True, help="Bind address.")
-@click.option("--port", type=int, default=9020, show_default=True, help="gRPC port.")
+@click.option(
+    "--port", type=int, default=DEFAULT_DISCOVERY_PORT, show_default=True, help="gRPC port."
+)
 def start(host: str, port: int) -> None:
     """Serve mesh id -> signed colony record, and tell callers the address they come from."""
     import asyncio

@@ -175,7 +175,7 @@ class ColonyDaemon:
                 hint="drop --grpc-host; agents join with tokens (`coral colony token create`)",
             )
         options = ColonyMeshOptions(
-            tunnel=s.tunnel,  # type: ignore[arg-type]
+            tunnel=s.tunnel_mode,
             join_host=s.join_host,
             join_port=s.join_port,
             tls_port=s.tls_port,

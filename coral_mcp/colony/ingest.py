@@ -75,7 +75,6 @@ class Ingest:
         self._sessions: dict[str, AgentSession] = {}
         self._router = QueryRouter(clock)
         self._services_written: dict[str, tuple[int, float]] = {}  # fingerprint, when
-        self.messages_ingested = 0
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -143,7 +142,6 @@ class Ingest:
         else:
             await self._writer.write(StoreEvents(agent_id, seq, body, self._now_ms()))
         self._committed(agent_id, seq)
-        self.messages_ingested += 1
         if not isinstance(body, SummaryWindow):
             self._count(0)
 

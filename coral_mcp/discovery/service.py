@@ -23,7 +23,6 @@ from coral_mcp.proto import coral_pb2_grpc as pb_grpc
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DISCOVERY_PORT = 9020
 #: Records larger than this are refused.
 MAX_RECORD_BYTES = 4096
 

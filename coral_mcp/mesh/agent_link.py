@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import grpc
 
+from coral_mcp.config import TunnelMode
 from coral_mcp.mesh.agent_state import AgentMeshState
 from coral_mcp.mesh.errors import TunnelError
 from coral_mcp.mesh.tls import CLIENT_OPTIONS, client_credentials
-from coral_mcp.mesh.tunnel import PeerConfig, Tunnel, TunnelMode, choose_mode, make_tunnel
+from coral_mcp.mesh.tunnel import PeerConfig, Tunnel, choose_mode, make_tunnel
 
 logger = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from coral_mcp.config import TunnelMode
 from coral_mcp.discovery.service import split_peer
 from coral_mcp.errors import AddressInUseError
 from coral_mcp.mesh import discovery_client
@@ -32,7 +33,6 @@ from coral_mcp.mesh.tunnel import (
     PeerConfig,
     PeerStatus,
     Tunnel,
-    TunnelMode,
     choose_mode,
     make_tunnel,
 )

@@ -23,15 +23,14 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
+from coral_mcp.config import TunnelMode
 from coral_mcp.mesh.errors import TunnelError
 
 logger = logging.getLogger(__name__)
 
 UAPI_DIR = Path("/var/run/wireguard")
-TunnelMode = Literal["auto", "kernel", "userspace", "none"]
-TUNNEL_MODES: tuple[TunnelMode, ...] = ("auto", "kernel", "userspace", "none")
 #: Seconds to wait for wireguard-go's control socket.
 START_TIMEOUT_S = 10.0
 

@@ -148,7 +148,6 @@ class AgentStream:
         self._wakeup = asyncio.Event()
         self.connected = asyncio.Event()
         self.committed_seq = 0
-        self.dropped_messages = 0
 
     @property
     def pending(self) -> int:
@@ -164,7 +163,6 @@ class AgentStream:
         self._on_seq(self._next_seq)
         while len(self._pending) > self._max_pending:
             lost, _ = self._pending.popitem(last=False)
-            self.dropped_messages += 1
             logger.warning("colony unreachable for long: dropped unsent message seq %d", lost)
         self._wakeup.set()
         return seq

@@ -34,7 +34,6 @@ class Writer:
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coral-writer")
         self._task: asyncio.Task[None] | None = None
-        self.committed_ops = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="coral-writer")
@@ -88,10 +87,8 @@ class Writer:
                     logger.exception("write of %s failed", type(op).__name__)
                     _settle(future, exc)
                 else:
-                    self.committed_ops += 1
                     _settle(future, None)
             return
-        self.committed_ops += len(batch)
         for _, future in batch:
             _settle(future, None)
 

@@ -34,8 +34,12 @@ async def normals(data: CoralData, service: str, now: datetime) -> dict[str, tup
     return {metric: (center, spread) for metric, (_, center, spread) in chosen.items()}
 
 
+def _time(view: EventView) -> datetime:
+    return datetime.fromtimestamp(view.event.ts_ms / 1000, UTC)
+
+
 def _when(view: EventView) -> str:
-    return rfc3339(datetime.fromtimestamp(view.event.ts_ms / 1000, UTC))
+    return rfc3339(_time(view))
 
 
 def _health(events: list[EventView]) -> HealthOut:
@@ -95,10 +99,6 @@ async def get_service(data: CoralData, name: str) -> ServiceDetail:
             :RECENT_EVENTS
         ],
     )
-
-
-def _time(view: EventView) -> datetime:
-    return datetime.fromtimestamp(view.event.ts_ms / 1000, UTC)
 
 
 async def list_metrics(data: CoralData, service: str, since: str | None = None) -> MetricList:

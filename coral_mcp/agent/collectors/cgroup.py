@@ -39,9 +39,6 @@ class CgroupReader:
         """The process's cgroup per controller ("" for v2), to read again after it exits."""
         return self._procfs.cgroup_paths(pid)
 
-    def for_pid(self, pid: int) -> CgroupStat | None:
-        return self.read(self.paths_of(pid))
-
     def read(self, paths: dict[str, str]) -> CgroupStat | None:
         """Stats of the cgroup given by `paths_of()`; None when not visible."""
         if "" in paths and paths[""] not in ("", "/"):
