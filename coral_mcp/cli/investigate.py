@@ -29,8 +29,8 @@ def investigate(case_dir: Path, as_json: bool) -> None:
     """
     # Every replay migrates a fresh store: those lines are noise here.
     logging.getLogger("coral_mcp.storage").setLevel(logging.WARNING)
-    from coral_mcp.investigate.engine import document
-    from coral_mcp.investigate.replay import load_case, replay
+    from coral_mcp.intelligence.engine import document
+    from coral_mcp.intelligence.replay import load_case, replay
     from coral_mcp.investigate.report import investigation_text
 
     case = load_case(case_dir)

@@ -28,7 +28,7 @@ from grpc_health.v1.health import aio as health_aio
 from coral_mcp.colony.auth import load_or_create_token
 from coral_mcp.colony.http_app import MCP_PATH, build_http_app
 from coral_mcp.colony.ingest import Ingest
-from coral_mcp.colony.intelligence import Intelligence
+from coral_mcp.intelligence.facade import Intelligence
 from coral_mcp.colony.queries import StoreQueries
 from coral_mcp.config import ColonySettings, is_loopback
 from coral_mcp.datadir import ensure_data_dir

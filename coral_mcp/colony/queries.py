@@ -14,7 +14,7 @@ from typing import Any
 
 from coral_mcp import __version__
 from coral_mcp.colony.ingest import Ingest
-from coral_mcp.colony.intelligence import Intelligence
+from coral_mcp.intelligence.facade import Intelligence
 from coral_mcp.models import (
     AgentStatusView,
     ColonyStatusView,

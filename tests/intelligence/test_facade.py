@@ -11,15 +11,15 @@ import pytest
 
 from coral_mcp.colony import daemon as daemon_module
 from coral_mcp.colony.daemon import ColonyDaemon
-from coral_mcp.colony.intelligence import Intelligence
+from coral_mcp.intelligence.facade import Intelligence
 from coral_mcp.config import ColonySettings
-from coral_mcp.investigate.replay import import_case, load_case, write_ops
+from coral_mcp.intelligence.replay import import_case, load_case, write_ops
 from coral_mcp.models import SummaryWindow
 from coral_mcp.models.intelligence import Outcome
 from coral_mcp.storage.ops import StoreSummaries, WriteOp
 from coral_mcp.storage.store import ColonyStore
 from coral_mcp.storage.writer import Writer
-from tests.investigate import cases
+from tests.intelligence import cases
 
 
 def test_investigations_are_recorded_and_fetched_by_id(tmp_path: Path) -> None:

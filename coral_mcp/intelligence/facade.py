@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from coral_mcp.analysis.baselines import Baseline
-from coral_mcp.investigate import engine
+from coral_mcp.intelligence import engine
 from coral_mcp.models.intelligence import (
     AnomalyView,
     BaselineView,
