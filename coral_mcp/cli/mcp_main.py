@@ -19,9 +19,10 @@ from coral_mcp.cli.claude_desktop import (
     default_config_path,
     merge_into,
 )
-from coral_mcp.cli.common import CoralGroup, default_data_root, log_level_option, run_daemon
+from coral_mcp.cli.common import CoralGroup, default_data_root, log_level_option
 from coral_mcp.cli.rest import colony_options, locate, running_colony_url
 from coral_mcp.log import configure_logging
+from coral_mcp.runner import run_daemon
 
 logger = logging.getLogger(__name__)
 

@@ -22,22 +22,19 @@ from pathlib import Path
 
 import grpc
 import uvicorn
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1.health import aio as health_aio
 
 from coral_mcp.colony.auth import load_or_create_token
 from coral_mcp.colony.http_app import MCP_PATH, build_http_app
 from coral_mcp.colony.ingest import Ingest
-from coral_mcp.intelligence.facade import Intelligence
 from coral_mcp.colony.queries import StoreQueries
 from coral_mcp.config import ColonySettings, is_loopback
 from coral_mcp.datadir import ensure_data_dir
 from coral_mcp.errors import AddressInUseError, ConfigError
+from coral_mcp.intelligence.facade import Intelligence
 from coral_mcp.mesh.colony_mesh import ColonyMesh, ColonyMeshOptions
 from coral_mcp.mesh.keys import ColonyIdentity
 from coral_mcp.mesh.registry import MeshRegistry
-from coral_mcp.proto import coral_pb2_grpc as pb_grpc
-from coral_mcp.rpc.colony_servicer import ColonyServicer
+from coral_mcp.rpc.colony_servicer import ColonyHealth, ColonyServicer, add_colony_service
 from coral_mcp.server import build_server
 from coral_mcp.storage.retention import MaintenanceResult, Retention
 from coral_mcp.storage.store import ColonyStore
@@ -199,9 +196,8 @@ class ColonyDaemon:
         # Probe the port ourselves: gRPC's own bind error says little.
         _bind_tcp(s.grpc_host, s.grpc_port, "gRPC", "--grpc-port").close()
         self._grpc = grpc.aio.server(options=options)
-        pb_grpc.add_ColonyServicer_to_server(ColonyServicer(self.ingest, self.mesh), self._grpc)
-        health = health_aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(health, self._grpc)
+        add_colony_service(self._grpc, ColonyServicer(self.ingest, self.mesh))
+        health = ColonyHealth(self._grpc)
         address = (
             f"[{s.grpc_host}]:{s.grpc_port}"
             if ":" in s.grpc_host
@@ -233,8 +229,7 @@ class ColonyDaemon:
                 s.join_host,
                 self.mesh.tls_port,
             )
-        await health.set("", health_pb2.HealthCheckResponse.SERVING)
-        await health.set("coral.v1.Colony", health_pb2.HealthCheckResponse.SERVING)
+        await health.serving()
 
     async def maintain_once(self) -> MaintenanceResult:
         """Roll up closed hours and enforce retention now, in the writer thread."""

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 import grpc
 
 from coral_mcp.config import TunnelMode
-from coral_mcp.discovery.service import split_peer
 from coral_mcp.errors import AddressInUseError
 from coral_mcp.mesh import discovery_client
 from coral_mcp.mesh.errors import TunnelError
-from coral_mcp.mesh.join import ColonyEndpoints, MeshServicer
+from coral_mcp.mesh.join import ColonyEndpoints, JoinService
 from coral_mcp.mesh.keys import ColonyIdentity, b64url
 from coral_mcp.mesh.records import ColonyRecord
 from coral_mcp.mesh.registry import MeshRegistry, Peer
@@ -36,7 +35,7 @@ from coral_mcp.mesh.tunnel import (
     choose_mode,
     make_tunnel,
 )
-from coral_mcp.proto import coral_pb2_grpc as pb_grpc
+from coral_mcp.rpc import mesh as mesh_rpc
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +101,7 @@ class ColonyMesh:
         name = client_cert_name(context)
         if name is not None:
             return name
-        host, _ = split_peer(context.peer())
+        host, _ = mesh_rpc.split_peer(context.peer())
         peer = self._by_address.get(host)
         if peer is not None:
             return peer.agent_id
@@ -141,9 +140,8 @@ class ColonyMesh:
     def bind(self, server: grpc.aio.Server, grpc_port: int) -> None:
         """Add the mesh-side ports: gRPC on the mesh address, TLS join and mutual-TLS."""
         o, ident = self.options, self.identity
-        pb_grpc.add_MeshServicer_to_server(
-            MeshServicer(ident, self.registry, self.endpoints, self._joined, self._clock),
-            server,
+        mesh_rpc.add_join_service(
+            server, JoinService(ident, self.registry, self.endpoints, self._joined, self._clock)
         )
         if self.tunnel is not None:
             self.grpc_port = _add(server.add_insecure_port, f"{ident.mesh_address}:{grpc_port}")

@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
 
 from coral_mcp import PROTOCOL_VERSION
 from coral_mcp.errors import ProtocolError
@@ -252,3 +254,19 @@ def _decode(message: pb.AgentMessage) -> DataBody:
 
 def _ack(committed: int) -> pb.ColonyMessage:
     return pb.ColonyMessage(ack=pb.Ack(committed_seq=committed))
+
+
+def add_colony_service(server: grpc.aio.Server, servicer: ColonyServicer) -> None:
+    pb_grpc.add_ColonyServicer_to_server(servicer, server)
+
+
+class ColonyHealth:
+    """gRPC's standard health service on the colony's server, serving once started."""
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._health = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+
+    async def serving(self) -> None:
+        for service in ("", "coral.v1.Colony"):
+            await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)

@@ -11,8 +11,8 @@ import pytest
 
 from coral_mcp.colony import daemon as daemon_module
 from coral_mcp.colony.daemon import ColonyDaemon
-from coral_mcp.intelligence.facade import Intelligence
 from coral_mcp.config import ColonySettings
+from coral_mcp.intelligence.facade import Intelligence
 from coral_mcp.intelligence.replay import import_case, load_case, write_ops
 from coral_mcp.models import SummaryWindow
 from coral_mcp.models.intelligence import Outcome

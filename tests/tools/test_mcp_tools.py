@@ -18,8 +18,8 @@ import pytest
 from fastmcp import Client
 
 from coral_mcp.colony.ingest import Ingest
-from coral_mcp.intelligence.facade import Intelligence
 from coral_mcp.colony.queries import StoreQueries
+from coral_mcp.intelligence.facade import Intelligence
 from coral_mcp.models import (
     Endpoint,
     Event,
