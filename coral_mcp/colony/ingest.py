@@ -69,7 +69,7 @@ class Ingest:
         self._store = store
         self._writer = writer
         self._stale_after_s = stale_after_s
-        self._offline_after_s = offline_after_s or stale_after_s * 4
+        self.offline_after_s = offline_after_s or stale_after_s * 4
         self._recent: deque[tuple[float, int]] = deque()  # (time, series points) per message
         self._clock = clock
         self._sessions: dict[str, AgentSession] = {}
@@ -209,7 +209,7 @@ class Ingest:
         silent_s = self._clock() - session.last_seen_s
         if session.streams and silent_s <= self._stale_after_s:
             return AgentState.ONLINE
-        if silent_s > self._offline_after_s or (
+        if silent_s > self.offline_after_s or (
             not session.streams and silent_s > self._stale_after_s
         ):
             return AgentState.OFFLINE
