@@ -228,7 +228,7 @@ def start(
         wg_interface=wg_interface,
         discovery=discovery,
     )
-    run_daemon(ColonyDaemon(settings).run)
+    run_daemon(lambda stop: ColonyDaemon.run(settings, stop))
 
 
 @colony.command("status")

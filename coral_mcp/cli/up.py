@@ -56,8 +56,7 @@ def up(
     where = f" --data-dir {root}" if data_dir else ""
 
     async def main(stop: asyncio.Event) -> None:
-        colony = ColonyDaemon(colony_settings)
-        await colony.start()
+        colony = await ColonyDaemon.open(colony_settings)
         try:
             agent = AgentDaemon(
                 AgentSettings(

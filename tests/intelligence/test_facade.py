@@ -115,10 +115,8 @@ def test_the_colony_learns_detects_and_correlates_on_its_own(
     settings = ColonySettings(data_dir=tmp_path / "colony", grpc_port=0, http_port=0)
 
     async def scenario() -> None:
-        colony = ColonyDaemon(settings, clock=lambda: now)
-        await colony.start()
+        colony = await ColonyDaemon.open(settings, clock=lambda: now)
         try:
-            assert colony.intelligence is not None
             async with asyncio.timeout(20):
                 while not (found := await colony.intelligence.correlations()):
                     await asyncio.sleep(0.05)
