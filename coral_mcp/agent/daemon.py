@@ -32,7 +32,6 @@ from coral_mcp.mesh.agent_link import AgentLink, bring_up_tunnel, plan_link
 from coral_mcp.mesh.agent_state import AgentMeshState
 from coral_mcp.mesh.tunnel import Tunnel
 from coral_mcp.models import DetailQuery, EventBatch, QueryReply, ServiceBatch
-from coral_mcp.rpc import codec
 from coral_mcp.rpc.agent_stream import AgentStream, Registration
 
 logger = logging.getLogger(__name__)
@@ -135,9 +134,9 @@ class AgentDaemon:
         start_s, self._last_push_s = self._last_push_s, end_s
         window = summarize(self.ring.read(start_s, end_s), int(start_s * 1000), int(end_s * 1000))
         window, self._last_sent = drop_unchanged(window, self._last_sent, REFRESH_PUSHES)
+        queued = self.stream.queued_bytes
         if window.summaries:
             self.stream.submit(window)
-            self.pushed_bytes += codec.summary_window_to_pb(window).ByteSize()
         services = self.latest.services
         if (
             self._services_sent is None
@@ -145,10 +144,10 @@ class AgentDaemon:
             or (self._services_sent[1] + 1 >= REFRESH_PUSHES)
         ):
             self.stream.submit(self.latest)
-            self.pushed_bytes += codec.service_batch_to_pb(self.latest).ByteSize()
             self._services_sent = (services, 0)
         else:
             self._services_sent = (services, self._services_sent[1] + 1)
+        self.pushed_bytes += self.stream.queued_bytes - queued
         self.ring.evict(end_s)
         release_free_memory()
 

@@ -21,20 +21,15 @@ from coral_mcp import PROTOCOL_VERSION
 from coral_mcp.errors import ProtocolError
 from coral_mcp.models import (
     DetailQuery,
-    EventBatch,
     QueryReply,
-    ServiceBatch,
     ServiceState,
-    SummaryWindow,
 )
+from coral_mcp.models.messages import DataBody
 from coral_mcp.proto import coral_pb2 as pb
 from coral_mcp.proto import coral_pb2_grpc as pb_grpc
 from coral_mcp.rpc import codec
 
 logger = logging.getLogger(__name__)
-
-#: What a sequenced agent message carries, decoded.
-DataBody = SummaryWindow | ServiceBatch | EventBatch
 
 
 class IngestSink(Protocol):
@@ -232,24 +227,13 @@ class ColonyServicer(pb_grpc.ColonyServicer):
                 "agent %s skipped from seq %d to %d: messages were lost", agent_id, committed, seq
             )
         try:
-            body = _decode(message)
+            body = codec.data_from_pb(message)
         except ProtocolError as exc:
             logger.warning("agent %s: refused message seq %d: %s", agent_id, seq, exc)
             await self._sink.reject(agent_id, seq, str(exc))
             return seq
         await self._sink.ingest(agent_id, seq, body)
         return seq
-
-
-def _decode(message: pb.AgentMessage) -> DataBody:
-    kind = message.WhichOneof("body")
-    if kind == "summaries":
-        return codec.summary_window_from_pb(message.summaries)
-    if kind == "services":
-        return codec.service_batch_from_pb(message.services)
-    if kind == "events":
-        return codec.event_batch_from_pb(message.events)
-    raise ProtocolError(f"message kind {kind!r} carries no data")
 
 
 def _ack(committed: int) -> pb.ColonyMessage:
