@@ -62,7 +62,6 @@ class AgentDaemon:
         self.sensor = Sensor(settings, ps=ps, clock=clock, own_pids=frozenset({os.getpid()}))
         self.mesh_state = AgentMeshState.load(data_dir)
         self.link: AgentLink | None = None
-        self.tunnel: Tunnel | None = None
         target: str = settings.colony
         credentials: grpc.ChannelCredentials | None = None
         options: tuple[tuple[str, str], ...] = ()
@@ -152,17 +151,17 @@ class AgentDaemon:
         release_free_memory()
 
     async def run(self, stop: asyncio.Event) -> None:
-        if self.link is not None and self.link.mode != "none":
-            assert self.mesh_state is not None
-            s = self.settings
-            self.tunnel = await asyncio.to_thread(
-                bring_up_tunnel, self.mesh_state, self.link.mode, s.wg_interface, s.wg_port
+        s, state, link = self.settings, self.mesh_state, self.link
+        tunnel: Tunnel | None = None
+        if link is not None and state is not None and link.mode != "none":
+            tunnel = await asyncio.to_thread(
+                bring_up_tunnel, state, link.mode, s.wg_interface, s.wg_port
             )
         try:
             await self._run(stop)
         finally:
-            if self.tunnel is not None:
-                await asyncio.to_thread(self.tunnel.down)
+            if tunnel is not None:
+                await asyncio.to_thread(tunnel.down)
 
     async def _run(self, stop: asyncio.Event) -> None:
         logger.info(

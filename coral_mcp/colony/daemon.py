@@ -340,9 +340,10 @@ async def _serve_grpc(
     server, port = _grpc_server(s)
     add_colony_service(server, ColonyServicer(ingest, mesh))
     health = ColonyHealth(server)
+    if mesh is not None:  # closed after the server stops: agents hear it go away
+        stack.push_async_callback(mesh.close)
     stack.push_async_callback(server.stop, 2)
     if mesh is not None:
-        stack.push_async_callback(mesh.close)
         await asyncio.to_thread(mesh.bring_up)
         mesh.bind(server, port)
     await server.start()
