@@ -90,6 +90,7 @@ class HypothesisOut(_Out):
     kind: Literal[
         "memory_leak",
         "crash_loop",
+        "crash",
         "dependency_down",
         "cpu_saturation",
         "latency",
@@ -111,7 +112,9 @@ class InvestigationOut(_Out):
     service: str | None
     start: str = Field(description="Resolved range start, RFC 3339 UTC.")
     end: str = Field(description="Resolved range end, RFC 3339 UTC.")
-    outcome: Literal["hypotheses", "no_significant_anomaly"]
+    outcome: Literal[
+        "hypotheses", "no_significant_anomaly", "no_clear_root_cause", "unknown_service"
+    ]
     summary: str
     hypotheses: list[HypothesisOut] = Field(description="Most likely first.")
     anomalies: list[AnomalyOut] = Field(description="The anomalies the ranking used.")
