@@ -21,6 +21,7 @@ from coral_mcp.analysis.baselines import baseline_at
 from coral_mcp.analysis.detect import (
     MetricAnomaly,
     Series,
+    change_score,
     detect_at,
     detect_series,
     stale,
@@ -92,7 +93,17 @@ def diagnose(
             a for s in looked if (a := detect_at(s, onset, end_s, base(s), limit(s))) is not None
         ]
     services = (symptom_service,) if symptom_service else infer_services(found, graph)
-    ranked = rank_candidates(found, events, graph, hint_s, services)
+    by_service: dict[str, list[Series]] = {}
+    for s in series:
+        if not is_host_level(s.service, s.metric) and not is_limit(s.metric):
+            by_service.setdefault(s.service, []).append(s)
+
+    def weak(service: str) -> float:
+        if onset is None:
+            return 0.0
+        return max((change_score(s, onset) for s in by_service.get(service, ())), default=0.0)
+
+    ranked = rank_candidates(found, events, graph, hint_s, services, weak)
     symptom = Symptom(services, symptom_metric, onset, symptom_service is None, note)
     return Diagnosis(
         symptom,

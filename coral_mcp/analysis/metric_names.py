@@ -70,3 +70,16 @@ def is_host_level(service: str, metric: str) -> bool:
 def is_effect(metric: str) -> bool:
     """Throughput: it moves with load or an upstream failure, not a cause on its own."""
     return metric_class(metric) is MetricClass.THROUGHPUT
+
+
+#: Words that mark a latency measured by the caller of its dependencies.
+_DEPENDENCY_WORDS = ("client", "outbound", "upstream", "downstream", "dependency", "peer")
+
+
+def is_dependency_latency(metric: str) -> bool:
+    """Latency a service sees as a client of its dependencies (its outgoing calls): it
+    says "what I call is slow", evidence about the callees rather than the caller."""
+    lowered = metric.lower()
+    return metric_class(metric) is MetricClass.LATENCY and any(
+        w in lowered for w in _DEPENDENCY_WORDS
+    )

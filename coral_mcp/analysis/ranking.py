@@ -17,11 +17,18 @@ NONE_SCORE were fitted on the pooled development cases (see docs/intelligence.md
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from coral_mcp.analysis.detect import MetricAnomaly
-from coral_mcp.analysis.metric_names import HOST_SERVICE, is_effect, is_host_level
+from coral_mcp.analysis.detect import THRESHOLD, MetricAnomaly
+from coral_mcp.analysis.metric_names import (
+    HOST_SERVICE,
+    MetricClass,
+    is_dependency_latency,
+    is_effect,
+    is_host_level,
+    metric_class,
+)
 from coral_mcp.analysis.symptom import is_cause_evidence
 from coral_mcp.analysis.topology import ServiceGraph
 from coral_mcp.models import Event
@@ -55,6 +62,10 @@ HINT_WEIGHT = 0.5
 #: throughput only: reported, but not enough to rank a service first.
 CHRONIC_WEIGHT = 0.25
 EFFECT_WEIGHT = 0.5
+#: A suspect's score: ROOT_BONUS + SUSPECT_SHARE x the waiting caller's severity +
+#: WEAK_WEIGHT x log1p(its own weak change at the onset).
+SUSPECT_SHARE = 0.5
+WEAK_WEIGHT = 1.0
 #: Softmax temperature and the score of "none of these" (fitted; see the module doc).
 TEMPERATURE = 1.0
 NONE_SCORE = 4.0
@@ -77,8 +88,12 @@ class Candidate:
     #: Host-level anomalies on this service's machine (host-wide evidence).
     host: tuple[MetricAnomaly, ...] = field(default=())
     #: Where the walk from the symptom put it: "end" of an anomalous chain, "path"
-    #: (an anomalous dependency explains it), "off" (not among the symptom's dependencies).
+    #: (an anomalous dependency explains it), "off" (not among the symptom's dependencies),
+    #: "waits" (only its outgoing calls are slow, with no anomalous dependency to blame),
+    #: "suspect" (a callee of a "waits" service: a fault that barely shows in metrics).
     role: str = "end"
+    #: A suspect's own largest change at the onset, below the anomaly threshold.
+    weak_score: float = 0.0
 
 
 def rank_candidates(
@@ -87,9 +102,11 @@ def rank_candidates(
     graph: ServiceGraph,
     hint_s: float | None = None,
     symptom: Sequence[str] = (),
+    weak: Callable[[str], float] | None = None,
 ) -> list[Candidate]:
     """Candidates best first, with confidences summing to at most 1 (the rest is "none
-    of these"). `symptom`: the services whose symptom is explained (none: no walk)."""
+    of these"). `symptom`: the services whose symptom is explained (none: no walk);
+    `weak(service)`: its largest sub-threshold change at the onset (for suspects)."""
     by_service: dict[str, list[MetricAnomaly]] = {}
     host_wide: list[MetricAnomaly] = []
     for a in anomalies:
@@ -117,12 +134,70 @@ def rank_candidates(
         scope = set(symptom)
         for s in symptom:
             scope |= graph.dependencies(s)
-    out = []
+    out = {}
     for service, found in by_service.items():
         c = _score(service, found, onsets, causal, events, graph, earliest, hint_s, scope)
-        out.append(replace(c, host=tuple(host_wide)) if host_wide else c)
-    out.sort(key=lambda c: (-c.score, c.onset_s or math.inf, c.service))
-    return _with_confidence(out)
+        out[service] = replace(c, host=tuple(host_wide)) if host_wide else c
+    for c in list(out.values()):
+        if _waits_on_invisible(c, by_service[c.service], events):
+            out[c.service] = replace(c, score=c.score - ROOT_BONUS - VICTIM_PENALTY, role="waits")
+            for s in _suspects(c, graph, causal, out, weak, scope, host_wide):
+                out[s.service] = s
+    ranked = sorted(out.values(), key=lambda c: (-c.score, c.onset_s or math.inf, c.service))
+    return _with_confidence(ranked)
+
+
+def _waits_on_invisible(
+    c: Candidate, found: Sequence[MetricAnomaly], events: Sequence[Event]
+) -> bool:
+    """Its own anomaly is the latency of its outgoing calls (and latency it passes on),
+    no anomalous dependency explains it, and nothing local (resources, errors, a fault
+    event) could: the slow part is a dependency whose fault does not show in metrics."""
+    if c.anomalous_dependencies or _fault_events(c.service, events):
+        return False
+    waits = any(is_dependency_latency(a.metric) and not a.chronic for a in found)
+    local = any(metric_class(a.metric) is not MetricClass.LATENCY for a in _causal(found))
+    return waits and not local
+
+
+def _suspects(
+    c: Candidate,
+    graph: ServiceGraph,
+    causal: set[str],
+    out: dict[str, Candidate],
+    weak: Callable[[str], float] | None,
+    scope: set[str] | None,
+    host_wide: Sequence[MetricAnomaly],
+) -> list[Candidate]:
+    """Callees of `c` suspected of an invisible fault, scored by `c`'s severity and
+    their own weak (sub-threshold) change at the onset."""
+    made = []
+    share = SUSPECT_SHARE * _severity(c.anomalies + c.context)
+    for callee in sorted(graph.callees(c.service) - causal):
+        signal = weak(callee) if weak is not None else 0.0
+        score = ROOT_BONUS + share + WEAK_WEIGHT * math.log1p(min(signal, THRESHOLD))
+        if scope is not None and callee not in scope:
+            score -= OFF_PATH_PENALTY
+        old = out.get(callee)
+        if old is not None and old.score >= score:
+            continue
+        made.append(
+            Candidate(
+                callee,
+                score,
+                c.onset_s,
+                old.anomalies if old else (),
+                old.events if old else (),
+                (),
+                (),
+                tuple(sorted({*(old.explained if old else ()), c.service})),
+                context=old.context if old else (),
+                host=tuple(host_wide),
+                role="suspect",
+                weak_score=signal,
+            )
+        )
+    return made
 
 
 def _causal(found: Sequence[MetricAnomaly]) -> list[MetricAnomaly]:

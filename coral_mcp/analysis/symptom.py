@@ -16,7 +16,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from coral_mcp.analysis.detect import MetricAnomaly
-from coral_mcp.analysis.metric_names import MetricClass, is_effect, is_host_level, metric_class
+from coral_mcp.analysis.metric_names import (
+    MetricClass,
+    is_dependency_latency,
+    is_effect,
+    is_host_level,
+    metric_class,
+)
 from coral_mcp.analysis.topology import ServiceGraph
 
 #: An anomaly this far around the hint may mark the real onset (hints are often off by
@@ -66,8 +72,13 @@ def closest_names(name: str, known: Iterable[str], n: int = 3) -> list[str]:
 
 def is_cause_evidence(a: MetricAnomaly) -> bool:
     """An anomaly that can make its service a root cause: the service's own, new at the
-    onset, and not mere throughput."""
-    return not a.chronic and not is_host_level(a.service, a.metric) and not is_effect(a.metric)
+    onset, not mere throughput, and not the latency of its own outgoing calls."""
+    return (
+        not a.chronic
+        and not is_host_level(a.service, a.metric)
+        and not is_effect(a.metric)
+        and not is_dependency_latency(a.metric)
+    )
 
 
 def infer_services(anomalies: Sequence[MetricAnomaly], graph: ServiceGraph) -> tuple[str, ...]:
