@@ -98,10 +98,15 @@ def diagnose(
         if not is_host_level(s.service, s.metric) and not is_limit(s.metric):
             by_service.setdefault(s.service, []).append(s)
 
+    memo: dict[str, float] = {}
+
     def weak(service: str) -> float:
         if onset is None:
             return 0.0
-        return max((change_score(s, onset) for s in by_service.get(service, ())), default=0.0)
+        if service not in memo:
+            changes = (change_score(s, onset) for s in by_service.get(service, ()))
+            memo[service] = max(changes, default=0.0)
+        return memo[service]
 
     ranked = rank_candidates(found, events, graph, hint_s, services, weak)
     symptom = Symptom(services, symptom_metric, onset, symptom_service is None, note)
