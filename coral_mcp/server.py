@@ -206,7 +206,17 @@ def _register_tools(mcp: FastMCP, data: CoralData) -> None:
         end: End = None,
         service: Annotated[
             str | None,
-            Field(description="Focus on this service and what it depends on."),
+            Field(
+                description="The symptom: the service the user asks about (e.g. checkout"
+                " in 'why is checkout slow?'). Omit to let Coral infer it."
+            ),
+        ] = None,
+        metric: Annotated[
+            str | None,
+            Field(
+                description="The symptom's metric: a metric name, or latency, errors, cpu"
+                " or memory ('slow' is latency). Needs service."
+            ),
         ] = None,
     ) -> InvestigationOut:
         """What went wrong, where it started, and why: ranks root-cause hypotheses over a
@@ -214,8 +224,10 @@ def _register_tools(mcp: FastMCP, data: CoralData) -> None:
         estimates, so a rough range is fine), the dependency graph and recent changes
         (deploys, restarts, OOM kills). Each hypothesis has a service, a fault kind, a
         confidence, evidence and counter-evidence (time + value) and a recommendation
-        for a person. Says "no_significant_anomaly" when that is the truth."""
-        return await _answer(intelligence.investigate(data, question, start, end, service))
+        for a person. Explains the symptom given (service, metric) by walking its
+        dependencies from the symptom's onset. Says "no_significant_anomaly" or
+        "no_clear_root_cause" when that is the truth."""
+        return await _answer(intelligence.investigate(data, question, start, end, service, metric))
 
     @mcp.tool(annotations=READ_ONLY)
     async def find_anomalies(

@@ -50,7 +50,8 @@ MIN_REFERENCE = 20
 SHORT_REFERENCE = 5
 SHORT_RELATIVE_FLOOR = 0.1
 #: `detect_at`: samples before the onset it needs, and the run an excursion must last
-#: after it (incidents seen at one-minute steps may last only a few windows).
+#: after it when fewer than 2 x RUN samples follow the onset (a recent incident seen
+#: at one-minute steps may have lasted only a few windows).
 AT_REFERENCE = 3
 AT_RUN = 2
 #: Standardised CUSUM below which a series cannot hold an anomaly (see worth_a_look).
@@ -196,7 +197,9 @@ def detect_at(
         stats = Robust(stats.center, learned.spread, stats.samples)
     z = robust_z(x, stats)
     z[before] = 0.0
-    found = _excursion_z(series, stats, z, THRESHOLD, limit, AT_RUN)
+    # A short stretch since the onset cannot show a long run: ask for AT_RUN there.
+    run = RUN if int((~before).sum()) >= 2 * RUN else AT_RUN
+    found = _excursion_z(series, stats, z, THRESHOLD, limit, run)
     if found is None:
         return None
     return replace(found, chronic=_chronic(series, before, reference, stats, found))

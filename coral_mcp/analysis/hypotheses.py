@@ -46,7 +46,7 @@ def fault_kind(c: Candidate, symptom_metric: str | None = None) -> FaultKind:
     ups = {(metric_class(a.metric), a.kind) for a in c.anomalies if a.direction > 0}
     classes = {cls for cls, _ in ups}
     kinds = {e.kind for e in c.events}
-    failed = failures(c.events)
+    failed = failures(_all_events(c))
     stopped = any(a.kind == "stopped" for a in c.anomalies)
     if (MetricClass.MEMORY, "trend") in ups or (
         MetricClass.MEMORY in classes and "oom_kill" in kinds
@@ -72,6 +72,10 @@ def fault_kind(c: Candidate, symptom_metric: str | None = None) -> FaultKind:
     return FaultKind.LATENCY
 
 
+def _all_events(c: Candidate) -> list[Event]:
+    return [*c.events, *(e for e in c.faults if e not in c.events)]
+
+
 def _errors_around(c: Candidate) -> bool:
     return any(metric_class(a.metric) is MetricClass.ERRORS for a in c.anomalies)
 
@@ -92,7 +96,7 @@ def to_hypothesis(c: Candidate, symptom_metric: str | None = None) -> Hypothesis
 def _evidence(c: Candidate) -> list[EvidenceItem]:
     onset = _at(c.onset_s) if c.onset_s is not None else None
     # A process failure is the first evidence, with or without a metric anomaly.
-    failed = failures(c.events)
+    failed = failures(_all_events(c))
     items = [
         EvidenceItem(_at(e.ts_ms / 1000), e.service, e.kind, None, e.message or e.kind)
         for e in sorted(failed, key=lambda e: e.ts_ms)[:5]

@@ -67,8 +67,8 @@ EFFECT_WEIGHT = 0.5
 SUSPECT_SHARE = 0.5
 WEAK_WEIGHT = 1.0
 #: Softmax temperature and the score of "none of these" (fitted; see the module doc).
-TEMPERATURE = 1.0
-NONE_SCORE = 4.0
+TEMPERATURE = 1.25
+NONE_SCORE = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +94,8 @@ class Candidate:
     role: str = "end"
     #: A suspect's own largest change at the onset, below the anomaly threshold.
     weak_score: float = 0.0
+    #: Every fault event of the service in the range (crashes after the onset too).
+    faults: tuple[Event, ...] = field(default=())
 
 
 def rank_candidates(
@@ -141,8 +143,8 @@ def rank_candidates(
     for c in list(out.values()):
         if _waits_on_invisible(c, by_service[c.service], events):
             out[c.service] = replace(c, score=c.score - ROOT_BONUS - VICTIM_PENALTY, role="waits")
-            for s in _suspects(c, graph, causal, out, weak, scope, host_wide):
-                out[s.service] = s
+            for suspect in _suspects(c, graph, causal, out, weak, scope, host_wide):
+                out[suspect.service] = suspect
     ranked = sorted(out.values(), key=lambda c: (-c.score, c.onset_s or math.inf, c.service))
     return _with_confidence(ranked)
 
@@ -286,6 +288,7 @@ def _score(
         context=context,
         host=host,
         role=role,
+        faults=tuple(_fault_events(service, events)),
     )
 
 

@@ -22,8 +22,9 @@ from starlette.routing import Mount, Route
 from coral_mcp import __version__
 from coral_mcp.colony.auth import ASGIApp, BearerAuth
 from coral_mcp.errors import CoralError
-from coral_mcp.tools import colony, metrics, services, topology
+from coral_mcp.tools import colony, intelligence, metrics, services, topology
 from coral_mcp.tools.data import CoralData
+from coral_mcp.tools.intelligence_schemas import InvestigationOut
 from coral_mcp.tools.schemas import (
     AgentOut,
     ColonyStatusOut,
@@ -146,8 +147,25 @@ def api_routes(data: CoralData) -> list[ApiRoute]:
             p.get("cursor"),
         )
 
+    async def get_investigation(p: dict[str, Any]) -> BaseModel:
+        return await intelligence.investigate(
+            data, p.get("question"), p.get("start"), p.get("end"), p.get("service"), p.get("metric")
+        )
+
     return [
         ApiRoute(f"{API}/status", "Colony status", (), ColonyStatusOut, get_status),
+        ApiRoute(
+            f"{API}/investigate",
+            "Investigate a symptom: ranked root-cause hypotheses (recorded)",
+            (
+                *RANGE,
+                Param("service", "string", "the symptom's service (default: inferred)"),
+                Param("metric", "string", "the symptom's metric, or latency/errors/cpu/memory"),
+                Param("question", "string", "what was asked, kept with the result"),
+            ),
+            InvestigationOut,
+            get_investigation,
+        ),
         ApiRoute(f"{API}/agents", "Agents and their state", (), AgentList, get_agents),
         ApiRoute(f"{API}/services", "Watched services", PAGE, ServiceList, get_services),
         ApiRoute(

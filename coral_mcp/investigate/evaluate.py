@@ -82,8 +82,8 @@ def find_cases(root: Path) -> list[Path]:
 def case_series(case: Case) -> list[Series]:
     """The case's metrics as series (sorted by time), as the references read them."""
     grouped: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    for ts, service, metric, value in case.metrics:
-        grouped.setdefault((service, metric), []).append((ts, value))
+    for ts_s, service, metric, value in case.metrics:
+        grouped.setdefault((service, metric), []).append((ts_s, value))
     out = []
     for (service, metric), points in sorted(grouped.items()):
         points.sort()

@@ -115,6 +115,7 @@ async def investigate(
     start: str | None = None,
     end: str | None = None,
     service: str | None = None,
+    metric: str | None = None,
 ) -> InvestigationOut:
     span = parse_range(start, end, data.now(), default_span=timedelta(hours=1))
     if span.end - span.start > MAX_RANGE:
@@ -125,7 +126,13 @@ async def investigate(
         )
     if service is not None:
         await require_service(data, service, "investigate")
-    return investigation_out(await data.investigate(question, span.start, span.end, service))
+    if metric is not None and service is None:
+        raise QueryError(
+            f"investigate: metric {metric!r} without a service",
+            hint="name the service whose metric is the symptom (service=...)",
+        )
+    result = await data.investigate(question, span.start, span.end, service, metric)
+    return investigation_out(result)
 
 
 async def investigation_document(data: CoralData, investigation_id: str) -> dict[str, Any]:
