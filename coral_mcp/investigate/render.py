@@ -79,7 +79,7 @@ def investigation(result: dict[str, Any]) -> str:
     if result["outcome"] == "no_significant_anomaly":
         return f"No significant anomaly between {span}.\n{result['summary']}"
     if result["outcome"] == "unknown_service":
-        return result["summary"]
+        return str(result["summary"])
     lines = [f"Between {span}: {result['summary']}", ""]
     for h in result["hypotheses"][:5]:
         lines.append(
