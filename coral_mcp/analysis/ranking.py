@@ -37,7 +37,7 @@ from coral_mcp.models import Event
 PRIOR_BEFORE_S = 900.0
 PRIOR_AFTER_S = 120.0
 #: Onsets this close count as simultaneous (propagation within a few samples).
-SAME_TIME_S = 120.0
+SAME_TIME_S = 60.0
 #: Weight of each change kind as a prior.
 PRIORS = {
     "deploy": 2.5,
@@ -255,7 +255,11 @@ def _score(
         )
     )
     healthy = tuple(sorted(d for d in graph.callees(service) if d not in causal))
-    score += -VICTIM_PENALTY if bad_deps else ROOT_BONUS
+    # Only a service with evidence of its own can be where the chain ends.
+    if bad_deps:
+        score -= VICTIM_PENALTY
+    elif service in causal:
+        score += ROOT_BONUS
     role = "path" if bad_deps else "end"
     if scope is not None and service not in scope:
         score -= OFF_PATH_PENALTY

@@ -106,7 +106,12 @@ def choose_onset(
         start = _chain_start(symptom_anomaly.service, symptom_anomaly.onset_s, own, graph)
         return start, "the symptom's onset, or the first change below it"
     if hint_s is not None:
-        near = [a.onset_s for a in own if abs(a.onset_s - hint_s) <= HINT_TOLERANCE_S]
+        # A change still going on (not a spike that came and went) near the hint.
+        near = [
+            a.onset_s
+            for a in own
+            if abs(a.onset_s - hint_s) <= HINT_TOLERANCE_S and a.kind != "spike"
+        ]
         if near and min(near) < hint_s:
             return min(near), "the first change near the given incident time"
         return hint_s, "the given incident time"
