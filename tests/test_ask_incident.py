@@ -75,3 +75,62 @@ def test_ask_what_happened_names_the_crashed_service_with_evidence(
     assert top["service"] == "payments"
     assert any(e["source"] == "crash" for e in top["evidence"])
     assert "1. payments:" in answer["answer"]
+
+
+def ask(url: str, token: str, question: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        coral_cmd("ask", question, "--json", "--since", "10m", "--colony", url, "--token", token),
+        check=False, capture_output=True, text=True, timeout=60, env=child_env(),
+    )  # fmt: skip
+
+
+def test_ask_about_a_killed_service_leads_with_its_crash_and_unknown_names_are_said(
+    tmp_path: Path, procs: Processes
+) -> None:
+    pay_port, db_port = free_port(), free_port()
+    db = procs.tcp_service("db", db_port)
+    procs.tcp_service("payments", pay_port, db_port)
+    colony = procs.colony(tmp_path / "colony")
+    procs.agent(
+        tmp_path / "agent",
+        colony.grpc_port,
+        {"payments": f"port:{pay_port}", "db": f"port:{db_port}"},
+    )
+    url, token = colony.url, colony.token
+
+    def crashed() -> list[dict[str, Any]]:
+        try:
+            got = httpx2.get(
+                f"{url}/api/v1/events?kinds=crash,exit&service=db&start=10m",
+                headers=auth(token),
+                timeout=2,
+            )
+        except httpx2.HTTPError:
+            return []
+        return list(got.json().get("events", []))
+
+    def known() -> bool:
+        try:
+            got = httpx2.get(f"{url}/api/v1/services", headers=auth(token), timeout=2)
+        except httpx2.HTTPError:
+            return False
+        return {"payments", "db"} <= {s["name"] for s in got.json().get("services", [])}
+
+    wait_for(known, 60, "the agent reporting its services")
+    db.send_signal(signal.SIGKILL)
+    wait_for(crashed, 60, "db's crash or exit event")
+
+    done = ask(url, token, "what happened to db?")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)["tools"]["investigate"]
+    assert result["service"] == "db"
+    top = result["hypotheses"][0]
+    assert top["service"] == "db", result["summary"]
+    assert top["evidence"][0]["source"] in ("crash", "exit", "oom_kill")
+    assert top["confidence"] > 0.3
+
+    unknown = ask(url, token, "why is dbb slow?")
+    assert unknown.returncode != 0
+    assert "unknown service 'dbb'" in unknown.stderr + unknown.stdout
+    assert "db" in (unknown.stderr + unknown.stdout).split("unknown service")[1]
+    assert "Traceback" not in unknown.stderr

@@ -55,6 +55,8 @@ ROOT_BONUS = 2.0
 VICTIM_PENALTY = 2.0
 #: A candidate that is neither the symptom's service nor one of its dependencies.
 OFF_PATH_PENALTY = 1.0
+#: A fault event (crash, exit, OOM kill, ...) of the symptom's service or a dependency.
+FAULT_ON_PATH = 1.0
 EXPLAINS_WEIGHT = 0.6
 ONSET_WEIGHT = 1.0
 HINT_WEIGHT = 0.5
@@ -264,6 +266,9 @@ def _score(
     if scope is not None and service not in scope:
         score -= OFF_PATH_PENALTY
         role = "off"
+    elif scope is not None and any(e.kind in FAULT_EVENTS for e in priors):
+        # The symptom's service, or one it depends on, failed: the first explanation.
+        score += FAULT_ON_PATH
     explained = tuple(
         sorted(
             d for d in graph.dependents(service) if d in onsets and _no_later(onset, onsets.get(d))
