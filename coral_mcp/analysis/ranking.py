@@ -56,7 +56,7 @@ VICTIM_PENALTY = 2.0
 #: A candidate that is neither the symptom's service nor one of its dependencies.
 OFF_PATH_PENALTY = 1.0
 #: A fault event (crash, exit, OOM kill, ...) of the symptom's service or a dependency.
-FAULT_ON_PATH = 1.0
+FAULT_ON_PATH = 3.0
 EXPLAINS_WEIGHT = 0.6
 ONSET_WEIGHT = 1.0
 HINT_WEIGHT = 0.5
@@ -69,8 +69,8 @@ EFFECT_WEIGHT = 0.5
 SUSPECT_SHARE = 0.5
 WEAK_WEIGHT = 1.0
 #: Softmax temperature and the score of "none of these" (fitted; see the module doc).
-TEMPERATURE = 1.25
-NONE_SCORE = 5.0
+TEMPERATURE = 0.6
+NONE_SCORE = 7.0
 
 
 @dataclass(frozen=True, slots=True)
