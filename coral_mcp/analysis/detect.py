@@ -128,7 +128,8 @@ def worth_a_look(series: Sequence[Series]) -> list[bool]:
 
 def stale(series: Series, end_s: float) -> bool:
     """The series stopped reporting well before `end_s` (while others went on)."""
-    return bool(end_s - series.ts_s[-1] > max(4 * median_step_s(series.ts_s), 120.0))
+    gap = end_s - float(series.ts_s[-1])
+    return gap > 120.0 and gap > 4 * median_step_s(series.ts_s)
 
 
 def detect_series(

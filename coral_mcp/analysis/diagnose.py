@@ -27,8 +27,13 @@ from coral_mcp.analysis.detect import (
     stale,
     worth_a_look,
 )
-from coral_mcp.analysis.metric_names import is_host_level, is_limit, limit_of
-from coral_mcp.analysis.ranking import Candidate, none_confidence, rank_candidates
+from coral_mcp.analysis.metric_names import HOST_SERVICE, is_host_level, is_limit, limit_of
+from coral_mcp.analysis.ranking import (
+    FAULT_EVENTS,
+    Candidate,
+    none_confidence,
+    rank_candidates,
+)
 from coral_mcp.analysis.robust import Robust
 from coral_mcp.analysis.symptom import (
     Symptom,
@@ -92,7 +97,8 @@ def diagnose(
         found = [
             a for s in looked if (a := detect_at(s, onset, end_s, base(s), limit(s))) is not None
         ]
-    services = (symptom_service,) if symptom_service else infer_services(found, graph)
+    failed = {e.service for e in events if e.kind in FAULT_EVENTS and e.service != HOST_SERVICE}
+    services = (symptom_service,) if symptom_service else infer_services(found, graph, failed)
     by_service: dict[str, list[Series]] = {}
     for s in series:
         if not is_host_level(s.service, s.metric) and not is_limit(s.metric):

@@ -81,9 +81,12 @@ def is_cause_evidence(a: MetricAnomaly) -> bool:
     )
 
 
-def infer_services(anomalies: Sequence[MetricAnomaly], graph: ServiceGraph) -> tuple[str, ...]:
-    """Anomalous services that no anomalous service depends on (the tops of chains)."""
-    bad = {a.service for a in anomalies if is_cause_evidence(a)}
+def infer_services(
+    anomalies: Sequence[MetricAnomaly], graph: ServiceGraph, failed: Iterable[str] = ()
+) -> tuple[str, ...]:
+    """Anomalous services (or `failed` ones: a crash is abnormal too) that no anomalous
+    service depends on: the tops of chains."""
+    bad = {a.service for a in anomalies if is_cause_evidence(a)} | set(failed)
     tops = sorted(s for s in bad if not (graph.dependents(s) & bad))
     return tuple(tops)
 
