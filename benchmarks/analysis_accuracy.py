@@ -37,7 +37,7 @@ from coral_mcp.analysis.accuracy import (
     top_calibration,
 )
 from coral_mcp.analysis.detect import THRESHOLD
-from coral_mcp.investigate.evaluate import CaseOutcome, run_all
+from coral_mcp.intelligence.evaluation import CaseOutcome, run_all
 from coral_mcp.investigate.report import calibration_row, evaluation_text
 
 HERE = Path(__file__).resolve().parent

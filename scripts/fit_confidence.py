@@ -20,8 +20,8 @@ from pathlib import Path
 from coral_mcp.analysis.accuracy import Scored, expected_calibration_error
 from coral_mcp.analysis.diagnose import CLEAR_CONFIDENCE, diagnose
 from coral_mcp.analysis.topology import ServiceGraph
-from coral_mcp.investigate.evaluate import case_series, find_cases
-from coral_mcp.investigate.replay import load_case
+from coral_mcp.intelligence.evaluation import case_series, find_cases
+from coral_mcp.intelligence.replay import load_case
 
 Case = tuple[str, list[tuple[float, bool]]]  # directory, (score, is the root) per candidate
 

@@ -39,7 +39,7 @@ def eval_cases(directory: Path, as_json: bool, compare: bool) -> None:
     from rich.console import Console
     from rich.progress import Progress
 
-    from coral_mcp.investigate.evaluate import REFERENCES, run_all
+    from coral_mcp.intelligence.evaluation import REFERENCES, run_all
     from coral_mcp.investigate.report import evaluation_text
 
     with Progress(console=Console(stderr=True), transient=True) as bar:

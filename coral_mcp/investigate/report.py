@@ -16,7 +16,7 @@ from coral_mcp.analysis.accuracy import (
 from coral_mcp.models.intelligence import InvestigationResult
 
 if TYPE_CHECKING:
-    from coral_mcp.investigate.evaluate import CaseOutcome
+    from coral_mcp.intelligence.evaluation import CaseOutcome
 
 
 def investigation_text(result: InvestigationResult, limit: int = 3) -> str:

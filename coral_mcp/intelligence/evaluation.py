@@ -15,7 +15,7 @@ from coral_mcp.analysis.detect import Series
 from coral_mcp.analysis.reference_rankers import baro, default_onset, rank_of, traversal
 from coral_mcp.analysis.topology import ServiceGraph
 from coral_mcp.errors import ConfigError
-from coral_mcp.investigate.replay import Case, load_case, replay
+from coral_mcp.intelligence.replay import Case, load_case, replay
 from coral_mcp.models.intelligence import InvestigationResult, Outcome
 
 #: The reference rankers `--compare` runs beside Coral (analysis/reference_rankers.py).
