@@ -72,6 +72,15 @@ def fault_kind(c: Candidate, symptom_metric: str | None = None) -> FaultKind:
     return FaultKind.LATENCY
 
 
+def _noisy_neighbour(c: Candidate) -> bool:
+    """The host's CPU and this service's own CPU both went up."""
+
+    def cpu_up(found: Sequence[MetricAnomaly]) -> bool:
+        return any(metric_class(a.metric) is MetricClass.CPU and a.direction > 0 for a in found)
+
+    return cpu_up(c.host) and cpu_up(c.anomalies)
+
+
 def _all_events(c: Candidate) -> list[Event]:
     return [*c.events, *(e for e in c.faults if e not in c.events)]
 
@@ -116,6 +125,16 @@ def _evidence(c: Candidate) -> list[EvidenceItem]:
         )
         for a in sorted(c.host, key=lambda a: -a.score)[:3]
     ]
+    if _noisy_neighbour(c):
+        items.append(
+            EvidenceItem(
+                onset or _at(0),
+                c.service,
+                "host",
+                None,
+                "noisy neighbour: its own CPU rose while its host's CPU did",
+            )
+        )
     items += [
         EvidenceItem(_at(e.ts_ms / 1000), e.service, e.kind, None, e.message) for e in c.lost_by[:3]
     ]

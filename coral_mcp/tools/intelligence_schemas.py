@@ -116,9 +116,7 @@ class InvestigationOut(_Out):
     start: Timestamp = Field(description="Resolved range start, RFC 3339 UTC.")
     end: Timestamp = Field(description="Resolved range end, RFC 3339 UTC.")
     outcome: Annotated[
-        Literal[
-            "hypotheses", "no_significant_anomaly", "no_clear_root_cause", "unknown_service"
-        ],
+        Literal["hypotheses", "no_significant_anomaly", "no_clear_root_cause", "unknown_service"],
         BeforeValidator(str),
     ]
     summary: str

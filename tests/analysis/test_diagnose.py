@@ -131,6 +131,9 @@ def test_the_host_is_context_never_a_candidate() -> None:
     top = found.ranked[0]
     assert top.service == "api"
     assert {a.metric for a in top.host} >= {"cpu_percent"}  # host-wide evidence attached
+    said = [e.description for e in to_hypothesis(top).evidence]
+    assert any(d.startswith("host-wide (context): cpu_percent") for d in said)
+    assert any(d.startswith("noisy neighbour") for d in said)
 
 
 def test_a_recent_exit_of_the_asked_service_is_its_first_evidence() -> None:
