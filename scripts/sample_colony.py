@@ -198,7 +198,12 @@ class SampleData:
         ][:limit]  # fmt: skip
 
     async def investigate(
-        self, question: str | None, start: datetime, end: datetime, service: str | None
+        self,
+        question: str | None,
+        start: datetime,
+        end: datetime,
+        service: str | None,
+        metric: str | None = None,
     ) -> InvestigationResult:
         deploy = EvidenceItem(
             NOW - timedelta(minutes=12),

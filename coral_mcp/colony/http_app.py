@@ -28,7 +28,7 @@ from starlette.routing import Mount, Route
 from coral_mcp import __version__
 from coral_mcp.colony.auth import ASGIApp, BearerAuth
 from coral_mcp.errors import CoralError
-from coral_mcp.tools import colony, metrics, services, topology
+from coral_mcp.tools import colony, intelligence, metrics, services, topology
 from coral_mcp.tools.catalog import Tool, signature
 from coral_mcp.tools.data import CoralData
 
@@ -70,6 +70,7 @@ REST_TOOLS: tuple[tuple[str, Tool], ...] = (
     ("topology", topology.get_topology),
     ("metrics", metrics.query_metrics),
     ("events", colony.get_events),
+    ("investigate", intelligence.investigate),
 )
 
 

@@ -145,9 +145,14 @@ class StoreQueries:
         return await self._intelligence.correlations(limit)
 
     async def investigate(
-        self, question: str | None, start: datetime, end: datetime, service: str | None
+        self,
+        question: str | None,
+        start: datetime,
+        end: datetime,
+        service: str | None,
+        metric: str | None = None,
     ) -> InvestigationResult:
-        return await self._intelligence.investigate(question, start, end, service)
+        return await self._intelligence.investigate(question, start, end, service, metric=metric)
 
     async def investigation(self, investigation_id: str) -> dict[str, Any] | None:
         return await self._intelligence.investigation(investigation_id)

@@ -78,6 +78,8 @@ def investigation(result: dict[str, Any]) -> str:
     span = f"{result['start']} to {result['end']}"
     if result["outcome"] == "no_significant_anomaly":
         return f"No significant anomaly between {span}.\n{result['summary']}"
+    if result["outcome"] == "unknown_service":
+        return str(result["summary"])
     lines = [f"Between {span}: {result['summary']}", ""]
     for h in result["hypotheses"][:5]:
         lines.append(

@@ -81,9 +81,15 @@ class CoralData(Protocol):
     async def correlations(self, limit: int) -> list[CorrelationView]: ...
 
     async def investigate(
-        self, question: str | None, start: datetime, end: datetime, service: str | None
+        self,
+        question: str | None,
+        start: datetime,
+        end: datetime,
+        service: str | None,
+        metric: str | None = None,
     ) -> InvestigationResult:
-        """Rank root causes over [start, end); the result is recorded with an id."""
+        """Rank root causes over [start, end) of the symptom (`service`, `metric`; None:
+        inferred); the result is recorded with an id."""
 
     async def investigation(self, investigation_id: str) -> dict[str, Any] | None:
         """A recorded investigation, as stored."""
