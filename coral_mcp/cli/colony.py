@@ -23,7 +23,7 @@ from coral_mcp.config import (
     TUNNEL_CHOICES,
     ColonySettings,
 )
-from coral_mcp.errors import ConfigError
+from coral_mcp.errors import ColonyUnreachableError, ConfigError
 from coral_mcp.investigate.render import human_bytes
 
 
@@ -240,7 +240,13 @@ def status(colony_url: str | None, token: str | None, data_dir: Path | None, as_
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return
-    click.echo(render_status(access.url, doc))
+    try:
+        click.echo(render_status(access.url, doc))
+    except (KeyError, TypeError, ValueError):
+        raise ColonyUnreachableError(
+            f"{access.url} answered, but not with a Coral colony's status",
+            hint="check that --colony points at a Coral colony's HTTP port",
+        ) from None
 
 
 @colony.group("token")
@@ -296,6 +302,11 @@ def render_status(base: str, doc: dict[str, Any]) -> str:
         f" hourly {storage['hourly_retention_days']:g} d,"
         f" events {storage['events_retention_days']:g} d",
     ]
+    if storage.get("failing"):
+        lines.append(
+            f"WARNING: storage failing: {storage['failing']} (nothing is acknowledged; agents keep"
+            " their backlog until it clears)"
+        )
     return "\n".join(lines)
 
 

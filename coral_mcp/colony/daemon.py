@@ -141,7 +141,9 @@ class ColonyDaemon:
             self.store, self.ingest, self.retention, self.intelligence, self._clock
         )
         self.token = load_or_create_token(data_dir) if s.require_token else None
-        app = build_http_app(self.queries, build_server(self.queries), self.token)
+        app = build_http_app(
+            self.queries, build_server(self.queries), self.token, self.ingest.health
+        )
         config = uvicorn.Config(
             app, log_level="warning", lifespan="on", timeout_graceful_shutdown=3
         )
@@ -221,7 +223,7 @@ class ColonyDaemon:
             self.mesh.bind(self._grpc, self.grpc_port)
         await self._grpc.start()
         if self.mesh is not None:
-            self.mesh.start_background()
+            await self.mesh.start()
             logger.info(
                 "mesh %s: tunnel %s, mesh gRPC %s:%d, join %s:%d, mutual TLS %s:%d",
                 self.mesh.identity.mesh_id,

@@ -232,13 +232,22 @@ def _response(description: str, model: str) -> dict[str, Any]:
     }
 
 
-def build_http_app(data: CoralData, mcp: FastMCP, token: str | None) -> ASGIApp:
+def build_http_app(
+    data: CoralData,
+    mcp: FastMCP,
+    token: str | None,
+    health: Callable[[], str | None] = lambda: None,
+) -> ASGIApp:
     """/healthz, the REST API under /api/v1 and MCP at /mcp; with `token`, every path
-    but /healthz needs `Authorization: Bearer <token>`."""
+    but /healthz needs `Authorization: Bearer <token>`. `health` says what is wrong
+    (/healthz answers 503 with it), or None."""
     routes = api_routes(data)
     document = openapi_document(routes)
 
     async def healthz(request: Request) -> Response:
+        problem = health()
+        if problem is not None:
+            return JSONResponse({"status": problem, "version": __version__}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})
 
     async def openapi(request: Request) -> Response:

@@ -76,6 +76,16 @@ class Ingest:
         self._router = QueryRouter(clock)
         self._services_written: dict[str, tuple[int, float]] = {}  # fingerprint, when
 
+    @property
+    def storage_failing(self) -> str | None:
+        """Why writes fail right now ("no space"), or None."""
+        return self._writer.failing
+
+    def health(self) -> str | None:
+        """What is wrong with ingestion, for /healthz; None when all is well."""
+        failing = self._writer.failing
+        return None if failing is None else f"storage failing: {failing}"
+
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 

@@ -128,6 +128,7 @@ class StoreQueries:
             raw_retention_days=self._retention.raw_days,
             hourly_retention_days=self._retention.hourly_days,
             events_retention_days=self._retention.events_days,
+            storage_failing=self._ingest.storage_failing,
         )
 
     async def baselines(self, service: str | None) -> list[BaselineView]:

@@ -5,6 +5,7 @@ writes run in the writer thread (`writer.run`) inside a transaction of their own
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -179,7 +180,8 @@ def replace_baselines(
             cur.execute(INSERT_BASELINES, [db_time(now)])
         cur.execute("COMMIT")
     except duckdb.Error:
-        cur.execute("ROLLBACK")
+        with contextlib.suppress(duckdb.TransactionException):  # a failed COMMIT ended it
+            cur.execute("ROLLBACK")
         raise
 
 

@@ -8,6 +8,7 @@ transaction: what is acknowledged is exactly what is stored.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from coral_mcp.errors import DataDirError, StorageError
+from coral_mcp.errors import DataDirError, StorageError, StorageFullError
 from coral_mcp.models import (
     AgentView,
     EdgeView,
@@ -97,8 +98,8 @@ class ColonyStore:
             self._mark_dirty(ops)
             self.edges_dirty = self.edges_dirty or sockets_written
         except (duckdb.Error, OverflowError, ValueError, TypeError) as exc:
-            cur.execute("ROLLBACK")
-            raise StorageError(f"write failed: {exc}") from exc
+            rollback(cur)
+            raise storage_error("write failed", exc) from exc
 
     def resolve_edges(self) -> bool:
         """Resolve edges if sockets changed since the last time; True when it ran."""
@@ -111,9 +112,9 @@ class ColonyStore:
             resolve_edges(cur)
             cur.execute("COMMIT")
         except duckdb.Error as exc:
-            cur.execute("ROLLBACK")
+            rollback(cur)
             self.edges_dirty = True
-            raise StorageError(f"edge resolution failed: {exc}") from exc
+            raise storage_error("edge resolution failed", exc) from exc
         return True
 
     def _mark_dirty(self, ops: Sequence[WriteOp]) -> None:
@@ -270,8 +271,8 @@ class ColonyStore:
             cur.execute(q.COMPACT_PROGRESS)
             cur.execute("COMMIT")
         except duckdb.Error as exc:
-            cur.execute("ROLLBACK")
-            raise StorageError(f"maintenance failed: {exc}") from exc
+            rollback(cur)
+            raise storage_error("maintenance failed", exc) from exc
         self._dirty_since = None
         return result
 
@@ -287,6 +288,20 @@ class ColonyStore:
             if path.exists():
                 total += path.stat().st_size
         return total
+
+
+def rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    """Roll back what is open. A COMMIT that failed (a full disk) has already ended the
+    transaction, and DuckDB then refuses the ROLLBACK: that refusal is no new error."""
+    with contextlib.suppress(duckdb.TransactionException):
+        cur.execute("ROLLBACK")
+
+
+def storage_error(what: str, exc: BaseException) -> StorageError:
+    """`exc` as a StorageError; StorageFullError when the disk is full."""
+    if "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc):
+        return StorageFullError(f"{what}: no space left on the colony's disk")
+    return StorageError(f"{what}: {exc}")
 
 
 class _Reader:

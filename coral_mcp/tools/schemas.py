@@ -212,6 +212,11 @@ class StorageOut(_Out):
     raw_retention_days: float
     hourly_retention_days: float
     events_retention_days: float
+    failing: str | None = Field(
+        default=None,
+        description='Why writes fail right now ("no space"): nothing is acknowledged and'
+        " agents keep their backlog until it clears; null while storage works.",
+    )
 
 
 class ColonyStatusOut(_Out):
@@ -282,6 +287,7 @@ def status_out(view: ColonyStatusView, now: datetime) -> ColonyStatusOut:
             raw_retention_days=view.raw_retention_days,
             hourly_retention_days=view.hourly_retention_days,
             events_retention_days=view.events_retention_days,
+            failing=view.storage_failing,
         ),
     )
 
