@@ -44,7 +44,12 @@ def running_colony_url(colony_dir: Path) -> str | None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return url  # no /proc (macOS): the live pid is all we can check
-    return url if b"coral" in cmdline else None
+    return url if any(_is_coral(arg) for arg in cmdline.split(b"\0")) else None
+
+
+def _is_coral(arg: bytes) -> bool:
+    """An argument that names Coral's program: the `coral` script or the package."""
+    return arg.rsplit(b"/", 1)[-1] in (b"coral", b"coral-mcp") or arg.startswith(b"coral_mcp")
 
 
 def locate(url: str | None, token: str | None, data_dir: Path | None) -> ColonyAccess:
