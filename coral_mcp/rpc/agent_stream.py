@@ -148,6 +148,7 @@ class AgentStream:
         self._wakeup = asyncio.Event()
         self.connected = asyncio.Event()
         self.committed_seq = 0
+        self._refused_ack = 0
 
     @property
     def pending(self) -> int:
@@ -285,6 +286,15 @@ class AgentStream:
         self._wakeup.set()
 
     def _acknowledge(self, committed: int) -> None:
+        if committed > codec.MAX_SEQ:  # never let the colony's word break our own state
+            if committed != self._refused_ack:
+                logger.error(
+                    "colony at %s acknowledged seq %d, beyond any real sequence: ignored",
+                    self._target,
+                    committed,
+                )
+                self._refused_ack = committed
+            return
         self.committed_seq = max(self.committed_seq, committed)
         if committed >= self._next_seq:  # the colony knows more than we do: move on
             self._next_seq = committed + 1

@@ -28,6 +28,12 @@ from coral_mcp.proto import coral_pb2 as pb
 MAX_NAME_CHARS = 128
 MAX_MESSAGE_CHARS = 4096
 INT32_MAX = 2**31 - 1
+#: Highest sequence number either side accepts: far beyond any agent's lifetime (an
+#: agent sending 1,000 messages a second needs 146 million years), far below 2**64.
+MAX_SEQ = 2**62
+#: Largest step forward from the committed sequence the colony accepts: an agent that
+#: lost its backlog skips at most what it held, never a million messages.
+MAX_SEQ_JUMP = 1_000_000
 
 
 def _name(value: str, what: str) -> str:

@@ -220,6 +220,14 @@ class ColonyServicer(pb_grpc.ColonyServicer):
         if seq == 0:
             logger.warning("agent %s sent %s without a sequence number: ignored", agent_id, kind)
             return committed
+        if seq > codec.MAX_SEQ or (committed and seq > committed + codec.MAX_SEQ_JUMP):
+            logger.warning(
+                "agent %s: refused seq %d after %d: no real agent jumps so far",
+                agent_id,
+                seq,
+                committed,
+            )
+            return committed
         if seq <= committed:
             logger.debug(
                 "agent %s replayed seq %d (committed %d): ignored", agent_id, seq, committed

@@ -23,7 +23,10 @@ ON CONFLICT (agent_id) DO UPDATE SET
     last_seen = excluded.last_seen
 """
 
-SELECT_COMMITTED_SEQ = "SELECT max(seq) FROM agent_progress WHERE agent_id = ?"
+# Sequences past 2**62 (rpc.codec.MAX_SEQ) were never real: an older colony stored them.
+SELECT_COMMITTED_SEQ = (
+    "SELECT max(seq) FROM agent_progress WHERE agent_id = ? AND seq <= 4611686018427387904"
+)
 
 # Appending is far cheaper in DuckDB than updating a row per batch; the committed
 # sequence of an agent is the largest seq it has here (compacted by maintenance).
