@@ -187,6 +187,8 @@ class AgentStream:
                 await self._session(stop)
                 attempt = 0
             except grpc.aio.AioRpcError as exc:
+                if self.connected.is_set():  # a healthy session ended: start afresh
+                    attempt = 0
                 self.connected.clear()
                 if exc.code() not in RETRYABLE:
                     logger.error("colony at %s rejected the agent: %s", self._target, exc.details())
@@ -197,6 +199,8 @@ class AgentStream:
                         exc.code().name.lower(),
                     )
             except asyncio.InvalidStateError:  # the colony ended the call while we wrote
+                if self.connected.is_set():
+                    attempt = 0
                 self.connected.clear()
                 logger.warning("stream to colony at %s closed; reconnecting", self._target)
             except AgentRefusedError as exc:
