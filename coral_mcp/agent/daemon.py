@@ -82,9 +82,15 @@ class AgentDaemon:
             on_query=self._answer_query,
             credentials=credentials,
             channel_options=options,
+            backlog=self.ring,
         )
         self._detail = DetailAnswerer(self.ring, lambda: self.latest, ps=ps)
-        self._last_push_s = clock()
+        # The next window starts where the last pushed one ended (before a restart
+        # too), unless that is older than the raw samples kept.
+        last_end = self.ring.last_push_end_s
+        now = clock()
+        fresh = last_end is not None and now - settings.ring_max_age_s < last_end <= now
+        self._last_push_s = last_end if fresh and last_end is not None else now
         self._last_sent: dict[SeriesKey, tuple[float, int]] = {}
         self._services_sent: tuple[object, int] | None = None
         #: Bytes of summaries and service lists queued for the colony (protobuf size).
@@ -149,6 +155,7 @@ class AgentDaemon:
             self._services_sent = (services, 0)
         else:
             self._services_sent = (services, self._services_sent[1] + 1)
+        self.ring.last_push_end_s = end_s
         self.ring.evict(end_s)
         release_free_memory()
 

@@ -2,9 +2,11 @@
 
 Data messages get a per-agent sequence number when submitted and stay pending until
 the colony acknowledges them; after a reconnect every pending message is sent again
-(the colony ignores sequences it already committed). When the colony is away the
-client retries with jittered exponential backoff, logging each failure once per
-attempt, and waits on the stop event rather than sleeping.
+(the colony ignores sequences it already committed). With a `Backlog` the pending
+messages are also kept on disk, so an agent restarted before its colony returned
+sends them again, under the same sequence numbers: each arrives exactly once. When
+the colony is away the client retries with jittered exponential backoff, logging each
+failure once per attempt, and waits on the stop event rather than sleeping.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import contextlib
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import grpc
 
@@ -83,6 +86,16 @@ def _halves(body: DataBody) -> tuple[DataBody, DataBody] | None:
     return EventBatch(body.events[:mid]), EventBatch(body.events[mid:])
 
 
+class Backlog(Protocol):
+    """Where unacknowledged messages survive a restart (the agent's ring store)."""
+
+    def keep(self, messages: Iterable[tuple[int, bytes]]) -> None: ...
+
+    def forget(self, upto_seq: int) -> None: ...
+
+    def load(self) -> list[tuple[int, bytes]]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Backoff:
     """Jittered exponential backoff: base * factor**attempt, capped, times 0.5-1.0."""
@@ -127,6 +140,7 @@ class AgentStream:
         on_query: QueryHandler | None = None,
         credentials: grpc.ChannelCredentials | None = None,
         channel_options: tuple[tuple[str, str], ...] = (),
+        backlog: Backlog | None = None,
     ) -> None:
         self._target = target
         #: TLS credentials (the mesh without a tunnel); None: plain gRPC.
@@ -149,6 +163,13 @@ class AgentStream:
         self.connected = asyncio.Event()
         self.committed_seq = 0
         self._refused_ack = 0
+        self._backlog = backlog
+        if backlog is not None:
+            for seq, blob in backlog.load():  # what a previous run could not deliver
+                self._pending[seq] = pb.AgentMessage.FromString(blob)
+                self._next_seq = max(self._next_seq, seq + 1)
+            if self._pending:
+                logger.info("%d unacknowledged messages kept from before", len(self._pending))
 
     @property
     def pending(self) -> int:
@@ -156,15 +177,21 @@ class AgentStream:
 
     def submit(self, body: DataBody) -> int:
         """Queue a data message (split to fit the size bound); return its last sequence."""
-        seq = 0
+        seq, added = 0, []
         for part in self._fitting(body):
             seq = self._next_seq
             self._next_seq += 1
-            self._pending[seq] = _encode(seq, part)
+            self._pending[seq] = message = _encode(seq, part)
+            added.append((seq, message))
+        if self._backlog is not None and added:
+            self._backlog.keep([(s, m.SerializeToString()) for s, m in added])
         self._on_seq(self._next_seq)
+        lost = 0
         while len(self._pending) > self._max_pending:
             lost, _ = self._pending.popitem(last=False)
             logger.warning("colony unreachable for long: dropped unsent message seq %d", lost)
+        if lost and self._backlog is not None:
+            self._backlog.forget(lost)
         self._wakeup.set()
         return seq
 
@@ -303,8 +330,12 @@ class AgentStream:
         if committed >= self._next_seq:  # the colony knows more than we do: move on
             self._next_seq = committed + 1
             self._on_seq(self._next_seq)
+        acknowledged = False
         while self._pending and next(iter(self._pending)) <= committed:
             self._pending.popitem(last=False)
+            acknowledged = True
+        if acknowledged and self._backlog is not None:
+            self._backlog.forget(committed)
 
     async def _write_loop(
         self,
