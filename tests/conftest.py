@@ -93,7 +93,9 @@ class Processes:
             ),
         )  # fmt: skip
         url = f"http://127.0.0.1:{http_port}"
-        return RunningColony(url, grpc_port, data_dir, colony_token(data_dir))
+        token = colony_token(data_dir)
+        wait_for((data_dir / "colony.json").exists, 30, f"{name} ready")
+        return RunningColony(url, grpc_port, data_dir, token)
 
     def agent(
         self,

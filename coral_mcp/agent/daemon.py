@@ -26,6 +26,7 @@ from coral_mcp.agent.identity import AgentIdentity
 from coral_mcp.agent.ring_store import RingStore
 from coral_mcp.agent.sensing import Sensor
 from coral_mcp.agent.summarize import SeriesKey, drop_unchanged, summarize
+from coral_mcp.colony.auth import read_token_file
 from coral_mcp.config import AgentSettings
 from coral_mcp.datadir import ensure_data_dir
 from coral_mcp.mesh.agent_link import AgentLink, bring_up_tunnel, plan_link
@@ -67,10 +68,13 @@ class AgentDaemon:
         target: str = settings.colony
         credentials: grpc.ChannelCredentials | None = None
         options: tuple[tuple[str, str], ...] = ()
+        token: str | None = None
         if self.mesh_state is not None and self.mesh_state.joined:
             self.link = plan_link(self.mesh_state, settings.tunnel_mode)
             target, credentials = self.link.target, self.link.credentials
             options = self.link.channel_options
+        else:
+            token = read_token_file(settings.token_file)
         self.latest = ServiceBatch(observed_ms=0, services=())
         self.stream = AgentStream(
             target,
@@ -83,6 +87,7 @@ class AgentDaemon:
             credentials=credentials,
             channel_options=options,
             backlog=self.ring,
+            token=token,
         )
         self._detail = DetailAnswerer(self.ring, lambda: self.latest, ps=ps)
         # The next window starts where the last pushed one ended (before a restart

@@ -46,8 +46,13 @@ def load_or_create_token(data_dir: Path) -> str:
 
 def read_token(data_dir: Path) -> str | None:
     """The token kept in `data_dir`, if there is one."""
+    return read_token_file(data_dir / TOKEN_FILE)
+
+
+def read_token_file(path: Path) -> str | None:
+    """The token in `path`, if it can be read."""
     try:
-        return (data_dir / TOKEN_FILE).read_text().strip() or None
+        return path.read_text().strip() or None
     except OSError:
         return None
 

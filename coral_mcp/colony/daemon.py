@@ -26,6 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 
 from coral_mcp.colony.auth import load_or_create_token
+from coral_mcp.colony.grpc_auth import ColonyAuthorizer
 from coral_mcp.colony.http_app import MCP_PATH, build_http_app
 from coral_mcp.colony.ingest import Ingest
 from coral_mcp.colony.intelligence import Intelligence
@@ -135,12 +136,12 @@ class ColonyDaemon:
             self.store, self._writer, s.stale_after_s, s.offline_after_s, self._clock
         )
         self.mesh = self._make_mesh(data_dir)
+        self.token = load_or_create_token(data_dir) if s.require_token else None
         await self._start_grpc()
         self.intelligence = Intelligence(self.store, self._writer, self._clock)
         self.queries = StoreQueries(
             self.store, self.ingest, self.retention, self.intelligence, self._clock
         )
-        self.token = load_or_create_token(data_dir) if s.require_token else None
         app = build_http_app(
             self.queries, build_server(self.queries), self.token, self.ingest.health
         )
@@ -201,7 +202,8 @@ class ColonyDaemon:
         # Probe the port ourselves: gRPC's own bind error says little.
         _bind_tcp(s.grpc_host, s.grpc_port, "gRPC", "--grpc-port").close()
         self._grpc = grpc.aio.server(options=options)
-        pb_grpc.add_ColonyServicer_to_server(ColonyServicer(self.ingest, self.mesh), self._grpc)
+        authorizer = ColonyAuthorizer(self.token, self.mesh)
+        pb_grpc.add_ColonyServicer_to_server(ColonyServicer(self.ingest, authorizer), self._grpc)
         health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health, self._grpc)
         address = (

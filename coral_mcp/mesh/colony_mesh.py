@@ -94,8 +94,10 @@ class ColonyMesh:
         caller = self.caller(context)
         if caller is None:
             return f"caller {context.peer()} is not a joined agent"
-        if caller == "":
-            return None  # loopback: a process on the colony's own host
+        if caller == "":  # the plain loopback port (its credential is checked before)
+            if agent_id in self._by_agent:
+                return f"agent {agent_id} is joined to the mesh: it speaks with its certificate"
+            return None
         peer = self._by_agent.get(caller)
         if peer is None or peer.revoked:
             return f"agent {caller} is revoked"

@@ -141,6 +141,7 @@ class AgentStream:
         credentials: grpc.ChannelCredentials | None = None,
         channel_options: tuple[tuple[str, str], ...] = (),
         backlog: Backlog | None = None,
+        token: str | None = None,
     ) -> None:
         self._target = target
         #: TLS credentials (the mesh without a tunnel); None: plain gRPC.
@@ -164,6 +165,8 @@ class AgentStream:
         self.committed_seq = 0
         self._refused_ack = 0
         self._backlog = backlog
+        #: The colony's token, for its plain gRPC port (the mesh uses certificates).
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         if backlog is not None:
             for seq, blob in backlog.load():  # what a previous run could not deliver
                 self._pending[seq] = pb.AgentMessage.FromString(blob)
@@ -266,11 +269,12 @@ class AgentStream:
                     services=[codec.service_to_pb(s) for s in reg.services],
                 ),
                 timeout=self._call_timeout_s,
+                metadata=self._metadata,
             )
             if not response.accepted:
                 raise AgentRefusedError(response.reason)
             self._acknowledge(response.committed_seq)
-            call = stub.Connect()
+            call = stub.Connect(metadata=self._metadata)
             await call.write(pb.AgentMessage(hello=pb.Hello(agent_id=reg.agent_id)))
             reader = asyncio.create_task(self._read_acks(call))
             try:
