@@ -11,7 +11,7 @@ import click
 from click.decorators import FC
 
 from coral_mcp.cli.colony_mesh import init, token_create, token_list, token_revoke
-from coral_mcp.cli.common import default_data_root, run_daemon
+from coral_mcp.cli.common import default_data_root, echo_text, run_daemon
 from coral_mcp.cli.rest import colony_options, get_json, locate
 from coral_mcp.colony.auth import read_token
 from coral_mcp.config import (
@@ -241,7 +241,7 @@ def status(colony_url: str | None, token: str | None, data_dir: Path | None, as_
         click.echo(json.dumps(doc, indent=2))
         return
     try:
-        click.echo(render_status(access.url, doc))
+        echo_text(render_status(access.url, doc))
     except (KeyError, TypeError, ValueError):
         raise ColonyUnreachableError(
             f"{access.url} answered, but not with a Coral colony's status",

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from coral_mcp.cli.common import echo_text
+
 
 @click.command()
 @click.option(
@@ -39,4 +41,4 @@ def investigate(case_dir: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(document(result), indent=2))
     else:
-        click.echo(investigation_text(result))
+        echo_text(investigation_text(result))

@@ -135,6 +135,10 @@ class Ingest:
                 self._router.fail_agent(agent_id)
             logger.info("agent %s disconnected", agent_id)
 
+    def committed(self, agent_id: str) -> int:
+        session = self._sessions.get(agent_id)
+        return 0 if session is None else session.committed_seq
+
     def heartbeat(self, agent_id: str) -> None:
         session = self._sessions.get(agent_id)
         if session is not None:

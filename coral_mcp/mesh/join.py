@@ -20,7 +20,7 @@ from pathlib import Path
 
 import grpc
 
-from coral_mcp.errors import ColonyUnreachableError
+from coral_mcp.errors import ColonyUnreachableError, ProtocolError
 from coral_mcp.mesh import discovery_client
 from coral_mcp.mesh.agent_state import AgentMeshState, ColonyPin
 from coral_mcp.mesh.errors import JoinRefusedError, PinMismatchError
@@ -36,6 +36,8 @@ from coral_mcp.mesh.tls import CLIENT_OPTIONS, client_credentials
 from coral_mcp.mesh.tokens import JoinToken
 from coral_mcp.proto import coral_pb2 as pb
 from coral_mcp.proto import coral_pb2_grpc as pb_grpc
+from coral_mcp.rpc import codec
+from coral_mcp.rpc.colony_servicer import MAX_HOSTNAME_CHARS
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +81,8 @@ class MeshServicer(pb_grpc.MeshServicer):
             request.tls_public_key,
         )
         try:
-            if not request.agent_id or len(request.agent_id) > 128:
-                raise JoinRefusedError("agent_id must be 1-128 characters")
+            codec.name(request.agent_id, "agent_id")
+            codec.name(request.hostname, "hostname", MAX_HOSTNAME_CHARS)
             cert = self._identity.issue_agent_cert(request.agent_id, request.tls_public_key)
             async with self._lock:
                 peer = self._registry.redeem(info, int(self._clock() * 1000))
@@ -89,6 +91,10 @@ class MeshServicer(pb_grpc.MeshServicer):
                 "join refused for agent %r from %s: %s", request.agent_id, context.peer(), exc
             )
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"join refused: {exc}")
+            raise AssertionError("unreachable") from None
+        except ProtocolError as exc:
+            logger.warning("join refused from %s: %s", context.peer(), exc)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"join refused: {exc}")
             raise AssertionError("unreachable") from None
         logger.info(
             "agent %s joined from %s: mesh address %s", peer.agent_id, context.peer(), peer.address
