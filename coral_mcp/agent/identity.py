@@ -61,7 +61,9 @@ class AgentIdentity:
     def save(self) -> None:
         tmp = self.path.with_suffix(".tmp")
         try:
-            tmp.write_text(json.dumps({"agent_id": self.agent_id, "next_seq": self.next_seq}))
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(json.dumps({"agent_id": self.agent_id, "next_seq": self.next_seq}))
             os.replace(tmp, self.path)
         except OSError as exc:
             raise DataDirError(f"cannot write the agent state {self.path}: {exc}") from None

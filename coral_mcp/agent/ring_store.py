@@ -82,6 +82,7 @@ class RingStore:
         self.max_bytes = max_bytes
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            path.chmod(0o600)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             # After each checkpoint the WAL file is cut back to this size.

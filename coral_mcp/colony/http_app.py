@@ -8,6 +8,7 @@ JSON `{"error": ..., "hint": ...}` with a 4xx status; unknown parameters are ref
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,8 @@ from coral_mcp.tools.schemas import (
     ServiceList,
     TopologyOut,
 )
+
+logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
 API = "/api/v1"
@@ -100,6 +103,11 @@ def _endpoint(route: ApiRoute) -> Callable[[Request], Awaitable[Response]]:
             result = await route.handler(_parse(route, request))
         except CoralError as exc:
             return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=400)
+        except Exception:  # a bug, not the caller's mistake: JSON still, details logged
+            logger.exception("%s failed", route.path)
+            return JSONResponse(
+                {"error": "internal error", "hint": "see the colony log"}, status_code=500
+            )
         return Response(result.model_dump_json(), media_type="application/json")
 
     return endpoint

@@ -69,6 +69,7 @@ class ColonyStore:
             raise DataDirError(f"cannot open {self.path}: {exc}") from None
         except duckdb.Error as exc:
             raise DataDirError(f"cannot open {self.path}: {exc}") from None
+        self.path.chmod(0o600)
         try:
             migrate(self._conn)
         except duckdb.Error as exc:
@@ -317,4 +318,8 @@ class _Reader:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._cur.close()
         if isinstance(exc, duckdb.Error):
-            raise StorageError(f"query failed: {exc}") from exc
+            # The database's own words stay in the log: they are no answer for a client.
+            logger.warning("query failed: %s", exc)
+            raise StorageError(
+                "query failed", hint="narrow the query (range, limit); see the colony log"
+            ) from exc
