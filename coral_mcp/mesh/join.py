@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import socket
 import ssl
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import grpc
 
+from coral_mcp.discovery.service import split_peer
 from coral_mcp.errors import ColonyUnreachableError, ProtocolError
 from coral_mcp.mesh import discovery_client
 from coral_mcp.mesh.agent_state import AgentMeshState, ColonyPin
@@ -42,6 +44,46 @@ from coral_mcp.rpc.colony_servicer import MAX_HOSTNAME_CHARS
 logger = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 10.0
+#: Join attempts per second a source address may make, and the burst it may save up:
+#: a fleet behind one NAT joins in a few seconds; a flood, or guessing, goes nowhere.
+JOIN_RATE_PER_S = 5.0
+JOIN_BURST = 30
+
+
+class JoinLimiter:
+    """A token bucket per source address (bounded: the least recently seen are dropped)."""
+
+    def __init__(
+        self,
+        rate_per_s: float = JOIN_RATE_PER_S,
+        burst: int = JOIN_BURST,
+        clock: Callable[[], float] = time.monotonic,
+        max_sources: int = 10_000,
+    ) -> None:
+        self._rate, self._burst, self._clock = rate_per_s, float(burst), clock
+        self._max_sources = max_sources
+        self._buckets: dict[str, tuple[float, float]] = {}  # source -> (tokens, when)
+        self._warned: dict[str, float] = {}
+
+    def allow(self, source: str) -> bool:
+        now = self._clock()
+        tokens, when = self._buckets.pop(source, (self._burst, now))
+        tokens = min(self._burst, tokens + (now - when) * self._rate)
+        allowed = tokens >= 1.0
+        self._buckets[source] = (tokens - 1.0 if allowed else tokens, now)
+        if len(self._buckets) > self._max_sources:
+            del self._buckets[next(iter(self._buckets))]
+        return allowed
+
+    def should_warn(self, source: str) -> bool:
+        """True at most once a minute per source (refusals are not logged one by one)."""
+        now = self._clock()
+        if now - self._warned.get(source, -math.inf) < 60.0:
+            return False
+        self._warned[source] = now
+        if len(self._warned) > self._max_sources:
+            del self._warned[next(iter(self._warned))]
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +110,18 @@ class MeshServicer(pb_grpc.MeshServicer):
         self._on_joined = on_joined
         self._clock = clock
         self._lock = asyncio.Lock()
+        self._limiter = JoinLimiter()
 
     async def Join(
         self, request: pb.JoinRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> pb.JoinResponse:
+        source = split_peer(context.peer())[0]
+        if not self._limiter.allow(source):
+            if self._limiter.should_warn(source):
+                logger.warning("too many join attempts from %s: refusing for now", source)
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED, "too many join attempts: wait and retry"
+            )
         info = JoinRequestInfo(
             request.token_id,
             request.secret,
