@@ -47,6 +47,8 @@ from coral_mcp.storage.writer import Writer
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "colony.json"
+#: HTTP connections served at once (MCP clients, REST, dashboard).
+HTTP_MAX_CONNECTIONS = 256
 #: Seconds between edge resolutions (when sockets changed).
 EDGE_RESOLVE_INTERVAL_S = 1.0
 #: Seconds between anomaly detection + correlation runs, and between baseline refreshes.
@@ -146,7 +148,13 @@ class ColonyDaemon:
             self.queries, build_server(self.queries), self.token, self.ingest.health
         )
         config = uvicorn.Config(
-            app, log_level="warning", lifespan="on", timeout_graceful_shutdown=3
+            app,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=3,
+            # Bounded: past this many connections at once, new ones get 503 at once.
+            limit_concurrency=HTTP_MAX_CONNECTIONS,
+            timeout_keep_alive=5,
         )
         self._http = _EmbeddedServer(config)
         self._http_task = asyncio.create_task(self._http.serve(sockets=[self._http_sock]))
