@@ -57,9 +57,10 @@ class StoreQueries:
     def now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
 
-    async def services(self) -> list[ServiceView]:
-        """Services as stored, last seen no earlier than their agents were last heard."""
-        views = await asyncio.to_thread(self._store.services, self.now())
+    async def services(self, names: Sequence[str] | None = None) -> list[ServiceView]:
+        """Services (those named, or all) as stored, last seen no earlier than their
+        agents were last heard."""
+        views = await asyncio.to_thread(self._store.services, self.now(), names)
         return [self._heard(view) for view in views]
 
     def _heard(self, view: ServiceView) -> ServiceView:

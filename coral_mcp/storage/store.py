@@ -141,12 +141,16 @@ class ColonyStore:
             for a, h, v, p, f, last, seq in rows
         ]
 
-    def services(self, now: datetime) -> list[ServiceView]:
+    def services(self, now: datetime, names: Sequence[str] | None = None) -> list[ServiceView]:
+        """Services (those named, or all), sorted by name."""
+        wanted = None if names is None else list(names)
         since = db_time(now - q.SOCKET_FRESHNESS)
         with _Reader(self) as cur:
-            rows = cur.execute(q.LIST_SERVICES).fetchall()
-            endpoints = cur.execute(q.SERVICE_ENDPOINTS, [since]).fetchall()
-            latest = cur.execute(q.LATEST_METRICS, [since]).fetchall()
+            rows = cur.execute(q.LIST_SERVICES, {"names": wanted}).fetchall()
+            endpoints = cur.execute(
+                q.SERVICE_ENDPOINTS, {"since": since, "names": wanted}
+            ).fetchall()
+            latest = cur.execute(q.LATEST_METRICS, {"since": since, "names": wanted}).fetchall()
         listen: dict[str, set[Endpoint]] = {}
         for service, ip, port in endpoints:
             listen.setdefault(service, set()).add(Endpoint(ip, int(port)))

@@ -33,7 +33,8 @@ class CoralData(Protocol):
     def now(self) -> datetime:
         """The colony's current time, aware UTC."""
 
-    async def services(self) -> list[ServiceView]: ...
+    async def services(self, names: Sequence[str] | None = None) -> list[ServiceView]:
+        """Services sorted by name: those in `names`, or all of them."""
 
     async def service_names(self) -> list[str]: ...
 

@@ -16,12 +16,12 @@ async def list_services(data: CoralData, limit: int = 50, cursor: str | None = N
     if not 1 <= limit <= MAX_LIMIT:
         raise QueryError(f"list_services: limit must be 1-{MAX_LIMIT} (got {limit})")
     offset = decode_cursor(cursor)
-    views = await data.services()
+    names = await data.service_names()
     now = data.now()
-    page = views[offset : offset + limit]
-    more = offset + limit < len(views)
+    page = await data.services(names[offset : offset + limit]) if offset < len(names) else []
+    more = offset + limit < len(names)
     hint = None
-    if not views:
+    if not names:
         hint = (
             "No services reported yet. Is an agent running and connected to this colony?"
             " Start one with `coral agent start --colony HOST:PORT`, or `coral up` on this host."
@@ -29,7 +29,7 @@ async def list_services(data: CoralData, limit: int = 50, cursor: str | None = N
     return ServiceList(
         services=[service_out(v, now) for v in page],
         count=len(page),
-        total=len(views),
+        total=len(names),
         truncated=more,
         next_cursor=encode_cursor(offset + limit) if more else None,
         hint=hint,
