@@ -92,8 +92,12 @@ def service_batch(agent: int) -> pb.ServiceBatch:
 
 
 class SimAgent:
-    def __init__(self, index: int, channel: grpc.aio.Channel, stats: Stats) -> None:
+    def __init__(
+        self, index: int, channel: grpc.aio.Channel, stats: Stats, token: str | None = None
+    ) -> None:
         self.index = index
+        #: The colony's token: its plain gRPC port wants it.
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         self.agent_id = f"sim-{index}"
         self._stub = pb_grpc.ColonyStub(channel)
         self._stats = stats
@@ -105,9 +109,10 @@ class SimAgent:
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event) -> None:
         await self._stub.Register(
-            pb.RegisterRequest(agent_id=self.agent_id, hostname=self.agent_id, protocol_version=1)
+            pb.RegisterRequest(agent_id=self.agent_id, hostname=self.agent_id, protocol_version=1),
+            metadata=self._metadata,
         )
-        call = self._stub.Connect()
+        call = self._stub.Connect(metadata=self._metadata)
         await call.write(pb.AgentMessage(hello=pb.Hello(agent_id=self.agent_id)))
         reader = asyncio.create_task(self._read(call))
         ready.set()
@@ -168,7 +173,9 @@ def measure(proc: psutil.Process, stats: Stats, seconds: float) -> dict[str, flo
     }
 
 
-async def run(args: argparse.Namespace, grpc_port: int, colony: psutil.Process) -> list[str]:
+async def run(
+    args: argparse.Namespace, grpc_port: int, colony: psutil.Process, token: str | None
+) -> list[str]:
     channels = [grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") for _ in range(CHANNELS)]
     stats = Stats()
     stop = asyncio.Event()
@@ -177,7 +184,7 @@ async def run(args: argparse.Namespace, grpc_port: int, colony: psutil.Process) 
     lines = []
     for target in [int(n) for n in args.phases.split(",")]:
         while len(agents) < target:
-            agent = SimAgent(len(agents), channels[len(agents) % CHANNELS], stats)
+            agent = SimAgent(len(agents), channels[len(agents) % CHANNELS], stats, token)
             ready = asyncio.Event()
             agents.append(agent)
             tasks.append(asyncio.create_task(agent.run(stop, ready)))
@@ -237,7 +244,8 @@ def main() -> None:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise SystemExit("colony did not start")
                 time.sleep(0.1)
-            lines = asyncio.run(run(args, grpc_port, psutil.Process(proc.pid)))
+            token = Path(tmp, "mcp.token").read_text().strip()
+            lines = asyncio.run(run(args, grpc_port, psutil.Process(proc.pid), token))
             disk = sum(p.stat().st_size for p in Path(tmp).glob("colony.duckdb*"))
         finally:
             proc.terminate()
