@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ import grpc
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import append_result, free_port
+from common import append_result, running_colony
 
 from coral_mcp.proto import coral_pb2 as pb
 from coral_mcp.proto import coral_pb2_grpc as pb_grpc
@@ -231,25 +230,10 @@ def main() -> None:
     parser.add_argument("--measure", type=float, default=60.0)
     parser.add_argument("--saturate", type=int, default=1000, help="0 to skip")
     args = parser.parse_args()
-    bin_dir = Path(sys.executable).parent
-    with tempfile.TemporaryDirectory() as tmp:
-        grpc_port, http_port = free_port(), free_port()
-        proc = subprocess.Popen(
-            [str(bin_dir / "coral"), "--log-level", "WARNING", "colony", "start",
-             "--data-dir", tmp, "--grpc-port", str(grpc_port), "--http-port", str(http_port)],
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 30
-            while not Path(tmp, "colony.json").exists():
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise SystemExit("colony did not start")
-                time.sleep(0.1)
-            token = Path(tmp, "mcp.token").read_text().strip()
-            lines = asyncio.run(run(args, grpc_port, psutil.Process(proc.pid), token))
-            disk = sum(p.stat().st_size for p in Path(tmp).glob("colony.duckdb*"))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with tempfile.TemporaryDirectory() as tmp, running_colony(tmp) as colony:
+        process = psutil.Process(colony.proc.pid)
+        lines = asyncio.run(run(args, colony.grpc_port, process, colony.token))
+        disk = sum(p.stat().st_size for p in Path(tmp).glob("colony.duckdb*"))
     lines.append(f"colony DuckDB after the run: {disk / 2**20:.0f} MiB")
     lines.append(
         "targets: >= 100,000 points/s sustained; 1,000 agents <= 50 % of one core;"

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ from fastmcp import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from colony_load import CHANNELS, SimAgent, Stats
-from common import append_result, free_port
+from common import append_result, running_colony
 
 #: The read tools and their arguments (query_agent needs a live agent: not here).
 CALLS: dict[str, dict[str, Any]] = {
@@ -117,29 +116,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=30.0)
     parser.add_argument("--measure", type=float, default=60.0)
     args = parser.parse_args()
-    bin_dir = Path(sys.executable).parent
-    with tempfile.TemporaryDirectory() as tmp:
-        grpc_port, http_port = free_port(), free_port()
-        proc = subprocess.Popen(
-            [str(bin_dir / "coral"), "--log-level", "WARNING", "colony", "start",
-             "--data-dir", tmp, "--grpc-port", str(grpc_port), "--http-port", str(http_port)],
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 30
-            while not Path(tmp, "colony.json").exists():
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise SystemExit("colony did not start")
-                time.sleep(0.1)
-            token = Path(tmp, "mcp.token").read_text().strip()
-            colony = psutil.Process(proc.pid)
-            cpu0 = sum(colony.cpu_times()[:2])
-            began = time.monotonic()
-            lines = asyncio.run(run(args, grpc_port, f"http://127.0.0.1:{http_port}/mcp", token))
-            cpu = 100 * (sum(colony.cpu_times()[:2]) - cpu0) / (time.monotonic() - began)
-            lines.append(f"colony CPU over the whole run: {cpu:.0f} % of one core")
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with tempfile.TemporaryDirectory() as tmp, running_colony(tmp) as colony:
+        process = psutil.Process(colony.proc.pid)
+        cpu0 = sum(process.cpu_times()[:2])
+        began = time.monotonic()
+        mcp_url = f"http://127.0.0.1:{colony.http_port}/mcp"
+        lines = asyncio.run(run(args, colony.grpc_port, mcp_url, colony.token))
+        cpu = 100 * (sum(process.cpu_times()[:2]) - cpu0) / (time.monotonic() - began)
+        lines.append(f"colony CPU over the whole run: {cpu:.0f} % of one core")
     print(
         append_result(
             "MCP reads under write load",

@@ -18,17 +18,9 @@ import duckdb
 from coral_mcp.config import DEFAULT_JOIN_PORT, DEFAULT_TLS_PORT
 from tests.conftest import wait_for
 from tests.mesh.conftest import Lab
+from tests.mesh.test_mesh_namespaces import AGENT_FLAGS, _agents
 
 ATTACKER = str(Path(__file__).with_name("attacker.py"))
-AGENT_FLAGS = ("--interval", "0.3", "--push", "0.5", "--no-auto")
-
-
-def _agents(lab: Lab, colony_dir: Path) -> dict[str, Any]:
-    try:
-        doc = lab.json("colony", "colony", "status", "--json", "--data-dir", str(colony_dir.parent))
-    except RuntimeError:
-        return {}
-    return {a["agent_id"]: a for a in doc["agents"]}
 
 
 def _attack(lab: Lab, target: str, victim: str, cert: Path | None) -> dict[str, str]:
