@@ -39,9 +39,9 @@ MAX_SEQ = 2**62
 MAX_SEQ_JUMP = 1_000_000
 
 
-#: Timestamps accepted from agents: 2000-01-01 to 2100-01-01 UTC (the colony also
-#: refuses what lies more than a day ahead of its clock).
-MIN_TS_MS = 946_684_800_000
+#: Timestamps accepted from agents: 1970 to 2100-01-01 UTC (the colony also refuses
+#: what lies more than a day ahead of its clock; retention drops what is too old).
+MIN_TS_MS = 0
 MAX_TS_MS = 4_102_444_800_000
 #: Characters that must never reach a terminal or a log line from an agent: C0 and C1
 #: controls (ESC starts terminal escapes) and the bidirectional overrides.
@@ -71,7 +71,7 @@ def _text(value: str, what: str) -> str:
 
 def _ts_ms(value: int, what: str) -> int:
     if not MIN_TS_MS <= value <= MAX_TS_MS:
-        raise ProtocolError(f"{what} {value} is not a time between 2000 and 2100")
+        raise ProtocolError(f"{what} {value} is not a time between 1970 and 2100")
     return value
 
 
