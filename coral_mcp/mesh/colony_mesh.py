@@ -26,11 +26,10 @@ from dataclasses import dataclass
 import grpc
 
 from coral_mcp.config import TunnelMode
-from coral_mcp.discovery.service import split_peer
 from coral_mcp.errors import AddressInUseError
 from coral_mcp.mesh import discovery_client
 from coral_mcp.mesh.errors import TunnelError
-from coral_mcp.mesh.join import ColonyEndpoints, MeshServicer
+from coral_mcp.mesh.join import ColonyEndpoints, JoinService
 from coral_mcp.mesh.keys import ColonyIdentity, b64url
 from coral_mcp.mesh.records import ColonyRecord
 from coral_mcp.mesh.registry import MeshRegistry, Peer
@@ -42,7 +41,7 @@ from coral_mcp.mesh.tunnel import (
     choose_mode,
     make_tunnel,
 )
-from coral_mcp.proto import coral_pb2_grpc as pb_grpc
+from coral_mcp.rpc import mesh as mesh_rpc
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +85,7 @@ class ColonyMesh:
         self._join_server: grpc.aio.Server | None = None
         self._applied: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
 
     # -- who is calling ----------------------------------------------------------
 
@@ -113,7 +113,7 @@ class ColonyMesh:
             peer = self._by_agent.get(name)
             pinned = peer.tls_public_key if peer is not None else None
             return name if pinned is not None and client_cert_key(context) == pinned else None
-        host, _ = split_peer(context.peer())
+        host, _ = mesh_rpc.split_peer(context.peer())
         with contextlib.suppress(ValueError):
             if ipaddress.ip_address(host).is_loopback:
                 return ""
@@ -166,9 +166,9 @@ class ColonyMesh:
             options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 64 * 1024)],
             maximum_concurrent_rpcs=JOIN_MAX_CONCURRENT,
         )
-        pb_grpc.add_MeshServicer_to_server(
-            MeshServicer(ident, self.registry, self.endpoints, self._joined, self._clock),
+        mesh_rpc.add_join_service(
             join_server,
+            JoinService(ident, self.registry, self.endpoints, self._joined, self._clock),
         )
         join_creds = server_credentials(
             ident.tls_key_pem, ident.tls_cert_pem, require_client_cert=False
@@ -187,7 +187,8 @@ class ColonyMesh:
     def start_background(self) -> None:
         self._tasks.append(asyncio.create_task(self._sync_forever(), name="mesh-sync"))
         if self.options.discovery:
-            self._tasks.append(asyncio.create_task(self._publish_forever(), name="mesh-publish"))
+            publish = self._publish_forever(self.options.discovery)
+            self._tasks.append(asyncio.create_task(publish, name="mesh-publish"))
 
     def _joined(self, peer: Peer) -> None:
         self.sync()
@@ -207,9 +208,14 @@ class ColonyMesh:
                 self.tunnel.set_peer(PeerConfig(key, (f"{peer.address}/32",)))
         self._applied = set(wanted)
 
+    async def _stopped(self, wait_s: float) -> bool:
+        """Wait `wait_s` seconds or until close; whether the mesh is closing."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), wait_s)
+        return self._stop.is_set()
+
     async def _sync_forever(self) -> None:
-        while True:
-            await asyncio.sleep(SYNC_INTERVAL_S)
+        while not await self._stopped(SYNC_INTERVAL_S):
             try:
                 self.sync()
             except (TunnelError, OSError):
@@ -225,36 +231,36 @@ class ColonyMesh:
             now_ms + int(self.options.discovery_ttl_s * 1000),
         )
 
-    async def _publish_forever(self) -> None:
-        assert self.options.discovery is not None
+    async def _publish_forever(self, discovery: str) -> None:
         failing = False
         while True:
             record = self.record()
             try:
                 reason = await discovery_client.publish(
-                    self.options.discovery, record, self.identity.sign(record.to_bytes())
+                    discovery, record, self.identity.sign(record.to_bytes())
                 )
                 if reason:
                     logger.warning("discovery refused our record: %s", reason)
                 elif failing:
-                    logger.info("discovery at %s reachable again", self.options.discovery)
+                    logger.info("discovery at %s reachable again", discovery)
                 failing = False
             except grpc.RpcError as exc:
                 if not failing:
-                    logger.warning(
-                        "cannot publish to discovery at %s: %s", self.options.discovery, exc.code()
-                    )
+                    logger.warning("cannot publish to discovery at %s: %s", discovery, exc.code())
                 failing = True
-            await asyncio.sleep(max(1.0, self.options.discovery_ttl_s / 3))
+            if await self._stopped(max(1.0, self.options.discovery_ttl_s / 3)):
+                return
 
     def status(self) -> list[PeerStatus]:
         return self.tunnel.status() if self.tunnel is not None else []
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._stop.set()
+        if self._tasks:  # a publish still waiting on discovery is not waited for long
+            _, late = await asyncio.wait(self._tasks, timeout=1.0)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._join_server is not None:
             await self._join_server.stop(grace=1)
         if self.tunnel is not None:

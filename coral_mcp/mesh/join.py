@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import socket
 import ssl
 import time
@@ -21,7 +20,6 @@ from pathlib import Path
 
 import grpc
 
-from coral_mcp.discovery.service import split_peer
 from coral_mcp.errors import ColonyUnreachableError, ProtocolError
 from coral_mcp.mesh import discovery_client
 from coral_mcp.mesh.agent_state import AgentMeshState, ColonyPin
@@ -33,57 +31,17 @@ from coral_mcp.mesh.keys import (
     new_wg_keypair,
     verify_colony_cert,
 )
-from coral_mcp.mesh.registry import JoinRequestInfo, MeshRegistry, Peer
+from coral_mcp.mesh.registry import MeshRegistry, Peer
 from coral_mcp.mesh.tls import CLIENT_OPTIONS, client_credentials
 from coral_mcp.mesh.tokens import JoinToken
-from coral_mcp.proto import coral_pb2 as pb
-from coral_mcp.proto import coral_pb2_grpc as pb_grpc
+from coral_mcp.models.mesh import JoinGrant, JoinRequestInfo
 from coral_mcp.rpc import codec
+from coral_mcp.rpc import mesh as mesh_rpc
 from coral_mcp.rpc.colony_servicer import MAX_HOSTNAME_CHARS
 
 logger = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 10.0
-#: Join attempts per second a source address may make, and the burst it may save up:
-#: a fleet behind one NAT joins in a few seconds; a flood, or guessing, goes nowhere.
-JOIN_RATE_PER_S = 5.0
-JOIN_BURST = 30
-
-
-class JoinLimiter:
-    """A token bucket per source address (bounded: the least recently seen are dropped)."""
-
-    def __init__(
-        self,
-        rate_per_s: float = JOIN_RATE_PER_S,
-        burst: int = JOIN_BURST,
-        clock: Callable[[], float] = time.monotonic,
-        max_sources: int = 10_000,
-    ) -> None:
-        self._rate, self._burst, self._clock = rate_per_s, float(burst), clock
-        self._max_sources = max_sources
-        self._buckets: dict[str, tuple[float, float]] = {}  # source -> (tokens, when)
-        self._warned: dict[str, float] = {}
-
-    def allow(self, source: str) -> bool:
-        now = self._clock()
-        tokens, when = self._buckets.pop(source, (self._burst, now))
-        tokens = min(self._burst, tokens + (now - when) * self._rate)
-        allowed = tokens >= 1.0
-        self._buckets[source] = (tokens - 1.0 if allowed else tokens, now)
-        if len(self._buckets) > self._max_sources:
-            del self._buckets[next(iter(self._buckets))]
-        return allowed
-
-    def should_warn(self, source: str) -> bool:
-        """True at most once a minute per source (refusals are not logged one by one)."""
-        now = self._clock()
-        if now - self._warned.get(source, -math.inf) < 60.0:
-            return False
-        self._warned[source] = now
-        if len(self._warned) > self._max_sources:
-            del self._warned[next(iter(self._warned))]
-        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +53,9 @@ class ColonyEndpoints:
     grpc_port: int
 
 
-class MeshServicer(pb_grpc.MeshServicer):
+class JoinService:
+    """The colony side of Join: redeem the token, certify the agent's key, say where to go."""
+
     def __init__(
         self,
         identity: ColonyIdentity,
@@ -110,57 +70,34 @@ class MeshServicer(pb_grpc.MeshServicer):
         self._on_joined = on_joined
         self._clock = clock
         self._lock = asyncio.Lock()
-        self._limiter = JoinLimiter()
 
-    async def Join(
-        self, request: pb.JoinRequest, context: grpc.aio.ServicerContext[object, object]
-    ) -> pb.JoinResponse:
-        source = split_peer(context.peer())[0]
-        if not self._limiter.allow(source):
-            if self._limiter.should_warn(source):
-                logger.warning("too many join attempts from %s: refusing for now", source)
-            await context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED, "too many join attempts: wait and retry"
-            )
-        info = JoinRequestInfo(
-            request.token_id,
-            request.secret,
-            request.agent_id,
-            request.hostname,
-            request.wg_public_key,
-            request.tls_public_key,
-        )
+    async def join(self, request: JoinRequestInfo, peer: str) -> JoinGrant | str:
         try:
             codec.name(request.agent_id, "agent_id")
             codec.name(request.hostname, "hostname", MAX_HOSTNAME_CHARS)
             cert = self._identity.issue_agent_cert(request.agent_id, request.tls_public_key)
             async with self._lock:
-                peer = self._registry.redeem(info, int(self._clock() * 1000))
-        except (JoinRefusedError, ValueError) as exc:
+                admitted = self._registry.redeem(request, int(self._clock() * 1000))
+        except (JoinRefusedError, ProtocolError, ValueError) as exc:
             logger.warning(
-                "join refused for agent %r from %s: %s", request.agent_id, context.peer(), exc
+                "join refused for agent %r from %s: %s", request.agent_id[:128], peer, exc
             )
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"join refused: {exc}")
-            raise AssertionError("unreachable") from None
-        except ProtocolError as exc:
-            logger.warning("join refused from %s: %s", context.peer(), exc)
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"join refused: {exc}")
-            raise AssertionError("unreachable") from None
+            return str(exc)
         logger.info(
-            "agent %s joined from %s: mesh address %s", peer.agent_id, context.peer(), peer.address
+            "agent %s joined from %s: mesh address %s", admitted.agent_id, peer, admitted.address
         )
-        self._on_joined(peer)
+        self._on_joined(admitted)
         ends = self._endpoints()
-        return pb.JoinResponse(
-            mesh_address=peer.address,
+        return JoinGrant(
+            mesh_id=self._identity.mesh_id,
+            mesh_address=admitted.address,
             mesh_subnet=str(self._identity.subnet),
             colony_mesh_address=self._identity.mesh_address,
             colony_wg_public_key=self._identity.wg_public_key,
-            colony_wg_endpoints=list(ends.wg),
+            colony_wg_endpoints=ends.wg,
             colony_grpc_port=ends.grpc_port,
             agent_certificate=cert,
-            colony_tls_endpoints=list(ends.tls),
-            mesh_id=self._identity.mesh_id,
+            colony_tls_endpoints=ends.tls,
         )
 
 
@@ -227,7 +164,7 @@ def _join_at(
 ) -> AgentMeshState:
     cert_pem = fetch_certificate(endpoint)
     verify_colony_cert(cert_pem, token.colony_key)
-    request = pb.JoinRequest(
+    request = JoinRequestInfo(
         token_id=token.token_id,
         secret=token.secret,
         agent_id=state.agent_id,
@@ -239,9 +176,7 @@ def _join_at(
         with grpc.secure_channel(
             endpoint, client_credentials(cert_pem), options=CLIENT_OPTIONS
         ) as channel:
-            answer: pb.JoinResponse = pb_grpc.MeshStub(channel).Join(
-                request, timeout=JOIN_TIMEOUT_S
-            )
+            answer = mesh_rpc.call_join(channel, request, JOIN_TIMEOUT_S)
     except grpc.RpcError as exc:
         code, details = exc.code(), exc.details()
         if code == grpc.StatusCode.PERMISSION_DENIED:
@@ -258,9 +193,9 @@ def _join_at(
         colony_cert_pem=cert_pem.decode(),
         colony_mesh_address=answer.colony_mesh_address,
         colony_wg_public_key=answer.colony_wg_public_key,
-        colony_wg_endpoints=tuple(answer.colony_wg_endpoints),
+        colony_wg_endpoints=answer.colony_wg_endpoints,
         colony_grpc_port=answer.colony_grpc_port,
-        colony_tls_endpoints=tuple(answer.colony_tls_endpoints),
+        colony_tls_endpoints=answer.colony_tls_endpoints,
     )
     prefix = int(answer.mesh_subnet.rpartition("/")[2])
     return state.with_join(answer.mesh_address, prefix, answer.agent_certificate.decode(), pin)

@@ -15,17 +15,19 @@ from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
 
 from coral_mcp import PROTOCOL_VERSION
 from coral_mcp.errors import ProtocolError
 from coral_mcp.models import (
     DetailQuery,
-    EventBatch,
     QueryReply,
     ServiceBatch,
     ServiceState,
     SummaryWindow,
 )
+from coral_mcp.models.messages import DataBody
 from coral_mcp.proto import coral_pb2 as pb
 from coral_mcp.proto import coral_pb2_grpc as pb_grpc
 from coral_mcp.rpc import codec
@@ -37,9 +39,6 @@ MAX_HOSTNAME_CHARS = 255
 MAX_VERSION_CHARS = 64
 #: How far ahead of the colony's clock an agent's timestamps may be (clock skew).
 MAX_AHEAD_MS = 24 * 3600 * 1000
-
-#: What a sequenced agent message carries, decoded.
-DataBody = SummaryWindow | ServiceBatch | EventBatch
 
 
 class IngestSink(Protocol):
@@ -267,7 +266,7 @@ class ColonyServicer(pb_grpc.ColonyServicer):
                 "agent %s skipped from seq %d to %d: messages were lost", agent_id, committed, seq
             )
         try:
-            body = _decode(message)
+            body = codec.data_from_pb(message)
             _not_future(body, int(self._clock() * 1000) + MAX_AHEAD_MS)
         except ProtocolError as exc:
             logger.warning("agent %s: refused message seq %d: %s", agent_id, seq, exc)
@@ -289,16 +288,21 @@ def _not_future(body: DataBody, latest_ms: int) -> None:
         raise ProtocolError("a time more than a day ahead of the colony's clock")
 
 
-def _decode(message: pb.AgentMessage) -> DataBody:
-    kind = message.WhichOneof("body")
-    if kind == "summaries":
-        return codec.summary_window_from_pb(message.summaries)
-    if kind == "services":
-        return codec.service_batch_from_pb(message.services)
-    if kind == "events":
-        return codec.event_batch_from_pb(message.events)
-    raise ProtocolError(f"message kind {kind!r} carries no data")
-
-
 def _ack(committed: int) -> pb.ColonyMessage:
     return pb.ColonyMessage(ack=pb.Ack(committed_seq=committed))
+
+
+def add_colony_service(server: grpc.aio.Server, servicer: ColonyServicer) -> None:
+    pb_grpc.add_ColonyServicer_to_server(servicer, server)
+
+
+class ColonyHealth:
+    """gRPC's standard health service on the colony's server, serving once started."""
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._health = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+
+    async def serving(self) -> None:
+        for service in ("", "coral.v1.Colony"):
+            await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)

@@ -12,10 +12,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from coral_mcp.mesh.join import JOIN_BURST, join, new_state
+from coral_mcp.mesh.join import join, new_state
 from coral_mcp.mesh.tls import CLIENT_OPTIONS, client_credentials
 from coral_mcp.proto import coral_pb2 as pb
 from coral_mcp.proto import coral_pb2_grpc as pb_grpc
+from coral_mcp.rpc.mesh import JOIN_BURST
 from tests.mesh.colony_side import mesh_colony
 
 
