@@ -50,3 +50,11 @@ def _private(path: Path) -> None:
             logger.warning("data directory %s was open to other users: now 0700", path)
     except OSError as exc:
         raise DataDirError(f"cannot restrict data directory {path}: {exc.strerror}") from None
+
+
+def read_token_file(path: Path) -> str | None:
+    """The token kept in `path` (a colony's `mcp.token`), if it can be read."""
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None

@@ -26,9 +26,8 @@ from coral_mcp.agent.identity import AgentIdentity
 from coral_mcp.agent.ring_store import RingStore
 from coral_mcp.agent.sensing import Sensor
 from coral_mcp.agent.summarize import SeriesKey, drop_unchanged, summarize
-from coral_mcp.colony.auth import read_token_file
 from coral_mcp.config import AgentSettings
-from coral_mcp.datadir import ensure_data_dir
+from coral_mcp.datadir import ensure_data_dir, read_token_file
 from coral_mcp.mesh.agent_link import AgentLink, bring_up_tunnel, plan_link
 from coral_mcp.mesh.agent_state import AgentMeshState
 from coral_mcp.mesh.tunnel import Tunnel

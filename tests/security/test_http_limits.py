@@ -37,8 +37,7 @@ def test_big_slow_and_anonymous_bodies_are_refused_and_the_colony_carries_on(
     settings = ColonySettings(data_dir=tmp_path / "colony", grpc_port=0, http_port=0)
 
     async def scenario() -> None:
-        colony = ColonyDaemon(settings)
-        await colony.start()
+        colony = await ColonyDaemon.open(settings)
         try:
             port, token = colony.http_port, colony.token
             auth = f"Authorization: Bearer {token}\r\n".encode()
