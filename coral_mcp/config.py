@@ -94,11 +94,19 @@ class AgentSettings:
     wg_port: int = DEFAULT_AGENT_WG_PORT
     #: Discovery service HOST:PORT, asked when no endpoint of the token answers.
     discovery: str | None = None
+    #: The colony's token file, shown on its plain gRPC port (not needed in a mesh).
+    #: None: `colony/mcp.token` beside the agent's data dir (one data root for both).
+    colony_token_file: Path | None = None
 
     @property
     def tunnel_mode(self) -> TunnelMode:
         """`tunnel`, typed (validated in __post_init__)."""
         return cast(TunnelMode, self.tunnel)
+
+    @property
+    def token_file(self) -> Path:
+        """Where the colony's token is read from."""
+        return self.colony_token_file or self.data_dir.parent / "colony" / "mcp.token"
 
     def __post_init__(self) -> None:
         _tunnel(self.tunnel, self.wg_interface)

@@ -116,6 +116,13 @@ def agent() -> None:
     "--wg-interface", default=None, help="WireGuard interface name [default: coral-agent]."
 )
 @click.option("--wg-port", type=int, default=None, help="WireGuard UDP port [default: 51820].")
+@click.option(
+    "--colony-token-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The colony's token file (mcp.token), shown on its plain gRPC port; not needed"
+    " in a mesh [default: colony/mcp.token beside the agent's data dir].",
+)
 def start(
     config: Path | None,
     services: tuple[str, ...],
@@ -129,6 +136,7 @@ def start(
     discovery: str | None,
     wg_interface: str | None,
     wg_port: int | None,
+    colony_token_file: Path | None,
 ) -> None:
     """Start an agent and stream what it sees to a colony. Runs until interrupted."""
     settings = build_settings(
@@ -143,6 +151,7 @@ def start(
         discovery=discovery,
         wg_interface=wg_interface,
         wg_port=wg_port,
+        colony_token_file=colony_token_file,
     )
     # Settings are valid: join the mesh if asked, then go on in a lean process, unless
     # the tunnel is the kernel's: pyroute2 needs `ssl`, which the lean process fences off.

@@ -37,7 +37,8 @@ class CoralData(Protocol):
         """A service not reported for this long is stale: the colony's configured
         offline threshold for agents (`--offline-after`)."""
 
-    async def services(self) -> list[ServiceView]: ...
+    async def services(self, names: Sequence[str] | None = None) -> list[ServiceView]:
+        """Services sorted by name: those in `names`, or all of them."""
 
     async def service_names(self) -> list[str]: ...
 
