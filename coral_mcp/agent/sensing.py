@@ -34,7 +34,8 @@ from coral_mcp.agent.health_monitor import HealthMonitor
 from coral_mcp.agent.lifecycle import LifecycleTracker
 from coral_mcp.agent.naming import ServiceNamer
 from coral_mcp.agent.rates import Rates
-from coral_mcp.agent.services import ResolvedService, resolve_services
+from coral_mcp.agent.services import AUTO_SPEC, ResolvedService, resolve_services
+from coral_mcp.agent.transport import TransportTracker
 from coral_mcp.config import AgentSettings
 from coral_mcp.models import (
     Endpoint,
@@ -82,7 +83,7 @@ class Sensor:
         procfs = ProcFS(settings.proc_root)
         self._procfs = procfs
         self._sampler = ProcessSampler(ps)
-        self._scanner = SocketScanner(ps)
+        self._scanner = SocketScanner(ps, proc_root=str(settings.proc_root))
         self._cgroups = CgroupReader(procfs, settings.cgroup_root)
         self._systemd = SystemdUnits(settings.systemctl)
         self._namer = ServiceNamer(procfs)
@@ -96,6 +97,8 @@ class Sensor:
         self._connections: dict[str, set[Connection]] = {}
         self._cgroup_paths: dict[str, dict[str, str]] = {}
         self._gone_since: dict[str, float] = {}
+        self._watched_pids: set[int] = set()
+        self._transport = TransportTracker()
 
     def _exit_status(self, pid: int, unit: str | None) -> ExitStatus | None:
         status = self._procfs.zombie_exit_status(pid)
@@ -105,9 +108,9 @@ class Sensor:
 
     def observe(self) -> Observation:
         now_s = self._clock()
-        fresh_scan = now_s >= self._next_scan_s
+        fresh_scan = self._scanner.cheap or now_s >= self._next_scan_s
         if fresh_scan:
-            self._table = self._scanner.scan()
+            self._table = self._scanner.scan(self._watched_pids)
             self._next_scan_s = now_s + max(self.settings.socket_scan_s, 0.0) - 0.001
         table = self._table
         processes = self._processes(table)
@@ -121,6 +124,7 @@ class Sensor:
             self._namer,
         )
         resolved += self._vanished(resolved, now_s)
+        self._watched_pids = {pid for r in resolved for pid in r.pids}
         stats = self._sampler.sample(pid for r in resolved for pid in r.pids)
         samples: list[Sample] = []
         events: list[Event] = []
@@ -131,10 +135,13 @@ class Sensor:
             mine = {p: stats[p] for p in service.pids if p in stats}
             peers = table.outbound_peers(mine)
             cgroup = self._cgroup(service.name, mine)
-            if service.spec == VANISHED:  # only its processes' ends and OOM kills
+            if service.spec == VANISHED:  # its processes' ends and OOM kills; shown down
                 events += self._lifecycle.observe(
                     now_s, service.name, mine, (), cgroup.oom_kills if cgroup else None
                 )
+                self._transport.forget(service.name)
+                states.append(ServiceState(name=service.name, spec=AUTO_SPEC, pids=(), listen=()))
+                samples.append(Sample(now_s, service.name, "processes", 0.0))
                 continue
             by_service[service.name] = tuple(mine.values())
             if cgroup is not None:
@@ -143,6 +150,8 @@ class Sensor:
             samples += _connection_samples(service.name, now_s, table, list(mine), peers)
             if fresh_scan:
                 samples += self._churn(service.name, now_s, table.connection_keys(mine))
+                listening = {e.port for e in table.listen_endpoints(mine)}
+                samples += self._transport.samples(service.name, now_s, table, mine, listening)
             samples += self._cgroup_samples(service.name, now_s, cgroup)
             events += self._lifecycle.observe(
                 now_s, service.name, mine, peers, cgroup.oom_kills if cgroup else None
@@ -211,6 +220,7 @@ class Sensor:
                 self._gone_since.pop(name)
                 self._cgroup_paths.pop(name, None)
                 self._connections.pop(name, None)
+                self._transport.forget(name)
             else:
                 gone.append(ResolvedService(name, VANISHED, ()))
         return gone

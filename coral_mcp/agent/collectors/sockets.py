@@ -1,22 +1,30 @@
 """TCP sockets of the host: who listens where, and who is connected to whom.
 
-psutil is the seam (`net_connections`, `net_if_addrs`). One scan of the host's TCP
-sockets per call; the result maps pids to listening endpoints and to established
-outbound peers. Wildcard listening addresses (0.0.0.0, ::) are expanded to the
-host's own addresses, so that a peer address seen by another agent matches exactly.
+One scan of the host's TCP sockets per call, read from the kernel's netlink
+`sock_diag` (with `tcp_info`: round-trip time, retransmissions) where it is available,
+else through psutil (`net_connections`, which walks every process's descriptors).
+The result maps pids to listening endpoints, to established outbound peers and to
+their sockets. Wildcard listening addresses (0.0.0.0, ::) are expanded to the host's
+own addresses, so that a peer address seen by another agent matches exactly.
 """
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 
 import psutil
 
+from coral_mcp.agent.collectors import sock_diag
+from coral_mcp.agent.collectors.sock_diag import InodeOwners, TcpSocket
 from coral_mcp.models import Endpoint
+
+logger = logging.getLogger(__name__)
 
 _WILDCARDS = {"0.0.0.0", "::", ""}
 
@@ -39,6 +47,13 @@ class SocketTable:
     )
     # pid -> count of its sockets per TCP state other than LISTEN (SYN_SENT, CLOSE_WAIT...)
     states: dict[int, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    #: pid -> its non-listening sockets with tcp_info (netlink scans only).
+    sockets: dict[int, list[TcpSocket]] = field(default_factory=lambda: defaultdict(list))
+    #: (local, remote) of every connection in an orderly close (FIN exchanged:
+    #: FIN_WAIT, CLOSE_WAIT, LAST_ACK, CLOSING, TIME_WAIT), whoever owns it.
+    closing: set[tuple[Endpoint, Endpoint]] = field(default_factory=set)
+    #: Whether `sockets` and `closing` were filled (a netlink scan).
+    detailed: bool = False
 
     def pids_listening_on(self, port: int) -> set[int]:
         return {pid for pid, eps in self.listen.items() if any(e.port == port for e in eps)}
@@ -86,11 +101,37 @@ class SocketTable:
         return {pair for pid in pids for pair in self.established.get(pid, ())}
 
 
-class SocketScanner:
-    """Reads the host's TCP sockets through psutil."""
+_CLOSING_STATES = {
+    sock_diag.FIN_WAIT1,
+    sock_diag.FIN_WAIT2,
+    sock_diag.TIME_WAIT,
+    sock_diag.CLOSE_WAIT,
+    sock_diag.LAST_ACK,
+    sock_diag.CLOSING,
+}
 
-    def __init__(self, ps: ModuleType = psutil) -> None:
+
+class SocketScanner:
+    """Reads the host's TCP sockets: netlink sock_diag, else psutil.
+
+    `scan(watched)` maps listening sockets to every process holding them (for
+    auto-discovery) and the other sockets to the listening pids and `watched` pids
+    only. psutil stays the seam for interface addresses and for hosts without
+    netlink (`netlink=False` forces it).
+    """
+
+    def __init__(
+        self, ps: ModuleType = psutil, netlink: bool = True, proc_root: str = "/proc"
+    ) -> None:
         self._ps = ps
+        self._netlink = netlink
+        self._owners = InodeOwners.at(Path(proc_root))
+        self._mine: set[int] = set()
+
+    @property
+    def cheap(self) -> bool:
+        """True when a scan is a netlink dump (cheap enough for every sample)."""
+        return self._netlink
 
     def host_addresses(self) -> tuple[set[str], set[str]]:
         """(IPv4, IPv6) addresses of the host's interfaces."""
@@ -104,7 +145,45 @@ class SocketScanner:
                     v6.add(addr.address.split("%", 1)[0])
         return v4, v6
 
-    def scan(self) -> SocketTable:
+    def scan(self, watched: Iterable[int] = ()) -> SocketTable:
+        if self._netlink:
+            try:
+                return self._scan_netlink(set(watched))
+            except OSError as exc:
+                logger.info("netlink sock_diag unavailable (%s); reading sockets via psutil", exc)
+                self._netlink = False
+        return self._scan_psutil()
+
+    def _scan_netlink(self, watched: set[int]) -> SocketTable:
+        dumped = sock_diag.dump_tcp()
+        table = SocketTable(detailed=True)
+        v4, v6 = self.host_addresses()
+        listening = [s for s in dumped if s.state == sock_diag.LISTEN and s.inode]
+        owners = self._owners.owners({s.inode for s in listening}, None)
+        for sock in listening:
+            local_ip, port = sock.local
+            ips = _listen_ips(local_ip, ":" in local_ip, v4, v6)
+            for pid in owners.get(sock.inode, ()):
+                table.listen[pid].update(Endpoint(ip, port) for ip in ips)
+        mine = watched | set(table.listen)
+        if mine - self._mine:  # a process newly watched: its sockets are no longer foreign
+            self._owners.forget_foreign()
+        self._mine = mine
+        others = [s for s in dumped if s.state != sock_diag.LISTEN]
+        conn_owners = self._owners.owners({s.inode for s in others if s.inode}, mine)
+        for sock in others:
+            local, remote = Endpoint(*sock.local), Endpoint(*sock.remote)
+            if sock.state in _CLOSING_STATES:
+                table.closing.add((local, remote))
+            for pid in conn_owners.get(sock.inode, ()) if sock.inode else ():
+                table.sockets[pid].append(sock)
+                table.states[pid][sock_diag.STATE_NAMES.get(sock.state, "UNKNOWN")] += 1
+                if sock.state == sock_diag.ESTABLISHED:
+                    table.established[pid].append((local, remote))
+        self._owners.forget_missing({s.inode for s in dumped if s.inode})
+        return table
+
+    def _scan_psutil(self) -> SocketTable:
         table = SocketTable()
         v4, v6 = self.host_addresses()
         for conn in self._ps.net_connections(kind="tcp"):
@@ -112,10 +191,7 @@ class SocketScanner:
                 continue
             local_ip = normalize_ip(conn.laddr.ip)
             if conn.status == psutil.CONN_LISTEN:
-                if local_ip in _WILDCARDS:
-                    ips = v4 | v6 if conn.family == socket.AF_INET6 else v4
-                else:
-                    ips = {local_ip}
+                ips = _listen_ips(local_ip, conn.family == socket.AF_INET6, v4, v6)
                 table.listen[conn.pid].update(Endpoint(ip, conn.laddr.port) for ip in ips)
                 continue
             table.states[conn.pid][conn.status] += 1
@@ -127,3 +203,11 @@ class SocketScanner:
                     )
                 )
         return table
+
+
+def _listen_ips(local_ip: str, ipv6: bool, v4: set[str], v6: set[str]) -> set[str]:
+    """The addresses a listening socket answers on: a wildcard is every host address
+    (an IPv6 wildcard takes IPv4 too)."""
+    if local_ip not in _WILDCARDS:
+        return {local_ip}
+    return v4 | v6 if ipv6 else v4

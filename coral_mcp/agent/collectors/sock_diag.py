@@ -1,0 +1,220 @@
+"""The host's TCP sockets from the kernel's `sock_diag` netlink interface.
+
+One dump (`SOCK_DIAG_BY_FAMILY`, IPv4 then IPv6) lists every TCP socket with its state,
+addresses, inode and `struct tcp_info` (round-trip time, retransmissions, time since
+data was last sent and received). It is read over Python's own netlink socket: no
+pyroute2 (which costs ~23 MiB and loads `ssl`), no walk of every process's file
+descriptors as psutil's `net_connections()` does.
+
+The kernel does not say which process owns a socket; `/proc/PID/fd` does. Inodes are
+mapped to pids lazily: a socket seen before keeps its owner, and only a socket never
+seen makes the scanner read file descriptors again — every process's when a listening
+socket is new (auto-discovery), only the watched processes' otherwise. In a steady
+state no descriptor is read at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+logger = logging.getLogger(__name__)
+
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST = 0x1
+_NLM_F_DUMP = 0x300
+_NLMSG_ERROR = 2
+_NLMSG_DONE = 3
+_INET_DIAG_INFO = 2
+_HEADER = struct.Struct("=IHHII")
+_REQUEST = struct.Struct("=BBBBI48x")
+_MSG = struct.Struct("=BBBB2H16s16sI8xIIIII")
+_ATTR = struct.Struct("=HH")
+# struct tcp_info: (offset, format) of the fields read. rtt/rttvar are microseconds,
+# last_data_* milliseconds ago.
+_TCPI_UNACKED = struct.Struct("=I")  # offset 24
+_TCPI_LAST = struct.Struct("=II")  # last_data_sent @44, (last_ack_sent @48)
+_TCPI_LAST_RECV = struct.Struct("=I")  # @52
+_TCPI_RTT = struct.Struct("=II")  # rtt @68, rttvar @72
+_TCPI_TOTAL_RETRANS = struct.Struct("=I")  # @100
+_TCPI_MIN_LEN = 104
+
+#: TCP states as the kernel numbers them (include/net/tcp_states.h).
+ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, TIME_WAIT = 1, 2, 3, 4, 5, 6
+CLOSE, CLOSE_WAIT, LAST_ACK, LISTEN, CLOSING = 7, 8, 9, 10, 11
+STATE_NAMES = {
+    ESTABLISHED: "ESTABLISHED",
+    SYN_SENT: "SYN_SENT",
+    SYN_RECV: "SYN_RECV",
+    FIN_WAIT1: "FIN_WAIT1",
+    FIN_WAIT2: "FIN_WAIT2",
+    TIME_WAIT: "TIME_WAIT",
+    CLOSE: "CLOSE",
+    CLOSE_WAIT: "CLOSE_WAIT",
+    LAST_ACK: "LAST_ACK",
+    LISTEN: "LISTEN",
+    CLOSING: "CLOSING",
+}
+_ALL_STATES = 0xFFF
+
+
+class TcpSocket(NamedTuple):
+    """One TCP socket as the kernel reports it. Times from `tcp_info`; zero when the
+    kernel sent none (a listening socket, an old kernel)."""
+
+    state: int
+    local: tuple[str, int]
+    remote: tuple[str, int]
+    inode: int
+    rtt_us: int = 0
+    rttvar_us: int = 0
+    total_retrans: int = 0
+    unacked: int = 0
+    last_data_sent_ms: int = 0
+    last_data_recv_ms: int = 0
+
+
+def _ip(family: int, raw: bytes) -> str:
+    if family == socket.AF_INET:
+        return socket.inet_ntop(socket.AF_INET, raw[:4])
+    text = socket.inet_ntop(socket.AF_INET6, raw)
+    if text.startswith("::ffff:") and "." in text:
+        return text[len("::ffff:") :]
+    return text
+
+
+def _parse(data: bytes, family: int, into: list[TcpSocket]) -> bool:
+    """Append the inet_diag_msg records (with their INET_DIAG_INFO) of one netlink
+    reply to `into`; True when the reply ends the dump."""
+    offset = 0
+    while offset + _HEADER.size <= len(data):
+        length, kind, _, _, _ = _HEADER.unpack_from(data, offset)
+        if length < _HEADER.size:
+            return True
+        if kind == _NLMSG_DONE:
+            return True
+        if kind == _NLMSG_ERROR:
+            (errno,) = struct.unpack_from("=i", data, offset + _HEADER.size)
+            raise OSError(-errno, f"sock_diag: {os.strerror(-errno)}")
+        body = offset + _HEADER.size
+        fam, state, _, _, sport, dport, src, dst, _, _, _, _, _, inode = _MSG.unpack_from(
+            data, body
+        )
+        info: tuple[int, ...] = ()
+        attr = body + _MSG.size
+        end = offset + length
+        while attr + _ATTR.size <= end:
+            attr_len, attr_type = _ATTR.unpack_from(data, attr)
+            if attr_len < _ATTR.size:
+                break
+            if attr_type == _INET_DIAG_INFO and attr_len - _ATTR.size >= _TCPI_MIN_LEN:
+                base = attr + _ATTR.size
+                info = (
+                    *_TCPI_RTT.unpack_from(data, base + 68),
+                    *_TCPI_TOTAL_RETRANS.unpack_from(data, base + 100),
+                    *_TCPI_UNACKED.unpack_from(data, base + 24),
+                    _TCPI_LAST.unpack_from(data, base + 44)[0],
+                    *_TCPI_LAST_RECV.unpack_from(data, base + 52),
+                )
+            attr += (attr_len + 3) & ~3
+        into.append(
+            TcpSocket(
+                state,
+                (_ip(fam or family, src), socket.ntohs(sport)),
+                (_ip(fam or family, dst), socket.ntohs(dport)),
+                inode,
+                *info,
+            )
+        )
+        offset += (length + 3) & ~3
+    return not data
+
+
+def dump_tcp(families: Iterable[int] = (socket.AF_INET, socket.AF_INET6)) -> list[TcpSocket]:
+    """Every TCP socket of the host's network namespace, with tcp_info. Raises OSError
+    when netlink sock_diag is not available (not Linux, a sandbox without netlink)."""
+    found: list[TcpSocket] = []
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as nl:
+        nl.settimeout(2.0)
+        for seq, family in enumerate(families, start=1):
+            request = _REQUEST.pack(
+                family, socket.IPPROTO_TCP, 1 << (_INET_DIAG_INFO - 1), 0, _ALL_STATES
+            )
+            header = _HEADER.pack(
+                _HEADER.size + len(request),
+                _SOCK_DIAG_BY_FAMILY,
+                _NLM_F_REQUEST | _NLM_F_DUMP,
+                seq,
+                0,
+            )
+            nl.sendall(header + request)
+            while not _parse(nl.recv(1 << 16), family, found):
+                pass
+    return found
+
+
+@dataclass(slots=True)
+class InodeOwners:
+    """Which pid holds which socket inode, read from `/proc/PID/fd` only when needed.
+
+    `owners(inodes, pids)` answers for the inodes given; an inode never seen makes it
+    read the file descriptors of `pids` (or of every process when `pids` is None),
+    after which inodes still unowned are remembered as someone else's.
+    """
+
+    proc_root: Path
+    _owner: dict[int, set[int]]
+    _foreign: set[int]
+    _read_all: bool = False
+
+    @classmethod
+    def at(cls, proc_root: Path = Path("/proc")) -> InodeOwners:
+        return cls(proc_root, {}, set())
+
+    def owners(self, inodes: set[int], pids: Iterable[int] | None) -> dict[int, set[int]]:
+        unknown = {i for i in inodes if i not in self._owner and i not in self._foreign}
+        if unknown:
+            self._walk(pids, unknown)
+        return {i: self._owner[i] for i in inodes if i in self._owner}
+
+    def forget_foreign(self) -> None:
+        """Read descriptors again for inodes thought to be someone else's."""
+        self._foreign.clear()
+
+    def forget_missing(self, live: set[int]) -> None:
+        """Drop inodes no longer in the dump, to stay bounded."""
+        for inode in [i for i in self._owner if i not in live]:
+            del self._owner[inode]
+        self._foreign &= live
+
+    def _walk(self, pids: Iterable[int] | None, wanted: set[int]) -> None:
+        if pids is None:
+            pids = (int(e.name) for e in os.scandir(self.proc_root) if e.name.isdigit())
+        found: set[int] = set()
+        for pid in pids:
+            for inode in self._socket_inodes(pid):
+                self._owner.setdefault(inode, set()).add(pid)
+                found.add(inode)
+        self._foreign |= wanted - found
+
+    def _socket_inodes(self, pid: int) -> Iterator[int]:
+        fd_dir = f"{self.proc_root}/{pid}/fd"
+        try:
+            entries = os.scandir(fd_dir)
+        except OSError:  # gone, or another user's
+            return
+        with entries:
+            for entry in entries:
+                try:
+                    target = os.readlink(entry.path)
+                except OSError:
+                    continue
+                if target.startswith("socket:["):
+                    yield int(target[8:-1])
