@@ -82,8 +82,8 @@ class Sensor:
         self._own_pids = own_pids
         procfs = ProcFS(settings.proc_root)
         self._procfs = procfs
-        self._sampler = ProcessSampler(ps)
-        self._scanner = SocketScanner(ps, proc_root=str(settings.proc_root))
+        self._sampler = ProcessSampler(ps, procfs.version_environ)
+        self._scanner = SocketScanner(ps)
         self._cgroups = CgroupReader(procfs, settings.cgroup_root)
         self._systemd = SystemdUnits(settings.systemctl)
         self._namer = ServiceNamer(procfs)
@@ -121,7 +121,7 @@ class Sensor:
             table,
             processes,
             self._own_pids,
-            self._namer,
+            self._namer.group,
         )
         resolved += self._vanished(resolved, now_s)
         self._watched_pids = {pid for r in resolved for pid in r.pids}
@@ -141,7 +141,6 @@ class Sensor:
                 )
                 self._transport.forget(service.name)
                 states.append(ServiceState(name=service.name, spec=AUTO_SPEC, pids=(), listen=()))
-                samples.append(Sample(now_s, service.name, "processes", 0.0))
                 continue
             by_service[service.name] = tuple(mine.values())
             if cgroup is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -21,6 +21,7 @@ import psutil
 logger = logging.getLogger(__name__)
 
 _PSUTIL_GONE = (psutil.NoSuchProcess, psutil.ZombieProcess)
+_Identity = tuple[str, int, float, tuple[str, ...], tuple[tuple[str, str], ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +49,17 @@ class ProcessStat:
     exe_mtime_s: float = 0.0
     cmdline: tuple[str, ...] = ()
     ppid: int = 0
+    #: Version-like variables of its environment (`APP_VERSION`, `IMAGE_TAG`...), sorted.
+    version_env: tuple[tuple[str, str], ...] = ()
+    cwd: str = ""
 
     @property
-    def fingerprint(self) -> tuple[str, int, float, tuple[str, ...]]:
-        """What a deploy changes: the executable (path, inode, mtime) and command line."""
-        return (self.exe, self.exe_inode, self.exe_mtime_s, self.cmdline)
+    def fingerprint(
+        self,
+    ) -> tuple[str, int, float, tuple[str, ...], tuple[tuple[str, str], ...]]:
+        """What a deploy changes: the executable (path, inode, mtime), the command line
+        and the version-like environment."""
+        return (self.exe, self.exe_inode, self.exe_mtime_s, self.cmdline, self.version_env)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +70,8 @@ class ProcessInfo:
     name: str
     cmdline: tuple[str, ...]
     zombie: bool = False
+    #: Working directory ("" when unreadable or not asked for).
+    cwd: str = ""
 
 
 class ProcessSampler:
@@ -77,12 +86,17 @@ class ProcessSampler:
 
     REUSE_CHECK_EVERY = 6
 
-    def __init__(self, ps: ModuleType = psutil) -> None:
+    def __init__(
+        self,
+        ps: ModuleType = psutil,
+        version_env: Callable[[int], tuple[tuple[str, str], ...]] = lambda pid: (),
+    ) -> None:
         self._ps = ps
+        self._version_env = version_env
         self._handles: dict[int, Any] = {}
-        # What does not change while a process lives (exe, its file, the command line)
-        # is read once per process, not at every sample.
-        self._identity: dict[int, tuple[str, int, float, tuple[str, ...]]] = {}
+        # What does not change while a process lives (exe, its file, the command line,
+        # its environment) is read once per process, not at every sample.
+        self._identity: dict[int, _Identity] = {}
         self._samples_since_check: dict[int, int] = {}
 
     def sample(self, pids: Iterable[int]) -> dict[int, ProcessStat]:
@@ -132,6 +146,7 @@ class ProcessSampler:
                         exe,
                         *_file_identity(exe),
                         tuple(_optional(proc.cmdline) or ()),
+                        self._version_env(pid),
                     )
         except _PSUTIL_GONE:
             self._handles.pop(pid, None)
@@ -140,7 +155,7 @@ class ProcessSampler:
         except psutil.AccessDenied:
             logger.debug("access denied reading pid %d", pid)
             return None
-        exe, inode, mtime, cmdline = self._identity[pid]
+        exe, inode, mtime, cmdline, version_env = self._identity[pid]
         return ProcessStat(
             pid=pid,
             name=name,
@@ -158,6 +173,7 @@ class ProcessSampler:
             exe_mtime_s=mtime,
             cmdline=cmdline,
             ppid=int(ppid),
+            version_env=version_env,
         )
 
 
@@ -190,12 +206,13 @@ def processes_by_pid(pids: Iterable[int], ps: ModuleType = psutil) -> list[Proce
                 zombie = proc.status() == psutil.STATUS_ZOMBIE
                 name = proc.name()
                 cmdline = () if zombie else tuple(_optional(proc.cmdline) or ())
+                cwd = "" if zombie else str(_optional(proc.cwd) or "")
         except _PSUTIL_GONE:
             continue
         except psutil.AccessDenied:
             logger.debug("access denied reading pid %d", pid)
             continue
-        found.append(ProcessInfo(pid=pid, name=name, cmdline=cmdline, zombie=zombie))
+        found.append(ProcessInfo(pid=pid, name=name, cmdline=cmdline, zombie=zombie, cwd=cwd))
     return found
 
 
@@ -227,16 +244,23 @@ def service_name_for(process: ProcessInfo) -> str:
     if _INTERPRETERS.match(process.name) and len(process.cmdline) > 1:
         args = list(process.cmdline[1:])
         for index, arg in enumerate(args):
+            if arg in ("-c", "-e", "--eval"):  # inline code: no script to name it after
+                return clean_name(f"{process.name}{arg}", MAX_AUTO_NAME_CHARS)
             if arg == "-m" and index + 1 < len(args):
-                return clean_name(args[index + 1])
+                return clean_name(args[index + 1], MAX_AUTO_NAME_CHARS)
             if arg in ("-jar", "-cp", "-classpath") and index + 1 < len(args):
                 continue
             if not arg.startswith("-"):
                 base = arg.rsplit("/", 1)[-1]
-                return clean_name(base.rsplit(".", 1)[0] if "." in base else base)
-    return clean_name(process.name) or f"pid-{process.pid}"
+                name = clean_name(base.rsplit(".", 1)[0] if "." in base else base)
+                return clean_name(name, MAX_AUTO_NAME_CHARS) or clean_name(process.name)
+    return clean_name(process.name, MAX_AUTO_NAME_CHARS) or f"pid-{process.pid}"
 
 
-def clean_name(text: str) -> str:
+#: Auto-discovered names stay short: they head every line of `what is running?`.
+MAX_AUTO_NAME_CHARS = 24
+
+
+def clean_name(text: str, max_chars: int = 64) -> str:
     """`text` reduced to a valid service name (letters, digits, '.', '_', '-')."""
-    return re.sub(r"[^A-Za-z0-9._-]", "-", text)[:64].strip("-.")
+    return re.sub(r"[^A-Za-z0-9._-]", "-", text)[:max_chars].strip("-.")
