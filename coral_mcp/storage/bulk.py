@@ -125,7 +125,9 @@ def _upsert_services(
     svc: dict[tuple[str, str], tuple[str, list[int], datetime]] = {}
     eps: dict[tuple[str, str, str, int], datetime] = {}
     peers: dict[tuple[str, str, str, int], tuple[int, datetime]] = {}
+    reported: dict[str, list[str]] = {}
     for agent_id, seen, states in sorted(batches, key=lambda b: b[1]):
+        reported[agent_id] = [state.name for state in states]
         for state in states:
             name = state.name
             svc[(agent_id, name)] = (state.spec, list(state.pids), seen)
@@ -144,6 +146,8 @@ def _upsert_services(
         }
         assert services_in
         cur.execute(q.UPSERT_SERVICES)
+    for agent_id, names in reported.items():
+        cur.execute(q.CLEAR_UNREPORTED_SERVICES, [agent_id, names])
     if eps:
         keys4 = list(eps)
         endpoints_in = {
