@@ -17,6 +17,7 @@ from types import ModuleType
 
 import psutil
 
+from coral_mcp.agent.auto_probe import AutoProber
 from coral_mcp.agent.collectors.cgroup import CgroupReader, CgroupStat
 from coral_mcp.agent.collectors.host import HostSampler
 from coral_mcp.agent.collectors.processes import (
@@ -40,6 +41,7 @@ from coral_mcp.config import AgentSettings
 from coral_mcp.models import (
     Endpoint,
     Event,
+    EventKind,
     Peer,
     Sample,
     ServiceBatch,
@@ -53,6 +55,8 @@ Connection = tuple[Endpoint, Endpoint]
 VANISHED = "vanished"
 #: An auto-discovered service gone this long is forgotten (its name may come back new).
 VANISHED_TTL_S = 3600.0
+#: A version change seen by a probe this soon after a deploy event is the same deploy.
+DEPLOY_DEDUP_S = 180.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,15 @@ class Sensor:
         self._lifecycle = LifecycleTracker(self._exit_status, procfs.systemd_unit)
         self.health = HealthMonitor(settings.health_checks)
         self.scraper = Scraper(settings.scrapes)
+        configured = {c.service for c in settings.health_checks} | {
+            s.service for s in settings.scrapes
+        }
+        self.prober = (
+            AutoProber(settings.interval_s, skip={*settings.auto_probe_skip, *configured})
+            if settings.auto_probe
+            else None
+        )
+        self._deployed_at: dict[str, float] = {}
         self._host = HostSampler(ps, procfs) if settings.host_metrics else None
         self._rates = Rates()
         self._table = SocketTable()
@@ -166,8 +179,13 @@ class Sensor:
             )
         health_samples, health_events = self.health.run_due(now_s)
         samples += health_samples
-        events += health_events
         samples += self.scraper.run_due(now_s)
+        if self.prober is not None:
+            self.prober.update(now_s, ((s.name, s.pids, s.listen) for s in states))
+            probe_samples, probe_events = self.prober.run_due(now_s)
+            samples += probe_samples
+            health_events += probe_events
+        events += self._one_deploy(now_s, events, health_events)
         if self._host is not None:
             samples += self._host.sample(now_s)
         self._rates.end_round()
@@ -179,6 +197,19 @@ class Sensor:
             processes=by_service,
             cgroups=cgroups,
         )
+
+    def _one_deploy(self, now_s: float, lifecycle: list[Event], probes: list[Event]) -> list[Event]:
+        """The probes' events, less a version change the lifecycle already reported as a
+        deploy (a restart with a new version is one deploy, not two)."""
+        for event in lifecycle:
+            if event.kind == EventKind.DEPLOY:
+                self._deployed_at[event.service] = now_s
+        return [
+            e
+            for e in probes
+            if e.kind != EventKind.DEPLOY
+            or now_s - self._deployed_at.get(e.service, -DEPLOY_DEDUP_S) >= DEPLOY_DEDUP_S
+        ]
 
     def _processes(self, table: SocketTable) -> list[ProcessInfo]:
         """The processes services may be made of: every one when a service is found by

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,8 @@ def start_app(
 
 
 def sensor_for(tmp_path: Path, *specs: str, **settings: object) -> Sensor:
+    """A Sensor for the specs; `clock=` is the Sensor's, everything else settings."""
+    clock = settings.pop("clock", time.time)
     return Sensor(
         AgentSettings(
             data_dir=tmp_path,
@@ -31,7 +34,8 @@ def sensor_for(tmp_path: Path, *specs: str, **settings: object) -> Sensor:
             host_metrics=bool(settings.pop("host_metrics", False)),
             socket_scan_s=float(settings.pop("socket_scan_s", 0.01)),  # type: ignore[arg-type]
             **settings,  # type: ignore[arg-type]
-        )
+        ),
+        clock=clock,  # type: ignore[arg-type]
     )
 
 
