@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -164,7 +164,7 @@ class Sensor:
                 samples += self._churn(service.name, now_s, table.connection_keys(mine))
                 listening = {e.port for e in table.listen_endpoints(mine)}
                 samples += self._transport.samples(service.name, now_s, table, mine, listening)
-            samples += self._cgroup_samples(service.name, now_s, cgroup)
+            samples += self._cgroup_samples(service.name, now_s, cgroup, mine)
             events += self._lifecycle.observe(
                 now_s, service.name, mine, peers, cgroup.oom_kills if cgroup else None
             )
@@ -290,8 +290,13 @@ class Sensor:
             Sample(now_s, name, "connections_closed", float(len(before - keys))),
         ]
 
-    def _cgroup_samples(self, name: str, now_s: float, cgroup: CgroupStat | None) -> list[Sample]:
-        if cgroup is None:
+    def _cgroup_samples(
+        self, name: str, now_s: float, cgroup: CgroupStat | None, pids: Collection[int]
+    ) -> list[Sample]:
+        """The cgroup's figures, when the cgroup is the service's own: a cgroup holding
+        other processes too (a container's, a login session's) is not the service's,
+        and its memory is not reported as the service's."""
+        if cgroup is None or not cgroup_is_own(cgroup, pids):
             return []
         values = {
             "cgroup_memory_limit_bytes": cgroup.memory_limit_bytes,
@@ -304,6 +309,11 @@ class Sensor:
             if rate is not None:
                 samples.append(Sample(now_s, name, "cgroup_cpu_throttled_ratio", rate))
         return samples
+
+
+def cgroup_is_own(cgroup: CgroupStat, pids: Collection[int]) -> bool:
+    """Whether the cgroup holds the service's processes only (unknown: assumed so)."""
+    return not cgroup.pids or cgroup.pids <= set(pids)
 
 
 def _connection_samples(

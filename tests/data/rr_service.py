@@ -9,13 +9,15 @@ acknowledgements on accepted connections, so a slow answer also delays the ACK (
 caller's TCP round-trip time rises). With --call it is also a client: N connections to
 HOST:PORT, each sending a request and waiting for the answer every S seconds, and it
 answers its own callers only after its call returned (a chain: web -> api -> store).
-Prints "ready" once it listens and its connections are open; APP_VERSION in its
+SIGUSR1 resets every accepted connection (RST, not FIN). Prints "ready" once it listens and its connections are open; APP_VERSION in its
 environment is only there for the agent to read.
 """
 
 import argparse
 import os
+import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -60,13 +62,28 @@ def main() -> None:
                 raise ConnectionError("upstream closed")
             reply += chunk
 
+    accepted: list[socket.socket] = []
+
+    def reset_all(*_: object) -> None:
+        for conn in accepted:
+            try:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+            except OSError:
+                pass
+
+    signal.signal(signal.SIGUSR1, reset_all)
+
     def serve(conn: socket.socket) -> None:
         buffered = b""
         with conn:
             while True:
                 if args.slow_ack:
                     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
-                chunk = conn.recv(4096)
+                try:
+                    chunk = conn.recv(4096)
+                except OSError:
+                    return
                 if not chunk:
                     return
                 buffered += chunk
@@ -85,11 +102,15 @@ def main() -> None:
     def accept() -> None:
         while True:
             conn, _ = server.accept()
+            accepted.append(conn)
             threading.Thread(target=serve, args=(conn,), daemon=True).start()
 
     def client(index: int) -> None:
         while True:
-            call_upstream(index)
+            try:
+                call_upstream(index)
+            except OSError:  # the connection broke: left as it is (no reconnect)
+                return
             time.sleep(args.every)
 
     threading.Thread(target=accept, daemon=True).start()
