@@ -78,6 +78,9 @@ class AgentSettings:
     #: by themselves (HTTP `/health`, `/metrics`, `/version`...; gRPC health) and poll
     #: them. Services with configured health checks or scrapes are left to those.
     auto_probe: bool = True
+    #: Adaptive sampling: a service steady for three samples (idle, no change, no
+    #: event, no transport trouble) is looked at every third sample until it changes.
+    adaptive: bool = True
     #: Services (by name) never probed by `auto_probe`.
     auto_probe_skip: tuple[str, ...] = ()
     #: Also sample the host as a whole (CPU, load, memory, disk, network, TCP counters).

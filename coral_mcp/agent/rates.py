@@ -32,3 +32,8 @@ class Rates:
         for key in self._last.keys() - self._seen:
             del self._last[key]
         self._seen = set()
+
+    def keep(self, owner: Hashable) -> None:
+        """Keep the keys `(owner, ...)` through this round without a reading (a service
+        resting this round), so its next reading still gives a rate."""
+        self._seen.update(k for k in self._last if isinstance(k, tuple) and k[0] == owner)

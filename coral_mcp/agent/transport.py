@@ -9,7 +9,8 @@ service over its outbound connections, and per peer (`METRIC@IP:PORT`):
   answer: data was sent more recently than any was received and the peer's kernel
   has acknowledged it (so the peer's application has it). For request/response
   protocols this is the time the peer is taking to answer, seen from the caller.
-  0 when nothing waits.
+  0 when nothing waits. Connections that never sent, or never received, data are
+  left out (idle pools, one-way streams).
 - `tcp_retrans_per_s`: segments retransmitted (the sum of `tcpi_total_retrans`
   growth).
 - `tcp_resets_per_s` (service only): established connections that ended without an
@@ -124,7 +125,10 @@ def _longest_wait_ms(conns: Sequence[TcpSocket]) -> float:
     waits = [
         c.last_data_sent_ms
         for c in conns
-        if c.unacked == 0 and c.last_data_sent_ms < c.last_data_recv_ms
+        if c.unacked == 0
+        and c.last_data_sent_ms < c.last_data_recv_ms
+        and c.data_segs_out != 0  # it asked something ...
+        and c.data_segs_in != 0  # ... of a peer that answers (request/response)
     ]
     return float(max(waits, default=0))
 
@@ -154,11 +158,7 @@ def _errors(
         state = states.get(inode)
         if pid not in pids:  # the process ended: its exit is the news, not its sockets
             continue
-        if state == sock_diag.CLOSE or (
-            state is None
-            and (local, remote) not in table.closing
-            and (remote, local) not in table.closing
-        ):
+        if state == sock_diag.CLOSE or (state is None and not table.closed_politely(local, remote)):
             resets += 1
     failures = sum(
         1

@@ -11,12 +11,15 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import psutil
+
+from coral_mcp.agent.collectors import procstat
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +93,7 @@ class ProcessSampler:
         self,
         ps: ModuleType = psutil,
         version_env: Callable[[int], tuple[tuple[str, str], ...]] = lambda pid: (),
+        proc_root: str = "/proc",
     ) -> None:
         self._ps = ps
         self._version_env = version_env
@@ -98,20 +102,94 @@ class ProcessSampler:
         # its environment) is read once per process, not at every sample.
         self._identity: dict[int, _Identity] = {}
         self._samples_since_check: dict[int, int] = {}
+        # /proc read directly where it can be (Linux, the real psutil); per pid:
+        # (start ticks, cpu seconds, when read, descriptors, samples since counted)
+        self._proc_root = proc_root
+        self._fast = ps is psutil and os.path.exists(f"{proc_root}/self/stat")
+        self._previous: dict[int, tuple[int, float, float, int | None, int]] = {}
+        self._boot_time_s = float(psutil.boot_time()) if self._fast else 0.0
 
-    def sample(self, pids: Iterable[int]) -> dict[int, ProcessStat]:
+    def sample(self, pids: Iterable[int], keep: Iterable[int] = ()) -> dict[int, ProcessStat]:
+        """The pids' readings; what is known of `keep` pids (not read now) is kept."""
         stats: dict[int, ProcessStat] = {}
         wanted = set(pids)
-        for pid in list(self._handles):
-            if pid not in wanted:
-                del self._handles[pid]
-                self._identity.pop(pid, None)
-                self._samples_since_check.pop(pid, None)
+        kept = wanted | set(keep)
+        for pid in [p for p in {*self._handles, *self._previous} if p not in kept]:
+            self._forget(pid)
         for pid in wanted:
-            stat = self._sample_one(pid)
+            stat = self._sample_fast(pid) if self._fast else self._sample_one(pid)
             if stat is not None:
                 stats[pid] = stat
         return stats
+
+    def _forget(self, pid: int) -> None:
+        self._handles.pop(pid, None)
+        self._identity.pop(pid, None)
+        self._samples_since_check.pop(pid, None)
+        self._previous.pop(pid, None)
+
+    def _sample_fast(self, pid: int) -> ProcessStat | None:
+        """One process from /proc directly (Linux, the real psutil)."""
+        raw = procstat.read_stat(self._proc_root, pid)
+        if raw is None or raw.state in ("Z", "X"):
+            self._forget(pid)
+            return None
+        now = time.monotonic()
+        previous = self._previous.get(pid)
+        if previous is not None and previous[0] != raw.start_ticks:  # the pid was reused
+            self._forget(pid)
+            previous = None
+        if pid not in self._identity:
+            identity = self._read_identity(pid)
+            if identity is None:
+                return None
+            self._identity[pid] = identity
+        cpu = None
+        fds: int | None
+        if previous is None:
+            fds, count = procstat.count_fds(self._proc_root, pid), 0
+        else:
+            _, cpu_s, at, fds, count = previous
+            if now > at:
+                cpu = 100.0 * (raw.cpu_s - cpu_s) / (now - at)
+            count = (count + 1) % procstat.FDS_EVERY
+            if count == 0:
+                fds = procstat.count_fds(self._proc_root, pid)
+        self._previous[pid] = (raw.start_ticks, raw.cpu_s, now, fds, count)
+        io = procstat.read_io(self._proc_root, pid)
+        exe, inode, mtime, cmdline, version_env = self._identity[pid]
+        return ProcessStat(
+            pid=pid,
+            name=raw.comm,
+            cpu_percent=cpu,
+            rss_bytes=raw.rss_bytes,
+            threads=raw.threads,
+            fds=fds,
+            vms_bytes=raw.vms_bytes,
+            read_bytes=None if io is None else io[0],
+            write_bytes=None if io is None else io[1],
+            ctx_switches=procstat.read_ctx_switches(self._proc_root, pid),
+            create_time_s=self._boot_time_s + raw.start_ticks / procstat.CLOCK_TICKS,
+            exe=exe,
+            exe_inode=inode,
+            exe_mtime_s=mtime,
+            cmdline=cmdline,
+            ppid=raw.ppid,
+            version_env=version_env,
+        )
+
+    def _read_identity(self, pid: int) -> _Identity | None:
+        """What does not change while a process lives, read once (through psutil)."""
+        try:
+            proc = self._ps.Process(pid)
+            exe = _optional(proc.exe) or ""
+            cmdline = tuple(_optional(proc.cmdline) or ())
+        except _PSUTIL_GONE:
+            return None
+        except psutil.AccessDenied:
+            logger.debug("access denied reading pid %d", pid)
+            return None
+        return (exe, *_file_identity(exe), cmdline, self._version_env(pid))
 
     def _due_for_reuse_check(self, pid: int) -> bool:
         count = self._samples_since_check.get(pid, 0) + 1
@@ -119,6 +197,7 @@ class ProcessSampler:
         return count >= self.REUSE_CHECK_EVERY
 
     def _sample_one(self, pid: int) -> ProcessStat | None:
+        """One process through psutil (other platforms, and fakes)."""
         fresh = pid not in self._handles
         try:
             if fresh:
@@ -149,8 +228,7 @@ class ProcessSampler:
                         self._version_env(pid),
                     )
         except _PSUTIL_GONE:
-            self._handles.pop(pid, None)
-            self._identity.pop(pid, None)
+            self._forget(pid)
             return None
         except psutil.AccessDenied:
             logger.debug("access denied reading pid %d", pid)

@@ -37,14 +37,12 @@ _HEADER = struct.Struct("=IHHII")
 _REQUEST = struct.Struct("=BBBBI48x")
 _MSG = struct.Struct("=BBBB2H16s16sI8xIIIII")
 _ATTR = struct.Struct("=HH")
-# struct tcp_info: (offset, format) of the fields read. rtt/rttvar are microseconds,
-# last_data_* milliseconds ago.
-_TCPI_UNACKED = struct.Struct("=I")  # offset 24
-_TCPI_LAST = struct.Struct("=II")  # last_data_sent @44, (last_ack_sent @48)
-_TCPI_LAST_RECV = struct.Struct("=I")  # @52
-_TCPI_RTT = struct.Struct("=II")  # rtt @68, rttvar @72
-_TCPI_TOTAL_RETRANS = struct.Struct("=I")  # @100
-_TCPI_MIN_LEN = 104
+# struct tcp_info from offset 24, in one read: unacked @24, last_data_sent @44,
+# last_data_recv @52 (milliseconds ago), rtt @68, rttvar @72 (microseconds),
+# total_retrans @100, data_segs_in @152, data_segs_out @156 (Linux >= 4.6).
+_TCPI_OFFSET = 24
+_TCPI = struct.Struct("=I16xI4xI12xII24xI48xII")
+_TCPI_OLD = struct.Struct("=I16xI4xI12xII24xI")  # before data_segs_in/out
 
 #: TCP states as the kernel numbers them (include/net/tcp_states.h).
 ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, TIME_WAIT = 1, 2, 3, 4, 5, 6
@@ -62,7 +60,9 @@ STATE_NAMES = {
     LISTEN: "LISTEN",
     CLOSING: "CLOSING",
 }
-_ALL_STATES = 0xFFF
+ALL_STATES = 0xFFF
+#: Every state but TIME_WAIT (sockets without an owner, many on a busy host).
+LIVE_STATES = ALL_STATES & ~(1 << TIME_WAIT)
 
 
 class TcpSocket(NamedTuple):
@@ -79,9 +79,26 @@ class TcpSocket(NamedTuple):
     unacked: int = 0
     last_data_sent_ms: int = 0
     last_data_recv_ms: int = 0
+    #: Segments carrying data received and sent (-1: the kernel does not say).
+    data_segs_in: int = -1
+    data_segs_out: int = -1
+
+
+_ADDRESSES: dict[tuple[int, bytes], str] = {}
 
 
 def _ip(family: int, raw: bytes) -> str:
+    """Text form of a raw address (remembered: a host's sockets share few addresses)."""
+    key = (family, raw)
+    text = _ADDRESSES.get(key)
+    if text is None:
+        if len(_ADDRESSES) > 4096:
+            _ADDRESSES.clear()
+        text = _ADDRESSES[key] = _decode_ip(family, raw)
+    return text
+
+
+def _decode_ip(family: int, raw: bytes) -> str:
     if family == socket.AF_INET:
         return socket.inet_ntop(socket.AF_INET, raw[:4])
     text = socket.inet_ntop(socket.AF_INET6, raw)
@@ -114,15 +131,8 @@ def _parse(data: bytes, family: int, into: list[TcpSocket]) -> bool:
             attr_len, attr_type = _ATTR.unpack_from(data, attr)
             if attr_len < _ATTR.size:
                 break
-            if attr_type == _INET_DIAG_INFO and attr_len - _ATTR.size >= _TCPI_MIN_LEN:
-                base = attr + _ATTR.size
-                info = (
-                    *_TCPI_RTT.unpack_from(data, base + 68),
-                    *_TCPI_TOTAL_RETRANS.unpack_from(data, base + 100),
-                    *_TCPI_UNACKED.unpack_from(data, base + 24),
-                    _TCPI_LAST.unpack_from(data, base + 44)[0],
-                    *_TCPI_LAST_RECV.unpack_from(data, base + 52),
-                )
+            if attr_type == _INET_DIAG_INFO:
+                info = _tcp_info(data, attr + _ATTR.size, attr_len - _ATTR.size)
             attr += (attr_len + 3) & ~3
         into.append(
             TcpSocket(
@@ -137,7 +147,25 @@ def _parse(data: bytes, family: int, into: list[TcpSocket]) -> bool:
     return not data
 
 
-def dump_tcp(families: Iterable[int] = (socket.AF_INET, socket.AF_INET6)) -> list[TcpSocket]:
+def _tcp_info(data: bytes, start: int, size: int) -> tuple[int, ...]:
+    """(rtt_us, rttvar_us, total_retrans, unacked, last_data_sent_ms, last_data_recv_ms,
+    data_segs_in, data_segs_out) from a struct tcp_info."""
+    if size >= _TCPI_OFFSET + _TCPI.size:
+        unacked, sent, recv, rtt, rttvar, retrans, segs_in, segs_out = _TCPI.unpack_from(
+            data, start + _TCPI_OFFSET
+        )
+        return rtt, rttvar, retrans, unacked, sent, recv, segs_in, segs_out
+    if size >= _TCPI_OFFSET + _TCPI_OLD.size:
+        unacked, sent, recv, rtt, rttvar, retrans = _TCPI_OLD.unpack_from(
+            data, start + _TCPI_OFFSET
+        )
+        return rtt, rttvar, retrans, unacked, sent, recv
+    return ()
+
+
+def dump_tcp(
+    families: Iterable[int] = (socket.AF_INET, socket.AF_INET6), states: int = ALL_STATES
+) -> list[TcpSocket]:
     """Every TCP socket of the host's network namespace, with tcp_info. Raises OSError
     when netlink sock_diag is not available (not Linux, a sandbox without netlink)."""
     found: list[TcpSocket] = []
@@ -145,7 +173,7 @@ def dump_tcp(families: Iterable[int] = (socket.AF_INET, socket.AF_INET6)) -> lis
         nl.settimeout(2.0)
         for seq, family in enumerate(families, start=1):
             request = _REQUEST.pack(
-                family, socket.IPPROTO_TCP, 1 << (_INET_DIAG_INFO - 1), 0, _ALL_STATES
+                family, socket.IPPROTO_TCP, 1 << (_INET_DIAG_INFO - 1), 0, states
             )
             header = _HEADER.pack(
                 _HEADER.size + len(request),
@@ -178,9 +206,15 @@ class InodeOwners:
     def at(cls, proc_root: Path = Path("/proc")) -> InodeOwners:
         return cls(proc_root, {}, set())
 
-    def owners(self, inodes: set[int], pids: Iterable[int] | None) -> dict[int, set[int]]:
+    def has_unknown(self, inodes: set[int]) -> bool:
+        return any(i not in self._owner and i not in self._foreign for i in inodes)
+
+    def owners(
+        self, inodes: set[int], pids: Iterable[int] | None, walk: bool = True
+    ) -> dict[int, set[int]]:
+        """Owners of `inodes` (those known); with `walk`, unknown ones are looked up."""
         unknown = {i for i in inodes if i not in self._owner and i not in self._foreign}
-        if unknown:
+        if unknown and walk:
             self._walk(pids, unknown)
         return {i: self._owner[i] for i in inodes if i in self._owner}
 

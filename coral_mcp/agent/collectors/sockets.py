@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -50,10 +51,24 @@ class SocketTable:
     #: pid -> its non-listening sockets with tcp_info (netlink scans only).
     sockets: dict[int, list[TcpSocket]] = field(default_factory=lambda: defaultdict(list))
     #: (local, remote) of every connection in an orderly close (FIN exchanged:
-    #: FIN_WAIT, CLOSE_WAIT, LAST_ACK, CLOSING, TIME_WAIT), whoever owns it.
+    #: FIN_WAIT, CLOSE_WAIT, LAST_ACK, CLOSING), whoever owns it; TIME_WAIT ones are
+    #: asked of the kernel only when needed (`closed_politely`).
     closing: set[tuple[Endpoint, Endpoint]] = field(default_factory=set)
     #: Whether `sockets` and `closing` were filled (a netlink scan).
     detailed: bool = False
+    _time_wait: set[tuple[Endpoint, Endpoint]] | None = None
+
+    def closed_politely(self, local: Endpoint, remote: Endpoint) -> bool:
+        """Whether the connection is (or was just) in an orderly close, either side."""
+        if (local, remote) in self.closing or (remote, local) in self.closing:
+            return True
+        if self._time_wait is None:
+            try:
+                dumped = sock_diag.dump_tcp(states=1 << sock_diag.TIME_WAIT)
+            except OSError:
+                dumped = []
+            self._time_wait = {(Endpoint(*s.local), Endpoint(*s.remote)) for s in dumped}
+        return (local, remote) in self._time_wait or (remote, local) in self._time_wait
 
     def pids_listening_on(self, port: int) -> set[int]:
         return {pid for pid, eps in self.listen.items() if any(e.port == port for e in eps)}
@@ -121,12 +136,22 @@ class SocketScanner:
     """
 
     def __init__(
-        self, ps: ModuleType = psutil, netlink: bool = True, proc_root: str = "/proc"
+        self,
+        ps: ModuleType = psutil,
+        netlink: bool = True,
+        proc_root: str = "/proc",
+        walk_every_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`walk_every_s`: the watched processes' descriptors are read for sockets never
+        seen before at most this often (listening sockets: at once)."""
         self._ps = ps
         self._netlink = netlink
         self._owners = InodeOwners.at(Path(proc_root))
         self._mine: set[int] = set()
+        self._walk_every_s = walk_every_s
+        self._clock = clock
+        self._walked_s = -float("inf")
 
     @property
     def cheap(self) -> bool:
@@ -155,7 +180,7 @@ class SocketScanner:
         return self._scan_psutil()
 
     def _scan_netlink(self, watched: set[int]) -> SocketTable:
-        dumped = sock_diag.dump_tcp()
+        dumped = sock_diag.dump_tcp(states=sock_diag.LIVE_STATES)
         table = SocketTable(detailed=True)
         v4, v6 = self.host_addresses()
         listening = [s for s in dumped if s.state == sock_diag.LISTEN and s.inode]
@@ -166,11 +191,16 @@ class SocketScanner:
             for pid in owners.get(sock.inode, ()):
                 table.listen[pid].update(Endpoint(ip, port) for ip in ips)
         mine = watched | set(table.listen)
-        if mine - self._mine:  # a process newly watched: its sockets are no longer foreign
+        now = self._clock()
+        fresh = bool(mine - self._mine)
+        if fresh:  # a process newly watched: its sockets are no longer foreign
             self._owners.forget_foreign()
         self._mine = mine
         others = [s for s in dumped if s.state != sock_diag.LISTEN]
-        conn_owners = self._owners.owners({s.inode for s in others if s.inode}, mine)
+        may_walk = fresh or now - self._walked_s >= self._walk_every_s
+        if may_walk and self._owners.has_unknown({s.inode for s in others if s.inode}):
+            self._walked_s = now
+        conn_owners = self._owners.owners({s.inode for s in others if s.inode}, mine, walk=may_walk)
         for sock in others:
             local, remote = Endpoint(*sock.local), Endpoint(*sock.remote)
             if sock.state in _CLOSING_STATES:
