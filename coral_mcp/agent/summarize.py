@@ -52,6 +52,11 @@ def summarize(samples: Iterable[Sample], start_ms: int, end_ms: int) -> SummaryW
 
 SeriesKey = tuple[str, str]
 
+#: Wider dead bands (absolute) for series that jitter without meaning: the kernel's
+#: round-trip time on a fast link moves by fractions of a millisecond, a caller's wait
+#: by a few milliseconds. Keyed by metric name (before any `@peer`).
+ABSOLUTE_BANDS = {"tcp_rtt_ms": 1.0, "tcp_wait_ms": 20.0}
+
 
 def drop_unchanged(
     window: SummaryWindow,
@@ -64,10 +69,11 @@ def drop_unchanged(
 
     A series is left out when its window's min, max and last all lie within a dead band
     around the `last` value most recently sent for it: `relative` of that value, or
-    `absolute`, whichever is wider. It is sent anyway once every `refresh_every`
-    windows, so the colony never goes long without hearing of it. `last_sent` maps a
-    series to (last value sent, windows since then); the updated map is returned with
-    the compacted window, and series no longer present are forgotten.
+    `absolute` (ABSOLUTE_BANDS for jittery series), whichever is wider. It is sent
+    anyway once every `refresh_every` windows, so the colony never goes long without
+    hearing of it. `last_sent` maps a series to (last value sent, windows since then);
+    the updated map is returned with the compacted window, and series no longer
+    present are forgotten.
     """
     kept: list[MetricSummary] = []
     state: dict[SeriesKey, tuple[float, int]] = {}
@@ -76,7 +82,8 @@ def drop_unchanged(
         previous = last_sent.get(key)
         if previous is not None and previous[1] + 1 < refresh_every:
             reference, age = previous
-            band = max(abs(reference) * relative, absolute)
+            floor = ABSOLUTE_BANDS.get(summary.metric.split("@", 1)[0], absolute)
+            band = max(abs(reference) * relative, floor)
             if all(abs(v - reference) <= band for v in (summary.min, summary.max, summary.last)):
                 state[key] = (reference, age + 1)
                 continue

@@ -1,7 +1,8 @@
 """Latency and errors of a service's TCP connections, as the kernel sees them.
 
 From two socket scans in a row (netlink sock_diag with `tcp_info`), per watched
-service over its outbound connections, and per peer (`METRIC@IP:PORT`):
+service over its outbound connections, and per peer (`METRIC@IP:PORT`, when the
+service talks to two peers or more: with one, the service's series are that peer's):
 
 - `tcp_rtt_ms`: the kernel's smoothed round-trip time, averaged over connections.
   Transport level: it rises with network delay and with a peer slow to acknowledge.
@@ -109,6 +110,8 @@ def _latency(service: str, now_s: float, outbound: Sequence[TcpSocket]) -> list[
         Sample(now_s, service, "tcp_rtt_ms", _mean_rtt_ms(outbound)),
         Sample(now_s, service, "tcp_wait_ms", _longest_wait_ms(outbound)),
     ]
+    if len(by_peer) < 2:  # one peer: the service's series are that peer's
+        return samples
     for peer, conns in sorted(by_peer.items()):
         samples.append(Sample(now_s, service, peer_metric("tcp_rtt_ms", peer), _mean_rtt_ms(conns)))
         samples.append(
@@ -171,8 +174,9 @@ def _errors(
         Sample(now_s, service, "tcp_resets_per_s", resets / elapsed),
         Sample(now_s, service, "tcp_connect_failures_per_s", failures / elapsed),
     ]
-    samples += [
-        Sample(now_s, service, peer_metric("tcp_retrans_per_s", peer), count / elapsed)
-        for peer, count in sorted(retrans_by_peer.items())
-    ]
+    if len(retrans_by_peer) > 1:
+        samples += [
+            Sample(now_s, service, peer_metric("tcp_retrans_per_s", peer), count / elapsed)
+            for peer, count in sorted(retrans_by_peer.items())
+        ]
     return samples

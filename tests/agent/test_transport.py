@@ -56,9 +56,9 @@ def test_a_slow_tcp_peer_raises_the_callers_round_trip_time(
     tmp_path: Path, procs: Processes
 ) -> None:
     # the store acknowledges late (no quick ACKs) and answers 400 ms late
-    store, _, api, delay = _chain(procs, tmp_path, "--slow-ack")
+    _, _, api, delay = _chain(procs, tmp_path, "--slow-ack")
     sensor = sensor_for(tmp_path, f"api=pid:{api}")
-    metric = f"tcp_rtt_ms@{Endpoint('127.0.0.1', store)}"
+    metric = "tcp_rtt_ms"  # its only peer is the store: the service's series are the store's
     before = observe_until(sensor, lambda o: _value(o, "api", metric) is not None, "rtt series")
     assert _value(before[-1], "api", metric) < 10  # type: ignore[operator]
     delay.write_text("0.4")
@@ -70,9 +70,9 @@ def test_a_slow_tcp_peer_raises_the_callers_round_trip_time(
 def test_a_slow_answer_shows_as_waiting_on_the_callers_side(
     tmp_path: Path, procs: Processes
 ) -> None:
-    store, _, api, delay = _chain(procs, tmp_path)
+    _, _, api, delay = _chain(procs, tmp_path)
     sensor = sensor_for(tmp_path, f"api=pid:{api}")
-    metric = f"tcp_wait_ms@{Endpoint('127.0.0.1', store)}"
+    metric = "tcp_wait_ms"
     fast = observe_until(sensor, lambda o: _value(o, "api", metric) is not None, "wait series")
     assert (_value(fast[-1], "api", metric) or 0) < 50
     delay.write_text("0.4")
@@ -90,6 +90,19 @@ def test_connections_reset_by_the_peer_are_counted_on_the_callers_side(
     observe_until(
         sensor, lambda o: (_value(o, "api", "tcp_resets_per_s") or 0) > 0, "resets counted"
     )
+
+
+def test_a_service_with_two_peers_gets_series_per_peer(tmp_path: Path, procs: Processes) -> None:
+    one, two = free_port(), free_port()
+    procs.tcp_service("one", one)
+    procs.tcp_service("two", two)
+    caller = procs.tcp_service("caller", free_port(), one, two)
+    sensor = sensor_for(tmp_path, f"caller=pid:{caller.pid}")
+    metrics = {s.metric for s in sensor.observe().samples if s.service == "caller"}
+    for port in (one, two):
+        assert f"tcp_rtt_ms@{Endpoint('127.0.0.1', port)}" in metrics
+        assert f"tcp_wait_ms@{Endpoint('127.0.0.1', port)}" in metrics
+    assert "tcp_rtt_ms" in metrics
 
 
 @pytest.fixture
