@@ -107,9 +107,47 @@ def _decode_ip(family: int, raw: bytes) -> str:
     return text
 
 
-def _parse(data: bytes, family: int, into: list[TcpSocket]) -> bool:
-    """Append the inet_diag_msg records (with their INET_DIAG_INFO) of one netlink
-    reply to `into`; True when the reply ends the dump."""
+class RawSocket(NamedTuple):
+    """A socket's record as the kernel sent it, decoded only when wanted (`decode`):
+    on a busy host most sockets are someone else's."""
+
+    state: int
+    inode: int
+    family: int
+    data: bytes
+    body: int
+    end: int
+
+    def decode(self) -> TcpSocket:
+        data, body = self.data, self.body
+        fam, state, _, _, sport, dport, src, dst, _, _, _, _, _, inode = _MSG.unpack_from(
+            data, body
+        )
+        info: tuple[int, ...] = ()
+        attr = body + _MSG.size
+        while attr + _ATTR.size <= self.end:
+            attr_len, attr_type = _ATTR.unpack_from(data, attr)
+            if attr_len < _ATTR.size:
+                break
+            if attr_type == _INET_DIAG_INFO:
+                info = _tcp_info(data, attr + _ATTR.size, attr_len - _ATTR.size)
+            attr += (attr_len + 3) & ~3
+        family = fam or self.family
+        return TcpSocket(
+            state,
+            (_ip(family, src), socket.ntohs(sport)),
+            (_ip(family, dst), socket.ntohs(dport)),
+            inode,
+            *info,
+        )
+
+
+_STATE_INODE = struct.Struct("=xB66xI")  # idiag_state @1, idiag_inode @68
+
+
+def _parse(data: bytes, family: int, into: list[RawSocket]) -> bool:
+    """Append the inet_diag_msg records of one netlink reply to `into` (undecoded);
+    True when the reply ends the dump."""
     offset = 0
     while offset + _HEADER.size <= len(data):
         length, kind, _, _, _ = _HEADER.unpack_from(data, offset)
@@ -121,28 +159,8 @@ def _parse(data: bytes, family: int, into: list[TcpSocket]) -> bool:
             (errno,) = struct.unpack_from("=i", data, offset + _HEADER.size)
             raise OSError(-errno, f"sock_diag: {os.strerror(-errno)}")
         body = offset + _HEADER.size
-        fam, state, _, _, sport, dport, src, dst, _, _, _, _, _, inode = _MSG.unpack_from(
-            data, body
-        )
-        info: tuple[int, ...] = ()
-        attr = body + _MSG.size
-        end = offset + length
-        while attr + _ATTR.size <= end:
-            attr_len, attr_type = _ATTR.unpack_from(data, attr)
-            if attr_len < _ATTR.size:
-                break
-            if attr_type == _INET_DIAG_INFO:
-                info = _tcp_info(data, attr + _ATTR.size, attr_len - _ATTR.size)
-            attr += (attr_len + 3) & ~3
-        into.append(
-            TcpSocket(
-                state,
-                (_ip(fam or family, src), socket.ntohs(sport)),
-                (_ip(fam or family, dst), socket.ntohs(dport)),
-                inode,
-                *info,
-            )
-        )
+        state, inode = _STATE_INODE.unpack_from(data, body)
+        into.append(RawSocket(state, inode, family, data, body, offset + length))
         offset += (length + 3) & ~3
     return not data
 
@@ -166,9 +184,16 @@ def _tcp_info(data: bytes, start: int, size: int) -> tuple[int, ...]:
 def dump_tcp(
     families: Iterable[int] = (socket.AF_INET, socket.AF_INET6), states: int = ALL_STATES
 ) -> list[TcpSocket]:
-    """Every TCP socket of the host's network namespace, with tcp_info. Raises OSError
-    when netlink sock_diag is not available (not Linux, a sandbox without netlink)."""
-    found: list[TcpSocket] = []
+    """Every TCP socket of the host's network namespace (in `states`), with tcp_info.
+    Raises OSError when netlink sock_diag is not available (not Linux, a sandbox)."""
+    return [raw.decode() for raw in dump_raw(families, states)]
+
+
+def dump_raw(
+    families: Iterable[int] = (socket.AF_INET, socket.AF_INET6), states: int = ALL_STATES
+) -> list[RawSocket]:
+    """`dump_tcp` without decoding: state and inode of each socket, the rest on demand."""
+    found: list[RawSocket] = []
     with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as nl:
         nl.settimeout(2.0)
         for seq, family in enumerate(families, start=1):

@@ -180,10 +180,10 @@ class SocketScanner:
         return self._scan_psutil()
 
     def _scan_netlink(self, watched: set[int]) -> SocketTable:
-        dumped = sock_diag.dump_tcp(states=sock_diag.LIVE_STATES)
+        dumped = sock_diag.dump_raw(states=sock_diag.LIVE_STATES)
         table = SocketTable(detailed=True)
         v4, v6 = self.host_addresses()
-        listening = [s for s in dumped if s.state == sock_diag.LISTEN and s.inode]
+        listening = [s.decode() for s in dumped if s.state == sock_diag.LISTEN and s.inode]
         owners = self._owners.owners({s.inode for s in listening}, None)
         for sock in listening:
             local_ip, port = sock.local
@@ -201,11 +201,15 @@ class SocketScanner:
         if may_walk and self._owners.has_unknown({s.inode for s in others if s.inode}):
             self._walked_s = now
         conn_owners = self._owners.owners({s.inode for s in others if s.inode}, mine, walk=may_walk)
-        for sock in others:
+        for raw in others:
+            owned = conn_owners.get(raw.inode, ()) if raw.inode else ()
+            if not owned and raw.state not in _CLOSING_STATES:
+                continue  # someone else's: not decoded
+            sock = raw.decode()
             local, remote = Endpoint(*sock.local), Endpoint(*sock.remote)
             if sock.state in _CLOSING_STATES:
                 table.closing.add((local, remote))
-            for pid in conn_owners.get(sock.inode, ()) if sock.inode else ():
+            for pid in owned:
                 table.sockets[pid].append(sock)
                 table.states[pid][sock_diag.STATE_NAMES.get(sock.state, "UNKNOWN")] += 1
                 if sock.state == sock_diag.ESTABLISHED:
