@@ -13,13 +13,23 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 
-from tests.conftest import DATA, Processes, auth, child_env, coral_cmd, free_port, wait_for
+from tests.conftest import (
+    DATA,
+    Processes,
+    auth,
+    child_env,
+    colony_token,
+    coral_cmd,
+    free_port,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -105,3 +115,50 @@ def test_slow_dependency_and_redeploy_are_seen_with_service_flags_only(
     assert asked.returncode == 0, asked.stderr
     answer = json.loads(asked.stdout)["answer"]
     assert "api deploy: new version deployed (1.4.0 -> 1.5.0" in answer, answer
+
+
+def test_a_killed_auto_discovered_service_goes_down_with_its_crash_and_stays_down(
+    tmp_path: Path, procs: Processes
+) -> None:
+    name = f"batch-{free_port()}"
+    cmd = ["env", f"OTEL_SERVICE_NAME={name}", sys.executable, str(DATA / "tcp_service.py")]
+    victim = procs.start("victim", [*cmd, "--listen", str(free_port())], wait_ready=True)
+    grpc_port, http_port = free_port(), free_port()
+    colony_cmd = coral_cmd(
+        "colony", "start", "--data-dir", str(tmp_path / "colony"),
+        "--grpc-port", str(grpc_port), "--http-port", str(http_port),
+    )  # fmt: skip
+    colony = procs.start("colony", colony_cmd)
+    token = colony_token(tmp_path / "colony")
+    url = f"http://127.0.0.1:{http_port}"
+    agent_cmd = coral_cmd(
+        "agent", "start", "--colony", f"127.0.0.1:{grpc_port}", "--interval", "0.5",
+        "--push", "1", "--data-dir", str(tmp_path / "agent"), "--no-auto-probe",
+    )  # fmt: skip
+    procs.start("agent", agent_cmd)  # auto-discovery: no --service at all
+
+    def status() -> str | None:
+        doc = _get(url, token, "/api/v1/services")
+        found = [s["status"] for s in (doc or {}).get("services", []) if s["name"] == name]
+        return found[0] if found else None
+
+    wait_for(lambda: status() == "up", 60, f"{name} up")
+    os.kill(victim.pid, signal.SIGKILL)
+    wait_for(lambda: status() == "down", 10, f"{name} down within a few push intervals")
+    crashes = _get(url, token, "/api/v1/events", service=name, kinds="crash", start="now-1h")
+    (crash,) = (crashes or {})["events"]
+    assert crash["attributes"]["signal_name"] == "SIGKILL"
+
+    colony.terminate()  # the colony restarts; the agent (alive) reconnects
+    colony.wait(30)
+    procs.start("colony-again", colony_cmd)
+    wait_for(lambda: _get(url, token, "/api/v1/agents"), 60, "the colony back")
+    wait_for(
+        lambda: any(
+            a["state"] == "online" for a in (_get(url, token, "/api/v1/agents") or {})["agents"]
+        ),
+        60,
+        "the agent reconnected",
+    )
+    time.sleep(3)  # a few pushes and heartbeats: the dead service must not come back up
+    assert status() == "down"
