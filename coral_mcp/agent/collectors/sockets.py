@@ -22,7 +22,7 @@ from types import ModuleType
 import psutil
 
 from coral_mcp.agent.collectors import sock_diag
-from coral_mcp.agent.collectors.sock_diag import InodeOwners, TcpSocket
+from coral_mcp.agent.collectors.sock_diag import InodeOwners, RawSocket, TcpSocket
 from coral_mcp.models import Endpoint
 
 logger = logging.getLogger(__name__)
@@ -50,25 +50,24 @@ class SocketTable:
     states: dict[int, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     #: pid -> its non-listening sockets with tcp_info (netlink scans only).
     sockets: dict[int, list[TcpSocket]] = field(default_factory=lambda: defaultdict(list))
-    #: (local, remote) of every connection in an orderly close (FIN exchanged:
-    #: FIN_WAIT, CLOSE_WAIT, LAST_ACK, CLOSING), whoever owns it; TIME_WAIT ones are
-    #: asked of the kernel only when needed (`closed_politely`).
-    closing: set[tuple[Endpoint, Endpoint]] = field(default_factory=set)
+    #: Connections in an orderly close (FIN exchanged: FIN_WAIT, CLOSE_WAIT, LAST_ACK,
+    #: CLOSING), whoever owns them, undecoded; with TIME_WAIT ones (asked of the kernel
+    #: then) decoded only when needed (`closed_politely`).
+    closing: list[RawSocket] = field(default_factory=list)
     #: Whether `sockets` and `closing` were filled (a netlink scan).
     detailed: bool = False
-    _time_wait: set[tuple[Endpoint, Endpoint]] | None = None
+    _closed: set[tuple[Endpoint, Endpoint]] | None = None
 
     def closed_politely(self, local: Endpoint, remote: Endpoint) -> bool:
         """Whether the connection is (or was just) in an orderly close, either side."""
-        if (local, remote) in self.closing or (remote, local) in self.closing:
-            return True
-        if self._time_wait is None:
+        if self._closed is None:
             try:
-                dumped = sock_diag.dump_tcp(states=1 << sock_diag.TIME_WAIT)
+                time_wait = sock_diag.dump_raw(states=1 << sock_diag.TIME_WAIT)
             except OSError:
-                dumped = []
-            self._time_wait = {(Endpoint(*s.local), Endpoint(*s.remote)) for s in dumped}
-        return (local, remote) in self._time_wait or (remote, local) in self._time_wait
+                time_wait = []
+            decoded = (raw.decode() for raw in (*self.closing, *time_wait))
+            self._closed = {(Endpoint(*s.local), Endpoint(*s.remote)) for s in decoded}
+        return (local, remote) in self._closed or (remote, local) in self._closed
 
     def pids_listening_on(self, port: int) -> set[int]:
         return {pid for pid, eps in self.listen.items() if any(e.port == port for e in eps)}
@@ -202,13 +201,13 @@ class SocketScanner:
             self._walked_s = now
         conn_owners = self._owners.owners({s.inode for s in others if s.inode}, mine, walk=may_walk)
         for raw in others:
+            if raw.state in _CLOSING_STATES:
+                table.closing.append(raw)
             owned = conn_owners.get(raw.inode, ()) if raw.inode else ()
-            if not owned and raw.state not in _CLOSING_STATES:
+            if not owned:
                 continue  # someone else's: not decoded
             sock = raw.decode()
             local, remote = Endpoint(*sock.local), Endpoint(*sock.remote)
-            if sock.state in _CLOSING_STATES:
-                table.closing.add((local, remote))
             for pid in owned:
                 table.sockets[pid].append(sock)
                 table.states[pid][sock_diag.STATE_NAMES.get(sock.state, "UNKNOWN")] += 1
