@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -59,22 +60,16 @@ def up(
     )
 
     where = f" --data-dir {root}" if data_dir else ""
+    # the agent's settings (and its config file) are checked before anything starts
+    agent_settings = build_settings(
+        config, services, True, root / "agent", interval_s=interval, push_s=push
+    )
 
     async def main(stop: asyncio.Event) -> None:
         colony = ColonyDaemon(colony_settings)
         await colony.start()
         try:
-            agent = AgentDaemon(
-                build_settings(
-                    config,
-                    services,
-                    True,
-                    root / "agent",
-                    colony=colony.grpc_target,
-                    interval_s=interval,
-                    push_s=push,
-                )
-            )
+            agent = AgentDaemon(replace(agent_settings, colony=colony.grpc_target))
             echo_err(
                 f"Coral is up.\n"
                 f"  MCP (streamable HTTP): {colony.mcp_url}\n"
