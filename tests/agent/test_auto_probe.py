@@ -9,9 +9,12 @@ import resource
 import signal
 import sys
 import time
+from concurrent import futures
 from pathlib import Path
 
+import grpc
 from click.testing import CliRunner
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from coral_mcp.agent.auto_probe import PROBE_MAX_BYTES, PROBE_TIMEOUT_S, discover
 from coral_mcp.agent.sensing import Observation, Sensor
@@ -200,3 +203,17 @@ def test_deploy_seen_by_restart_is_not_reported_twice_by_the_version_probe(
     assert len(deploys) == 1, deploys
     assert dict(deploys[0].attributes)["new_version"] == "2.0"
     assert not has_event(EventKind.RESTART)(seen[-1])
+
+
+def test_a_grpc_port_is_asked_the_grpc_health_question() -> None:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        finding = discover("rpc", Endpoint("127.0.0.1", port))
+        assert (finding.kind, finding.health) == ("grpc", f"127.0.0.1:{port}")
+    finally:
+        server.stop(None)
