@@ -134,7 +134,8 @@ def test_connection_attempts_that_never_complete_are_connect_failures(
         "    except OSError: pass\n"
     )
     client = procs.start("dialer", [sys.executable, "-c", code], wait_ready=True)
-    sensor = sensor_for(tmp_path, f"dialer=pid:{client.pid}")
+    # the default walk interval (30 s): a connect still unanswered is looked up at once
+    sensor = sensor_for(tmp_path, f"dialer=pid:{client.pid}", socket_scan_s=30)
     observe_until(
         sensor,
         lambda o: (_value(o, "dialer", "tcp_connect_failures_per_s") or 0) > 0,

@@ -196,7 +196,12 @@ class SocketScanner:
             self._owners.forget_foreign()
         self._mine = mine
         others = [s for s in dumped if s.state != sock_diag.LISTEN]
-        may_walk = fresh or now - self._walked_s >= self._walk_every_s
+        # A connection attempt still unanswered at a sample is news (a failing connect):
+        # its owner is looked up at once, whatever the walk interval.
+        stuck = {s.inode for s in others if s.inode and s.state == sock_diag.SYN_SENT}
+        may_walk = (
+            fresh or now - self._walked_s >= self._walk_every_s or self._owners.has_unknown(stuck)
+        )
         if may_walk and self._owners.has_unknown({s.inode for s in others if s.inode}):
             self._walked_s = now
         conn_owners = self._owners.owners({s.inode for s in others if s.inode}, mine, walk=may_walk)
