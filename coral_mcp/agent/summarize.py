@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable
+from operator import itemgetter
 
 from coral_mcp.models import MetricSummary, Sample, SummaryWindow
+
+_TIME = itemgetter(0)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -33,8 +36,12 @@ def summarize(samples: Iterable[Sample], start_ms: int, end_ms: int) -> SummaryW
         series[(sample.service, sample.metric)].append((sample.ts_s, sample.value))
     summaries = []
     for (service, metric), points in sorted(series.items()):
+        if len(points) == 1:  # most series: one sample per window
+            value = points[0][1]
+            summaries.append(MetricSummary(service, metric, value, value, value, value, value, 1))
+            continue
         values = sorted(value for _, value in points)
-        last = max(points, key=lambda point: point[0])[1]
+        last = max(points, key=_TIME)[1]  # the latest timestamp's value
         summaries.append(
             MetricSummary(
                 service=service,
@@ -72,8 +79,9 @@ def drop_unchanged(
     `absolute` (ABSOLUTE_BANDS for jittery series), whichever is wider. It is sent
     anyway once every `refresh_every` windows, so the colony never goes long without
     hearing of it. `last_sent` maps a series to (last value sent, windows since then);
-    the updated map is returned with the compacted window, and series no longer
-    present are forgotten.
+    the updated map is returned with the compacted window. A series absent from a
+    window (a steady service sampled less often) keeps its place, and is forgotten
+    once absent for `refresh_every` windows.
     """
     kept: list[MetricSummary] = []
     state: dict[SeriesKey, tuple[float, int]] = {}
@@ -89,4 +97,7 @@ def drop_unchanged(
                 continue
         kept.append(summary)
         state[key] = (summary.last, 0)
+    for key, (reference, age) in last_sent.items():
+        if key not in state and age + 1 < refresh_every:
+            state[key] = (reference, age + 1)
     return SummaryWindow(window.start_ms, window.end_ms, tuple(kept)), state

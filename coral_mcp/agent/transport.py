@@ -72,7 +72,7 @@ class TransportTracker:
         """The service's transport series for this scan (rates need a previous one)."""
         if not table.detailed:
             return []
-        owned = [(pid, s) for pid in pids for s in table.sockets.get(pid, ())]
+        owned = [(pid, s) for pid in pids for s in table.sockets_of(pid)]
         sockets = [s for _, s in owned]
         outbound = [
             s

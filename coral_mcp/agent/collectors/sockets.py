@@ -56,7 +56,26 @@ class SocketTable:
     closing: list[RawSocket] = field(default_factory=list)
     #: Whether `sockets` and `closing` were filled (a netlink scan).
     detailed: bool = False
+    #: pid -> its sockets as the kernel sent them, decoded into `sockets`, `states` and
+    #: `established` the first time the pid is asked about (a resting service's never).
+    raw: dict[int, list[RawSocket]] = field(default_factory=dict)
     _closed: set[tuple[Endpoint, Endpoint]] | None = None
+
+    def _decode(self, pid: int) -> None:
+        for raw in self.raw.pop(pid, ()):
+            sock = raw.decode()
+            self.sockets[pid].append(sock)
+            self.states[pid][sock_diag.STATE_NAMES.get(sock.state, "UNKNOWN")] += 1
+            if sock.state == sock_diag.ESTABLISHED:
+                self.established[pid].append((Endpoint(*sock.local), Endpoint(*sock.remote)))
+
+    def sockets_of(self, pid: int) -> list[TcpSocket]:
+        self._decode(pid)
+        return self.sockets.get(pid, [])
+
+    def established_of(self, pid: int) -> list[tuple[Endpoint, Endpoint]]:
+        self._decode(pid)
+        return self.established.get(pid, [])
 
     def closed_politely(self, local: Endpoint, remote: Endpoint) -> bool:
         """Whether the connection is (or was just) in an orderly close, either side."""
@@ -87,7 +106,7 @@ class SocketTable:
         listening_ports = {e.port for e in self.listen_endpoints(pid_list)}
         peers: Counter[Endpoint] = Counter()
         for pid in pid_list:
-            for local, remote in self.established.get(pid, ()):
+            for local, remote in self.established_of(pid):
                 if local.port not in listening_ports:
                     peers[remote] += 1
         return peers
@@ -99,7 +118,7 @@ class SocketTable:
         return sum(
             1
             for pid in pid_list
-            for local, _ in self.established.get(pid, ())
+            for local, _ in self.established_of(pid)
             if local.port in listening_ports
         )
 
@@ -107,12 +126,13 @@ class SocketTable:
         """Sockets per TCP state (ESTABLISHED, SYN_SENT, CLOSE_WAIT...) of the pids."""
         total: Counter[str] = Counter()
         for pid in pids:
+            self._decode(pid)
             total.update(self.states.get(pid, Counter()))
         return total
 
     def connection_keys(self, pids: Iterable[int]) -> set[tuple[Endpoint, Endpoint]]:
         """(local, remote) of the pids' established connections, to measure churn."""
-        return {pair for pid in pids for pair in self.established.get(pid, ())}
+        return {pair for pid in pids for pair in self.established_of(pid)}
 
 
 _CLOSING_STATES = {
@@ -208,16 +228,8 @@ class SocketScanner:
         for raw in others:
             if raw.state in _CLOSING_STATES:
                 table.closing.append(raw)
-            owned = conn_owners.get(raw.inode, ()) if raw.inode else ()
-            if not owned:
-                continue  # someone else's: not decoded
-            sock = raw.decode()
-            local, remote = Endpoint(*sock.local), Endpoint(*sock.remote)
-            for pid in owned:
-                table.sockets[pid].append(sock)
-                table.states[pid][sock_diag.STATE_NAMES.get(sock.state, "UNKNOWN")] += 1
-                if sock.state == sock_diag.ESTABLISHED:
-                    table.established[pid].append((local, remote))
+            for pid in conn_owners.get(raw.inode, ()) if raw.inode else ():
+                table.raw.setdefault(pid, []).append(raw)  # decoded when asked about
         self._owners.forget_missing({s.inode for s in dumped if s.inode})
         return table
 
