@@ -179,8 +179,8 @@ class Sensor:
             by_service[service.name] = tuple(mine.values())
             if cgroup is not None:
                 cgroups[service.name] = cgroup
-            own = self._service_samples(service.name, now_s, table, mine, cgroup, fresh_scan)
             peers = table.outbound_peers(mine)
+            own = self._service_samples(service.name, now_s, table, mine, peers, cgroup, fresh_scan)
             happened = self._lifecycle.observe(now_s, service.name, mine, peers, oom_kills)
             state = ServiceState(
                 name=service.name,
@@ -214,11 +214,12 @@ class Sensor:
         now_s: float,
         table: SocketTable,
         mine: dict[int, ProcessStat],
+        peers: Mapping[Endpoint, int],
         cgroup: CgroupStat | None,
         fresh_scan: bool,
     ) -> list[Sample]:
         samples = self._process_samples(name, now_s, list(mine.values()))
-        samples += _connection_samples(name, now_s, table, list(mine), table.outbound_peers(mine))
+        samples += _connection_samples(name, now_s, table, list(mine), peers)
         if fresh_scan:
             samples += self._churn(name, now_s, table.connection_keys(mine))
             listening = {e.port for e in table.listen_endpoints(mine)}
