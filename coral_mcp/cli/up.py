@@ -11,8 +11,9 @@ import click
 from coral_mcp.cli.agent import SERVICE_HELP, build_settings
 from coral_mcp.cli.claude_desktop import claude_desktop_snippet
 from coral_mcp.cli.colony import data_dir_option, port_options
-from coral_mcp.cli.common import default_data_root, echo_err, run_daemon
+from coral_mcp.cli.common import default_data_root, echo_err
 from coral_mcp.config import ColonySettings
+from coral_mcp.runner import run_daemon
 
 
 @click.command()
@@ -66,8 +67,7 @@ def up(
     )
 
     async def main(stop: asyncio.Event) -> None:
-        colony = ColonyDaemon(colony_settings)
-        await colony.start()
+        colony = await ColonyDaemon.open(colony_settings)
         try:
             agent = AgentDaemon(replace(agent_settings, colony=colony.grpc_target))
             echo_err(
