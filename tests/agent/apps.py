@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from contextlib import contextmanager
 from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2_grpc
 
 from coral_mcp.agent.sensing import Observation, Sensor
 from coral_mcp.config import AgentSettings
@@ -22,6 +27,20 @@ def start_app(
     port = free_port()
     proc = procs.start(name, [python, str(APP), "--port", str(port), *extra], wait_ready=True)
     return proc.pid, port
+
+
+@contextmanager
+def grpc_health_server() -> Iterator[tuple[int, health.HealthServicer]]:
+    """A real gRPC server on a free loopback port with the standard health service."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield port, servicer
+    finally:
+        server.stop(None)
 
 
 def sensor_for(tmp_path: Path, *specs: str, **settings: object) -> Sensor:

@@ -9,18 +9,23 @@ import resource
 import signal
 import sys
 import time
-from concurrent import futures
 from pathlib import Path
 
-import grpc
 from click.testing import CliRunner
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from coral_mcp.agent.auto_probe import PROBE_MAX_BYTES, PROBE_TIMEOUT_S, discover
 from coral_mcp.agent.sensing import Observation, Sensor
 from coral_mcp.cli.main import coral
 from coral_mcp.models import Endpoint, EventKind
-from tests.agent.apps import events_of, has_event, observe_until, sensor_for, start_app
+from tests.agent.apps import (
+    events_of,
+    grpc_health_server,
+    has_event,
+    observe_until,
+    sensor_for,
+    start_app,
+)
 from tests.conftest import DATA, Processes, free_port
 
 HOSTILE = DATA / "hostile_server.py"
@@ -206,14 +211,7 @@ def test_deploy_seen_by_restart_is_not_reported_twice_by_the_version_probe(
 
 
 def test_a_grpc_port_is_asked_the_grpc_health_question() -> None:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
+    with grpc_health_server() as (port, servicer):
         servicer.set("", health_pb2.HealthCheckResponse.SERVING)
         finding = discover("rpc", Endpoint("127.0.0.1", port))
-        assert (finding.kind, finding.health) == ("grpc", f"127.0.0.1:{port}")
-    finally:
-        server.stop(None)
+    assert (finding.kind, finding.health) == ("grpc", f"127.0.0.1:{port}")
