@@ -68,7 +68,9 @@ bench-agent: $(DEV_STAMP)
 bench-agent-compare: $(DEV_STAMP)
 	command -v prometheus-node-exporter >/dev/null || { apt-get update && \
 		apt-get install -y --no-install-recommends prometheus-node-exporter; }
-	$(BIN)/python benchmarks/agent_vs_node_exporter.py
+	if [ "$$(id -u)" = 0 ] && command -v unshare >/dev/null && command -v ip >/dev/null; then \
+		unshare -n sh -c 'ip link set lo up && exec $(BIN)/python benchmarks/agent_vs_node_exporter.py'; \
+	else $(BIN)/python benchmarks/agent_vs_node_exporter.py; fi
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -46,6 +46,7 @@ def decode_launch(text: str) -> tuple[AgentSettings, str]:
             HealthCheckSpec(**{**c, "kind": CheckKind(c["kind"])}) for c in fields["health_checks"]
         )
         fields["scrapes"] = tuple(ScrapeSpec(**c) for c in fields["scrapes"])
+        fields["auto_probe_skip"] = tuple(fields.get("auto_probe_skip", ()))
         return AgentSettings(**fields), str(doc["log_level"])
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(

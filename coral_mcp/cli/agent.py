@@ -19,6 +19,8 @@ from coral_mcp.errors import QueryError
 from coral_mcp.models import ServiceSpec, parse_service_spec
 from coral_mcp.runner import run_daemon
 
+#: How long `coral agent status` waits for the first look at services' ports.
+PROBE_WAIT_S = 10.0
 SERVICE_HELP = (
     "A service to watch, NAME=SPEC, repeatable. SPEC is pid:N (that process), port:N "
     "(the process listening on TCP port N) or name:PATTERN (processes whose name or "
@@ -35,6 +37,7 @@ def build_settings(
     services: tuple[str, ...],
     auto: bool | None,
     data_dir: Path | None,
+    auto_probe: bool | None = None,
     **flags: Any,
 ) -> AgentSettings:
     """Settings from the config file, then flags given on the command line over it."""
@@ -50,6 +53,8 @@ def build_settings(
         fields["auto_discover"] = auto
     elif "auto_discover" not in fields:
         fields["auto_discover"] = not fields.get("services")
+    if auto_probe is not None:
+        fields["auto_probe"] = auto_probe
     fields.update({key: value for key, value in flags.items() if value is not None})
     if data_dir is not None:
         fields["data_dir"] = data_dir
@@ -80,6 +85,12 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Path(path_type=Path),
             default=None,
             help="Agent state and raw samples [default: ~/.local/share/coral/agent].",
+        ),
+        click.option(
+            "--auto-probe/--no-auto-probe",
+            default=None,
+            help="Find and poll watched services' HTTP health, metrics and version "
+            "endpoints (and gRPC health) without configuration [default: on].",
         ),
     ]
     for option in reversed(options):
@@ -128,6 +139,7 @@ def start(
     services: tuple[str, ...],
     auto: bool | None,
     data_dir: Path | None,
+    auto_probe: bool | None,
     colony: str | None,
     interval: float | None,
     push: float | None,
@@ -144,6 +156,7 @@ def start(
         services,
         auto,
         data_dir,
+        auto_probe,
         colony=colony,
         interval_s=interval,
         push_s=push,
@@ -203,8 +216,11 @@ def _look(settings: AgentSettings, gap_s: float) -> Any:
     from coral_mcp.agent.sensing import Sensor
 
     sensor = Sensor(settings, own_pids=frozenset({os.getpid()}))
+    started = time.monotonic()
     sensor.observe()
-    time.sleep(gap_s)
+    if sensor.prober is not None:  # let the first probes of listening ports finish
+        sensor.prober.wait(PROBE_WAIT_S)
+    time.sleep(max(0.0, gap_s - (time.monotonic() - started)))
     return sensor, sensor.observe()
 
 
@@ -231,13 +247,14 @@ def status(
     services: tuple[str, ...],
     auto: bool | None,
     data_dir: Path | None,
+    auto_probe: bool | None,
     as_json: bool,
     gap_s: float,
 ) -> None:
     """What an agent on this host sees now: services, their resources, the host. No colony."""
     from coral_mcp.agent.report import status_document, status_text
 
-    settings = build_settings(config, services, auto, data_dir, host_metrics=True)
+    settings = build_settings(config, services, auto, data_dir, auto_probe, host_metrics=True)
     sensor, observation = _look(settings, gap_s)
     doc = status_document(observation, sensor)
     click.echo(json.dumps(doc, indent=2) if as_json else status_text(doc))
@@ -253,13 +270,14 @@ def inspect(
     services: tuple[str, ...],
     auto: bool | None,
     data_dir: Path | None,
+    auto_probe: bool | None,
     as_json: bool,
     gap_s: float,
 ) -> None:
     """Everything the agent sees of one SERVICE now: processes, sockets, cgroup, probes."""
     from coral_mcp.agent.report import inspect_document, inspect_text
 
-    settings = build_settings(config, services, auto, data_dir, host_metrics=False)
+    settings = build_settings(config, services, auto, data_dir, auto_probe, host_metrics=False)
     sensor, observation = _look(settings, gap_s)
     names = sorted(s.name for s in observation.batch.services)
     if service_name not in names:

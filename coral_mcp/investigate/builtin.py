@@ -50,6 +50,10 @@ _SERVICES = re.compile(
 )
 
 
+#: Events shown with an incident's answer as what changed.
+CHANGE_KINDS = ("deploy", "restart", "crash", "oom_kill")
+
+
 def classify(question: str) -> str:
     """'incident', 'topology', 'services' or 'overview' from the question's words."""
     text = question.lower()
@@ -118,6 +122,13 @@ async def answer(question: str, colony: ToolCaller, since: str | None = None) ->
                 arguments["metric"] = metric
         tools["investigate"] = await colony.call("investigate", arguments)
         parts.append(render.investigation(tools["investigate"]))
+        # what changed in the range, whatever the analysis made of it: deploys first
+        changes: dict[str, Any] = {"start": since or "1h", "kinds": list(CHANGE_KINDS)}
+        if service:
+            changes["service"] = service
+        tools["get_events"] = await colony.call("get_events", {**changes, "limit": 10})
+        if tools["get_events"].get("events"):
+            parts.append(render.changes(tools["get_events"]))
     if intent in ("services", "overview"):
         tools["list_services"] = await colony.call("list_services", {"limit": 200})
         parts.append(render.services(tools["list_services"]))

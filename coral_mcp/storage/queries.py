@@ -47,6 +47,13 @@ ON CONFLICT (agent_id, name) DO UPDATE SET
     spec = excluded.spec, pids = excluded.pids, last_seen = excluded.last_seen
 """
 
+# A service an agent no longer reports (its processes gone, forgotten by the agent) is
+# down: its pids are cleared, so a live agent's heartbeat does not keep it "up".
+CLEAR_UNREPORTED_SERVICES = """
+UPDATE services SET pids = []::INTEGER[]
+WHERE agent_id = ? AND len(pids) > 0 AND NOT list_contains(?::VARCHAR[], name)
+"""
+
 UPSERT_ENDPOINTS = """
 INSERT INTO service_endpoints (agent_id, service, ip, port, last_seen)
 SELECT agent_id, service, ip, port, seen FROM endpoints_in
