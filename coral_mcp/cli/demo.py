@@ -67,6 +67,7 @@ def demo(scenario: str | None, exit_after: bool, list_only: bool, warmup: float)
     signal.signal(signal.SIGTERM, _interrupt)
     say(f"scenario {chosen.name}{'' if scenario else ' (picked at random)'}: {chosen.description}")
     stack = Stack(Timing(), say)
+    interrupted = False
     try:
         stack.start()
         say(f"learning what normal looks like for {warmup:.0f} s")
@@ -76,6 +77,7 @@ def demo(scenario: str | None, exit_after: bool, list_only: bool, warmup: float)
         if not exit_after:
             _serve(stack)
     except KeyboardInterrupt:
+        interrupted = True
         click.echo("\ninterrupted: stopping every process the demo started")
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -84,6 +86,8 @@ def demo(scenario: str | None, exit_after: bool, list_only: bool, warmup: float)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     click.echo(f"stopped; removed {stack.workdir}")
+    if interrupted:
+        raise SystemExit(130)
 
 
 def _show(chosen: Scenario, diagnosis: object, say: object) -> None:

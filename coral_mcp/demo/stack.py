@@ -394,3 +394,17 @@ class Stack:
         begun = datetime.now(UTC)
         self._wait(time.monotonic() + seconds)
         return begun
+
+    def run_scenario(
+        self, scenario: Scenario | None, reference_s: float, settle_s: float
+    ) -> Diagnosis:
+        """Normal running for reference_s, the fault and Coral's answers, the fault healed
+        and settle_s more seconds for the application to recover (healed even on error)."""
+        reference = self.run_normally(reference_s)
+        try:
+            return self.diagnose(scenario, reference)
+        finally:
+            if scenario is not None:
+                self.heal(scenario)
+                self.say(f"fault healed: {scenario.name}")
+            self.run_normally(settle_s)
