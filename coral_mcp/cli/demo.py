@@ -45,10 +45,11 @@ def _interrupt(_sig: int, _frame: FrameType | None) -> None:
     help="Seconds of normal running before the fault.",
 )
 def demo(scenario: str | None, exit_after: bool, list_only: bool, warmup: float) -> None:
-    """See Coral work: a shop (web -> api -> PostgreSQL + Redis, each its own process),
-    a colony and one agent per service, steady load, then a fault and Coral's diagnosis.
+    """See Coral diagnose a real application with a real fault, in about 3 minutes.
 
-    The agents are only told `--service NAME=port:N`. Intervals are accelerated (1 s
+    Starts a shop (web -> api -> PostgreSQL + Redis, each its own process), a colony
+    and one agent per service, and steady load; then injects a fault and shows Coral's
+    diagnosis beside the ground truth. The agents are only told `--service NAME=port:N`. Intervals are accelerated (1 s
     samples, 2 s pushes) so that normal is learned in a minute. The colony stays up
     for questions (`coral ask`, MCP) until Ctrl-C, unless --exit. Needs PostgreSQL
     and Redis from the distribution (`apt-get install postgresql redis-server`).
