@@ -49,10 +49,11 @@ def demo(scenario: str | None, exit_after: bool, list_only: bool, warmup: float)
 
     Starts a shop (web -> api -> PostgreSQL + Redis, each its own process), a colony
     and one agent per service, and steady load; then injects a fault and shows Coral's
-    diagnosis beside the ground truth. The agents are only told `--service NAME=port:N`.
-    Intervals are accelerated (1 s samples, 2 s pushes) so that normal is learned in a
-    minute. The colony stays up for questions (`coral ask`, MCP) until Ctrl-C, unless
-    --exit. Needs PostgreSQL and Redis from the distribution (`apt-get install postgresql redis-server`).
+    diagnosis beside the ground truth. The agents are only told
+    `--service NAME=port:N`. Intervals are accelerated (1 s samples, 2 s pushes) so
+    that normal is learned in a minute. The colony stays up for questions (`coral ask`,
+    MCP) until Ctrl-C, unless --exit. Needs PostgreSQL and Redis from the distribution
+    (`apt-get install postgresql redis-server`).
     """
     if list_only:
         _list()
