@@ -110,6 +110,8 @@ class Stack:
         self._api_lock = threading.Lock()
         self._supervisor: threading.Thread | None = None
         self.api_exits = 0
+        #: How many times Coral (colony and agents) was started afresh.
+        self._generation = 0
         self.postgres: Postgres | None = None
         self.redis: Redis | None = None
 
@@ -173,7 +175,7 @@ class Stack:
         return [sys.executable, "-m", "coral_mcp", *args]
 
     def _start_colony(self) -> None:
-        data = self.workdir / "colony"
+        data = self.workdir / ("colony" if not self._generation else f"colony-{self._generation}")
         proc = self.children.start(
             "colony",
             self._coral(
@@ -259,9 +261,21 @@ class Stack:
                     "--service", f"{name}=port:{self.ports[name]}",
                     "--interval", str(t.interval_s), "--push", str(t.push_s),
                     "--socket-scan", str(t.socket_scan_s),
-                    "--data-dir", str(self.workdir / f"agent-{name}"),
+                    "--data-dir", str(self.workdir / f"agent-{name}-{self._generation}"),
                 ),
             )  # fmt: skip
+
+    def fresh_coral(self) -> None:
+        """Replace the colony and agents with new ones (new data), the shop running on:
+        the next diagnosis knows nothing of the faults before it."""
+        for name in SERVICES:
+            self.children.stop(f"agent-{name}")
+        self.children.stop("colony")
+        self._generation += 1
+        self._start_colony()
+        self._start_agents()
+        self._wait_services_seen()
+        self.say(f"fresh colony and agents: {self.colony_url}")
 
     def _wait_services_seen(self, timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s
@@ -396,10 +410,13 @@ class Stack:
         return begun
 
     def run_scenario(
-        self, scenario: Scenario | None, reference_s: float, settle_s: float
+        self, scenario: Scenario | None, reference_s: float, settle_s: float, fresh: bool
     ) -> Diagnosis:
-        """Normal running for reference_s, the fault and Coral's answers, the fault healed
-        and settle_s more seconds for the application to recover (healed even on error)."""
+        """Normal running for reference_s (with a fresh colony and agents first when
+        `fresh`), the fault and Coral's answers, the fault healed and settle_s more
+        seconds for the application to recover (healed even on error)."""
+        if fresh:
+            self.fresh_coral()
         reference = self.run_normally(reference_s)
         try:
             return self.diagnose(scenario, reference)

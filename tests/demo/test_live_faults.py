@@ -2,7 +2,8 @@
 
 One shop for the whole module (web and api as Python processes, a private PostgreSQL and
 Redis from Debian, steady load), a real colony and one real agent per service given only
-`--service NAME=port:N`. Each scenario runs normally for a while, injects its fault, asks
+`--service NAME=port:N`. Each scenario starts a fresh colony and agents (so that no earlier fault
+is part of its history), runs normally for a while, injects its fault, asks
 the colony's `investigate` tool (the official MCP client) until the answer is right or
 the deadline passes, then heals the fault. The top hypothesis must name the true service
 and fault kind, with the injected change in its evidence; with no fault, the answer
@@ -28,7 +29,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 #: Seconds of normal running before each fault (the investigated range starts there).
 REFERENCE_S = 20.0
 #: Seconds for the shop to recover after a fault is healed, before the next reference.
-SETTLE_S = 8.0
+SETTLE_S = 5.0
 TIMING = Timing(first_look_s=15.0, poll_s=5.0, deadline_s=40.0)
 
 
@@ -36,8 +37,8 @@ def _today(reason: str) -> pytest.MarkDecorator:
     return pytest.mark.xfail(strict=False, reason=f"today's analysis: {reason}")
 
 
-#: In the order they run: faults that restart api last, so that their redeploys are not
-#: recent changes for the scenarios about other faults.
+#: Each scenario gets a fresh colony and agents (the shop runs on), so that one fault's
+#: events are not priors for the next.
 ORDER = [
     pytest.param("latency", id="latency"),
     pytest.param("cpu_saturation", id="cpu_saturation"),
@@ -76,12 +77,12 @@ def _explain(d: Diagnosis) -> str:
 
 
 def test_with_no_fault_coral_sees_no_significant_anomaly(shop: Stack) -> None:
-    d = shop.run_scenario(None, REFERENCE_S, 0)
+    d = shop.run_scenario(None, REFERENCE_S, 0, fresh=False)
     assert d.verdict.correct, _explain(d)
 
 
 @pytest.mark.parametrize("name", ORDER)
 def test_coral_names_the_faulty_service_the_fault_and_the_change(shop: Stack, name: str) -> None:
     scenario = SCENARIOS[name]
-    d = shop.run_scenario(scenario, REFERENCE_S, SETTLE_S)
+    d = shop.run_scenario(scenario, REFERENCE_S, SETTLE_S, fresh=True)
     assert d.verdict.correct, _explain(d)
