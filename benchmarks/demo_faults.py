@@ -121,7 +121,8 @@ def main() -> int:
         f" s; load {timing.rate_per_s:g} req/s; per run a fresh colony and agents (the shop"
         f" runs on), {args.reference:g} s normal, fault,"
         f" Coral asked from {timing.first_look_s:g} s every {timing.poll_s:g} s until right or"
-        f" {args.deadline:g} s; investigated range = the normal stretch + the fault",
+        f" {args.deadline:g} s; investigated range = the normal stretch + the fault; rank and"
+        " confidence are those of the answer judged (the first right one, else the last)",
         *[_line(n, results[n]) for n in results],
         f"wall time {wall / 60:.1f} min",
     ]

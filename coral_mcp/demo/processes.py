@@ -102,17 +102,18 @@ class Children:
         if proc is not None:
             _end(proc, sig, timeout_s)
 
+    def stop_many(self, names: list[str], timeout_s: float = 10.0) -> None:
+        """Signal all of `names` at once, then wait for each."""
+        with self._lock:
+            procs = [p for n in names if (p := self._procs.pop(n, None)) is not None]
+        _end_all(procs, timeout_s)
+
     def stop_all(self, timeout_s: float = 10.0) -> None:
         """Stop every child, newest first (load before services before stores)."""
         with self._lock:
-            procs = list(self._procs.items())
+            procs = list(reversed(self._procs.values()))
             self._procs.clear()
-        for _name, proc in reversed(procs):
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGTERM)
-        for _name, proc in reversed(procs):
-            _end(proc, signal.SIGTERM, timeout_s)
+        _end_all(procs, timeout_s)
 
 
 @contextlib.contextmanager
@@ -122,6 +123,15 @@ def _deferred_signals() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _end_all(procs: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        _end(proc, signal.SIGTERM, timeout_s)
 
 
 def _end(proc: subprocess.Popen[bytes], sig: int, timeout_s: float) -> None:

@@ -175,20 +175,25 @@ class Stack:
         return [sys.executable, "-m", "coral_mcp", *args]
 
     def _start_colony(self) -> None:
-        data = self.workdir / ("colony" if not self._generation else f"colony-{self._generation}")
+        data = self.workdir / self._coral_name("colony")
         proc = self.children.start(
-            "colony",
+            self._coral_name("colony"),
             self._coral(
                 "colony", "start", "--data-dir", str(data), "--grpc-port", "0", "--http-port", "0"
             ),
         )
-        state = self._wait_file(data / "colony.json", proc, "colony")
+        state = self._wait_file(data / "colony.json", proc, self._coral_name("colony"))
         doc = json.loads(state.read_text())
         self.ports["colony_grpc"] = int(str(doc["grpc"]).rsplit(":", 1)[1])
         self.colony_url = str(doc["http"])
         self.mcp_url = str(doc["mcp"])
-        self.token = self._wait_file(data / "mcp.token", proc, "colony").read_text().strip()
+        token = self._wait_file(data / "mcp.token", proc, self._coral_name("colony"))
+        self.token = token.read_text().strip()
         self.ports["colony_http"] = int(self.colony_url.rsplit(":", 1)[1])
+
+    def _coral_name(self, part: str) -> str:
+        """`colony`, `agent-api`, ... of the current generation of Coral processes."""
+        return part if not self._generation else f"{part}-{self._generation}"
 
     def _wait_file(self, path: Path, proc: Any, name: str, timeout_s: float = 60) -> Path:
         deadline = time.monotonic() + timeout_s
@@ -254,26 +259,28 @@ class Stack:
         t = self.timing
         for name in SERVICES:
             self.children.start(
-                f"agent-{name}",
+                self._coral_name(f"agent-{name}"),
                 self._coral(
                     "agent", "start",
                     "--colony", f"127.0.0.1:{self.ports['colony_grpc']}",
                     "--service", f"{name}=port:{self.ports[name]}",
                     "--interval", str(t.interval_s), "--push", str(t.push_s),
                     "--socket-scan", str(t.socket_scan_s),
-                    "--data-dir", str(self.workdir / f"agent-{name}-{self._generation}"),
+                    "--data-dir", str(self.workdir / self._coral_name(f"agent-{name}")),
                 ),
             )  # fmt: skip
 
     def fresh_coral(self) -> None:
         """Replace the colony and agents with new ones (new data), the shop running on:
         the next diagnosis knows nothing of the faults before it."""
-        for name in SERVICES:
-            self.children.stop(f"agent-{name}")
-        self.children.stop("colony")
+        old = [self._coral_name(f"agent-{name}") for name in SERVICES]
+        old.append(self._coral_name("colony"))
+        stopping = threading.Thread(target=self.children.stop_many, args=(old,), daemon=True)
+        stopping.start()  # the old ones end while the new ones start
         self._generation += 1
         self._start_colony()
         self._start_agents()
+        stopping.join()
         self._wait_services_seen()
         self.say(f"fresh colony and agents: {self.colony_url}")
 

@@ -28,9 +28,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 #: Seconds of normal running before each fault (the investigated range starts there).
 REFERENCE_S = 20.0
-#: Seconds for the shop to recover after a fault is healed, before the next reference.
-SETTLE_S = 5.0
-TIMING = Timing(first_look_s=15.0, poll_s=5.0, deadline_s=40.0)
+#: Seconds for the shop to recover after a fault is healed (the next scenario's fresh
+#: colony and agents take ~8 s to start as well).
+SETTLE_S = 0.0
+TIMING = Timing(first_look_s=15.0, poll_s=5.0, deadline_s=35.0)
 
 
 def _today(reason: str) -> pytest.MarkDecorator:
@@ -39,14 +40,35 @@ def _today(reason: str) -> pytest.MarkDecorator:
 
 #: Each scenario gets a fresh colony and agents (the shop runs on), so that one fault's
 #: events are not priors for the next.
+HOST = "the pseudo-service `host` (host TCP/network/disk counters) is ranked first (issue 18)"
 ORDER = [
-    pytest.param("latency", id="latency"),
-    pytest.param("cpu_saturation", id="cpu_saturation"),
-    pytest.param("connection_leak", id="connection_leak"),
-    pytest.param("dependency_down", id="dependency_down"),
-    pytest.param("bad_deploy", id="bad_deploy"),
-    pytest.param("memory_leak", id="memory_leak"),
-    pytest.param("crash_loop", id="crash_loop"),
+    pytest.param(
+        "latency",
+        marks=_today(f"no latency signal for postgres without app metrics (issue 11); {HOST}"),
+    ),
+    pytest.param(
+        "cpu_saturation",
+        marks=_today(f"a CPU level shift after ~10 windows is not flagged (issue 18); {HOST}"),
+    ),
+    pytest.param(
+        "connection_leak",
+        marks=_today(f"FD/connection growth of api is not ranked (issue 18); {HOST}"),
+    ),
+    pytest.param(
+        "dependency_down",
+        marks=_today(f"a stopped service is not a dependency_down candidate (issue 18); {HOST}"),
+    ),
+    pytest.param("bad_deploy", marks=_today(f"the deploy of api is ranked second; {HOST}")),
+    pytest.param(
+        "memory_leak",
+        marks=_today(f"growth after a deploy is called bad_deploy, not a leak (issue 18); {HOST}"),
+    ),
+    pytest.param(
+        "crash_loop",
+        marks=_today(
+            f"api's restarts are ranked second (issue 18; exits not seen, issue 11); {HOST}"
+        ),
+    ),
 ]
 
 
@@ -76,6 +98,7 @@ def _explain(d: Diagnosis) -> str:
     return "\n".join(lines)
 
 
+@_today(f"a quiet shop still gets an answer: {HOST}")
 def test_with_no_fault_coral_sees_no_significant_anomaly(shop: Stack) -> None:
     d = shop.run_scenario(None, REFERENCE_S, 0, fresh=False)
     assert d.verdict.correct, _explain(d)
