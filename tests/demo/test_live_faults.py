@@ -58,7 +58,10 @@ ORDER = [
         "dependency_down",
         marks=_today(f"a stopped service is not a dependency_down candidate (issue 18); {HOST}"),
     ),
-    pytest.param("bad_deploy", marks=_today(f"the deploy of api is ranked second; {HOST}")),
+    pytest.param(
+        "bad_deploy",
+        marks=_today(f"right in most runs, but the deploy is sometimes ranked second; {HOST}"),
+    ),
     pytest.param(
         "memory_leak",
         marks=_today(f"growth after a deploy is called bad_deploy, not a leak (issue 18); {HOST}"),
@@ -66,7 +69,7 @@ ORDER = [
     pytest.param(
         "crash_loop",
         marks=_today(
-            f"api's restarts are ranked second (issue 18; exits not seen, issue 11); {HOST}"
+            f"api's restarts are often ranked second (issue 18; exits not seen, issue 11); {HOST}"
         ),
     ),
 ]
