@@ -7,13 +7,19 @@ import random
 import signal
 import time
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from coral_mcp.demo.scenarios import SCENARIOS, Scenario
 
+if TYPE_CHECKING:
+    from coral_mcp.demo.stack import Diagnosis, Stack
+
 #: Seconds of normal running before the fault: the colony's reference for "normal".
 WARMUP_S = 60.0
+#: Seconds after the fault by which the answer should be right.
+DEADLINE_S = 75.0
 
 
 def _list() -> None:
@@ -44,7 +50,16 @@ def _interrupt(_sig: int, _frame: FrameType | None) -> None:
     show_default=True,
     help="Seconds of normal running before the fault.",
 )
-def demo(scenario: str | None, exit_after: bool, list_only: bool, warmup: float) -> None:
+@click.option(
+    "--deadline",
+    type=click.FloatRange(min=15),
+    default=DEADLINE_S,
+    show_default=True,
+    help="Seconds after the fault to keep asking while the answer is not right.",
+)
+def demo(
+    scenario: str | None, exit_after: bool, list_only: bool, warmup: float, deadline: float
+) -> None:
     """See Coral diagnose a real application with a real fault, in about 3 minutes.
 
     Starts a shop (web -> api -> PostgreSQL + Redis, each its own process), a colony
@@ -68,14 +83,14 @@ def demo(scenario: str | None, exit_after: bool, list_only: bool, warmup: float)
 
     signal.signal(signal.SIGTERM, _interrupt)
     say(f"scenario {chosen.name}{'' if scenario else ' (picked at random)'}: {chosen.description}")
-    stack = Stack(Timing(), say)
+    stack = Stack(Timing(deadline_s=deadline), say)
     interrupted = False
     try:
         stack.start()
         say(f"learning what normal looks like for {warmup:.0f} s")
         reference = stack.run_normally(warmup)
         diagnosis = stack.diagnose(chosen, reference)
-        _show(chosen, diagnosis, say)
+        _show(chosen, diagnosis)
         if not exit_after:
             _serve(stack)
     except KeyboardInterrupt:
@@ -92,11 +107,9 @@ def demo(scenario: str | None, exit_after: bool, list_only: bool, warmup: float)
         raise SystemExit(130)
 
 
-def _show(chosen: Scenario, diagnosis: object, say: object) -> None:
-    from coral_mcp.demo.stack import Diagnosis
+def _show(chosen: Scenario, diagnosis: Diagnosis) -> None:
     from coral_mcp.investigate import render
 
-    assert isinstance(diagnosis, Diagnosis)
     click.echo("\n" + render.investigation(diagnosis.result) + "\n")
     v = diagnosis.verdict
     click.echo(f"Ground truth: {chosen.service}, {chosen.kinds[0]} ({chosen.change}).")
@@ -110,16 +123,16 @@ def _show(chosen: Scenario, diagnosis: object, say: object) -> None:
         click.echo(f"Coral was not right this time: {v.reason}; {where}.")
 
 
-def _serve(stack: object) -> None:
+def _serve(stack: Stack) -> None:
     from coral_mcp.cli.claude_desktop import claude_desktop_snippet
-    from coral_mcp.demo.stack import Stack
 
-    assert isinstance(stack, Stack)
     d = stack.workdir
+    dashboard = stack.dashboard_url()
     click.echo(
         f"\nThe colony stays up until Ctrl-C:\n"
         f"  MCP (streamable HTTP): {stack.mcp_url}\n"
-        f"  HTTP token:            {stack.token}\n"
+        + (f"  Dashboard:             {dashboard}\n" if dashboard else "")
+        + f"  HTTP token:            {stack.token}\n"
         f'  Ask it:                coral ask "what happened?" --data-dir {d}\n'
         f"  Claude Desktop (claude_desktop_config.json):\n{claude_desktop_snippet(d)}\n"
     )

@@ -308,6 +308,20 @@ class Stack:
     def investigate(self, start: datetime) -> dict[str, Any]:
         return self.call("investigate", {"question": "what happened?", "start": start.isoformat()})
 
+    def dashboard_url(self) -> str | None:
+        """The colony's web dashboard, when this colony serves one (an HTML page)."""
+        for path in ("/dashboard/", "/"):
+            request = urllib.request.Request(
+                self.colony_url + path, headers={"Authorization": f"Bearer {self.token}"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    if response.headers.get_content_type() == "text/html":
+                        return self.colony_url + path
+            except (OSError, urllib.error.URLError):
+                continue
+        return None
+
     def traffic(self) -> dict[str, float]:
         """The load generator's last five seconds: rate, error share, p95 latency."""
         try:

@@ -52,7 +52,7 @@ def _leftovers(workdir: Path, ports: set[int]) -> list[str]:
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("moment", ["colony up", "learning", "fault injected"])
+@pytest.mark.parametrize("moment", ["colony up", "fault injected", "The colony stays up"])
 def test_ctrl_c_at_any_point_leaves_no_process_port_or_directory(moment: str) -> None:
     try:
         check_installed()
@@ -60,7 +60,7 @@ def test_ctrl_c_at_any_point_leaves_no_process_port_or_directory(moment: str) ->
         pytest.skip(f"{exc.message} ({exc.hint})")
     cmd = [sys.executable, "-m", "coral_mcp", "demo", "--scenario", "cpu_saturation"]
     demo = subprocess.Popen(
-        [*cmd, "--warmup", "10"],
+        [*cmd, "--warmup", "10", "--deadline", "15"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=child_env(),
