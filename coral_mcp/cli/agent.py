@@ -109,6 +109,12 @@ def agent() -> None:
 @click.option("--interval", type=float, default=None, help="Seconds between samples [default: 10].")
 @click.option("--push", type=float, default=None, help="Seconds between pushes [default: 15].")
 @click.option(
+    "--socket-scan",
+    type=float,
+    default=None,
+    help="Seconds between full TCP socket scans [default: 30].",
+)
+@click.option(
     "--join",
     "join_token",
     default=None,
@@ -143,6 +149,7 @@ def start(
     colony: str | None,
     interval: float | None,
     push: float | None,
+    socket_scan: float | None,
     join_token: str | None,
     tunnel: str | None,
     discovery: str | None,
@@ -160,6 +167,7 @@ def start(
         colony=colony,
         interval_s=interval,
         push_s=push,
+        socket_scan_s=socket_scan,
         tunnel=tunnel,
         discovery=discovery,
         wg_interface=wg_interface,
