@@ -19,6 +19,8 @@ from fastmcp import Client
 
 from coral_mcp.cli.main import coral
 from coral_mcp.cli.mcp_main import coral_mcp
+from coral_mcp.colony.ask_routes import AskRecordIn
+from coral_mcp.colony.ask_routes import openapi_paths as ask_paths
 from coral_mcp.colony.http_app import api_routes
 from coral_mcp.server import build_server
 
@@ -191,6 +193,11 @@ def api_page() -> str:
             lines.append("")
         fields = ", ".join(f"`{f}`" for f in route.result.model_fields)
         lines += [f"Result (`{route.result.__name__}`): {fields}.", ""]
+    for path, methods in ask_paths().items():
+        for method, op in methods.items():
+            lines += [f"## `{method.upper()} {path}`", "", op["summary"] + ".", ""]
+    fields = ", ".join(f"`{f}`" for f in AskRecordIn.model_fields)
+    lines += [f"Conversation record (`AskRecordIn`): {fields}.", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

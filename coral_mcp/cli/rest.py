@@ -102,3 +102,23 @@ def get_json(access: ColonyAccess, path: str) -> dict[str, Any]:
     if response.status_code >= 400:
         raise QueryError(str(body.get("error", response.status_code)), hint=body.get("hint"))
     return dict(body)
+
+
+def post_json(access: ColonyAccess, path: str, doc: dict[str, Any]) -> dict[str, Any]:
+    """POST `doc`; errors as get_json's."""
+    import httpx2
+
+    url = access.url + path
+    try:
+        response = httpx2.post(url, json=doc, headers=access.headers, timeout=10.0)
+    except httpx2.TransportError as exc:
+        raise ColonyUnreachableError(
+            f"cannot reach the colony at {access.url} ({type(exc).__name__})"
+        ) from None
+    try:
+        body = response.json()
+    except ValueError:
+        raise ColonyUnreachableError(f"{url} answered HTTP {response.status_code}") from None
+    if response.status_code >= 400:
+        raise QueryError(str(body.get("error", response.status_code)), hint=body.get("hint"))
+    return dict(body)

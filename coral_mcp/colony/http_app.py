@@ -20,6 +20,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from coral_mcp import __version__
+from coral_mcp.colony.ask_routes import AskRecordIn, ask_routes
+from coral_mcp.colony.ask_routes import openapi_paths as ask_paths
 from coral_mcp.colony.auth import ASGIApp, BearerAuth
 from coral_mcp.errors import CoralError
 from coral_mcp.tools import colony, metrics, services, topology
@@ -237,6 +239,10 @@ def build_http_app(data: CoralData, mcp: FastMCP, token: str | None) -> ASGIApp:
     but /healthz needs `Authorization: Bearer <token>`."""
     routes = api_routes(data)
     document = openapi_document(routes)
+    document["paths"].update(ask_paths())
+    document["components"]["schemas"]["AskRecordIn"] = AskRecordIn.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "version": __version__})
@@ -250,6 +256,7 @@ def build_http_app(data: CoralData, mcp: FastMCP, token: str | None) -> ASGIApp:
             Route("/healthz", healthz),
             Route(f"{API}/openapi.json", openapi),
             *(Route(r.path, _endpoint(r)) for r in routes),
+            *ask_routes(data),
             Mount("/", app=mcp_app),
         ],
         lifespan=mcp_app.lifespan,  # without it every MCP request fails

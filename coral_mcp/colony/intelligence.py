@@ -26,6 +26,7 @@ from coral_mcp.models.intelligence import (
     Outcome,
 )
 from coral_mcp.storage import analysis_store as st
+from coral_mcp.storage import asks
 from coral_mcp.storage.store import ColonyStore
 from coral_mcp.storage.writer import Writer
 
@@ -74,6 +75,26 @@ class Intelligence:
         return await asyncio.to_thread(
             self._read, lambda cur: st.load_investigation(cur, investigation_id)
         )
+
+    async def record_ask(self, record: dict[str, Any], start: datetime, end: datetime) -> None:
+        """Store one `coral ask` conversation (see storage/asks.py)."""
+        now = self.now()
+        await self._write(
+            lambda cur: asks.insert_ask(
+                cur,
+                str(record["id"]),
+                now,
+                str(record["question"]),
+                str(record["provider"]),
+                start,
+                end,
+                record,
+                float(record.get("duration_ms") or 0.0),
+            )
+        )
+
+    async def latest_ask(self) -> dict[str, Any] | None:
+        return await asyncio.to_thread(self._read, asks.latest_ask)
 
     # -- analysis ---------------------------------------------------------------------
 

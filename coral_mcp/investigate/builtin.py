@@ -72,10 +72,10 @@ def classify(question: str, focused: bool = False) -> str:
     text = question.lower()
     if _INCIDENT.search(text):
         return "incident"
-    if _COMPARE.search(text):
-        return "compare"
     if _CHANGES.search(text):
         return "changes"
+    if _COMPARE.search(text):
+        return "compare"
     if focused and _DEPENDS.search(text):
         return "depends"
     if _TOPOLOGY.search(text) or _DEPENDS.search(text):

@@ -1,0 +1,78 @@
+"""A real colony (ColonyDaemon: DuckDB, gRPC, HTTP with REST and MCP) on free ports, in a
+thread of its own, loaded with a replay case and living at the case's end time."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from coral_mcp.colony.daemon import ColonyDaemon
+from coral_mcp.config import ColonySettings
+from coral_mcp.investigate.replay import import_case, load_case
+from coral_mcp.storage.store import ColonyStore
+from coral_mcp.storage.writer import Writer
+
+
+@dataclass(frozen=True)
+class Loaded:
+    url: str
+    #: The case's first sample, RFC 3339: what `--since` covers the whole case with.
+    since: str
+
+
+async def _import(case_dir: Path, data_dir: Path) -> tuple[float, float]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store = ColonyStore(data_dir)
+    writer = Writer(store)
+    writer.start()
+    try:
+        return await import_case(load_case(case_dir), store, writer)
+    finally:
+        await writer.close()
+        store.close()
+
+
+@contextmanager
+def loaded_colony(case_dir: Path, data_dir: Path) -> Iterator[Loaded]:
+    first, last = asyncio.run(_import(case_dir, data_dir))
+    ready = threading.Event()
+    failed: list[BaseException] = []
+    holder: dict[str, object] = {}
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        settings = ColonySettings(data_dir, grpc_port=0, http_port=0, require_token=False)
+        daemon = ColonyDaemon(settings, clock=lambda: last)
+        try:
+            await daemon.start()
+        except BaseException as exc:
+            failed.append(exc)
+            ready.set()
+            return
+        holder.update(url=daemon.http_url, stop=stop, loop=asyncio.get_running_loop())
+        ready.set()
+        try:
+            await stop.wait()
+        finally:
+            await daemon.close()
+
+    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+    thread.start()
+    ready.wait(60)
+    if failed:
+        raise failed[0]
+    since = datetime.fromtimestamp(first, UTC).isoformat().replace("+00:00", "Z")
+    try:
+        yield Loaded(str(holder["url"]), since)
+    finally:
+        loop = holder["loop"]
+        assert isinstance(loop, asyncio.AbstractEventLoop)
+        stop = holder["stop"]
+        assert isinstance(stop, asyncio.Event)
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(30)
