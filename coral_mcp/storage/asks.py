@@ -17,7 +17,7 @@ from coral_mcp.storage.ops import db_time
 
 ASK_PREFIX = "ask-"
 SELECT_LATEST_ASK = """
-SELECT result FROM investigations WHERE id LIKE 'ask-%' ORDER BY created_at DESC LIMIT 1
+SELECT result FROM investigations WHERE id LIKE 'ask-%' ORDER BY created_at DESC, rowid DESC LIMIT 1
 """
 
 

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from coral_mcp.colony.daemon import ColonyDaemon
 from coral_mcp.config import ColonySettings
-from coral_mcp.investigate.replay import import_case, load_case
+from coral_mcp.investigate.replay import AGENT, import_case, load_case
+from coral_mcp.models.topology import ServiceState
+from coral_mcp.storage.ops import RegisterAgent
 from coral_mcp.storage.store import ColonyStore
 from coral_mcp.storage.writer import Writer
 
@@ -31,7 +33,13 @@ async def _import(case_dir: Path, data_dir: Path) -> tuple[float, float]:
     writer = Writer(store)
     writer.start()
     try:
-        return await import_case(load_case(case_dir), store, writer)
+        case = load_case(case_dir)
+        first, last = await import_case(case, store, writer)
+        # The replay format has no service registrations; a live agent would send them.
+        names = sorted({m[1] for m in case.metrics})
+        states = tuple(ServiceState(n, f"name:{n}", (1000 + i,), ()) for i, n in enumerate(names))
+        await writer.write(RegisterAgent(AGENT, "replay", "replay", 1, "", states, round(last * 1000)))
+        return first, last
     finally:
         await writer.close()
         store.close()
