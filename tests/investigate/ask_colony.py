@@ -38,7 +38,9 @@ async def _import(case_dir: Path, data_dir: Path) -> tuple[float, float]:
         # The replay format has no service registrations; a live agent would send them.
         names = sorted({m[1] for m in case.metrics})
         states = tuple(ServiceState(n, f"name:{n}", (1000 + i,), ()) for i, n in enumerate(names))
-        await writer.write(RegisterAgent(AGENT, "replay", "replay", 1, "", states, round(last * 1000)))
+        await writer.write(
+            RegisterAgent(AGENT, "replay", "replay", 1, "", states, round(last * 1000))
+        )
         return first, last
     finally:
         await writer.close()

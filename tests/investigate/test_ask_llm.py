@@ -66,7 +66,9 @@ def ask(
     return result.exit_code, result.stdout, result.stderr
 
 
-def ask_json(colony: Loaded, fake: FakeLLM, provider: str, tmp: Path, *args: str, **kw: Any) -> dict[str, Any]:
+def ask_json(
+    colony: Loaded, fake: FakeLLM, provider: str, tmp: Path, *args: str, **kw: Any
+) -> dict[str, Any]:
     code, out, err = ask(colony, fake, provider, tmp, *args, "--json", **kw)
     assert code == 0, out + err
     assert fake.key not in out + err
@@ -174,9 +176,7 @@ def test_malformed_tool_arguments_are_refused_and_the_model_corrects_itself(
     assert tools_run(record) == ["investigate", "get_events"]
 
 
-def test_anthropic_tool_input_that_is_not_json_is_retried(
-    colony: Loaded, tmp_path: Path
-) -> None:
+def test_anthropic_tool_input_that_is_not_json_is_retried(colony: Loaded, tmp_path: Path) -> None:
     # The SDK parses streamed tool input as it arrives and gives up on broken JSON.
     script = [RawCall("get_events", '{"start" "2h"}'), Say("db is the root cause.")]
     with FakeAnthropic(script) as fake:
@@ -198,9 +198,7 @@ def test_anthropic_tool_input_that_is_not_an_object_is_refused(
     assert "Not run: the arguments were not a JSON object (got list)" in refused["content"]
 
 
-def test_arguments_of_the_wrong_type_get_the_tool_own_error(
-    colony: Loaded, tmp_path: Path
-) -> None:
+def test_arguments_of_the_wrong_type_get_the_tool_own_error(colony: Loaded, tmp_path: Path) -> None:
     script = [Call([("get_events", {"start": 2, "limit": "many"})]), Say("db.")]
     with FakeAnthropic(script) as fake:
         record = ask_json(colony, fake, "anthropic", tmp_path, "what happened?")
