@@ -93,11 +93,10 @@ def ask(
 
 async def _dry_run(settings: Any, access: ColonyAccess, question: str) -> str:
     from coral_mcp.investigate.colony_client import ColonyClient
-    from coral_mcp.investigate.progress import Silent
-    from coral_mcp.investigate.session import Session, dry_run_text
+    from coral_mcp.investigate.llm_session import coral_specs, dry_run_text
 
     async with ColonyClient(access.url, access.token) as client:
-        specs = await Session(settings, client, Silent()).coral_specs()
+        specs = await coral_specs(client)
     return dry_run_text(settings, question, specs)
 
 
@@ -110,17 +109,24 @@ async def _ask(
     silent: bool,
 ) -> dict[str, Any]:
     from coral_mcp.errors import CoralError
-    from coral_mcp.investigate.colony_client import ColonyClient
     from coral_mcp.investigate.progress import LiveProgress, Silent
+    from coral_mcp.investigate.rest_colony import RestColony
     from coral_mcp.investigate.session import Session
 
     observer = Silent() if silent else LiveProgress()
-    async with ColonyClient(access.url, access.token) as client:
+    if settings.provider == "builtin":
+        door: Any = RestColony(access.url, access.token)
+    else:
+        from coral_mcp.investigate.colony_client import ColonyClient
+
+        door = ColonyClient(access.url, access.token)
+    async with door as colony:
+        session = Session(settings, colony, observer, since)
         if isinstance(observer, LiveProgress):
             with observer:
-                result = await Session(settings, client, observer, since).ask(question, previous)
+                result = await session.ask(question, previous)
         else:
-            result = await Session(settings, client, observer, since).ask(question, previous)
+            result = await session.ask(question, previous)
     record = result.record()
     try:
         await asyncio.to_thread(post_json, access, "/api/v1/asks", record)

@@ -24,13 +24,15 @@ from coral_mcp.colony.ask_routes import AskRecordIn, ask_routes
 from coral_mcp.colony.ask_routes import openapi_paths as ask_paths
 from coral_mcp.colony.auth import ASGIApp, BearerAuth
 from coral_mcp.errors import CoralError
-from coral_mcp.tools import colony, metrics, services, topology
+from coral_mcp.tools import colony, intelligence, metrics, service_detail, services, topology
 from coral_mcp.tools.data import CoralData
+from coral_mcp.tools.intelligence_schemas import AnomalyList, InvestigationOut
 from coral_mcp.tools.schemas import (
     AgentOut,
     ColonyStatusOut,
     EventList,
     MetricSeriesOut,
+    ServiceDetail,
     ServiceList,
     TopologyOut,
 )
@@ -148,6 +150,21 @@ def api_routes(data: CoralData) -> list[ApiRoute]:
             p.get("cursor"),
         )
 
+    async def get_service(p: dict[str, Any]) -> BaseModel:
+        return await service_detail.get_service(data, p["name"])
+
+    async def get_investigation(p: dict[str, Any]) -> BaseModel:
+        return await intelligence.investigate(
+            data, question=p.get("question"), start=p.get("start"), end=p.get("end"),
+            service=p.get("service"),
+        )  # fmt: skip
+
+    async def get_anomalies(p: dict[str, Any]) -> BaseModel:
+        return await intelligence.find_anomalies(
+            data, start=p.get("start"), end=p.get("end"), service=p.get("service"),
+            limit=p.get("limit", 50), cursor=p.get("cursor"),
+        )  # fmt: skip
+
     return [
         ApiRoute(f"{API}/status", "Colony status", (), ColonyStatusOut, get_status),
         ApiRoute(f"{API}/agents", "Agents and their state", (), AgentList, get_agents),
@@ -185,6 +202,31 @@ def api_routes(data: CoralData) -> list[ApiRoute]:
             ),
             EventList,
             get_events,
+        ),
+        ApiRoute(
+            f"{API}/service",
+            "One service in depth (as the get_service tool)",
+            (Param("name", "string", "service name", required=True),),
+            ServiceDetail,
+            get_service,
+        ),
+        ApiRoute(
+            f"{API}/investigate",
+            "Ranked root-cause hypotheses over a range (as the investigate tool; recorded)",
+            (
+                Param("question", "string", "what was asked, kept with the result"),
+                *RANGE,
+                Param("service", "string", "focus on this service and what it depends on"),
+            ),
+            InvestigationOut,
+            get_investigation,
+        ),
+        ApiRoute(
+            f"{API}/anomalies",
+            "Detected anomalies with an onset in a range, earliest first",
+            (*RANGE, Param("service", "string", "only this service"), *PAGE),
+            AnomalyList,
+            get_anomalies,
         ),
     ]
 
