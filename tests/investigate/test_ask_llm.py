@@ -333,3 +333,16 @@ def test_dry_run_shows_prompt_and_tools_and_calls_no_model(colony: Loaded, tmp_p
     assert fake.requests == []
     assert "system prompt:" in out and "question: what happened?" in out
     assert "  investigate: " in out and "  get_events: " in out
+
+
+def test_auto_query_brings_in_external_servers_when_coral_is_unsure(
+    colony: Loaded, tmp_path: Path
+) -> None:
+    config = FAST + (
+        "auto_query = true\nauto_query_below = 1.0\n"  # db's 0.99 counts as unsure here
+        f'[ask.mcp_servers.issues]\ncommand = "{sys.executable}"\nargs = ["{ISSUES_SERVER}"]\n'
+    )
+    with FakeAnthropic([Say("db.")]) as fake:
+        ask_json(colony, fake, "anthropic", tmp_path, "what happened?", config=config)
+    offered = {t["name"] for t in fake.requests[0].body["tools"]}
+    assert "issues__search_issues" in offered
