@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import mcp
@@ -66,9 +67,7 @@ async def load(data_dir: Path, services: int, hours: int) -> tuple[float, str]:
     return end_s, root
 
 
-def _at(epoch_s: float) -> object:
-    from datetime import UTC, datetime
-
+def _at(epoch_s: float) -> datetime:
     return datetime.fromtimestamp(epoch_s, UTC)
 
 
@@ -166,7 +165,9 @@ def main() -> None:
         + f"; top hypothesis {top} (injected: {root}); target <= 1000 ms",
         summary("reference, `coral --version` (fresh process)", floor),
         summary("reference, the investigate tool alone over MCP (warm client)", alone),
-        summary("`coral-mcp serve` start-up to tools/list, as installed (no LLM SDK imported)", lazy),
+        summary(
+            "`coral-mcp serve` start-up to tools/list, as installed (no LLM SDK imported)", lazy
+        ),
         summary("same with anthropic + openai imported first (what eager imports cost)", eager),
     ]
     command = (

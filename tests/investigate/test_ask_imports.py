@@ -23,10 +23,14 @@ def loaded_after(*modules: str) -> set[str]:
 
 
 def test_coral_mcp_serve_and_the_agent_never_import_an_llm_sdk() -> None:
-    assert loaded_after("coral_mcp.cli.mcp_main", "coral_mcp.server", "coral_mcp.cli.agent") & {
-        "anthropic",
-        "openai",
-    } == set()
+    assert (
+        loaded_after("coral_mcp.cli.mcp_main", "coral_mcp.server", "coral_mcp.cli.agent")
+        & {
+            "anthropic",
+            "openai",
+        }
+        == set()
+    )
 
 
 def test_the_builtin_provider_imports_neither_an_llm_sdk_nor_the_mcp_sdk() -> None:

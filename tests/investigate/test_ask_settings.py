@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from mcp_types import Tool, ToolAnnotations
 
 from coral_mcp.cli.main import coral
 from coral_mcp.errors import ConfigError
 from coral_mcp.investigate.ask_settings import LOCAL_KEY, load
 from coral_mcp.investigate.conversation import provider_name
 from coral_mcp.investigate.mcp_bridge import specs_for, wanted_servers
-from mcp_types import Tool, ToolAnnotations
 
 
 def config(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
@@ -81,7 +81,7 @@ def test_claude_desktop_mcp_servers_shape_is_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "says"),
     [
-        ("[ask]\nprovider = \"gemini\"\n", "[ask] provider"),
+        ('[ask]\nprovider = "gemini"\n', "[ask] provider"),
         ("[ask]\nmax_steps = 0\n", "[ask] max_steps"),
         ("[ask]\ncolour = 1\n", "[ask] colour"),
         ("[ask.mcp_servers.x]\nargs = []\n", "give either command (stdio) or url (HTTP)"),
