@@ -148,4 +148,4 @@ def _print(record: dict[str, Any], as_json: bool) -> None:
     if not streamed:
         click.echo(record["answer"])
     if record["stored"]:
-        click.echo(f"\n({record['stored']}; follow up with --continue)", err=True)
+        click.echo(f"({record['stored']}; follow up with --continue)", err=True)

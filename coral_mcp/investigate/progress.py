@@ -8,7 +8,6 @@ refused calls) and the model's text as it streams. `Silent` shows nothing (`--js
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TextIO
 
@@ -21,9 +20,9 @@ from coral_mcp.investigate.conversation import ToolCall, ToolOutcome
 def _arguments(call: ToolCall) -> str:
     if not call.arguments:
         return ""
-    shown = {k: v for k, v in call.arguments.items() if k != "question"}
-    text = json.dumps(shown, separators=(",", "="), default=str)[1:-1]
-    return text if len(text) <= 60 else text[:57] + "..."
+    shown = [f"{k}={v!r}" for k, v in call.arguments.items() if k != "question"]
+    text = ", ".join(shown)
+    return text if len(text) <= 70 else text[:67] + "..."
 
 
 class Silent:
@@ -65,17 +64,20 @@ class LiveProgress(Silent):
         self._mid_line = False
 
     def __enter__(self) -> LiveProgress:
-        self._progress.start()
+        if self._console.is_terminal:  # a spinner only where someone watches it
+            self._progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._clear()
-        self._progress.stop()
+        if self._console.is_terminal:
+            self._progress.stop()
         self._end_line()
 
     def _show(self, description: str) -> None:
         self._clear()
-        self._task = self._progress.add_task(description, total=None)
+        if self._console.is_terminal:
+            self._task = self._progress.add_task(description, total=None)
 
     def _clear(self) -> None:
         if self._task is not None:

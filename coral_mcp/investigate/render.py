@@ -84,7 +84,7 @@ def investigation(result: dict[str, Any]) -> str:
     lines = [
         f"Most likely: {top['service']}, {top['kind'].replace('_', ' ')}"
         f" (confidence {top['confidence']:.2f}).",
-        f"Between {span}: {result['summary']}",
+        f"From {span}: {result['summary']}",
         "",
     ]
     for h in result["hypotheses"][:5]:
