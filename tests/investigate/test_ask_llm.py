@@ -346,3 +346,54 @@ def test_auto_query_brings_in_external_servers_when_coral_is_unsure(
         ask_json(colony, fake, "anthropic", tmp_path, "what happened?", config=config)
     offered = {t["name"] for t in fake.requests[0].body["tools"]}
     assert "issues__search_issues" in offered
+
+
+def test_the_token_budget_stops_a_long_investigation(colony: Loaded, tmp_path: Path) -> None:
+    script = [Call([("get_events", {"start": f"{h}h"})]) for h in range(1, 10)]
+    with FakeAnthropic(script) as fake:
+        record = ask_json(
+            colony,
+            fake,
+            "anthropic",
+            tmp_path,
+            "what happened?",
+            config=FAST + "token_budget = 1000\n",
+        )
+    assert record["fallback"].startswith("token budget spent")
+    assert len(fake.requests) == 1  # the first call's usage already spent it
+
+
+def test_a_long_tool_result_is_cut_before_the_model_sees_it(colony: Loaded, tmp_path: Path) -> None:
+    script = [
+        Call([("query_metrics", {"service": "db", "metric": "latency_ms", "start": "2h"})]),
+        Say("ok"),
+    ]
+    with FakeOpenAI(script) as fake:
+        record = ask_json(
+            colony, fake, "openai", tmp_path, "what happened?",
+            config=FAST + "max_tool_output_chars = 1000\n",
+        )  # fmt: skip
+    results = [m for m in fake.requests[1].body["messages"] if m["role"] == "tool"]
+    assert all(len(m["content"]) < 1200 for m in results)
+    assert "[cut: " in results[-1]["content"]
+    assert record["steps"][-1]["output_chars"] < 1200
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+def test_the_key_appears_in_no_log_line_even_at_debug_level(
+    colony: Loaded, tmp_path: Path, provider: str
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(f"[ask]\n{FAST}")
+    with FAKES[provider]([Call([("get_events", {"start": "1h"})]), Say("db.")]) as fake:
+        result = CliRunner().invoke(
+            coral,
+            [
+                "--log-level", "DEBUG", "ask", "what happened?", "--provider", provider,
+                "--base-url", fake.base_url, "--colony", colony.url,
+            ],
+            env={"CORAL_CONFIG": str(path), KEY_ENV[provider]: fake.key},
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "db." in result.stdout
+    assert fake.key not in result.stdout + result.stderr
