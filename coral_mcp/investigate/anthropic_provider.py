@@ -26,9 +26,8 @@ from coral_mcp.investigate.providers import (
     MAX_OUTPUT_TOKENS,
     ProviderError,
     TextSink,
-    error_detail,
     missing_sdk,
-    status_error,
+    sdk_error,
 )
 
 try:
@@ -117,20 +116,8 @@ class AnthropicProvider:
                     if event.type == "text":
                         on_text(event.text)
                 final = await stream.get_final_message()
-        except anthropic.APIStatusError as exc:
-            retry_after = exc.response.headers.get("retry-after")
-            raise status_error(
-                self.name, exc.status_code, error_detail(exc.body), retry_after
-            ) from None
-        except anthropic.APITimeoutError:
-            raise ProviderError(f"{self.name}: the request timed out", retryable=True) from None
-        except anthropic.APIConnectionError as exc:
-            raise ProviderError(
-                f"cannot reach {self.name} at {self._client.base_url} ({exc.__class__.__name__})",
-                retryable=True,
-            ) from None
         except anthropic.AnthropicError as exc:
-            raise ProviderError(f"{self.name}: {exc}") from None
+            raise sdk_error(self.name, self._client.base_url, exc, anthropic) from None
         except ValueError:
             # The SDK parses streamed tool input as it comes and gives up on broken JSON.
             raise ProviderError(

@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -192,7 +193,7 @@ class ExternalServers:
 
 
 async def _close_quietly(stack: contextlib.AsyncExitStack) -> None:
-    with contextlib.suppress(BaseException):
+    with contextlib.suppress(Exception):
         await stack.aclose()
 
 
@@ -204,4 +205,4 @@ def wanted_servers(
     if auto_query and low_confidence:
         return list(specs)
     text = question.lower()
-    return [s for s in specs if s.name.lower() in text]
+    return [s for s in specs if re.search(rf"\b{re.escape(s.name.lower())}\b", text)]

@@ -25,11 +25,9 @@ from coral_mcp.investigate.conversation import (
     UserText,
 )
 from coral_mcp.investigate.providers import (
-    ProviderError,
     TextSink,
-    error_detail,
     missing_sdk,
-    status_error,
+    sdk_error,
 )
 
 try:
@@ -149,21 +147,8 @@ class OpenAIProvider:
                             slot.arguments.append(tc.function.arguments or "")
                     if choice.finish_reason:
                         finish = choice.finish_reason
-        except openai.APIStatusError as exc:
-            retry_after = exc.response.headers.get("retry-after")
-            raise status_error(
-                self.name, exc.status_code, error_detail(exc.body), retry_after
-            ) from None
-        except openai.APITimeoutError:
-            raise ProviderError(f"{self.name}: the request timed out", retryable=True) from None
-        except openai.APIConnectionError as exc:
-            raise ProviderError(
-                f"cannot reach {self.name} at {self._client.base_url} ({exc.__class__.__name__})",
-                retryable=True,
-                hint="is the server at --base-url running?",
-            ) from None
         except openai.OpenAIError as exc:
-            raise ProviderError(f"{self.name}: {exc}") from None
+            raise sdk_error(self.name, self._client.base_url, exc, openai) from None
         calls = tuple(
             parse_arguments(p.id or f"call_{i}", p.name, "".join(p.arguments))
             for i, p in sorted(pending.items())

@@ -9,7 +9,7 @@ retry: the loop decides (429 and 5xx are retryable; 401 and bad requests are not
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from coral_mcp.errors import ConfigError, CoralError
 from coral_mcp.investigate.ask_settings import AskSettings
@@ -82,6 +82,23 @@ def error_detail(body: object) -> str:
             return str(err.get("message", err))
         return str(err)
     return str(body)
+
+
+def sdk_error(provider: str, base_url: object, exc: Exception, sdk: Any) -> ProviderError:
+    """An SDK's exception as a ProviderError. The anthropic and openai SDKs share their
+    exception names (APIStatusError, APITimeoutError, APIConnectionError)."""
+    if isinstance(exc, sdk.APIStatusError):
+        retry_after = exc.response.headers.get("retry-after")
+        return status_error(provider, exc.status_code, error_detail(exc.body), retry_after)
+    if isinstance(exc, sdk.APITimeoutError):
+        return ProviderError(f"{provider}: the request timed out", retryable=True)
+    if isinstance(exc, sdk.APIConnectionError):
+        return ProviderError(
+            f"cannot reach {provider} at {base_url} ({type(exc).__name__})",
+            retryable=True,
+            hint="is the server at --base-url running?",
+        )
+    return ProviderError(f"{provider}: {exc}")
 
 
 def make_provider(settings: AskSettings) -> Provider:

@@ -57,22 +57,31 @@ class RestColony:
         try:
             response = await self._http.get(url, params=query(arguments or {}))
         except httpx2.TransportError as exc:
-            raise ColonyUnreachableError(
-                f"cannot reach the colony at {self.url} ({type(exc).__name__})",
-                hint="is `coral colony start` or `coral up` running? check --colony",
-            ) from None
-        if response.status_code == 401:
-            raise ColonyUnreachableError(
-                f"the colony at {self.url} refused the token",
-                hint="pass --token (see `coral colony token show --mcp` on the colony's host)",
-            )
-        try:
-            body = response.json()
-        except ValueError:
-            raise ColonyUnreachableError(
-                f"{url} did not answer with JSON (HTTP {response.status_code})",
-                hint="check that --colony points at a Coral colony's HTTP port",
-            ) from None
-        if response.status_code >= 400:
-            raise QueryError(f"{tool}: {body.get('error')}", hint=body.get("hint"))
-        return dict(body)
+            raise unreachable(self.url, exc) from None
+        return reply(response, self.url, f"{tool}: ")
+
+
+def unreachable(colony_url: str, exc: Exception) -> ColonyUnreachableError:
+    return ColonyUnreachableError(
+        f"cannot reach the colony at {colony_url} ({type(exc).__name__})",
+        hint="is `coral colony start` or `coral up` running? check --colony",
+    )
+
+
+def reply(response: httpx2.Response, colony_url: str, prefix: str = "") -> dict[str, Any]:
+    """A colony REST answer as a dict; refusals and errors as CoralErrors, one line each."""
+    if response.status_code == 401:
+        raise ColonyUnreachableError(
+            f"the colony at {colony_url} refused the token",
+            hint="pass --token (see `coral colony token show --mcp` on the colony's host)",
+        )
+    try:
+        body = response.json()
+    except ValueError:
+        raise ColonyUnreachableError(
+            f"{response.request.url} did not answer with JSON (HTTP {response.status_code})",
+            hint="check that --colony points at a Coral colony's HTTP port",
+        ) from None
+    if response.status_code >= 400:
+        raise QueryError(f"{prefix}{body.get('error')}", hint=body.get("hint"))
+    return dict(body)
