@@ -287,6 +287,8 @@ def test_an_external_mcp_server_is_bridged_when_the_question_asks_for_it(
         f'env = {{ISSUES_CALL_LOG = "{log}"}}\n'
         "[ask.mcp_servers.broken]\n"
         'command = "/nonexistent/mcp-server"\n'
+        "[ask.mcp_servers.silent]\n"
+        'command = "sleep"\nargs = ["30"]\ntimeout_s = 1\n'
     )
     script = [
         Call([("issues__search_issues", {"query": "db"})]),
@@ -294,7 +296,7 @@ def test_an_external_mcp_server_is_bridged_when_the_question_asks_for_it(
     ]
     with FakeOpenAI(script) as fake:
         record = ask_json(
-            colony, fake, "openai", tmp_path, "what happened? check issues and broken too",
+            colony, fake, "openai", tmp_path, "what happened? check issues, broken and silent too",
             config=config,
         )  # fmt: skip
     offered = {t["function"]["name"] for t in fake.requests[0].body["tools"]}
@@ -304,7 +306,9 @@ def test_an_external_mcp_server_is_bridged_when_the_question_asks_for_it(
     result = [m for m in fake.requests[1].body["messages"] if m["role"] == "tool"][-1]
     assert "DB-17" in result["content"]
     assert [json.loads(line)["tool"] for line in log.read_text().splitlines()] == ["search_issues"]
-    assert record["skipped_servers"][0]["server"] == "broken"
+    skipped = {s["server"]: s["reason"] for s in record["skipped_servers"]}
+    assert set(skipped) == {"broken", "silent"}
+    assert skipped["silent"] == "no answer within 1 s"
     assert record["answer"].startswith("db: latency up")
 
 
@@ -397,3 +401,19 @@ def test_the_key_appears_in_no_log_line_even_at_debug_level(
     assert result.exit_code == 0, result.output
     assert "db." in result.stdout
     assert fake.key not in result.stdout + result.stderr
+
+
+def test_an_http_mcp_server_with_headers_is_bridged(colony: Loaded, tmp_path: Path) -> None:
+    # The colony's own MCP endpoint stands in for a remote HTTP server here.
+    config = FAST + (
+        f'[ask.mcp_servers."other.colony"]\nurl = "{colony.url}/mcp"\n'
+        'headers = {Authorization = "Bearer unused"}\n'
+    )
+    script = [Call([("other_colony__list_services", {"limit": 5})]), Say("three services.")]
+    with FakeAnthropic(script) as fake:
+        record = ask_json(
+            colony, fake, "anthropic", tmp_path, "what runs on other.colony?", config=config
+        )
+    assert tools_run(record) == ["investigate", "other_colony__list_services"]
+    result = fake.requests[1].body["messages"][-1]["content"][0]["content"]
+    assert '"name":"db"' in result
