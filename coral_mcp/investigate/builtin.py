@@ -143,8 +143,13 @@ async def answer(
         tools["get_events"] = await colony.call("get_events", arguments)
         parts.append(render.changes(tools["get_events"]))
     elif intent == "health" and service:
+        # Its own figures against normal, and the colony's analysis of the recent range:
+        # a service can be up and still be the one that is slow.
         tools["get_service"] = await colony.call("get_service", {"name": service})
-        parts.append(render.health(tools["get_service"]))
+        tools["investigate"] = await colony.call(
+            "investigate", investigate_arguments(question, since, service)
+        )
+        parts.append(render.health(tools["get_service"], tools["investigate"]))
     elif intent == "depends" and service:
         tools["get_topology"] = await colony.call("get_topology", {"service": service, "depth": 1})
         parts.append(render.neighbourhood(service, tools["get_topology"]))

@@ -105,15 +105,17 @@ def _value(metric: str, value: float) -> str:
     return human_bytes(value) if metric.endswith("_bytes") else f"{value:.3g}"
 
 
-def health(detail: dict[str, Any]) -> str:
-    """Is one service healthy: a verdict first, then why."""
+def health(detail: dict[str, Any], investigation: dict[str, Any] | None = None) -> str:
+    """Is one service healthy: a verdict first, then why (metrics off their normal,
+    anomalies the analysis found in the range, a failing health check, recent events)."""
+    name = detail["name"]
     off = [
         m for m in detail["metrics"] if m.get("deviation") is not None and abs(m["deviation"]) >= 3
     ]
+    found = [a for a in (investigation or {}).get("anomalies", []) if a["service"] == name]
     checked = detail["health"]["healthy"]
-    healthy = detail["status"] == "up" and checked is not False and not off
-    verdict = "healthy" if healthy else "not healthy"
-    lines = [f"{detail['name']} is {verdict}: {detail['status']}"]
+    healthy = detail["status"] == "up" and checked is not False and not off and not found
+    lines = [f"{name} is {'healthy' if healthy else 'not healthy'}: {detail['status']}"]
     if checked is not None:
         lines[0] += f", health check {'passing' if checked else 'failing'}"
         if detail["health"]["since"]:
@@ -125,6 +127,18 @@ def health(detail: dict[str, Any]) -> str:
         lines.append(
             f"  {m['metric']} {_value(m['metric'], m['latest'])} vs normal"
             f" {_value(m['metric'], m['baseline'])} ({m['deviation']:+.1f} sigma)"
+        )
+    for a in found[:5]:
+        normal = "" if a["baseline"] is None else f" vs normal {_value(a['metric'], a['baseline'])}"
+        lines.append(
+            f"  since {a['onset']}: {a['metric']} {a['kind'].replace('_', ' ')},"
+            f" {_value(a['metric'], a['value'])}{normal}"
+        )
+    if investigation and investigation.get("hypotheses"):
+        top = investigation["hypotheses"][0]
+        lines.append(
+            f"Most likely cause nearby: {top['service']}, {top['kind'].replace('_', ' ')}"
+            f" (confidence {top['confidence']:.2f}); recommendation: {top['recommendation']}"
         )
     if detail["recent_events"]:
         lines.append("Recent events:")

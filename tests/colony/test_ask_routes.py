@@ -106,3 +106,18 @@ def test_the_same_conversation_is_stored_once(colony: Loaded, tmp_path: Path) ->
     for key in ("stored", "notes", "tools"):
         record.pop(key)
     assert post(colony, json.dumps(record).encode()).status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("question", "starts"),
+    [
+        ("is db healthy?", "db is not healthy: up.\n  since 2026-01-01T01:00:00Z: latency_ms"),
+        ("is batch healthy?", "batch is healthy: up."),
+        ("what changed?", "No deploys, restarts or crashes between"),
+        ("what is running?", "4 services (4 up):"),
+    ],
+)
+def test_builtin_answers_put_the_answer_first(
+    colony: Loaded, tmp_path: Path, question: str, starts: str
+) -> None:
+    assert str(ask_json(colony, tmp_path, question)["answer"]).startswith(starts)
