@@ -3,7 +3,8 @@
     python issues_mcp_server.py
 
 `search_issues` is annotated read-only; `resolve_issue` changes state and is not, so
-Coral must never offer it to a model. Each call is appended to $ISSUES_CALL_LOG.
+Coral must never offer it to a model. Each call is appended to $ISSUES_CALL_LOG, with the names of any *_API_KEY
+variables the server can see (it should see none).
 """
 
 import json
@@ -23,7 +24,8 @@ def _log(tool: str, args: dict[str, object]) -> None:
     path = os.environ.get("ISSUES_CALL_LOG")
     if path:
         with open(path, "a") as f:
-            f.write(json.dumps({"tool": tool, "args": args}) + "\n")
+            keys = sorted(k for k in os.environ if k.endswith("_API_KEY"))
+            f.write(json.dumps({"tool": tool, "args": args, "keys_seen": keys}) + "\n")
 
 
 @server.tool(annotations=ToolAnnotations(read_only_hint=True))

@@ -305,7 +305,9 @@ def test_an_external_mcp_server_is_bridged_when_the_question_asks_for_it(
     assert tools_run(record) == ["investigate", "issues__search_issues"]
     result = [m for m in fake.requests[1].body["messages"] if m["role"] == "tool"][-1]
     assert "DB-17" in result["content"]
-    assert [json.loads(line)["tool"] for line in log.read_text().splitlines()] == ["search_issues"]
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [c["tool"] for c in calls] == ["search_issues"]
+    assert calls[0]["keys_seen"] == []  # the provider's key stays with Coral
     skipped = {s["server"]: s["reason"] for s in record["skipped_servers"]}
     assert set(skipped) == {"broken", "silent"}
     assert skipped["silent"] == "no answer within 1 s"
