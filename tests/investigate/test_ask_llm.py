@@ -419,3 +419,13 @@ def test_an_http_mcp_server_with_headers_is_bridged(colony: Loaded, tmp_path: Pa
     assert tools_run(record) == ["investigate", "other_colony__list_services"]
     result = fake.requests[1].body["messages"][-1]["content"][0]["content"]
     assert '"name":"db"' in result
+
+
+def test_a_call_to_a_tool_that_was_not_offered_is_refused(colony: Loaded, tmp_path: Path) -> None:
+    script = [Call([("restart_service", {"name": "db"})]), Say("I can only recommend a restart.")]
+    with FakeOpenAI(script) as fake:
+        record = ask_json(colony, fake, "openai", tmp_path, "restart db")
+    refused = [m for m in fake.requests[1].body["messages"] if m["role"] == "tool"][-1]
+    assert refused["content"].startswith("Not run: there is no tool named 'restart_service'")
+    assert tools_run(record) == ["investigate"]
+    assert record["answer"] == "I can only recommend a restart."
