@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from coral_mcp.errors import ConfigError
 from coral_mcp.investigate import builtin
 from coral_mcp.investigate.ask_settings import AskSettings
 from coral_mcp.investigate.colony_client import ColonyClient
 from coral_mcp.investigate.conversation import Entry, ToolCall, ToolOutcome, ToolSpec
-from coral_mcp.investigate.loop import Loop
+from coral_mcp.investigate.loop import Loop, Observer
 from coral_mcp.investigate.mcp_bridge import (
     CORAL,
     ExternalServers,
@@ -28,8 +29,8 @@ from coral_mcp.investigate.mcp_bridge import (
     specs_for,
     wanted_servers,
 )
-from coral_mcp.investigate.providers import make_provider
-from coral_mcp.investigate.session import AskResult, Session, new_id
+from coral_mcp.investigate.providers import Provider
+from coral_mcp.investigate.record import AskResult, new_id
 
 SYSTEM_PROMPT = """\
 You are Coral's investigator. Coral watches one distributed application through local
@@ -54,27 +55,52 @@ async def coral_specs(colony: ColonyClient) -> list[ToolSpec]:
 
 
 async def seed(
-    session: Session, question: str, inherited: str | None
+    colony: ColonyClient,
+    observer: Observer,
+    settings: AskSettings,
+    since: str | None,
+    question: str,
+    inherited: str | None,
 ) -> tuple[ToolCall, ToolOutcome, dict[str, Any]]:
     """Coral's own investigation, as the model's first tool call and result."""
-    focus = await builtin.focus_of(question, session.colony, inherited)
-    arguments = builtin.investigate_arguments(question, session.since, focus)
+    focus = await builtin.focus_of(question, colony, inherited)
+    arguments = builtin.investigate_arguments(question, since, focus)
     call = ToolCall("coral_investigate_0", "investigate", arguments)
-    session.observer.tool_started(call)
+    observer.tool_started(call)
     t0 = time.monotonic()
-    found = await session.colony.call("investigate", arguments)
-    limit = session.settings.limits.max_tool_output_chars
+    found = await colony.call("investigate", arguments)
+    limit = settings.limits.max_tool_output_chars
     outcome = ToolOutcome(call.id, call.name, cap(json.dumps(found, separators=(",", ":")), limit))
-    session.observer.tool_finished(call, outcome, time.monotonic() - t0)
+    observer.tool_finished(call, outcome, time.monotonic() - t0)
     return call, outcome, found
 
 
+def make_provider(settings: AskSettings) -> Provider:
+    """The provider `settings` name; its SDK is imported here, not before."""
+    if settings.provider == "anthropic":
+        from coral_mcp.investigate.anthropic_provider import AnthropicProvider  # noqa: PLC0415
+
+        return AnthropicProvider(settings)
+    if settings.provider == "openai":
+        from coral_mcp.investigate.openai_provider import OpenAIProvider  # noqa: PLC0415
+
+        return OpenAIProvider(settings)
+    raise ConfigError(f"{settings.provider!r} is not an LLM provider")
+
+
 async def ask_llm(
-    session: Session, question: str, earlier: list[Entry], inherited: str | None
+    settings: AskSettings,
+    colony: object,
+    observer: Observer,
+    since: str | None,
+    question: str,
+    earlier: list[Entry],
+    inherited: str | None,
+    fallback: Callable[[str, dict[str, Any] | None, str | None], Awaitable[AskResult]],
 ) -> AskResult:
-    settings, observer, colony = session.settings, session.observer, session.colony
+    """Answer with the model; `fallback` is the builtin answer when the model gives none."""
     assert isinstance(colony, ColonyClient), "an LLM provider needs the MCP session"
-    call, first, investigation = await seed(session, question, inherited)
+    call, first, investigation = await seed(colony, observer, settings, since, question, inherited)
     hypotheses = investigation.get("hypotheses") or []
     weak = not hypotheses or hypotheses[0]["confidence"] < settings.auto_query_below
     servers = wanted_servers(question, settings.mcp_servers, weak, settings.auto_query)
@@ -116,7 +142,7 @@ async def ask_llm(
     )
     if outcome.answer is None:
         observer.note(f"{settings.provider} gave no answer: {outcome.stopped}")
-        report = await session.builtin(question, investigation, inherited)
+        report = await fallback(question, investigation, inherited)
         result.fallback = outcome.stopped
         result.intent, result.tools = report.intent, report.tools
         result.answer = (

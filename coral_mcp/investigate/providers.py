@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from coral_mcp.errors import ConfigError, CoralError
-from coral_mcp.investigate.ask_settings import AskSettings
 from coral_mcp.investigate.conversation import Entry, ToolSpec, Turn
 
 TextSink = Callable[[str], None]
@@ -99,19 +98,6 @@ def sdk_error(provider: str, base_url: object, exc: Exception, sdk: Any) -> Prov
             hint="is the server at --base-url running?",
         )
     return ProviderError(f"{provider}: {exc}")
-
-
-def make_provider(settings: AskSettings) -> Provider:
-    """The provider `settings` name; its SDK is imported here, not before."""
-    if settings.provider == "anthropic":
-        from coral_mcp.investigate.anthropic_provider import AnthropicProvider  # noqa: PLC0415
-
-        return AnthropicProvider(settings)
-    if settings.provider == "openai":
-        from coral_mcp.investigate.openai_provider import OpenAIProvider  # noqa: PLC0415
-
-        return OpenAIProvider(settings)
-    raise ConfigError(f"{settings.provider!r} is not an LLM provider")
 
 
 def missing_sdk(package: str) -> ConfigError:

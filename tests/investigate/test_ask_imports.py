@@ -40,6 +40,7 @@ def test_the_builtin_provider_imports_neither_an_llm_sdk_nor_the_mcp_sdk() -> No
         "coral_mcp.investigate.rest_colony",
         "coral_mcp.investigate.progress",
         "coral_mcp.investigate.providers",
+        "coral_mcp.investigate.record",
         "coral_mcp.investigate.loop",
     )
     assert loaded_after(*modules) == set()
