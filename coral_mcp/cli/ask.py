@@ -109,11 +109,16 @@ async def _ask(
     silent: bool,
 ) -> dict[str, Any]:
     from coral_mcp.errors import CoralError
-    from coral_mcp.investigate.progress import LiveProgress, Silent
+    from coral_mcp.investigate.progress import Silent
     from coral_mcp.investigate.rest_colony import RestColony
     from coral_mcp.investigate.session import Session
 
-    observer = Silent() if silent else LiveProgress()
+    if silent:
+        observer = Silent()
+    else:
+        from coral_mcp.investigate.live_progress import LiveProgress
+
+        observer = LiveProgress()
     if settings.provider == "builtin":
         door: Any = RestColony(access.url, access.token)
     else:
@@ -122,10 +127,7 @@ async def _ask(
         door = ColonyClient(access.url, access.token)
     async with door as colony:
         session = Session(settings, colony, observer, since)
-        if isinstance(observer, LiveProgress):
-            with observer:
-                result = await session.ask(question, previous)
-        else:
+        with observer:
             result = await session.ask(question, previous)
     record = result.record()
     try:

@@ -8,7 +8,7 @@ import sys
 PROBE = """
 import sys
 {imports}
-heavy = sorted(m for m in ("anthropic", "openai", "mcp") if m in sys.modules)
+heavy = sorted(m for m in ("anthropic", "openai", "mcp", "rich") if m in sys.modules)
 print(",".join(heavy))
 """
 
@@ -33,12 +33,13 @@ def test_coral_mcp_serve_and_the_agent_never_import_an_llm_sdk() -> None:
     )
 
 
-def test_the_builtin_provider_imports_neither_an_llm_sdk_nor_the_mcp_sdk() -> None:
+def test_the_builtin_provider_imports_neither_an_llm_sdk_nor_the_mcp_sdk_nor_rich() -> None:
     modules = (
         "coral_mcp.cli.main",
         "coral_mcp.investigate.session",
         "coral_mcp.investigate.rest_colony",
         "coral_mcp.investigate.progress",
+        "coral_mcp.investigate.ask_settings",
         "coral_mcp.investigate.providers",
         "coral_mcp.investigate.record",
         "coral_mcp.investigate.loop",
@@ -47,5 +48,6 @@ def test_the_builtin_provider_imports_neither_an_llm_sdk_nor_the_mcp_sdk() -> No
 
 
 def test_the_llm_path_loads_the_mcp_sdk_but_a_provider_sdk_only_when_chosen() -> None:
-    assert loaded_after("coral_mcp.investigate.llm_session") == {"mcp"}
+    assert loaded_after("coral_mcp.investigate.llm_session") >= {"mcp"}
+    assert not loaded_after("coral_mcp.investigate.llm_session") & {"anthropic", "openai"}
     assert "anthropic" in loaded_after("coral_mcp.investigate.anthropic_provider")
