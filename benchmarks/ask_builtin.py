@@ -77,8 +77,7 @@ def serve_colony(data_dir: Path, end_s: float) -> tuple[str, Callable[[], None]]
     async def main() -> None:
         stop = asyncio.Event()
         settings = ColonySettings(data_dir, grpc_port=0, http_port=0, require_token=False)
-        daemon = ColonyDaemon(settings, clock=lambda: end_s)
-        await daemon.start()
+        daemon = await ColonyDaemon.open(settings, clock=lambda: end_s)
         holder.update(url=daemon.http_url, stop=stop, loop=asyncio.get_running_loop())
         ready.set()
         await stop.wait()

@@ -19,10 +19,10 @@ from fastmcp import Client
 
 from coral_mcp.cli.main import coral
 from coral_mcp.cli.mcp_main import coral_mcp
-from coral_mcp.colony.ask_routes import AskRecordIn
 from coral_mcp.colony.ask_routes import openapi_paths as ask_paths
 from coral_mcp.colony.http_app import api_routes
 from coral_mcp.server import build_server
+from coral_mcp.tools.asks import AskRecord
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sample_colony import SampleData
@@ -169,7 +169,7 @@ def mcp_page() -> str:
 
 
 def api_page() -> str:
-    routes = api_routes(SampleData())
+    routes = api_routes()
     lines = [
         "# REST API reference",
         "",
@@ -187,7 +187,9 @@ def api_page() -> str:
         if route.params:
             lines += ["| parameter | type | required | description |", "|---|---|---|---|"]
             lines += [
-                f"| `{p.name}` | {p.kind} | {'yes' if p.required else 'no'} | {p.description} |"
+                f"| `{p.name}` | {p.kind} | {'yes' if p.required else 'no'} | {p.description}"
+                + ("" if p.default is None else f" Default: `{p.default}`.")
+                + " |"
                 for p in route.params
             ]
             lines.append("")
@@ -196,8 +198,8 @@ def api_page() -> str:
     for path, methods in ask_paths().items():
         for method, op in methods.items():
             lines += [f"## `{method.upper()} {path}`", "", op["summary"] + ".", ""]
-    fields = ", ".join(f"`{f}`" for f in AskRecordIn.model_fields)
-    lines += [f"Conversation record (`AskRecordIn`): {fields}.", ""]
+    fields = ", ".join(f"`{f}`" for f in AskRecord.model_fields)
+    lines += [f"Conversation record (`AskRecord`): {fields}.", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

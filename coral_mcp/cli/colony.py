@@ -11,7 +11,7 @@ import click
 from click.decorators import FC
 
 from coral_mcp.cli.colony_mesh import init, token_create, token_list, token_revoke
-from coral_mcp.cli.common import default_data_root, run_daemon
+from coral_mcp.cli.common import default_data_root
 from coral_mcp.cli.rest import colony_options, get_json, locate
 from coral_mcp.colony.auth import read_token
 from coral_mcp.config import (
@@ -25,6 +25,7 @@ from coral_mcp.config import (
 )
 from coral_mcp.errors import ConfigError
 from coral_mcp.investigate.render import human_bytes
+from coral_mcp.runner import run_daemon
 
 
 def data_dir_option(default_leaf: str) -> Callable[[FC], FC]:
@@ -227,7 +228,7 @@ def start(
         wg_interface=wg_interface,
         discovery=discovery,
     )
-    run_daemon(ColonyDaemon(settings).run)
+    run_daemon(lambda stop: ColonyDaemon.run(settings, stop))
 
 
 @colony.command("status")

@@ -9,64 +9,19 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import duckdb
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from coral_mcp.tools.asks import AskRecord, RangeIn
 from coral_mcp.tools.data import CoralData
 
 MAX_BODY_BYTES = 1024 * 1024
 ASKS = "/api/v1/asks"
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class StepIn(_In):
-    tool: str = Field(max_length=200)
-    arguments: dict[str, Any] | None
-    is_error: bool
-    output_chars: int = Field(ge=0)
-    elapsed_ms: float = Field(ge=0)
-
-
-class PairIn(_In):
-    q: str = Field(max_length=8000)
-    a: str = Field(max_length=200_000)
-
-
-class RangeIn(_In):
-    start: str | None
-    end: str | None
-
-
-class AskRecordIn(_In):
-    """A `coral ask` conversation, as `coral ask --json` prints it."""
-
-    kind: Literal["ask"]
-    id: str = Field(pattern=r"^ask-[0-9a-f]{16}$")
-    question: str = Field(max_length=8000)
-    provider: Literal["builtin", "anthropic", "openai"]
-    model: str | None = Field(max_length=200)
-    intent: str | None = Field(max_length=40)
-    focus: str | None = Field(max_length=200)
-    answer: str = Field(max_length=200_000)
-    fallback: str | None = Field(max_length=2000)
-    parent: str | None = Field(pattern=r"^ask-[0-9a-f]{16}$")
-    thread: list[PairIn] = Field(max_length=10)
-    investigation_id: str | None = Field(max_length=200)
-    range: RangeIn | None
-    hypotheses: list[dict[str, Any]] = Field(max_length=10)
-    steps: list[StepIn] = Field(max_length=500)
-    skipped_servers: list[dict[str, str]] = Field(max_length=50)
-    usage: dict[str, int]
-    started_at: str = Field(max_length=40)
-    duration_ms: float = Field(ge=0)
 
 
 def _error(status: int, message: str, hint: str | None = None) -> Response:
@@ -89,7 +44,7 @@ def ask_routes(data: CoralData) -> list[Route]:
         if len(body) > MAX_BODY_BYTES:
             return _error(413, f"a conversation is at most {MAX_BODY_BYTES} bytes")
         try:
-            doc = AskRecordIn.model_validate(json.loads(body))
+            doc = AskRecord.model_validate(json.loads(body))
         except ValueError as exc:
             reason = exc.errors()[0] if isinstance(exc, ValidationError) else None
             where = ".".join(str(p) for p in reason["loc"]) if reason else "body"
@@ -120,7 +75,7 @@ def ask_routes(data: CoralData) -> list[Route]:
 def openapi_paths() -> dict[str, Any]:
     """The ask routes for the OpenAPI document."""
     error = {"$ref": "#/components/schemas/ErrorOut"}
-    record = {"$ref": "#/components/schemas/AskRecordIn"}
+    record = {"$ref": "#/components/schemas/AskRecord"}
 
     def body(schema: dict[str, Any]) -> dict[str, Any]:
         return {"content": {"application/json": {"schema": schema}}}

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from coral_mcp.cli.main import coral
-from tests.investigate import cases
+from tests.intelligence import cases
 from tests.investigate.ask_colony import Loaded, loaded_colony
 from tests.investigate.test_ask_llm import read_resource
 

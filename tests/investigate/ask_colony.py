@@ -13,7 +13,7 @@ from pathlib import Path
 
 from coral_mcp.colony.daemon import ColonyDaemon
 from coral_mcp.config import ColonySettings
-from coral_mcp.investigate.replay import AGENT, import_case, load_case
+from coral_mcp.intelligence.replay import AGENT, import_case, load_case
 from coral_mcp.models.topology import ServiceState
 from coral_mcp.storage.ops import RegisterAgent
 from coral_mcp.storage.store import ColonyStore
@@ -57,9 +57,8 @@ def loaded_colony(case_dir: Path, data_dir: Path) -> Iterator[Loaded]:
     async def main() -> None:
         stop = asyncio.Event()
         settings = ColonySettings(data_dir, grpc_port=0, http_port=0, require_token=False)
-        daemon = ColonyDaemon(settings, clock=lambda: last)
         try:
-            await daemon.start()
+            daemon = await ColonyDaemon.open(settings, clock=lambda: last)
         except BaseException as exc:
             failed.append(exc)
             ready.set()

@@ -27,7 +27,7 @@ from tests.fakes.llm_servers import (
     Say,
     Stall,
 )
-from tests.investigate import cases
+from tests.intelligence import cases
 from tests.investigate.ask_colony import Loaded, loaded_colony
 
 ISSUES_SERVER = Path(__file__).parent.parent / "data" / "issues_mcp_server.py"
