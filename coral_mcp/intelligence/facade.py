@@ -75,19 +75,7 @@ class Intelligence:
     async def record_ask(self, record: dict[str, Any], start: datetime, end: datetime) -> None:
         """Store one `coral ask` conversation (see storage/asks.py)."""
         now = self.now()
-        await self._write(
-            lambda cur: asks.insert_ask(
-                cur,
-                str(record["id"]),
-                now,
-                str(record["question"]),
-                str(record["provider"]),
-                start,
-                end,
-                record,
-                float(record.get("duration_ms") or 0.0),
-            )
-        )
+        await self._write(lambda cur: asks.insert_ask(cur, now, start, end, record))
 
     async def latest_ask(self) -> dict[str, Any] | None:
         return await self._read(asks.latest_ask)

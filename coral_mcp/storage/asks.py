@@ -2,7 +2,7 @@
 
 One row in `investigations` per question asked: the id starts with `ask-`, `provider`
 names who answered, `result` is the whole record (question, tool calls, answer,
-hypotheses). `coral://investigations/{id}` reads both kinds alike.
+hypotheses). `coral://investigations/{id}` reads both kinds.
 """
 
 from __future__ import annotations
@@ -12,39 +12,33 @@ from datetime import datetime
 
 import duckdb
 
-from coral_mcp.storage.analysis_store import INSERT_INVESTIGATION
-from coral_mcp.storage.ops import db_time
+from coral_mcp.storage.analysis_store import insert_investigation
 
-ASK_PREFIX = "ask-"
 SELECT_LATEST_ASK = """
-SELECT result FROM investigations WHERE id LIKE 'ask-%' ORDER BY created_at DESC, rowid DESC LIMIT 1
+SELECT result FROM investigations WHERE id LIKE 'ask-%' ORDER BY created_at DESC, rowid DESC
+LIMIT 1
 """
 
 
 def insert_ask(
     cur: duckdb.DuckDBPyConnection,
-    id_: str,
     created: datetime,
-    question: str,
-    provider: str,
     start: datetime,
     end: datetime,
     record: dict[str, object],
-    duration_ms: float,
 ) -> None:
-    cur.execute(
-        INSERT_INVESTIGATION,
-        [
-            id_,
-            db_time(created),
-            question,
-            None,
-            db_time(start),
-            db_time(end),
-            provider,
-            json.dumps(record),
-            duration_ms,
-        ],
+    duration_ms = record.get("duration_ms")
+    insert_investigation(
+        cur,
+        str(record["id"]),
+        created,
+        str(record["question"]),
+        None,
+        start,
+        end,
+        record,
+        float(duration_ms) if isinstance(duration_ms, int | float) else 0.0,
+        provider=str(record["provider"]),
     )
 
 
