@@ -13,11 +13,9 @@ from __future__ import annotations
 import stat
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from typing import Any, Literal, cast
 
 from coral_mcp.errors import ConfigError
 
@@ -85,45 +83,6 @@ class AskSettings:
         return self.model or DEFAULT_MODEL.get(self.provider, "builtin")
 
 
-class _ServerIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    command: str | None = None
-    args: list[str] = Field(default_factory=list)
-    env: dict[str, str] = Field(default_factory=dict)
-    cwd: str | None = None
-    url: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    type: Literal["stdio", "http", "streamable-http", "sse"] | None = None
-    disabled: bool = False
-    read_only_tools: list[str] = Field(default_factory=list)
-    timeout_s: float = Field(default=20.0, gt=0, le=300)
-
-    @model_validator(mode="after")
-    def _one_transport(self) -> _ServerIn:
-        if (self.command is None) == (self.url is None):
-            raise ValueError("give either command (stdio) or url (HTTP)")
-        return self
-
-
-class _AskIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    provider: ProviderName | None = None
-    model: str | None = None
-    base_url: str | None = None
-    api_key: str | None = None
-    auto_query: bool = False
-    auto_query_below: float = Field(default=0.5, ge=0, le=1)
-    max_steps: int = Field(default=8, ge=1, le=50)
-    max_tool_output_chars: int = Field(default=12_000, ge=500, le=1_000_000)
-    token_budget: int = Field(default=100_000, ge=1_000)
-    max_identical_calls: int = Field(default=2, ge=1, le=10)
-    call_timeout_s: float = Field(default=60.0, gt=0, le=600)
-    total_timeout_s: float = Field(default=180.0, gt=0, le=3600)
-    max_retries: int = Field(default=3, ge=0, le=10)
-    backoff_s: float = Field(default=1.0, ge=0, le=60)
-    mcp_servers: dict[str, _ServerIn] = Field(default_factory=dict, alias="mcpServers")
-
-
 def default_config_path(env: Mapping[str, str], home: Path) -> Path:
     """$CORAL_CONFIG, else $XDG_CONFIG_HOME/coral/config.toml, else ~/.config/coral/..."""
     if explicit := env.get("CORAL_CONFIG"):
@@ -163,15 +122,6 @@ def _check_private(path: Path) -> None:
         )
 
 
-def _parse(path: Path, table: dict[str, Any]) -> _AskIn:
-    try:
-        return _AskIn.model_validate(table)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"{path}: [ask] {where}: {err['msg']}") from None
-
-
 def load(
     path: Path,
     env: Mapping[str, str],
@@ -185,16 +135,20 @@ def load(
     table = _read_table(path)
     if _has_secret(table):
         _check_private(path)
-    parsed = _parse(path, table)
-    chosen = provider or parsed.provider or ("builtin" if not parsed.api_key else None)
+    cfg: dict[str, Any] = {}
+    if table:  # pydantic (~0.3 s to import) only when there is a table to check
+        from coral_mcp.investigate.ask_config import parse  # noqa: PLC0415
+
+        cfg = parse(path, table).model_dump()
+    chosen = provider or cfg.get("provider") or ("builtin" if not cfg.get("api_key") else None)
     if chosen is None:
         raise ConfigError(
             f"{path}: api_key is set but provider is not", hint='add provider = "anthropic"'
         )
     if chosen not in PROVIDERS:
         raise ConfigError(f"unknown provider {chosen!r}", hint=f"use one of {', '.join(PROVIDERS)}")
-    key = parsed.api_key or env.get(KEY_ENV.get(chosen, ""), "") or None
-    url = base_url or parsed.base_url
+    key = cfg.get("api_key") or env.get(KEY_ENV.get(chosen, ""), "") or None
+    url = base_url or cfg.get("base_url")
     if chosen == "openai" and key is None and url:
         key = LOCAL_KEY
     if chosen != "builtin" and key is None:
@@ -206,37 +160,28 @@ def load(
     servers = tuple(
         McpServerSpec(
             name=name,
-            command=s.command,
-            args=tuple(s.args),
-            env=dict(s.env),
-            cwd=s.cwd,
-            url=s.url,
-            headers=dict(s.headers),
-            read_only_tools=tuple(s.read_only_tools),
-            timeout_s=s.timeout_s,
+            command=s["command"],
+            args=tuple(s["args"]),
+            env=dict(s["env"]),
+            cwd=s["cwd"],
+            url=s["url"],
+            headers=dict(s["headers"]),
+            read_only_tools=tuple(s["read_only_tools"]),
+            timeout_s=s["timeout_s"],
         )
-        for name, s in parsed.mcp_servers.items()
-        if not s.disabled
+        for name, s in cfg.get("mcp_servers", {}).items()
+        if not s["disabled"]
     )
-    limits = Limits(
-        max_steps=parsed.max_steps,
-        max_tool_output_chars=parsed.max_tool_output_chars,
-        token_budget=parsed.token_budget,
-        max_identical_calls=parsed.max_identical_calls,
-        call_timeout_s=parsed.call_timeout_s,
-        total_timeout_s=parsed.total_timeout_s,
-        max_retries=parsed.max_retries,
-        backoff_s=parsed.backoff_s,
-    )
+    limits = Limits(**{f.name: cfg[f.name] for f in fields(Limits) if f.name in cfg})
     return AskSettings(
-        provider=chosen,
-        model=model or parsed.model,
+        provider=cast(ProviderName, chosen),
+        model=model or cfg.get("model"),
         base_url=url,
         api_key=key,
         limits=limits,
         mcp_servers=servers,
-        auto_query=parsed.auto_query,
-        auto_query_below=parsed.auto_query_below,
+        auto_query=bool(cfg.get("auto_query", False)),
+        auto_query_below=float(cfg.get("auto_query_below", 0.5)),
     )
 
 

@@ -94,11 +94,14 @@ def mentioned_service(question: str, names: list[str]) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-async def focus_of(question: str, colony: ToolCaller, inherited: str | None = None) -> str | None:
+async def focus_of(
+    question: str, colony: ToolCaller, inherited: str | None = None
+) -> tuple[str | None, dict[str, Any]]:
+    """The service a question is about (named, else inherited); and the service list."""
     listed = await colony.call("list_services", {"limit": 200})
     names = [s["name"] for s in listed["services"]]
     named = mentioned_service(question, names)
-    return named or (inherited if inherited in names else None)
+    return named or (inherited if inherited in names else None), listed
 
 
 def investigate_arguments(question: str, since: str | None, service: str | None) -> dict[str, Any]:
@@ -117,7 +120,7 @@ async def answer(
     inherited_focus: str | None = None,
 ) -> Answer:
     """Answer `question`; `investigation` is an investigate result already at hand."""
-    service = await focus_of(question, colony, inherited_focus)
+    service, listed = await focus_of(question, colony, inherited_focus)
     intent = classify(question, service is not None)
     tools: dict[str, dict[str, Any]] = {}
     parts: list[str] = []
@@ -154,7 +157,7 @@ async def answer(
         tools["get_topology"] = await colony.call("get_topology", {"service": service, "depth": 1})
         parts.append(render.neighbourhood(service, tools["get_topology"]))
     if intent in ("services", "overview"):
-        tools["list_services"] = await colony.call("list_services", {"limit": 200})
+        tools["list_services"] = listed
         parts.append(render.services(tools["list_services"]))
     if intent in ("topology", "overview"):
         tools["get_topology"] = await colony.call("get_topology")

@@ -63,7 +63,7 @@ async def seed(
     inherited: str | None,
 ) -> tuple[ToolCall, ToolOutcome, dict[str, Any]]:
     """Coral's own investigation, as the model's first tool call and result."""
-    focus = await builtin.focus_of(question, colony, inherited)
+    focus, _ = await builtin.focus_of(question, colony, inherited)
     arguments = builtin.investigate_arguments(question, since, focus)
     call = ToolCall("coral_investigate_0", "investigate", arguments)
     observer.tool_started(call)

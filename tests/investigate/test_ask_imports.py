@@ -8,13 +8,13 @@ import sys
 PROBE = """
 import sys
 {imports}
-heavy = sorted(m for m in ("anthropic", "openai", "mcp", "rich") if m in sys.modules)
+heavy = sorted(m for m in ("anthropic", "openai", "mcp", "rich", "pydantic") if m in sys.modules)
 print(",".join(heavy))
 """
 
 
 def loaded_after(*modules: str) -> set[str]:
-    imports = "\n".join(f"import {m}" for m in modules)
+    imports = "\n".join(m if " " in m else f"import {m}" for m in modules)
     done = subprocess.run(
         [sys.executable, "-c", PROBE.format(imports=imports)],
         capture_output=True, text=True, check=True, timeout=60,
@@ -33,7 +33,7 @@ def test_coral_mcp_serve_and_the_agent_never_import_an_llm_sdk() -> None:
     )
 
 
-def test_the_builtin_provider_imports_neither_an_llm_sdk_nor_the_mcp_sdk_nor_rich() -> None:
+def test_the_builtin_provider_without_a_config_loads_no_sdk_rich_or_pydantic() -> None:
     modules = (
         "coral_mcp.cli.main",
         "coral_mcp.investigate.session",
@@ -43,6 +43,7 @@ def test_the_builtin_provider_imports_neither_an_llm_sdk_nor_the_mcp_sdk_nor_ric
         "coral_mcp.investigate.providers",
         "coral_mcp.investigate.record",
         "coral_mcp.investigate.loop",
+        "from coral_mcp.investigate.ask_settings import load; load(__import__('pathlib').Path('/none'), {})",
     )
     assert loaded_after(*modules) == set()
 
