@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from coral_mcp.cli.common import echo_text
 from coral_mcp.cli.rest import ColonyAccess, colony_options, get_json, locate, post_json
 
 
@@ -85,7 +86,7 @@ def ask(
     access = locate(colony_url, token, data_dir)
     previous = get_json(access, "/api/v1/asks/latest") if follow_up else None
     if dry_run:
-        click.echo(asyncio.run(_dry_run(settings, access, question)))
+        echo_text(asyncio.run(_dry_run(settings, access, question)))
         return
     record = asyncio.run(_ask(settings, access, question, since, previous, as_json or quiet))
     _print(record, as_json)
@@ -148,6 +149,6 @@ def _print(record: dict[str, Any], as_json: bool) -> None:
         click.echo(json.dumps(record, indent=2))
         return
     if not streamed:
-        click.echo(record["answer"])
+        echo_text(record["answer"])
     if record["stored"]:
         click.echo(f"({record['stored']}; follow up with --continue)", err=True)

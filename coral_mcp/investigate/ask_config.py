@@ -10,9 +10,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from coral_mcp.errors import ConfigError
-from coral_mcp.investigate.ask_settings import Limits, ProviderName
 
-DEFAULTS = Limits()
+ProviderName = Literal["builtin", "anthropic", "openai"]
 
 
 class ServerIn(BaseModel):
@@ -43,14 +42,14 @@ class AskIn(BaseModel):
     api_key: str | None = None
     auto_query: bool = False
     auto_query_below: float = Field(default=0.5, ge=0, le=1)
-    max_steps: int = Field(default=DEFAULTS.max_steps, ge=1, le=50)
-    max_tool_output_chars: int = Field(default=DEFAULTS.max_tool_output_chars, ge=500, le=1_000_000)
-    token_budget: int = Field(default=DEFAULTS.token_budget, ge=1_000)
-    max_identical_calls: int = Field(default=DEFAULTS.max_identical_calls, ge=1, le=10)
-    call_timeout_s: float = Field(default=DEFAULTS.call_timeout_s, gt=0, le=600)
-    total_timeout_s: float = Field(default=DEFAULTS.total_timeout_s, gt=0, le=3600)
-    max_retries: int = Field(default=DEFAULTS.max_retries, ge=0, le=10)
-    backoff_s: float = Field(default=DEFAULTS.backoff_s, ge=0, le=60)
+    max_steps: int | None = Field(default=None, ge=1, le=50)
+    max_tool_output_chars: int | None = Field(default=None, ge=500, le=1_000_000)
+    token_budget: int | None = Field(default=None, ge=1_000)
+    max_identical_calls: int | None = Field(default=None, ge=1, le=10)
+    call_timeout_s: float | None = Field(default=None, gt=0, le=600)
+    total_timeout_s: float | None = Field(default=None, gt=0, le=3600)
+    max_retries: int | None = Field(default=None, ge=0, le=10)
+    backoff_s: float | None = Field(default=None, ge=0, le=60)
     mcp_servers: dict[str, ServerIn] = Field(default_factory=dict, alias="mcpServers")
 
 

@@ -172,7 +172,8 @@ def load(
         for name, s in cfg.get("mcp_servers", {}).items()
         if not s["disabled"]
     )
-    limits = Limits(**{f.name: cfg[f.name] for f in fields(Limits) if f.name in cfg})
+    # Limits the table leaves out keep their defaults (declared once, on Limits).
+    limits = Limits(**{f.name: cfg[f.name] for f in fields(Limits) if cfg.get(f.name) is not None})
     return AskSettings(
         provider=cast(ProviderName, chosen),
         model=model or cfg.get("model"),

@@ -65,6 +65,8 @@ _TOPOLOGY = re.compile(r"\b(topolog\w*|graph|edges?|map)\b")
 _SERVICES = re.compile(r"\b(running|services?|process\w*|what runs|list)\b")
 
 CHANGE_KINDS = ["deploy", "version_change", "restart", "crash", "oom_kill", "health_flip"]
+#: Events shown with an incident's answer as what changed.
+INCIDENT_CHANGES = ["deploy", "restart", "crash", "oom_kill"]
 
 
 def classify(question: str, focused: bool = False) -> str:
@@ -92,6 +94,40 @@ def mentioned_service(question: str, names: list[str]) -> str | None:
     words = set(re.findall(r"[A-Za-z0-9._-]+", question.lower()))
     found = [n for n in names if n.lower() in words]
     return found[0] if len(found) == 1 else None
+
+
+#: Where a question names the service it is about, known or not ("why is X slow?",
+#: "what happened to X?", "errors on X").
+_ASKED = re.compile(
+    r"\bwhy (?:is|are|does|did) (?:the )?([A-Za-z0-9._-]+)\b"
+    r"|\b(?:happen\w* to|wrong with|errors? (?:on|in|from)|failing in) (?:the )?([A-Za-z0-9._-]+)"
+)
+_NOT_NAMES = frozenset({"it", "everything", "this", "that", "there", "my", "our", "we", "so"})
+#: Words for the symptom's metric class.
+_METRIC_WORDS = (
+    (re.compile(r"\b(slow\w*|latency|lag\w*|timeouts?)\b"), "latency"),
+    (re.compile(r"\b(errors?|fail\w*|5xx)\b"), "errors"),
+    (re.compile(r"\bcpu\b"), "cpu"),
+    (re.compile(r"\b(memory|leak\w*|oom)\b"), "memory"),
+)
+
+
+def asked_service(question: str, names: list[str]) -> str | None:
+    """The service the question is about: a known name it mentions, else the word in
+    the place of one ("why is nosuchservice slow?"), so that an unknown name is answered
+    as unknown (with the closest names), not ignored."""
+    known = mentioned_service(question, names)
+    if known is not None:
+        return known
+    match = _ASKED.search(question.lower())
+    word = next((g for g in match.groups() if g), None) if match else None
+    return word if word and word not in _NOT_NAMES else None
+
+
+def asked_metric(question: str) -> str | None:
+    """The symptom's metric class from the question's words ('slow' is latency)."""
+    text = question.lower()
+    return next((metric for pattern, metric in _METRIC_WORDS if pattern.search(text)), None)
 
 
 async def focus_of(
@@ -125,10 +161,21 @@ async def answer(
     tools: dict[str, dict[str, Any]] = {}
     parts: list[str] = []
     if intent == "incident":
-        tools["investigate"] = investigation or await colony.call(
-            "investigate", investigate_arguments(question, since, service)
-        )
+        # An unknown name the question asks about is passed on: it is answered as unknown.
+        asked = service or asked_service(question, [s["name"] for s in listed["services"]])
+        arguments = investigate_arguments(question, since, asked)
+        if asked and (metric := asked_metric(question)):
+            arguments["metric"] = metric
+        tools["investigate"] = investigation or await colony.call("investigate", arguments)
         parts.append(render.investigation(tools["investigate"]))
+        # what changed in the range, whatever the analysis made of it: deploys first
+        changes: dict[str, Any] = {"start": since or "1h", "kinds": INCIDENT_CHANGES, "limit": 10}
+        if asked:
+            changes["service"] = asked
+        if tools["investigate"].get("outcome") != "unknown_service":
+            tools["get_events"] = await colony.call("get_events", changes)
+            if tools["get_events"].get("events"):
+                parts.append(render.changes(tools["get_events"]))
         top = tools["investigate"].get("hypotheses") or [{}]
         service = service or top[0].get("service")
     elif intent == "compare":
@@ -140,11 +187,11 @@ async def answer(
             tools["find_anomalies"] = found
             parts.append(render.anomalies(found))
     elif intent == "changes":
-        arguments: dict[str, Any] = {"start": since or "24h", "kinds": CHANGE_KINDS, "limit": 50}
+        arguments = {"start": since or "24h", "kinds": CHANGE_KINDS, "limit": 50}
         if service:
             arguments["service"] = service
         tools["get_events"] = await colony.call("get_events", arguments)
-        parts.append(render.changes(tools["get_events"]))
+        parts.append(render.changes_answer(tools["get_events"]))
     elif intent == "health" and service:
         # Its own figures against normal, and the colony's analysis of the recent range:
         # a service can be up and still be the one that is slow.

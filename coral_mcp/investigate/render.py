@@ -74,12 +74,24 @@ def _evidence(items: list[dict[str, Any]]) -> str:
     return "; ".join(f"{e['ts'][11:16]}Z {e['description']}" for e in items)
 
 
+def changes(result: dict[str, Any]) -> str:
+    """Deploys, restarts, crashes and OOM kills of the range, newest first."""
+    lines = ["What changed (newest first):"]
+    for e in result["events"]:
+        lines.append(f"  {e['ts'][11:19]}Z {e['service']} {e['kind']}: {e['message']}")
+    if result.get("truncated"):
+        lines.append("  (more: get_events with a cursor)")
+    return "\n".join(lines)
+
+
 def investigation(result: dict[str, Any]) -> str:
     """The answer first (the most likely cause and its confidence), then each ranked
     hypothesis with its evidence (times and values) and its recommendation."""
     span = f"{result['start']} to {result['end']}"
     if result["outcome"] == "no_significant_anomaly":
         return f"No significant anomaly between {span}.\n{result['summary']}"
+    if result["outcome"] == "unknown_service":
+        return str(result["summary"])
     top = result["hypotheses"][0]
     lines = [
         f"Most likely: {top['service']}, {top['kind'].replace('_', ' ')}"
@@ -184,7 +196,7 @@ def anomalies(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def changes(result: dict[str, Any]) -> str:
+def changes_answer(result: dict[str, Any]) -> str:
     rows = result["events"]
     if not rows:
         return f"No deploys, restarts or crashes between {result['start']} and {result['end']}."

@@ -103,6 +103,18 @@ def test_bad_requests_get_a_json_reason(colony: Colony, path: str, says: str) ->
     assert says in response.json()["error"]
 
 
+def test_investigate_explains_a_symptom_and_names_unknown_services(colony: Colony) -> None:
+    response = get(colony, "/api/v1/investigate?service=web&metric=latency&start=10m")
+    assert response.status_code == 200, response.text
+    doc = response.json()
+    assert doc["service"] == "web"
+    assert doc["outcome"] in ("hypotheses", "no_significant_anomaly", "no_clear_root_cause")
+    unknown = get(colony, "/api/v1/investigate?service=wbe")
+    assert unknown.status_code == 400
+    assert "unknown service 'wbe'" in unknown.json()["error"]
+    assert "web" in unknown.json()["hint"]
+
+
 def test_openapi_document_describes_every_route(colony: Colony) -> None:
     doc = get(colony, "/api/v1/openapi.json").json()
     assert doc["openapi"].startswith("3.1")
