@@ -117,9 +117,10 @@ async def _ask(
     if silent:
         observer = Silent()
     else:
+        from coral_mcp.cli.common import terminal_safe
         from coral_mcp.investigate.live_progress import LiveProgress
 
-        observer = LiveProgress()
+        observer = LiveProgress(clean=terminal_safe)
     if settings.provider == "builtin":
         door: Any = RestColony(access.url, access.token)
     else:

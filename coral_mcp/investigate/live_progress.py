@@ -6,6 +6,7 @@ notes (retries, skipped servers, refused calls) and the model's text as it strea
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 from rich.console import Console
@@ -18,8 +19,15 @@ from coral_mcp.investigate.progress import Silent, arguments_text
 class LiveProgress(Silent):
     """Progress on `err` (a terminal: live; otherwise plain lines), text on `out`."""
 
-    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        clean: Callable[[str], str] = str,
+    ) -> None:
         super().__init__()
+        #: Makes model text safe for a terminal (the CLI strips control sequences).
+        self._clean = clean
         self._out = out or sys.stdout
         self._console = Console(file=err or sys.stderr, highlight=False)
         self._progress = Progress(
@@ -65,7 +73,7 @@ class LiveProgress(Silent):
     def text(self, delta: str) -> None:
         self._clear()
         self.streamed = True
-        self._out.write(delta)
+        self._out.write(self._clean(delta))
         self._out.flush()
         self._mid_line = not delta.endswith("\n")
 
