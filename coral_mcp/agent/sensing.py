@@ -28,12 +28,14 @@ from coral_mcp.agent.collectors.processes import (
 )
 from coral_mcp.agent.collectors.procfs import ExitStatus, ProcFS
 from coral_mcp.agent.collectors.prometheus import Scraper
+from coral_mcp.agent.collectors.sdk import SdkProbe
 from coral_mcp.agent.collectors.sockets import SocketScanner, SocketTable
 from coral_mcp.agent.collectors.systemd import SystemdUnits
 from coral_mcp.agent.health_monitor import HealthMonitor
 from coral_mcp.agent.lifecycle import LifecycleTracker
 from coral_mcp.agent.naming import ServiceNamer
 from coral_mcp.agent.rates import Rates
+from coral_mcp.agent.sdk_monitor import SdkMonitor
 from coral_mcp.agent.services import ResolvedService, resolve_services
 from coral_mcp.config import AgentSettings
 from coral_mcp.models import (
@@ -89,6 +91,7 @@ class Sensor:
         self._lifecycle = LifecycleTracker(self._exit_status, procfs.systemd_unit)
         self.health = HealthMonitor(settings.health_checks)
         self.scraper = Scraper(settings.scrapes)
+        self.sdk = SdkMonitor(SdkProbe(settings.proc_root))
         self._host = HostSampler(ps, procfs) if settings.host_metrics else None
         self._rates = Rates()
         self._table = SocketTable()
@@ -156,6 +159,9 @@ class Sensor:
                     peers=tuple(Peer(remote, n) for remote, n in sorted(peers.items())),
                 )
             )
+        sdk_samples, sdk_events = self.sdk.observe(now_s, {s.name: s.pids for s in states})
+        samples += sdk_samples
+        events += sdk_events
         health_samples, health_events = self.health.run_due(now_s)
         samples += health_samples
         events += health_events
