@@ -19,7 +19,6 @@ dependency and a few hundred kilobytes of memory.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import logging
 import os
@@ -33,6 +32,8 @@ from coral_mcp.sdk.components import Check, ComponentResult, Components
 from coral_mcp.sdk.protocol import SCHEMA, SOCKET_DIR
 
 if TYPE_CHECKING:
+    import asyncio
+
     from coral_mcp.sdk.endpoint import Endpoint
 
 __all__ = ["Check", "ComponentResult", "Sdk", "current", "info", "init", "shutdown"]
@@ -140,7 +141,7 @@ def _hook_process() -> None:
 
 
 def _start_endpoint(sdk: Sdk) -> Endpoint | None:
-    from coral_mcp.sdk.endpoint import Endpoint  # noqa: PLC0415 - http.server only when serving
+    from coral_mcp.sdk.endpoint import Endpoint  # noqa: PLC0415 - sockets only when serving
 
     try:
         return Endpoint(sdk.info, SOCKET_DIR)

@@ -16,15 +16,16 @@ helper gives it), else on a private loop in the worker thread.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 Check = Callable[[], Any]
 
@@ -114,7 +115,7 @@ class Components:
         start = time.perf_counter()
         try:
             outcome = check()
-            if inspect.isawaitable(outcome):
+            if hasattr(outcome, "__await__"):  # an async check (asyncio loaded only then)
                 outcome = self._await(outcome)
             healthy, detail = _verdict(outcome)
         except Exception as exc:  # a failing check is an unhealthy component
@@ -124,6 +125,8 @@ class Components:
         )
 
     def _await(self, awaitable: Any) -> Any:
+        import asyncio  # noqa: PLC0415 - costs ~9 MiB (it loads ssl); only for async checks
+
         loop = self.loop
         if loop is not None and loop.is_running():
             return asyncio.run_coroutine_threadsafe(_as_coroutine(awaitable), loop).result(

@@ -4,6 +4,9 @@ See `coral_mcp.sdk.protocol` for where the socket lives and why. The socket is
 world-connectable (mode 0666) so an agent running as its own user finds it; what it
 tells is the service's name, version, build and component health, and how often it
 evaluates checks is capped by the components' `min_interval_s`.
+
+HTTP is spoken by hand (one GET, answered and closed) rather than with `http.server`,
+which would load `http.client`, `email` and `ssl` into the application: ~8 MiB.
 """
 
 from __future__ import annotations
@@ -12,11 +15,11 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import socketserver
 import stat
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from coral_mcp.sdk.protocol import INFO_PATH, SOCKET_DIR, socket_name
@@ -24,6 +27,10 @@ from coral_mcp.sdk.protocol import INFO_PATH, SOCKET_DIR, socket_name
 logger = logging.getLogger(__name__)
 
 Document = Callable[[], dict[str, object]]
+
+_MAX_REQUEST_BYTES = 8192
+_REQUEST_TIMEOUT_S = 5.0  # a client that sends nothing does not keep a thread forever
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -35,36 +42,45 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         super().__init__(path, _Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(socketserver.BaseRequestHandler):
     server: _Server
-    timeout = 5.0  # a client that sends nothing does not keep a thread forever
-    server_version = "coral-sdk"
+    request: socket.socket
 
-    def do_GET(self) -> None:
-        if self.path.split("?", 1)[0] != INFO_PATH:
-            self._reply(404, {"error": f"not found; ask GET {INFO_PATH}"})
-            return
+    def handle(self) -> None:
+        self.request.settimeout(_REQUEST_TIMEOUT_S)
         try:
-            document = self.server.document()
+            head = self._read_head()
+        except OSError:
+            return
+        status, body = self._answer(head)
+        data = json.dumps(body, separators=(",", ":")).encode()
+        reply = (
+            f"HTTP/1.0 {status} {_REASONS[status]}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        with contextlib.suppress(OSError):
+            self.request.sendall(reply + data)
+
+    def _read_head(self) -> bytes:
+        received = b""
+        while b"\r\n\r\n" not in received and len(received) < _MAX_REQUEST_BYTES:
+            chunk = self.request.recv(4096)
+            if not chunk:
+                break
+            received += chunk
+        return received
+
+    def _answer(self, head: bytes) -> tuple[int, dict[str, object]]:
+        parts = head.split(b"\r\n", 1)[0].split()
+        if len(parts) != 3 or parts[0] != b"GET":
+            return 400, {"error": f"one request exists: GET {INFO_PATH}"}
+        if parts[1].split(b"?", 1)[0] != INFO_PATH.encode():
+            return 404, {"error": f"not found; ask GET {INFO_PATH}"}
+        try:
+            return 200, self.server.document()
         except Exception as exc:  # never take the application down with us
             logger.exception("coral sdk: building the info document failed")
-            self._reply(500, {"error": f"{type(exc).__name__}: {exc}"})
-            return
-        self._reply(200, document)
-
-    def _reply(self, status: int, body: dict[str, object]) -> None:
-        data = json.dumps(body, separators=(",", ":")).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def address_string(self) -> str:
-        return "local"
-
-    def log_message(self, format: str, *args: object) -> None:
-        logger.debug("coral sdk: " + format, *args)
+            return 500, {"error": f"{type(exc).__name__}: {exc}"}
 
 
 class Endpoint:

@@ -143,7 +143,7 @@ def parse_info(pid: int, doc: object) -> SdkInfo:
                 name=name[:_MAX_TEXT],
                 healthy=result["healthy"],
                 detail=str(result.get("detail") or "")[:_MAX_TEXT],
-                latency_ms=float(latency) if isinstance(latency, int | float) else 0.0,
+                latency_ms=_number(latency),
             )
         )
     return SdkInfo(
@@ -154,6 +154,15 @@ def parse_info(pid: int, doc: object) -> SdkInfo:
         endpoints=_pairs(doc.get("endpoints")),
         components=tuple(sorted(health, key=lambda c: c.name)),
     )
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond any float
+        return 0.0
 
 
 def _pairs(value: object) -> tuple[tuple[str, str], ...]:
