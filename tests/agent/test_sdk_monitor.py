@@ -73,8 +73,9 @@ def test_sdk_version_build_and_component_health_reach_get_service(
     assert "component db is now unhealthy" in flip["message"]
     assert "connection refused" in flip["attributes"]["detail"]
     unhealthy = wait_for(
-        lambda: (d := _get_service(url, token, "app")).get("health", {}).get("healthy") is False
-        and d,
+        lambda: (
+            (d := _get_service(url, token, "app")).get("health", {}).get("healthy") is False and d
+        ),
         30,
         "get_service to show the unhealthy component",
     )
