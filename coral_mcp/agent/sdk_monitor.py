@@ -30,7 +30,6 @@ class SdkMonitor:
     def __init__(self, probe: SdkProbe | None = None) -> None:
         self.probe = probe or SdkProbe()
         self._known: dict[str, _Known] = {}
-        self.latest: dict[str, SdkInfo] = {}
 
     def observe(
         self, now_s: float, services: Mapping[str, Sequence[int]]
@@ -55,7 +54,6 @@ class SdkMonitor:
         for name, info in zip(names, answers, strict=True):
             if info is None:
                 continue
-            self.latest[name] = info
             samples += [
                 Sample(now_s, name, f"health_component_up:{c.name}", 1.0 if c.healthy else 0.0)
                 for c in info.components
