@@ -146,8 +146,9 @@ def _start_endpoint(sdk: Sdk) -> Endpoint | None:
     try:
         return Endpoint(sdk.info, SOCKET_DIR)
     except OSError as exc:
-        logger.warning("coral sdk: no local endpoint (%s); the agent will not see %s", exc,
-                       sdk.service)  # fmt: skip
+        logger.warning(
+            "coral sdk: no local endpoint (%s); the agent will not see %s", exc, sdk.service
+        )
         return None
 
 
@@ -158,10 +159,10 @@ def current() -> Sdk | None:
 
 def info() -> dict[str, object]:
     """The document the agent reads, evaluated now (component checks included)."""
-    current = _process.current
-    if current is None:
+    handle = _process.current
+    if handle is None:
         raise RuntimeError("sdk.info: call sdk.init(service=...) first")
-    return current.info()
+    return handle.info()
 
 
 def shutdown() -> None:

@@ -12,6 +12,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from coral_mcp import sdk
 from coral_mcp.agent.collectors.sdk import SdkProbe
 from coral_mcp.sdk.protocol import SOCKET_DIR, socket_name
@@ -87,6 +89,8 @@ def test_wsgi_app_reports_through_the_wsgi_helper_and_still_serves(procs: Proces
 
 FORKING = """
 import os, sys, time
+import pytest
+
 from coral_mcp import sdk
 sdk.init(service="forky", version="1", components={"who": lambda: (True, str(os.getpid()))})
 child = os.fork()
@@ -108,3 +112,20 @@ def test_a_forked_worker_gets_its_own_endpoint(procs: Processes, tmp_path: Path)
     finally:
         os.kill(child, signal.SIGKILL)
         (SOCKET_DIR / socket_name(child)).unlink(missing_ok=True)
+
+
+def test_a_socket_path_taken_by_something_else_is_logged_not_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    squatter = SOCKET_DIR / socket_name(os.getpid())
+    squatter.write_text("not a socket")
+    try:
+        handle = sdk.init(service="blocked", components={"ok": lambda: True})
+        assert handle.endpoint is None
+        assert sdk.info()["components"] == {
+            "ok": {"healthy": True, "detail": "", "latency_ms": pytest.approx(0, abs=50)}
+        }
+    finally:
+        sdk.shutdown()
+        squatter.unlink()
+    assert "no local endpoint" in caplog.text and "is not a socket of this user" in caplog.text
