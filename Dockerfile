@@ -8,8 +8,12 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY coral_mcp ./coral_mcp
+# pip and setuptools are not needed at run time (26 MB), nor numpy's own tests (8 MB).
 RUN python -m venv /opt/coral \
     && /opt/coral/bin/pip install --no-compile . \
+    && /opt/coral/bin/pip uninstall --yes pip setuptools \
+    && find /opt/coral/lib/python3.11/site-packages/numpy -type d -name tests -prune \
+       -exec rm -rf {} + \
     && find /opt/coral -name '__pycache__' -prune -exec rm -rf {} +
 
 # --- runtime stage: the interpreter, the environment, an unprivileged user -------------
