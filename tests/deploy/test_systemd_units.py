@@ -3,7 +3,7 @@ are ones `coral` accepts."""
 
 from __future__ import annotations
 
-import configparser
+import os
 import re
 import shlex
 import shutil
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from coral_mcp.cli.main import coral
-from tests.conftest import ROOT
+from tests.conftest import DATA, ROOT, Processes, free_port
 
 UNITS = ROOT / "deploy" / "systemd"
 INSTALLED = "/opt/coral/bin/coral"  # where docs/deploy.md installs Coral
@@ -39,8 +39,8 @@ def _here(tmp_path: Path) -> Path:
 
 
 def _service(name: str) -> dict[str, list[str]]:
-    parser = configparser.ConfigParser(strict=False, interpolation=None)
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    """The [Service] entries, each key with all its values in order (systemd allows
+    repeated keys, which configparser does not)."""
     entries: dict[str, list[str]] = {}
     section = None
     for line in (UNITS / name).read_text().splitlines():
@@ -119,3 +119,35 @@ def test_the_units_command_lines_are_accepted_by_coral(name: str) -> None:
     command = sub.get_command(context, argv[2])
     parsed = command.make_context(argv[2], argv[3:])  # raises on an unknown option
     assert parsed.params["data_dir"] == Path(f"/var/lib/coral/{argv[1]}")
+
+
+PROBE = "from coral_mcp.agent.collectors.sdk import SdkProbe; print(SdkProbe().read({pid}))"
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root and setpriv(1) to run as another user with chosen capabilities",
+)
+def test_the_agent_units_capabilities_let_an_unprivileged_agent_read_another_users_sdk(
+    procs: Processes,
+) -> None:
+    app = procs.start(
+        "root-app",
+        [sys.executable, str(DATA / "sdk_app.py"), "--port", str(free_port()), "--version", "7"],
+        wait_ready=True,
+    )
+    caps = _service("coral-agent.service")["AmbientCapabilities"][0].split()
+    inherit = ",".join("+" + cap.removeprefix("CAP_").lower() for cap in caps)
+
+    def probe(*cap_args: str) -> str:
+        done = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cap_args,
+             sys.executable, "-c", PROBE.format(pid=app.pid)],
+            capture_output=True, text=True, check=False, timeout=60, cwd=ROOT,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert probe().strip() == "None"  # nobody, no capabilities: the process is closed to it
+    seen = probe(f"--inh-caps={inherit}", f"--ambient-caps={inherit}")
+    assert "service='shop-api'" in seen and "version='7'" in seen
