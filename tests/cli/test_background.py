@@ -6,10 +6,13 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import psutil
+import pytest
 
+from coral_mcp.cli.background import background_args
 from tests.conftest import child_env, coral_cmd, free_port
 
 
@@ -94,3 +97,12 @@ def test_stop_never_signals_a_process_that_is_not_coral(tmp_path: Path) -> None:
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_the_background_command_line_drops_daemon_and_the_join_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    argv = ["coral", "--log-level", "DEBUG", "agent", "start", "--join", "SECRET", "--daemon"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--join=SECRET2", "--auto"])
+    args = background_args(("--join",))
+    assert args == ["--log-level", "DEBUG", "agent", "start", "--auto"]
