@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from coral_mcp.agent.__main__ import LEAN_ENV
+from coral_mcp.agent.launch import LAUNCH_ENV, LEAN_ENV, encode_launch
 from coral_mcp.cli.background import (
     background_args,
     daemon_option,
@@ -21,10 +21,11 @@ from coral_mcp.cli.background import (
     start_in_background,
     stop_command,
 )
-from coral_mcp.cli.common import default_data_root, run_daemon
+from coral_mcp.cli.common import default_data_root
 from coral_mcp.config import TUNNEL_CHOICES, AgentSettings
 from coral_mcp.errors import QueryError
 from coral_mcp.models import ServiceSpec, parse_service_spec
+from coral_mcp.runner import run_daemon
 
 SERVICE_HELP = (
     "A service to watch, NAME=SPEC, repeatable. SPEC is pid:N (that process), port:N "
@@ -157,12 +158,13 @@ def start(
     if daemon:  # join here (errors show), then run without the token in the background
         _join(settings, join_token)
         ready = log_says(log_file(settings.data_dir, "agent"), "watching")
-        start_in_background("agent", settings.data_dir, background_args(("--join",)), ready)
+        start_in_background("agent", settings.data_dir, _without_token(background_args()), ready)
         return
     # Settings are valid: join the mesh if asked, then go on in a lean process, unless
     # the tunnel is the kernel's: pyroute2 needs `ssl`, which the lean process fences off.
     if os.environ.get(LEAN_ENV) is None and _join(settings, join_token) != "kernel":
-        os.environ[LEAN_ENV] = "1"
+        log_level = click.get_current_context().find_root().params.get("log_level", "INFO")
+        os.environ[LAUNCH_ENV] = encode_launch(settings, log_level)
         args = _without_token(sys.argv[1:])  # joined: the token is not needed, nor shown in ps
         os.execv(sys.executable, [sys.executable, "-m", "coral_mcp.agent", *args])
     from coral_mcp.agent.daemon import AgentDaemon

@@ -154,23 +154,9 @@ def log_says(log: Path, text: str) -> Ready:
     return check
 
 
-def background_args(drop: tuple[str, ...] = ()) -> list[str]:
-    """This command's arguments without --daemon (and without each flag in `drop` and
-    its value)."""
-    out: list[str] = []
-    skip = False
-    for arg in sys.argv[1:]:
-        if skip:
-            skip = False
-        elif arg == "--daemon":
-            continue
-        elif arg in drop:
-            skip = True
-        elif any(arg.startswith(f"{flag}=") for flag in drop):
-            continue
-        else:
-            out.append(arg)
-    return out
+def background_args() -> list[str]:
+    """This command's arguments, without --daemon."""
+    return [arg for arg in sys.argv[1:] if arg != "--daemon"]
 
 
 def stop_command(role: str, default_dir: Callable[[], Path]) -> click.Command:

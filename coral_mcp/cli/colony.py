@@ -18,7 +18,7 @@ from coral_mcp.cli.background import (
     stop_command,
 )
 from coral_mcp.cli.colony_mesh import init, token_create, token_list, token_revoke
-from coral_mcp.cli.common import default_data_root, run_daemon
+from coral_mcp.cli.common import default_data_root
 from coral_mcp.cli.rest import colony_options, get_json, locate
 from coral_mcp.colony.auth import read_token
 from coral_mcp.config import (
@@ -32,6 +32,7 @@ from coral_mcp.config import (
 )
 from coral_mcp.errors import ConfigError
 from coral_mcp.investigate.render import human_bytes
+from coral_mcp.runner import run_daemon
 
 
 def data_dir_option(default_leaf: str) -> Callable[[FC], FC]:
@@ -241,7 +242,7 @@ def start(
         ready = listens_on(http_port)
         start_in_background("colony", settings.data_dir, background_args(), ready)
         return
-    run_daemon(ColonyDaemon(settings).run)
+    run_daemon(lambda stop: ColonyDaemon.run(settings, stop))
 
 
 @colony.command("status")

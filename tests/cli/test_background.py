@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from coral_mcp.cli.agent import _without_token
 from coral_mcp.cli.background import background_args
 from tests.conftest import child_env, coral_cmd, free_port
 
@@ -104,5 +105,5 @@ def test_the_background_command_line_drops_daemon_and_the_join_token(
 ) -> None:
     argv = ["coral", "--log-level", "DEBUG", "agent", "start", "--join", "SECRET", "--daemon"]
     monkeypatch.setattr(sys, "argv", [*argv, "--join=SECRET2", "--auto"])
-    args = background_args(("--join",))
+    args = _without_token(background_args())
     assert args == ["--log-level", "DEBUG", "agent", "start", "--auto"]
