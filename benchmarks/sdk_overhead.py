@@ -95,6 +95,7 @@ def main() -> None:
     parser.add_argument("--evaluations", type=int, default=5000)
     args = parser.parse_args()
     n = args.evaluations
+    load = os.getloadavg()[0]
 
     direct = timed_us(lambda: [check() for check in CHECKS.values()], n)
     with ThreadPoolExecutor(3) as pool:
@@ -129,6 +130,7 @@ def main() -> None:
         f" {statistics.median(wrapped_ns):.0f} ns per call, bare app"
         f" {statistics.median(bare_ns):.0f} ns ({n * 10} calls each);"
         " WSGI helper: returns the app itself, 0 added",
+        f"machine load (1-min load average at start, 2 cores shared): {load:.1f}",
         f"memory: SDK imported, started and asked once {rss_sdk / 1024:.1f} MiB RSS against"
         f" {rss_common / 1024:.1f} MiB for the same interpreter with only `{COMMON}`"
         f" (bare interpreter {rss_bare / 1024:.1f} MiB)",
