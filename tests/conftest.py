@@ -1,4 +1,8 @@
-"""Shared helpers: free ports, real subprocesses cleaned up after each test, polling."""
+"""Shared helpers: free ports, real subprocesses cleaned up after each test, polling.
+
+Every test runs with a HOME (and CORAL_HOME, XDG_* dirs) of its own, so nothing a test or
+a process it starts writes by default lands in the real home directory.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +19,32 @@ from typing import TypeVar
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The home directory of whoever runs the tests, seen before any test replaces HOME.
+REAL_HOME = Path(os.environ.get("HOME") or Path.home())
+# What the variables below point at during a test: `home` is a fresh directory per test.
+ISOLATED_ENV = {
+    "HOME": "",
+    "CORAL_HOME": ".local/share/coral",
+    "XDG_DATA_HOME": ".local/share",
+    "XDG_CONFIG_HOME": ".config",
+    "XDG_CACHE_HOME": ".cache",
+    "XDG_STATE_HOME": ".local/state",
+}
 DATA = Path(__file__).resolve().parent / "data"
 T = TypeVar("T")
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A HOME of the test's own (with CORAL_HOME and the XDG dirs inside it); children inherit it."""
+    home = tmp_path_factory.mktemp("home")
+    for name, relative in ISOLATED_ENV.items():
+        monkeypatch.setenv(name, str(home / relative) if relative else str(home))
+    for name in ("XDG_RUNTIME_DIR", "CORAL_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    return home
 
 
 def free_port() -> int:

@@ -11,8 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import wait_for
 from tests.mesh.conftest import Lab
+
+# Namespaces and wireguard-go share the machine: these run one at a time (pytest-xdist).
+pytestmark = pytest.mark.xdist_group("netns")
 
 IMPERSONATE = """
 import sys, grpc
