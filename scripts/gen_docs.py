@@ -2,8 +2,10 @@
 
 Usage: python scripts/gen_docs.py [OUT_DIR]     (default: the repository's docs/)
 
-Also docs/api.md (the REST API). The pages are generated from the code, so they
-cannot drift: a test regenerates them and fails when the committed pages differ.
+Also docs/api.md (the REST API), and the list of tools, resources, templates and
+prompts in README.md (between its `generated: mcp-surface` markers; with OUT_DIR, a
+copy of README.md goes there). The pages are generated from the code, so they cannot
+drift: a test regenerates them and fails when the committed pages differ.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,24 @@ def cli_page() -> str:
         "# Command-line reference",
         "",
         "Generated from the code by `scripts/gen_docs.py`; do not edit by hand.",
+        "",
+        "`--data-dir` means one thing wherever it appears: Coral's data directory"
+        " (default `$CORAL_HOME`, else `~/.local/share/coral`). The colony keeps its files in"
+        " `DIR/colony`, the agent in `DIR/agent`; `coral ask`, `coral colony status` and"
+        " `coral-mcp serve` find the colony running on the same `--data-dir` (or take"
+        " `--colony URL`) and never guess another one.",
+        "",
+        "## Shell completion",
+        "",
+        "Both commands complete their subcommands and options (click's completion). Add to"
+        " your shell's start-up file:",
+        "",
+        "```sh",
+        'eval "$(_CORAL_COMPLETE=bash_source coral)"          # ~/.bashrc',
+        'eval "$(_CORAL_MCP_COMPLETE=bash_source coral-mcp)"',
+        'eval "$(_CORAL_COMPLETE=zsh_source coral)"           # ~/.zshrc',
+        "_CORAL_COMPLETE=fish_source coral | source           # ~/.config/fish/config.fish",
+        "```",
         "",
     ]
     lines += _command_help("coral", coral, None)
@@ -91,7 +112,42 @@ def _example(payload: Any) -> list[str]:
     return ["```json", *text, "```", ""]
 
 
-async def _mcp_page() -> str:
+README_BEGIN = "<!-- BEGIN generated: mcp-surface (scripts/gen_docs.py) -->"
+README_END = "<!-- END generated: mcp-surface -->"
+
+
+def _names(items: list[str]) -> str:
+    quoted = [f"`{item}`" for item in items]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def surface_text(
+    tools: list[Any], resources: list[Any], templates: list[Any], prompts: list[Any]
+) -> str:
+    """The README's sentence on what the MCP server offers, from the server itself."""
+    read_only = all(t.annotations and t.annotations.read_only_hint for t in tools)
+    sentence = (
+        f"{len(tools)} {'read-only ' if read_only else ''}tools"
+        f" {_names(sorted(t.name for t in tools))};"
+        f" {len(resources)} resources {_names(sorted(str(r.uri) for r in resources))};"
+        f" {len(templates)} resource templates"
+        f" {_names(sorted(t.uri_template for t in templates))};"
+        f" {len(prompts)} prompts {_names(sorted(p.name for p in prompts))} — every one with"
+        " its arguments and an example result in [docs/mcp.md](docs/mcp.md)."
+    )
+    return textwrap.fill(
+        sentence, width=90, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False
+    )
+
+
+def readme_with_surface(readme: str, surface: str) -> str:
+    """README.md with the text between its markers replaced by `surface`."""
+    head, rest = readme.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    return f"{head}{README_BEGIN}\n{surface}\n  {README_END}{tail}"
+
+
+async def _mcp_page() -> tuple[str, str]:
     server = build_server(SampleData())
     async with Client(server) as client:
         tools = await client.list_tools()
@@ -106,6 +162,7 @@ async def _mcp_page() -> str:
         if missing:
             raise SystemExit(f"no documentation example for tools: {sorted(missing)}")
         topology = await client.read_resource("coral://topology")
+    surface = surface_text(tools, resources, templates, prompts)
     lines = [
         "# MCP reference",
         "",
@@ -159,10 +216,11 @@ async def _mcp_page() -> str:
             f"Arguments (all optional): {arguments}.",
             "",
         ]
-    return "\n".join(lines).rstrip() + "\n"
+    return "\n".join(lines).rstrip() + "\n", surface
 
 
-def mcp_page() -> str:
+def mcp_page() -> tuple[str, str]:
+    """docs/mcp.md, and the README's sentence on the MCP surface."""
     return asyncio.run(_mcp_page())
 
 
@@ -198,8 +256,12 @@ def main() -> None:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs"
     out.mkdir(parents=True, exist_ok=True)
     (out / "cli.md").write_text(cli_page())
-    (out / "mcp.md").write_text(mcp_page())
+    page, surface = mcp_page()
+    (out / "mcp.md").write_text(page)
     (out / "api.md").write_text(api_page())
+    readme = readme_with_surface((ROOT / "README.md").read_text(), surface)
+    into_repo = out.resolve() == (ROOT / "docs").resolve()
+    (ROOT / "README.md" if into_repo else out / "README.md").write_text(readme)
 
 
 if __name__ == "__main__":

@@ -34,17 +34,27 @@ DATA = Path(__file__).resolve().parent / "data"
 T = TypeVar("T")
 
 
+def _isolate(home: Path, patch: pytest.MonkeyPatch) -> Path:
+    for name, relative in ISOLATED_ENV.items():
+        patch.setenv(name, str(home / relative) if relative else str(home))
+    for name in ("XDG_RUNTIME_DIR", "CORAL_TOKEN"):
+        patch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A home for what session- and module-scoped fixtures start (before any test's own)."""
+    with pytest.MonkeyPatch.context() as patch:
+        yield _isolate(tmp_path_factory.mktemp("session-home"), patch)
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
     """A HOME of the test's own (with CORAL_HOME and the XDG dirs inside it); children inherit it."""
-    home = tmp_path_factory.mktemp("home")
-    for name, relative in ISOLATED_ENV.items():
-        monkeypatch.setenv(name, str(home / relative) if relative else str(home))
-    for name in ("XDG_RUNTIME_DIR", "CORAL_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    return home
+    return _isolate(tmp_path_factory.mktemp("home"), monkeypatch)
 
 
 def free_port() -> int:
@@ -111,7 +121,8 @@ class Processes:
         return self.start(name, cmd, wait_ready=True)
 
     def colony(self, data_dir: Path, name: str = "colony", *extra: str) -> RunningColony:
-        """A real colony on free loopback ports; returns once its token exists."""
+        """A real colony on free loopback ports, keeping its files in data_dir/colony;
+        returns once its token exists."""
         grpc_port, http_port = free_port(), free_port()
         self.start(
             name,
@@ -121,7 +132,7 @@ class Processes:
             ),
         )  # fmt: skip
         url = f"http://127.0.0.1:{http_port}"
-        return RunningColony(url, grpc_port, data_dir, colony_token(data_dir))
+        return RunningColony(url, grpc_port, data_dir, colony_token(data_dir / "colony"))
 
     def agent(
         self,
@@ -132,7 +143,8 @@ class Processes:
         push_s: float = 1.0,
         name: str = "agent",
     ) -> subprocess.Popen[bytes]:
-        """A real agent watching `services` (name -> spec) and streaming to grpc_port."""
+        """A real agent watching `services` (name -> spec) and streaming to grpc_port,
+        keeping its files in data_dir/agent."""
         specs = [arg for n, spec in services.items() for arg in ("--service", f"{n}={spec}")]
         return self.start(
             name,

@@ -68,10 +68,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     try:
         procs.tcp_service("db", db_port)
         procs.tcp_service("api", api_port, db_port)
-        running = procs.colony(tmp / "colony")
-        procs.agent(
-            tmp / "agent", running.grpc_port, {"db": f"port:{db_port}", "api": f"port:{api_port}"}
-        )
+        running = procs.colony(tmp)
+        procs.agent(tmp, running.grpc_port, {"db": f"port:{db_port}", "api": f"port:{api_port}"})
         url, token, grpc_port = running.url, running.token, running.grpc_port
         wait_for(lambda: _has_edge(_topology(url, token), "api", "db"), 60, "edge api -> db")
         yield Deployment(url, token, grpc_port, db_port, api_port)

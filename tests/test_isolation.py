@@ -6,6 +6,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ISOLATED_ENV, REAL_HOME, child_env, coral_cmd
 
 # Where Coral writes by default, relative to a home directory.
@@ -48,3 +50,15 @@ def test_a_command_writing_to_the_default_data_dir_leaves_the_real_home_untouche
     assert str(written) in done.stdout
     assert any(written.iterdir())
     assert snapshot(REAL_HOME) == before
+
+
+@pytest.fixture(scope="module")
+def home_seen_by_a_module_fixture() -> str:
+    return os.environ["HOME"]
+
+
+def test_fixtures_wider_than_a_test_get_a_home_of_their_own_too(
+    home_seen_by_a_module_fixture: str,
+) -> None:
+    assert Path(home_seen_by_a_module_fixture) != REAL_HOME
+    assert not Path(home_seen_by_a_module_fixture).is_relative_to(REAL_HOME)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import signal
 import sys
 from pathlib import Path
 
@@ -29,6 +30,7 @@ def needs_tls(args: list[str]) -> bool:
 
 
 def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # quiet Ctrl-C while importing (cli/entry.py)
     args = sys.argv[1:]
     if not needs_tls(args):
         sys.modules["ssl"] = None  # type: ignore[assignment]  # import ssl -> ImportError

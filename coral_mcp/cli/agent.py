@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from coral_mcp.agent.__main__ import LEAN_ENV
-from coral_mcp.cli.common import default_data_root, run_daemon
+from coral_mcp.cli.common import agent_dir, data_dir_option, run_daemon
 from coral_mcp.config import TUNNEL_CHOICES, AgentSettings
 from coral_mcp.errors import QueryError
 from coral_mcp.models import ServiceSpec, parse_service_spec
@@ -50,9 +50,8 @@ def build_settings(
     elif "auto_discover" not in fields:
         fields["auto_discover"] = not fields.get("services")
     fields.update({key: value for key, value in flags.items() if value is not None})
-    if data_dir is not None:
-        fields["data_dir"] = data_dir
-    fields.setdefault("data_dir", default_data_root() / "agent")
+    if data_dir is not None or "data_dir" not in fields:
+        fields["data_dir"] = agent_dir(data_dir)
     return AgentSettings(**fields)
 
 
@@ -74,12 +73,7 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Also watch every process with a listening TCP port "
             "(default: on when no service is given).",
         ),
-        click.option(
-            "--data-dir",
-            type=click.Path(path_type=Path),
-            default=None,
-            help="Agent state and raw samples [default: ~/.local/share/coral/agent].",
-        ),
+        data_dir_option,
     ]
     for option in reversed(options):
         command = option(command)

@@ -9,13 +9,19 @@ import click
 
 from coral_mcp.cli.agent import SERVICE_HELP, parse_specs
 from coral_mcp.cli.claude_desktop import claude_desktop_snippet
-from coral_mcp.cli.colony import data_dir_option, port_options
-from coral_mcp.cli.common import default_data_root, echo_err, run_daemon
+from coral_mcp.cli.colony import port_options
+from coral_mcp.cli.common import (
+    data_dir_option,
+    data_root,
+    echo_err,
+    refuse_second_start,
+    run_daemon,
+)
 from coral_mcp.config import AgentSettings, ColonySettings
 
 
 @click.command()
-@data_dir_option("")
+@data_dir_option
 @port_options
 @click.option("--service", "services", multiple=True, metavar="NAME=SPEC", help=SERVICE_HELP)
 @click.option(
@@ -41,7 +47,8 @@ def up(
     from coral_mcp.agent.daemon import AgentDaemon
     from coral_mcp.colony.daemon import ColonyDaemon
 
-    root = data_dir or default_data_root()
+    refuse_second_start(data_dir)
+    root = data_root(data_dir)
     colony_settings = ColonySettings(
         data_dir=root / "colony",
         grpc_host=grpc_host,

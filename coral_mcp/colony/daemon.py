@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import json
 import logging
 import math
 import os
@@ -30,6 +29,7 @@ from coral_mcp.colony.http_app import MCP_PATH, build_http_app
 from coral_mcp.colony.ingest import Ingest
 from coral_mcp.colony.intelligence import Intelligence
 from coral_mcp.colony.queries import StoreQueries
+from coral_mcp.colony.running import STATE_FILE, write_state
 from coral_mcp.config import ColonySettings, is_loopback
 from coral_mcp.datadir import ensure_data_dir
 from coral_mcp.errors import AddressInUseError, ConfigError
@@ -45,7 +45,6 @@ from coral_mcp.storage.writer import Writer
 
 logger = logging.getLogger(__name__)
 
-STATE_FILE = "colony.json"
 #: Seconds between edge resolutions (when sockets changed).
 EDGE_RESOLVE_INTERVAL_S = 1.0
 #: Seconds between anomaly detection + correlation runs, and between baseline refreshes.
@@ -301,9 +300,7 @@ class ColonyDaemon:
                 "join_port": self.mesh.join_port,
                 "tls_port": self.mesh.tls_port,
             }
-        tmp = data_dir / (STATE_FILE + ".tmp")
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, data_dir / STATE_FILE)
+        write_state(data_dir, state)
 
     async def run(self, stop: asyncio.Event) -> None:
         try:

@@ -52,6 +52,9 @@ QueryHandler = Callable[[DetailQuery], Awaitable[QueryReply]]
 DataBody = SummaryWindow | ServiceBatch | EventBatch
 #: Room kept for the envelope when checking a message against the size bound.
 MESSAGE_OVERHEAD_BYTES = 64
+#: On a normal stop, how long to wait for the colony to commit what is still pending
+#: (pending messages live only in memory: a restart would otherwise lose them).
+DRAIN_S = 3.0
 
 
 def _encode(seq: int, body: DataBody) -> pb.AgentMessage:
@@ -146,6 +149,7 @@ class AgentStream:
         self._replies: list[pb.AgentMessage] = []
         self._answering: set[asyncio.Task[None]] = set()
         self._wakeup = asyncio.Event()
+        self._acked = asyncio.Event()
         self.connected = asyncio.Event()
         self.committed_seq = 0
 
@@ -284,6 +288,27 @@ class AgentStream:
         self._replies.append(pb.AgentMessage(reply=codec.query_reply_to_pb(reply)))
         self._wakeup.set()
 
+    async def _drain(
+        self,
+        call: grpc.aio.StreamStreamCall[pb.AgentMessage, pb.ColonyMessage],
+        sent: int,
+        reader: asyncio.Task[None],
+    ) -> None:
+        """On stop: send what is still pending, then wait (up to DRAIN_S) for its ack."""
+        for seq, message in list(self._pending.items()):
+            if seq > sent:
+                await call.write(message)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DRAIN_S
+        while self._pending and not reader.done() and loop.time() < deadline:
+            self._acked.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._acked.wait(), deadline - loop.time())
+        if self._pending:
+            logger.warning(
+                "stopping with %d message(s) the colony has not committed", len(self._pending)
+            )
+
     def _acknowledge(self, committed: int) -> None:
         self.committed_seq = max(self.committed_seq, committed)
         if committed >= self._next_seq:  # the colony knows more than we do: move on
@@ -291,6 +316,7 @@ class AgentStream:
             self._on_seq(self._next_seq)
         while self._pending and next(iter(self._pending)) <= committed:
             self._pending.popitem(last=False)
+        self._acked.set()
 
     async def _write_loop(
         self,
@@ -326,6 +352,7 @@ class AgentStream:
                     )
                 if not done:
                     await call.write(pb.AgentMessage(heartbeat=pb.Heartbeat()))
+            await self._drain(call, sent, reader)
             await call.done_writing()
         finally:
             stopper.cancel()
