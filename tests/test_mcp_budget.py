@@ -1,0 +1,180 @@
+"""What a model reads from Coral stays within its context budget.
+
+A sample colony of 10 real services (a real colony, a real agent, real TCP services in a
+dependency graph, one of them crashing and restarting) is read the way an assistant reads
+it: through `coral-mcp serve` over stdio, by the MCP Inspector CLI. Each typical call's
+result, as it travels (compact JSON of the whole `CallToolResult`), must stay within its
+budget, and so must `tools/list`. A tool whose typical result grows past its budget fails
+here: give it a summary first and the detail behind `limit`, `cursor` or `detail=true`.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from tests.conftest import ROOT, Processes, auth, child_env, free_port, wait_for
+
+pytestmark = pytest.mark.e2e
+
+INSPECTOR = ROOT / ".tools" / "inspector" / "node_modules" / ".bin" / "mcp-inspector"
+#: A loaded 2-core machine starts `coral-mcp serve` slower than the Inspector's 15 s default.
+CONNECT = ("--connect-timeout", "90000")
+
+#: The sample application: service -> the services it calls.
+GRAPH: dict[str, tuple[str, ...]] = {
+    "web": ("api",),
+    "api": ("auth", "cart", "search"),
+    "auth": ("db",),
+    "cart": ("db", "cache"),
+    "search": ("index",),
+    "worker": ("queue", "db"),
+    "db": (),
+    "cache": (),
+    "index": (),
+    "queue": (),
+}
+#: Restarted a few times while the colony watches: events, an exit, a crash.
+FLAKY = "worker"
+
+TOOLS_LIST_BUDGET = 12 * 1024
+RESULT_BUDGET = 4 * 1024
+#: The typical call of each tool (what an assistant asks first), with its budget in bytes.
+TYPICAL_CALLS: dict[str, tuple[dict[str, Any], int]] = {
+    "list_services": ({}, RESULT_BUDGET),
+    "get_service": ({"name": "api"}, RESULT_BUDGET),
+    "list_metrics": ({"service": "api"}, RESULT_BUDGET),
+    "query_metrics": ({"service": "api", "metric": "cpu_percent"}, RESULT_BUDGET),
+    "get_events": ({}, RESULT_BUDGET),
+    "get_topology": ({}, RESULT_BUDGET),
+    "query_agent": ({"service": "api", "kind": "samples"}, RESULT_BUDGET),
+    "colony_status": ({}, RESULT_BUDGET),
+    "investigate": ({"question": "what happened?"}, RESULT_BUDGET),
+    "find_anomalies": ({}, RESULT_BUDGET),
+    "get_baselines": ({}, RESULT_BUDGET),
+    "get_correlations": ({}, RESULT_BUDGET),
+}
+
+
+@dataclass(frozen=True)
+class SampleColony:
+    data_dir: Path
+    url: str
+    token: str
+
+
+def _events_of(colony: SampleColony, service: str) -> int:
+    response = httpx2.get(
+        f"{colony.url}/api/v1/events",
+        params={"service": service, "limit": 200},
+        headers=auth(colony.token),
+        timeout=5,
+    )
+    return len(response.json()["events"]) if response.status_code == 200 else -1
+
+
+def _services_seen(colony: SampleColony) -> int:
+    response = httpx2.get(f"{colony.url}/api/v1/services", headers=auth(colony.token), timeout=5)
+    return len(response.json()["services"]) if response.status_code == 200 else 0
+
+
+def _start_service(procs: Processes, name: str, ports: dict[str, int]) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, str(ROOT / "tests" / "data" / "tcp_service.py")]
+    cmd += ["--listen", str(ports[name]), "--tag", name]
+    for callee in GRAPH[name]:
+        cmd += ["--connect", f"127.0.0.1:{ports[callee]}"]
+    return procs.start(name, cmd, wait_ready=True)
+
+
+def _depth(name: str) -> int:
+    return 1 + max((_depth(callee) for callee in GRAPH[name]), default=0)
+
+
+@pytest.fixture(scope="module")
+def sample_colony(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SampleColony]:
+    tmp = tmp_path_factory.mktemp("budget")
+    (tmp / "logs").mkdir()
+    procs = Processes(tmp / "logs")
+    ports = {name: free_port() for name in GRAPH}
+    try:
+        started = {name: _start_service(procs, name, ports) for name in sorted(GRAPH, key=_depth)}
+        running = procs.colony(tmp)
+        colony = SampleColony(tmp, running.url, running.token)
+        services = {name: f"port:{port}" for name, port in ports.items()}
+        procs.agent(tmp, running.grpc_port, services, interval_s=0.3, push_s=0.5)
+        wait_for(lambda: _services_seen(colony) == len(GRAPH), 60, "every service watched")
+        for cycle in range(3):  # the flaky one ends (once killed) and comes back
+            before = _events_of(colony, FLAKY)
+            started[FLAKY].send_signal(signal.SIGKILL if cycle == 1 else signal.SIGTERM)
+            started[FLAKY].wait(timeout=10)
+            wait_for(lambda b=before: _events_of(colony, FLAKY) > b, 30, f"{FLAKY} ended")
+            before = _events_of(colony, FLAKY)
+            started[FLAKY] = _start_service(procs, FLAKY, ports)
+            wait_for(lambda b=before: _events_of(colony, FLAKY) > b, 30, f"{FLAKY} back")
+        yield colony
+    finally:
+        procs.stop_all()
+
+
+def inspect(colony: SampleColony, *args: str) -> dict[str, Any]:
+    """One Inspector CLI call over stdio to `coral-mcp serve --data-dir` (its result)."""
+    assert INSPECTOR.exists(), "the MCP Inspector is missing: `make test` installs it"
+    serve = [str(Path(sys.executable).parent / "coral-mcp"), "serve"]
+    serve += ["--data-dir", str(colony.data_dir)]
+    done = subprocess.run(
+        [str(INSPECTOR), "--cli", "--format", "json", "-q", *CONNECT, *args, "--", *serve],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=child_env(),
+    )
+    assert done.returncode == 0, f"inspector exit {done.returncode}: {done.stderr}{done.stdout}"
+    return dict(json.loads(done.stdout))["result"]
+
+
+def wire_bytes(document: Any) -> int:
+    """Size as it travels: compact JSON, UTF-8."""
+    return len(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def measure(colony: SampleColony) -> dict[str, int]:
+    """tools/list and each typical call, in bytes (several Inspector runs at once)."""
+    jobs: dict[str, list[str]] = {"tools/list": ["--method", "tools/list"]}
+    for tool, (arguments, _) in TYPICAL_CALLS.items():
+        jobs[tool] = [
+            "--method", "tools/call", "--tool-name", tool,
+            "--tool-args-json", json.dumps(arguments),
+        ]  # fmt: skip
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        found = pool.map(lambda args: inspect(colony, *args), jobs.values())
+        results = dict(zip(jobs, found, strict=True))
+    for tool in TYPICAL_CALLS:
+        assert not results[tool].get("isError"), f"{tool}: {results[tool]}"
+    return {name: wire_bytes(result) for name, result in results.items()}
+
+
+def test_tools_list_and_every_typical_tool_result_stay_within_their_budgets(
+    sample_colony: SampleColony,
+) -> None:
+    sizes = measure(sample_colony)
+    table = "\n".join(f"  {name}: {size} B" for name, size in sizes.items())
+    over = [f"tools/list {sizes['tools/list']} B > {TOOLS_LIST_BUDGET} B"] * (
+        sizes["tools/list"] > TOOLS_LIST_BUDGET
+    )
+    over += [
+        f"{tool} {sizes[tool]} B > {budget} B"
+        for tool, (_, budget) in TYPICAL_CALLS.items()
+        if sizes[tool] > budget
+    ]
+    assert not over, f"over budget: {', '.join(over)}\nmeasured:\n{table}"
