@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,6 +195,8 @@ def test_query_metrics_error_names_the_closest_service(deployment: Deployment) -
 # -- conformance with an independent client: the MCP Inspector CLI (npm, pinned) -------
 
 INSPECTOR = ROOT / ".tools" / "inspector" / "node_modules" / ".bin" / "mcp-inspector"
+#: A loaded 2-core machine starts `coral-mcp serve` slower than the Inspector's 15 s default.
+CONNECT = ("--connect-timeout", "90000")
 TOOL_CALLS = {
     "list_services": {"limit": 10},
     "get_service": {"name": "api"},
@@ -236,7 +239,7 @@ def inspect(target: tuple[list[str], list[str]], *args: str) -> dict[str, Any]:
     assert INSPECTOR.exists(), "the MCP Inspector is missing: `make test` installs it"
     before, after = target
     done = subprocess.run(
-        [str(INSPECTOR), "--cli", "--format", "json", "-q", *before, *args, *after],
+        [str(INSPECTOR), "--cli", "--format", "json", "-q", *CONNECT, *before, *args, *after],
         check=False,
         capture_output=True,
         text=True,
@@ -275,20 +278,21 @@ def test_inspector_calls_every_tool_and_reads_every_resource(
     deployment: Deployment, transport: str
 ) -> None:
     target = inspector_targets(deployment)[transport]
-    investigation_id = ""
-    for tool, arguments in TOOL_CALLS.items():
-        result = inspect(
-            target, "--method", "tools/call", "--tool-name", tool,
-            "--tool-args-json", json.dumps(arguments),
-        )  # fmt: skip
-        assert not result.get("isError"), (tool, result)
-        assert result["structuredContent"], tool
-        if tool == "investigate":
-            investigation_id = result["structuredContent"]["id"]
-    for uri in [*RESOURCES, f"coral://investigations/{investigation_id}"]:
-        contents = inspect(target, "--method", "resources/read", "--uri", uri)["contents"]
-        assert contents[0]["mimeType"] == "application/json"
-        assert json.loads(contents[0]["text"]), uri
+    calls = [
+        ["--method", "tools/call", "--tool-name", tool, "--tool-args-json", json.dumps(arguments)]
+        for tool, arguments in TOOL_CALLS.items()
+    ]
+    with ThreadPoolExecutor(max_workers=4) as pool:  # one client process per call: in parallel
+        results = dict(zip(TOOL_CALLS, pool.map(lambda c: inspect(target, *c), calls), strict=True))
+        for tool, result in results.items():
+            assert not result.get("isError"), (tool, result)
+            assert result["structuredContent"], tool
+        investigation_id = results["investigate"]["structuredContent"]["id"]
+        uris = [*RESOURCES, f"coral://investigations/{investigation_id}"]
+        reads = pool.map(lambda u: inspect(target, "--method", "resources/read", "--uri", u), uris)
+        for uri, read in zip(uris, reads, strict=True):
+            assert read["contents"][0]["mimeType"] == "application/json"
+            assert json.loads(read["contents"][0]["text"]), uri
     prompt = inspect(
         target, "--method", "prompts/get", "--prompt-name", "investigate_incident",
         "--prompt-args", "service=api", "since=30m",

@@ -1,12 +1,14 @@
 """Calls a colony's MCP tools over streamable HTTP with the official MCP client.
 
 Connection failures become ColonyUnreachableError naming the URL; tool errors become
-QueryError with the tool's own message.
+QueryError with the tool's own message. A result is read from its structured content,
+else from its text (Coral's tools send each result once, as compact JSON text).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from types import TracebackType
 from typing import Any
 
@@ -105,9 +107,15 @@ class ColonyClient:
             result = await self._client.call_tool(tool, arguments or {})
         except Exception as exc:
             raise translate(exc, self.named, self._refused) from None
+        text = " ".join(c.text for c in result.content if isinstance(c, TextContent))
         if result.is_error:
-            text = " ".join(c.text for c in result.content if isinstance(c, TextContent))
             raise QueryError(text or f"{tool} failed")
-        if result.structured_content is None:
-            raise QueryError(f"{tool} returned no structured result")
-        return dict(result.structured_content)
+        if result.structured_content is not None:
+            return dict(result.structured_content)
+        try:  # Coral's tools answer once, as compact JSON text (docs/mcp.md says why)
+            document = json.loads(text)
+        except ValueError:
+            raise QueryError(f"{tool} returned no JSON document") from None
+        if not isinstance(document, dict):
+            raise QueryError(f"{tool} returned no JSON object")
+        return document
