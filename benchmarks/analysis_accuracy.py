@@ -16,7 +16,7 @@ from pathlib import Path
 from common import append_result
 
 from coral_mcp.analysis.accuracy import Accuracy, accuracy, by_kind, calibration
-from coral_mcp.investigate.evaluate import run_all
+from coral_mcp.intelligence.evaluation import run_all
 from coral_mcp.investigate.report import calibration_row
 
 HERE = Path(__file__).resolve().parent

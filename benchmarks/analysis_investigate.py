@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from common import append_result
 
-from coral_mcp.colony.intelligence import Intelligence
+from coral_mcp.intelligence.facade import Intelligence
 from coral_mcp.models import MetricSummary, SummaryWindow
 from coral_mcp.storage import analysis_store as st
 from coral_mcp.storage.ops import RegisterAgent, StoreSummaries, WriteOp

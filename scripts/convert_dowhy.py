@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coral_mcp.investigate.replay import save_case
+from coral_mcp.intelligence.replay import save_case
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "docs/source/example_notebooks/rca_microservice_architecture_"

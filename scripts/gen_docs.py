@@ -225,7 +225,7 @@ def mcp_page() -> tuple[str, str]:
 
 
 def api_page() -> str:
-    routes = api_routes(SampleData())
+    routes = api_routes()
     lines = [
         "# REST API reference",
         "",
@@ -243,7 +243,9 @@ def api_page() -> str:
         if route.params:
             lines += ["| parameter | type | required | description |", "|---|---|---|---|"]
             lines += [
-                f"| `{p.name}` | {p.kind} | {'yes' if p.required else 'no'} | {p.description} |"
+                f"| `{p.name}` | {p.kind} | {'yes' if p.required else 'no'} | {p.description}"
+                + ("" if p.default is None else f" Default: `{p.default}`.")
+                + " |"
                 for p in route.params
             ]
             lines.append("")

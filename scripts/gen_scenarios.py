@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coral_mcp.investigate.replay import save_case
+from coral_mcp.intelligence.replay import save_case
 
 ROOT = Path(__file__).resolve().parent.parent
 STEP_S = 60

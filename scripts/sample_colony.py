@@ -52,6 +52,9 @@ class SampleData:
     def now(self) -> datetime:
         return NOW
 
+    def service_stale_after(self) -> timedelta:
+        return timedelta(minutes=2)
+
     async def services(self) -> list[ServiceView]:
         latest = {
             "api": (("cpu_percent", 41.5), ("rss_bytes", 512.0e6), ("threads", 24.0)),

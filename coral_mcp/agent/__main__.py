@@ -1,42 +1,48 @@
-"""`python -m coral_mcp.agent [coral options] agent start ...`: the agent in a lean process.
+"""`python -m coral_mcp.agent`: the agent in a lean process.
 
-`coral agent start` re-executes itself through this module (same pid) so that the
-long-running agent does not carry what only other commands need. Python's `ssl`
-module (and OpenSSL with it, about 4 MB resident) is kept out unless the agent
-will speak HTTPS: gRPC brings its own TLS, and asyncio and http.client work without
-`ssl`. Set CORAL_AGENT_LEAN=0 to run `coral agent start` in place instead.
+`coral agent start` validates its flags and config file, joins the mesh if asked, then
+re-executes itself through this module (same pid, same arguments for `ps`) with the
+settings in the environment (see `launch.py`), so that the long-running agent carries
+neither the CLI nor what only other commands need. Python's `ssl` module (and OpenSSL
+with it, about 4 MB resident) is kept out unless the agent will speak HTTPS: gRPC brings
+its own TLS, and asyncio and http.client work without `ssl`. Set CORAL_AGENT_LEAN=0 to
+run `coral agent start` in place instead.
 """
 
 from __future__ import annotations
 
-import contextlib
-import itertools
-import signal
+import os
 import sys
-from pathlib import Path
 
-LEAN_ENV = "CORAL_AGENT_LEAN"
-
-
-def needs_tls(args: list[str]) -> bool:
-    """Whether any URL the agent will fetch (flags or config file) is HTTPS."""
-    paths = [value for flag, value in itertools.pairwise(args) if flag == "--config"]
-    paths += [arg.split("=", 1)[1] for arg in args if arg.startswith("--config=")]
-    texts = list(args)
-    for path in paths:
-        with contextlib.suppress(OSError):  # the CLI reports an unreadable file
-            texts.append(Path(path).read_text())
-    return any("https://" in text for text in texts)
+from coral_mcp.agent.launch import LAUNCH_ENV, decode_launch, needs_tls
+from coral_mcp.errors import CoralError
 
 
 def main() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)  # quiet Ctrl-C while importing (cli/entry.py)
-    args = sys.argv[1:]
-    if not needs_tls(args):
-        sys.modules["ssl"] = None  # type: ignore[assignment]  # import ssl -> ImportError
-    from coral_mcp.cli.main import coral  # noqa: PLC0415 - after ssl is fenced off
+    text = os.environ.pop(LAUNCH_ENV, None)
+    try:
+        if text is None:
+            raise CoralError(
+                "the lean agent process takes its settings from `coral agent start`",
+                hint="run `coral agent start ...`",
+            )
+        settings, log_level = decode_launch(text)
+        if not needs_tls(settings):
+            sys.modules["ssl"] = None  # type: ignore[assignment]  # import ssl -> ImportError
+        from coral_mcp.agent.daemon import AgentDaemon  # noqa: PLC0415 - after ssl is fenced
+        from coral_mcp.agent.footprint import limit_malloc_arenas  # noqa: PLC0415
+        from coral_mcp.log import configure_logging  # noqa: PLC0415
+        from coral_mcp.runner import run_daemon  # noqa: PLC0415
 
-    coral(args, prog_name="coral")
+        configure_logging(log_level)
+        limit_malloc_arenas()
+        run_daemon(AgentDaemon(settings).run)
+    except CoralError as exc:
+        hint = "" if exc.hint is None else f" ({exc.hint})"
+        print(f"Error: {exc.message}{hint}", file=sys.stderr)  # noqa: T201 - the entry point
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ from coral_mcp.mesh.agent_link import AgentLink, bring_up_tunnel, plan_link
 from coral_mcp.mesh.agent_state import AgentMeshState
 from coral_mcp.mesh.tunnel import Tunnel
 from coral_mcp.models import DetailQuery, EventBatch, QueryReply, ServiceBatch
-from coral_mcp.rpc import codec
 from coral_mcp.rpc.agent_stream import AgentStream, Registration
 
 logger = logging.getLogger(__name__)
@@ -63,7 +62,6 @@ class AgentDaemon:
         self.sensor = Sensor(settings, ps=ps, clock=clock, own_pids=frozenset({os.getpid()}))
         self.mesh_state = AgentMeshState.load(data_dir)
         self.link: AgentLink | None = None
-        self.tunnel: Tunnel | None = None
         target: str = settings.colony
         credentials: grpc.ChannelCredentials | None = None
         options: tuple[tuple[str, str], ...] = ()
@@ -135,9 +133,9 @@ class AgentDaemon:
         start_s, self._last_push_s = self._last_push_s, end_s
         window = summarize(self.ring.read(start_s, end_s), int(start_s * 1000), int(end_s * 1000))
         window, self._last_sent = drop_unchanged(window, self._last_sent, REFRESH_PUSHES)
+        queued = self.stream.queued_bytes
         if window.summaries:
             self.stream.submit(window)
-            self.pushed_bytes += codec.summary_window_to_pb(window).ByteSize()
         services = self.latest.services
         if (
             self._services_sent is None
@@ -145,25 +143,25 @@ class AgentDaemon:
             or (self._services_sent[1] + 1 >= REFRESH_PUSHES)
         ):
             self.stream.submit(self.latest)
-            self.pushed_bytes += codec.service_batch_to_pb(self.latest).ByteSize()
             self._services_sent = (services, 0)
         else:
             self._services_sent = (services, self._services_sent[1] + 1)
+        self.pushed_bytes += self.stream.queued_bytes - queued
         self.ring.evict(end_s)
         release_free_memory()
 
     async def run(self, stop: asyncio.Event) -> None:
-        if self.link is not None and self.link.mode != "none":
-            assert self.mesh_state is not None
-            s = self.settings
-            self.tunnel = await asyncio.to_thread(
-                bring_up_tunnel, self.mesh_state, self.link.mode, s.wg_interface, s.wg_port
+        s, state, link = self.settings, self.mesh_state, self.link
+        tunnel: Tunnel | None = None
+        if link is not None and state is not None and link.mode != "none":
+            tunnel = await asyncio.to_thread(
+                bring_up_tunnel, state, link.mode, s.wg_interface, s.wg_port
             )
         try:
             await self._run(stop)
         finally:
-            if self.tunnel is not None:
-                await asyncio.to_thread(self.tunnel.down)
+            if tunnel is not None:
+                await asyncio.to_thread(tunnel.down)
 
     async def _run(self, stop: asyncio.Event) -> None:
         logger.info(

@@ -12,11 +12,12 @@ from typing import Any
 
 import click
 
-from coral_mcp.agent.__main__ import LEAN_ENV
-from coral_mcp.cli.common import agent_dir, data_dir_option, run_daemon
+from coral_mcp.agent.launch import LAUNCH_ENV, LEAN_ENV, encode_launch
+from coral_mcp.cli.common import agent_dir, data_dir_option
 from coral_mcp.config import TUNNEL_CHOICES, AgentSettings
 from coral_mcp.errors import QueryError
 from coral_mcp.models import ServiceSpec, parse_service_spec
+from coral_mcp.runner import run_daemon
 
 SERVICE_HELP = (
     "A service to watch, NAME=SPEC, repeatable. SPEC is pid:N (that process), port:N "
@@ -140,7 +141,8 @@ def start(
     # Settings are valid: join the mesh if asked, then go on in a lean process, unless
     # the tunnel is the kernel's: pyroute2 needs `ssl`, which the lean process fences off.
     if os.environ.get(LEAN_ENV) is None and _join(settings, join_token) != "kernel":
-        os.environ[LEAN_ENV] = "1"
+        log_level = click.get_current_context().find_root().params.get("log_level", "INFO")
+        os.environ[LAUNCH_ENV] = encode_launch(settings, log_level)
         args = _without_token(sys.argv[1:])  # joined: the token is not needed, nor shown in ps
         os.execv(sys.executable, [sys.executable, "-m", "coral_mcp.agent", *args])
     from coral_mcp.agent.daemon import AgentDaemon

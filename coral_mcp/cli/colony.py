@@ -10,7 +10,7 @@ import click
 from click.decorators import FC
 
 from coral_mcp.cli.colony_mesh import init, token_create, token_list, token_revoke
-from coral_mcp.cli.common import colony_dir, data_dir_option, refuse_second_start, run_daemon
+from coral_mcp.cli.common import colony_dir, data_dir_option, refuse_second_start
 from coral_mcp.cli.rest import colony_options, get_json, locate
 from coral_mcp.colony.auth import read_token
 from coral_mcp.config import (
@@ -24,6 +24,7 @@ from coral_mcp.config import (
 )
 from coral_mcp.errors import ConfigError
 from coral_mcp.investigate.render import human_bytes
+from coral_mcp.runner import run_daemon
 
 
 def port_options(func: FC) -> FC:
@@ -218,7 +219,7 @@ def start(
         wg_interface=wg_interface,
         discovery=discovery,
     )
-    run_daemon(ColonyDaemon(settings).run)
+    run_daemon(lambda stop: ColonyDaemon.run(settings, stop))
 
 
 @colony.command("status")

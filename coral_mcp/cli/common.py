@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,19 +89,6 @@ def refuse_second_start(data_dir: Path | None) -> None:
 def agent_dir(data_dir: Path | None) -> Path:
     """Where the agent of this data directory keeps its files."""
     return data_root(data_dir) / "agent"
-
-
-def run_daemon(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
-    """Run `main(stop)` until it returns; SIGINT/SIGTERM set `stop` for a clean shutdown."""
-
-    async def runner() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await main(stop)
-
-    asyncio.run(runner())
 
 
 def script_path(name: str) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from coral_mcp.cli.common import run_daemon
 from coral_mcp.config import DEFAULT_DISCOVERY_PORT
+from coral_mcp.runner import run_daemon
 
 
 @click.group()

@@ -25,7 +25,7 @@ def eval_cases(directory: Path, as_json: bool) -> None:
 
     # Every replay migrates a fresh store: those lines are noise here.
     logging.getLogger("coral_mcp.storage").setLevel(logging.WARNING)
-    from coral_mcp.investigate.evaluate import run_all
+    from coral_mcp.intelligence.evaluation import run_all
     from coral_mcp.investigate.report import evaluation_text
 
     outcomes = run_all(directory)

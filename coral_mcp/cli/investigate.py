@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import tempfile
 from pathlib import Path
@@ -29,14 +28,15 @@ def investigate(case_dir: Path, as_json: bool) -> None:
     """
     # Every replay migrates a fresh store: those lines are noise here.
     logging.getLogger("coral_mcp.storage").setLevel(logging.WARNING)
-    from coral_mcp.investigate.engine import document
-    from coral_mcp.investigate.replay import load_case, replay
+    from coral_mcp.intelligence.replay import load_case, replay
     from coral_mcp.investigate.report import investigation_text
 
     case = load_case(case_dir)
     with tempfile.TemporaryDirectory(prefix="coral-replay-") as tmp:
         result = asyncio.run(replay(case, Path(tmp)))
     if as_json:
-        click.echo(json.dumps(document(result), indent=2))
+        from coral_mcp.tools.intelligence_schemas import InvestigationOut
+
+        click.echo(InvestigationOut.model_validate(result).model_dump_json(indent=2))
     else:
         click.echo(investigation_text(result))

@@ -25,11 +25,11 @@ from coral_mcp.cli.common import (
     data_dir_option,
     data_root,
     log_level_option,
-    run_daemon,
 )
 from coral_mcp.cli.rest import colony_options_for, get_json, locate
 from coral_mcp.colony.running import read_running
 from coral_mcp.log import configure_logging
+from coral_mcp.runner import run_daemon
 
 logger = logging.getLogger(__name__)
 
@@ -88,12 +88,11 @@ async def _serve_embedded(root: Path, stop: asyncio.Event) -> None:
     from coral_mcp.config import AgentSettings, ColonySettings
     from coral_mcp.server import build_server
 
-    colony = ColonyDaemon(ColonySettings(data_dir=root / "colony", grpc_port=0, http_port=0))
-    await colony.start()
+    settings = ColonySettings(data_dir=root / "colony", grpc_port=0, http_port=0)
+    colony = await ColonyDaemon.open(settings)
     agent = AgentDaemon(
         AgentSettings(data_dir=root / "agent", colony=colony.grpc_target, auto_discover=True)
     )
-    assert colony.queries is not None
     server = build_server(colony.queries)
     agent_task = asyncio.create_task(agent.run(stop))
     stdio_task = asyncio.create_task(server.run_async(transport="stdio", show_banner=False))

@@ -10,14 +10,9 @@ import click
 from coral_mcp.cli.agent import SERVICE_HELP, parse_specs
 from coral_mcp.cli.claude_desktop import claude_desktop_snippet
 from coral_mcp.cli.colony import port_options
-from coral_mcp.cli.common import (
-    data_dir_option,
-    data_root,
-    echo_err,
-    refuse_second_start,
-    run_daemon,
-)
+from coral_mcp.cli.common import data_dir_option, data_root, echo_err, refuse_second_start
 from coral_mcp.config import AgentSettings, ColonySettings
+from coral_mcp.runner import run_daemon
 
 
 @click.command()
@@ -62,8 +57,7 @@ def up(
     where = f" --data-dir {root}" if data_dir else ""
 
     async def main(stop: asyncio.Event) -> None:
-        colony = ColonyDaemon(colony_settings)
-        await colony.start()
+        colony = await ColonyDaemon.open(colony_settings)
         try:
             agent = AgentDaemon(
                 AgentSettings(

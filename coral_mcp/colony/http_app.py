@@ -1,19 +1,25 @@
 """The colony's HTTP surface: a REST API beside MCP (streamable HTTP at /mcp).
 
-REST answers with the same documents as the MCP tools (one logic, two doors). Each
-route is declared once, with its parameters and result model, and the OpenAPI
-document at /api/v1/openapi.json is generated from those declarations. Errors are
+REST answers with the same documents as the MCP tools (one logic, two doors): each
+route is a tool from `tools/`, and its query parameters (names, types, descriptions,
+which are required; absent ones take the tool's default), its result model and the
+OpenAPI document at /api/v1/openapi.json are derived from the tool's signature. Errors are
 JSON `{"error": ..., "hint": ...}` with a 4xx status; unknown parameters are refused.
 """
 
 from __future__ import annotations
 
+import inspect
+import re
+import types
+import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from fastmcp import FastMCP
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -24,24 +30,11 @@ from coral_mcp import __version__
 from coral_mcp.colony.auth import ASGIApp, BearerAuth
 from coral_mcp.errors import CoralError
 from coral_mcp.tools import colony, metrics, services, topology
+from coral_mcp.tools.catalog import Tool, signature
 from coral_mcp.tools.data import CoralData
-from coral_mcp.tools.schemas import (
-    AgentOut,
-    ColonyStatusOut,
-    EventList,
-    MetricSeriesOut,
-    ServiceList,
-    TopologyOut,
-)
 
 MCP_PATH = "/mcp"
 API = "/api/v1"
-
-
-class AgentList(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    agents: list[AgentOut]
-    count: int
 
 
 class ErrorOut(BaseModel):
@@ -52,9 +45,13 @@ class ErrorOut(BaseModel):
 @dataclass(frozen=True, slots=True)
 class Param:
     name: str
-    kind: str  # "string" or "integer"
+    kind: str  # "string", "integer" or "boolean"
     description: str
     required: bool = False
+    #: Comma-separated values for a list parameter.
+    is_list: bool = False
+    #: The tool's default when the parameter is absent (None: no default shown).
+    default: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +60,69 @@ class ApiRoute:
     summary: str
     params: tuple[Param, ...]
     result: type[BaseModel]
-    handler: Callable[[dict[str, Any]], Awaitable[BaseModel]]
+    tool: Tool
+
+
+#: REST path (under /api/v1) -> the tool that answers it, with its signature.
+REST_TOOLS: tuple[tuple[str, Tool], ...] = (
+    ("status", colony.colony_status),
+    ("agents", colony.list_agents),
+    ("services", services.list_services),
+    ("topology", topology.get_topology),
+    ("metrics", metrics.query_metrics),
+    ("events", colony.get_events),
+)
+
+
+def _param(p: inspect.Parameter) -> Param:
+    """A query parameter from a tool parameter: its name, type, description, default."""
+    annotation, description = p.annotation, ""
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation, *metadata = typing.get_args(annotation)
+        for meta in metadata:
+            if isinstance(meta, FieldInfo) and meta.description:
+                description = meta.description
+    if typing.get_origin(annotation) in (types.UnionType, typing.Union):
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    is_list = typing.get_origin(annotation) is list
+    kind = {int: "integer", bool: "boolean"}.get(annotation, "string")
+    if is_list:
+        description += " Comma-separated."
+    required = p.default is inspect.Parameter.empty
+    default = None if required else p.default
+    return Param(p.name, kind, description, required, is_list, default)
+
+
+def _summary(tool: Tool) -> str:
+    """The first clause of the tool's docstring."""
+    text = " ".join((tool.__doc__ or tool.__name__).split())
+    return re.split(r"[.:](?:\s|$)", text, maxsplit=1)[0]
+
+
+def api_routes() -> list[ApiRoute]:
+    routes = []
+    for name, tool in REST_TOOLS:
+        sig = signature(tool)
+        params = tuple(_param(p) for p in sig.parameters.values())
+        routes.append(
+            ApiRoute(f"{API}/{name}", _summary(tool), params, sig.return_annotation, tool)
+        )
+    return routes
+
+
+def _value(param: Param, raw: str) -> Any:
+    if param.is_list:
+        return [item for item in raw.split(",") if item] or None
+    if param.kind == "integer":
+        try:
+            return int(raw)
+        except ValueError:
+            raise CoralError(f"query parameter {param.name}={raw!r} is not an integer") from None
+    if param.kind == "boolean":
+        if raw.lower() not in ("true", "false", "1", "0"):
+            raise CoralError(f"query parameter {param.name}={raw!r} is not true or false")
+        return raw.lower() in ("true", "1")
+    return raw
 
 
 def _parse(route: ApiRoute, request: Request) -> dict[str, Any]:
@@ -82,110 +141,20 @@ def _parse(route: ApiRoute, request: Request) -> dict[str, Any]:
                 raise CoralError(
                     f"query parameter {param.name!r} is required ({param.description})"
                 )
-            continue
-        if param.kind == "integer":
-            try:
-                values[param.name] = int(raw)
-            except ValueError:
-                raise CoralError(
-                    f"query parameter {param.name}={raw!r} is not an integer"
-                ) from None
-        else:
-            values[param.name] = raw
+            continue  # the tool's own default applies
+        values[param.name] = _value(param, raw)
     return values
 
 
-def _endpoint(route: ApiRoute) -> Callable[[Request], Awaitable[Response]]:
+def _endpoint(route: ApiRoute, data: CoralData) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
-            result = await route.handler(_parse(route, request))
+            result = await route.tool(data, **_parse(route, request))
         except CoralError as exc:
             return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=400)
         return Response(result.model_dump_json(), media_type="application/json")
 
     return endpoint
-
-
-RANGE = (
-    Param("start", "string", "RFC 3339, epoch seconds or relative ('1h', 'now-30m')"),
-    Param("end", "string", "same forms; default now"),
-)
-PAGE = (
-    Param("limit", "integer", "items per page"),
-    Param("cursor", "string", "next_cursor of the previous page"),
-)
-
-
-def api_routes(data: CoralData) -> list[ApiRoute]:
-    async def get_status(_: dict[str, Any]) -> BaseModel:
-        return await colony.colony_status(data)
-
-    async def get_agents(_: dict[str, Any]) -> BaseModel:
-        agents = await colony.list_agents(data)
-        return AgentList(agents=agents, count=len(agents))
-
-    async def get_services(p: dict[str, Any]) -> BaseModel:
-        return await services.list_services(data, p.get("limit", 50), p.get("cursor"))
-
-    async def get_topology(p: dict[str, Any]) -> BaseModel:
-        return await topology.get_topology(data, p.get("service"), p.get("depth"))
-
-    async def get_metrics(p: dict[str, Any]) -> BaseModel:
-        return await metrics.query_metrics(
-            data, p["service"], p["metric"], p.get("start"), p.get("end"), p.get("step_s")
-        )
-
-    async def get_events(p: dict[str, Any]) -> BaseModel:
-        kinds = [k for k in p.get("kinds", "").split(",") if k] or None
-        return await colony.get_events(
-            data,
-            p.get("start"),
-            p.get("end"),
-            p.get("service"),
-            kinds,
-            p.get("limit", 50),
-            p.get("cursor"),
-        )
-
-    return [
-        ApiRoute(f"{API}/status", "Colony status", (), ColonyStatusOut, get_status),
-        ApiRoute(f"{API}/agents", "Agents and their state", (), AgentList, get_agents),
-        ApiRoute(f"{API}/services", "Watched services", PAGE, ServiceList, get_services),
-        ApiRoute(
-            f"{API}/topology",
-            "Service dependency graph, whole or around one service",
-            (
-                Param("service", "string", "draw the graph around this service"),
-                Param("depth", "integer", "hops from the service (default 1)"),
-            ),
-            TopologyOut,
-            get_topology,
-        ),
-        ApiRoute(
-            f"{API}/metrics",
-            "One metric of one service over a range",
-            (
-                Param("service", "string", "service name", required=True),
-                Param("metric", "string", "metric name", required=True),
-                *RANGE,
-                Param("step_s", "integer", "bucket width in seconds"),
-            ),
-            MetricSeriesOut,
-            get_metrics,
-        ),
-        ApiRoute(
-            f"{API}/events",
-            "Events, newest first",
-            (
-                *RANGE,
-                Param("service", "string", "only this service"),
-                Param("kinds", "string", "comma-separated kinds, e.g. crash,restart"),
-                *PAGE,
-            ),
-            EventList,
-            get_events,
-        ),
-    ]
 
 
 def openapi_document(routes: list[ApiRoute]) -> dict[str, Any]:
@@ -208,7 +177,8 @@ def openapi_document(routes: list[ApiRoute]) -> dict[str, Any]:
                         "in": "query",
                         "required": p.required,
                         "description": p.description,
-                        "schema": {"type": p.kind},
+                        "schema": {"type": p.kind}
+                        | ({} if p.default is None else {"default": p.default}),
                     }
                     for p in route.params
                 ],
@@ -248,7 +218,7 @@ def _response(description: str, model: str) -> dict[str, Any]:
 def build_http_app(data: CoralData, mcp: FastMCP, token: str | None) -> ASGIApp:
     """/healthz, the REST API under /api/v1 and MCP at /mcp; with `token`, every path
     but /healthz needs `Authorization: Bearer <token>`."""
-    routes = api_routes(data)
+    routes = api_routes()
     document = openapi_document(routes)
 
     async def healthz(request: Request) -> Response:
@@ -266,7 +236,7 @@ def build_http_app(data: CoralData, mcp: FastMCP, token: str | None) -> ASGIApp:
         routes=[
             Route("/healthz", healthz),
             Route(f"{API}/openapi.json", openapi),
-            *(Route(r.path, _endpoint(r)) for r in routes),
+            *(Route(r.path, _endpoint(r, data)) for r in routes),
             Mount("/", app=mcp_app),
         ],
         lifespan=mcp_app.lifespan,  # without it every MCP request fails

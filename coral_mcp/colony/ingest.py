@@ -18,15 +18,23 @@ from enum import StrEnum
 
 from coral_mcp.colony.router import QueryRouter
 from coral_mcp.errors import QueryError
-from coral_mcp.models import DetailQuery, QueryReply, ServiceBatch, ServiceState, SummaryWindow
+from coral_mcp.models import (
+    DetailQuery,
+    EventBatch,
+    QueryReply,
+    ServiceBatch,
+    ServiceState,
+    SummaryWindow,
+)
+from coral_mcp.models.messages import DataBody
 from coral_mcp.models.timerange import rfc3339
-from coral_mcp.rpc.colony_servicer import DataBody
 from coral_mcp.storage.ops import (
     RegisterAgent,
     SkipMessage,
     StoreEvents,
     StoreServices,
     StoreSummaries,
+    WriteOp,
 )
 from coral_mcp.storage.store import ColonyStore
 from coral_mcp.storage.writer import Writer
@@ -69,7 +77,7 @@ class Ingest:
         self._store = store
         self._writer = writer
         self._stale_after_s = stale_after_s
-        self._offline_after_s = offline_after_s or stale_after_s * 4
+        self.offline_after_s = offline_after_s or stale_after_s * 4
         self._recent: deque[tuple[float, int]] = deque()  # (time, series points) per message
         self._clock = clock
         self._sessions: dict[str, AgentSession] = {}
@@ -131,19 +139,19 @@ class Ingest:
             session.last_seen_s = self._clock()
 
     async def ingest(self, agent_id: str, seq: int, body: DataBody) -> None:
-        if isinstance(body, SummaryWindow):
-            await self._writer.write(StoreSummaries(agent_id, seq, body))
-            self._count(len(body.summaries))
-        elif isinstance(body, ServiceBatch):
-            if self._services_unchanged(agent_id, body):
-                await self._writer.write(SkipMessage(agent_id, seq, body.observed_ms))
-            else:
-                await self._writer.write(StoreServices(agent_id, seq, body))
-        else:
-            await self._writer.write(StoreEvents(agent_id, seq, body, self._now_ms()))
+        op: WriteOp
+        match body:
+            case SummaryWindow():
+                op, points = StoreSummaries(agent_id, seq, body), len(body.summaries)
+            case ServiceBatch() if self._services_unchanged(agent_id, body):
+                op, points = SkipMessage(agent_id, seq, body.observed_ms), 0
+            case ServiceBatch():
+                op, points = StoreServices(agent_id, seq, body), 0
+            case EventBatch():
+                op, points = StoreEvents(agent_id, seq, body, self._now_ms()), 0
+        await self._writer.write(op)
         self._committed(agent_id, seq)
-        if not isinstance(body, SummaryWindow):
-            self._count(0)
+        self._count(points)
 
     def _services_unchanged(self, agent_id: str, batch: ServiceBatch) -> bool:
         """True when the agent's services look as last written, written recently.
@@ -209,7 +217,7 @@ class Ingest:
         silent_s = self._clock() - session.last_seen_s
         if session.streams and silent_s <= self._stale_after_s:
             return AgentState.ONLINE
-        if silent_s > self._offline_after_s or (
+        if silent_s > self.offline_after_s or (
             not session.streams and silent_s > self._stale_after_s
         ):
             return AgentState.OFFLINE

@@ -9,12 +9,12 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from coral_mcp import __version__
 from coral_mcp.colony.ingest import Ingest
-from coral_mcp.colony.intelligence import Intelligence
+from coral_mcp.intelligence.facade import Intelligence
 from coral_mcp.models import (
     AgentStatusView,
     ColonyStatusView,
@@ -56,6 +56,9 @@ class StoreQueries:
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
+
+    def service_stale_after(self) -> timedelta:
+        return timedelta(seconds=self._ingest.offline_after_s)
 
     async def services(self) -> list[ServiceView]:
         """Services as stored, last seen no earlier than their agents were last heard."""

@@ -18,8 +18,8 @@ import grpc
 from coral_mcp.errors import AddressInUseError, ProtocolError
 from coral_mcp.mesh.keys import unb64url, verify_signature
 from coral_mcp.mesh.records import ColonyRecord
-from coral_mcp.proto import coral_pb2 as pb
-from coral_mcp.proto import coral_pb2_grpc as pb_grpc
+from coral_mcp.models.mesh import SignedRecord
+from coral_mcp.rpc.mesh import add_discovery_service
 
 logger = logging.getLogger(__name__)
 
@@ -27,50 +27,43 @@ logger = logging.getLogger(__name__)
 MAX_RECORD_BYTES = 4096
 
 
-def split_peer(peer: str) -> tuple[str, int]:
-    """('1.2.3.4', 5678) from gRPC's 'ipv4:1.2.3.4:5678' (or 'ipv6:[::1]:5678')."""
-    _, _, rest = peer.partition(":")
-    host, _, port = rest.rpartition(":")
-    return host.strip("[]"), int(port) if port.isdigit() else 0
+class DiscoveryRecords:
+    """The live signed records by mesh id: what Publish stores and Resolve answers."""
 
-
-class DiscoveryServicer(pb_grpc.DiscoveryServicer):
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        self._records: dict[str, tuple[ColonyRecord, pb.SignedRecord]] = {}
+        self._records: dict[str, tuple[ColonyRecord, SignedRecord]] = {}
 
-    def _live(self, mesh_id: str) -> tuple[ColonyRecord, pb.SignedRecord] | None:
+    def _live(self, mesh_id: str) -> tuple[ColonyRecord, SignedRecord] | None:
         found = self._records.get(mesh_id)
         if found is not None and found[0].expires_ms <= self._clock() * 1000:
             del self._records[mesh_id]
             return None
         return found
 
-    async def Publish(
-        self, request: pb.SignedRecord, context: grpc.aio.ServicerContext[object, object]
-    ) -> pb.PublishResponse:
+    def publish(self, signed: SignedRecord, peer: str) -> str | None:
         try:
-            reason = self._check(request)
+            reason = self._check(signed)
         except ProtocolError as exc:
             reason = str(exc)
         if reason:
-            logger.warning("refused a record from %s: %s", context.peer(), reason)
-            return pb.PublishResponse(accepted=False, reason=reason)
-        record = ColonyRecord.from_bytes(request.record)
-        self._records[record.mesh_id] = (record, request)
+            logger.warning("refused a record from %s: %s", peer, reason)
+            return reason
+        record = ColonyRecord.from_bytes(signed.record)
+        self._records[record.mesh_id] = (record, signed)
         logger.info(
             "record for mesh %s from %s, endpoints %s",
             record.mesh_id,
-            context.peer(),
+            peer,
             ", ".join(record.endpoints) or "none",
         )
-        return pb.PublishResponse(accepted=True)
+        return None
 
-    def _check(self, request: pb.SignedRecord) -> str | None:
-        if len(request.record) > MAX_RECORD_BYTES:
+    def _check(self, signed: SignedRecord) -> str | None:
+        if len(signed.record) > MAX_RECORD_BYTES:
             return f"record larger than {MAX_RECORD_BYTES} bytes"
-        record = ColonyRecord.from_bytes(request.record)
-        if not verify_signature(unb64url(record.colony_key), request.signature, request.record):
+        record = ColonyRecord.from_bytes(signed.record)
+        if not verify_signature(unb64url(record.colony_key), signed.signature, signed.record):
             return f"the signature of the record for mesh {record.mesh_id} does not verify"
         if record.expires_ms <= self._clock() * 1000:
             return "the record has already expired"
@@ -79,26 +72,15 @@ class DiscoveryServicer(pb_grpc.DiscoveryServicer):
             return f"mesh {record.mesh_id} is held by another colony key until its record expires"
         return None
 
-    async def Resolve(
-        self, request: pb.ResolveRequest, context: grpc.aio.ServicerContext[object, object]
-    ) -> pb.SignedRecord:
-        live = self._live(request.mesh_id)
-        if live is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no record for mesh {request.mesh_id}")
-            raise AssertionError("unreachable")
-        return live[1]
-
-    async def Observe(
-        self, request: pb.ObserveRequest, context: grpc.aio.ServicerContext[object, object]
-    ) -> pb.ObserveResponse:
-        host, port = split_peer(context.peer())
-        return pb.ObserveResponse(address=host, port=port)
+    def resolve(self, mesh_id: str) -> SignedRecord | None:
+        live = self._live(mesh_id)
+        return None if live is None else live[1]
 
 
 async def serve(host: str, port: int, stop: asyncio.Event, on_ready: Callable[[int], None]) -> None:
     """Run the service until `stop` is set; `on_ready(port)` once it listens."""
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    pb_grpc.add_DiscoveryServicer_to_server(DiscoveryServicer(), server)
+    add_discovery_service(server, DiscoveryRecords())
     try:
         bound = server.add_insecure_port(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
     except RuntimeError:

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 import grpc
 
 from coral_mcp.config import TunnelMode
-from coral_mcp.discovery.service import split_peer
 from coral_mcp.errors import AddressInUseError
 from coral_mcp.mesh import discovery_client
 from coral_mcp.mesh.errors import TunnelError
-from coral_mcp.mesh.join import ColonyEndpoints, MeshServicer
+from coral_mcp.mesh.join import ColonyEndpoints, JoinService
 from coral_mcp.mesh.keys import ColonyIdentity, b64url
 from coral_mcp.mesh.records import ColonyRecord
 from coral_mcp.mesh.registry import MeshRegistry, Peer
@@ -36,7 +35,7 @@ from coral_mcp.mesh.tunnel import (
     choose_mode,
     make_tunnel,
 )
-from coral_mcp.proto import coral_pb2_grpc as pb_grpc
+from coral_mcp.rpc import mesh as mesh_rpc
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +76,7 @@ class ColonyMesh:
         self._by_address: dict[str, Peer] = {}
         self._applied: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
 
     # -- who is calling ----------------------------------------------------------
 
@@ -102,7 +102,7 @@ class ColonyMesh:
         name = client_cert_name(context)
         if name is not None:
             return name
-        host, _ = split_peer(context.peer())
+        host, _ = mesh_rpc.split_peer(context.peer())
         peer = self._by_address.get(host)
         if peer is not None:
             return peer.agent_id
@@ -141,9 +141,8 @@ class ColonyMesh:
     def bind(self, server: grpc.aio.Server, grpc_port: int) -> None:
         """Add the mesh-side ports: gRPC on the mesh address, TLS join and mutual-TLS."""
         o, ident = self.options, self.identity
-        pb_grpc.add_MeshServicer_to_server(
-            MeshServicer(ident, self.registry, self.endpoints, self._joined, self._clock),
-            server,
+        mesh_rpc.add_join_service(
+            server, JoinService(ident, self.registry, self.endpoints, self._joined, self._clock)
         )
         if self.tunnel is not None:
             self.grpc_port = _add(server.add_insecure_port, f"{ident.mesh_address}:{grpc_port}")
@@ -165,7 +164,8 @@ class ColonyMesh:
     def start_background(self) -> None:
         self._tasks.append(asyncio.create_task(self._sync_forever(), name="mesh-sync"))
         if self.options.discovery:
-            self._tasks.append(asyncio.create_task(self._publish_forever(), name="mesh-publish"))
+            publish = self._publish_forever(self.options.discovery)
+            self._tasks.append(asyncio.create_task(publish, name="mesh-publish"))
 
     def _joined(self, peer: Peer) -> None:
         self.sync()
@@ -186,9 +186,14 @@ class ColonyMesh:
                 self.tunnel.set_peer(PeerConfig(key, (f"{peer.address}/32",)))
         self._applied = set(wanted)
 
+    async def _stopped(self, wait_s: float) -> bool:
+        """Wait `wait_s` seconds or until close; whether the mesh is closing."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), wait_s)
+        return self._stop.is_set()
+
     async def _sync_forever(self) -> None:
-        while True:
-            await asyncio.sleep(SYNC_INTERVAL_S)
+        while not await self._stopped(SYNC_INTERVAL_S):
             try:
                 self.sync()
             except (TunnelError, OSError):
@@ -204,36 +209,36 @@ class ColonyMesh:
             now_ms + int(self.options.discovery_ttl_s * 1000),
         )
 
-    async def _publish_forever(self) -> None:
-        assert self.options.discovery is not None
+    async def _publish_forever(self, discovery: str) -> None:
         failing = False
         while True:
             record = self.record()
             try:
                 reason = await discovery_client.publish(
-                    self.options.discovery, record, self.identity.sign(record.to_bytes())
+                    discovery, record, self.identity.sign(record.to_bytes())
                 )
                 if reason:
                     logger.warning("discovery refused our record: %s", reason)
                 elif failing:
-                    logger.info("discovery at %s reachable again", self.options.discovery)
+                    logger.info("discovery at %s reachable again", discovery)
                 failing = False
             except grpc.RpcError as exc:
                 if not failing:
-                    logger.warning(
-                        "cannot publish to discovery at %s: %s", self.options.discovery, exc.code()
-                    )
+                    logger.warning("cannot publish to discovery at %s: %s", discovery, exc.code())
                 failing = True
-            await asyncio.sleep(max(1.0, self.options.discovery_ttl_s / 3))
+            if await self._stopped(max(1.0, self.options.discovery_ttl_s / 3)):
+                return
 
     def status(self) -> list[PeerStatus]:
         return self.tunnel.status() if self.tunnel is not None else []
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._stop.set()
+        if self._tasks:  # a publish still waiting on discovery is not waited for long
+            _, late = await asyncio.wait(self._tasks, timeout=1.0)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.tunnel is not None:
             await asyncio.to_thread(self.tunnel.down)
         self.registry.close()

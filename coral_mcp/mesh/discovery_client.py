@@ -12,14 +12,14 @@ from coral_mcp.errors import ColonyUnreachableError
 from coral_mcp.mesh.errors import PinMismatchError
 from coral_mcp.mesh.keys import b64url, fingerprint, verify_signature
 from coral_mcp.mesh.records import ColonyRecord
-from coral_mcp.proto import coral_pb2 as pb
-from coral_mcp.proto import coral_pb2_grpc as pb_grpc
+from coral_mcp.models.mesh import SignedRecord
+from coral_mcp.rpc import mesh as mesh_rpc
 
 CALL_TIMEOUT_S = 5.0
 
 
 def verify_record(
-    signed: pb.SignedRecord, mesh_id: str, colony_key: bytes, now_ms: int
+    signed: SignedRecord, mesh_id: str, colony_key: bytes, now_ms: int
 ) -> ColonyRecord:
     """The record if the pinned key signed it for this mesh and it is live; else raise."""
     if not verify_signature(colony_key, signed.signature, signed.record):
@@ -40,9 +40,7 @@ def resolve(target: str, mesh_id: str, colony_key: bytes, now_ms: int) -> Colony
     """Ask the discovery service at `target` (HOST:PORT) where the colony is."""
     try:
         with grpc.insecure_channel(target) as channel:
-            signed = pb_grpc.DiscoveryStub(channel).Resolve(
-                pb.ResolveRequest(mesh_id=mesh_id), timeout=CALL_TIMEOUT_S
-            )
+            signed = mesh_rpc.call_resolve(channel, mesh_id, CALL_TIMEOUT_S)
     except grpc.RpcError as exc:
         raise ColonyUnreachableError(
             f"discovery at {target} has no usable record for mesh {mesh_id}: {exc.details()}",
@@ -54,15 +52,12 @@ def resolve(target: str, mesh_id: str, colony_key: bytes, now_ms: int) -> Colony
 async def publish(target: str, record: ColonyRecord, signature: bytes) -> str | None:
     """Publish a signed record; the refusal reason, or None when accepted."""
     async with grpc.aio.insecure_channel(target) as channel:
-        answer = await pb_grpc.DiscoveryStub(channel).Publish(
-            pb.SignedRecord(record=record.to_bytes(), signature=signature),
-            timeout=CALL_TIMEOUT_S,
+        return await mesh_rpc.call_publish(
+            channel, SignedRecord(record.to_bytes(), signature), CALL_TIMEOUT_S
         )
-    return None if answer.accepted else answer.reason
 
 
 def observe(target: str) -> tuple[str, int]:
     """The address and port the discovery service sees this host calling from."""
     with grpc.insecure_channel(target) as channel:
-        answer = pb_grpc.DiscoveryStub(channel).Observe(pb.ObserveRequest(), timeout=CALL_TIMEOUT_S)
-    return answer.address, answer.port
+        return mesh_rpc.call_observe(channel, CALL_TIMEOUT_S)

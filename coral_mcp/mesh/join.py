@@ -31,11 +31,11 @@ from coral_mcp.mesh.keys import (
     new_wg_keypair,
     verify_colony_cert,
 )
-from coral_mcp.mesh.registry import JoinRequestInfo, MeshRegistry, Peer
+from coral_mcp.mesh.registry import MeshRegistry, Peer
 from coral_mcp.mesh.tls import CLIENT_OPTIONS, client_credentials
 from coral_mcp.mesh.tokens import JoinToken
-from coral_mcp.proto import coral_pb2 as pb
-from coral_mcp.proto import coral_pb2_grpc as pb_grpc
+from coral_mcp.models.mesh import JoinGrant, JoinRequestInfo
+from coral_mcp.rpc import mesh as mesh_rpc
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,9 @@ class ColonyEndpoints:
     grpc_port: int
 
 
-class MeshServicer(pb_grpc.MeshServicer):
+class JoinService:
+    """The colony side of Join: redeem the token, certify the agent's key, say where to go."""
+
     def __init__(
         self,
         identity: ColonyIdentity,
@@ -67,44 +69,31 @@ class MeshServicer(pb_grpc.MeshServicer):
         self._clock = clock
         self._lock = asyncio.Lock()
 
-    async def Join(
-        self, request: pb.JoinRequest, context: grpc.aio.ServicerContext[object, object]
-    ) -> pb.JoinResponse:
-        info = JoinRequestInfo(
-            request.token_id,
-            request.secret,
-            request.agent_id,
-            request.hostname,
-            request.wg_public_key,
-            request.tls_public_key,
-        )
+    async def join(self, request: JoinRequestInfo, peer: str) -> JoinGrant | str:
         try:
             if not request.agent_id or len(request.agent_id) > 128:
                 raise JoinRefusedError("agent_id must be 1-128 characters")
             cert = self._identity.issue_agent_cert(request.agent_id, request.tls_public_key)
             async with self._lock:
-                peer = self._registry.redeem(info, int(self._clock() * 1000))
+                admitted = self._registry.redeem(request, int(self._clock() * 1000))
         except (JoinRefusedError, ValueError) as exc:
-            logger.warning(
-                "join refused for agent %r from %s: %s", request.agent_id, context.peer(), exc
-            )
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"join refused: {exc}")
-            raise AssertionError("unreachable") from None
+            logger.warning("join refused for agent %r from %s: %s", request.agent_id, peer, exc)
+            return str(exc)
         logger.info(
-            "agent %s joined from %s: mesh address %s", peer.agent_id, context.peer(), peer.address
+            "agent %s joined from %s: mesh address %s", admitted.agent_id, peer, admitted.address
         )
-        self._on_joined(peer)
+        self._on_joined(admitted)
         ends = self._endpoints()
-        return pb.JoinResponse(
-            mesh_address=peer.address,
+        return JoinGrant(
+            mesh_id=self._identity.mesh_id,
+            mesh_address=admitted.address,
             mesh_subnet=str(self._identity.subnet),
             colony_mesh_address=self._identity.mesh_address,
             colony_wg_public_key=self._identity.wg_public_key,
-            colony_wg_endpoints=list(ends.wg),
+            colony_wg_endpoints=ends.wg,
             colony_grpc_port=ends.grpc_port,
             agent_certificate=cert,
-            colony_tls_endpoints=list(ends.tls),
-            mesh_id=self._identity.mesh_id,
+            colony_tls_endpoints=ends.tls,
         )
 
 
@@ -171,7 +160,7 @@ def _join_at(
 ) -> AgentMeshState:
     cert_pem = fetch_certificate(endpoint)
     verify_colony_cert(cert_pem, token.colony_key)
-    request = pb.JoinRequest(
+    request = JoinRequestInfo(
         token_id=token.token_id,
         secret=token.secret,
         agent_id=state.agent_id,
@@ -183,9 +172,7 @@ def _join_at(
         with grpc.secure_channel(
             endpoint, client_credentials(cert_pem), options=CLIENT_OPTIONS
         ) as channel:
-            answer: pb.JoinResponse = pb_grpc.MeshStub(channel).Join(
-                request, timeout=JOIN_TIMEOUT_S
-            )
+            answer = mesh_rpc.call_join(channel, request, JOIN_TIMEOUT_S)
     except grpc.RpcError as exc:
         code, details = exc.code(), exc.details()
         if code == grpc.StatusCode.PERMISSION_DENIED:
@@ -202,9 +189,9 @@ def _join_at(
         colony_cert_pem=cert_pem.decode(),
         colony_mesh_address=answer.colony_mesh_address,
         colony_wg_public_key=answer.colony_wg_public_key,
-        colony_wg_endpoints=tuple(answer.colony_wg_endpoints),
+        colony_wg_endpoints=answer.colony_wg_endpoints,
         colony_grpc_port=answer.colony_grpc_port,
-        colony_tls_endpoints=tuple(answer.colony_tls_endpoints),
+        colony_tls_endpoints=answer.colony_tls_endpoints,
     )
     prefix = int(answer.mesh_subnet.rpartition("/")[2])
     return state.with_join(answer.mesh_address, prefix, answer.agent_certificate.decode(), pin)

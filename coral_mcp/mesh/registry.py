@@ -21,6 +21,7 @@ from coral_mcp.errors import QueryError, StorageError
 from coral_mcp.mesh.errors import JoinRefusedError
 from coral_mcp.mesh.keys import MESH_DIR
 from coral_mcp.mesh.tokens import secret_hash
+from coral_mcp.models.mesh import JoinRequestInfo
 
 REGISTRY_FILE = "registry.sqlite"
 
@@ -93,16 +94,6 @@ class Peer:
     @property
     def revoked(self) -> bool:
         return self.revoked_ms is not None
-
-
-@dataclass(frozen=True, slots=True)
-class JoinRequestInfo:
-    token_id: str
-    secret: str
-    agent_id: str
-    hostname: str
-    wg_public_key: str
-    tls_public_key: bytes
 
 
 class MeshRegistry:

@@ -42,6 +42,13 @@ class Event:
 class EventBatch:
     events: tuple[Event, ...]
 
+    def halves(self) -> tuple[EventBatch, EventBatch] | None:
+        """The batch split in two (to fit a message bound), or None for one event."""
+        mid = len(self.events) // 2
+        if mid == 0:
+            return None
+        return EventBatch(self.events[:mid]), EventBatch(self.events[mid:])
+
 
 class DetailKind(StrEnum):
     SAMPLES = "samples"  # raw samples of a service (and metric) in a time range

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 
@@ -36,3 +36,12 @@ class SummaryWindow:
     start_ms: int
     end_ms: int
     summaries: tuple[MetricSummary, ...]
+
+    def halves(self) -> tuple[SummaryWindow, SummaryWindow] | None:
+        """The window split in two (to fit a message bound), or None for one summary."""
+        mid = len(self.summaries) // 2
+        if mid == 0:
+            return None
+        return replace(self, summaries=self.summaries[:mid]), replace(
+            self, summaries=self.summaries[mid:]
+        )

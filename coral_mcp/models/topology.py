@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 
@@ -45,3 +45,12 @@ class ServiceBatch:
 
     observed_ms: int
     services: tuple[ServiceState, ...]
+
+    def halves(self) -> tuple[ServiceBatch, ServiceBatch] | None:
+        """The batch split in two (to fit a message bound), or None for one service."""
+        mid = len(self.services) // 2
+        if mid == 0:
+            return None
+        return replace(self, services=self.services[:mid]), replace(
+            self, services=self.services[mid:]
+        )

@@ -6,8 +6,6 @@ keeping one logic for both means their schemas cannot drift apart.
 
 from __future__ import annotations
 
-import json
-
 from coral_mcp.tools import colony, intelligence, service_detail, services, topology
 from coral_mcp.tools.data import CoralData
 
@@ -41,4 +39,5 @@ async def correlations_document(data: CoralData) -> str:
 
 
 async def investigation_document(data: CoralData, investigation_id: str) -> str:
-    return json.dumps(await intelligence.investigation_document(data, investigation_id))
+    found = await intelligence.recorded_investigation(data, investigation_id)
+    return found.model_dump_json()

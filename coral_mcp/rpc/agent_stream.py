@@ -15,19 +15,17 @@ import logging
 import random
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import grpc
 
 from coral_mcp.errors import ProtocolError
 from coral_mcp.models import (
     DetailQuery,
-    EventBatch,
     QueryReply,
-    ServiceBatch,
     ServiceState,
-    SummaryWindow,
 )
+from coral_mcp.models.messages import DataBody
 from coral_mcp.proto import coral_pb2 as pb
 from coral_mcp.proto import coral_pb2_grpc as pb_grpc
 from coral_mcp.rpc import codec
@@ -49,41 +47,11 @@ RETRYABLE = frozenset(
 
 
 QueryHandler = Callable[[DetailQuery], Awaitable[QueryReply]]
-DataBody = SummaryWindow | ServiceBatch | EventBatch
 #: Room kept for the envelope when checking a message against the size bound.
 MESSAGE_OVERHEAD_BYTES = 64
 #: On a normal stop, how long to wait for the colony to commit what is still pending
 #: (pending messages live only in memory: a restart would otherwise lose them).
 DRAIN_S = 3.0
-
-
-def _encode(seq: int, body: DataBody) -> pb.AgentMessage:
-    if isinstance(body, SummaryWindow):
-        return pb.AgentMessage(seq=seq, summaries=codec.summary_window_to_pb(body))
-    if isinstance(body, ServiceBatch):
-        return pb.AgentMessage(seq=seq, services=codec.service_batch_to_pb(body))
-    return pb.AgentMessage(seq=seq, events=codec.event_batch_to_pb(body))
-
-
-def _halves(body: DataBody) -> tuple[DataBody, DataBody] | None:
-    """Split a batch in two, or None for a single item."""
-    if isinstance(body, SummaryWindow):
-        items = body.summaries
-        if len(items) < 2:
-            return None
-        mid = len(items) // 2
-        return replace(body, summaries=items[:mid]), replace(body, summaries=items[mid:])
-    if isinstance(body, ServiceBatch):
-        if len(body.services) < 2:
-            return None
-        mid = len(body.services) // 2
-        return replace(body, services=body.services[:mid]), replace(
-            body, services=body.services[mid:]
-        )
-    if len(body.events) < 2:
-        return None
-    mid = len(body.events) // 2
-    return EventBatch(body.events[:mid]), EventBatch(body.events[mid:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +120,8 @@ class AgentStream:
         self._acked = asyncio.Event()
         self.connected = asyncio.Event()
         self.committed_seq = 0
+        #: Bytes of every data message queued so far (each encoded once, here).
+        self.queued_bytes = 0
 
     @property
     def pending(self) -> int:
@@ -160,10 +130,11 @@ class AgentStream:
     def submit(self, body: DataBody) -> int:
         """Queue a data message (split to fit the size bound); return its last sequence."""
         seq = 0
-        for part in self._fitting(body):
-            seq = self._next_seq
+        for message in self._fitting(body):
+            seq = message.seq = self._next_seq
             self._next_seq += 1
-            self._pending[seq] = _encode(seq, part)
+            self._pending[seq] = message
+            self.queued_bytes += message.ByteSize()
         self._on_seq(self._next_seq)
         while len(self._pending) > self._max_pending:
             lost, _ = self._pending.popitem(last=False)
@@ -171,12 +142,14 @@ class AgentStream:
         self._wakeup.set()
         return seq
 
-    def _fitting(self, body: DataBody) -> list[DataBody]:
-        """`body`, or halves of it (recursively) where it exceeds the message bound."""
+    def _fitting(self, body: DataBody) -> list[pb.AgentMessage]:
+        """`body` encoded once, or its halves (recursively) where it exceeds the message
+        bound; sequence numbers are set by the caller."""
         limit = self._max_message_bytes - MESSAGE_OVERHEAD_BYTES
-        if _encode(0, body).ByteSize() <= limit:
-            return [body]
-        halves = _halves(body)
+        message = codec.data_to_pb(0, body)
+        if message.ByteSize() <= limit:
+            return [message]
+        halves = body.halves()
         if halves is None:
             logger.error("dropped one %s item larger than %d bytes", type(body).__name__, limit)
             return []

@@ -23,6 +23,7 @@ from coral_mcp.models import (
     Severity,
     SummaryWindow,
 )
+from coral_mcp.models.messages import DataBody
 from coral_mcp.proto import coral_pb2 as pb
 
 MAX_NAME_CHARS = 128
@@ -231,3 +232,24 @@ def query_reply_from_pb(msg: pb.QueryReply) -> QueryReply:
     return QueryReply(
         query_id=msg.query_id, json=msg.json, error=msg.error, truncated=msg.truncated
     )
+
+
+def data_to_pb(seq: int, body: DataBody) -> pb.AgentMessage:
+    """A sequenced agent message carrying `body`."""
+    if isinstance(body, SummaryWindow):
+        return pb.AgentMessage(seq=seq, summaries=summary_window_to_pb(body))
+    if isinstance(body, ServiceBatch):
+        return pb.AgentMessage(seq=seq, services=service_batch_to_pb(body))
+    return pb.AgentMessage(seq=seq, events=event_batch_to_pb(body))
+
+
+def data_from_pb(message: pb.AgentMessage) -> DataBody:
+    """The body of a sequenced agent message; ProtocolError if it carries no data."""
+    kind = message.WhichOneof("body")
+    if kind == "summaries":
+        return summary_window_from_pb(message.summaries)
+    if kind == "services":
+        return service_batch_from_pb(message.services)
+    if kind == "events":
+        return event_batch_from_pb(message.events)
+    raise ProtocolError(f"message kind {kind!r} carries no data")

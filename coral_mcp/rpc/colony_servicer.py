@@ -14,25 +14,22 @@ from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
 
 from coral_mcp import PROTOCOL_VERSION
 from coral_mcp.errors import ProtocolError
 from coral_mcp.models import (
     DetailQuery,
-    EventBatch,
     QueryReply,
-    ServiceBatch,
     ServiceState,
-    SummaryWindow,
 )
+from coral_mcp.models.messages import DataBody
 from coral_mcp.proto import coral_pb2 as pb
 from coral_mcp.proto import coral_pb2_grpc as pb_grpc
 from coral_mcp.rpc import codec
 
 logger = logging.getLogger(__name__)
-
-#: What a sequenced agent message carries, decoded.
-DataBody = SummaryWindow | ServiceBatch | EventBatch
 
 
 class IngestSink(Protocol):
@@ -230,7 +227,7 @@ class ColonyServicer(pb_grpc.ColonyServicer):
                 "agent %s skipped from seq %d to %d: messages were lost", agent_id, committed, seq
             )
         try:
-            body = _decode(message)
+            body = codec.data_from_pb(message)
         except ProtocolError as exc:
             logger.warning("agent %s: refused message seq %d: %s", agent_id, seq, exc)
             await self._sink.reject(agent_id, seq, str(exc))
@@ -239,16 +236,21 @@ class ColonyServicer(pb_grpc.ColonyServicer):
         return seq
 
 
-def _decode(message: pb.AgentMessage) -> DataBody:
-    kind = message.WhichOneof("body")
-    if kind == "summaries":
-        return codec.summary_window_from_pb(message.summaries)
-    if kind == "services":
-        return codec.service_batch_from_pb(message.services)
-    if kind == "events":
-        return codec.event_batch_from_pb(message.events)
-    raise ProtocolError(f"message kind {kind!r} carries no data")
-
-
 def _ack(committed: int) -> pb.ColonyMessage:
     return pb.ColonyMessage(ack=pb.Ack(committed_seq=committed))
+
+
+def add_colony_service(server: grpc.aio.Server, servicer: ColonyServicer) -> None:
+    pb_grpc.add_ColonyServicer_to_server(servicer, server)
+
+
+class ColonyHealth:
+    """gRPC's standard health service on the colony's server, serving once started."""
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._health = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+
+    async def serving(self) -> None:
+        for service in ("", "coral.v1.Colony"):
+            await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)

@@ -20,6 +20,7 @@ from coral_mcp.analysis.robust import Robust
 from coral_mcp.models.intelligence import AnomalyView, BaselineView, CorrelationView
 from coral_mcp.storage.ops import db_time, from_db_time
 from coral_mcp.storage.queries import INSERT_EVENT
+from coral_mcp.storage.transaction import execute_with_columns, transaction
 
 # Window averages per (service, metric) in [lo, hi): integer series ids (1-based, in
 # (service, metric) order) with raw rows, unsorted; sorting and merging agents reporting
@@ -46,8 +47,9 @@ INSERT INTO edges (caller, callee, connections, first_seen, last_seen) VALUES (?
 ON CONFLICT (caller, callee) DO UPDATE SET last_seen = excluded.last_seen
 """
 DELETE_BASELINES = "DELETE FROM baselines"
-# Reads `learned`, a dict of NumPy columns in the calling function (replacement scan):
-# a refresh can hold hundreds of thousands of baselines, far too many for executemany.
+# Reads the table `learned`, NumPy columns registered for the statement
+# (execute_with_columns): a refresh can hold hundreds of thousands of baselines, far
+# too many for executemany.
 INSERT_BASELINES = """
 INSERT INTO baselines (service, metric, hour_of_day, center, spread, samples,
                        window_start, window_end, updated_at)
@@ -107,13 +109,10 @@ def load_series(
     cur: duckdb.DuckDBPyConnection, start: datetime, end: datetime, budget: int = ROW_BUDGET
 ) -> list[Series]:
     lo, hi = db_time(start), db_time(end)
-    cur.execute("BEGIN TRANSACTION")  # one snapshot for both queries
-    try:
+    with transaction(cur):  # one snapshot for both queries
         names = cur.execute(SELECT_SERIES_KEYS, [lo, hi]).fetchall()
         stride = stride_for(len(names), start, end, budget)
         cols = cur.execute(SELECT_SERIES, [lo, hi, lo, hi, stride]).fetchnumpy()
-    finally:
-        cur.execute("COMMIT")
     if not names:
         return []
     key = (np.asarray(cols["series"], dtype=np.int64) << _TS_BITS) | np.asarray(
@@ -157,8 +156,7 @@ def upsert_edges(
 def replace_baselines(
     cur: duckdb.DuckDBPyConnection, baselines: Sequence[Baseline], now: datetime
 ) -> None:
-    cur.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(cur):
         cur.execute(DELETE_BASELINES)
         if baselines:
             learned = {
@@ -175,12 +173,7 @@ def replace_baselines(
                     [round(b.window_end_s * 1000) for b in baselines], dtype="datetime64[ms]"
                 ),
             }
-            assert learned  # keep the name bound for the replacement scan
-            cur.execute(INSERT_BASELINES, [db_time(now)])
-        cur.execute("COMMIT")
-    except duckdb.Error:
-        cur.execute("ROLLBACK")
-        raise
+            execute_with_columns(cur, INSERT_BASELINES, "learned", learned, [db_time(now)])
 
 
 def load_baselines(cur: duckdb.DuckDBPyConnection, service: str | None) -> list[BaselineView]:

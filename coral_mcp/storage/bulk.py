@@ -1,7 +1,7 @@
 """Commits a batch of write operations from many agents with as few statements as possible.
 
-Summaries of every agent in the batch go in as one columnar insert (NumPy arrays read
-by DuckDB's replacement scan); services, listening endpoints and peers as one upsert
+Summaries of every agent in the batch go in as one columnar insert (NumPy arrays registered
+as a table for the statement); services, listening endpoints and peers as one upsert
 each; each agent's committed sequence advances by one appended row. Edges are
 resolved separately (`resolve_edges`), on a timer, not per batch. Runs inside the
 caller's transaction, in the writer thread.
@@ -26,6 +26,7 @@ from coral_mcp.storage.ops import (
     WriteOp,
     to_db_time,
 )
+from coral_mcp.storage.transaction import execute_with_columns
 
 
 def apply_batch(cur: duckdb.DuckDBPyConnection, ops: Sequence[WriteOp]) -> bool:
@@ -72,13 +73,12 @@ def apply_batch(cur: duckdb.DuckDBPyConnection, ops: Sequence[WriteOp]) -> bool:
         _upsert_services(cur, services)
     if advances:
         ids = list(advances)
-        advanced = {  # scanned by name in ADVANCE_AGENTS
+        advanced = {
             "agent_id": np.array(ids, dtype=object),
             "seq": np.array([advances[a][0] for a in ids], dtype=np.uint64),
             "seen": np.array([advances[a][1] for a in ids], dtype="datetime64[us]"),
         }
-        assert advanced
-        cur.execute(q.ADVANCE_AGENTS)
+        execute_with_columns(cur, q.ADVANCE_AGENTS, "advanced", advanced)
     return bool(services)
 
 
@@ -100,7 +100,7 @@ def _insert_summaries(cur: duckdb.DuckDBPyConnection, ops: Sequence[StoreSummari
         rows += op.window.summaries
     if not rows:
         return
-    incoming = {  # scanned by name in INSERT_SUMMARIES (DuckDB replacement scan)
+    incoming = {
         "agent_id": np.array(agent_ids, dtype=object),
         "service": np.array([r.service for r in rows], dtype=object),
         "metric": np.array([r.metric for r in rows], dtype=object),
@@ -113,8 +113,7 @@ def _insert_summaries(cur: duckdb.DuckDBPyConnection, ops: Sequence[StoreSummari
         "p95": np.array([r.p95 for r in rows], dtype=np.float64),
         "count": np.array([r.count for r in rows], dtype=np.int32),
     }
-    assert incoming
-    cur.execute(q.INSERT_SUMMARIES)
+    execute_with_columns(cur, q.INSERT_SUMMARIES, "incoming", incoming)
 
 
 def _upsert_services(
@@ -142,8 +141,7 @@ def _upsert_services(
             "pids": np.array([svc[k][1] for k in keys] + [None], dtype=object)[:-1],
             "seen": np.array([svc[k][2] for k in keys], dtype="datetime64[us]"),
         }
-        assert services_in
-        cur.execute(q.UPSERT_SERVICES)
+        execute_with_columns(cur, q.UPSERT_SERVICES, "services_in", services_in)
     if eps:
         keys4 = list(eps)
         endpoints_in = {
@@ -153,8 +151,7 @@ def _upsert_services(
             "port": np.array([k[3] for k in keys4], dtype=np.int32),
             "seen": np.array([eps[k] for k in keys4], dtype="datetime64[us]"),
         }
-        assert endpoints_in
-        cur.execute(q.UPSERT_ENDPOINTS)
+        execute_with_columns(cur, q.UPSERT_ENDPOINTS, "endpoints_in", endpoints_in)
     if peers:
         keysp = list(peers)
         peers_in = {
@@ -165,8 +162,7 @@ def _upsert_services(
             "connections": np.array([peers[k][0] for k in keysp], dtype=np.int32),
             "seen": np.array([peers[k][1] for k in keysp], dtype="datetime64[us]"),
         }
-        assert peers_in
-        cur.execute(q.UPSERT_PEERS)
+        execute_with_columns(cur, q.UPSERT_PEERS, "peers_in", peers_in)
 
 
 def _insert_events(cur: duckdb.DuckDBPyConnection, op: StoreEvents) -> None:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from coral_mcp.storage.transaction import transaction
+
 logger = logging.getLogger(__name__)
 
 
@@ -209,17 +211,12 @@ def migrate(
     for migration in sorted(migrations, key=lambda m: m.version):
         if migration.version in done:
             continue
-        conn.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(conn):
             conn.execute(migration.sql)
             conn.execute(
                 "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
                 [migration.version, migration.name],
             )
-            conn.execute("COMMIT")
-        except duckdb.Error:
-            conn.execute("ROLLBACK")
-            raise
         logger.info("applied migration %d (%s)", migration.version, migration.name)
         applied.append(migration.version)
     return applied

@@ -1,8 +1,8 @@
 """Named SQL of the colony store. Parameters are positional (`?`).
 
 Statements that read `incoming`, `services_in`, `endpoints_in`, `peers_in` or
-`advanced` scan a dict of NumPy arrays of that name in the calling function
-(DuckDB's replacement scan): bulk writes without row-by-row statements.
+`advanced` read NumPy columns registered under that name for the one statement
+(`transaction.execute_with_columns`): bulk writes without row-by-row statements.
 """
 
 from datetime import timedelta

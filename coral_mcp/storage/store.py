@@ -46,6 +46,7 @@ from coral_mcp.storage.retention import (
     roll_up,
     rolled_upto,
 )
+from coral_mcp.storage.transaction import transaction
 
 logger = logging.getLogger(__name__)
 
@@ -90,15 +91,13 @@ class ColonyStore:
     def apply(self, ops: Sequence[WriteOp]) -> None:
         """Commit all ops in one transaction, or none of them."""
         cur = self._writer
-        cur.execute("BEGIN TRANSACTION")
         try:
-            sockets_written = apply_batch(cur, ops)
-            cur.execute("COMMIT")
-            self._mark_dirty(ops)
-            self.edges_dirty = self.edges_dirty or sockets_written
+            with transaction(cur):
+                sockets_written = apply_batch(cur, ops)
         except (duckdb.Error, OverflowError, ValueError, TypeError) as exc:
-            cur.execute("ROLLBACK")
             raise StorageError(f"write failed: {exc}") from exc
+        self._mark_dirty(ops)
+        self.edges_dirty = self.edges_dirty or sockets_written
 
     def resolve_edges(self) -> bool:
         """Resolve edges if sockets changed since the last time; True when it ran."""
@@ -106,12 +105,10 @@ class ColonyStore:
             return False
         self.edges_dirty = False
         cur = self._writer
-        cur.execute("BEGIN TRANSACTION")
         try:
-            resolve_edges(cur)
-            cur.execute("COMMIT")
+            with transaction(cur):
+                resolve_edges(cur)
         except duckdb.Error as exc:
-            cur.execute("ROLLBACK")
             self.edges_dirty = True
             raise StorageError(f"edge resolution failed: {exc}") from exc
         return True
@@ -263,14 +260,12 @@ class ColonyStore:
     def maintain(self, now: datetime, retention: Retention) -> MaintenanceResult:
         """Roll up closed hours, then enforce retention, in one transaction."""
         cur = self._writer
-        cur.execute("BEGIN TRANSACTION")
         try:
-            roll_up(cur, db_time(now), self._dirty_since)
-            result = enforce_retention(cur, db_time(now), retention)
-            cur.execute(q.COMPACT_PROGRESS)
-            cur.execute("COMMIT")
+            with transaction(cur):
+                roll_up(cur, db_time(now), self._dirty_since)
+                result = enforce_retention(cur, db_time(now), retention)
+                cur.execute(q.COMPACT_PROGRESS)
         except duckdb.Error as exc:
-            cur.execute("ROLLBACK")
             raise StorageError(f"maintenance failed: {exc}") from exc
         self._dirty_since = None
         return result

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from coral_mcp.errors import QueryError
 from coral_mcp.models import DetailKind, DetailQuery
 from coral_mcp.models.timerange import parse_range, rfc3339
 from coral_mcp.tools.data import CoralData
+from coral_mcp.tools.params import End, Service, Start, check_limit
 from coral_mcp.tools.schemas import AgentDetail
 from coral_mcp.tools.services import require_service
 
@@ -19,21 +23,29 @@ KINDS = ", ".join(k.value for k in DetailKind)
 
 async def query_agent(
     data: CoralData,
-    service: str,
-    kind: str,
-    metric: str | None = None,
-    start: str | None = None,
-    end: str | None = None,
-    limit: int = 200,
+    service: Service,
+    kind: Annotated[
+        Literal["samples", "connections", "processes", "events"],
+        Field(
+            description="samples: raw samples (last hour at most); connections: current"
+            " sockets; processes: the process tree; events: the agent's recent events."
+        ),
+    ],
+    metric: Annotated[str | None, Field(description="For samples: only this metric.")] = None,
+    start: Start = None,
+    end: End = None,
+    limit: Annotated[int, Field(description="Most items returned, 1-2000.")] = 200,
 ) -> AgentDetail:
+    """Raw, recent detail from the agent on the service's host, fetched live: every
+    sample (not summaries) of the last hour, current connections, the process tree.
+    Use it when summaries hide what you need. Fails fast if the agent is offline."""
     try:
         detail = DetailKind(kind)
     except ValueError:
         raise QueryError(
             f"query_agent: kind {kind!r} is unknown", hint=f"use one of {KINDS}"
         ) from None
-    if not 1 <= limit <= MAX_LIMIT:
-        raise QueryError(f"query_agent: limit must be 1-{MAX_LIMIT} (got {limit})")
+    check_limit("query_agent", limit, MAX_LIMIT)
     await require_service(data, service, "query_agent")
     ranged = detail in (DetailKind.SAMPLES, DetailKind.EVENTS)
     span = (
@@ -67,8 +79,8 @@ async def query_agent(
         service=service,
         agent_id=online[0],
         kind=detail.value,
-        start=rfc3339(span.start) if span else None,
-        end=rfc3339(span.end) if span else None,
+        start=span.start if span else None,
+        end=span.end if span else None,
         truncated=reply.truncated,
         result=json.loads(reply.json),
     )

@@ -2,45 +2,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
+from typing import Annotated
 
-from coral_mcp.errors import QueryError
+from pydantic import Field
+
 from coral_mcp.models.timerange import parse_range, rfc3339
 from coral_mcp.tools.data import CoralData
 from coral_mcp.tools.paging import decode_cursor, encode_cursor
-from coral_mcp.tools.schemas import (
-    AgentOut,
-    ColonyStatusOut,
-    EventList,
-    agent_out,
-    event_out,
-    status_out,
-)
+from coral_mcp.tools.params import Cursor, End, Limit, Start, check_limit
+from coral_mcp.tools.schemas import AgentList, ColonyStatusOut, EventList
 from coral_mcp.tools.services import require_service
 
 MAX_EVENTS = 500
 
 
 async def colony_status(data: CoralData) -> ColonyStatusOut:
-    return status_out(await data.status(), data.now())
+    """The colony's own health: agents and whether each is online, stale or offline,
+    how fresh the data is, ingestion rate, disk use and retention. Check it when
+    data looks missing or old."""
+    return ColonyStatusOut.of(await data.status(), data.now())
 
 
-async def list_agents(data: CoralData) -> list[AgentOut]:
-    return [agent_out(a) for a in await data.agents()]
+async def list_agents(data: CoralData) -> AgentList:
+    """Agents and their state: online, stale or offline, when last heard from."""
+    agents = await data.agents()
+    return AgentList.model_validate({"agents": agents, "count": len(agents)})
 
 
 async def get_events(
     data: CoralData,
-    start: str | None = None,
-    end: str | None = None,
-    service: str | None = None,
-    kinds: Sequence[str] | None = None,
-    limit: int = 50,
-    cursor: str | None = None,
+    start: Start = None,
+    end: End = None,
+    service: Annotated[str | None, Field(description="Only this service.")] = None,
+    kinds: Annotated[
+        list[str] | None,
+        Field(description="Only these kinds, e.g. ['crash', 'restart', 'deploy', 'oom_kill']."),
+    ] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> EventList:
-    if not 1 <= limit <= MAX_EVENTS:
-        raise QueryError(f"get_events: limit must be 1-{MAX_EVENTS} (got {limit})")
+    """What happened, newest first (default the last 24 h): crashes, restarts,
+    deploys and version changes, OOM kills, health flips, new or lost dependencies,
+    each with time, service, severity and details. Changes just before a problem
+    are the usual suspects. limit: 1-500."""
+    check_limit("get_events", limit, MAX_EVENTS)
     span = parse_range(start, end, data.now(), default_span=timedelta(hours=24))
     if service is not None:
         await require_service(data, service, "get_events")
@@ -57,12 +63,14 @@ async def get_events(
             + "; events are crashes, restarts, deploys, OOM kills and health flips."
             " Try a wider range such as start='7d'."
         )
-    return EventList(
-        start=rfc3339(span.start),
-        end=rfc3339(span.end),
-        events=[event_out(e) for e in page],
-        count=len(page),
-        truncated=more,
-        next_cursor=encode_cursor(offset + limit) if more else None,
-        hint=hint,
+    return EventList.model_validate(
+        {
+            "start": span.start,
+            "end": span.end,
+            "events": page,
+            "count": len(page),
+            "truncated": more,
+            "next_cursor": encode_cursor(offset + limit) if more else None,
+            "hint": hint,
+        }
     )

@@ -7,7 +7,7 @@ use any object with these methods.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from coral_mcp.models import (
@@ -32,6 +32,10 @@ from coral_mcp.models.intelligence import (
 class CoralData(Protocol):
     def now(self) -> datetime:
         """The colony's current time, aware UTC."""
+
+    def service_stale_after(self) -> timedelta:
+        """A service not reported for this long is stale: the colony's configured
+        offline threshold for agents (`--offline-after`)."""
 
     async def services(self) -> list[ServiceView]: ...
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Annotated
+
+from pydantic import Field
 
 from coral_mcp.errors import QueryError
 from coral_mcp.models.timerange import parse_range, rfc3339
@@ -13,12 +15,9 @@ from coral_mcp.tools.intelligence_schemas import (
     BaselineList,
     CorrelationList,
     InvestigationOut,
-    anomaly_out,
-    baseline_out,
-    correlation_out,
-    investigation_out,
 )
 from coral_mcp.tools.paging import decode_cursor, encode_cursor
+from coral_mcp.tools.params import Cursor, End, Limit, OnlyService, StartHourAgo, check_limit
 from coral_mcp.tools.services import require_service
 
 MAX_BASELINES = 500
@@ -27,20 +26,20 @@ MAX_CORRELATIONS = 100
 MAX_RANGE = timedelta(days=7)
 
 
-def _limit(query: str, limit: int, maximum: int) -> None:
-    if not 1 <= limit <= maximum:
-        raise QueryError(f"{query}: limit must be 1-{maximum} (got {limit})")
-
-
 async def get_baselines(
     data: CoralData,
-    service: str | None = None,
-    metric: str | None = None,
-    all_hours: bool = False,
-    limit: int = 100,
-    cursor: str | None = None,
+    service: OnlyService = None,
+    metric: Annotated[str | None, Field(description="Only this metric.")] = None,
+    all_hours: Annotated[
+        bool, Field(description="Include the per-hour-of-day baselines too.")
+    ] = False,
+    limit: Limit = 100,
+    cursor: Cursor = None,
 ) -> BaselineList:
-    _limit("get_baselines", limit, MAX_BASELINES)
+    """What normal looks like: the learned robust centre (median) and spread of each
+    service metric, overall and (with all_hours) per UTC hour of day once there are
+    3 days of history. limit: 1-500."""
+    check_limit("get_baselines", limit, MAX_BASELINES)
     if service is not None:
         await require_service(data, service, "get_baselines")
     offset = decode_cursor(cursor)
@@ -57,24 +56,30 @@ async def get_baselines(
             "No baselines yet: they are learned from stored summaries (refreshed every 10"
             " minutes) once a series has enough history; hour-of-day baselines need 3 days."
         )
-    return BaselineList(
-        baselines=[baseline_out(b) for b in page],
-        count=len(page),
-        truncated=more,
-        next_cursor=encode_cursor(offset + limit) if more else None,
-        hint=hint,
+    return BaselineList.model_validate(
+        {
+            "baselines": page,
+            "count": len(page),
+            "truncated": more,
+            "next_cursor": encode_cursor(offset + limit) if more else None,
+            "hint": hint,
+        }
     )
 
 
 async def find_anomalies(
     data: CoralData,
-    start: str | None = None,
-    end: str | None = None,
-    service: str | None = None,
-    limit: int = 50,
-    cursor: str | None = None,
+    start: StartHourAgo = None,
+    end: End = None,
+    service: OnlyService = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> AnomalyList:
-    _limit("find_anomalies", limit, MAX_ANOMALIES)
+    """Anomalies the colony detected (continuously, against learned baselines) with
+    an onset in the range: metric, kind (level_shift, spike, trend, saturation,
+    stopped), onset, robust z-score, value and normal level. Earliest first.
+    limit: 1-500."""
+    check_limit("find_anomalies", limit, MAX_ANOMALIES)
     span = parse_range(start, end, data.now(), default_span=timedelta(hours=1))
     if service is not None:
         await require_service(data, service, "find_anomalies")
@@ -89,33 +94,50 @@ async def find_anomalies(
             f" {rfc3339(span.end)}. Detection runs every minute against learned baselines;"
             " try a wider range, or investigate to analyse the range afresh."
         )
-    return AnomalyList(
-        start=rfc3339(span.start),
-        end=rfc3339(span.end),
-        anomalies=[anomaly_out(a) for a in page],
-        count=len(page),
-        truncated=more,
-        next_cursor=encode_cursor(offset + limit) if more else None,
-        hint=hint,
+    return AnomalyList.model_validate(
+        {
+            "start": span.start,
+            "end": span.end,
+            "anomalies": page,
+            "count": len(page),
+            "truncated": more,
+            "next_cursor": encode_cursor(offset + limit) if more else None,
+            "hint": hint,
+        }
     )
 
 
-async def get_correlations(data: CoralData, limit: int = 20) -> CorrelationList:
-    _limit("get_correlations", limit, MAX_CORRELATIONS)
+async def get_correlations(
+    data: CoralData,
+    limit: Annotated[int, Field(description="Groups to return, 1-100.")] = 20,
+) -> CorrelationList:
+    """Recent groups of anomalies that happened together, newest first, each with
+    the services involved and its top root-cause hypothesis."""
+    check_limit("get_correlations", limit, MAX_CORRELATIONS)
     found = await data.correlations(limit)
     hint = None if found else "No correlated groups: no anomalies clustered in time recently."
-    return CorrelationList(
-        correlations=[correlation_out(c) for c in found], count=len(found), hint=hint
+    return CorrelationList.model_validate(
+        {"correlations": found, "count": len(found), "hint": hint}
     )
 
 
 async def investigate(
     data: CoralData,
-    question: str | None = None,
-    start: str | None = None,
-    end: str | None = None,
-    service: str | None = None,
+    question: Annotated[
+        str | None, Field(description="What the user asked, kept with the result.")
+    ] = None,
+    start: StartHourAgo = None,
+    end: End = None,
+    service: Annotated[
+        str | None, Field(description="Focus on this service and what it depends on.")
+    ] = None,
 ) -> InvestigationOut:
+    """What went wrong, where it started, and why: ranks root-cause hypotheses over a
+    range (default the last hour) from robust anomalies (with their own onset
+    estimates, so a rough range is fine), the dependency graph and recent changes
+    (deploys, restarts, OOM kills). Each hypothesis has a service, a fault kind, a
+    confidence, evidence and counter-evidence (time + value) and a recommendation
+    for a person. Says "no_significant_anomaly" when that is the truth."""
     span = parse_range(start, end, data.now(), default_span=timedelta(hours=1))
     if span.end - span.start > MAX_RANGE:
         raise QueryError(
@@ -125,14 +147,16 @@ async def investigate(
         )
     if service is not None:
         await require_service(data, service, "investigate")
-    return investigation_out(await data.investigate(question, span.start, span.end, service))
+    result = await data.investigate(question, span.start, span.end, service)
+    return InvestigationOut.model_validate(result)
 
 
-async def investigation_document(data: CoralData, investigation_id: str) -> dict[str, Any]:
+async def recorded_investigation(data: CoralData, investigation_id: str) -> InvestigationOut:
+    """A recorded investigation in the same shape `investigate` returned it."""
     found = await data.investigation(investigation_id)
     if found is None:
         raise QueryError(
             f"no investigation {investigation_id!r}",
             hint="ids come from the investigate tool's results",
         )
-    return found
+    return InvestigationOut.model_validate(found)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Annotated
+
+from pydantic import Field
 
 from coral_mcp.errors import QueryError
 from coral_mcp.models import MetricPoint
 from coral_mcp.models.timerange import parse_range, rfc3339
 from coral_mcp.tools.data import CoralData
-from coral_mcp.tools.schemas import MetricSeriesOut, point_out
+from coral_mcp.tools.params import End, Service, Start
+from coral_mcp.tools.schemas import MetricSeriesOut
 from coral_mcp.tools.services import require_service
 
 #: At most this many buckets per query; a smaller step is widened to fit.
@@ -53,12 +57,17 @@ def _carried(point: MetricPoint, at: datetime) -> MetricPoint:
 
 async def query_metrics(
     data: CoralData,
-    service: str,
-    metric: str,
-    start: str | None = None,
-    end: str | None = None,
-    step_s: int | None = None,
+    service: Service,
+    metric: Annotated[str, Field(description="Metric name from list_metrics, e.g. rss_bytes.")],
+    start: Start = None,
+    end: End = None,
+    step_s: Annotated[
+        int | None, Field(description="Bucket width in seconds (>= 10). Default 60.")
+    ] = None,
 ) -> MetricSeriesOut:
+    """A service's metric over a time range (default the last hour), bucketed: avg,
+    min, max, p95 and last per bucket. The result echoes the resolved range in UTC.
+    Ranges longer than a day use buckets of at least an hour."""
     await require_service(data, service, "query_metrics")
     metrics = await data.metric_names(service)
     if metric not in metrics:
@@ -88,12 +97,14 @@ async def query_metrics(
             f"step widened to {step} s: at most {MAX_POINTS} points, and ranges over a day"
             " use hourly buckets"
         )
-    return MetricSeriesOut(
-        service=service,
-        metric=metric,
-        start=rfc3339(span.start),
-        end=rfc3339(span.end),
-        step_s=step,
-        points=[point_out(p) for p in points],
-        hint=hint,
+    return MetricSeriesOut.model_validate(
+        {
+            "service": service,
+            "metric": metric,
+            "start": span.start,
+            "end": span.end,
+            "step_s": step,
+            "points": points,
+            "hint": hint,
+        }
     )

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from pydantic import Field
 
 from coral_mcp.errors import QueryError
 from coral_mcp.models import EventKind, EventView
 from coral_mcp.models.timerange import parse_time, rfc3339
 from coral_mcp.tools.data import CoralData
+from coral_mcp.tools.params import RANGE_FORMS, Service
 from coral_mcp.tools.schemas import (
-    AgentStateOut,
     HealthOut,
+    MetricGlanceOut,
     MetricList,
     ServiceDetail,
-    event_out,
-    glance_out,
-    service_out,
+    ServiceOut,
 )
 from coral_mcp.tools.services import require_service
 
@@ -38,10 +40,6 @@ def _time(view: EventView) -> datetime:
     return datetime.fromtimestamp(view.event.ts_ms / 1000, UTC)
 
 
-def _when(view: EventView) -> str:
-    return rfc3339(_time(view))
-
-
 def _health(events: list[EventView]) -> HealthOut:
     for view in events:  # newest first
         if view.event.kind == EventKind.HEALTH_FLIP:
@@ -49,13 +47,13 @@ def _health(events: list[EventView]) -> HealthOut:
             return HealthOut(
                 healthy=attrs.get("healthy") == "true",
                 check=attrs.get("check"),
-                since=_when(view),
+                since=_time(view),
                 detail=attrs.get("detail") or view.event.message,
             )
     return HealthOut(healthy=None, check=None, since=None, detail="no health check reported")
 
 
-def _version(events: list[EventView]) -> tuple[str | None, str | None]:
+def _version(events: list[EventView]) -> tuple[str | None, datetime | None]:
     """(newest version named by a deploy event, time of the newest deploy event)."""
     deploys = [v for v in events if v.event.kind == EventKind.DEPLOY]
     version = next(
@@ -63,10 +61,14 @@ def _version(events: list[EventView]) -> tuple[str | None, str | None]:
          if "new_version" in dict(v.event.attributes)),
         None,
     )  # fmt: skip
-    return version, _when(deploys[0]) if deploys else None
+    return version, _time(deploys[0]) if deploys else None
 
 
-async def get_service(data: CoralData, name: str) -> ServiceDetail:
+async def get_service(data: CoralData, name: Service) -> ServiceDetail:
+    """Everything about one service at a glance: status, last health-check verdict,
+    version and last deploy, agents and their state, what it calls and what calls
+    it, each metric over the last hour (latest, average, min, max) and its newest
+    events."""
     await require_service(data, name, "get_service")
     now = data.now()
     view = next(v for v in await data.services() if v.name == name)
@@ -75,33 +77,37 @@ async def get_service(data: CoralData, name: str) -> ServiceDetail:
     topology = await data.topology()
     version, last_deploy = _version(history)
     normal = await normals(data, name, now)
-    summary = service_out(view, now)
-    return ServiceDetail(
-        name=name,
-        status=summary.status,
-        health=_health(history),
-        version=version,
-        last_deploy=last_deploy,
-        agents=[
-            AgentStateOut(agent_id=a, state=states.get(a, "offline"))  # type: ignore[arg-type]
-            for a in view.agents
-        ],
-        pids=summary.pids,
-        listen=summary.listen,
-        last_seen=summary.last_seen,
-        calls=sorted({e.callee for e in topology.edges if e.caller == name}),
-        called_by=sorted({e.caller for e in topology.edges if e.callee == name}),
-        metrics=[
-            glance_out(g, normal.get(g.metric))
-            for g in await data.metric_glance(name, now - timedelta(hours=1))
-        ],
-        recent_events=[event_out(v) for v in history if now - timedelta(hours=24) <= _time(v)][
-            :RECENT_EVENTS
-        ],
+    summary = ServiceOut.of(view, now, data.service_stale_after())
+    glances = await data.metric_glance(name, now - timedelta(hours=1))
+    recent = [v for v in history if now - timedelta(hours=24) <= _time(v)]
+    return ServiceDetail.model_validate(
+        {
+            "name": name,
+            "status": summary.status,
+            "health": _health(history),
+            "version": version,
+            "last_deploy": last_deploy,
+            "agents": [{"agent_id": a, "state": states.get(a, "offline")} for a in view.agents],
+            "pids": summary.pids,
+            "listen": summary.listen,
+            "last_seen": summary.last_seen,
+            "calls": sorted({e.callee for e in topology.edges if e.caller == name}),
+            "called_by": sorted({e.caller for e in topology.edges if e.callee == name}),
+            "metrics": [MetricGlanceOut.of(g, normal.get(g.metric)) for g in glances],
+            "recent_events": recent[:RECENT_EVENTS],
+        }
     )
 
 
-async def list_metrics(data: CoralData, service: str, since: str | None = None) -> MetricList:
+async def list_metrics(
+    data: CoralData,
+    service: Service,
+    since: Annotated[
+        str | None, Field(description=f"Span start: {RANGE_FORMS} Default 24h.")
+    ] = None,
+) -> MetricList:
+    """The metrics a service has reported recently, each with its latest value,
+    average, min and max: use the names with query_metrics."""
     await require_service(data, service, "list_metrics")
     now = data.now()
     start = parse_time(since, now) if since is not None else now - timedelta(hours=24)
@@ -120,7 +126,7 @@ async def list_metrics(data: CoralData, service: str, since: str | None = None) 
         )
     return MetricList(
         service=service,
-        since=rfc3339(start),
-        metrics=[glance_out(g, normal.get(g.metric)) for g in glances],
+        since=start,
+        metrics=[MetricGlanceOut.of(g, normal.get(g.metric)) for g in glances],
         hint=hint,
     )

@@ -7,17 +7,20 @@ import difflib
 from coral_mcp.errors import QueryError
 from coral_mcp.tools.data import CoralData
 from coral_mcp.tools.paging import decode_cursor, encode_cursor
-from coral_mcp.tools.schemas import ServiceList, service_out
+from coral_mcp.tools.params import Cursor, Limit, check_limit
+from coral_mcp.tools.schemas import ServiceList, ServiceOut
 
 MAX_LIMIT = 200
 
 
-async def list_services(data: CoralData, limit: int = 50, cursor: str | None = None) -> ServiceList:
-    if not 1 <= limit <= MAX_LIMIT:
-        raise QueryError(f"list_services: limit must be 1-{MAX_LIMIT} (got {limit})")
+async def list_services(data: CoralData, limit: Limit = 50, cursor: Cursor = None) -> ServiceList:
+    """List every service Coral watches: status (up/down/stale), agents, pids,
+    listening addresses and the latest value of each metric. Call it first to learn
+    the service names the other tools take. limit: 1-200."""
+    check_limit("list_services", limit, MAX_LIMIT)
     offset = decode_cursor(cursor)
     views = await data.services()
-    now = data.now()
+    now, stale_after = data.now(), data.service_stale_after()
     page = views[offset : offset + limit]
     more = offset + limit < len(views)
     hint = None
@@ -27,7 +30,7 @@ async def list_services(data: CoralData, limit: int = 50, cursor: str | None = N
             " Start one with `coral agent start --colony HOST:PORT`, or `coral up` on this host."
         )
     return ServiceList(
-        services=[service_out(v, now) for v in page],
+        services=[ServiceOut.of(v, now, stale_after) for v in page],
         count=len(page),
         total=len(views),
         truncated=more,

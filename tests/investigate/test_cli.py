@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from coral_mcp.cli.main import coral
 from scripts.gen_scenarios import generate
-from tests.investigate import cases
+from tests.intelligence import cases
 
 
 def run(*args: str) -> tuple[int, str, str]:

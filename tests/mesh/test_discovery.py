@@ -8,13 +8,13 @@ import time
 import grpc
 import pytest
 
-from coral_mcp.discovery.service import DiscoveryServicer
+from coral_mcp.discovery.service import DiscoveryRecords
 from coral_mcp.mesh import discovery_client
 from coral_mcp.mesh.errors import PinMismatchError
 from coral_mcp.mesh.keys import b64url
 from coral_mcp.mesh.records import ColonyRecord
-from coral_mcp.proto import coral_pb2 as pb
-from coral_mcp.proto import coral_pb2_grpc as pb_grpc
+from coral_mcp.models.mesh import SignedRecord
+from coral_mcp.rpc.mesh import add_discovery_service
 from tests.mesh.colony_side import make_identity
 
 
@@ -27,7 +27,7 @@ def _record(mesh_id: str, key: bytes, ttl_s: float = 60) -> ColonyRecord:
 
 async def _with_service(scenario) -> None:  # type: ignore[no-untyped-def]
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    pb_grpc.add_DiscoveryServicer_to_server(DiscoveryServicer(), server)
+    add_discovery_service(server, DiscoveryRecords())
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
@@ -80,7 +80,7 @@ def test_a_record_signed_by_another_key_is_refused_by_the_agent_and_the_service(
 def test_an_expired_record_is_not_trusted() -> None:
     colony = make_identity("m1")
     record = _record("m1", colony.colony_key, ttl_s=1)
-    signed = pb.SignedRecord(record=record.to_bytes(), signature=colony.sign(record.to_bytes()))
+    signed = SignedRecord(record.to_bytes(), colony.sign(record.to_bytes()))
     with pytest.raises(PinMismatchError, match="expired"):
         discovery_client.verify_record(signed, "m1", colony.colony_key, record.expires_ms + 1)
     assert discovery_client.verify_record(signed, "m1", colony.colony_key, record.last_seen_ms)

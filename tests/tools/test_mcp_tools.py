@@ -18,8 +18,8 @@ import pytest
 from fastmcp import Client
 
 from coral_mcp.colony.ingest import Ingest
-from coral_mcp.colony.intelligence import Intelligence
 from coral_mcp.colony.queries import StoreQueries
+from coral_mcp.intelligence.facade import Intelligence
 from coral_mcp.models import (
     Endpoint,
     Event,
@@ -191,12 +191,24 @@ def test_investigate_over_a_quiet_range_says_no_significant_anomaly(store: Colon
     assert doc["outcome"] == "no_significant_anomaly" and doc["hypotheses"] == []
     assert doc["question"] == "anything wrong?" and doc["id"]
 
-    async def read_back() -> dict[str, Any]:
+    assert read_back(store, doc["id"]) == doc
+
+
+def read_back(store: ColonyStore, investigation_id: str) -> dict[str, Any]:
+    async def go() -> dict[str, Any]:
         async with coral(store) as client:
-            content = (await client.read_resource(f"coral://investigations/{doc['id']}"))[0]
+            content = (await client.read_resource(f"coral://investigations/{investigation_id}"))[0]
             return dict(json.loads(content.text))  # type: ignore[union-attr]
 
-    assert asyncio.run(read_back())["id"] == doc["id"]
+    return asyncio.run(go())
+
+
+def test_a_recorded_investigation_reads_back_exactly_as_the_tool_returned_it(
+    store: ColonyStore,
+) -> None:
+    failed, doc = call(store, "investigate", {"start": "15m", "service": "api"})
+    assert not failed, doc
+    assert read_back(store, doc["id"]) == doc
 
 
 def test_intelligence_tools_answer_with_hints_when_nothing_is_learned_yet(

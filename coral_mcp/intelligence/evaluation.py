@@ -9,7 +9,7 @@ from pathlib import Path
 
 from coral_mcp.analysis.accuracy import Scored
 from coral_mcp.errors import ConfigError
-from coral_mcp.investigate.replay import Case, load_case, replay
+from coral_mcp.intelligence.replay import Case, load_case, replay
 from coral_mcp.models.intelligence import InvestigationResult, Outcome
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from coral_mcp.investigate.replay import load_case, replay
+from coral_mcp.intelligence.replay import load_case, replay
 from coral_mcp.models.intelligence import FaultKind, InvestigationResult, Outcome
-from tests.investigate import cases
+from tests.intelligence import cases
 
 
 def investigate(case_dir: Path, tmp_path: Path) -> InvestigationResult:

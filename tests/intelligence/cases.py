@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coral_mcp.investigate.replay import save_case
+from coral_mcp.intelligence.replay import save_case
 
 T0 = 1_767_225_600
 STEP = 60

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from coral_mcp.analysis.baselines import Baseline
-from coral_mcp.investigate import engine
+from coral_mcp.intelligence import engine
 from coral_mcp.models.intelligence import (
     AnomalyView,
     BaselineView,
@@ -50,7 +50,7 @@ class Intelligence:
     # -- reads ------------------------------------------------------------------------
 
     async def baselines(self, service: str | None = None) -> list[BaselineView]:
-        return await asyncio.to_thread(self._read, lambda cur: st.load_baselines(cur, service))
+        return await self._read(lambda cur: st.load_baselines(cur, service))
 
     async def anomalies(
         self,
@@ -62,18 +62,14 @@ class Intelligence:
         """Stored anomalies with an onset in [start, end) (default: the last hour)."""
         end = end or self.now()
         start = start or end - DEFAULT_RANGE
-        return await asyncio.to_thread(
-            self._read, lambda cur: st.load_anomalies(cur, start, end, service, limit)
-        )
+        return await self._read(lambda cur: st.load_anomalies(cur, start, end, service, limit))
 
     async def correlations(self, limit: int = 50) -> list[CorrelationView]:
-        return await asyncio.to_thread(self._read, lambda cur: st.load_correlations(cur, limit))
+        return await self._read(lambda cur: st.load_correlations(cur, limit))
 
     async def investigation(self, investigation_id: str) -> dict[str, Any] | None:
         """A recorded investigation by id, as the JSON document it was stored as."""
-        return await asyncio.to_thread(
-            self._read, lambda cur: st.load_investigation(cur, investigation_id)
-        )
+        return await self._read(lambda cur: st.load_investigation(cur, investigation_id))
 
     # -- analysis ---------------------------------------------------------------------
 
@@ -112,9 +108,7 @@ class Intelligence:
         found = await asyncio.to_thread(engine.detect_recent, self._store, self.now())
         if not found:
             return []
-        return await self._writer.run(
-            lambda: self._read(lambda cur: st.insert_anomalies(cur, found))
-        )
+        return await self._write(lambda cur: st.insert_anomalies(cur, found))
 
     async def correlate(self) -> CorrelationView | None:
         """Investigate the last hour when new anomalies were detected; store the grouping."""
@@ -143,13 +137,18 @@ class Intelligence:
 
     # -- plumbing ---------------------------------------------------------------------
 
-    def _read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        """Run `fn` on a cursor of its own (reads: worker thread; writes: writer thread)."""
+    def _on_cursor(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `fn` on a cursor of its own, in the calling thread."""
         cur = self._store.reader()
         try:
             return fn(cur)
         finally:
             cur.close()
 
-    async def _write(self, fn: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
-        await self._writer.run(lambda: self._read(fn))
+    async def _read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `fn` on its own cursor in a worker thread."""
+        return await asyncio.to_thread(self._on_cursor, fn)
+
+    async def _write(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `fn` on its own cursor in the writer thread (between ingest batches)."""
+        return await self._writer.run(lambda: self._on_cursor(fn))

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from coral_mcp.colony.intelligence import Intelligence
 from coral_mcp.errors import ConfigError
+from coral_mcp.intelligence.facade import Intelligence
 from coral_mcp.models import (
     Event,
     EventBatch,

@@ -11,15 +11,15 @@ import pytest
 
 from coral_mcp.colony import daemon as daemon_module
 from coral_mcp.colony.daemon import ColonyDaemon
-from coral_mcp.colony.intelligence import Intelligence
 from coral_mcp.config import ColonySettings
-from coral_mcp.investigate.replay import import_case, load_case, write_ops
+from coral_mcp.intelligence.facade import Intelligence
+from coral_mcp.intelligence.replay import import_case, load_case, write_ops
 from coral_mcp.models import SummaryWindow
 from coral_mcp.models.intelligence import Outcome
 from coral_mcp.storage.ops import StoreSummaries, WriteOp
 from coral_mcp.storage.store import ColonyStore
 from coral_mcp.storage.writer import Writer
-from tests.investigate import cases
+from tests.intelligence import cases
 
 
 def test_investigations_are_recorded_and_fetched_by_id(tmp_path: Path) -> None:
@@ -115,10 +115,8 @@ def test_the_colony_learns_detects_and_correlates_on_its_own(
     settings = ColonySettings(data_dir=tmp_path / "colony", grpc_port=0, http_port=0)
 
     async def scenario() -> None:
-        colony = ColonyDaemon(settings, clock=lambda: now)
-        await colony.start()
+        colony = await ColonyDaemon.open(settings, clock=lambda: now)
         try:
-            assert colony.intelligence is not None
             async with asyncio.timeout(20):
                 while not (found := await colony.intelligence.correlations()):
                     await asyncio.sleep(0.05)

@@ -1,0 +1,1 @@
+"""The intelligence layer: runs analysis over the store (engine, facade, replay, evaluation)."""

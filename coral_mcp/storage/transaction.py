@@ -1,0 +1,38 @@
+"""The two ways Coral talks to DuckDB beyond plain statements: a transaction, and a
+statement that reads NumPy columns as a table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+
+
+@contextmanager
+def transaction(cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN; COMMIT when the block ends, ROLLBACK (and re-raise) when it raises."""
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        cur.execute("COMMIT")
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+
+
+def execute_with_columns(
+    cur: duckdb.DuckDBPyConnection,
+    sql: str,
+    table: str,
+    columns: Mapping[str, Any],
+    params: Sequence[object] = (),
+) -> None:
+    """Run `sql` (with `params`), which reads `columns` (name -> NumPy array, all one
+    length) as the table `table`; the table exists for this statement only."""
+    cur.register(table, dict(columns))
+    try:
+        cur.execute(sql, list(params))
+    finally:
+        cur.unregister(table)

@@ -1,0 +1,81 @@
+"""Every MCP tool in the order the server lists them, and binding one to the colony's data.
+
+A tool is one async function in `tools/`: its name, its docstring (what the model reads),
+its annotated parameters (descriptions and defaults) and its pydantic return type. Its
+first parameter is the `CoralData` it reads; `bind` hides that parameter, so the MCP
+server and the REST routes both see the same signature.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from coral_mcp.errors import CoralError
+from coral_mcp.tools import (
+    agent_detail,
+    colony,
+    intelligence,
+    metrics,
+    service_detail,
+    services,
+    topology,
+)
+from coral_mcp.tools.data import CoralData
+
+Tool = Callable[..., Awaitable[BaseModel]]
+
+TOOLS: tuple[Tool, ...] = (
+    services.list_services,
+    service_detail.get_service,
+    service_detail.list_metrics,
+    metrics.query_metrics,
+    colony.get_events,
+    topology.get_topology,
+    agent_detail.query_agent,
+    intelligence.investigate,
+    intelligence.find_anomalies,
+    intelligence.get_baselines,
+    intelligence.get_correlations,
+    colony.colony_status,
+)
+
+
+@functools.cache
+def signature(tool: Tool) -> inspect.Signature:
+    """The tool's signature without its `data` parameter, annotations resolved."""
+    hints = typing.get_type_hints(tool, include_extras=True)
+    params = list(inspect.signature(tool).parameters.values())[1:]
+    return inspect.Signature(
+        [p.replace(annotation=hints[p.name]) for p in params],
+        return_annotation=hints["return"],
+    )
+
+
+def bind(
+    tool: Tool, data: CoralData, translate: Callable[[CoralError], Exception] | None = None
+) -> Tool:
+    """`tool` reading `data`: same name, docstring and (data-less) signature. With
+    `translate`, a CoralError it raises becomes the exception `translate` makes."""
+
+    async def call(**arguments: Any) -> BaseModel:
+        try:
+            return await tool(data, **arguments)
+        except CoralError as exc:
+            if translate is None:
+                raise
+            raise translate(exc) from None
+
+    sig = signature(tool)
+    call.__name__ = call.__qualname__ = tool.__name__
+    call.__doc__ = tool.__doc__
+    call.__module__ = tool.__module__
+    call.__signature__ = sig  # type: ignore[attr-defined]
+    call.__annotations__ = {p.name: p.annotation for p in sig.parameters.values()}
+    call.__annotations__["return"] = sig.return_annotation
+    return call
