@@ -24,6 +24,7 @@ from coral_mcp.cli.main import coral
 from coral_mcp.cli.mcp_main import coral_mcp
 from coral_mcp.colony.http_app import api_routes
 from coral_mcp.server import build_server
+from coral_mcp.tools.catalog import TOOLS, signature
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sample_colony import SampleData
@@ -105,6 +106,31 @@ EXAMPLES: dict[str, dict[str, Any]] = {
 EXAMPLE_LINES = 40
 
 
+#: Each tool's result model (what REST returns too), by tool name.
+RESULT_MODELS = {tool.__name__: signature(tool).return_annotation for tool in TOOLS}
+
+RESULTS_SECTION = [
+    "## How results travel",
+    "",
+    "Each tool result is sent once, as compact JSON in one text block; tools declare no"
+    " output schema and send no `structuredContent`. Why: Claude Desktop, Claude Code and"
+    " the other MCP hosts put a result's text content in front of the model, and some"
+    " show nothing when a result has only structured content; the Python and TypeScript"
+    " SDKs hand a client both fields, with the text always present. Sending the JSON"
+    " twice (text plus structured copy) doubled every result on the wire, and the output"
+    " schemas were two thirds of `tools/list` (20 of 32 KB). Clients that want typed"
+    " data parse the text (`coral ask` does); the field lists below, `docs/api.md` and"
+    " the REST API's OpenAPI document describe the same models.",
+    "",
+    "Results are summaries first and stay small by default (a test holds `tools/list`"
+    " under 12 KB and each typical result under 4 KB on a 10-service colony): lists are"
+    " pages (`limit`, `cursor`, `truncated`, `next_cursor`), and the tools whose full"
+    " answer is large take `detail=true`. Values that are absent are left out rather than"
+    " sent as null. Every time is RFC 3339 UTC with a `Z` (`2026-11-24T10:00:00Z`).",
+    "",
+]
+
+
 def _example(payload: Any) -> list[str]:
     text = json.dumps(payload, indent=2).splitlines()
     if len(text) > EXAMPLE_LINES:
@@ -155,7 +181,7 @@ async def _mcp_page() -> tuple[str, str]:
         templates = await client.list_resource_templates()
         prompts = await client.list_prompts()
         results = {
-            name: (await client.call_tool(name, args)).structured_content
+            name: json.loads((await client.call_tool(name, args)).content[0].text)  # type: ignore[union-attr]
             for name, args in EXAMPLES.items()
         }
         missing = {t.name for t in tools} - set(EXAMPLES)
@@ -171,6 +197,7 @@ async def _mcp_page() -> tuple[str, str]:
         "The colony serves MCP over streamable HTTP at `http://127.0.0.1:9010/mcp`;"
         " `coral-mcp serve` serves the same over stdio.",
         "",
+        *RESULTS_SECTION,
         "## Tools",
         "",
     ]
@@ -180,9 +207,8 @@ async def _mcp_page() -> tuple[str, str]:
         lines += [f"### `{tool.name}`", "", (tool.description or "").strip(), ""]
         lines += [f"Read-only: {'yes' if read_only else 'no'}.", ""]
         lines += [*_schema_rows(tool.input_schema), ""]
-        if tool.output_schema:
-            fields = ", ".join(f"`{f}`" for f in tool.output_schema.get("properties", {}))
-            lines += [f"Result fields: {fields}.", ""]
+        fields = ", ".join(f"`{f}`" for f in RESULT_MODELS[tool.name].model_fields)
+        lines += [f"Result fields: {fields}.", ""]
         args = json.dumps(EXAMPLES[tool.name])
         lines += [f"Example: `{tool.name}` with `{args}` on a small sample colony:", ""]
         lines += _example(results[tool.name])

@@ -106,9 +106,9 @@ def test_edge_appears_through_mcp_over_stdio(deployment: Deployment, mode: str) 
             assert {"list_services", "get_topology", "query_metrics"} <= tools
             topo = await client.call_tool("get_topology", {})
             assert not topo.is_error
-            assert ("api", "db") in _edges(topo.structured_content or {})
+            assert ("api", "db") in _edges(text_json(topo))
             listed = await client.call_tool("list_services", {})
-            services = {s["name"]: s for s in (listed.structured_content or {})["services"]}
+            services = {s["name"]: s for s in text_json(listed)["services"]}
             assert services["db"]["status"] == "up"
             assert f"127.0.0.1:{deployment.db_port}" in services["db"]["listen"]
 
@@ -122,7 +122,7 @@ def test_edge_appears_through_mcp_over_streamable_http(deployment: Deployment, m
             expected = "2025-11-25" if mode == "legacy" else "2026-07-28"
             assert client.protocol_version == expected
             topo = await client.call_tool("get_topology", {})
-            assert ("api", "db") in _edges(topo.structured_content or {})
+            assert ("api", "db") in _edges(text_json(topo))
             resource = await client.read_resource("coral://topology")
             content = resource.contents[0]
             assert content.mime_type == "application/json"
@@ -131,7 +131,7 @@ def test_edge_appears_through_mcp_over_streamable_http(deployment: Deployment, m
                 "query_metrics", {"service": "api", "metric": "rss_bytes", "start": "10m"}
             )
             assert not series.is_error
-            points = (series.structured_content or {})["points"]
+            points = text_json(series)["points"]
             assert points and all(p["min"] > 1_000_000 for p in points)  # a real process's RSS
 
     anyio.run(scenario)
@@ -190,6 +190,11 @@ def test_query_metrics_error_names_the_closest_service(deployment: Deployment) -
             assert "unknown service 'apii'" in text and "did you mean api" in text
 
     anyio.run(scenario)
+
+
+def text_json(result: Any) -> dict[str, Any]:
+    """The JSON document in a tool result's one text block (Coral answers once, as text)."""
+    return dict(json.loads(result.content[0].text))
 
 
 # -- conformance with an independent client: the MCP Inspector CLI (npm, pinned) -------
@@ -286,8 +291,8 @@ def test_inspector_calls_every_tool_and_reads_every_resource(
         results = dict(zip(TOOL_CALLS, pool.map(lambda c: inspect(target, *c), calls), strict=True))
         for tool, result in results.items():
             assert not result.get("isError"), (tool, result)
-            assert result["structuredContent"], tool
-        investigation_id = results["investigate"]["structuredContent"]["id"]
+            assert json.loads(result["content"][0]["text"]), tool
+        investigation_id = json.loads(results["investigate"]["content"][0]["text"])["id"]
         uris = [*RESOURCES, f"coral://investigations/{investigation_id}"]
         reads = pool.map(lambda u: inspect(target, "--method", "resources/read", "--uri", u), uris)
         for uri, read in zip(uris, reads, strict=True):

@@ -11,6 +11,7 @@ here: give it a summary first and the detail behind `limit`, `cursor` or `detail
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -126,7 +127,7 @@ def sample_colony(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SampleCo
         services = {name: f"port:{port}" for name, port in ports.items()}
         procs.agent(tmp, running.grpc_port, services, interval_s=0.3, push_s=0.5)
         wait_for(lambda: _services_seen(colony) == len(GRAPH), 60, "every service watched")
-        for cycle in range(2):  # the flaky one ends (once killed) and comes back
+        for cycle in range(4):  # the flaky one ends (once killed) and comes back: events
             before = _events_of(colony, FLAKY)
             started[FLAKY].send_signal(signal.SIGKILL if cycle else signal.SIGTERM)
             started[FLAKY].wait(timeout=10)
@@ -161,30 +162,48 @@ def wire_bytes(document: Any) -> int:
     return len(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode())
 
 
-def measure(colony: SampleColony) -> dict[str, int]:
-    """tools/list and each typical call, in bytes (several Inspector runs at once)."""
-    jobs: dict[str, list[str]] = {"tools/list": ["--method", "tools/list"]}
+@pytest.fixture(scope="module")
+def results(sample_colony: SampleColony) -> dict[str, dict[str, Any]]:
+    """tools/list, prompts/list and each typical call, read over stdio (several Inspector
+    runs at once); also written to DATA_DIR/mcp-results/ to look at when a test fails."""
+    jobs: dict[str, list[str]] = {
+        "tools/list": ["--method", "tools/list"],
+        "prompts/list": ["--method", "prompts/list"],
+    }
     for tool, (arguments, _) in TYPICAL_CALLS.items():
         jobs[tool] = [
             "--method", "tools/call", "--tool-name", tool,
             "--tool-args-json", json.dumps(arguments),
         ]  # fmt: skip
     with ThreadPoolExecutor(max_workers=4) as pool:
-        found = pool.map(lambda args: inspect(colony, *args), jobs.values())
+        found = pool.map(lambda args: inspect(sample_colony, *args), jobs.values())
         results = dict(zip(jobs, found, strict=True))
-    for tool in TYPICAL_CALLS:
-        assert not results[tool].get("isError"), f"{tool}: {results[tool]}"
-    shown = colony.data_dir / "mcp-results"  # what was measured, to look at when it fails
+    shown = sample_colony.data_dir / "mcp-results"
     shown.mkdir(exist_ok=True)
     for name, result in results.items():
         (shown / f"{name.replace('/', '_')}.json").write_text(json.dumps(result, indent=1))
-    return {name: wire_bytes(result) for name, result in results.items()}
+    for tool in TYPICAL_CALLS:
+        assert not results[tool].get("isError"), f"{tool}: {results[tool]}"
+    return results
+
+
+def document(result: dict[str, Any]) -> dict[str, Any]:
+    """The JSON a tool result carries in its one text block."""
+    (block,) = result["content"]
+    assert block["type"] == "text"
+    return dict(json.loads(block["text"]))
+
+
+def test_the_sample_fills_a_default_page_of_events(results: dict[str, dict[str, Any]]) -> None:
+    """Budgets are measured where they bite: a full default page of get_events."""
+    events = document(results["get_events"])
+    assert events["count"] == 20 and events["truncated"], events["count"]
 
 
 def test_tools_list_and_every_typical_tool_result_stay_within_their_budgets(
-    sample_colony: SampleColony,
+    sample_colony: SampleColony, results: dict[str, dict[str, Any]]
 ) -> None:
-    sizes = measure(sample_colony)
+    sizes = {name: wire_bytes(result) for name, result in results.items()}
     table = "\n".join(f"  {name}: {size} B" for name, size in sizes.items())
     over = [f"tools/list {sizes['tools/list']} B > {TOOLS_LIST_BUDGET} B"] * (
         sizes["tools/list"] > TOOLS_LIST_BUDGET
@@ -196,3 +215,32 @@ def test_tools_list_and_every_typical_tool_result_stay_within_their_budgets(
     ]
     where = sample_colony.data_dir / "mcp-results"
     assert not over, f"over budget: {', '.join(over)}\nmeasured (results in {where}):\n{table}"
+
+
+def test_each_result_is_sent_once_as_json_text(results: dict[str, dict[str, Any]]) -> None:
+    assert all("outputSchema" not in tool for tool in results["tools/list"]["tools"])
+    for tool in TYPICAL_CALLS:
+        assert "structuredContent" not in results[tool], tool
+        assert document(results[tool]), tool
+
+
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d[^\s\"]*")
+
+
+def test_every_time_in_a_result_is_rfc3339_utc_with_z(
+    results: dict[str, dict[str, Any]],
+) -> None:
+    for tool in TYPICAL_CALLS:
+        text = results[tool]["content"][0]["text"]
+        times = [t.rstrip(".,;:)") for t in ISO_TIME.findall(text)]  # as a sentence ends
+        assert all(t.endswith("Z") for t in times), (tool, [t for t in times if t[-1] != "Z"])
+    samples = document(results["query_agent"])["result"]
+    assert samples["rows"] and all(row[0].endswith("Z") for row in samples["rows"])
+    assert len(samples["rows"][0]) == len(samples["metrics"]) + 1
+
+
+def test_prompt_arguments_are_described_in_words(results: dict[str, dict[str, Any]]) -> None:
+    arguments = [a for p in results["prompts/list"]["prompts"] for a in p.get("arguments", [])]
+    assert {a["name"] for a in arguments} == {"service", "since"}
+    for argument in arguments:
+        assert argument["description"] and "JSON schema" not in argument["description"]

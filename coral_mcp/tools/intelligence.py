@@ -17,7 +17,15 @@ from coral_mcp.tools.intelligence_schemas import (
     InvestigationOut,
 )
 from coral_mcp.tools.paging import decode_cursor, encode_cursor
-from coral_mcp.tools.params import Cursor, End, Limit, OnlyService, StartHourAgo, check_limit
+from coral_mcp.tools.params import (
+    Cursor,
+    Detail,
+    End,
+    Limit,
+    OnlyService,
+    StartHourAgo,
+    check_limit,
+)
 from coral_mcp.tools.services import require_service
 
 MAX_BASELINES = 500
@@ -131,13 +139,15 @@ async def investigate(
     service: Annotated[
         str | None, Field(description="Focus on this service and what it depends on.")
     ] = None,
+    detail: Detail = False,
 ) -> InvestigationOut:
     """What went wrong, where it started, and why: ranks root-cause hypotheses over a
     range (default the last hour) from robust anomalies (with their own onset
     estimates, so a rough range is fine), the dependency graph and recent changes
     (deploys, restarts, OOM kills). Each hypothesis has a service, a fault kind, a
     confidence, evidence and counter-evidence (time + value) and a recommendation
-    for a person. Says "no_significant_anomaly" when that is the truth."""
+    for a person. Says "no_significant_anomaly" when that is the truth. By default the
+    three likeliest hypotheses with their main evidence; detail=true for all of it."""
     span = parse_range(start, end, data.now(), default_span=timedelta(hours=1))
     if span.end - span.start > MAX_RANGE:
         raise QueryError(
@@ -148,7 +158,8 @@ async def investigate(
     if service is not None:
         await require_service(data, service, "investigate")
     result = await data.investigate(question, span.start, span.end, service)
-    return InvestigationOut.model_validate(result)
+    found = InvestigationOut.model_validate(result)
+    return found if detail else found.brief()
 
 
 async def recorded_investigation(data: CoralData, investigation_id: str) -> InvestigationOut:
