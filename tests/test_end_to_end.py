@@ -25,7 +25,6 @@ import pytest
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import (
-    ROOT,
     Processes,
     auth,
     child_env,
@@ -33,8 +32,11 @@ from tests.conftest import (
     free_port,
     wait_for,
 )
+from tests.inspector import inspector
 
-pytestmark = pytest.mark.e2e
+# One worker runs this module and the budget test: each starts many MCP client and
+# server processes, and its module fixture (a deployment) is then made once.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("inspector")]
 
 
 @dataclass
@@ -199,9 +201,6 @@ def text_json(result: Any) -> dict[str, Any]:
 
 # -- conformance with an independent client: the MCP Inspector CLI (npm, pinned) -------
 
-INSPECTOR = ROOT / ".tools" / "inspector" / "node_modules" / ".bin" / "mcp-inspector"
-#: A loaded 2-core machine starts `coral-mcp serve` slower than the Inspector's 15 s default.
-CONNECT = ("--connect-timeout", "90000")
 TOOL_CALLS = {
     "list_services": {"limit": 10},
     "get_service": {"name": "api"},
@@ -241,18 +240,8 @@ def inspector_targets(deployment: Deployment) -> dict[str, tuple[list[str], list
 
 
 def inspect(target: tuple[list[str], list[str]], *args: str) -> dict[str, Any]:
-    assert INSPECTOR.exists(), "the MCP Inspector is missing: `make test` installs it"
     before, after = target
-    done = subprocess.run(
-        [str(INSPECTOR), "--cli", "--format", "json", "-q", *CONNECT, *before, *args, *after],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=child_env(),
-    )
-    assert done.returncode == 0, f"inspector exit {done.returncode}: {done.stderr}{done.stdout}"
-    return dict(json.loads(done.stdout))["result"]
+    return inspector(*before, *args, *after)
 
 
 @pytest.mark.parametrize("transport", ["stdio", "http"])
@@ -287,7 +276,7 @@ def test_inspector_calls_every_tool_and_reads_every_resource(
         ["--method", "tools/call", "--tool-name", tool, "--tool-args-json", json.dumps(arguments)]
         for tool, arguments in TOOL_CALLS.items()
     ]
-    with ThreadPoolExecutor(max_workers=4) as pool:  # one client process per call: in parallel
+    with ThreadPoolExecutor(max_workers=3) as pool:  # one client process per call: in parallel
         results = dict(zip(TOOL_CALLS, pool.map(lambda c: inspect(target, *c), calls), strict=True))
         for tool, result in results.items():
             assert not result.get("isError"), (tool, result)

@@ -24,13 +24,13 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.conftest import ROOT, Processes, auth, child_env, free_port, wait_for
+from tests.conftest import ROOT, Processes, auth, free_port, wait_for
+from tests.inspector import inspector
 
-pytestmark = pytest.mark.e2e
+# One worker runs this module and test_end_to_end: both start many MCP client and
+# server processes, and the sample colony (a module fixture) is then made once.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("inspector")]
 
-INSPECTOR = ROOT / ".tools" / "inspector" / "node_modules" / ".bin" / "mcp-inspector"
-#: A loaded 2-core machine starts `coral-mcp serve` slower than the Inspector's 15 s default.
-CONNECT = ("--connect-timeout", "90000")
 
 #: The sample application: service -> the services it calls.
 GRAPH: dict[str, tuple[str, ...]] = {
@@ -142,19 +142,8 @@ def sample_colony(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SampleCo
 
 def inspect(colony: SampleColony, *args: str) -> dict[str, Any]:
     """One Inspector CLI call over stdio to `coral-mcp serve --data-dir` (its result)."""
-    assert INSPECTOR.exists(), "the MCP Inspector is missing: `make test` installs it"
     serve = [str(Path(sys.executable).parent / "coral-mcp"), "serve"]
-    serve += ["--data-dir", str(colony.data_dir)]
-    done = subprocess.run(
-        [str(INSPECTOR), "--cli", "--format", "json", "-q", *CONNECT, *args, "--", *serve],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=child_env(),
-    )
-    assert done.returncode == 0, f"inspector exit {done.returncode}: {done.stderr}{done.stdout}"
-    return dict(json.loads(done.stdout))["result"]
+    return inspector(*args, "--", *serve, "--data-dir", str(colony.data_dir))
 
 
 def wire_bytes(document: Any) -> int:
@@ -175,7 +164,7 @@ def results(sample_colony: SampleColony) -> dict[str, dict[str, Any]]:
             "--method", "tools/call", "--tool-name", tool,
             "--tool-args-json", json.dumps(arguments),
         ]  # fmt: skip
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:
         found = pool.map(lambda args: inspect(sample_colony, *args), jobs.values())
         results = dict(zip(jobs, found, strict=True))
     shown = sample_colony.data_dir / "mcp-results"

@@ -20,7 +20,8 @@ import pytest
 
 from tests.conftest import Processes, child_env, coral_cmd, free_port, wait_for
 
-pytestmark = pytest.mark.e2e
+# One worker runs this module: its module fixture (a running `coral up`) is made once.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("first-hour")]
 
 
 def run(cmd: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:

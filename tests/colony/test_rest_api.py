@@ -20,7 +20,8 @@ from tests.conftest import (
     wait_for,
 )
 
-pytestmark = pytest.mark.e2e
+# One worker runs this module: its module fixture (a colony and an agent) is made once.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("rest-api")]
 
 
 @dataclass
