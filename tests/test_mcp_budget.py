@@ -29,7 +29,8 @@ from tests.inspector import inspector
 
 # One worker runs this module and test_end_to_end: both start many MCP client and
 # server processes, and the sample colony (a module fixture) is then made once.
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("inspector")]
+# Generous time: on a loaded machine the sample colony alone can take minutes to fill.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("inspector"), pytest.mark.timeout(900)]
 
 
 #: The sample application: service -> the services it calls.
@@ -103,7 +104,7 @@ def _start_services(
     """Start `names` at once; return when each listens (and holds its connections)."""
     started = {name: procs.start(name, _service_cmd(name, ports)) for name in names}
     for name in names:
-        wait_for(lambda n=name: b"ready" in procs.stdout(n), 30, f"{name} ready")
+        wait_for(lambda n=name: b"ready" in procs.stdout(n), 90, f"{name} ready")
     return started
 
 
@@ -126,15 +127,15 @@ def sample_colony(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SampleCo
         colony = SampleColony(tmp, running.url, running.token)
         services = {name: f"port:{port}" for name, port in ports.items()}
         procs.agent(tmp, running.grpc_port, services, interval_s=0.3, push_s=0.5)
-        wait_for(lambda: _services_seen(colony) == len(GRAPH), 60, "every service watched")
+        wait_for(lambda: _services_seen(colony) == len(GRAPH), 120, "every service watched")
         for cycle in range(4):  # the flaky one ends (once killed) and comes back: events
             before = _events_of(colony, FLAKY)
             started[FLAKY].send_signal(signal.SIGKILL if cycle else signal.SIGTERM)
             started[FLAKY].wait(timeout=10)
-            wait_for(lambda b=before: _events_of(colony, FLAKY) > b, 30, f"{FLAKY} ended")
+            wait_for(lambda b=before: _events_of(colony, FLAKY) > b, 90, f"{FLAKY} ended")
             before = _events_of(colony, FLAKY)
             started |= _start_services(procs, [FLAKY], ports)
-            wait_for(lambda b=before: _events_of(colony, FLAKY) > b, 30, f"{FLAKY} back")
+            wait_for(lambda b=before: _events_of(colony, FLAKY) > b, 90, f"{FLAKY} back")
         yield colony
     finally:
         procs.stop_all()

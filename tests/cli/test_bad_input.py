@@ -126,7 +126,7 @@ def test_a_second_colony_on_the_same_data_dir_says_coral_is_already_running(
         ),
     )
     state_file = tmp_path / "c" / "colony" / "colony.json"
-    wait_for(state_file.exists, 30, "first colony")
+    wait_for(state_file.exists, 90, "first colony")
     done = run_coral(
         "colony",
         "start",
