@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from coral_mcp.agent.launch import LAUNCH_ENV, LEAN_ENV, encode_launch
-from coral_mcp.cli.common import default_data_root
+from coral_mcp.cli.common import agent_dir, data_dir_option
 from coral_mcp.config import TUNNEL_CHOICES, AgentSettings
 from coral_mcp.errors import QueryError
 from coral_mcp.models import ServiceSpec, parse_service_spec
@@ -56,9 +56,8 @@ def build_settings(
     if auto_probe is not None:
         fields["auto_probe"] = auto_probe
     fields.update({key: value for key, value in flags.items() if value is not None})
-    if data_dir is not None:
-        fields["data_dir"] = data_dir
-    fields.setdefault("data_dir", default_data_root() / "agent")
+    if data_dir is not None or "data_dir" not in fields:
+        fields["data_dir"] = agent_dir(data_dir)
     return AgentSettings(**fields)
 
 
@@ -80,12 +79,7 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Also watch every process with a listening TCP port "
             "(default: on when no service is given).",
         ),
-        click.option(
-            "--data-dir",
-            type=click.Path(path_type=Path),
-            default=None,
-            help="Agent state and raw samples [default: ~/.local/share/coral/agent].",
-        ),
+        data_dir_option,
         click.option(
             "--auto-probe/--no-auto-probe",
             default=None,

@@ -85,7 +85,7 @@ def changes(result: dict[str, Any]) -> str:
 
 
 def investigation(result: dict[str, Any]) -> str:
-    span = f"{result['start']} to {result['end']}"
+    span = f"{result['start']} and {result['end']}"
     if result["outcome"] == "no_significant_anomaly":
         return f"No significant anomaly between {span}.\n{result['summary']}"
     if result["outcome"] == "unknown_service":
