@@ -1,27 +1,48 @@
 # Coral — two commands: `make run` and `make test`.
-# Both create .venv when it is missing and install what they need into it.
+# Both create .venv when it is missing and install into it the exact versions pinned in
+# requirements.lock / requirements-dev.lock (pyproject.toml declares compatible ranges).
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.coral-run
 DEV_STAMP := $(VENV)/.coral-dev
-PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+# uv (from PyPI, pinned) installs from the lock files and re-resolves them (`make lock`).
+UV_VERSION := 0.13.9
+UV := $(BIN)/uv
+INSTALL := $(UV) pip install --quiet --python $(BIN)/python
+LOCK := $(UV) pip compile pyproject.toml --quiet --python-version 3.11 \
+	--annotation-style line --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
 # The MCP Inspector CLI (npm, pinned): an independent MCP client the tests drive.
 INSPECTOR := .tools/inspector/node_modules/.bin/mcp-inspector
 INSPECTOR_VERSION := 2.12.0
+# pytest-xdist workers; tests that cannot share the machine carry an xdist_group mark.
+TEST_WORKERS ?= 3
 
-.PHONY: run test lint typecheck unit proto mesh-tools demo-stores deploy-tools bench-agent bench-agent-compare clean
+# System packages (Debian) as COMMAND:PACKAGE pairs (`-:PACKAGE` asks dpkg instead of a
+# command). scripts/apt-need installs only what is missing, waits for apt's locks and
+# updates the package lists at most once. The tests' packages are installed in one call:
+# a test that needs another package adds it with `TEST_PACKAGES += command:package`;
+# a target of its own uses `scripts/apt-need its:packages` (see bench-agent-compare).
+TEST_PACKAGES := wireguard-go:wireguard-go wg:wireguard-tools ip:iproute2 iptables:iptables
+# PostgreSQL and Redis, for `coral demo` and the live fault suite (tests/demo).
+TEST_PACKAGES += -:postgresql redis-server:redis-server
+# systemd-analyze, for the unit-file tests (deploy/systemd).
+TEST_PACKAGES += systemd-analyze:systemd
 
-$(BIN)/python:
+.PHONY: run test lint typecheck unit lock proto system-packages bench-agent \
+	bench-agent-compare clean
+
+$(UV):
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(RUN_STAMP): pyproject.toml | $(BIN)/python
-	$(PIP) -e .
+$(RUN_STAMP): pyproject.toml requirements.lock | $(UV)
+	$(INSTALL) -r requirements.lock -e .
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(PIP) -e '.[dev]'
+$(DEV_STAMP): pyproject.toml requirements-dev.lock | $(UV)
+	$(INSTALL) -r requirements-dev.lock -e '.[dev]'
 	touch $@ $(RUN_STAMP)
 
 ## run: install into .venv and start Coral (colony + an agent for this host)
@@ -39,36 +60,19 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-unit: $(DEV_STAMP) $(INSPECTOR) mesh-tools demo-stores deploy-tools
-	$(BIN)/pytest
+unit: $(DEV_STAMP) $(INSPECTOR) system-packages
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
-## mesh-tools: the userspace WireGuard and netns tools the mesh tests use (Debian; root only)
-mesh-tools:
-	@if command -v wireguard-go >/dev/null && command -v wg >/dev/null \
-		&& command -v ip >/dev/null && command -v iptables >/dev/null; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-			wireguard-go wireguard-tools iproute2 iptables >/dev/null; \
-	else echo "mesh-tools: not root or no apt-get: the namespace tests will skip"; fi
+## lock: re-resolve the lock files after a dependency change in pyproject.toml (existing pins
+## stay where they still fit; `make lock UPGRADE=1` moves everything to the newest allowed)
+lock: | $(UV)
+	$(LOCK) -o requirements.lock
+	$(LOCK) --extra dev -o requirements-dev.lock
 
-## deploy-tools: systemd-analyze for the unit-file tests (Debian; root only; when missing)
-deploy-tools:
-	@if command -v systemd-analyze >/dev/null; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get -o DPkg::Lock::Timeout=600 update -qq && \
-		apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
-			systemd >/dev/null; \
-	else echo "deploy-tools: not root or no apt-get: the systemd unit tests will skip"; fi
-
-## demo-stores: PostgreSQL and Redis from Debian, for `coral demo` and the live fault suite
-demo-stores:
-	@if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && command -v redis-server >/dev/null; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		{ find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -60 | grep -q . \
-			|| apt-get update -qq -o DPkg::Lock::Timeout=300; } && \
-		apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 \
-			postgresql redis-server >/dev/null; \
-	else echo "demo-stores: not root or no apt-get: the live fault suite will skip"; fi
+## system-packages: the Debian packages the tests use (wireguard-go etc. for tests/mesh/;
+## without root they are not installed and those tests skip with the reason)
+system-packages:
+	@scripts/apt-need --optional $(TEST_PACKAGES)
 
 $(INSPECTOR):
 	mkdir -p .tools/inspector
@@ -85,8 +89,7 @@ bench-agent: $(DEV_STAMP)
 
 ## bench-agent-compare: the agent beside prometheus-node-exporter, 50 processes, ~200 connections
 bench-agent-compare: $(DEV_STAMP)
-	command -v prometheus-node-exporter >/dev/null || { apt-get update && \
-		apt-get install -y --no-install-recommends prometheus-node-exporter; }
+	scripts/apt-need prometheus-node-exporter:prometheus-node-exporter
 	if [ "$$(id -u)" = 0 ] && command -v unshare >/dev/null && command -v ip >/dev/null; then \
 		unshare -n sh -c 'ip link set lo up && exec $(BIN)/python benchmarks/agent_vs_node_exporter.py'; \
 	else $(BIN)/python benchmarks/agent_vs_node_exporter.py; fi

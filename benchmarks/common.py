@@ -87,11 +87,11 @@ def running_colony(data_dir: str) -> Iterator[Colony]:
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 30
-        while not Path(data_dir, "colony.json").exists():
+        while not Path(data_dir, "colony", "colony.json").exists():
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise SystemExit("colony did not start")
             time.sleep(0.1)
-        token = Path(data_dir, "mcp.token").read_text().strip()
+        token = Path(data_dir, "colony", "mcp.token").read_text().strip()
         yield Colony(proc, grpc_port, http_port, token)
     finally:
         proc.terminate()

@@ -5,7 +5,9 @@
     │   └── ServiceSpecError        a `--service NAME=SPEC` that does not parse
     ├── DataDirError                a data directory that cannot be created or written
     ├── AddressInUseError           a port that another process already holds
+    │   └── AlreadyRunningError     Coral already runs on that data directory
     ├── ColonyUnreachableError      no colony answers at the given address
+    │   └── TokenRefusedError       the colony answered 401: no token, or not its token
     ├── ProtocolError               a malformed, oversized or incompatible message
     ├── StorageError                the colony's or agent's store failed
     │   └── StorageFullError        ... because its disk is full (retry once space returns)
@@ -47,8 +49,16 @@ class AddressInUseError(CoralError):
     """A listening address already held by another process."""
 
 
+class AlreadyRunningError(AddressInUseError):
+    """A colony already runs on the data directory a command would start one on."""
+
+
 class ColonyUnreachableError(CoralError):
     """No colony answers at the given address."""
+
+
+class TokenRefusedError(ColonyUnreachableError):
+    """The colony answered HTTP 401: the request carried no token, or not its token."""
 
 
 class ProtocolError(CoralError):

@@ -3,21 +3,29 @@
 Each tool is declared once, in `tools/` (see `tools/catalog.py`): its docstring and
 parameter descriptions are what an assistant reads when it decides which tool to call.
 Every tool is read-only; Coral never changes the application.
+
+A tool answers once: its result as compact JSON text, without an output schema or a
+structured copy. Claude Desktop and the other hosts put a result's text in front of the
+model; a structured copy would be sent beside it for nobody to read, and output schemas
+would double `tools/list` (docs/mcp.md says more).
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastmcp import FastMCP
 from fastmcp.exceptions import ResourceError, ToolError
-from mcp_types import ToolAnnotations
+from fastmcp.tools import ToolResult
+from mcp_types import TextContent, ToolAnnotations
 
 from coral_mcp import __version__
 from coral_mcp.errors import CoralError
 from coral_mcp.resources import documents
-from coral_mcp.tools.catalog import TOOLS, bind
+from coral_mcp.tools.catalog import TOOLS, Tool, as_json, bind
 from coral_mcp.tools.data import CoralData
 
 INSTRUCTIONS = """\
@@ -56,9 +64,27 @@ def build_server(data: CoralData) -> FastMCP:
     return mcp
 
 
+def _answering_once(bound: Tool) -> Callable[..., Awaitable[ToolResult]]:
+    """`bound` with its result sent once, as compact JSON text (same name, doc, arguments)."""
+
+    async def call(**arguments: Any) -> ToolResult:
+        result = await bound(**arguments)
+        return ToolResult(content=[TextContent(type="text", text=as_json(result))])
+
+    call.__name__ = call.__qualname__ = bound.__name__
+    call.__doc__ = bound.__doc__
+    call.__module__ = bound.__module__
+    call.__signature__ = inspect.signature(bound).replace(  # type: ignore[attr-defined]
+        return_annotation=ToolResult
+    )
+    call.__annotations__ = {**bound.__annotations__, "return": ToolResult}
+    return call
+
+
 def _register_tools(mcp: FastMCP, data: CoralData) -> None:
     for tool in TOOLS:
-        mcp.tool(bind(tool, data, _tool_error), annotations=READ_ONLY)
+        bound = bind(tool, data, _tool_error)
+        mcp.tool(_answering_once(bound), annotations=READ_ONLY, output_schema=None)
 
 
 def _register_resources(mcp: FastMCP, data: CoralData) -> None:
@@ -105,10 +131,23 @@ def _register_resources(mcp: FastMCP, data: CoralData) -> None:
         return await _document(documents.events_document(data, service))
 
 
+def _prompt(fn: Callable[..., str]) -> Callable[..., str]:
+    """`fn` with its annotations resolved: FastMCP describes an argument it does not see
+    as `str` with a JSON schema instead of the words of the docstring's Args section."""
+    fn.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
+    return fn
+
+
 def _register_prompts(mcp: FastMCP) -> None:
     @mcp.prompt
-    def investigate_incident(service: str | None = None, since: str | None = None) -> str:
-        """Investigate what went wrong, optionally around one service and since a time."""
+    @_prompt
+    def investigate_incident(service: str = "", since: str = "1h") -> str:
+        """Investigate what went wrong, optionally around one service and since a time.
+
+        Args:
+            service: The suspected service, as list_services names it; empty for none.
+            since: How far back to look: 30m, 2h, 1d or an RFC 3339 time. Default 1h.
+        """
         focus = f" The user suspects {service}." if service else ""
         window = since or "1h"
         return (

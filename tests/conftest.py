@@ -1,4 +1,8 @@
-"""Shared helpers: free ports, real subprocesses cleaned up after each test, polling."""
+"""Shared helpers: free ports, real subprocesses cleaned up after each test, polling.
+
+Every test runs with a HOME (and CORAL_HOME, XDG_* dirs) of its own, so nothing a test or
+a process it starts writes by default lands in the real home directory.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +19,42 @@ from typing import TypeVar
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The home directory of whoever runs the tests, seen before any test replaces HOME.
+REAL_HOME = Path(os.environ.get("HOME") or Path.home())
+# What the variables below point at during a test: `home` is a fresh directory per test.
+ISOLATED_ENV = {
+    "HOME": "",
+    "CORAL_HOME": ".local/share/coral",
+    "XDG_DATA_HOME": ".local/share",
+    "XDG_CONFIG_HOME": ".config",
+    "XDG_CACHE_HOME": ".cache",
+    "XDG_STATE_HOME": ".local/state",
+}
 DATA = Path(__file__).resolve().parent / "data"
 T = TypeVar("T")
+
+
+def _isolate(home: Path, patch: pytest.MonkeyPatch) -> Path:
+    for name, relative in ISOLATED_ENV.items():
+        patch.setenv(name, str(home / relative) if relative else str(home))
+    for name in ("XDG_RUNTIME_DIR", "CORAL_TOKEN"):
+        patch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A home for what session- and module-scoped fixtures start (before any test's own)."""
+    with pytest.MonkeyPatch.context() as patch:
+        yield _isolate(tmp_path_factory.mktemp("session-home"), patch)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A HOME of the test's own (with CORAL_HOME and the XDG dirs inside it); children inherit it."""
+    return _isolate(tmp_path_factory.mktemp("home"), monkeypatch)
 
 
 def free_port() -> int:
@@ -83,7 +121,8 @@ class Processes:
         return self.start(name, cmd, wait_ready=True)
 
     def colony(self, data_dir: Path, name: str = "colony", *extra: str) -> RunningColony:
-        """A real colony on free loopback ports; returns once its token exists."""
+        """A real colony on free loopback ports, keeping its files in data_dir/colony;
+        returns once its token exists."""
         grpc_port, http_port = free_port(), free_port()
         self.start(
             name,
@@ -93,8 +132,8 @@ class Processes:
             ),
         )  # fmt: skip
         url = f"http://127.0.0.1:{http_port}"
-        token = colony_token(data_dir)
-        wait_for((data_dir / "colony.json").exists, 30, f"{name} ready")
+        token = colony_token(data_dir / "colony")
+        wait_for((data_dir / "colony" / "colony.json").exists, 30, f"{name} ready")
         return RunningColony(url, grpc_port, data_dir, token)
 
     def agent(
@@ -107,7 +146,8 @@ class Processes:
         name: str = "agent",
         *extra: str,
     ) -> subprocess.Popen[bytes]:
-        """A real agent watching `services` (name -> spec) and streaming to grpc_port."""
+        """A real agent watching `services` (name -> spec) and streaming to grpc_port,
+        keeping its files in data_dir/agent."""
         specs = [arg for n, spec in services.items() for arg in ("--service", f"{n}={spec}")]
         return self.start(
             name,

@@ -39,9 +39,9 @@ def payments_and_db(
     pay_port, db_port = free_port(), free_port()
     db = procs.tcp_service("db", db_port)
     payments = procs.tcp_service("payments", pay_port, db_port)
-    colony = procs.colony(tmp_path / "colony")
+    colony = procs.colony(tmp_path)
     procs.agent(
-        tmp_path / "agent",
+        tmp_path,
         colony.grpc_port,
         {"payments": f"port:{pay_port}", "db": f"port:{db_port}"},
     )

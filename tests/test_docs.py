@@ -29,6 +29,19 @@ def test_generated_reference_pages_match_the_code(tmp_path: Path, page: str) -> 
     )
 
 
+def test_readme_lists_the_tools_resources_templates_and_prompts_the_server_has(
+    tmp_path: Path,
+) -> None:
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_docs.py"), str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    assert (ROOT / "README.md").read_text() == (tmp_path / "README.md").read_text(), (
+        "README.md's MCP list is stale: run `python scripts/gen_docs.py` and commit the result"
+    )
+
+
 def test_every_command_has_a_description() -> None:
     def walk(group: object, path: str) -> list[str]:
         missing = []

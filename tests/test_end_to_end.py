@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,6 @@ import pytest
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import (
-    ROOT,
     Processes,
     auth,
     child_env,
@@ -32,8 +32,11 @@ from tests.conftest import (
     free_port,
     wait_for,
 )
+from tests.inspector import inspector
 
-pytestmark = pytest.mark.e2e
+# One worker runs this module and the budget test: each starts many MCP client and
+# server processes, and its module fixture (a deployment) is then made once.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("inspector"), pytest.mark.timeout(900)]
 
 
 @dataclass
@@ -68,10 +71,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     try:
         procs.tcp_service("db", db_port)
         procs.tcp_service("api", api_port, db_port)
-        running = procs.colony(tmp / "colony")
-        procs.agent(
-            tmp / "agent", running.grpc_port, {"db": f"port:{db_port}", "api": f"port:{api_port}"}
-        )
+        running = procs.colony(tmp)
+        procs.agent(tmp, running.grpc_port, {"db": f"port:{db_port}", "api": f"port:{api_port}"})
         url, token, grpc_port = running.url, running.token, running.grpc_port
         wait_for(lambda: _has_edge(_topology(url, token), "api", "db"), 60, "edge api -> db")
         yield Deployment(url, token, grpc_port, db_port, api_port)
@@ -107,9 +108,9 @@ def test_edge_appears_through_mcp_over_stdio(deployment: Deployment, mode: str) 
             assert {"list_services", "get_topology", "query_metrics"} <= tools
             topo = await client.call_tool("get_topology", {})
             assert not topo.is_error
-            assert ("api", "db") in _edges(topo.structured_content or {})
+            assert ("api", "db") in _edges(text_json(topo))
             listed = await client.call_tool("list_services", {})
-            services = {s["name"]: s for s in (listed.structured_content or {})["services"]}
+            services = {s["name"]: s for s in text_json(listed)["services"]}
             assert services["db"]["status"] == "up"
             assert f"127.0.0.1:{deployment.db_port}" in services["db"]["listen"]
 
@@ -123,7 +124,7 @@ def test_edge_appears_through_mcp_over_streamable_http(deployment: Deployment, m
             expected = "2025-11-25" if mode == "legacy" else "2026-07-28"
             assert client.protocol_version == expected
             topo = await client.call_tool("get_topology", {})
-            assert ("api", "db") in _edges(topo.structured_content or {})
+            assert ("api", "db") in _edges(text_json(topo))
             resource = await client.read_resource("coral://topology")
             content = resource.contents[0]
             assert content.mime_type == "application/json"
@@ -132,7 +133,7 @@ def test_edge_appears_through_mcp_over_streamable_http(deployment: Deployment, m
                 "query_metrics", {"service": "api", "metric": "rss_bytes", "start": "10m"}
             )
             assert not series.is_error
-            points = (series.structured_content or {})["points"]
+            points = text_json(series)["points"]
             assert points and all(p["min"] > 1_000_000 for p in points)  # a real process's RSS
 
     anyio.run(scenario)
@@ -193,9 +194,13 @@ def test_query_metrics_error_names_the_closest_service(deployment: Deployment) -
     anyio.run(scenario)
 
 
+def text_json(result: Any) -> dict[str, Any]:
+    """The JSON document in a tool result's one text block (Coral answers once, as text)."""
+    return dict(json.loads(result.content[0].text))
+
+
 # -- conformance with an independent client: the MCP Inspector CLI (npm, pinned) -------
 
-INSPECTOR = ROOT / ".tools" / "inspector" / "node_modules" / ".bin" / "mcp-inspector"
 TOOL_CALLS = {
     "list_services": {"limit": 10},
     "get_service": {"name": "api"},
@@ -235,18 +240,8 @@ def inspector_targets(deployment: Deployment) -> dict[str, tuple[list[str], list
 
 
 def inspect(target: tuple[list[str], list[str]], *args: str) -> dict[str, Any]:
-    assert INSPECTOR.exists(), "the MCP Inspector is missing: `make test` installs it"
     before, after = target
-    done = subprocess.run(
-        [str(INSPECTOR), "--cli", "--format", "json", "-q", *before, *args, *after],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=child_env(),
-    )
-    assert done.returncode == 0, f"inspector exit {done.returncode}: {done.stderr}{done.stdout}"
-    return dict(json.loads(done.stdout))["result"]
+    return inspector(*before, *args, *after)
 
 
 @pytest.mark.parametrize("transport", ["stdio", "http"])
@@ -277,20 +272,21 @@ def test_inspector_calls_every_tool_and_reads_every_resource(
     deployment: Deployment, transport: str
 ) -> None:
     target = inspector_targets(deployment)[transport]
-    investigation_id = ""
-    for tool, arguments in TOOL_CALLS.items():
-        result = inspect(
-            target, "--method", "tools/call", "--tool-name", tool,
-            "--tool-args-json", json.dumps(arguments),
-        )  # fmt: skip
-        assert not result.get("isError"), (tool, result)
-        assert result["structuredContent"], tool
-        if tool == "investigate":
-            investigation_id = result["structuredContent"]["id"]
-    for uri in [*RESOURCES, f"coral://investigations/{investigation_id}"]:
-        contents = inspect(target, "--method", "resources/read", "--uri", uri)["contents"]
-        assert contents[0]["mimeType"] == "application/json"
-        assert json.loads(contents[0]["text"]), uri
+    calls = [
+        ["--method", "tools/call", "--tool-name", tool, "--tool-args-json", json.dumps(arguments)]
+        for tool, arguments in TOOL_CALLS.items()
+    ]
+    with ThreadPoolExecutor(max_workers=3) as pool:  # one client process per call: in parallel
+        results = dict(zip(TOOL_CALLS, pool.map(lambda c: inspect(target, *c), calls), strict=True))
+        for tool, result in results.items():
+            assert not result.get("isError"), (tool, result)
+            assert json.loads(result["content"][0]["text"]), tool
+        investigation_id = json.loads(results["investigate"]["content"][0]["text"])["id"]
+        uris = [*RESOURCES, f"coral://investigations/{investigation_id}"]
+        reads = pool.map(lambda u: inspect(target, "--method", "resources/read", "--uri", u), uris)
+        for uri, read in zip(uris, reads, strict=True):
+            assert read["contents"][0]["mimeType"] == "application/json"
+            assert json.loads(read["contents"][0]["text"]), uri
     prompt = inspect(
         target, "--method", "prompts/get", "--prompt-name", "investigate_incident",
         "--prompt-args", "service=api", "since=30m",

@@ -66,9 +66,9 @@ def test_slow_dependency_and_redeploy_are_seen_with_service_flags_only(
     first_api = start_api("1.4.0")
     web_cmd = [sys.executable, RR, "--listen", str(web), "--call", f"127.0.0.1:{api}"]
     procs.start("web", [*web_cmd, "--connections", "2", "--every", "0.05"], wait_ready=True)
-    colony = procs.colony(tmp_path / "colony")
+    colony = procs.colony(tmp_path)
     services = {"web": f"port:{web}", "api": f"port:{api}", "store": f"port:{store}"}
-    procs.agent(tmp_path / "agent", colony.grpc_port, services, interval_s=1.0, push_s=2.0)
+    procs.agent(tmp_path, colony.grpc_port, services, interval_s=1.0, push_s=2.0)
     url, token = colony.url, colony.token
 
     def up() -> bool:
@@ -125,7 +125,7 @@ def test_a_killed_auto_discovered_service_goes_down_with_its_crash_and_stays_dow
     victim = procs.start("victim", [*cmd, "--listen", str(free_port())], wait_ready=True)
     grpc_port, http_port = free_port(), free_port()
     colony_cmd = coral_cmd(
-        "colony", "start", "--data-dir", str(tmp_path / "colony"),
+        "colony", "start", "--data-dir", str(tmp_path),
         "--grpc-port", str(grpc_port), "--http-port", str(http_port),
     )  # fmt: skip
     colony = procs.start("colony", colony_cmd)
@@ -133,7 +133,7 @@ def test_a_killed_auto_discovered_service_goes_down_with_its_crash_and_stays_dow
     url = f"http://127.0.0.1:{http_port}"
     agent_cmd = coral_cmd(
         "agent", "start", "--colony", f"127.0.0.1:{grpc_port}", "--interval", "0.5",
-        "--push", "1", "--data-dir", str(tmp_path / "agent"), "--no-auto-probe",
+        "--push", "1", "--data-dir", str(tmp_path), "--no-auto-probe",
     )  # fmt: skip
     procs.start("agent", agent_cmd)  # auto-discovery: no --service at all
 

@@ -21,7 +21,7 @@ from coral_mcp.cli.background import (
     start_in_background,
     stop_command,
 )
-from coral_mcp.cli.common import default_data_root
+from coral_mcp.cli.common import agent_dir, data_dir_option
 from coral_mcp.config import TUNNEL_CHOICES, AgentSettings
 from coral_mcp.errors import QueryError
 from coral_mcp.models import ServiceSpec, parse_service_spec
@@ -64,9 +64,8 @@ def build_settings(
     if auto_probe is not None:
         fields["auto_probe"] = auto_probe
     fields.update({key: value for key, value in flags.items() if value is not None})
-    if data_dir is not None:
-        fields["data_dir"] = data_dir
-    fields.setdefault("data_dir", default_data_root() / "agent")
+    if data_dir is not None or "data_dir" not in fields:
+        fields["data_dir"] = agent_dir(data_dir)
     return AgentSettings(**fields)
 
 
@@ -88,12 +87,7 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Also watch every process with a listening TCP port "
             "(default: on when no service is given).",
         ),
-        click.option(
-            "--data-dir",
-            type=click.Path(path_type=Path),
-            default=None,
-            help="Agent state and raw samples [default: ~/.local/share/coral/agent].",
-        ),
+        data_dir_option,
         click.option(
             "--auto-probe/--no-auto-probe",
             default=None,
@@ -313,4 +307,4 @@ def inspect(
     click.echo(json.dumps(doc, indent=2) if as_json else inspect_text(doc))
 
 
-agent.add_command(stop_command("agent", lambda: default_data_root() / "agent"))
+agent.add_command(stop_command("agent", agent_dir))

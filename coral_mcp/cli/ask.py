@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,22 @@ import click
 
 from coral_mcp.cli.common import echo_text
 from coral_mcp.cli.rest import ColonyAccess, colony_options, get_json, locate, post_json
+from coral_mcp.errors import QueryError, TokenRefusedError
+from coral_mcp.models.timerange import parse_range
+
+
+def check_since(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--since read here, at once, as the colony will read it: a bad one never travels."""
+    if value is None:
+        return None
+    try:
+        parse_range(value, None, datetime.now(UTC))
+    except QueryError:
+        raise click.BadParameter(
+            f"cannot read {value!r} as a time in the past:"
+            " use e.g. --since 30m, --since 2h, --since 1d or --since 2026-11-24T10:00:00Z",
+        ) from None
+    return value
 
 
 @click.command()
@@ -20,7 +37,8 @@ from coral_mcp.cli.rest import ColonyAccess, colony_options, get_json, locate, p
 @click.option(
     "--since",
     default=None,
-    help="Range start for what-happened questions, e.g. 30m, 2h [default: 1h].",
+    callback=check_since,
+    help="For what-happened questions: range start, e.g. 30m, 2h [default: 1h].",
 )
 @click.option(
     "--provider",
@@ -85,10 +103,13 @@ def ask(
     settings = load(path, os.environ, provider=provider, model=model, base_url=base_url)
     access = locate(colony_url, token, data_dir)
     previous = get_json(access, "/api/v1/asks/latest") if follow_up else None
-    if dry_run:
-        echo_text(asyncio.run(_dry_run(settings, access, question)))
-        return
-    record = asyncio.run(_ask(settings, access, question, since, previous, as_json or quiet))
+    try:
+        if dry_run:
+            echo_text(asyncio.run(_dry_run(settings, access, question)))
+            return
+        record = asyncio.run(_ask(settings, access, question, since, previous, as_json or quiet))
+    except TokenRefusedError:
+        raise access.refused() from None
     _print(record, as_json)
 
 
@@ -96,7 +117,7 @@ async def _dry_run(settings: Any, access: ColonyAccess, question: str) -> str:
     from coral_mcp.investigate.colony_client import ColonyClient
     from coral_mcp.investigate.llm_session import coral_specs, dry_run_text
 
-    async with ColonyClient(access.url, access.token) as client:
+    async with ColonyClient(access.url, access.token, access.named) as client:
         specs = await coral_specs(client)
     return dry_run_text(settings, question, specs)
 
@@ -122,11 +143,11 @@ async def _ask(
 
         observer = LiveProgress(clean=terminal_safe)
     if settings.provider == "builtin":
-        door: Any = RestColony(access.url, access.token)
+        door: Any = RestColony(access.url, access.token, access.named)
     else:
         from coral_mcp.investigate.colony_client import ColonyClient
 
-        door = ColonyClient(access.url, access.token)
+        door = ColonyClient(access.url, access.token, access.named)
     async with door as colony:
         session = Session(settings, colony, observer, since)
         with observer:

@@ -159,13 +159,16 @@ def background_args() -> list[str]:
     return [arg for arg in sys.argv[1:] if arg != "--daemon"]
 
 
-def stop_command(role: str, default_dir: Callable[[], Path]) -> click.Command:
+def stop_command(role: str, role_dir: Callable[[Path | None], Path]) -> click.Command:
+    """`coral ROLE stop [--data-dir D]`: D is Coral's data directory, as everywhere."""
+
     @click.command("stop")
     @click.option(
         "--data-dir",
         type=click.Path(path_type=Path),
         default=None,
-        help=f"The {role}'s data directory [default: ~/.local/share/coral/{role}].",
+        help=f"Coral's data directory; the {role} keeps its files in DIR/{role}"
+        " [default: ~/.local/share/coral].",
     )
     @click.option(
         "--timeout",
@@ -175,7 +178,7 @@ def stop_command(role: str, default_dir: Callable[[], Path]) -> click.Command:
         help="Seconds to wait for a clean exit.",
     )
     def command(data_dir: Path | None, timeout: float) -> None:
-        stop(role, data_dir or default_dir(), timeout)
+        stop(role, role_dir(data_dir), timeout)
 
     command.help = f"Stop the {role} started with `coral {role} start --daemon`."
     return command

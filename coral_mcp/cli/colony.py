@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,12 @@ from coral_mcp.cli.background import (
     stop_command,
 )
 from coral_mcp.cli.colony_mesh import init, token_create, token_list, token_revoke
-from coral_mcp.cli.common import default_data_root, echo_text
+from coral_mcp.cli.common import (
+    colony_dir,
+    data_dir_option,
+    echo_text,
+    refuse_second_start,
+)
 from coral_mcp.cli.rest import colony_options, get_json, locate
 from coral_mcp.colony.auth import read_token
 from coral_mcp.config import (
@@ -33,15 +37,6 @@ from coral_mcp.config import (
 from coral_mcp.errors import ColonyUnreachableError, ConfigError
 from coral_mcp.investigate.render import human_bytes
 from coral_mcp.runner import run_daemon
-
-
-def data_dir_option(default_leaf: str) -> Callable[[FC], FC]:
-    return click.option(
-        "--data-dir",
-        type=click.Path(path_type=Path),
-        default=None,
-        help=f"Where data is kept [default: ~/.local/share/coral/{default_leaf}].",
-    )
 
 
 def port_options(func: FC) -> FC:
@@ -145,7 +140,7 @@ def colony() -> None:
 
 
 @colony.command("start")
-@data_dir_option("colony")
+@data_dir_option
 @port_options
 @click.option(
     "--stale-after",
@@ -217,8 +212,9 @@ def start(
     (or in the background with --daemon)."""
     from coral_mcp.colony.daemon import ColonyDaemon
 
+    refuse_second_start(data_dir)
     settings = ColonySettings(
-        data_dir=data_dir or default_data_root() / "colony",
+        data_dir=colony_dir(data_dir),
         grpc_host=grpc_host,
         grpc_port=grpc_port,
         http_host=http_host,
@@ -270,7 +266,7 @@ def token_group() -> None:
 
 
 colony.add_command(init)
-colony.add_command(stop_command("colony", lambda: default_data_root() / "colony"))
+colony.add_command(stop_command("colony", colony_dir))
 token_group.add_command(token_create)
 token_group.add_command(token_list)
 token_group.add_command(token_revoke)
@@ -278,19 +274,14 @@ token_group.add_command(token_revoke)
 
 @token_group.command("show")
 @click.option("--mcp", "mcp", is_flag=True, required=True, help="The HTTP (MCP and REST) token.")
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="The colony's data directory [default: ~/.local/share/coral/colony].",
-)
+@data_dir_option
 def token_show(mcp: bool, data_dir: Path | None) -> None:
     """Print the bearer token that MCP and REST clients of this colony need."""
-    colony_dir = data_dir or default_data_root() / "colony"
-    found = read_token(colony_dir)
+    home = colony_dir(data_dir)
+    found = read_token(home)
     if found is None:
         raise ConfigError(
-            f"no token in {colony_dir}",
+            f"no token in {home}",
             hint="start the colony once (`coral colony start`); it makes the token",
         )
     click.echo(found)

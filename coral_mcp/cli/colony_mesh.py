@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from coral_mcp.cli.common import default_data_root
+from coral_mcp.cli.common import colony_dir as _colony_dir
+from coral_mcp.cli.common import data_dir_option
 from coral_mcp.config import DEFAULT_JOIN_PORT
 from coral_mcp.datadir import ensure_data_dir
 from coral_mcp.errors import ConfigError
@@ -23,12 +24,7 @@ if TYPE_CHECKING:  # the crypto library loads only for the commands that need it
     from coral_mcp.mesh.keys import ColonyIdentity
     from coral_mcp.mesh.registry import MeshRegistry
 
-DATA_DIR_HELP = "The colony's data directory [default: ~/.local/share/coral/colony]."
 DEFAULT_SUBNET = "100.96.0.0/16"
-
-
-def _colony_dir(data_dir: Path | None) -> Path:
-    return data_dir or default_data_root() / "colony"
 
 
 def _load(data_dir: Path | None) -> tuple[Path, ColonyIdentity]:
@@ -58,7 +54,7 @@ def open_registry(data_dir: Path | None) -> Iterator[tuple[ColonyIdentity, MeshR
 
 
 @click.command("init")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_DIR_HELP)
+@data_dir_option
 @click.option("--mesh-id", default=None, help="Name of the mesh [default: random].")
 @click.option(
     "--subnet",
@@ -103,7 +99,7 @@ def init(
 
 
 @click.command("create")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_DIR_HELP)
+@data_dir_option
 @click.option("--ttl", default="1h", show_default=True, help="How long the token is valid.")
 @click.option("--uses", type=int, default=1, show_default=True, help="How many agents may join.")
 @click.option(
@@ -128,7 +124,7 @@ def token_create(data_dir: Path | None, ttl: str, uses: int, endpoints: tuple[st
 
 
 @click.command("list")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_DIR_HELP)
+@data_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def token_list(data_dir: Path | None, as_json: bool) -> None:
     """List join tokens: id, state, uses, expiry (never their secrets)."""
@@ -159,7 +155,7 @@ def token_list(data_dir: Path | None, as_json: bool) -> None:
 
 @click.command("revoke")
 @click.argument("token_id", metavar="ID")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_DIR_HELP)
+@data_dir_option
 def token_revoke(token_id: str, data_dir: Path | None) -> None:
     """Revoke join token ID: no agent can join with it any more."""
     with open_registry(data_dir) as (_, registry):

@@ -12,7 +12,7 @@ from typing import Any
 import click
 from click.decorators import FC
 
-from coral_mcp.errors import CoralError
+from coral_mcp.errors import AlreadyRunningError, CoralError
 
 
 class CoralGroup(click.Group):
@@ -64,6 +64,48 @@ def default_data_root() -> Path:
         return Path(home)
     xdg = os.environ.get("XDG_DATA_HOME")
     return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "coral"
+
+
+#: The one meaning of --data-dir, for every command that has it.
+DATA_DIR_HELP = (
+    "Coral's data directory: the colony keeps its files in DIR/colony, the agent in"
+    " DIR/agent [default: $CORAL_HOME, else ~/.local/share/coral]."
+)
+
+
+def data_dir_option(func: FC) -> FC:
+    """--data-dir, meaning Coral's data directory (see DATA_DIR_HELP) wherever it appears."""
+    return click.option(
+        "--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_DIR_HELP
+    )(func)
+
+
+def data_root(data_dir: Path | None) -> Path:
+    """--data-dir if given, else the default data directory."""
+    return data_dir or default_data_root()
+
+
+def colony_dir(data_dir: Path | None) -> Path:
+    """Where the colony of this data directory keeps its files."""
+    return data_root(data_dir) / "colony"
+
+
+def refuse_second_start(data_dir: Path | None) -> None:
+    """AlreadyRunningError when a colony already runs on this data directory."""
+    from coral_mcp.colony.running import read_running
+
+    running = read_running(colony_dir(data_dir))
+    if running is not None:
+        raise AlreadyRunningError(
+            f"Coral is already running (pid {running.pid}, data dir {data_root(data_dir)})",
+            hint=f"it answers at {running.http_url}; stop it first (kill -INT {running.pid}),"
+            " or give this one its own --data-dir",
+        )
+
+
+def agent_dir(data_dir: Path | None) -> Path:
+    """Where the agent of this data directory keeps its files."""
+    return data_root(data_dir) / "agent"
 
 
 def script_path(name: str) -> str:

@@ -19,8 +19,15 @@ from coral_mcp.cli.claude_desktop import (
     default_config_path,
     merge_into,
 )
-from coral_mcp.cli.common import CoralGroup, default_data_root, log_level_option
-from coral_mcp.cli.rest import colony_options, locate, running_colony_url
+from coral_mcp.cli.common import (
+    CoralGroup,
+    colony_dir,
+    data_dir_option,
+    data_root,
+    log_level_option,
+)
+from coral_mcp.cli.rest import colony_options_for, get_json, locate
+from coral_mcp.colony.running import read_running
 from coral_mcp.log import configure_logging
 from coral_mcp.runner import run_daemon
 
@@ -36,18 +43,24 @@ def coral_mcp(log_level: str) -> None:
 
 
 @coral_mcp.command()
-@colony_options
+@colony_options_for(
+    "the colony running on --data-dir; when none runs there, an embedded colony and an"
+    " agent for this host, keeping their data in --data-dir"
+)
 def serve(colony_url: str | None, token: str | None, data_dir: Path | None) -> None:
     """Serve Coral's MCP tools and resources over stdio.
 
     With --colony, or when a colony runs on --data-dir, serves that colony (with its
-    token); otherwise runs an embedded colony and an agent for this host.
+    token); otherwise runs an embedded colony and an agent for this host. A colony that
+    does not answer, or refuses the token, is an error at start, not on the first call.
     """
-    root = data_dir or default_data_root()
-    if colony_url or running_colony_url(root / "colony"):
+    if colony_url or read_running(colony_dir(data_dir)):
         access = locate(colony_url, token, data_dir)
+        get_json(access, "/api/v1/status")  # fails here, with the reason, if it cannot work
+        logger.info("serving %s", access.named)
         _serve_proxy(access.url, access.token)
     else:
+        root = data_root(data_dir)
         run_daemon(lambda stop: _serve_embedded(root, stop))
 
 
@@ -106,16 +119,11 @@ def config() -> None:
     default=None,
     help="The config file [default: Claude Desktop's, for this platform].",
 )
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Coral's data directory the server should use [default: ~/.local/share/coral].",
-)
+@data_dir_option
 def claude_desktop(write: bool, config_path: Path | None, data_dir: Path | None) -> None:
     """Print the Claude Desktop configuration for this machine (absolute paths), or with
     --write merge it into Claude Desktop's config, keeping every other server."""
-    root = data_dir or default_data_root()
+    root = data_root(data_dir)
     if not write:
         click.echo(claude_desktop_snippet(root))
         return

@@ -10,8 +10,9 @@ from typing import Any
 
 import click
 
-from coral_mcp.cli.colony_mesh import DATA_DIR_HELP, _colony_dir, open_registry
-from coral_mcp.cli.common import echo_text
+from coral_mcp.cli.colony_mesh import open_registry
+from coral_mcp.cli.common import colony_dir as _colony_dir
+from coral_mcp.cli.common import data_dir_option, echo_text
 from coral_mcp.errors import QueryError
 
 
@@ -71,7 +72,7 @@ def status_document(data_dir: Path | None) -> dict[str, Any]:
 
 
 @mesh.command("status")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_DIR_HELP)
+@data_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(data_dir: Path | None, as_json: bool) -> None:
     """Peers of the colony's mesh: addresses, last handshake, bytes in and out."""
@@ -93,7 +94,7 @@ def status(data_dir: Path | None, as_json: bool) -> None:
 
 @mesh.command("ping")
 @click.argument("agent_id", metavar="AGENT")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_DIR_HELP)
+@data_dir_option
 @click.option("--count", type=int, default=3, show_default=True, help="Echo requests to send.")
 def ping(agent_id: str, data_dir: Path | None, count: int) -> None:
     """Ping AGENT at its mesh address, through the tunnel."""
@@ -121,7 +122,7 @@ def ping(agent_id: str, data_dir: Path | None, count: int) -> None:
 
 @mesh.command("revoke")
 @click.argument("agent_id", metavar="AGENT")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_DIR_HELP)
+@data_dir_option
 def revoke(agent_id: str, data_dir: Path | None) -> None:
     """Revoke AGENT: its tunnel peer is removed and its streams are refused."""
 

@@ -2,124 +2,167 @@
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 from click.decorators import FC
 
-from coral_mcp.cli.common import default_data_root
-from coral_mcp.colony.auth import read_token
+from coral_mcp.cli.common import colony_dir, data_dir_option, data_root
+from coral_mcp.colony.auth import TOKEN_FILE, read_token
+from coral_mcp.colony.running import STATE_FILE, read_running
 from coral_mcp.config import DEFAULT_HTTP_PORT
+from coral_mcp.errors import ColonyUnreachableError, ConfigError, QueryError
 
-STATE_FILE = "colony.json"
 TOKEN_ENV = "CORAL_TOKEN"
 
 
 @dataclass(frozen=True, slots=True)
 class ColonyAccess:
+    """Which colony a command talks to, with what token, and why that one."""
+
     url: str
     token: str | None
+    #: Why this colony: "--colony" or the data dir it runs on (said in every error).
+    source: str
+    #: Where the token came from ("--token", "$CORAL_TOKEN", a file), or None.
+    token_source: str | None = None
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
+    @property
+    def named(self) -> str:
+        """ "the colony at URL (why)", for messages."""
+        return f"the colony at {self.url} ({self.source})"
 
-def running_colony_url(colony_dir: Path) -> str | None:
-    """The HTTP URL of the colony running on `colony_dir`, if one runs there: its state
-    file names a live process, and that process is a Coral one (a pid can be reused)."""
+    def refused(self) -> ColonyUnreachableError:
+        """The error for an HTTP 401 from this colony, with how to fix it."""
+        sent = f"the token from {self.token_source}" if self.token else "no token"
+        return ColonyUnreachableError(
+            f"{self.named} answered 401 Unauthorized to {sent}",
+            hint="pass its token with --token or $CORAL_TOKEN, or the colony's --data-dir;"
+            " `coral colony token show --mcp` on its host prints it",
+        )
+
+
+def colony_url(value: str) -> str:
+    """A --colony value as an http(s) URL; ConfigError when it cannot be one."""
+    url = value.strip().rstrip("/")
+    if "://" not in url:
+        url = "http://" + url
+    parts = urlsplit(url)
     try:
-        state = json.loads((colony_dir / STATE_FILE).read_text())
-        pid = int(state["pid"])
-        os.kill(pid, 0)
-        url = str(state["http"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return url  # no /proc (macOS): the live pid is all we can check
-    return url if any(_is_coral(arg) for arg in cmdline.split(b"\0")) else None
-
-
-def _is_coral(arg: bytes) -> bool:
-    """An argument that names Coral's program: the `coral` script or the package."""
-    return arg.rsplit(b"/", 1)[-1] in (b"coral", b"coral-mcp") or arg.startswith(b"coral_mcp")
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in url:
+        raise ConfigError(
+            f"--colony {value!r} is not a colony URL",
+            hint=f"give its HTTP address, e.g. http://127.0.0.1:{DEFAULT_HTTP_PORT}",
+        )
+    return url
 
 
 def locate(url: str | None, token: str | None, data_dir: Path | None) -> ColonyAccess:
-    """--colony, else the colony running on the data dir, else the default port; the
-    token from --token, else $CORAL_TOKEN, else the data dir's token file.
+    """--colony, else the colony running on the data dir (never a guess); the token from
+    --token, else $CORAL_TOKEN, else the data dir's token file.
 
-    The data dir's token goes only to the colony of that data dir: to an explicit
-    --colony, or to whatever listens on the default port, it is never sent (a local
-    process squatting the port would collect it).
+    The data dir's token goes only to the colony of that data dir: to a --colony that is
+    another one it is never sent (a local process squatting a port would collect it).
     """
-    colony_dir = (data_dir or default_data_root()) / "colony"
-    own: str | None = None
+    colony_home = colony_dir(data_dir)
+    running = read_running(colony_home)
     if url:
-        url = url.rstrip("/")
-        if not url.startswith(("http://", "https://")):
-            url = "http://" + url
+        found, source = colony_url(url), "given by --colony"
     else:
-        own = running_colony_url(colony_dir)
-        url = own or f"http://127.0.0.1:{DEFAULT_HTTP_PORT}"
-    stored = read_token(colony_dir) if own is not None or _is_own(url, colony_dir) else None
-    return ColonyAccess(url, token or os.environ.get(TOKEN_ENV) or stored)
+        if running is None:
+            raise ColonyUnreachableError(
+                f"no colony is running on data dir {data_root(data_dir)}"
+                f" ({_why_not_running(colony_home)})",
+                hint="start one there with `coral up` or `coral colony start`"
+                " (same --data-dir), or name another with --colony URL and --token",
+            )
+        found, source = running.http_url, f"running on data dir {data_root(data_dir)}"
+    if token:
+        return ColonyAccess(found, token, source, "--token")
+    if from_env := os.environ.get(TOKEN_ENV):
+        return ColonyAccess(found, from_env, source, f"${TOKEN_ENV}")
+    if running is None or found != running.http_url.rstrip("/"):
+        return ColonyAccess(found, None, source)
+    from_file = read_token(colony_home)
+    return ColonyAccess(found, from_file, source, str(colony_home / TOKEN_FILE))
 
 
-def _is_own(url: str, colony_dir: Path) -> bool:
-    """An explicit URL that is the data dir's running colony."""
-    return url == running_colony_url(colony_dir)
+def _why_not_running(colony_home: Path) -> str:
+    if not colony_home.exists():
+        return f"{colony_home} does not exist"
+    if (colony_home / STATE_FILE).exists():
+        return f"the process named in {colony_home / STATE_FILE} is gone"
+    return f"{colony_home / STATE_FILE} is missing: no colony is up there now"
 
 
-def colony_options(func: FC) -> FC:
-    """--colony, --token and --data-dir, for commands that talk to a running colony."""
-    func = click.option(
-        "--data-dir",
-        type=click.Path(path_type=Path),
-        default=None,
-        help="Coral's data directory, to find a local colony and its token"
-        " [default: ~/.local/share/coral].",
-    )(func)
-    func = click.option(
-        "--token",
-        default=None,
-        help=f"The colony's HTTP token [default: ${TOKEN_ENV}, else the data dir's].",
-    )(func)
-    return click.option(
-        "--colony",
-        "colony_url",
-        default=None,
-        help="Colony HTTP URL [default: the colony running on --data-dir,"
-        f" else http://127.0.0.1:{DEFAULT_HTTP_PORT}].",
-    )(func)
+def colony_options_for(colony_default: str) -> Callable[[FC], FC]:
+    """--colony, --token and --data-dir; `colony_default` says what happens without --colony."""
+
+    def decorate(func: FC) -> FC:
+        func = data_dir_option(func)
+        func = click.option(
+            "--token",
+            default=None,
+            help=f"The colony's HTTP token [default: ${TOKEN_ENV}, else the data dir's].",
+        )(func)
+        return click.option(
+            "--colony",
+            "colony_url",
+            default=None,
+            help=f"Colony HTTP URL [default: {colony_default}].",
+        )(func)
+
+    return decorate
+
+
+#: For commands that talk to a running colony.
+colony_options = colony_options_for("the colony running on --data-dir")
 
 
 def get_json(access: ColonyAccess, path: str) -> dict[str, Any]:
-    import httpx2
-
-    from coral_mcp.investigate.rest_colony import reply, unreachable
-
-    try:
-        response = httpx2.get(access.url + path, headers=access.headers, timeout=10.0)
-    except httpx2.TransportError as exc:
-        raise unreachable(access.url, exc) from None
-    return reply(response, access.url)
+    """GET `path` from the colony as a dict; unreachable, refused and failed said in one line."""
+    return _request(access, "GET", path, None)
 
 
 def post_json(access: ColonyAccess, path: str, doc: dict[str, Any]) -> dict[str, Any]:
     """POST `doc`; errors as get_json's."""
+    return _request(access, "POST", path, doc)
+
+
+def _request(
+    access: ColonyAccess, method: str, path: str, doc: dict[str, Any] | None
+) -> dict[str, Any]:
     import httpx2
 
-    from coral_mcp.investigate.rest_colony import reply, unreachable
-
+    url = access.url + path
     try:
-        response = httpx2.post(access.url + path, json=doc, headers=access.headers, timeout=10.0)
+        response = httpx2.request(method, url, json=doc, headers=access.headers, timeout=10.0)
     except httpx2.TransportError as exc:
-        raise unreachable(access.url, exc) from None
-    return reply(response, access.url)
+        raise ColonyUnreachableError(
+            f"cannot reach {access.named}: {type(exc).__name__}",
+            hint="is `coral colony start` or `coral up` running? check --colony",
+        ) from None
+    if response.status_code == 401:
+        raise access.refused()
+    try:
+        body = response.json()
+    except ValueError:
+        raise ColonyUnreachableError(
+            f"{url} did not answer with JSON (HTTP {response.status_code})",
+            hint="check that --colony points at a Coral colony's HTTP port",
+        ) from None
+    if response.status_code >= 400:
+        raise QueryError(str(body.get("error", response.status_code)), hint=body.get("hint"))
+    return dict(body)

@@ -10,14 +10,14 @@ import click
 
 from coral_mcp.cli.agent import SERVICE_HELP, build_settings
 from coral_mcp.cli.claude_desktop import claude_desktop_snippet
-from coral_mcp.cli.colony import data_dir_option, port_options
-from coral_mcp.cli.common import default_data_root, echo_err
+from coral_mcp.cli.colony import port_options
+from coral_mcp.cli.common import data_dir_option, data_root, echo_err, refuse_second_start
 from coral_mcp.config import ColonySettings
 from coral_mcp.runner import run_daemon
 
 
 @click.command()
-@data_dir_option("")
+@data_dir_option
 @port_options
 @click.option("--service", "services", multiple=True, metavar="NAME=SPEC", help=SERVICE_HELP)
 @click.option(
@@ -50,7 +50,8 @@ def up(
     from coral_mcp.agent.daemon import AgentDaemon
     from coral_mcp.colony.daemon import ColonyDaemon
 
-    root = data_dir or default_data_root()
+    refuse_second_start(data_dir)
+    root = data_root(data_dir)
     colony_settings = ColonySettings(
         data_dir=root / "colony",
         grpc_host=grpc_host,
@@ -62,9 +63,7 @@ def up(
 
     where = f" --data-dir {root}" if data_dir else ""
     # the agent's settings (and its config file) are checked before anything starts
-    agent_settings = build_settings(
-        config, services, True, root / "agent", interval_s=interval, push_s=push
-    )
+    agent_settings = build_settings(config, services, True, root, interval_s=interval, push_s=push)
 
     async def main(stop: asyncio.Event) -> None:
         colony = await ColonyDaemon.open(colony_settings)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import json
 import logging
 import math
 import os
@@ -28,6 +27,7 @@ from coral_mcp.colony.grpc_auth import ColonyAuthorizer
 from coral_mcp.colony.http_app import MCP_PATH, build_http_app
 from coral_mcp.colony.ingest import Ingest
 from coral_mcp.colony.queries import StoreQueries
+from coral_mcp.colony.running import STATE_FILE, write_state
 from coral_mcp.config import ColonySettings, is_loopback
 from coral_mcp.datadir import ensure_data_dir
 from coral_mcp.errors import AddressInUseError, ConfigError
@@ -43,7 +43,6 @@ from coral_mcp.storage.writer import Writer
 
 logger = logging.getLogger(__name__)
 
-STATE_FILE = "colony.json"
 #: HTTP connections served at once (MCP clients, REST, dashboard).
 HTTP_MAX_CONNECTIONS = 256
 #: Seconds between edge resolutions (when sockets changed).
@@ -318,9 +317,7 @@ class ColonyDaemon:
                 "join_port": self.mesh.join_port,
                 "tls_port": self.mesh.tls_port,
             }
-        tmp = data_dir / (STATE_FILE + ".tmp")
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, data_dir / STATE_FILE)
+        write_state(data_dir, state)
         self._resources.callback(_forget_state, data_dir)
 
     async def close(self) -> None:

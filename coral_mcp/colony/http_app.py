@@ -24,6 +24,7 @@ from fastmcp import FastMCP
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -216,6 +217,18 @@ def openapi_document(routes: list[ApiRoute]) -> dict[str, Any]:
     }
 
 
+async def _json_http_error(request: Request, exc: Exception) -> Response:
+    """404/405 as the JSON error document every other answer uses."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status == 404:
+        error = f"no route {request.url.path}"
+        hint = f"the REST API is under {API} (see {API}/openapi.json); MCP is at {MCP_PATH}"
+    else:
+        error = f"{request.method} is not allowed on {request.url.path}"
+        hint = "the REST API answers GET"
+    return JSONResponse({"error": error, "hint": hint}, status_code=status)
+
+
 def _response(description: str, model: str) -> dict[str, Any]:
     return {
         "description": description,
@@ -249,7 +262,11 @@ def build_http_app(
         return JSONResponse(document)
 
     mcp_app = mcp.http_app(path=MCP_PATH)
+    # Unknown paths fall through to the MCP app's router: it must answer JSON too.
+    for status in (404, 405):
+        mcp_app.add_exception_handler(status, _json_http_error)
     app = Starlette(
+        exception_handlers={404: _json_http_error, 405: _json_http_error},
         routes=[
             Route("/healthz", healthz),
             Route(f"{API}/openapi.json", openapi),

@@ -182,12 +182,12 @@ class Stack:
                 "colony", "start", "--data-dir", str(data), "--grpc-port", "0", "--http-port", "0"
             ),
         )
-        state = self._wait_file(data / "colony.json", proc, self._coral_name("colony"))
+        state = self._wait_file(data / "colony" / "colony.json", proc, self._coral_name("colony"))
         doc = json.loads(state.read_text())
         self.ports["colony_grpc"] = int(str(doc["grpc"]).rsplit(":", 1)[1])
         self.colony_url = str(doc["http"])
         self.mcp_url = str(doc["mcp"])
-        token = self._wait_file(data / "mcp.token", proc, self._coral_name("colony"))
+        token = self._wait_file(data / "colony" / "mcp.token", proc, self._coral_name("colony"))
         self.token = token.read_text().strip()
         self.ports["colony_http"] = int(self.colony_url.rsplit(":", 1)[1])
 
@@ -267,6 +267,8 @@ class Stack:
                     "--interval", str(t.interval_s), "--push", str(t.push_s),
                     "--socket-scan", str(t.socket_scan_s),
                     "--data-dir", str(self.workdir / self._coral_name(f"agent-{name}")),
+                    "--colony-token-file",
+                    str(self.workdir / self._coral_name("colony") / "colony" / "mcp.token"),
                 ),
             )  # fmt: skip
 

@@ -1,12 +1,14 @@
 """Calls a colony's MCP tools over streamable HTTP with the official MCP client.
 
 Connection failures become ColonyUnreachableError naming the URL; tool errors become
-QueryError with the tool's own message.
+QueryError with the tool's own message. A result is read from its structured content,
+else from its text (Coral's tools send each result once, as compact JSON text).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from types import TracebackType
 from typing import Any
 
@@ -15,7 +17,7 @@ import mcp
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import TextContent
 
-from coral_mcp.errors import ColonyUnreachableError, QueryError
+from coral_mcp.errors import ColonyUnreachableError, QueryError, TokenRefusedError
 
 MCP_SUFFIX = "/mcp"
 
@@ -34,21 +36,26 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
-def translate(exc: BaseException, url: str) -> ColonyUnreachableError:
+def translate(exc: BaseException, named: str, refused: bool = False) -> ColonyUnreachableError:
+    """The error a person can act on, naming the colony as `named` says ("the colony at
+    URL (why)"); `refused`: an HTTP 401 was seen on the way."""
     leaves = _leaves(exc)
+    if refused or any(
+        isinstance(leaf, httpx2.HTTPStatusError) and leaf.response.status_code == 401
+        for leaf in leaves
+    ):
+        return TokenRefusedError(
+            f"{named} answered 401 Unauthorized",
+            hint="pass its token with --token (`coral colony token show --mcp` on its host)",
+        )
     for leaf in leaves:
-        if isinstance(leaf, httpx2.HTTPStatusError) and leaf.response.status_code == 401:
-            return ColonyUnreachableError(
-                f"the colony at {url} refused the request (401 unauthorized)",
-                hint="pass --token (see `coral colony token show --mcp` on the colony's host)",
-            )
         if isinstance(leaf, httpx2.TransportError):
             return ColonyUnreachableError(
-                f"cannot reach the colony at {url} ({type(leaf).__name__})",
+                f"cannot reach {named}: {type(leaf).__name__}",
                 hint="is `coral colony start` or `coral up` running? check --colony",
             )
     return ColonyUnreachableError(
-        f"the colony at {url} did not answer MCP: {leaves[0]}",
+        f"{named} did not answer MCP: {leaves[0]}",
         hint="check that --colony points at a Coral colony's HTTP port",
     )
 
@@ -56,20 +63,32 @@ def translate(exc: BaseException, url: str) -> ColonyUnreachableError:
 class ColonyClient:
     """`async with ColonyClient(url) as colony: await colony.call("list_services")`."""
 
-    def __init__(self, colony_url: str, token: str | None = None) -> None:
+    def __init__(self, colony_url: str, token: str | None = None, named: str = "") -> None:
         self.url = mcp_url(colony_url)
+        #: How errors name this colony, e.g. "the colony at URL (running on data dir D)".
+        self.named = named or f"the colony at {self.url}"
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._stack = contextlib.AsyncExitStack()
         self._client: mcp.Client | None = None
+        # The MCP client reports an HTTP 401 as a generic JSON-RPC error; note it here.
+        self._refused = False
+
+    async def _note_status(self, response: httpx2.Response) -> None:
+        if response.status_code == 401:
+            self._refused = True
 
     async def __aenter__(self) -> ColonyClient:
         try:
-            http = await self._stack.enter_async_context(httpx2.AsyncClient(headers=self._headers))
+            http = await self._stack.enter_async_context(
+                httpx2.AsyncClient(
+                    headers=self._headers, event_hooks={"response": [self._note_status]}
+                )
+            )
             transport = streamable_http_client(self.url, http_client=http)
             self._client = await self._stack.enter_async_context(mcp.Client(transport))
         except Exception as exc:
             await self._stack.aclose()
-            raise translate(exc, self.url) from None
+            raise translate(exc, self.named, self._refused) from None
         return self
 
     async def __aexit__(
@@ -93,10 +112,16 @@ class ColonyClient:
         try:
             result = await self._client.call_tool(tool, arguments or {})
         except Exception as exc:
-            raise translate(exc, self.url) from None
+            raise translate(exc, self.named, self._refused) from None
+        text = " ".join(c.text for c in result.content if isinstance(c, TextContent))
         if result.is_error:
-            text = " ".join(c.text for c in result.content if isinstance(c, TextContent))
             raise QueryError(text or f"{tool} failed")
-        if result.structured_content is None:
-            raise QueryError(f"{tool} returned no structured result")
-        return dict(result.structured_content)
+        if result.structured_content is not None:
+            return dict(result.structured_content)
+        try:  # Coral's tools answer once, as compact JSON text (docs/mcp.md says why)
+            document = json.loads(text)
+        except ValueError:
+            raise QueryError(f"{tool} returned no JSON document") from None
+        if not isinstance(document, dict):
+            raise QueryError(f"{tool} returned no JSON object")
+        return document

@@ -87,7 +87,7 @@ def changes(result: dict[str, Any]) -> str:
 def investigation(result: dict[str, Any]) -> str:
     """The answer first (the most likely cause and its confidence), then each ranked
     hypothesis with its evidence (times and values) and its recommendation."""
-    span = f"{result['start']} to {result['end']}"
+    span = f"{result['start']} and {result['end']}"
     if result["outcome"] == "no_significant_anomaly":
         return f"No significant anomaly between {span}.\n{result['summary']}"
     if result["outcome"] == "unknown_service":

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx2
 
-from coral_mcp.errors import ColonyUnreachableError, QueryError
+from coral_mcp.errors import ColonyUnreachableError, QueryError, TokenRefusedError
 
 API = "/api/v1"
 #: tool name -> REST path (the routes answer with the tool's own result model).
@@ -36,8 +36,12 @@ def query(arguments: dict[str, Any]) -> dict[str, str]:
 class RestColony:
     """`async with RestColony(url, token) as colony: await colony.call("investigate", {...})`."""
 
-    def __init__(self, url: str, token: str | None = None, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, url: str, token: str | None = None, named: str = "", timeout_s: float = 30.0
+    ) -> None:
         self.url = url.rstrip("/")
+        #: How errors name this colony, e.g. "the colony at URL (given by --colony)".
+        self.named = named or f"the colony at {self.url}"
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         # Plain http needs no certificates: loading the CA bundle costs ~0.2 s of startup.
         verify = self.url.startswith("https://")
@@ -59,13 +63,14 @@ class RestColony:
         try:
             response = await self._http.get(url, params=query(arguments or {}))
         except httpx2.TransportError as exc:
-            raise unreachable(self.url, exc) from None
+            raise unreachable(self.named, exc) from None
         return reply(response, self.url, f"{tool}: ")
 
 
-def unreachable(colony_url: str, exc: Exception) -> ColonyUnreachableError:
+def unreachable(named: str, exc: Exception) -> ColonyUnreachableError:
+    """`named` says which colony and why, e.g. "the colony at URL (given by --colony)"."""
     return ColonyUnreachableError(
-        f"cannot reach the colony at {colony_url} ({type(exc).__name__})",
+        f"cannot reach {named}: {type(exc).__name__}",
         hint="is `coral colony start` or `coral up` running? check --colony",
     )
 
@@ -73,7 +78,7 @@ def unreachable(colony_url: str, exc: Exception) -> ColonyUnreachableError:
 def reply(response: httpx2.Response, colony_url: str, prefix: str = "") -> dict[str, Any]:
     """A colony REST answer as a dict; refusals and errors as CoralErrors, one line each."""
     if response.status_code == 401:
-        raise ColonyUnreachableError(
+        raise TokenRefusedError(
             f"the colony at {colony_url} refused the token",
             hint="pass --token (see `coral colony token show --mcp` on the colony's host)",
         )

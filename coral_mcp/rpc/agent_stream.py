@@ -52,6 +52,9 @@ RETRYABLE = frozenset(
 QueryHandler = Callable[[DetailQuery], Awaitable[QueryReply]]
 #: Room kept for the envelope when checking a message against the size bound.
 MESSAGE_OVERHEAD_BYTES = 64
+#: On a normal stop, how long to wait for the colony to commit what is still pending
+#: (pending messages live only in memory: a restart would otherwise lose them).
+DRAIN_S = 3.0
 
 
 class Backlog(Protocol):
@@ -129,6 +132,7 @@ class AgentStream:
         self._replies: list[pb.AgentMessage] = []
         self._answering: set[asyncio.Task[None]] = set()
         self._wakeup = asyncio.Event()
+        self._acked = asyncio.Event()
         self.connected = asyncio.Event()
         self.committed_seq = 0
         #: Bytes of every data message queued so far (each encoded once, here).
@@ -294,6 +298,27 @@ class AgentStream:
         self._replies.append(pb.AgentMessage(reply=codec.query_reply_to_pb(reply)))
         self._wakeup.set()
 
+    async def _drain(
+        self,
+        call: grpc.aio.StreamStreamCall[pb.AgentMessage, pb.ColonyMessage],
+        sent: int,
+        reader: asyncio.Task[None],
+    ) -> None:
+        """On stop: send what is still pending, then wait (up to DRAIN_S) for its ack."""
+        for seq, message in list(self._pending.items()):
+            if seq > sent:
+                await call.write(message)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DRAIN_S
+        while self._pending and not reader.done() and loop.time() < deadline:
+            self._acked.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._acked.wait(), deadline - loop.time())
+        if self._pending:
+            logger.warning(
+                "stopping with %d message(s) the colony has not committed", len(self._pending)
+            )
+
     def _acknowledge(self, committed: int) -> None:
         if committed > codec.MAX_SEQ:  # never let the colony's word break our own state
             if committed != self._refused_ack:
@@ -314,6 +339,7 @@ class AgentStream:
             acknowledged = True
         if acknowledged and self._backlog is not None:
             self._backlog.forget(committed)
+        self._acked.set()
 
     async def _write_loop(
         self,
@@ -349,6 +375,7 @@ class AgentStream:
                     )
                 if not done:
                     await call.write(pb.AgentMessage(heartbeat=pb.Heartbeat()))
+            await self._drain(call, sent, reader)
             await call.done_writing()
         finally:
             stopper.cancel()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
-from typing import Annotated, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -82,5 +82,40 @@ async def query_agent(
         start=span.start if span else None,
         end=span.end if span else None,
         truncated=reply.truncated,
-        result=json.loads(reply.json),
+        result=readable(json.loads(reply.json)),
     )
+
+
+def readable(document: Any) -> Any:
+    """The agent's answer in the tools' one time format: raw samples as one row per time
+    (`metrics` names the columns), and every epoch-millisecond `*_ms` field as an RFC 3339
+    UTC time without the suffix."""
+    if isinstance(document, list):
+        return [readable(item) for item in document]
+    if not isinstance(document, dict):
+        return document
+    found: dict[str, Any] = {}
+    for key, value in document.items():
+        if key == "samples" and isinstance(value, list):
+            found.update(_sample_rows(value))
+        elif key.endswith("_ms") and isinstance(value, int):
+            found[key.removesuffix("_ms")] = _time_ms(value)
+        else:
+            found[key] = readable(value)
+    return found
+
+
+def _sample_rows(samples: list[Any]) -> dict[str, Any]:
+    """[[ts_ms, metric, value], ...] -> {"metrics": [...], "rows": [[time, v1, v2, ...]]}."""
+    metrics = sorted({str(s[1]) for s in samples})
+    column = {name: i + 1 for i, name in enumerate(metrics)}
+    rows: dict[int, list[Any]] = {}
+    for ts_ms, metric, value in samples:
+        row = rows.setdefault(int(ts_ms), [_time_ms(int(ts_ms))] + [None] * len(metrics))
+        row[column[str(metric)]] = value
+    return {"metrics": metrics, "rows": [rows[ts] for ts in sorted(rows)]}
+
+
+def _time_ms(ts_ms: int) -> str:
+    at = datetime.fromtimestamp(ts_ms // 1000, UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"

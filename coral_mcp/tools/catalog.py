@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
+import math
 import typing
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -55,6 +57,27 @@ def signature(tool: Tool) -> inspect.Signature:
         [p.replace(annotation=hints[p.name]) for p in params],
         return_annotation=hints["return"],
     )
+
+
+def as_json(result: BaseModel) -> str:
+    """A tool result as it travels: compact JSON, optional fields left out while they
+    hold their default (a required field that is unknown still says null), numbers
+    without float noise (3.153908450042297 -> 3.154, 13774848.0 -> 13774848)."""
+    document = _plain_numbers(result.model_dump(mode="json", exclude_defaults=True))
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+def _plain_numbers(value: Any) -> Any:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        short = round(value, 3) if abs(value) >= 1 else float(f"{value:.4g}")
+        return int(short) if short.is_integer() and abs(short) < 2**53 else short
+    if isinstance(value, dict):
+        return {key: _plain_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain_numbers(item) for item in value]
+    return value
 
 
 def bind(

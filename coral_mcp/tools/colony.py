@@ -10,7 +10,7 @@ from pydantic import Field
 from coral_mcp.models.timerange import parse_range, rfc3339
 from coral_mcp.tools.data import CoralData
 from coral_mcp.tools.paging import decode_cursor, encode_cursor
-from coral_mcp.tools.params import Cursor, End, Limit, Start, check_limit
+from coral_mcp.tools.params import Cursor, Detail, End, Limit, Start, check_limit
 from coral_mcp.tools.schemas import AgentList, ColonyStatusOut, EventList
 from coral_mcp.tools.services import require_service
 
@@ -39,13 +39,15 @@ async def get_events(
         list[str] | None,
         Field(description="Only these kinds, e.g. ['crash', 'restart', 'deploy', 'oom_kill']."),
     ] = None,
-    limit: Limit = 50,
+    limit: Limit = 20,
     cursor: Cursor = None,
+    detail: Detail = False,
 ) -> EventList:
     """What happened, newest first (default the last 24 h): crashes, restarts,
     deploys and version changes, OOM kills, health flips, new or lost dependencies,
-    each with time, service, severity and details. Changes just before a problem
-    are the usual suspects. limit: 1-500."""
+    each with time, service, kind, severity and a message (details such as exit codes,
+    pids and versions with detail=true). Changes just before a problem are the usual
+    suspects. limit: 1-500."""
     check_limit("get_events", limit, MAX_EVENTS)
     span = parse_range(start, end, data.now(), default_span=timedelta(hours=24))
     if service is not None:
@@ -63,7 +65,7 @@ async def get_events(
             + "; events are crashes, restarts, deploys, OOM kills and health flips."
             " Try a wider range such as start='7d'."
         )
-    return EventList.model_validate(
+    found_page = EventList.model_validate(
         {
             "start": span.start,
             "end": span.end,
@@ -74,3 +76,6 @@ async def get_events(
             "hint": hint,
         }
     )
+    if detail:
+        return found_page
+    return found_page.model_copy(update={"events": [e.brief() for e in found_page.events]})

@@ -17,7 +17,15 @@ from coral_mcp.tools.intelligence_schemas import (
     InvestigationOut,
 )
 from coral_mcp.tools.paging import decode_cursor, encode_cursor
-from coral_mcp.tools.params import Cursor, End, Limit, OnlyService, StartHourAgo, check_limit
+from coral_mcp.tools.params import (
+    Cursor,
+    Detail,
+    End,
+    Limit,
+    OnlyService,
+    StartHourAgo,
+    check_limit,
+)
 from coral_mcp.tools.services import require_service
 
 MAX_BASELINES = 500
@@ -142,6 +150,7 @@ async def investigate(
             " or memory ('slow' is latency). Needs service."
         ),
     ] = None,
+    detail: Detail = False,
 ) -> InvestigationOut:
     """What went wrong, where it started, and why: ranks root-cause hypotheses over a
     range (default the last hour) from robust anomalies (with their own onset
@@ -150,7 +159,8 @@ async def investigate(
     confidence, evidence and counter-evidence (time + value) and a recommendation
     for a person. Explains the symptom given (service, metric) by walking its
     dependencies from the symptom's onset. Says "no_significant_anomaly" or
-    "no_clear_root_cause" when that is the truth."""
+    "no_clear_root_cause" when that is the truth. By default the three likeliest
+    hypotheses with their main evidence; detail=true for all of it."""
     span = parse_range(start, end, data.now(), default_span=timedelta(hours=1))
     if span.end - span.start > MAX_RANGE:
         raise QueryError(
@@ -166,7 +176,8 @@ async def investigate(
             hint="name the service whose metric is the symptom (service=...)",
         )
     result = await data.investigate(question, span.start, span.end, service, metric)
-    return InvestigationOut.model_validate(result)
+    found = InvestigationOut.model_validate(result)
+    return found if detail else found.brief()
 
 
 async def recorded_investigation(data: CoralData, investigation_id: str) -> InvestigationOut:

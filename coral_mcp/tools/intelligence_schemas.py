@@ -121,8 +121,41 @@ class InvestigationOut(_Out):
     ]
     summary: str
     hypotheses: list[HypothesisOut] = Field(description="Most likely first.")
-    anomalies: list[AnomalyOut] = Field(description="The anomalies the ranking used.")
+    anomalies: list[AnomalyOut] | None = Field(
+        default=None, description="The anomalies the ranking used; detail=true."
+    )
     duration_ms: Annotated[float, rounded(1)]
+    hint: str | None = Field(default=None, description="What the summary left out.")
+
+    def brief(self, hypotheses: int = 3, evidence: int = 3) -> InvestigationOut:
+        """The first `hypotheses`, each with its first `evidence` items (and as many
+        against), without the anomalies; `hint` says what was left out and where it is."""
+        kept = [
+            h.model_copy(
+                update={
+                    "evidence": h.evidence[:evidence],
+                    "counter_evidence": h.counter_evidence[:evidence],
+                }
+            )
+            for h in self.hypotheses[:hypotheses]
+        ]
+        left = len(self.hypotheses) - len(kept)
+        cut = sum(
+            len(h.evidence) + len(h.counter_evidence) for h in self.hypotheses[:hypotheses]
+        ) - sum(len(h.evidence) + len(h.counter_evidence) for h in kept)
+        counts = (
+            (left, "hypotheses"),
+            (cut, "evidence items"),
+            (len(self.anomalies or []), "anomalies"),
+        )
+        missing = [f"{n} more {what}" for n, what in counts if n]
+        hint = None
+        if missing:
+            hint = (
+                f"Summary: {', '.join(missing)} with detail=true"
+                f" or in coral://investigations/{self.id}."
+            )
+        return self.model_copy(update={"hypotheses": kept, "anomalies": None, "hint": hint})
 
     @field_validator("hypotheses", mode="before")
     @classmethod

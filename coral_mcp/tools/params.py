@@ -23,6 +23,9 @@ StartHourAgo = Annotated[
 End = Annotated[str | None, Field(description=f"Range end: {RANGE_FORMS} Default now.")]
 Limit = Annotated[int, Field(description="Items per page.")]
 Cursor = Annotated[str | None, Field(description="next_cursor of the previous page.")]
+Detail = Annotated[
+    bool, Field(description="true: every field; default false: the summary, which is smaller.")
+]
 
 
 def check_limit(query: str, limit: int, maximum: int) -> None:

@@ -52,6 +52,17 @@ class OutModel(BaseModel):
 _Out = OutModel
 
 
+#: The metrics a service summary shows (with any metric about health or latency).
+SUMMARY_METRICS = frozenset(
+    {"cpu_percent", "rss_bytes", "fds", "threads", "connections_in", "connections_out"}
+)
+
+
+def is_main_metric(name: str) -> bool:
+    """Whether a service summary shows metric `name`."""
+    return name in SUMMARY_METRICS or name.startswith(("health", "latency", "up"))
+
+
 class ServiceOut(_Out):
     name: str = Field(description="Service name, as used by every other tool.")
     status: Literal["up", "down", "stale"] = Field(
@@ -63,12 +74,16 @@ class ServiceOut(_Out):
     listen: list[Text] = Field(description="Listening TCP addresses, ip:port.")
     last_seen: Timestamp = Field(description="Last report, RFC 3339 UTC.")
     metrics: dict[str, float] = Field(
-        description="Latest value of each metric, e.g. cpu_percent, rss_bytes, threads, fds."
+        description="Latest value of the main metrics (cpu_percent, rss_bytes, fds, threads,"
+        " connections, health); of every metric with detail=true."
     )
 
     @classmethod
-    def of(cls, view: ServiceView, now: datetime, stale_after: timedelta) -> ServiceOut:
-        """The service with its status: stale when not reported for `stale_after`."""
+    def of(
+        cls, view: ServiceView, now: datetime, stale_after: timedelta, detail: bool = True
+    ) -> ServiceOut:
+        """The service with its status: stale when not reported for `stale_after`; without
+        `detail`, only its main metrics (SUMMARY_METRICS, and health ones)."""
         fresh = now - view.last_seen <= stale_after
         status = ("up" if view.pids else "down") if fresh else "stale"
         return cls.model_validate(
@@ -79,7 +94,9 @@ class ServiceOut(_Out):
                 "pids": view.pids,
                 "listen": view.listen,
                 "last_seen": view.last_seen,
-                "metrics": dict(view.latest),
+                "metrics": {
+                    name: value for name, value in view.latest if detail or is_main_metric(name)
+                },
             }
         )
 
@@ -285,8 +302,14 @@ class EventOut(_Out):
     kind: str = Field(description="crash, restart, oom_kill, deploy, health_flip, ...")
     severity: Literal["info", "warning", "critical"]
     message: str
-    attributes: dict[str, str]
-    agent_id: str
+    attributes: dict[str, str] | None = Field(
+        default=None, description="Details (exit code, pids, versions, peers); detail=true."
+    )
+    agent_id: str | None = Field(default=None, description="The reporting agent; detail=true.")
+
+    def brief(self) -> EventOut:
+        """The event without its details and agent (what a page shows by default)."""
+        return self.model_copy(update={"attributes": None, "agent_id": None})
 
     @model_validator(mode="before")
     @classmethod
@@ -403,4 +426,7 @@ class AgentDetail(_Out):
     start: Timestamp | None = Field(description="Resolved range start (samples, events).")
     end: Timestamp | None = Field(description="Resolved range end (samples, events).")
     truncated: bool = Field(description="True when the agent cut the result to the limit.")
-    result: dict[str, Any] = Field(description="What the agent holds; shape depends on kind.")
+    result: dict[str, Any] = Field(
+        description="What the agent holds; shape depends on kind. samples: `metrics` names"
+        " the columns of `rows`, each [time, value per metric]."
+    )

@@ -7,16 +7,19 @@ import difflib
 from coral_mcp.errors import QueryError
 from coral_mcp.tools.data import CoralData
 from coral_mcp.tools.paging import decode_cursor, encode_cursor
-from coral_mcp.tools.params import Cursor, Limit, check_limit
+from coral_mcp.tools.params import Cursor, Detail, Limit, check_limit
 from coral_mcp.tools.schemas import ServiceList, ServiceOut
 
 MAX_LIMIT = 200
 
 
-async def list_services(data: CoralData, limit: Limit = 50, cursor: Cursor = None) -> ServiceList:
+async def list_services(
+    data: CoralData, limit: Limit = 50, cursor: Cursor = None, detail: Detail = False
+) -> ServiceList:
     """List every service Coral watches: status (up/down/stale), agents, pids,
-    listening addresses and the latest value of each metric. Call it first to learn
-    the service names the other tools take. limit: 1-200."""
+    listening addresses and the latest value of its main metrics (every metric with
+    detail=true, or get_service for one). Call it first to learn the service names the
+    other tools take. limit: 1-200."""
     check_limit("list_services", limit, MAX_LIMIT)
     offset = decode_cursor(cursor)
     names = await data.service_names()
@@ -30,7 +33,7 @@ async def list_services(data: CoralData, limit: Limit = 50, cursor: Cursor = Non
             " Start one with `coral agent start --colony HOST:PORT`, or `coral up` on this host."
         )
     return ServiceList(
-        services=[ServiceOut.of(v, now, stale_after) for v in page],
+        services=[ServiceOut.of(v, now, stale_after, detail) for v in page],
         count=len(page),
         total=len(names),
         truncated=more,

@@ -25,10 +25,11 @@ def _coral(*args: str, timeout_s: float = 90) -> subprocess.CompletedProcess[str
 
 
 def test_colony_runs_in_the_background_and_stops_cleanly(tmp_path: Path) -> None:
-    data = tmp_path / "colony"
+    root = tmp_path / "coral"
+    data = root / "colony"  # --data-dir is Coral's; the colony keeps its files here
     grpc_port, http_port = str(free_port()), str(free_port())
     ports = ("--grpc-port", grpc_port, "--http-port", http_port)
-    started = _coral("colony", "start", "--daemon", "--data-dir", str(data), *ports)
+    started = _coral("colony", "start", "--daemon", "--data-dir", str(root), *ports)
     assert started.returncode == 0, started.stderr
     pid = int((data / "colony.pid").read_text())
     try:
@@ -37,11 +38,11 @@ def test_colony_runs_in_the_background_and_stops_cleanly(tmp_path: Path) -> None
         assert os.getsid(pid) == pid  # its own session: no terminal to lose
         with socket.create_connection(("127.0.0.1", int(http_port)), timeout=5):
             pass
-        again = _coral("colony", "start", "--daemon", "--data-dir", str(data), *ports)
+        again = _coral("colony", "start", "--daemon", "--data-dir", str(root), *ports)
         assert again.returncode == 1
-        assert f"the colony is already running as pid {pid}" in again.stderr
-        assert "coral colony stop" in again.stderr and "Traceback" not in again.stderr
-        stopped = _coral("colony", "stop", "--data-dir", str(data))
+        assert f"Coral is already running (pid {pid}, data dir {root})" in again.stderr
+        assert "Traceback" not in again.stderr
+        stopped = _coral("colony", "stop", "--data-dir", str(root))
         assert stopped.returncode == 0, stopped.stderr
         assert f"colony (pid {pid}) stopped" in stopped.stdout
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
@@ -50,18 +51,19 @@ def test_colony_runs_in_the_background_and_stops_cleanly(tmp_path: Path) -> None
     finally:
         if psutil.pid_exists(pid):
             os.kill(pid, 9)
-    again = _coral("colony", "stop", "--data-dir", str(data))
+    again = _coral("colony", "stop", "--data-dir", str(root))
     assert again.returncode == 0 and "the colony is not running" in again.stdout
 
 
 def test_a_colony_that_cannot_start_fails_the_command_with_its_log(tmp_path: Path) -> None:
-    data = tmp_path / "colony"
+    root = tmp_path / "coral"
+    data = root / "colony"  # --data-dir is Coral's; the colony keeps its files here
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         taken = str(squatter.getsockname()[1])
         done = _coral(
-            "colony", "start", "--daemon", "--data-dir", str(data),
+            "colony", "start", "--daemon", "--data-dir", str(root),
             "--grpc-port", str(free_port()), "--http-port", taken,
         )  # fmt: skip
     assert done.returncode == 1
@@ -70,16 +72,17 @@ def test_a_colony_that_cannot_start_fails_the_command_with_its_log(tmp_path: Pat
 
 
 def test_agent_runs_in_the_background_until_stopped(tmp_path: Path) -> None:
-    data = tmp_path / "agent"
+    root = tmp_path / "coral"
+    data = root / "agent"
     started = _coral(
-        "agent", "start", "--daemon", "--data-dir", str(data),
+        "agent", "start", "--daemon", "--data-dir", str(root),
         "--colony", f"127.0.0.1:{free_port()}", "--service", f"me=pid:{os.getpid()}",
     )  # fmt: skip
     assert started.returncode == 0, started.stderr
     pid = int((data / "agent.pid").read_text())
     try:
         assert "watching me=pid:" in (data / "agent.log").read_text()
-        stopped = _coral("agent", "stop", "--data-dir", str(data))
+        stopped = _coral("agent", "stop", "--data-dir", str(root))
         assert stopped.returncode == 0 and f"agent (pid {pid}) stopped" in stopped.stdout
     finally:
         if psutil.pid_exists(pid):
@@ -87,12 +90,13 @@ def test_agent_runs_in_the_background_until_stopped(tmp_path: Path) -> None:
 
 
 def test_stop_never_signals_a_process_that_is_not_coral(tmp_path: Path) -> None:
-    data = tmp_path / "agent"
-    data.mkdir()
+    root = tmp_path / "coral"
+    data = root / "agent"
+    data.mkdir(parents=True)
     stranger = subprocess.Popen(["sleep", "60"])
     try:
         (data / "agent.pid").write_text(f"{stranger.pid}\n")
-        done = _coral("agent", "stop", "--data-dir", str(data))
+        done = _coral("agent", "stop", "--data-dir", str(root))
         assert done.returncode == 0 and "stale pid file removed" in done.stdout
         assert stranger.poll() is None
     finally:

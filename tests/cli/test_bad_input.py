@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 from pathlib import Path
@@ -52,7 +53,7 @@ def test_agent_refuses_a_colony_address_without_port(tmp_path: Path) -> None:
 def test_ask_says_it_cannot_reach_the_colony() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     done = run_coral("ask", "what is running?", "--colony", url)
-    assert_one_line_error(done, f"cannot reach the colony at {url} (ConnectError)")
+    assert_one_line_error(done, f"cannot reach the colony at {url} (given by --colony)")
 
 
 def test_colony_refuses_a_port_already_in_use(tmp_path: Path) -> None:
@@ -91,7 +92,7 @@ def test_colony_refuses_an_unwritable_data_dir(tmp_path: Path) -> None:
         "colony",
         "start",
         "--data-dir",
-        str(blocker / "colony"),
+        str(blocker),
         "--grpc-port",
         str(free_port()),
         "--http-port",
@@ -107,7 +108,9 @@ def test_agent_refuses_an_unwritable_data_dir(tmp_path: Path) -> None:
     assert_one_line_error(done, "cannot create data directory")
 
 
-def test_second_colony_on_the_same_data_dir_is_refused(tmp_path: Path, procs: Processes) -> None:
+def test_a_second_colony_on_the_same_data_dir_says_coral_is_already_running(
+    tmp_path: Path, procs: Processes
+) -> None:
     http_port = free_port()
     procs.start(
         "colony",
@@ -122,8 +125,8 @@ def test_second_colony_on_the_same_data_dir_is_refused(tmp_path: Path, procs: Pr
             str(http_port),
         ),
     )
-    state_file = tmp_path / "c" / "colony.json"
-    wait_for(state_file.exists, 30, "first colony")
+    state_file = tmp_path / "c" / "colony" / "colony.json"
+    wait_for(state_file.exists, 90, "first colony")
     done = run_coral(
         "colony",
         "start",
@@ -134,7 +137,10 @@ def test_second_colony_on_the_same_data_dir_is_refused(tmp_path: Path, procs: Pr
         "--http-port",
         str(free_port()),
     )
-    assert_one_line_error(done, "another process is using", "--data-dir")
+    pid = json.loads(state_file.read_text())["pid"]
+    assert_one_line_error(
+        done, f"Coral is already running (pid {pid}, data dir {tmp_path / 'c'})", "--data-dir"
+    )
 
 
 def test_agent_keeps_retrying_an_unreachable_colony_and_says_so(

@@ -97,7 +97,7 @@ def test_embedded_coral_mcp_serve_watches_this_host(tmp_path: Path) -> None:
             with anyio.fail_after(60):
                 while True:
                     result = await client.call_tool("list_services", {})
-                    services = (result.structured_content or {})["services"]
+                    services = json.loads(result.content[0].text)["services"]  # type: ignore[union-attr]
                     if services:
                         return list(services)
                     await anyio.sleep(0.2)

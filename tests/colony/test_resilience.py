@@ -111,10 +111,10 @@ def test_colony_killed_mid_stream_restarts_with_nothing_lost_or_doubled(
 ) -> None:
     grpc_port, http_port, svc_port = free_port(), free_port(), free_port()
     procs.tcp_service("svc", svc_port)
-    colony = procs.start("colony", colony_cmd(tmp_path / "colony", grpc_port, http_port))
+    colony = procs.start("colony", colony_cmd(tmp_path, grpc_port, http_port))
     api = Api(http_port, colony_token(tmp_path / "colony"))
     agent_dir = tmp_path / "agent"
-    agent = procs.start("agent", agent_cmd(agent_dir, grpc_port, svc_port))
+    agent = procs.start("agent", agent_cmd(tmp_path, grpc_port, svc_port))
     wait_for(lambda: committed(api) >= 3, 60, "first messages committed")
     colony.send_signal(signal.SIGKILL)
     colony.wait()
@@ -123,7 +123,7 @@ def test_colony_killed_mid_stream_restarts_with_nothing_lost_or_doubled(
     # While the colony is down the agent keeps sampling and holds its messages.
     wait_for(lambda: b"cannot reach colony" in procs.stderr("agent"), 30, "agent noticing")
     held = sent(agent_dir)
-    procs.start("colony2", colony_cmd(tmp_path / "colony", grpc_port, http_port))
+    procs.start("colony2", colony_cmd(tmp_path, grpc_port, http_port))
     wait_for(lambda: all_delivered(api, agent_dir, held + 2), 60, "backlog and new data")
     agent.send_signal(signal.SIGTERM)
     agent.wait(timeout=20)
@@ -140,7 +140,7 @@ def test_agent_cut_off_goes_stale_then_offline_then_online_with_its_backlog(
     procs.start(
         "colony",
         colony_cmd(
-            tmp_path / "colony",
+            tmp_path,
             grpc_port,
             http_port,
             "--stale-after",
@@ -153,7 +153,7 @@ def test_agent_cut_off_goes_stale_then_offline_then_online_with_its_backlog(
     proxy = PausableProxy(grpc_port)
     agent_dir = tmp_path / "agent"
     try:
-        procs.start("agent", agent_cmd(agent_dir, proxy.port, svc_port))
+        procs.start("agent", agent_cmd(tmp_path, proxy.port, svc_port))
         wait_for(lambda: agent_state(api) == "online" and committed(api) >= 3, 60)
         proxy.pause()
         wait_for(lambda: agent_state(api) == "stale", 20, "stale")
@@ -175,9 +175,9 @@ def test_sigterm_commits_what_was_acknowledged_and_exits_cleanly(
 ) -> None:
     grpc_port, http_port, svc_port = free_port(), free_port(), free_port()
     procs.tcp_service("svc", svc_port)
-    colony = procs.start("colony", colony_cmd(tmp_path / "colony", grpc_port, http_port))
+    colony = procs.start("colony", colony_cmd(tmp_path, grpc_port, http_port))
     api = Api(http_port, colony_token(tmp_path / "colony"))
-    procs.start("agent", agent_cmd(tmp_path / "agent", grpc_port, svc_port))
+    procs.start("agent", agent_cmd(tmp_path, grpc_port, svc_port))
     wait_for(lambda: committed(api) >= 6, 60, "messages committed")
     acknowledged = committed(api)
     colony.send_signal(signal.SIGTERM)

@@ -20,7 +20,8 @@ from tests.conftest import (
     wait_for,
 )
 
-pytestmark = pytest.mark.e2e
+# One worker runs this module: its module fixture (a colony and an agent) is made once.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("rest-api")]
 
 
 @dataclass
@@ -38,8 +39,8 @@ def colony(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Colony]:
     svc_port = free_port()
     try:
         procs.tcp_service("web", svc_port)
-        running = procs.colony(tmp / "colony")
-        procs.agent(tmp / "agent", running.grpc_port, {"web": f"port:{svc_port}"}, 0.3, 0.6)
+        running = procs.colony(tmp)
+        procs.agent(tmp, running.grpc_port, {"web": f"port:{svc_port}"}, 0.3, 0.6)
         url, token = running.url, running.token
 
         def has_metrics() -> bool:
@@ -54,7 +55,7 @@ def colony(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Colony]:
             return got.status_code == 200 and bool(got.json()["points"])
 
         wait_for(has_metrics, 60, "metrics of web")
-        yield Colony(url, tmp / "colony", token)
+        yield Colony(url, tmp, token)
     finally:
         procs.stop_all()
 
@@ -115,6 +116,24 @@ def test_investigate_explains_a_symptom_and_names_unknown_services(colony: Colon
     assert "web" in unknown.json()["hint"]
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status", "says"),
+    [
+        ("GET", "/api/v1/nope", 404, "no route /api/v1/nope"),
+        ("GET", "/nope", 404, "no route /nope"),
+        ("POST", "/api/v1/nope", 404, "no route /api/v1/nope"),
+    ],
+)
+def test_an_unknown_route_answers_json_404(
+    colony: Colony, method: str, path: str, status: int, says: str
+) -> None:
+    response = httpx2.request(method, colony.url + path, headers=auth(colony.token), timeout=5)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"] == says
+    assert "/api/v1/openapi.json" in response.json()["hint"]
+
+
 def test_openapi_document_describes_every_route(colony: Colony) -> None:
     doc = get(colony, "/api/v1/openapi.json").json()
     assert doc["openapi"].startswith("3.1")
@@ -148,7 +167,7 @@ def test_coral_colony_status_prints_text_and_json(colony: Colony) -> None:
     assert "Agents: 1 (1 online, 0 stale, 0 offline)" in text.stdout
     assert "Storage:" in text.stdout and "on disk" in text.stdout
     # With only the data dir it finds the running colony and its token itself.
-    found = run("--data-dir", str(colony.data_dir.parent), "--json")
+    found = run("--data-dir", str(colony.data_dir), "--json")
     assert found.returncode == 0, found.stderr
     assert json.loads(found.stdout)["agents_by_state"]["online"] == 1
 
@@ -164,7 +183,7 @@ def test_coral_colony_status_says_when_no_colony_answers() -> None:
         env=child_env(),
     )
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert f"Error: cannot reach the colony at {url}" in done.stderr
+    assert f"Error: cannot reach the colony at {url} (given by --colony)" in done.stderr
 
 
 @pytest.mark.parametrize("path", ["/api/v1/status", "/api/v1/services", "/mcp"])
@@ -187,4 +206,4 @@ def test_token_show_prints_the_token_the_colony_requires(colony: Colony) -> None
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == colony.token
-    assert (colony.data_dir / "mcp.token").stat().st_mode & 0o777 == 0o600
+    assert (colony.data_dir / "colony" / "mcp.token").stat().st_mode & 0o777 == 0o600

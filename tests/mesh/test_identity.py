@@ -32,16 +32,16 @@ def test_init_writes_a_private_identity_once_and_refuses_to_remake_it(tmp_path: 
     ]
     first = runner.invoke(coral, args)
     assert first.exit_code == 0, first.output
-    path = tmp_path / "mesh" / "colony-identity.json"
+    path = tmp_path / "colony" / "mesh" / "colony-identity.json"
     assert path.stat().st_mode & 0o777 == 0o600
-    identity = ColonyIdentity.load(tmp_path)
+    identity = ColonyIdentity.load(tmp_path / "colony")
     assert identity is not None
     assert (identity.mesh_id, identity.mesh_address) == ("prod", "100.96.0.1")
     assert identity.fingerprint in first.output
     verify_colony_cert(identity.tls_cert_pem, identity.colony_key)
     again = runner.invoke(coral, args)
     assert again.exit_code == 1 and "already has a mesh identity" in again.output
-    reloaded = ColonyIdentity.load(tmp_path)
+    reloaded = ColonyIdentity.load(tmp_path / "colony")
     assert reloaded is not None and reloaded.colony_key == identity.colony_key
     assert reloaded.wg_private_key == identity.wg_private_key
 
@@ -62,7 +62,7 @@ def test_init_reads_this_hosts_routes_and_refuses_an_overlap(tmp_path: Path) -> 
     )
     assert result.exit_code == 1
     assert f"overlaps the route to {routes[0]}" in result.output
-    assert not (tmp_path / "mesh" / "colony-identity.json").exists()
+    assert not (tmp_path / "colony" / "mesh" / "colony-identity.json").exists()
 
 
 def test_a_token_round_trips_and_the_colony_lists_it_without_its_secret(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_a_token_round_trips_and_the_colony_lists_it_without_its_secret(tmp_path
     )
     assert made.exit_code == 0, made.output
     token = JoinToken.decode(made.output.strip())
-    identity = ColonyIdentity.load(tmp_path)
+    identity = ColonyIdentity.load(tmp_path / "colony")
     assert identity is not None
     assert token.colony_key == identity.colony_key
     assert token.endpoints == ("10.1.2.3:9001",)
@@ -89,7 +89,7 @@ def test_a_token_round_trips_and_the_colony_lists_it_without_its_secret(tmp_path
         ).output
     )
     assert [(t["id"], t["state"], t["uses_left"]) for t in listed] == [(token.token_id, "valid", 2)]
-    registry_bytes = (tmp_path / "mesh" / "registry.sqlite").read_bytes()
+    registry_bytes = (tmp_path / "colony" / "mesh" / "registry.sqlite").read_bytes()
     assert token.secret.encode() not in registry_bytes
     revoked = runner.invoke(
         coral, ["colony", "token", "revoke", token.token_id, "--data-dir", str(tmp_path)]

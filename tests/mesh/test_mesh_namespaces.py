@@ -11,8 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import wait_for
 from tests.mesh.conftest import Lab
+
+# Namespaces and wireguard-go share the machine: these run one at a time (pytest-xdist).
+pytestmark = pytest.mark.xdist_group("netns")
 
 IMPERSONATE = """
 import json, sys, grpc
@@ -42,7 +47,7 @@ def _agents(lab: Lab, colony_dir: Path) -> dict[str, Any]:
 
 
 def _mesh(lab: Lab, colony_dir: Path) -> dict[str, Any]:
-    doc = lab.json("colony", "mesh", "status", "--json", "--data-dir", str(colony_dir))
+    doc = lab.json("colony", "mesh", "status", "--json", "--data-dir", str(colony_dir.parent))
     return {p["agent_id"]: p for p in doc["peers"]}
 
 
@@ -52,7 +57,7 @@ def _agent_id(data_dir: Path) -> str:
 
 def _sent(lab: Lab, name: str) -> int:
     """The last sequence number the agent gave a message (it persists its counter)."""
-    return int(json.loads((lab.root / name / "agent.json").read_text())["next_seq"]) - 1
+    return int(json.loads((lab.root / name / "agent" / "agent.json").read_text())["next_seq"]) - 1
 
 
 def _delivered(lab: Lab, colony_dir: Path, name: str, agent_id: str, at_least: int) -> bool:
@@ -62,9 +67,9 @@ def _delivered(lab: Lab, colony_dir: Path, name: str, agent_id: str, at_least: i
 
 
 def _wait_agent_id(lab: Lab, name: str) -> str:
-    path = lab.root / name / "agent.json"
+    path = lab.root / name / "agent" / "agent.json"
     wait_for(path.exists, 30, f"{name} identity")
-    return _agent_id(lab.root / name)
+    return _agent_id(lab.root / name / "agent")
 
 
 def _start_colony(lab: Lab, colony_dir: Path, name: str) -> None:
@@ -75,7 +80,7 @@ def _start_colony(lab: Lab, colony_dir: Path, name: str) -> None:
         "colony",
         "start",
         "--data-dir",
-        str(colony_dir),
+        str(colony_dir.parent),
         "--wg-interface",
         f"wgc{net.tag}",
         "--discovery",
@@ -121,7 +126,7 @@ def test_agents_join_through_tunnels_nat_and_discovery_and_survive_restarts(lab:
         "colony",
         "init",
         "--data-dir",
-        str(colony_dir),
+        str(colony_dir.parent),
         "--mesh-id",
         f"m{net.tag}",
         "--endpoint",
@@ -130,7 +135,7 @@ def test_agents_join_through_tunnels_nat_and_discovery_and_survive_restarts(lab:
     assert oct((colony_dir / "mesh" / "colony-identity.json").stat().st_mode & 0o777) == "0o600"
     tokens = {
         name: lab.coral(
-            "colony", "colony", "token", "create", "--data-dir", str(colony_dir)
+            "colony", "colony", "token", "create", "--data-dir", str(colony_dir.parent)
         ).strip()
         for name in ("a1", "a2")
     }
@@ -141,7 +146,7 @@ def test_agents_join_through_tunnels_nat_and_discovery_and_survive_restarts(lab:
         "token",
         "create",
         "--data-dir",
-        str(colony_dir),
+        str(colony_dir.parent),
         "--endpoint",
         "10.254.254.254:9001",
     ).strip()
@@ -172,7 +177,7 @@ def test_agents_join_through_tunnels_nat_and_discovery_and_survive_restarts(lab:
     assert f"sees this agent as {net.ip('nat')}:".encode() in lab.procs.stderr("a3")
     assert mesh[ids["a3"]]["endpoint"].startswith(net.ip("nat") + ":"), mesh[ids["a3"]]
     assert "seq 1" in lab.coral(
-        "colony", "mesh", "ping", ids["a1"], "--count", "1", "--data-dir", str(colony_dir)
+        "colony", "mesh", "ping", ids["a1"], "--count", "1", "--data-dir", str(colony_dir.parent)
     )
 
     # Inside a1's tunnel, with a1's own certificate, a Register naming a2 is refused:
@@ -192,7 +197,7 @@ def test_agents_join_through_tunnels_nat_and_discovery_and_survive_restarts(lab:
     # Restart a1 and the colony: same keys, same address, data flows again, no token,
     # and nothing is lost: a3 (behind the NAT) keeps running and holds its messages
     # while the colony is down; every sequence number ends up committed.
-    before = json.loads((lab.root / "a1" / "mesh-identity.json").read_text())
+    before = json.loads((lab.root / "a1" / "agent" / "mesh-identity.json").read_text())
     lab.stop("a1")
     lab.stop("colony")
     wait_for(lambda: b"cannot reach colony" in lab.procs.stderr("a3"), 30, "a3 noticing")
@@ -207,14 +212,14 @@ def test_agents_join_through_tunnels_nat_and_discovery_and_survive_restarts(lab:
         )
     for log in ("colony", "colony2"):
         assert b"messages were lost" not in lab.procs.stderr(log)
-    after = json.loads((lab.root / "a1" / "mesh-identity.json").read_text())
+    after = json.loads((lab.root / "a1" / "agent" / "mesh-identity.json").read_text())
     assert after == before
     assert _agents(lab, colony_dir)[ids["a1"]]["address"].startswith(
         f"ipv4:{before['mesh_address']}:"
     )
 
     # Revoke a2: its tunnel peer goes, its stream is refused; a1 carries on.
-    lab.coral("colony", "mesh", "revoke", ids["a2"], "--data-dir", str(colony_dir))
+    lab.coral("colony", "mesh", "revoke", ids["a2"], "--data-dir", str(colony_dir.parent))
     wait_for(lambda: b"removed (agent revoked)" in lab.procs.stderr("colony2"), 20, "revocation")
     a2_seq = _agents(lab, colony_dir)[ids["a2"]]["committed_seq"]
     a1_seq = _agents(lab, colony_dir)[ids["a1"]]["committed_seq"]

@@ -13,6 +13,9 @@ from coral_mcp.mesh.tunnel import UAPI_DIR, Host, choose_mode
 from tests.conftest import coral_cmd
 from tests.mesh.netns import Net, skip_reason
 
+# Namespaces and wireguard-go share the machine: these run one at a time (pytest-xdist).
+pytestmark = pytest.mark.xdist_group("netns")
+
 
 @pytest.mark.parametrize(
     ("host", "expected"),

@@ -35,13 +35,13 @@ def test_without_a_tunnel_an_agent_streams_over_pinned_mutual_tls(
 ) -> None:
     colony_dir, agent_dir = tmp_path / "colony", tmp_path / "agent"
     join_port, tls_port = free_port(), free_port()
-    _coral("colony", "init", "--data-dir", str(colony_dir), "--endpoint", "127.0.0.1")
+    _coral("colony", "init", "--data-dir", str(tmp_path), "--endpoint", "127.0.0.1")
     token = _coral(
         "colony",
         "token",
         "create",
         "--data-dir",
-        str(colony_dir),
+        str(tmp_path),
         "--endpoint",
         f"127.0.0.1:{join_port}",
     ).strip()
@@ -51,7 +51,7 @@ def test_without_a_tunnel_an_agent_streams_over_pinned_mutual_tls(
             "colony",
             "start",
             "--data-dir",
-            str(colony_dir),
+            str(tmp_path),
             "--tunnel",
             "none",
             "--grpc-port",
@@ -73,7 +73,7 @@ def test_without_a_tunnel_an_agent_streams_over_pinned_mutual_tls(
             "agent",
             "start",
             "--data-dir",
-            str(agent_dir),
+            str(tmp_path),
             "--tunnel",
             "none",
             "--join",
@@ -96,7 +96,7 @@ def test_without_a_tunnel_an_agent_streams_over_pinned_mutual_tls(
     # Joined, the long-running (lean) agent does not carry the token on its command line.
     cmdline = Path(f"/proc/{agent.pid}/cmdline").read_bytes()
     assert b"coral_mcp.agent" in cmdline and token.encode() not in cmdline
-    tokens = json.loads(_coral("colony", "token", "list", "--json", "--data-dir", str(colony_dir)))
+    tokens = json.loads(_coral("colony", "token", "list", "--json", "--data-dir", str(tmp_path)))
     assert [t["state"] for t in tokens] == ["used up"]
 
     # A token of another colony, pointed at this one: the agent refuses before sending

@@ -26,8 +26,8 @@ def test_data_dirs_made_by_an_older_coral_are_closed_to_other_users(
     for name in ("colony", "agent"):
         (root / name).mkdir(parents=True)
         (root / name).chmod(0o755)
-    colony = procs.colony(root / "colony")
-    procs.agent(root / "agent", colony.grpc_port, {"me": f"pid:{os.getpid()}"}, 0.2, 0.5)
+    colony = procs.colony(root)
+    procs.agent(root, colony.grpc_port, {"me": f"pid:{os.getpid()}"}, 0.2, 0.5)
     wait_for((root / "agent" / "ring.sqlite").exists, 30, "the agent's ring store")
     wait_for((root / "agent" / "agent.json").exists, 30, "the agent's state")
     assert mode(root / "colony") == 0o700
@@ -40,7 +40,7 @@ def test_data_dirs_made_by_an_older_coral_are_closed_to_other_users(
 def test_absurd_times_in_rest_queries_get_a_clear_json_400(
     tmp_path: Path, procs: Processes
 ) -> None:
-    colony = procs.colony(tmp_path / "colony")
+    colony = procs.colony(tmp_path)
     for start in ("99999999999999999999", "now-99999999999999w", "1e400"):
         response = httpx2.get(
             f"{colony.url}/api/v1/events",

@@ -43,9 +43,9 @@ def test_an_agent_restarted_while_the_colony_is_down_delivers_its_backlog_exactl
     grpc_port, http_port, svc_port = free_port(), free_port(), free_port()
     procs.tcp_service("svc", svc_port)
     colony_dir, agent_dir = tmp_path / "colony", tmp_path / "agent"
-    colony = procs.start("colony", colony_cmd(colony_dir, grpc_port, http_port))
+    colony = procs.start("colony", colony_cmd(tmp_path, grpc_port, http_port))
     api = Api(http_port, colony_token(colony_dir))
-    agent = procs.start("agent", agent_cmd(agent_dir, grpc_port, svc_port))
+    agent = procs.start("agent", agent_cmd(tmp_path, grpc_port, svc_port))
     wait_for(lambda: committed(api) >= 3, 60, "first messages committed")
     colony.send_signal(signal.SIGTERM)
     assert colony.wait(timeout=20) == 0
@@ -57,11 +57,11 @@ def test_an_agent_restarted_while_the_colony_is_down_delivers_its_backlog_exactl
     waiting = kept(agent_dir)
     assert waiting >= 4
 
-    procs.start("agent2", agent_cmd(agent_dir, grpc_port, svc_port))
+    procs.start("agent2", agent_cmd(tmp_path, grpc_port, svc_port))
     wait_for(lambda: b"unacknowledged messages kept" in procs.stderr("agent2"), 30, "reload")
     held = sent(agent_dir)
     wait_for(lambda: sent(agent_dir) >= held + 3, 30, "more backlog after the restart")
-    procs.start("colony2", colony_cmd(colony_dir, grpc_port, http_port))
+    procs.start("colony2", colony_cmd(tmp_path, grpc_port, http_port))
     wait_for(
         lambda: committed(api) >= held + 3 and committed(api) == sent(agent_dir),
         60,

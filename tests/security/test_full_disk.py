@@ -82,11 +82,11 @@ def test_a_full_disk_holds_acks_says_so_and_ingestion_resumes_when_space_returns
     small_disk: Path, tmp_path: Path, procs: Processes
 ) -> None:
     colony_dir, agent_dir = small_disk / "colony", tmp_path / "agent"
-    colony = procs.colony(colony_dir)
+    colony = procs.colony(small_disk)
     api = Api(int(colony.url.rsplit(":", 1)[1]), colony.token)
     token_file = ("--colony-token-file", str(colony_dir / "mcp.token"))
     procs.agent(
-        agent_dir, colony.grpc_port, {"me": f"pid:{os.getpid()}"}, 0.1, 0.2, "agent", *token_file
+        tmp_path, colony.grpc_port, {"me": f"pid:{os.getpid()}"}, 0.1, 0.2, "agent", *token_file
     )
     wait_for(lambda: committed(api) >= 3, 40, "first summaries")
     assert healthz(api) == (200, "ok")

@@ -33,9 +33,9 @@ def test_another_local_user_cannot_speak_for_an_agent_on_the_loopback_port(
         pytest.skip("switching to an unprivileged uid needs root")
     tmp_path.chmod(0o755)  # nobody may reach the scripts' working dir, not the data
     root = tmp_path / "coral"
-    colony = procs.colony(root / "colony")
+    colony = procs.colony(root)
     api = Api(int(colony.url.rsplit(":", 1)[1]), colony.token)
-    procs.agent(root / "agent", colony.grpc_port, {"me": f"pid:{os.getpid()}"}, 0.2, 0.5)
+    procs.agent(root, colony.grpc_port, {"me": f"pid:{os.getpid()}"}, 0.2, 0.5)
     wait_for(lambda: committed(api) >= 2, 40, "the agent, with the token beside it")
     victim = str(agents(api)[0]["agent_id"])
     token_file = root / "colony" / "mcp.token"

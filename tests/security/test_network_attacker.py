@@ -31,10 +31,10 @@ def _attack(lab: Lab, target: str, victim: str, cert: Path | None) -> dict[str, 
 
 def _join_agent(lab: Lab, colony_dir: Path, tunnel: str) -> tuple[str, dict[str, Any]]:
     """Start an agent in namespace "agent", joined to the colony; its id and mesh state."""
-    token = lab.coral("colony", "colony", "token", "create", "--data-dir", str(colony_dir))
+    token = lab.coral("colony", "colony", "token", "create", "--data-dir", str(colony_dir.parent))
     agent_dir = lab.root / "agent"
     lab.start(
-        "agent", "agent", "agent", "start", "--data-dir", str(agent_dir),
+        "agent", "agent", "agent", "start", "--data-dir", str(lab.root),
         "--tunnel", tunnel, "--wg-interface", f"wga{lab.net.tag}",
         "--join", token.strip(), *AGENT_FLAGS,
     )  # fmt: skip
@@ -52,11 +52,11 @@ def _join_agent(lab: Lab, colony_dir: Path, tunnel: str) -> tuple[str, dict[str,
 
 def _init_colony(lab: Lab, colony_dir: Path, *start: str) -> None:
     lab.coral(
-        "colony", "colony", "init", "--data-dir", str(colony_dir),
+        "colony", "colony", "init", "--data-dir", str(colony_dir.parent),
         "--mesh-id", f"m{lab.net.tag}", "--endpoint", lab.net.ip("colony"),
     )  # fmt: skip
     lab.start(
-        "colony", "colony", "colony", "start", "--data-dir", str(colony_dir),
+        "colony", "colony", "colony", "start", "--data-dir", str(colony_dir.parent),
         "--wg-interface", f"wgc{lab.net.tag}", *start,
     )  # fmt: skip
     wait_for((colony_dir / "colony.json").exists, 30, "colony start")

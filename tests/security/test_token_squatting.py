@@ -1,5 +1,5 @@
 """The CLI sends the colony token only to the colony it belongs to: never to whatever
-squats the default port when that colony is not running. A real squatting socket, on
+squats the default port, named with --colony or left behind in a stale state file. A real squatting socket, on
 the real default port, inside a network namespace of its own."""
 
 from __future__ import annotations
@@ -52,24 +52,31 @@ def test_the_token_never_reaches_a_squatter_on_the_default_port(
         wait_ready=True,
     )
 
-    def status() -> subprocess.CompletedProcess[str]:
-        cmd = [*inside, *coral_cmd("colony", "status", "--data-dir", str(root))]
+    def status(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [*inside, *coral_cmd("colony", "status", "--data-dir", str(root), *args)]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
 
-    # No colony runs on the data dir: the CLI tries the default port, without the token.
+    # No colony runs on the data dir: the CLI says so and tries no port at all.
     done = status()
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.count("\n") <= 2, done.stderr  # one line, and a hint
-    wait_for(seen.read_text, 10, "the squatter to see the request")
-    assert token not in seen.read_text()
-    assert "None" in seen.read_text()
+    assert f"no colony is running on data dir {root}" in done.stderr
 
     # A stale state file whose pid now belongs to another program (the squatter):
-    # still not the colony of this data dir, so still no token.
-    state = {"pid": squatter.pid, "http": f"http://127.0.0.1:{DEFAULT_HTTP_PORT}"}
+    # not the colony of this data dir, so it is not asked, and gets no token.
+    url = f"http://127.0.0.1:{DEFAULT_HTTP_PORT}"
+    state = {"pid": squatter.pid, "http": url, "grpc": "127.0.0.1:9000"}
     (root / "colony" / "colony.json").write_text(json.dumps(state))
     done = status()
     assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "no colony is running on data dir" in done.stderr
+    assert seen.read_text() == ""
+
+    # Named with --colony, the squatter is asked, but without the data dir's token.
+    done = status("--colony", url)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    wait_for(seen.read_text, 10, "the squatter to see the request")
     assert token not in seen.read_text()
+    assert "None" in seen.read_text()
     assert "not with a Coral colony's status" in done.stderr

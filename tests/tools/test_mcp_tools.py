@@ -95,7 +95,7 @@ def call(store: ColonyStore, tool: str, args: dict[str, Any]) -> tuple[bool, Any
             result = await client.call_tool(tool, args, raise_on_error=False)
             if result.is_error:
                 return True, result.content[0].text  # type: ignore[union-attr]
-            return False, result.structured_content
+            return False, json.loads(result.content[0].text)  # type: ignore[union-attr]
 
     return asyncio.run(go())
 
@@ -125,7 +125,9 @@ def test_list_metrics_and_get_events_with_filters(store: ColonyStore) -> None:
     assert [m["metric"] for m in metrics["metrics"]] == ["cpu_percent", "rss_bytes"]
     _, events = call(store, "get_events", {"kinds": ["crash"], "start": "1h"})
     assert [(e["service"], e["kind"]) for e in events["events"]] == [("db", "crash")]
-    assert events["events"][0]["attributes"] == {"code": "3"}
+    assert "attributes" not in events["events"][0]  # the summary; details on request
+    _, detailed = call(store, "get_events", {"kinds": ["crash"], "start": "1h", "detail": True})
+    assert detailed["events"][0]["attributes"] == {"code": "3"}
     _, page = call(store, "get_events", {"limit": 1})
     assert page["truncated"] and page["next_cursor"] and page["count"] == 1
 
@@ -185,7 +187,7 @@ def test_resources_are_the_tool_documents(store: ColonyStore) -> None:
 
 def test_investigate_over_a_quiet_range_says_no_significant_anomaly(store: ColonyStore) -> None:
     # Before the deploy (5 min ago) and the crash (3 min ago): nothing happened then.
-    args = {"question": "anything wrong?", "start": "15m", "end": "now-6m"}
+    args = {"question": "anything wrong?", "start": "15m", "end": "now-6m", "detail": True}
     failed, doc = call(store, "investigate", args)
     assert not failed, doc
     assert doc["outcome"] == "no_significant_anomaly" and doc["hypotheses"] == []
@@ -206,9 +208,12 @@ def read_back(store: ColonyStore, investigation_id: str) -> dict[str, Any]:
 def test_a_recorded_investigation_reads_back_exactly_as_the_tool_returned_it(
     store: ColonyStore,
 ) -> None:
-    failed, doc = call(store, "investigate", {"start": "15m", "service": "api"})
+    failed, doc = call(store, "investigate", {"start": "15m", "service": "api", "detail": True})
     assert not failed, doc
     assert read_back(store, doc["id"]) == doc
+    _, brief = call(store, "investigate", {"start": "15m", "service": "api"})
+    assert "anomalies" not in brief and len(brief["hypotheses"]) <= 3
+    assert f"coral://investigations/{brief['id']}" in brief["hint"]
 
 
 def test_intelligence_tools_answer_with_hints_when_nothing_is_learned_yet(
