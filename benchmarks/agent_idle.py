@@ -46,7 +46,7 @@ def main() -> None:
                         "colony",
                         "start",
                         "--data-dir",
-                        f"{tmp}/colony",
+                        tmp,
                         "--grpc-port",
                         str(grpc_port),
                         "--http-port",
@@ -74,7 +74,7 @@ def main() -> None:
                     "--colony",
                     f"127.0.0.1:{grpc_port}",
                     "--data-dir",
-                    f"{tmp}/agent",
+                    tmp,
                     *services,
                 ],
             )

@@ -98,7 +98,7 @@ def main() -> None:
                 subprocess.Popen(
                     [
                         str(BIN / "coral"), "--log-level", "WARNING", "colony", "start",
-                        "--data-dir", f"{tmp}/colony",
+                        "--data-dir", tmp,
                         "--grpc-port", str(grpc_port), "--http-port", str(http_port),
                     ]
                 )
@@ -138,7 +138,7 @@ def main() -> None:
             agent = subprocess.Popen(
                 [
                     str(BIN / "coral"), "--log-level", "WARNING", "agent", "start",
-                    "--colony", f"127.0.0.1:{grpc_port}", "--data-dir", f"{tmp}/agent",
+                    "--colony", f"127.0.0.1:{grpc_port}", "--data-dir", tmp,
                 ]
             )  # fmt: skip
             procs.append(agent)

@@ -44,7 +44,7 @@ def test_escape_sequences_in_stored_names_reach_the_terminal_escaped(
         ]
     )  # fmt: skip
     store.close()
-    procs.colony(colony_dir)
+    procs.colony(tmp_path)
 
     for args in (("colony", "status"), ("ask", "what happened?")):
         done = subprocess.run(
