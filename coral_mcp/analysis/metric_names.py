@@ -72,8 +72,20 @@ def is_effect(metric: str) -> bool:
     return metric_class(metric) is MetricClass.THROUGHPUT
 
 
-#: Words that mark a latency measured by the caller of its dependencies.
-_DEPENDENCY_WORDS = ("client", "outbound", "upstream", "downstream", "dependency", "peer")
+#: Words that mark a latency measured by the caller of its dependencies (the agent's
+#: `tcp_rtt_ms` / `tcp_wait_ms` are over a service's outbound connections; `X@IP:PORT`
+#: is one peer's).
+_DEPENDENCY_WORDS = (
+    "client",
+    "outbound",
+    "upstream",
+    "downstream",
+    "dependency",
+    "peer",
+    "tcp_rtt",
+    "tcp_wait",
+    "@",
+)
 
 
 def is_dependency_latency(metric: str) -> bool:

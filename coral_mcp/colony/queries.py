@@ -158,3 +158,9 @@ class StoreQueries:
 
     async def investigation(self, investigation_id: str) -> dict[str, Any] | None:
         return await self._intelligence.investigation(investigation_id)
+
+    async def record_ask(self, record: dict[str, Any], start: datetime, end: datetime) -> None:
+        await self._intelligence.record_ask(record, start, end)
+
+    async def latest_ask(self) -> dict[str, Any] | None:
+        return await self._intelligence.latest_ask()

@@ -26,6 +26,7 @@ from coral_mcp.models.intelligence import (
     Outcome,
 )
 from coral_mcp.storage import analysis_store as st
+from coral_mcp.storage import asks
 from coral_mcp.storage.store import ColonyStore
 from coral_mcp.storage.writer import Writer
 
@@ -70,6 +71,14 @@ class Intelligence:
     async def investigation(self, investigation_id: str) -> dict[str, Any] | None:
         """A recorded investigation by id, as the JSON document it was stored as."""
         return await self._read(lambda cur: st.load_investigation(cur, investigation_id))
+
+    async def record_ask(self, record: dict[str, Any], start: datetime, end: datetime) -> None:
+        """Store one `coral ask` conversation (see storage/asks.py)."""
+        now = self.now()
+        await self._write(lambda cur: asks.insert_ask(cur, now, start, end, record))
+
+    async def latest_ask(self) -> dict[str, Any] | None:
+        return await self._read(asks.latest_ask)
 
     # -- analysis ---------------------------------------------------------------------
 

@@ -94,3 +94,9 @@ class CoralData(Protocol):
 
     async def investigation(self, investigation_id: str) -> dict[str, Any] | None:
         """A recorded investigation, as stored."""
+
+    async def record_ask(self, record: dict[str, Any], start: datetime, end: datetime) -> None:
+        """Store a `coral ask` conversation; readable later by its id like any investigation."""
+
+    async def latest_ask(self) -> dict[str, Any] | None:
+        """The newest stored `coral ask` conversation, for `coral ask --continue`."""

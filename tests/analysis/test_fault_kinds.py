@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from coral_mcp.analysis.detect import MetricAnomaly
 from coral_mcp.analysis.hypotheses import fault_kind, to_hypothesis
+from coral_mcp.analysis.metric_names import is_dependency_latency
 from coral_mcp.analysis.ranking import Candidate
 from coral_mcp.models import Event, Severity
 from coral_mcp.models.intelligence import FaultKind
@@ -78,3 +79,10 @@ def test_errors_without_latency_or_an_errors_symptom_are_an_error_spike() -> Non
 
 def test_latency_alone_is_latency() -> None:
     assert fault_kind(candidate(anomalies=(up("latency_ms"),))) is FaultKind.LATENCY
+
+
+def test_latency_of_outgoing_calls_is_evidence_about_the_callees() -> None:
+    for name in ("client_latency_p90_s", "tcp_wait_ms", "tcp_rtt_ms@10.0.0.5:5432"):
+        assert is_dependency_latency(name), name
+    for name in ("latency_ms", "server_latency_p90_s", "cpu_percent"):
+        assert not is_dependency_latency(name), name
