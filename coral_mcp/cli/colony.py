@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ import click
 from click.decorators import FC
 
 from coral_mcp.cli.colony_mesh import init, token_create, token_list, token_revoke
-from coral_mcp.cli.common import default_data_root
+from coral_mcp.cli.common import default_data_root, echo_err
 from coral_mcp.cli.rest import colony_options, get_json, locate
 from coral_mcp.colony.auth import read_token
 from coral_mcp.config import (
@@ -228,7 +229,16 @@ def start(
         wg_interface=wg_interface,
         discovery=discovery,
     )
-    run_daemon(lambda stop: ColonyDaemon.run(settings, stop))
+
+    async def main(stop: asyncio.Event) -> None:
+        colony = await ColonyDaemon.open(settings)
+        try:
+            echo_err(f"Dashboard (one-time login URL): {colony.login_url()}")
+            await stop.wait()
+        finally:
+            await colony.close()
+
+    run_daemon(main)
 
 
 @colony.command("status")

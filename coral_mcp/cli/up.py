@@ -70,6 +70,7 @@ def up(
             )
             echo_err(
                 f"Coral is up.\n"
+                f"  Dashboard (one-time login URL): {colony.login_url()}\n"
                 f"  MCP (streamable HTTP): {colony.mcp_url}\n"
                 f"  REST API:              {colony.http_url}/api/v1/services\n"
                 f"  Agents connect to:     {colony.grpc_target}\n"

@@ -27,6 +27,7 @@ from starlette.routing import Mount, Route
 
 from coral_mcp import __version__
 from coral_mcp.colony.auth import ASGIApp, BearerAuth
+from coral_mcp.dashboard.app import Dashboard
 from coral_mcp.errors import CoralError
 from coral_mcp.tools import colony, metrics, services, topology
 from coral_mcp.tools.catalog import Tool, signature
@@ -202,9 +203,13 @@ def _response(description: str, model: str) -> dict[str, Any]:
     }
 
 
-def build_http_app(data: CoralData, mcp: FastMCP, token: str | None) -> ASGIApp:
-    """/healthz, the REST API under /api/v1 and MCP at /mcp; with `token`, every path
-    but /healthz needs `Authorization: Bearer <token>`."""
+def build_http_app(
+    data: CoralData, mcp: FastMCP, token: str | None, dashboard: Dashboard | None = None
+) -> ASGIApp:
+    """/healthz, the REST API under /api/v1, MCP at /mcp and the dashboard at /; with
+    `token`, REST and MCP need `Authorization: Bearer <token>` and the dashboard its
+    session cookie (every path but /healthz and /login answers 401 without them)."""
+    dashboard = dashboard or Dashboard(data, None)
     routes = api_routes()
     document = openapi_document(routes)
 
@@ -220,8 +225,9 @@ def build_http_app(data: CoralData, mcp: FastMCP, token: str | None) -> ASGIApp:
             Route("/healthz", healthz),
             Route(f"{API}/openapi.json", openapi),
             *(Route(r.path, _endpoint(r, data)) for r in routes),
+            *dashboard.routes(),
             Mount("/", app=mcp_app),
         ],
         lifespan=mcp_app.lifespan,  # without it every MCP request fails
     )
-    return app if token is None else BearerAuth(app, token)
+    return app if token is None else BearerAuth(app, token, dashboard)

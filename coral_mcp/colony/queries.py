@@ -151,3 +151,6 @@ class StoreQueries:
 
     async def investigation(self, investigation_id: str) -> dict[str, Any] | None:
         return await self._intelligence.investigation(investigation_id)
+
+    async def recent_investigations(self, limit: int) -> list[dict[str, Any]]:
+        return await self._intelligence.recent_investigations(limit)

@@ -87,3 +87,6 @@ class CoralData(Protocol):
 
     async def investigation(self, investigation_id: str) -> dict[str, Any] | None:
         """A recorded investigation, as stored."""
+
+    async def recent_investigations(self, limit: int) -> list[dict[str, Any]]:
+        """The newest recorded investigations, newest first, as stored."""
