@@ -119,7 +119,9 @@ async def service(data: CoralData, name: str, range_: str) -> Page:
         for b in base.baselines
         if b.hour_of_day == -1
     }
-    marks = [svg.Mark(_ts(e.ts), f"{e.kind}: {e.message}") for e in events.events]
+    marks = [  # anomalies are marked on their own metric's chart, not as events
+        svg.Mark(_ts(e.ts), f"{e.kind}: {e.message}") for e in events.events if e.kind != "anomaly"
+    ]
     names = sorted(m.metric for m in detail.metrics)
     series = await asyncio.gather(
         *(metrics.query_metrics(data, name, m, start=range_) for m in names[:MAX_CHARTS])
@@ -217,13 +219,13 @@ def _hypotheses(inv: InvestigationOut) -> str:
             for e in h.counter_evidence
         )
         items.append(
-            f'<li class="hypothesis"><h3>{h.rank}. {service_link(h.service)} — '
+            f'<section class="hypothesis"><h3>{h.rank}. {service_link(h.service)} — '
             f"{escape(str(h.kind))} <small>confidence {h.confidence:.0%}</small></h3>"
             f"<p>onset {when(h.onset)}</p><h4>Evidence</h4><ul>{evidence or '<li>none</li>'}</ul>"
             f"<h4>Counter-evidence</h4><ul>{counter or '<li>none</li>'}</ul>"
-            f'<p class="recommendation">Recommendation: {escape(h.recommendation)}</p></li>'
+            f'<p class="recommendation">Recommendation: {escape(h.recommendation)}</p></section>'
         )
-    return f'<ol class="hypotheses">{"".join(items)}</ol>' if items else ""
+    return "".join(items)
 
 
 def ask_box() -> str:

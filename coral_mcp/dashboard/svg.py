@@ -100,7 +100,7 @@ def human(value: float, metric: str) -> str:
     if metric.endswith("_bytes") or metric.endswith("_bytes_limit"):
         for unit in ("B", "KB", "MB", "GB", "TB"):
             if abs(value) < 1024 or unit == "TB":
-                return f"{value:.3g} {unit}"
+                return f"{value:.4g} {unit}"
             value /= 1024
     return f"{value:.4g}"
 
@@ -155,7 +155,7 @@ def chart(
         b_lo, b_hi = max(band[0], lo), min(band[1], hi)
         parts.append(
             f'<rect class="band" x="{left}" y="{y(b_hi):.1f}" width="{width - left - right}"'
-            f' height="{max(y(b_lo) - y(b_hi), 1):.1f}"><title>normal: '
+            f' height="{max(y(b_lo) - y(b_hi), 2):.1f}"><title>normal: '
             f"{escape(human(band[0], metric))} to {escape(human(band[1], metric))}</title></rect>"
         )
     for ev in events:
