@@ -11,7 +11,7 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 INSPECTOR := .tools/inspector/node_modules/.bin/mcp-inspector
 INSPECTOR_VERSION := 2.12.0
 
-.PHONY: run test lint typecheck unit proto mesh-tools bench-agent bench-agent-compare clean
+.PHONY: run test lint typecheck unit proto mesh-tools browser bench-agent bench-agent-compare clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,7 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-unit: $(DEV_STAMP) $(INSPECTOR) mesh-tools
+unit: $(DEV_STAMP) $(INSPECTOR) mesh-tools browser
 	$(BIN)/pytest
 
 ## mesh-tools: the userspace WireGuard and netns tools the mesh tests use (Debian; root only)
@@ -50,6 +50,12 @@ mesh-tools:
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends \
 			wireguard-go wireguard-tools iproute2 iptables >/dev/null; \
 	else echo "mesh-tools: not root or no apt-get: the namespace tests will skip"; fi
+
+## browser: Debian's chromium for the dashboard's browser tests (root only)
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 \
+		chromium >/dev/null; } || echo "browser: no chromium: the browser tests will skip"
 
 $(INSPECTOR):
 	mkdir -p .tools/inspector
