@@ -205,7 +205,8 @@ def start(
     wg_interface: str,
     discovery: str | None,
 ) -> None:
-    """Start a colony: gRPC for agents, REST and MCP (/mcp) over HTTP. Runs until interrupted."""
+    """Start a colony: gRPC for agents; REST, MCP (/mcp) and the dashboard (/) over HTTP.
+    Prints a one-time dashboard login URL. Runs until interrupted."""
     from coral_mcp.colony.daemon import ColonyDaemon
 
     settings = ColonySettings(

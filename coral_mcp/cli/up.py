@@ -37,7 +37,8 @@ def up(
     """Start a colony and an agent for this host in one process.
 
     The agent watches every process listening on a TCP port (plus any --service).
-    Prints the MCP endpoint and a Claude Desktop configuration. Runs until interrupted.
+    Prints a one-time dashboard login URL, the MCP endpoint and a Claude Desktop
+    configuration. Runs until interrupted.
     """
     from coral_mcp.agent.daemon import AgentDaemon
     from coral_mcp.colony.daemon import ColonyDaemon
