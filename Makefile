@@ -11,7 +11,7 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 INSPECTOR := .tools/inspector/node_modules/.bin/mcp-inspector
 INSPECTOR_VERSION := 2.12.0
 
-.PHONY: run test lint typecheck unit proto mesh-tools browser bench-agent bench-agent-compare clean
+.PHONY: run test lint typecheck unit proto mesh-tools demo-stores browser bench-agent bench-agent-compare clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,7 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-unit: $(DEV_STAMP) $(INSPECTOR) mesh-tools browser
+unit: $(DEV_STAMP) $(INSPECTOR) mesh-tools demo-stores browser
 	$(BIN)/pytest
 
 ## mesh-tools: the userspace WireGuard and netns tools the mesh tests use (Debian; root only)
@@ -50,6 +50,16 @@ mesh-tools:
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends \
 			wireguard-go wireguard-tools iproute2 iptables >/dev/null; \
 	else echo "mesh-tools: not root or no apt-get: the namespace tests will skip"; fi
+
+## demo-stores: PostgreSQL and Redis from Debian, for `coral demo` and the live fault suite
+demo-stores:
+	@if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && command -v redis-server >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		{ find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -60 | grep -q . \
+			|| apt-get update -qq -o DPkg::Lock::Timeout=300; } && \
+		apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 \
+			postgresql redis-server >/dev/null; \
+	else echo "demo-stores: not root or no apt-get: the live fault suite will skip"; fi
 
 ## browser: Debian's chromium for the dashboard's browser tests (root only)
 browser:
@@ -74,7 +84,9 @@ bench-agent: $(DEV_STAMP)
 bench-agent-compare: $(DEV_STAMP)
 	command -v prometheus-node-exporter >/dev/null || { apt-get update && \
 		apt-get install -y --no-install-recommends prometheus-node-exporter; }
-	$(BIN)/python benchmarks/agent_vs_node_exporter.py
+	if [ "$$(id -u)" = 0 ] && command -v unshare >/dev/null && command -v ip >/dev/null; then \
+		unshare -n sh -c 'ip link set lo up && exec $(BIN)/python benchmarks/agent_vs_node_exporter.py'; \
+	else $(BIN)/python benchmarks/agent_vs_node_exporter.py; fi
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,10 @@ RESULTS.md.
 
     make bench-agent-compare      # installs prometheus-node-exporter first
     python benchmarks/agent_vs_node_exporter.py [--seconds 120] [--warmup 30]
+
+`make bench-agent-compare` runs it (as root) in a network namespace of its own
+(`unshare -n`, loopback up), so that only its own processes listen there: on a shared
+machine, other users' listening processes would otherwise become services too.
 """
 
 from __future__ import annotations
@@ -193,6 +197,13 @@ def main() -> None:
             f"RSS max {max(meter.rss) / 2**20:.1f} MiB, last {meter.rss[-1] / 2**20:.1f} MiB"
         )
     node_rate = sum(scrape_bytes) / wall_s
+    agent_m, node_m = meters["agent"], meters["node_exporter"]
+    cpu_ratio = agent_m.cpu_s() / node_m.cpu_s() if node_m.cpu_s() > 0 else float("inf")
+    lines.append(
+        f"ratio agent / node_exporter, same run: CPU {cpu_ratio:.1f}x (target <= 2x), "
+        f"RSS max {max(agent_m.rss) / max(node_m.rss):.2f}x "
+        f"({max(agent_m.rss) / 2**20:.1f} MiB, target <= 36 MiB)"
+    )
     lines += [
         f"agent -> colony: {acked / wall_s:.0f} B/s ({acked} bytes acknowledged on its gRPC "
         "connection, all framing included)",

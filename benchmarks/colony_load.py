@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ import grpc
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import append_result, free_port
+from common import append_result, running_colony
 
 from coral_mcp.proto import coral_pb2 as pb
 from coral_mcp.proto import coral_pb2_grpc as pb_grpc
@@ -92,8 +91,12 @@ def service_batch(agent: int) -> pb.ServiceBatch:
 
 
 class SimAgent:
-    def __init__(self, index: int, channel: grpc.aio.Channel, stats: Stats) -> None:
+    def __init__(
+        self, index: int, channel: grpc.aio.Channel, stats: Stats, token: str | None = None
+    ) -> None:
         self.index = index
+        #: The colony's token: its plain gRPC port wants it.
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         self.agent_id = f"sim-{index}"
         self._stub = pb_grpc.ColonyStub(channel)
         self._stats = stats
@@ -105,9 +108,10 @@ class SimAgent:
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event) -> None:
         await self._stub.Register(
-            pb.RegisterRequest(agent_id=self.agent_id, hostname=self.agent_id, protocol_version=1)
+            pb.RegisterRequest(agent_id=self.agent_id, hostname=self.agent_id, protocol_version=1),
+            metadata=self._metadata,
         )
-        call = self._stub.Connect()
+        call = self._stub.Connect(metadata=self._metadata)
         await call.write(pb.AgentMessage(hello=pb.Hello(agent_id=self.agent_id)))
         reader = asyncio.create_task(self._read(call))
         ready.set()
@@ -168,7 +172,9 @@ def measure(proc: psutil.Process, stats: Stats, seconds: float) -> dict[str, flo
     }
 
 
-async def run(args: argparse.Namespace, grpc_port: int, colony: psutil.Process) -> list[str]:
+async def run(
+    args: argparse.Namespace, grpc_port: int, colony: psutil.Process, token: str | None
+) -> list[str]:
     channels = [grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") for _ in range(CHANNELS)]
     stats = Stats()
     stop = asyncio.Event()
@@ -177,7 +183,7 @@ async def run(args: argparse.Namespace, grpc_port: int, colony: psutil.Process) 
     lines = []
     for target in [int(n) for n in args.phases.split(",")]:
         while len(agents) < target:
-            agent = SimAgent(len(agents), channels[len(agents) % CHANNELS], stats)
+            agent = SimAgent(len(agents), channels[len(agents) % CHANNELS], stats, token)
             ready = asyncio.Event()
             agents.append(agent)
             tasks.append(asyncio.create_task(agent.run(stop, ready)))
@@ -224,24 +230,10 @@ def main() -> None:
     parser.add_argument("--measure", type=float, default=60.0)
     parser.add_argument("--saturate", type=int, default=1000, help="0 to skip")
     args = parser.parse_args()
-    bin_dir = Path(sys.executable).parent
-    with tempfile.TemporaryDirectory() as tmp:
-        grpc_port, http_port = free_port(), free_port()
-        proc = subprocess.Popen(
-            [str(bin_dir / "coral"), "--log-level", "WARNING", "colony", "start",
-             "--data-dir", tmp, "--grpc-port", str(grpc_port), "--http-port", str(http_port)],
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 30
-            while not Path(tmp, "colony.json").exists():
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise SystemExit("colony did not start")
-                time.sleep(0.1)
-            lines = asyncio.run(run(args, grpc_port, psutil.Process(proc.pid)))
-            disk = sum(p.stat().st_size for p in Path(tmp).glob("colony.duckdb*"))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with tempfile.TemporaryDirectory() as tmp, running_colony(tmp) as colony:
+        process = psutil.Process(colony.proc.pid)
+        lines = asyncio.run(run(args, colony.grpc_port, process, colony.token))
+        disk = sum(p.stat().st_size for p in Path(tmp).glob("colony.duckdb*"))
     lines.append(f"colony DuckDB after the run: {disk / 2**20:.0f} MiB")
     lines.append(
         "targets: >= 100,000 points/s sustained; 1,000 agents <= 50 % of one core;"

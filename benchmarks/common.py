@@ -6,6 +6,11 @@ import os
 import platform
 import socket
 import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -61,3 +66,33 @@ def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
         proc.wait(timeout=15)
         if proc.stdout:
             proc.stdout.close()
+
+
+@dataclass(frozen=True)
+class Colony:
+    proc: subprocess.Popen[bytes]
+    grpc_port: int
+    http_port: int
+    #: The colony's token: HTTP and its plain gRPC port want it.
+    token: str
+
+
+@contextmanager
+def running_colony(data_dir: str) -> Iterator[Colony]:
+    """A real colony process on free loopback ports, ready; stopped on exit."""
+    grpc_port, http_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "coral"), "--log-level", "WARNING", "colony", "start",
+         "--data-dir", data_dir, "--grpc-port", str(grpc_port), "--http-port", str(http_port)],
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not Path(data_dir, "colony.json").exists():
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit("colony did not start")
+            time.sleep(0.1)
+        token = Path(data_dir, "mcp.token").read_text().strip()
+        yield Colony(proc, grpc_port, http_port, token)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

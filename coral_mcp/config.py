@@ -74,11 +74,20 @@ class AgentSettings:
     health_checks: tuple[HealthCheckSpec, ...] = ()
     #: Prometheus `/metrics` endpoints scraped per service.
     scrapes: tuple[ScrapeSpec, ...] = ()
+    #: Find health, metrics and version endpoints of watched services' listening ports
+    #: by themselves (HTTP `/health`, `/metrics`, `/version`...; gRPC health) and poll
+    #: them. Services with configured health checks or scrapes are left to those.
+    auto_probe: bool = True
+    #: Adaptive sampling: a service steady for three samples (idle, no change, no
+    #: event, no transport trouble) is looked at every third sample until it changes.
+    adaptive: bool = True
+    #: Services (by name) never probed by `auto_probe`.
+    auto_probe_skip: tuple[str, ...] = ()
     #: Also sample the host as a whole (CPU, load, memory, disk, network, TCP counters).
     host_metrics: bool = True
-    #: Seconds between full TCP socket scans (discovery, connections, topology). A scan
-    #: walks every process's file descriptors, the agent's largest cost; processes are
-    #: still sampled, and exits seen, every interval_s.
+    #: Seconds between full TCP socket scans where netlink sock_diag is unavailable
+    #: (psutil walks every process's file descriptors, the agent's largest cost). With
+    #: sock_diag (Linux) sockets are read at every sample.
     socket_scan_s: float = 30.0
     #: Root of the proc filesystem (a seam for tests and containers).
     proc_root: Path = Path("/proc")
@@ -94,11 +103,19 @@ class AgentSettings:
     wg_port: int = DEFAULT_AGENT_WG_PORT
     #: Discovery service HOST:PORT, asked when no endpoint of the token answers.
     discovery: str | None = None
+    #: The colony's token file, shown on its plain gRPC port (not needed in a mesh).
+    #: None: `colony/mcp.token` beside the agent's data dir (one data root for both).
+    colony_token_file: Path | None = None
 
     @property
     def tunnel_mode(self) -> TunnelMode:
         """`tunnel`, typed (validated in __post_init__)."""
         return cast(TunnelMode, self.tunnel)
+
+    @property
+    def token_file(self) -> Path:
+        """Where the colony's token is read from."""
+        return self.colony_token_file or self.data_dir.parent / "colony" / "mcp.token"
 
     def __post_init__(self) -> None:
         _tunnel(self.tunnel, self.wg_interface)

@@ -8,6 +8,7 @@
     ├── ColonyUnreachableError      no colony answers at the given address
     ├── ProtocolError               a malformed, oversized or incompatible message
     ├── StorageError                the colony's or agent's store failed
+    │   └── StorageFullError        ... because its disk is full (retry once space returns)
     └── QueryError                  a query that cannot be answered as asked
 
 Every error carries an optional `hint`: the next step a person can take. The CLI
@@ -56,6 +57,10 @@ class ProtocolError(CoralError):
 
 class StorageError(CoralError):
     """The store (DuckDB on the colony, SQLite on the agent) failed."""
+
+
+class StorageFullError(StorageError):
+    """The store's disk is full: nothing was written; the same write can succeed later."""
 
 
 class QueryError(CoralError):

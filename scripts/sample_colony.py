@@ -55,7 +55,7 @@ class SampleData:
     def service_stale_after(self) -> timedelta:
         return timedelta(minutes=2)
 
-    async def services(self) -> list[ServiceView]:
+    async def services(self, names: Sequence[str] | None = None) -> list[ServiceView]:
         latest = {
             "api": (("cpu_percent", 41.5), ("rss_bytes", 512.0e6), ("threads", 24.0)),
             "db": (("cpu_percent", 12.0), ("rss_bytes", 1.2e9), ("threads", 40.0)),
@@ -74,6 +74,7 @@ class SampleData:
                 latest=latest[name],
             )
             for i, name in enumerate(sorted(latest))
+            if names is None or name in names
         ]
 
     async def service_names(self) -> list[str]:
@@ -198,7 +199,12 @@ class SampleData:
         ][:limit]  # fmt: skip
 
     async def investigate(
-        self, question: str | None, start: datetime, end: datetime, service: str | None
+        self,
+        question: str | None,
+        start: datetime,
+        end: datetime,
+        service: str | None,
+        metric: str | None = None,
     ) -> InvestigationResult:
         deploy = EvidenceItem(
             NOW - timedelta(minutes=12),

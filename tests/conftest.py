@@ -93,7 +93,9 @@ class Processes:
             ),
         )  # fmt: skip
         url = f"http://127.0.0.1:{http_port}"
-        return RunningColony(url, grpc_port, data_dir, colony_token(data_dir))
+        token = colony_token(data_dir)
+        wait_for((data_dir / "colony.json").exists, 30, f"{name} ready")
+        return RunningColony(url, grpc_port, data_dir, token)
 
     def agent(
         self,
@@ -103,6 +105,7 @@ class Processes:
         interval_s: float = 0.5,
         push_s: float = 1.0,
         name: str = "agent",
+        *extra: str,
     ) -> subprocess.Popen[bytes]:
         """A real agent watching `services` (name -> spec) and streaming to grpc_port."""
         specs = [arg for n, spec in services.items() for arg in ("--service", f"{n}={spec}")]
@@ -111,7 +114,7 @@ class Processes:
             coral_cmd(
                 "agent", "start", "--colony", f"127.0.0.1:{grpc_port}", *specs,
                 "--interval", str(interval_s), "--push", str(push_s),
-                "--data-dir", str(data_dir),
+                "--data-dir", str(data_dir), *extra,
             ),
         )  # fmt: skip
 

@@ -26,6 +26,7 @@ _TOP: dict[str, Any] = {
     "heartbeat_s": _NUMBER,
     "socket_scan_s": _NUMBER,
     "host_metrics": bool,
+    "auto_probe": bool,
     "proc_root": str,
     "cgroup_root": str,
     "systemctl": str,
@@ -33,7 +34,7 @@ _TOP: dict[str, Any] = {
     "service": list,
 }
 _RING = {"max_age_s": _NUMBER, "max_bytes": int}
-_SERVICE = {"name": str, "match": str, "health": list, "scrape": list}
+_SERVICE = {"name": str, "match": str, "health": list, "scrape": list, "auto_probe": bool}
 _HEALTH = {
     "kind": str,
     "target": str,
@@ -64,12 +65,15 @@ def load_config_file(path: Path) -> dict[str, Any]:
     specs: list[ServiceSpec] = []
     checks: list[HealthCheckSpec] = []
     scrapes: list[ScrapeSpec] = []
+    skip: list[str] = []
     for index, entry in enumerate(doc.get("service", [])):
         where = f"service[{index}]."
         _check(entry, _SERVICE, where, path)
         name = entry.get("name")
         if not name:
             raise ConfigError(f"{path}: {where}name is required", hint=_HINT)
+        if entry.get("auto_probe") is False:
+            skip.append(name)
         if "match" in entry:
             specs.append(_parse_spec(f"{name}={entry['match']}", path, where))
         for number, health in enumerate(entry.get("health", [])):
@@ -85,6 +89,8 @@ def load_config_file(path: Path) -> dict[str, Any]:
         fields["health_checks"] = tuple(checks)
     if scrapes:
         fields["scrapes"] = tuple(scrapes)
+    if skip:
+        fields["auto_probe_skip"] = tuple(skip)
     return fields
 
 

@@ -27,7 +27,7 @@ from coral_mcp.agent.ring_store import RingStore
 from coral_mcp.agent.sensing import Sensor
 from coral_mcp.agent.summarize import SeriesKey, drop_unchanged, summarize
 from coral_mcp.config import AgentSettings
-from coral_mcp.datadir import ensure_data_dir
+from coral_mcp.datadir import ensure_data_dir, read_token_file
 from coral_mcp.mesh.agent_link import AgentLink, bring_up_tunnel, plan_link
 from coral_mcp.mesh.agent_state import AgentMeshState
 from coral_mcp.mesh.tunnel import Tunnel
@@ -65,10 +65,13 @@ class AgentDaemon:
         target: str = settings.colony
         credentials: grpc.ChannelCredentials | None = None
         options: tuple[tuple[str, str], ...] = ()
+        token: str | None = None
         if self.mesh_state is not None and self.mesh_state.joined:
             self.link = plan_link(self.mesh_state, settings.tunnel_mode)
             target, credentials = self.link.target, self.link.credentials
             options = self.link.channel_options
+        else:
+            token = read_token_file(settings.token_file)
         self.latest = ServiceBatch(observed_ms=0, services=())
         self.stream = AgentStream(
             target,
@@ -80,9 +83,16 @@ class AgentDaemon:
             on_query=self._answer_query,
             credentials=credentials,
             channel_options=options,
+            backlog=self.ring,
+            token=token,
         )
         self._detail = DetailAnswerer(self.ring, lambda: self.latest, ps=ps)
-        self._last_push_s = clock()
+        # The next window starts where the last pushed one ended (before a restart
+        # too), unless that is older than the raw samples kept.
+        last_end = self.ring.last_push_end_s
+        now = clock()
+        fresh = last_end is not None and now - settings.ring_max_age_s < last_end <= now
+        self._last_push_s = last_end if fresh and last_end is not None else now
         self._last_sent: dict[SeriesKey, tuple[float, int]] = {}
         self._services_sent: tuple[object, int] | None = None
         #: Bytes of summaries and service lists queued for the colony (protobuf size).
@@ -147,6 +157,7 @@ class AgentDaemon:
         else:
             self._services_sent = (services, self._services_sent[1] + 1)
         self.pushed_bytes += self.stream.queued_bytes - queued
+        self.ring.last_push_end_s = end_s
         self.ring.evict(end_s)
         release_free_memory()
 

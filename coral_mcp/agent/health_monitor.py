@@ -11,22 +11,42 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from coral_mcp.agent.collectors.health import HealthChecker, HealthResult
 from coral_mcp.models import Event, EventKind, Sample, Severity
 from coral_mcp.models.checks import HealthCheckSpec
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class HealthMonitor:
-    def __init__(self, specs: Sequence[HealthCheckSpec], checker: HealthChecker | None = None):
+    def __init__(
+        self,
+        specs: Sequence[HealthCheckSpec],
+        checker: HealthChecker | None = None,
+        carry_from: HealthMonitor | None = None,
+    ):
+        """`carry_from`: a monitor whose checks' verdicts, versions and due times this one
+        takes over (for the checks both have), so replacing the set of checks does not
+        forget what the unchanged ones saw."""
         self._specs = list(specs)
         self._checker = checker or HealthChecker()
         self._due_s: dict[int, float] = {}
         self._healthy: dict[int, bool] = {}
         self._version: dict[int, str] = {}
         self._latest: dict[int, HealthResult] = {}
+        if carry_from is not None:
+            old = {spec: i for i, spec in enumerate(carry_from._specs)}
+            for i, spec in enumerate(self._specs):
+                j = old.get(spec)
+                if j is None:
+                    continue
+                _carry(self._due_s, carry_from._due_s, i, j)
+                _carry(self._healthy, carry_from._healthy, i, j)
+                _carry(self._version, carry_from._version, i, j)
+                _carry(self._latest, carry_from._latest, i, j)
 
     def run_due(self, now_s: float) -> tuple[list[Sample], list[Event]]:
         """Run the checks whose interval has passed, concurrently; samples and events."""
@@ -122,3 +142,8 @@ def _samples(now_s: float, spec: HealthCheckSpec, result: HealthResult) -> list[
         for name, ok in result.components
     ]
     return samples
+
+
+def _carry(mine: dict[int, T], theirs: dict[int, T], i: int, j: int) -> None:
+    if j in theirs:
+        mine[i] = theirs[j]

@@ -8,12 +8,16 @@ number the colony has already committed.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from coral_mcp.errors import DataDirError
+from coral_mcp.rpc.codec import MAX_SEQ
+
+logger = logging.getLogger(__name__)
 
 STATE_FILE = "agent.json"
 
@@ -30,6 +34,17 @@ class AgentIdentity:
         try:
             raw = json.loads(path.read_text())
             identity = cls(path, str(raw["agent_id"]), int(raw["next_seq"]))
+            if not 1 <= identity.next_seq <= MAX_SEQ:
+                # An older agent adopted an impossible number from its colony. Start
+                # again at 1: the colony's acknowledgement at registration moves us on
+                # past whatever it has committed.
+                logger.warning(
+                    "agent state %s had sequence %d, out of range: reset to 1",
+                    path,
+                    identity.next_seq,
+                )
+                identity.next_seq = 1
+                identity.save()
         except FileNotFoundError:
             host = hostname.split(".", maxsplit=1)[0]
             short = "".join(c for c in host if c.isalnum() or c in "-_")
@@ -46,12 +61,14 @@ class AgentIdentity:
     def save(self) -> None:
         tmp = self.path.with_suffix(".tmp")
         try:
-            tmp.write_text(json.dumps({"agent_id": self.agent_id, "next_seq": self.next_seq}))
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(json.dumps({"agent_id": self.agent_id, "next_seq": self.next_seq}))
             os.replace(tmp, self.path)
         except OSError as exc:
             raise DataDirError(f"cannot write the agent state {self.path}: {exc}") from None
 
     def advance(self, next_seq: int) -> None:
-        if next_seq > self.next_seq:
+        if self.next_seq < next_seq <= MAX_SEQ:
             self.next_seq = next_seq
             self.save()

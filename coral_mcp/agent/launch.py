@@ -37,6 +37,8 @@ def decode_launch(text: str) -> tuple[AgentSettings, str]:
         fields: dict[str, Any] = dict(doc["settings"])
         for name in _PATHS:
             fields[name] = Path(fields[name])
+        if fields.get("colony_token_file") is not None:
+            fields["colony_token_file"] = Path(fields["colony_token_file"])
         fields["services"] = tuple(
             ServiceSpec(s["name"], SpecKind(s["kind"]), s["value"]) for s in fields["services"]
         )
@@ -44,6 +46,7 @@ def decode_launch(text: str) -> tuple[AgentSettings, str]:
             HealthCheckSpec(**{**c, "kind": CheckKind(c["kind"])}) for c in fields["health_checks"]
         )
         fields["scrapes"] = tuple(ScrapeSpec(**c) for c in fields["scrapes"])
+        fields["auto_probe_skip"] = tuple(fields.get("auto_probe_skip", ()))
         return AgentSettings(**fields), str(doc["log_level"])
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(

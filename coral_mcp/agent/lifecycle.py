@@ -3,8 +3,10 @@
 `LifecycleTracker.observe()` compares what a service looks like now (its processes,
 its cgroup's OOM-kill counter, its outbound peers) with what it looked like at the
 previous sample and returns the events in between: start, exit, crash (with exit code
-or signal where knowable), restart (a new pid for the same service), deploy (the
-executable or command line changed), OOM kill, new and lost dependency edges.
+or signal where knowable), restart (a new pid for the same service, nothing changed),
+deploy (it came back with another executable, command line or version-like
+environment variable: one `deploy` event carrying old and new version instead of the
+restart), OOM kill, new and lost dependency edges.
 
 The first observation of a service only sets the baseline: an agent starting up does
 not report every running process as "started". How a gone process ended is asked of
@@ -22,7 +24,7 @@ from coral_mcp.models import Endpoint, Event, EventKind, Severity
 
 ExitLookup = Callable[[int, str | None], ExitStatus | None]
 UnitLookup = Callable[[int], str | None]
-Fingerprint = tuple[str, int, float, tuple[str, ...]]
+Fingerprint = tuple[str, int, float, tuple[str, ...], tuple[tuple[str, str], ...]]
 
 _CMDLINE_CHARS = 300
 
@@ -135,63 +137,93 @@ class LifecycleTracker:
 
     def _began(self, ts_ms: int, service: str, stat: ProcessStat, memory: _Memory) -> list[Event]:
         attrs = (("pid", str(stat.pid)), ("exe", stat.exe), ("cmdline", _cmdline(stat.cmdline)))
-        events: list[Event] = []
-        if memory.had_pids and not memory.pids:
-            gone = memory.last_gone_pid
-            previous = (("previous_pid", str(gone)),) if gone is not None else ()
-            events.append(
+        restarted = memory.had_pids and not memory.pids
+        gone = memory.last_gone_pid
+        previous = (("previous_pid", str(gone)),) if restarted and gone is not None else ()
+        if memory.fingerprint is not None and memory.fingerprint != stat.fingerprint:
+            return [_deploy(ts_ms, service, memory.fingerprint, stat, previous)]
+        if restarted:
+            return [
                 Event(
                     ts_ms,
                     service,
                     EventKind.RESTART,
                     Severity.WARNING,
-                    f"restarted as pid {stat.pid}",
+                    f"restarted as pid {stat.pid} (same executable, command line and version)",
                     attrs + previous,
                 )
+            ]
+        return [
+            Event(
+                ts_ms, service, EventKind.START, Severity.INFO, f"process {stat.pid} started", attrs
             )
-        else:
-            events.append(
-                Event(
-                    ts_ms,
-                    service,
-                    EventKind.START,
-                    Severity.INFO,
-                    f"process {stat.pid} started",
-                    attrs,
-                )
-            )
-        if memory.fingerprint is not None and memory.fingerprint != stat.fingerprint:
-            events.append(_deploy(ts_ms, service, memory.fingerprint, stat))
-        return events
+        ]
 
 
-def _deploy(ts_ms: int, service: str, before: Fingerprint, stat: ProcessStat) -> Event:
-    old_exe, old_inode, old_mtime, old_cmdline = before
+def _deploy(
+    ts_ms: int,
+    service: str,
+    before: Fingerprint,
+    stat: ProcessStat,
+    extra: tuple[tuple[str, str], ...] = (),
+) -> Event:
+    old_exe, old_inode, old_mtime, old_cmdline, old_env = before
     changed = [
         what
         for what, differs in (
             ("executable path", old_exe != stat.exe),
             ("executable file", (old_inode, old_mtime) != (stat.exe_inode, stat.exe_mtime_s)),
             ("command line", old_cmdline != stat.cmdline),
+            ("environment", old_env != stat.version_env),
         )
         if differs
     ]
+    old_version, new_version = version_of(old_env), version_of(stat.version_env)
     attrs = (
         ("pid", str(stat.pid)),
+        *extra,
         ("changed", ", ".join(changed)),
+        ("old_version", old_version or _describe(old_exe, old_mtime)),
+        ("new_version", new_version or _describe(stat.exe, stat.exe_mtime_s)),
         ("old_exe", old_exe),
         ("new_exe", stat.exe),
         ("old_cmdline", _cmdline(old_cmdline)),
         ("new_cmdline", _cmdline(stat.cmdline)),
     )
+    versions = f"{old_version} -> {new_version}: " if old_version != new_version else ""
     return Event(
         ts_ms,
         service,
         EventKind.DEPLOY,
         Severity.INFO,
-        f"new version deployed ({', '.join(changed)} changed)",
+        f"new version deployed ({versions}{', '.join(changed)} changed)",
         attrs,
     )
+
+
+def version_of(env: tuple[tuple[str, str], ...]) -> str:
+    """The version a process's environment names: `APP_VERSION`, `SERVICE_VERSION` or
+    `VERSION` first, another `*VERSION*`, an image or tag, then any other (commit,
+    revision); "" when none."""
+    preferred = ("APP_VERSION", "SERVICE_VERSION", "VERSION")
+    for key, value in sorted(env, key=lambda kv: kv[0] not in preferred):
+        if value and kv_matches(key, ("VERSION",)):
+            return value
+    for words in (("IMAGE", "TAG"), ()):
+        for key, value in env:
+            if value and (not words or kv_matches(key, words)):
+                return value
+    return ""
+
+
+def kv_matches(key: str, words: tuple[str, ...]) -> bool:
+    return any(w in key.upper() for w in words)
+
+
+def _describe(exe: str, mtime_s: float) -> str:
+    """A version for a program that names none: its executable's name and build time."""
+    name = exe.rsplit("/", 1)[-1] or "?"
+    return f"{name}@{int(mtime_s)}" if mtime_s else name
 
 
 def _oom(ts_ms: int, service: str, before: int | None, now: int | None) -> list[Event]:

@@ -16,6 +16,7 @@ class Rates:
     def __init__(self) -> None:
         self._last: dict[Hashable, tuple[float, float]] = {}
         self._seen: set[Hashable] = set()
+        self._kept: set[Hashable] = set()
 
     def rate(self, key: Hashable, ts_s: float, total: float) -> float | None:
         self._seen.add(key)
@@ -30,5 +31,12 @@ class Rates:
 
     def end_round(self) -> None:
         for key in self._last.keys() - self._seen:
-            del self._last[key]
+            if not (isinstance(key, tuple) and key and key[0] in self._kept):
+                del self._last[key]
         self._seen = set()
+        self._kept = set()
+
+    def keep(self, owner: Hashable) -> None:
+        """Keep the keys `(owner, ...)` through this round without a reading (a service
+        resting this round), so its next reading still gives a rate."""
+        self._kept.add(owner)

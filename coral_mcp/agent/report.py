@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from coral_mcp.agent.sensing import Observation, Sensor
+from coral_mcp.agent.collectors.cgroup import CgroupStat
+from coral_mcp.agent.sensing import Observation, Sensor, cgroup_is_own
 from coral_mcp.models import Sample
 
 _BYTES_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
@@ -35,8 +36,9 @@ def status_document(observation: Observation, sensor: Sensor) -> dict[str, Any]:
                 "connections_out": series.get("connections_out"),
                 "health": [
                     {"check": spec.name, "healthy": r.healthy, "detail": r.detail}
-                    for spec, r in sensor.health.results_for(state.name)
+                    for spec, r in _health_results(sensor, state.name)
                 ],
+                "probed": _probed(sensor, state.name),
             }
         )
     return {
@@ -74,14 +76,50 @@ def inspect_document(name: str, observation: Observation, sensor: Sensor) -> dic
         ],
         "listen": [str(e) for e in state.listen],
         "peers": [{"remote": str(p.remote), "connections": p.connections} for p in state.peers],
-        "cgroup": asdict(cgroup) if cgroup is not None else None,
+        "cgroup": _cgroup(cgroup, state.pids),
         "health": [
-            {"check": spec.name, **asdict(result)}
-            for spec, result in sensor.health.results_for(name)
+            {"check": spec.name, **asdict(result)} for spec, result in _health_results(sensor, name)
         ],
+        "probed": _probed(sensor, name),
         "series": _series(observation.samples, name),
-        "prometheus_dropped": sensor.scraper.last_dropped.get(name, []),
+        "prometheus_dropped": sensor.scraper.last_dropped.get(name)
+        or (sensor.prober.scraper.last_dropped.get(name, []) if sensor.prober else []),
     }
+
+
+def _cgroup(cgroup: CgroupStat | None, pids: tuple[int, ...]) -> dict[str, Any] | None:
+    """The cgroup's figures, labelled as the cgroup's (and as shared when it holds other
+    processes too: its memory is then not the service's)."""
+    if cgroup is None:
+        return None
+    doc = asdict(cgroup)
+    doc["pids"] = len(cgroup.pids)
+    doc["shared_with_other_processes"] = not cgroup_is_own(cgroup, pids)
+    return doc
+
+
+def _health_results(sensor: Sensor, service: str) -> list[tuple[Any, Any]]:
+    found = list(sensor.health.results_for(service))
+    if sensor.prober is not None:
+        found += sensor.prober.health.results_for(service)
+    return found
+
+
+def _probed(sensor: Sensor, service: str) -> list[dict[str, Any]]:
+    """What auto-probing found on the service's ports (empty when it is off)."""
+    if sensor.prober is None:
+        return []
+    return [
+        {
+            "port": f.port,
+            "speaks": f.kind,
+            "health": f.health,
+            "metrics": f.metrics,
+            "version": f.version,
+            "summary": f.describe(),
+        }
+        for f in sensor.prober.findings(service)
+    ]
 
 
 def status_text(doc: dict[str, Any]) -> str:
@@ -93,6 +131,7 @@ def status_text(doc: dict[str, Any]) -> str:
             f"{_bytes(s['rss_bytes']):>10} {_num(s['connections_in']):>4} "
             f"{_num(s['connections_out']):>4}  {health if s['up'] else 'DOWN'}"
         )
+        lines += [f"{'':24} probed {p['summary']}" for p in s.get("probed", ())]
     if not doc["services"]:
         lines.append("(no services: give --service NAME=SPEC, or start one that listens)")
     host = doc["host"]
@@ -117,8 +156,18 @@ def inspect_text(doc: dict[str, Any]) -> str:
     lines.append(f"  listen: {', '.join(doc['listen']) or '-'}")
     peers = ", ".join(f"{p['remote']} x{p['connections']}" for p in doc["peers"])
     lines.append(f"  peers: {peers or '-'}")
-    if doc["cgroup"]:
-        lines.append(f"  cgroup: {doc['cgroup']}")
+    group = doc["cgroup"]
+    if group:
+        shared = (
+            f", shared with {group['pids']} processes"
+            if group["shared_with_other_processes"]
+            else ""
+        )
+        lines.append(
+            f"  cgroup {group['path']}{shared}: memory {_bytes(group['memory_current_bytes'])}"
+            f" of {_bytes(group['memory_limit_bytes'])} (the cgroup's, not the process's)"
+        )
+    lines += [f"  probed {p['summary']}" for p in doc.get("probed", ())]
     for h in doc["health"]:
         lines.append(
             f"  health {h['check']}: {'ok' if h['healthy'] else 'FAILING'} ({h['detail']})"

@@ -4,6 +4,11 @@ Raw samples of the last hour (by default) stay on the host, so the colony can as
 detail, and survive an agent restart. `evict()` removes the oldest samples first until
 both bounds hold; SQLite reuses the freed pages, so the file stops growing once the
 bound is reached.
+
+The same file is the agent's durable backlog: every message for the colony is kept
+(`keep`) with its sequence number until the colony acknowledges it (`forget`), and a
+restarted agent sends what it finds there again (`load`). With `last_push_end_s` the
+next push starts where the last one ended, across restarts: no window is skipped.
 """
 
 from __future__ import annotations
@@ -34,7 +39,14 @@ CREATE TABLE IF NOT EXISTS events (
     attributes TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts_ms);
+CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, message BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS progress (key TEXT PRIMARY KEY, value REAL NOT NULL);
 """
+_KEEP = "INSERT OR REPLACE INTO outbox (seq, message) VALUES (?, ?)"
+_FORGET = "DELETE FROM outbox WHERE seq <= ?"
+_LOAD = "SELECT seq, message FROM outbox ORDER BY seq"
+_SET_PROGRESS = "INSERT OR REPLACE INTO progress (key, value) VALUES (?, ?)"
+_GET_PROGRESS = "SELECT value FROM progress WHERE key = ?"
 _INSERT_EVENT = (
     "INSERT INTO events (ts_ms, service, kind, severity, message, attributes)"
     " VALUES (?, ?, ?, ?, ?, ?)"
@@ -70,6 +82,7 @@ class RingStore:
         self.max_bytes = max_bytes
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            path.chmod(0o600)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             # After each checkpoint the WAL file is cut back to this size.
@@ -148,6 +161,35 @@ class RingStore:
             batch = max(1, total // 10)
             dropped += self._db.execute(_DELETE_OLDEST, (batch,)).rowcount
         return int(dropped)
+
+    # -- the durable backlog -------------------------------------------------------
+
+    def keep(self, messages: Iterable[tuple[int, bytes]]) -> None:
+        """Keep encoded messages, by sequence number, until `forget` (one transaction)."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(_KEEP, messages)
+
+    def forget(self, upto_seq: int) -> None:
+        """Drop kept messages up to and including `upto_seq` (acknowledged, or dropped)."""
+        with self._lock, self._db:
+            self._db.execute(_FORGET, (upto_seq,))
+
+    def load(self) -> list[tuple[int, bytes]]:
+        """Every kept message, oldest first."""
+        with self._lock:
+            return [(int(seq), bytes(blob)) for seq, blob in self._db.execute(_LOAD)]
+
+    @property
+    def last_push_end_s(self) -> float | None:
+        with self._lock:
+            row = self._db.execute(_GET_PROGRESS, ("last_push_end_s",)).fetchone()
+        return None if row is None else float(row[0])
+
+    @last_push_end_s.setter
+    def last_push_end_s(self, value: float) -> None:
+        with self._lock, self._db:
+            self._db.execute(_SET_PROGRESS, ("last_push_end_s", value))
 
     def close(self) -> None:
         self._db.close()

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 
 import psutil
 
+from coral_mcp.agent.auto_probe import AutoProber
 from coral_mcp.agent.collectors.cgroup import CgroupReader, CgroupStat
 from coral_mcp.agent.collectors.host import HostSampler
 from coral_mcp.agent.collectors.processes import (
@@ -34,11 +35,13 @@ from coral_mcp.agent.health_monitor import HealthMonitor
 from coral_mcp.agent.lifecycle import LifecycleTracker
 from coral_mcp.agent.naming import ServiceNamer
 from coral_mcp.agent.rates import Rates
-from coral_mcp.agent.services import ResolvedService, resolve_services
+from coral_mcp.agent.services import AUTO_SPEC, ResolvedService, resolve_services
+from coral_mcp.agent.transport import TransportTracker
 from coral_mcp.config import AgentSettings
 from coral_mcp.models import (
     Endpoint,
     Event,
+    EventKind,
     Peer,
     Sample,
     ServiceBatch,
@@ -52,6 +55,26 @@ Connection = tuple[Endpoint, Endpoint]
 VANISHED = "vanished"
 #: An auto-discovered service gone this long is forgotten (its name may come back new).
 VANISHED_TTL_S = 3600.0
+#: A version change seen by a probe this soon after a deploy event is the same deploy.
+DEPLOY_DEDUP_S = 180.0
+#: Process names and command lines are read again every this many observations.
+INFO_REFRESH = 30
+#: Adaptive sampling: a service steady for QUIET_AFTER looks is looked at once in
+#: REST_EVERY observations until something about it changes.
+QUIET_AFTER = 3
+REST_EVERY = 3
+#: A series of these above zero means the service is busy (not steady).
+_BUSY_PREFIXES = (
+    "tcp_wait_ms",
+    "tcp_retrans_per_s",
+    "tcp_resets_per_s",
+    "tcp_connect_failures_per_s",
+    "connections_opened",
+    "connections_closed",
+    "connections_syn_sent",
+)
+#: A process using more CPU than this (percent of a core) is not steady.
+_STEADY_CPU_PERCENT = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +104,23 @@ class Sensor:
         self._own_pids = own_pids
         procfs = ProcFS(settings.proc_root)
         self._procfs = procfs
-        self._sampler = ProcessSampler(ps)
-        self._scanner = SocketScanner(ps)
+        self._sampler = ProcessSampler(ps, procfs.version_environ)
+        self._scanner = SocketScanner(ps, walk_every_s=settings.socket_scan_s, clock=clock)
         self._cgroups = CgroupReader(procfs, settings.cgroup_root)
         self._systemd = SystemdUnits(settings.systemctl)
         self._namer = ServiceNamer(procfs)
         self._lifecycle = LifecycleTracker(self._exit_status, procfs.systemd_unit)
         self.health = HealthMonitor(settings.health_checks)
         self.scraper = Scraper(settings.scrapes)
+        configured = {c.service for c in settings.health_checks} | {
+            s.service for s in settings.scrapes
+        }
+        self.prober = (
+            AutoProber(settings.interval_s, skip={*settings.auto_probe_skip, *configured})
+            if settings.auto_probe
+            else None
+        )
+        self._deployed_at: dict[str, float] = {}
         self._host = HostSampler(ps, procfs) if settings.host_metrics else None
         self._rates = Rates()
         self._table = SocketTable()
@@ -96,6 +128,13 @@ class Sensor:
         self._connections: dict[str, set[Connection]] = {}
         self._cgroup_paths: dict[str, dict[str, str]] = {}
         self._gone_since: dict[str, float] = {}
+        self._watched_pids: set[int] = set()
+        self._paths_by_pid: dict[int, dict[str, str]] = {}
+        self._infos: dict[int, ProcessInfo] = {}
+        self._quiet: dict[str, int] = {}
+        self._resting: dict[str, tuple[ServiceState, tuple[ProcessStat, ...]]] = {}
+        self._observations = 0
+        self._transport = TransportTracker()
 
     def _exit_status(self, pid: int, unit: str | None) -> ExitStatus | None:
         status = self._procfs.zombie_exit_status(pid)
@@ -105,61 +144,58 @@ class Sensor:
 
     def observe(self) -> Observation:
         now_s = self._clock()
-        fresh_scan = now_s >= self._next_scan_s
+        fresh_scan = self._scanner.cheap or now_s >= self._next_scan_s
         if fresh_scan:
-            self._table = self._scanner.scan()
+            self._table = self._scanner.scan(self._watched_pids)
             self._next_scan_s = now_s + max(self.settings.socket_scan_s, 0.0) - 0.001
         table = self._table
-        processes = self._processes(table)
-        self._namer.retain({p.pid for p in processes})
-        resolved = resolve_services(
-            self.settings.services,
-            self.settings.auto_discover,
-            table,
-            processes,
-            self._own_pids,
-            self._namer,
+        resolved = self._resolve(table, now_s)
+        cgroup_reads: dict[tuple[tuple[str, str], ...], CgroupStat | None] = {}
+        resting = {r.name: self._resting[r.name] for r in resolved if self._rests(r)}
+        stats = self._sampler.sample(
+            (pid for r in resolved if r.name not in resting for pid in r.pids),
+            keep=(pid for r in resolved if r.name in resting for pid in r.pids),
         )
-        resolved += self._vanished(resolved, now_s)
-        stats = self._sampler.sample(pid for r in resolved for pid in r.pids)
         samples: list[Sample] = []
         events: list[Event] = []
         states: list[ServiceState] = []
         by_service: dict[str, tuple[ProcessStat, ...]] = {}
         cgroups: dict[str, CgroupStat] = {}
         for service in resolved:
+            if service.name in resting:  # steady: what it was at its last look
+                state, processes = resting[service.name]
+                states.append(state)
+                by_service[service.name] = processes
+                self._rates.keep(service.name)
+                continue
             mine = {p: stats[p] for p in service.pids if p in stats}
-            peers = table.outbound_peers(mine)
-            cgroup = self._cgroup(service.name, mine)
-            if service.spec == VANISHED:  # only its processes' ends and OOM kills
-                events += self._lifecycle.observe(
-                    now_s, service.name, mine, (), cgroup.oom_kills if cgroup else None
-                )
+            cgroup = self._cgroup(service.name, mine, cgroup_reads)
+            oom_kills = cgroup.oom_kills if cgroup else None
+            if service.spec == VANISHED:  # its processes' ends and OOM kills; shown down
+                events += self._lifecycle.observe(now_s, service.name, mine, (), oom_kills)
+                self._transport.forget(service.name)
+                states.append(ServiceState(name=service.name, spec=AUTO_SPEC, pids=(), listen=()))
                 continue
             by_service[service.name] = tuple(mine.values())
             if cgroup is not None:
                 cgroups[service.name] = cgroup
-            samples += self._process_samples(service.name, now_s, list(mine.values()))
-            samples += _connection_samples(service.name, now_s, table, list(mine), peers)
-            if fresh_scan:
-                samples += self._churn(service.name, now_s, table.connection_keys(mine))
-            samples += self._cgroup_samples(service.name, now_s, cgroup)
-            events += self._lifecycle.observe(
-                now_s, service.name, mine, peers, cgroup.oom_kills if cgroup else None
+            peers = table.outbound_peers(mine)
+            own = self._service_samples(service.name, now_s, table, mine, peers, cgroup, fresh_scan)
+            happened = self._lifecycle.observe(now_s, service.name, mine, peers, oom_kills)
+            state = ServiceState(
+                name=service.name,
+                spec=service.spec,
+                pids=tuple(sorted(mine)),
+                listen=tuple(sorted(table.listen_endpoints(mine))),
+                peers=tuple(Peer(remote, n) for remote, n in sorted(peers.items())),
             )
-            states.append(
-                ServiceState(
-                    name=service.name,
-                    spec=service.spec,
-                    pids=tuple(sorted(mine)),
-                    listen=tuple(sorted(table.listen_endpoints(mine))),
-                    peers=tuple(Peer(remote, n) for remote, n in sorted(peers.items())),
-                )
-            )
-        health_samples, health_events = self.health.run_due(now_s)
-        samples += health_samples
-        events += health_events
-        samples += self.scraper.run_due(now_s)
+            samples += own
+            events += happened
+            states.append(state)
+            self._note_steadiness(service.name, state, tuple(mine.values()), own, happened)
+        check_samples, check_events = self._checks(now_s, states)
+        samples += check_samples
+        events += self._one_deploy(now_s, events, check_events)
         if self._host is not None:
             samples += self._host.sample(now_s)
         self._rates.end_round()
@@ -171,6 +207,99 @@ class Sensor:
             processes=by_service,
             cgroups=cgroups,
         )
+
+    def _service_samples(
+        self,
+        name: str,
+        now_s: float,
+        table: SocketTable,
+        mine: dict[int, ProcessStat],
+        peers: Mapping[Endpoint, int],
+        cgroup: CgroupStat | None,
+        fresh_scan: bool,
+    ) -> list[Sample]:
+        samples = self._process_samples(name, now_s, list(mine.values()))
+        samples += _connection_samples(name, now_s, table, list(mine), peers)
+        if fresh_scan:
+            samples += self._churn(name, now_s, table.connection_keys(mine))
+            listening = {e.port for e in table.listen_endpoints(mine)}
+            samples += self._transport.samples(name, now_s, table, mine, listening)
+        samples += self._cgroup_samples(name, now_s, cgroup, mine)
+        return samples
+
+    def _rests(self, service: ResolvedService) -> bool:
+        """Whether a steady service skips this observation (adaptive sampling): quiet
+        for QUIET_AFTER looks, the same processes, and not its turn (one look in
+        REST_EVERY). A new or gone process, an event, a busy or changing service, or a
+        transport signal above zero ends the rest at once."""
+        if not self.settings.adaptive or service.spec == VANISHED:
+            return False
+        quiet = self._quiet.get(service.name, 0)
+        known = self._resting.get(service.name)
+        if quiet < QUIET_AFTER or known is None or known[0].pids != service.pids:
+            return False
+        return (self._observations + hash(service.name)) % REST_EVERY != 0
+
+    def _note_steadiness(
+        self,
+        name: str,
+        state: ServiceState,
+        processes: tuple[ProcessStat, ...],
+        samples: list[Sample],
+        events: list[Event],
+    ) -> None:
+        previous = self._resting.get(name)
+        self._resting[name] = (state, processes)
+        steady = (
+            not events
+            and previous is not None
+            and previous[0] == state
+            and all(_steady_process(p, previous[1]) for p in processes)
+            and not any(s.metric.startswith(_BUSY_PREFIXES) and s.value > 0 for s in samples)
+        )
+        self._quiet[name] = self._quiet.get(name, 0) + 1 if steady else 0
+
+    def _resolve(self, table: SocketTable, now_s: float) -> list[ResolvedService]:
+        """The watched services now, and those gone but remembered."""
+        processes = self._processes(table)
+        self._namer.retain({p.pid for p in processes})
+        resolved = resolve_services(
+            self.settings.services,
+            self.settings.auto_discover,
+            table,
+            processes,
+            self._own_pids,
+            self._namer.group,
+        )
+        resolved += self._vanished(resolved, now_s)
+        self._watched_pids = {pid for r in resolved for pid in r.pids}
+        for pid in [p for p in self._paths_by_pid if p not in self._watched_pids]:
+            del self._paths_by_pid[pid]
+        return resolved
+
+    def _checks(self, now_s: float, states: list[ServiceState]) -> tuple[list[Sample], list[Event]]:
+        """Configured health checks and scrapes, then what auto-probing found."""
+        samples, events = self.health.run_due(now_s)
+        samples += self.scraper.run_due(now_s)
+        if self.prober is not None:
+            self.prober.update(now_s, ((s.name, s.pids, s.listen) for s in states))
+            probe_samples, probe_events = self.prober.run_due(now_s)
+            samples += probe_samples
+            events += probe_events
+        return samples, events
+
+    def _one_deploy(self, now_s: float, lifecycle: list[Event], probes: list[Event]) -> list[Event]:
+        """The probes' events, less a version change the lifecycle already reported as a
+        deploy (a restart with a new version is one deploy, not two)."""
+        for event in lifecycle:
+            if event.kind == EventKind.DEPLOY:
+                self._deployed_at[event.service] = now_s
+        return [
+            e
+            for e in probes
+            if e.kind != EventKind.DEPLOY
+            or now_s - self._deployed_at.get(e.service, -DEPLOY_DEDUP_S) >= DEPLOY_DEDUP_S
+        ]
 
     def _processes(self, table: SocketTable) -> list[ProcessInfo]:
         """The processes services may be made of: every one when a service is found by
@@ -185,15 +314,45 @@ class Sensor:
             if spec.kind is SpecKind.PORT
             for pid in table.pids_listening_on(spec.port)
         }
-        return processes_by_pid(pids, self._ps)
+        # Names and command lines of processes seen before are remembered: a process
+        # that listens is alive and no zombie. Given pids, and every one once every
+        # INFO_REFRESH observations, are read again.
+        self._observations += 1
+        if self._observations % INFO_REFRESH == 0:
+            self._infos.clear()
+        given = {spec.pid for spec in self.settings.services if spec.kind is SpecKind.PID}
+        unknown = {pid for pid in pids if pid not in self._infos or pid in given}
+        for pid in unknown:
+            self._infos.pop(pid, None)  # gone, unless read again just below
+        for info in processes_by_pid(unknown, self._ps):
+            self._infos[info.pid] = info
+        found = [self._infos[pid] for pid in pids if pid in self._infos]
+        for pid in [p for p in self._infos if p not in pids]:
+            del self._infos[pid]
+        return found
 
-    def _cgroup(self, name: str, pids: Mapping[int, ProcessStat]) -> CgroupStat | None:
+    def _cgroup(
+        self,
+        name: str,
+        pids: Mapping[int, ProcessStat],
+        read: dict[tuple[tuple[str, str], ...], CgroupStat | None],
+    ) -> CgroupStat | None:
         """The service's cgroup, read by its last known path once its processes are gone
-        (an OOM kill often takes the only process)."""
+        (an OOM kill often takes the only process). A process's cgroup is looked up once;
+        a cgroup shared by several services is read once per observation (`read`)."""
         if pids:
-            self._cgroup_paths[name] = self._cgroups.paths_of(min(pids))
+            pid = min(pids)
+            paths = self._paths_by_pid.get(pid)
+            if paths is None:
+                paths = self._paths_by_pid[pid] = self._cgroups.paths_of(pid)
+            self._cgroup_paths[name] = paths
         paths = self._cgroup_paths.get(name)
-        return self._cgroups.read(paths) if paths else None
+        if not paths:
+            return None
+        key = tuple(sorted(paths.items()))
+        if key not in read:
+            read[key] = self._cgroups.read(paths)
+        return read[key]
 
     def _vanished(self, resolved: list[ResolvedService], now_s: float) -> list[ResolvedService]:
         """Auto-discovered services seen before and gone now, so their ends are seen and a
@@ -211,6 +370,7 @@ class Sensor:
                 self._gone_since.pop(name)
                 self._cgroup_paths.pop(name, None)
                 self._connections.pop(name, None)
+                self._transport.forget(name)
             else:
                 gone.append(ResolvedService(name, VANISHED, ()))
         return gone
@@ -250,8 +410,13 @@ class Sensor:
             Sample(now_s, name, "connections_closed", float(len(before - keys))),
         ]
 
-    def _cgroup_samples(self, name: str, now_s: float, cgroup: CgroupStat | None) -> list[Sample]:
-        if cgroup is None:
+    def _cgroup_samples(
+        self, name: str, now_s: float, cgroup: CgroupStat | None, pids: Collection[int]
+    ) -> list[Sample]:
+        """The cgroup's figures, when the cgroup is the service's own: a cgroup holding
+        other processes too (a container's, a login session's) is not the service's,
+        and its memory is not reported as the service's."""
+        if cgroup is None or not cgroup_is_own(cgroup, pids):
             return []
         values = {
             "cgroup_memory_limit_bytes": cgroup.memory_limit_bytes,
@@ -264,6 +429,23 @@ class Sensor:
             if rate is not None:
                 samples.append(Sample(now_s, name, "cgroup_cpu_throttled_ratio", rate))
         return samples
+
+
+def _steady_process(process: ProcessStat, before: tuple[ProcessStat, ...]) -> bool:
+    """Idle, and its memory, threads and descriptors as they were."""
+    old = next((p for p in before if p.pid == process.pid), None)
+    return (
+        old is not None
+        and (process.cpu_percent or 0.0) < _STEADY_CPU_PERCENT
+        and abs(process.rss_bytes - old.rss_bytes) <= 0.02 * old.rss_bytes
+        and process.threads == old.threads
+        and process.fds == old.fds
+    )
+
+
+def cgroup_is_own(cgroup: CgroupStat, pids: Collection[int]) -> bool:
+    """Whether the cgroup holds the service's processes only (unknown: assumed so)."""
+    return not cgroup.pids or cgroup.pids <= set(pids)
 
 
 def _connection_samples(

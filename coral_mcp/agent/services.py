@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from coral_mcp.agent.collectors.processes import ProcessInfo, service_name_for
@@ -27,7 +27,8 @@ def resolve_services(
     table: SocketTable,
     processes: Sequence[ProcessInfo],
     exclude_pids: frozenset[int] = frozenset(),
-    name_for: Callable[[ProcessInfo], str] = service_name_for,
+    group: Callable[[Mapping[int, ProcessInfo], Mapping[int, set[int]]], dict[str, set[int]]]
+    | None = None,
 ) -> list[ResolvedService]:
     """Match specs (and, with auto_discover, every listening process) to pids.
 
@@ -35,7 +36,8 @@ def resolve_services(
     names the patterns it looks for. Auto-discovery still sees the agent's process
     when it listens (as in `coral up`). A given service whose processes are gone stays in the list
     with no pids, so the colony sees it is down. Zombies (exited, not yet reaped) belong
-    to no service. `name_for` names auto-discovered processes.
+    to no service. `group` makes services of the listening processes (name -> pids;
+    `ServiceNamer.group`); by default, one per program name.
     """
     running = {p.pid: p for p in processes if not p.zombie}
     resolved: list[ResolvedService] = []
@@ -46,11 +48,11 @@ def resolve_services(
         resolved.append(ResolvedService(spec.name, str(spec), tuple(sorted(pids))))
     if auto_discover:
         taken = {r.name for r in resolved}
-        by_name: dict[str, set[int]] = {}
-        for pid in table.listen:
-            if pid in claimed or pid not in running:
-                continue
-            by_name.setdefault(name_for(running[pid]), set()).add(pid)
+        listening = {
+            pid: running[pid] for pid in table.listen if pid not in claimed and pid in running
+        }
+        ports = {pid: {e.port for e in table.listen[pid]} for pid in listening}
+        by_name = (group or _by_program)(listening, ports)
         for name in sorted(by_name):
             if name not in taken:
                 resolved.append(ResolvedService(name, AUTO_SPEC, tuple(sorted(by_name[name]))))
@@ -68,3 +70,12 @@ def _match(spec: ServiceSpec, table: SocketTable, running: dict[int, ProcessInfo
         for pid, proc in running.items()
         if pattern.search(proc.name) or pattern.search(" ".join(proc.cmdline))
     }
+
+
+def _by_program(
+    processes: Mapping[int, ProcessInfo], ports: Mapping[int, set[int]]
+) -> dict[str, set[int]]:
+    by_name: dict[str, set[int]] = {}
+    for pid, process in processes.items():
+        by_name.setdefault(service_name_for(process), set()).add(pid)
+    return by_name

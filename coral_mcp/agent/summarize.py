@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable
+from operator import itemgetter
 
 from coral_mcp.models import MetricSummary, Sample, SummaryWindow
+
+_TIME = itemgetter(0)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -33,8 +36,12 @@ def summarize(samples: Iterable[Sample], start_ms: int, end_ms: int) -> SummaryW
         series[(sample.service, sample.metric)].append((sample.ts_s, sample.value))
     summaries = []
     for (service, metric), points in sorted(series.items()):
+        if len(points) == 1:  # most series: one sample per window
+            value = points[0][1]
+            summaries.append(MetricSummary(service, metric, value, value, value, value, value, 1))
+            continue
         values = sorted(value for _, value in points)
-        last = max(points, key=lambda point: point[0])[1]
+        last = max(points, key=_TIME)[1]  # the latest timestamp's value
         summaries.append(
             MetricSummary(
                 service=service,
@@ -52,6 +59,11 @@ def summarize(samples: Iterable[Sample], start_ms: int, end_ms: int) -> SummaryW
 
 SeriesKey = tuple[str, str]
 
+#: Wider dead bands (absolute) for series that jitter without meaning: the kernel's
+#: round-trip time on a fast link moves by fractions of a millisecond, a caller's wait
+#: by a few milliseconds. Keyed by metric name (before any `@peer`).
+ABSOLUTE_BANDS = {"tcp_rtt_ms": 1.0, "tcp_wait_ms": 20.0}
+
 
 def drop_unchanged(
     window: SummaryWindow,
@@ -64,10 +76,12 @@ def drop_unchanged(
 
     A series is left out when its window's min, max and last all lie within a dead band
     around the `last` value most recently sent for it: `relative` of that value, or
-    `absolute`, whichever is wider. It is sent anyway once every `refresh_every`
-    windows, so the colony never goes long without hearing of it. `last_sent` maps a
-    series to (last value sent, windows since then); the updated map is returned with
-    the compacted window, and series no longer present are forgotten.
+    `absolute` (ABSOLUTE_BANDS for jittery series), whichever is wider. It is sent
+    anyway once every `refresh_every` windows, so the colony never goes long without
+    hearing of it. `last_sent` maps a series to (last value sent, windows since then);
+    the updated map is returned with the compacted window. A series absent from a
+    window (a steady service sampled less often) keeps its place, and is forgotten
+    once absent for `refresh_every` windows.
     """
     kept: list[MetricSummary] = []
     state: dict[SeriesKey, tuple[float, int]] = {}
@@ -76,10 +90,14 @@ def drop_unchanged(
         previous = last_sent.get(key)
         if previous is not None and previous[1] + 1 < refresh_every:
             reference, age = previous
-            band = max(abs(reference) * relative, absolute)
+            floor = ABSOLUTE_BANDS.get(summary.metric.split("@", 1)[0], absolute)
+            band = max(abs(reference) * relative, floor)
             if all(abs(v - reference) <= band for v in (summary.min, summary.max, summary.last)):
                 state[key] = (reference, age + 1)
                 continue
         kept.append(summary)
         state[key] = (summary.last, 0)
+    for key, (reference, age) in last_sent.items():
+        if key not in state and age + 1 < refresh_every:
+            state[key] = (reference, age + 1)
     return SummaryWindow(window.start_ms, window.end_ms, tuple(kept)), state

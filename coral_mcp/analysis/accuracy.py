@@ -17,6 +17,8 @@ class Scored:
     predictions: tuple[tuple[float, bool], ...] = ()
     #: The top hypothesis names the right service and the right fault kind.
     kind_right: bool = False
+    #: The answer was "no clear root cause" (or "no significant anomaly").
+    unclear: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,3 +79,24 @@ def calibration(cases: Sequence[Scored]) -> list[Bucket]:
         observed = sum(1 for _, ok in inside if ok) / n if n else None
         rows.append(Bucket(lo, hi, n, mean, observed))
     return rows
+
+
+def expected_calibration_error(cases: Sequence[Scored]) -> float:
+    """ECE over every ranked hypothesis: the bucket-weighted mean of |mean confidence -
+    share right| over the calibration table's buckets."""
+    rows = calibration(cases)
+    total = sum(b.hypotheses for b in rows)
+    if total == 0:
+        return 0.0
+    return sum(
+        b.hypotheses / total * abs(b.mean_confidence - b.observed)
+        for b in rows
+        if b.mean_confidence is not None and b.observed is not None
+    )
+
+
+def top_calibration(cases: Sequence[Scored]) -> list[Bucket]:
+    """The reliability table of the top hypotheses only (confidence of the first answer
+    against whether it was right)."""
+    tops = [Scored(c.kind, c.rank, c.seconds, c.predictions[:1]) for c in cases if c.predictions]
+    return calibration(tops)

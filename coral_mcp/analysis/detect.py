@@ -5,14 +5,22 @@ before its CUSUM change point (or a learned baseline, whichever spread is larger
 score is the largest robust z that persists for `RUN` samples, and the onset is where
 that excursion began. The shape tells level shifts, spikes, steady growth (trend, with
 slope and time to the limit), saturation and a series that stopped reporting apart.
+
+`detect_at` answers a narrower question once the incident's onset is known: did this
+series change at that onset? Its reference is everything before the onset (a few
+windows are enough: a newly started colony has no more), and an excursion it finds is
+marked *chronic* when the series was already anomalous before the onset or the
+excursion stays within the range the reference itself already showed (what is always
+odd is reported, never taken for what changed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+import numpy.typing as npt
 
 from coral_mcp.analysis.changepoint import MIN_SEGMENT, change_point, linear_trend
 from coral_mcp.analysis.changepoint import seconds_to_limit as time_to_limit
@@ -36,8 +44,16 @@ ONSET_Z = 3.0
 #: A trend needs this goodness of fit and this many samples.
 TREND_R2 = 0.8
 TREND_MIN_SAMPLES = 8
-#: Samples before the change point needed to use them alone as the normal reference.
+#: Samples before the change point for a full reference; from SHORT_REFERENCE to
+#: MIN_REFERENCE the reference is short and its spread gets SHORT_RELATIVE_FLOOR.
 MIN_REFERENCE = 20
+SHORT_REFERENCE = 5
+SHORT_RELATIVE_FLOOR = 0.1
+#: `detect_at`: samples before the onset it needs, and the run an excursion must last
+#: after it when fewer than 2 x RUN samples follow the onset (a recent incident seen
+#: at one-minute steps may have lasted only a few windows).
+AT_REFERENCE = 3
+AT_RUN = 2
 #: Standardised CUSUM below which a series cannot hold an anomaly (see worth_a_look).
 SCREEN_CUSUM = 4.0
 #: Score given to a series that stopped reporting while the others went on.
@@ -72,6 +88,8 @@ class MetricAnomaly:
     slope_per_s: float | None = None
     seconds_to_limit: float | None = None
     detail: str = field(default="")
+    #: Why this is not new at the incident's onset ("" = it is): see `detect_at`.
+    chronic: str = field(default="")
 
 
 def median_step_s(ts_s: FloatArray) -> float:
@@ -110,48 +128,144 @@ def worth_a_look(series: Sequence[Series]) -> list[bool]:
 
 def stale(series: Series, end_s: float) -> bool:
     """The series stopped reporting well before `end_s` (while others went on)."""
-    return bool(end_s - series.ts_s[-1] > max(4 * median_step_s(series.ts_s), 120.0))
+    gap = end_s - float(series.ts_s[-1])
+    return gap > 120.0 and gap > 4 * median_step_s(series.ts_s)
 
 
 def detect_series(
     series: Series, end_s: float, learned: Robust | None = None, limit: float | None = None
 ) -> MetricAnomaly | None:
     """The most significant anomaly of one series up to `end_s`, or None."""
-    ts, x = series.ts_s, series.values
+    x = series.values
     if x.size < 2 * MIN_SEGMENT:
         return None
     if stale(series, end_s):
-        step = median_step_s(ts)
-        return MetricAnomaly(
-            series.service,
-            series.metric,
-            "stopped",
-            float(ts[-1] + step),
-            float(ts[-1]),
-            STOPPED_SCORE,
-            float(x[-1]),
-            float(np.median(x)),
-            -1,
-            detail=f"no data for {end_s - ts[-1]:.0f} s while other series went on",
-        )
+        return _stopped(series, end_s)
     cp = change_point(x)
     # Too short a stretch before the change point is no reference: use the whole series.
-    stats = robust_stats(x[:cp] if cp is not None and cp >= MIN_REFERENCE else x)
+    stats = reference_stats(x[:cp] if cp is not None and cp >= SHORT_REFERENCE else x)
     if learned is not None and learned.spread > stats.spread:
         stats = Robust(stats.center, learned.spread, stats.samples)
     return _excursion(series, stats, THRESHOLD, limit)
+
+
+def reference_stats(reference: FloatArray) -> Robust:
+    """Robust centre and spread of a normal reference; a short one (a new colony, a
+    few windows) gets a wider spread floor, as its MAD may be small by chance."""
+    stats = robust_stats(reference)
+    if reference.size < MIN_REFERENCE:
+        floor = SHORT_RELATIVE_FLOOR * abs(stats.center)
+        stats = Robust(stats.center, max(stats.spread, floor), stats.samples)
+    return stats
+
+
+def _stopped(series: Series, end_s: float) -> MetricAnomaly:
+    ts, x = series.ts_s, series.values
+    step = median_step_s(ts)
+    return MetricAnomaly(
+        series.service,
+        series.metric,
+        "stopped",
+        float(ts[-1] + step),
+        float(ts[-1]),
+        STOPPED_SCORE,
+        float(x[-1]),
+        float(np.median(x)),
+        -1,
+        detail=f"no data for {end_s - ts[-1]:.0f} s while other series went on",
+    )
+
+
+def detect_at(
+    series: Series,
+    onset_s: float,
+    end_s: float,
+    learned: Robust | None = None,
+    limit: float | None = None,
+) -> MetricAnomaly | None:
+    """The series' change at the incident's onset `onset_s` (reference: what came
+    before it), or None. Falls back to `detect_series` with too little before it."""
+    ts, x = series.ts_s, series.values
+    step = median_step_s(ts)
+    before = ts < onset_s - step / 2
+    if int(before.sum()) < AT_REFERENCE or not bool((~before).any()):
+        return detect_series(series, end_s, learned, limit)
+    if stale(series, end_s):
+        return _stopped(series, end_s)
+    reference = x[before]
+    stats = reference_stats(reference)
+    if learned is not None and learned.spread > stats.spread:
+        stats = Robust(stats.center, learned.spread, stats.samples)
+    z = robust_z(x, stats)
+    z[before] = 0.0
+    # A short stretch since the onset cannot show a long run: ask for AT_RUN there.
+    run = RUN if int((~before).sum()) >= 2 * RUN else AT_RUN
+    found = _excursion_z(series, stats, z, THRESHOLD, limit, run)
+    if found is None:
+        return None
+    return replace(found, chronic=_chronic(series, before, reference, stats, found))
+
+
+def change_score(series: Series, onset_s: float) -> float:
+    """The largest robust z persisting AT_RUN samples after `onset_s` against what came
+    before it, anomalous or not (0 with too little on either side): a weak signal, for
+    suspects whose fault barely shows."""
+    ts, x = series.ts_s, series.values
+    before = ts < onset_s - median_step_s(ts) / 2
+    if int(before.sum()) < AT_REFERENCE or int((~before).sum()) < AT_RUN:
+        return 0.0
+    z = robust_z(x[~before], reference_stats(x[before]))
+    pz = persistent(z, AT_RUN)
+    return float(pz.max()) if pz.size else 0.0
+
+
+def _chronic(
+    series: Series,
+    before: npt.NDArray[np.bool_],
+    reference: FloatArray,
+    stats: Robust,
+    found: MetricAnomaly,
+) -> str:
+    """Why `found` is not new at the onset, or "" when it is."""
+    if reference.size >= 2 * MIN_SEGMENT:
+        earlier = Series(series.service, series.metric, series.ts_s[before], reference)
+        old = detect_series(earlier, float(series.ts_s[before][-1]))
+        if old is not None and old.direction == found.direction:
+            return f"already anomalous before the onset ({old.detail})"
+    # Runs of AT_RUN samples: has the reference ever held a run this far out?
+    after = series.values[~before]
+    width = min(AT_RUN, after.size, reference.size)
+    now = np.lib.stride_tricks.sliding_window_view(after, width)
+    then = np.lib.stride_tricks.sliding_window_view(reference, width)
+    if found.direction > 0:
+        beyond = float(now.min(axis=1).max() - then.min(axis=1).max())
+    else:
+        beyond = float(then.max(axis=1).min() - now.max(axis=1).min())
+    if reference.size >= MIN_REFERENCE // 2 and beyond / stats.spread < THRESHOLD / 2:
+        return "within the range it already showed before the onset"
+    return ""
 
 
 def _excursion(
     series: Series, stats: Robust, threshold: float, limit: float | None
 ) -> MetricAnomaly | None:
     """The largest persistent excursion from `stats`, walked back to its onset."""
-    z = robust_z(series.values, stats)
-    pz = persistent(z, RUN)
+    return _excursion_z(series, stats, robust_z(series.values, stats), threshold, limit, RUN)
+
+
+def _excursion_z(
+    series: Series,
+    stats: Robust,
+    z: FloatArray,
+    threshold: float,
+    limit: float | None,
+    run: int,
+) -> MetricAnomaly | None:
+    pz = persistent(z, run)
     if pz.size == 0 or float(pz.max()) < threshold:
         return None
     start = int(np.argmax(pz))
-    peak = start + int(np.argmax(np.abs(z[start : start + RUN])))
+    peak = start + int(np.argmax(np.abs(z[start : start + run])))
     direction = 1 if z[peak] > 0 else -1
     onset = start
     while onset > 0 and z[onset - 1] * direction >= ONSET_Z:

@@ -23,20 +23,41 @@ def _at(ts_s: float) -> datetime:
     return datetime.fromtimestamp(ts_s, UTC)
 
 
-def fault_kind(c: Candidate) -> FaultKind:
+#: A process fault this close to a deploy of the same service is part of the deploy.
+DEPLOY_RESTART_S = 120.0
+#: Event kinds that are a process failing (a restart is the recovery, not a failure).
+FAILURES = frozenset({"crash", "oom_kill", "exit"})
+
+
+def failures(events: Sequence[Event]) -> list[Event]:
+    """Crashes, OOM kills and exits that are not a deploy's restart."""
+    deploys = [e.ts_ms for e in events if e.kind == "deploy"]
+    return [
+        e
+        for e in events
+        if e.kind in FAILURES
+        and not any(abs(e.ts_ms - d) <= DEPLOY_RESTART_S * 1000 for d in deploys)
+    ]
+
+
+def fault_kind(c: Candidate, symptom_metric: str | None = None) -> FaultKind:
+    """The fault kind from the evidence, most specific first (docs/intelligence.md
+    documents each rule and the evidence it needs)."""
     ups = {(metric_class(a.metric), a.kind) for a in c.anomalies if a.direction > 0}
     classes = {cls for cls, _ in ups}
     kinds = {e.kind for e in c.events}
-    faults = sum(1 for e in c.events if e.kind in ("crash", "restart", "oom_kill"))
+    failed = failures(_all_events(c))
     stopped = any(a.kind == "stopped" for a in c.anomalies)
     if (MetricClass.MEMORY, "trend") in ups or (
         MetricClass.MEMORY in classes and "oom_kill" in kinds
     ):
         return FaultKind.MEMORY_LEAK
-    if faults >= 2:
+    if len(failed) >= 2:
         return FaultKind.CRASH_LOOP
     if "deploy" in kinds:
         return FaultKind.BAD_DEPLOY
+    if failed:
+        return FaultKind.CRASH
     if stopped or "health_flip" in kinds or c.lost_by:
         return FaultKind.DEPENDENCY_DOWN
     if classes & {MetricClass.FDS, MetricClass.CONNECTIONS}:
@@ -45,13 +66,31 @@ def fault_kind(c: Candidate) -> FaultKind:
         return FaultKind.CPU_SATURATION
     if MetricClass.ERRORS in classes and MetricClass.LATENCY not in classes:
         return FaultKind.ERROR_SPIKE
-    if faults == 1:
-        return FaultKind.CRASH_LOOP
+    asked = metric_class(symptom_metric) if symptom_metric else None
+    if asked is MetricClass.ERRORS or (asked is None and _errors_around(c)):
+        return FaultKind.ERROR_SPIKE
     return FaultKind.LATENCY
 
 
-def to_hypothesis(c: Candidate) -> Hypothesis:
-    kind = fault_kind(c)
+def _noisy_neighbour(c: Candidate) -> bool:
+    """The host's CPU and this service's own CPU both went up."""
+
+    def cpu_up(found: Sequence[MetricAnomaly]) -> bool:
+        return any(metric_class(a.metric) is MetricClass.CPU and a.direction > 0 for a in found)
+
+    return cpu_up(c.host) and cpu_up(c.anomalies)
+
+
+def _all_events(c: Candidate) -> list[Event]:
+    return [*c.events, *(e for e in c.faults if e not in c.events)]
+
+
+def _errors_around(c: Candidate) -> bool:
+    return any(metric_class(a.metric) is MetricClass.ERRORS for a in c.anomalies)
+
+
+def to_hypothesis(c: Candidate, symptom_metric: str | None = None) -> Hypothesis:
+    kind = fault_kind(c, symptom_metric)
     return Hypothesis(
         service=c.service,
         kind=kind,
@@ -65,14 +104,37 @@ def to_hypothesis(c: Candidate) -> Hypothesis:
 
 def _evidence(c: Candidate) -> list[EvidenceItem]:
     onset = _at(c.onset_s) if c.onset_s is not None else None
+    # A process failure is the first evidence, with or without a metric anomaly.
+    failed = failures(_all_events(c))
     items = [
+        EvidenceItem(_at(e.ts_ms / 1000), e.service, e.kind, None, e.message or e.kind)
+        for e in sorted(failed, key=lambda e: e.ts_ms)[:5]
+    ]
+    items += [
         EvidenceItem(_at(a.onset_s), a.service, a.metric, a.value, f"{a.kind}: {a.detail}")
         for a in sorted(c.anomalies, key=lambda a: -a.score)[:5]
     ]
     items += [
         EvidenceItem(_at(e.ts_ms / 1000), e.service, e.kind, None, e.message or e.kind)
         for e in sorted(c.events, key=lambda e: e.ts_ms)[:5]
+        if e not in failed
     ]
+    items += [
+        EvidenceItem(
+            _at(a.onset_s), a.service, a.metric, a.value, f"host-wide (context): {a.detail}"
+        )
+        for a in sorted(c.host, key=lambda a: -a.score)[:3]
+    ]
+    if _noisy_neighbour(c):
+        items.append(
+            EvidenceItem(
+                onset or _at(0),
+                c.service,
+                "host",
+                None,
+                "noisy neighbour: its own CPU rose while its host's CPU did",
+            )
+        )
     items += [
         EvidenceItem(_at(e.ts_ms / 1000), e.service, e.kind, None, e.message) for e in c.lost_by[:3]
     ]
@@ -106,6 +168,21 @@ def _counter(c: Candidate) -> list[EvidenceItem]:
         )
         for d in c.anomalous_dependencies
     ]
+    items += [
+        EvidenceItem(
+            _at(a.onset_s),
+            a.service,
+            a.metric,
+            a.value,
+            f"not counted: {a.chronic or 'throughput moves with load or upstream failures'}"
+            f" ({a.detail})",
+        )
+        for a in sorted(c.context, key=lambda a: -a.score)[:3]
+    ]
+    if c.role == "off":
+        items.append(
+            EvidenceItem(onset, c.service, "topology", None, "not among the symptom's dependencies")
+        )
     if not c.events:
         items.append(
             EvidenceItem(
@@ -146,11 +223,20 @@ def recommend(c: Candidate, kind: FaultKind) -> str:
             if leak and leak.seconds_to_limit
             else ""
         )
+        if deploy is not None:
+            version = dict(deploy.attributes).get("version")
+            since = f" {version}" if version else ""
+            return (
+                f"the leak came with the deploy of {s}{since}: roll it back{rate}{eta},"
+                " then find the leak in that version (heap profile)"
+            )
         return f"restart {s} to reclaim memory{rate}{eta}, then find the leak (heap profile)"
     if kind is FaultKind.CRASH_LOOP:
         return (
             f"read {s}'s exit status and last logs; roll back if a change preceded the first crash"
         )
+    if kind is FaultKind.CRASH:
+        return f"read {s}'s exit status and last logs; check it came back and what killed it"
     if kind is FaultKind.DEPENDENCY_DOWN:
         return f"bring {s} back (process, host, network); its callers fail until it returns"
     if kind is FaultKind.RESOURCE_EXHAUSTION and top is not None:

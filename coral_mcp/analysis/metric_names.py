@@ -3,6 +3,12 @@
 Names follow the agent's (`cpu_percent`, `rss_bytes`, `fds`, `connections`) and common
 Prometheus habits (`*latency*`, `*error*`, `*_seconds`). A series named `<metric>_limit`
 is the limit of `<metric>` (e.g. `fds_limit`, `rss_bytes_limit`).
+
+Two roles matter to the diagnosis beyond the class. Host-level series (the agent's
+pseudo-service `host`, or a service's `node_*` / `host_*` metrics, as Kubernetes exports
+the node a pod runs on) describe the machine, not the service: they are context, never a
+root cause. Throughput (request rate) moves with load or with an upstream failure: an
+effect, not a cause on its own.
 """
 
 from __future__ import annotations
@@ -10,6 +16,10 @@ from __future__ import annotations
 from enum import StrEnum
 
 LIMIT_SUFFIX = "_limit"
+#: The agent's pseudo-service for host-wide series.
+HOST_SERVICE = "host"
+#: Metric-name prefixes of host-level series reported beside a service's own.
+HOST_PREFIXES = ("node_", "host_", "machine_")
 
 
 class MetricClass(StrEnum):
@@ -50,3 +60,26 @@ def is_limit(name: str) -> bool:
 
 def limit_of(name: str) -> str:
     return name + LIMIT_SUFFIX
+
+
+def is_host_level(service: str, metric: str) -> bool:
+    """The series describes the machine, not the service (context, never a cause)."""
+    return service == HOST_SERVICE or metric.lower().startswith(HOST_PREFIXES)
+
+
+def is_effect(metric: str) -> bool:
+    """Throughput: it moves with load or an upstream failure, not a cause on its own."""
+    return metric_class(metric) is MetricClass.THROUGHPUT
+
+
+#: Words that mark a latency measured by the caller of its dependencies.
+_DEPENDENCY_WORDS = ("client", "outbound", "upstream", "downstream", "dependency", "peer")
+
+
+def is_dependency_latency(metric: str) -> bool:
+    """Latency a service sees as a client of its dependencies (its outgoing calls): it
+    says "what I call is slow", evidence about the callees rather than the caller."""
+    lowered = metric.lower()
+    return metric_class(metric) is MetricClass.LATENCY and any(
+        w in lowered for w in _DEPENDENCY_WORDS
+    )

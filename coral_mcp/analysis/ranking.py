@@ -1,19 +1,35 @@
-"""Root-cause ranking: which anomalous service most likely started it.
+"""Root-cause ranking: which service most likely started the symptom.
 
-A candidate scores for severity (its largest persistent robust z), for its place on the
-graph (anomalous while its dependencies are healthy; anomalous callers it explains),
-for onset order (earliest first), and for changes just before its onset (deploy, OOM
-kill, crash, restart, health flip). Scores become confidences by a softmax whose
-temperature was fitted on the scenario library (see benchmarks/RESULTS.md).
+A candidate scores for severity (its largest persistent robust z among anomalies that
+are its own and new at the onset: host-level series are context, throughput is an
+effect, chronic oddities count for little), for its place on the walk from the symptom
+(where the anomalous chain ends: anomalous while its dependencies are healthy; off the
+symptom's dependencies it explains nothing asked about), for the anomalous callers it
+explains, for onset order, and for changes just before its onset (deploy, OOM kill,
+crash, exit, restart, health flip) — a fault event makes a service a candidate even
+without a metric anomaly.
+
+Scores become confidences by a softmax that includes "none of these" (a fixed score
+NONE_SCORE): a lone weak candidate is not certain because it is alone. Temperature and
+NONE_SCORE were fitted on the pooled development cases (see docs/intelligence.md).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from coral_mcp.analysis.detect import MetricAnomaly
+from coral_mcp.analysis.detect import THRESHOLD, MetricAnomaly
+from coral_mcp.analysis.metric_names import (
+    HOST_SERVICE,
+    MetricClass,
+    is_dependency_latency,
+    is_effect,
+    is_host_level,
+    metric_class,
+)
+from coral_mcp.analysis.symptom import is_cause_evidence
 from coral_mcp.analysis.topology import ServiceGraph
 from coral_mcp.models import Event
 
@@ -21,17 +37,40 @@ from coral_mcp.models import Event
 PRIOR_BEFORE_S = 900.0
 PRIOR_AFTER_S = 120.0
 #: Onsets this close count as simultaneous (propagation within a few samples).
-SAME_TIME_S = 120.0
+SAME_TIME_S = 60.0
 #: Weight of each change kind as a prior.
-PRIORS = {"deploy": 2.5, "oom_kill": 2.0, "crash": 1.5, "restart": 1.0, "health_flip": 1.0}
+PRIORS = {
+    "deploy": 2.5,
+    "oom_kill": 2.0,
+    "crash": 1.5,
+    "exit": 1.0,
+    "restart": 1.0,
+    "health_flip": 1.0,
+}
 #: Event kinds that make a service a candidate even without a metric anomaly.
-FAULT_EVENTS = frozenset({"crash", "oom_kill", "restart", "health_flip"})
+FAULT_EVENTS = frozenset({"crash", "oom_kill", "exit", "restart", "health_flip"})
+#: Process faults (a crash loop is two or more of these).
+PROCESS_FAULTS = frozenset({"crash", "oom_kill", "exit", "restart"})
 ROOT_BONUS = 2.0
 VICTIM_PENALTY = 2.0
+#: A candidate that is neither the symptom's service nor one of its dependencies.
+OFF_PATH_PENALTY = 1.0
+#: A fault event (crash, exit, OOM kill, ...) of the symptom's service or a dependency.
+FAULT_ON_PATH = 3.0
 EXPLAINS_WEIGHT = 0.6
 ONSET_WEIGHT = 1.0
 HINT_WEIGHT = 0.5
-TEMPERATURE = 1.0
+#: Severity share of anomalies that are chronic (old or within the usual range) or
+#: throughput only: reported, but not enough to rank a service first.
+CHRONIC_WEIGHT = 0.25
+EFFECT_WEIGHT = 0.5
+#: A suspect's score: ROOT_BONUS + SUSPECT_SHARE x the waiting caller's severity +
+#: WEAK_WEIGHT x log1p(its own weak change at the onset).
+SUSPECT_SHARE = 0.5
+WEAK_WEIGHT = 1.0
+#: Softmax temperature and the score of "none of these" (fitted; see the module doc).
+TEMPERATURE = 0.6
+NONE_SCORE = 7.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +85,19 @@ class Candidate:
     explained: tuple[str, ...]  # anomalous dependents with a later or equal onset
     lost_by: tuple[Event, ...] = field(default=())  # callers' dependency_lost naming us
     confidence: float = 0.0
+    #: Anomalies reported but not counted as cause: chronic, or throughput only.
+    context: tuple[MetricAnomaly, ...] = field(default=())
+    #: Host-level anomalies on this service's machine (host-wide evidence).
+    host: tuple[MetricAnomaly, ...] = field(default=())
+    #: Where the walk from the symptom put it: "end" of an anomalous chain, "path"
+    #: (an anomalous dependency explains it), "off" (not among the symptom's dependencies),
+    #: "waits" (only its outgoing calls are slow, with no anomalous dependency to blame),
+    #: "suspect" (a callee of a "waits" service: a fault that barely shows in metrics).
+    role: str = "end"
+    #: A suspect's own largest change at the onset, below the anomaly threshold.
+    weak_score: float = 0.0
+    #: Every fault event of the service in the range (crashes after the onset too).
+    faults: tuple[Event, ...] = field(default=())
 
 
 def rank_candidates(
@@ -53,53 +105,174 @@ def rank_candidates(
     events: Sequence[Event],
     graph: ServiceGraph,
     hint_s: float | None = None,
+    symptom: Sequence[str] = (),
+    weak: Callable[[str], float] | None = None,
 ) -> list[Candidate]:
-    """Candidates best first, with confidences summing to at most 1."""
+    """Candidates best first, with confidences summing to at most 1 (the rest is "none
+    of these"). `symptom`: the services whose symptom is explained (none: no walk);
+    `weak(service)`: its largest sub-threshold change at the onset (for suspects)."""
     by_service: dict[str, list[MetricAnomaly]] = {}
+    host_wide: list[MetricAnomaly] = []
     for a in anomalies:
-        by_service.setdefault(a.service, []).append(a)
+        if a.service == HOST_SERVICE:
+            host_wide.append(a)
+        else:
+            by_service.setdefault(a.service, []).append(a)
     for e in events:
-        if e.kind in FAULT_EVENTS:
+        if e.kind in FAULT_EVENTS and e.service != HOST_SERVICE:
             by_service.setdefault(e.service, [])
+    # A service with only host-level series is context, never a candidate.
+    by_service = {
+        s: found
+        for s, found in by_service.items()
+        if not found
+        or any(not is_host_level(a.service, a.metric) for a in found)
+        or _fault_events(s, events)
+    }
     onsets = {s: _onset(a, events, s) for s, a in by_service.items()}
-    known = [o for o in onsets.values() if o is not None]
+    causal = {s for s, found in by_service.items() if _causal(found) or _fault_events(s, events)}
+    known = [o for s, o in onsets.items() if o is not None and s in causal]
     earliest = min(known) if known else None
-    out = []
+    scope: set[str] | None = None
+    if symptom:
+        scope = set(symptom)
+        for s in symptom:
+            scope |= graph.dependencies(s)
+    out = {}
     for service, found in by_service.items():
-        out.append(_score(service, found, onsets, events, graph, earliest, hint_s))
-    out.sort(key=lambda c: (-c.score, c.onset_s or math.inf, c.service))
-    return _with_confidence(out)
+        c = _score(service, found, onsets, causal, events, graph, earliest, hint_s, scope)
+        out[service] = replace(c, host=tuple(host_wide)) if host_wide else c
+    for c in list(out.values()):
+        if _waits_on_invisible(c, by_service[c.service], events):
+            out[c.service] = replace(c, score=c.score - ROOT_BONUS - VICTIM_PENALTY, role="waits")
+            for suspect in _suspects(c, graph, causal, out, weak, scope, host_wide):
+                out[suspect.service] = suspect
+    ranked = sorted(out.values(), key=lambda c: (-c.score, c.onset_s or math.inf, c.service))
+    return _with_confidence(ranked)
+
+
+def _waits_on_invisible(
+    c: Candidate, found: Sequence[MetricAnomaly], events: Sequence[Event]
+) -> bool:
+    """Its own anomaly is the latency of its outgoing calls (and latency it passes on),
+    no anomalous dependency explains it, and nothing local (resources, errors, a fault
+    event) could: the slow part is a dependency whose fault does not show in metrics."""
+    if c.anomalous_dependencies or _fault_events(c.service, events):
+        return False
+    waits = any(is_dependency_latency(a.metric) and not a.chronic for a in found)
+    local = any(metric_class(a.metric) is not MetricClass.LATENCY for a in _causal(found))
+    return waits and not local
+
+
+def _suspects(
+    c: Candidate,
+    graph: ServiceGraph,
+    causal: set[str],
+    out: dict[str, Candidate],
+    weak: Callable[[str], float] | None,
+    scope: set[str] | None,
+    host_wide: Sequence[MetricAnomaly],
+) -> list[Candidate]:
+    """Callees of `c` suspected of an invisible fault, scored by `c`'s severity and
+    their own weak (sub-threshold) change at the onset."""
+    made = []
+    share = SUSPECT_SHARE * _severity(c.anomalies + c.context)
+    for callee in sorted(graph.callees(c.service) - causal):
+        signal = weak(callee) if weak is not None else 0.0
+        score = ROOT_BONUS + share + WEAK_WEIGHT * math.log1p(min(signal, THRESHOLD))
+        if scope is not None and callee not in scope:
+            score -= OFF_PATH_PENALTY
+        old = out.get(callee)
+        if old is not None and old.score >= score:
+            continue
+        made.append(
+            Candidate(
+                callee,
+                score,
+                c.onset_s,
+                old.anomalies if old else (),
+                old.events if old else (),
+                (),
+                (),
+                tuple(sorted({*(old.explained if old else ()), c.service})),
+                context=old.context if old else (),
+                host=tuple(host_wide),
+                role="suspect",
+                weak_score=signal,
+            )
+        )
+    return made
+
+
+def _causal(found: Sequence[MetricAnomaly]) -> list[MetricAnomaly]:
+    return [a for a in found if is_cause_evidence(a)]
+
+
+def _fault_events(service: str, events: Sequence[Event]) -> list[Event]:
+    return [e for e in events if e.service == service and e.kind in FAULT_EVENTS]
 
 
 def _onset(found: Sequence[MetricAnomaly], events: Sequence[Event], service: str) -> float | None:
-    if found:
-        return min(a.onset_s for a in found)
-    faults = [e.ts_ms / 1000 for e in events if e.service == service and e.kind in FAULT_EVENTS]
+    own = _causal(found) or [a for a in found if not is_host_level(a.service, a.metric)]
+    if own:
+        return min(a.onset_s for a in own)
+    faults = [e.ts_ms / 1000 for e in _fault_events(service, events)]
     return min(faults) if faults else None
+
+
+def _severity(found: Sequence[MetricAnomaly]) -> float:
+    def size(items: Iterable[MetricAnomaly]) -> float:
+        return math.log1p(min(max((a.score for a in items), default=0.0), 100.0))
+
+    own = [a for a in found if not is_host_level(a.service, a.metric)]
+    causal = _causal(own)
+    if causal:
+        return size(causal)
+    effects = [a for a in own if is_effect(a.metric) and not a.chronic]
+    return max(EFFECT_WEIGHT * size(effects), CHRONIC_WEIGHT * size(own))
 
 
 def _score(
     service: str,
     found: list[MetricAnomaly],
     onsets: dict[str, float | None],
+    causal: set[str],
     events: Sequence[Event],
     graph: ServiceGraph,
     earliest: float | None,
     hint_s: float | None,
+    scope: set[str] | None,
 ) -> Candidate:
     onset = onsets[service]
-    severity = math.log1p(min(max((a.score for a in found), default=0.0), 100.0))
     priors = _priors(service, events, onset)
-    score = severity + sum(PRIORS.get(e.kind, 0.0) for e in _first_of_each_kind(priors))
-    faults = sum(1 for e in priors if e.kind in ("crash", "restart", "oom_kill"))
+    score = _severity(found)
+    score += sum(PRIORS.get(e.kind, 0.0) for e in _first_of_each_kind(priors))
+    faults = sum(1 for e in priors if e.kind in PROCESS_FAULTS)
     score += 0.5 * min(max(faults - 1, 0), 4)
     bad_deps = tuple(
-        sorted(d for d in graph.dependencies(service) if _no_later(onsets.get(d), onset))
+        sorted(
+            d
+            for d in graph.dependencies(service)
+            if d in causal and _no_later(onsets.get(d), onset)
+        )
     )
-    healthy = tuple(sorted(d for d in graph.callees(service) if d not in onsets))
-    score += -VICTIM_PENALTY if bad_deps else ROOT_BONUS
+    healthy = tuple(sorted(d for d in graph.callees(service) if d not in causal))
+    # Only a service with evidence of its own can be where the chain ends.
+    if bad_deps:
+        score -= VICTIM_PENALTY
+    elif service in causal:
+        score += ROOT_BONUS
+    role = "path" if bad_deps else "end"
+    if scope is not None and service not in scope:
+        score -= OFF_PATH_PENALTY
+        role = "off"
+    elif scope is not None and any(e.kind in FAULT_EVENTS for e in priors):
+        # The symptom's service, or one it depends on, failed: the first explanation.
+        score += FAULT_ON_PATH
     explained = tuple(
-        sorted(d for d in graph.dependents(service) if _no_later(onset, onsets.get(d)))
+        sorted(
+            d for d in graph.dependents(service) if d in onsets and _no_later(onset, onsets.get(d))
+        )
     )
     score += EXPLAINS_WEIGHT * math.log1p(len(explained)) * 2
     lost_by = tuple(e for e in events if e.kind == "dependency_lost" and _names(e, service))
@@ -108,8 +281,23 @@ def _score(
         score += ONSET_WEIGHT * math.exp(-(onset - earliest) / 600.0)
     if onset is not None and hint_s is not None:
         score += HINT_WEIGHT * math.exp(-abs(onset - hint_s) / 900.0)
+    counted = tuple(_causal(found))
+    context = tuple(a for a in found if a not in counted and not is_host_level(a.service, a.metric))
+    host = tuple(a for a in found if is_host_level(a.service, a.metric))
     return Candidate(
-        service, score, onset, tuple(found), tuple(priors), healthy, bad_deps, explained, lost_by
+        service,
+        score,
+        onset,
+        counted,
+        tuple(priors),
+        healthy,
+        bad_deps,
+        explained,
+        lost_by,
+        context=context,
+        host=host,
+        role=role,
+        faults=tuple(_fault_events(service, events)),
     )
 
 
@@ -140,7 +328,12 @@ def _names(event: Event, service: str) -> bool:
 def _with_confidence(ranked: list[Candidate]) -> list[Candidate]:
     if not ranked:
         return ranked
-    top = ranked[0].score
+    top = max(ranked[0].score, NONE_SCORE)
     weights = [math.exp((c.score - top) / TEMPERATURE) for c in ranked]
-    total = sum(weights)
+    total = sum(weights) + math.exp((NONE_SCORE - top) / TEMPERATURE)
     return [replace(c, confidence=w / total) for c, w in zip(ranked, weights, strict=True)]
+
+
+def none_confidence(ranked: Sequence[Candidate]) -> float:
+    """The probability left for "none of these" (no clear root cause)."""
+    return max(0.0, 1.0 - sum(c.confidence for c in ranked))

@@ -31,6 +31,10 @@ class ServiceGraph:
         """Everything that calls `service`, directly or through others."""
         return _reach(service, self._callers)
 
+    def services(self) -> frozenset[str]:
+        """Every service on an edge."""
+        return frozenset(self._callees) | frozenset(self._callers)
+
     def __len__(self) -> int:
         return sum(len(v) for v in self._callees.values())
 

@@ -19,6 +19,8 @@ from coral_mcp.errors import QueryError
 from coral_mcp.models import ServiceSpec, parse_service_spec
 from coral_mcp.runner import run_daemon
 
+#: How long `coral agent status` waits for the first look at services' ports.
+PROBE_WAIT_S = 10.0
 SERVICE_HELP = (
     "A service to watch, NAME=SPEC, repeatable. SPEC is pid:N (that process), port:N "
     "(the process listening on TCP port N) or name:PATTERN (processes whose name or "
@@ -35,6 +37,7 @@ def build_settings(
     services: tuple[str, ...],
     auto: bool | None,
     data_dir: Path | None,
+    auto_probe: bool | None = None,
     **flags: Any,
 ) -> AgentSettings:
     """Settings from the config file, then flags given on the command line over it."""
@@ -50,6 +53,8 @@ def build_settings(
         fields["auto_discover"] = auto
     elif "auto_discover" not in fields:
         fields["auto_discover"] = not fields.get("services")
+    if auto_probe is not None:
+        fields["auto_probe"] = auto_probe
     fields.update({key: value for key, value in flags.items() if value is not None})
     if data_dir is not None:
         fields["data_dir"] = data_dir
@@ -81,6 +86,12 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="Agent state and raw samples [default: ~/.local/share/coral/agent].",
         ),
+        click.option(
+            "--auto-probe/--no-auto-probe",
+            default=None,
+            help="Find and poll watched services' HTTP health, metrics and version "
+            "endpoints (and gRPC health) without configuration [default: on].",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -97,6 +108,12 @@ def agent() -> None:
 @click.option("--colony", default=None, help="Colony gRPC HOST:PORT [default: 127.0.0.1:9000].")
 @click.option("--interval", type=float, default=None, help="Seconds between samples [default: 10].")
 @click.option("--push", type=float, default=None, help="Seconds between pushes [default: 15].")
+@click.option(
+    "--socket-scan",
+    type=float,
+    default=None,
+    help="Seconds between full TCP socket scans [default: 30].",
+)
 @click.option(
     "--join",
     "join_token",
@@ -116,19 +133,29 @@ def agent() -> None:
     "--wg-interface", default=None, help="WireGuard interface name [default: coral-agent]."
 )
 @click.option("--wg-port", type=int, default=None, help="WireGuard UDP port [default: 51820].")
+@click.option(
+    "--colony-token-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The colony's token file (mcp.token), shown on its plain gRPC port; not needed"
+    " in a mesh [default: colony/mcp.token beside the agent's data dir].",
+)
 def start(
     config: Path | None,
     services: tuple[str, ...],
     auto: bool | None,
     data_dir: Path | None,
+    auto_probe: bool | None,
     colony: str | None,
     interval: float | None,
     push: float | None,
+    socket_scan: float | None,
     join_token: str | None,
     tunnel: str | None,
     discovery: str | None,
     wg_interface: str | None,
     wg_port: int | None,
+    colony_token_file: Path | None,
 ) -> None:
     """Start an agent and stream what it sees to a colony. Runs until interrupted."""
     settings = build_settings(
@@ -136,13 +163,16 @@ def start(
         services,
         auto,
         data_dir,
+        auto_probe,
         colony=colony,
         interval_s=interval,
         push_s=push,
+        socket_scan_s=socket_scan,
         tunnel=tunnel,
         discovery=discovery,
         wg_interface=wg_interface,
         wg_port=wg_port,
+        colony_token_file=colony_token_file,
     )
     # Settings are valid: join the mesh if asked, then go on in a lean process, unless
     # the tunnel is the kernel's: pyroute2 needs `ssl`, which the lean process fences off.
@@ -194,8 +224,11 @@ def _look(settings: AgentSettings, gap_s: float) -> Any:
     from coral_mcp.agent.sensing import Sensor
 
     sensor = Sensor(settings, own_pids=frozenset({os.getpid()}))
+    started = time.monotonic()
     sensor.observe()
-    time.sleep(gap_s)
+    if sensor.prober is not None:  # let the first probes of listening ports finish
+        sensor.prober.wait(PROBE_WAIT_S)
+    time.sleep(max(0.0, gap_s - (time.monotonic() - started)))
     return sensor, sensor.observe()
 
 
@@ -222,13 +255,14 @@ def status(
     services: tuple[str, ...],
     auto: bool | None,
     data_dir: Path | None,
+    auto_probe: bool | None,
     as_json: bool,
     gap_s: float,
 ) -> None:
     """What an agent on this host sees now: services, their resources, the host. No colony."""
     from coral_mcp.agent.report import status_document, status_text
 
-    settings = build_settings(config, services, auto, data_dir, host_metrics=True)
+    settings = build_settings(config, services, auto, data_dir, auto_probe, host_metrics=True)
     sensor, observation = _look(settings, gap_s)
     doc = status_document(observation, sensor)
     click.echo(json.dumps(doc, indent=2) if as_json else status_text(doc))
@@ -244,13 +278,14 @@ def inspect(
     services: tuple[str, ...],
     auto: bool | None,
     data_dir: Path | None,
+    auto_probe: bool | None,
     as_json: bool,
     gap_s: float,
 ) -> None:
     """Everything the agent sees of one SERVICE now: processes, sockets, cgroup, probes."""
     from coral_mcp.agent.report import inspect_document, inspect_text
 
-    settings = build_settings(config, services, auto, data_dir, host_metrics=False)
+    settings = build_settings(config, services, auto, data_dir, auto_probe, host_metrics=False)
     sensor, observation = _look(settings, gap_s)
     names = sorted(s.name for s in observation.batch.services)
     if service_name not in names:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from coral_mcp.cli.common import echo_text
 from coral_mcp.cli.rest import colony_options, locate
 
 
@@ -45,6 +46,6 @@ def ask(
         if as_json:
             click.echo(json.dumps(result.as_json(), indent=2))
         else:
-            click.echo(result.text)
+            echo_text(result.text)
 
     asyncio.run(run())

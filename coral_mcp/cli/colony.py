@@ -12,7 +12,7 @@ import click
 from click.decorators import FC
 
 from coral_mcp.cli.colony_mesh import init, token_create, token_list, token_revoke
-from coral_mcp.cli.common import default_data_root, echo_err
+from coral_mcp.cli.common import default_data_root, echo_err, echo_text
 from coral_mcp.cli.rest import colony_options, get_json, locate
 from coral_mcp.colony.auth import read_token
 from coral_mcp.config import (
@@ -24,7 +24,7 @@ from coral_mcp.config import (
     TUNNEL_CHOICES,
     ColonySettings,
 )
-from coral_mcp.errors import ConfigError
+from coral_mcp.errors import ColonyUnreachableError, ConfigError
 from coral_mcp.investigate.render import human_bytes
 from coral_mcp.runner import run_daemon
 
@@ -252,7 +252,13 @@ def status(colony_url: str | None, token: str | None, data_dir: Path | None, as_
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return
-    click.echo(render_status(access.url, doc))
+    try:
+        echo_text(render_status(access.url, doc))
+    except (KeyError, TypeError, ValueError):
+        raise ColonyUnreachableError(
+            f"{access.url} answered, but not with a Coral colony's status",
+            hint="check that --colony points at a Coral colony's HTTP port",
+        ) from None
 
 
 @colony.group("token")
@@ -308,6 +314,11 @@ def render_status(base: str, doc: dict[str, Any]) -> str:
         f" hourly {storage['hourly_retention_days']:g} d,"
         f" events {storage['events_retention_days']:g} d",
     ]
+    if storage.get("failing"):
+        lines.append(
+            f"WARNING: storage failing: {storage['failing']} (nothing is acknowledged; agents keep"
+            " their backlog until it clears)"
+        )
     return "\n".join(lines)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +39,23 @@ def log_level_option(default: str) -> Callable[[FC], FC]:
 
 
 def error_line(exc: CoralError) -> str:
-    return exc.message if exc.hint is None else f"{exc.message} ({exc.hint})"
+    line = exc.message if exc.hint is None else f"{exc.message} ({exc.hint})"
+    return terminal_safe(line)
+
+
+#: Control characters (but newline and tab) and bidirectional overrides: text from
+#: agents, colonies or LLMs shows them escaped, so none can drive the terminal.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with every character that could drive a terminal shown escaped."""
+    return _UNSAFE.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
+def echo_text(text: str) -> None:
+    """Print human-readable text that carries data from elsewhere (never raw escapes)."""
+    click.echo(terminal_safe(text))
 
 
 def default_data_root() -> Path:

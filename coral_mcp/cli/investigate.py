@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from coral_mcp.cli.common import echo_text
+
 
 @click.command()
 @click.option(
@@ -39,4 +41,4 @@ def investigate(case_dir: Path, as_json: bool) -> None:
 
         click.echo(InvestigationOut.model_validate(result).model_dump_json(indent=2))
     else:
-        click.echo(investigation_text(result))
+        echo_text(investigation_text(result))

@@ -9,6 +9,7 @@ from coral_mcp.cli.agent import agent
 from coral_mcp.cli.ask import ask
 from coral_mcp.cli.colony import colony
 from coral_mcp.cli.common import CoralGroup, log_level_option
+from coral_mcp.cli.demo import demo
 from coral_mcp.cli.discovery import discovery
 from coral_mcp.cli.eval import eval_cases
 from coral_mcp.cli.investigate import investigate
@@ -37,3 +38,4 @@ coral.add_command(investigate)
 coral.add_command(eval_cases)
 coral.add_command(mesh)
 coral.add_command(discovery)
+coral.add_command(demo)

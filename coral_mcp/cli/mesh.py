@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from coral_mcp.cli.colony_mesh import DATA_DIR_HELP, _colony_dir, open_registry
+from coral_mcp.cli.common import echo_text
 from coral_mcp.errors import QueryError
 
 
@@ -82,7 +83,7 @@ def status(data_dir: Path | None, as_json: bool) -> None:
     click.echo(f"mesh {doc['mesh_id']} {doc['subnet']}, colony {doc['colony_address']}, {state}")
     for p in doc["peers"]:
         flag = " REVOKED" if p["revoked"] else ""
-        click.echo(
+        echo_text(
             f"  {p['agent_id']:<24} {p['address']:<15} handshake {p['last_handshake'] or 'never'}"
             f"  rx {p['rx_bytes']} B  tx {p['tx_bytes']} B  from {p['endpoint'] or '-'}{flag}"
         )

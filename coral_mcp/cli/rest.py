@@ -31,26 +31,51 @@ class ColonyAccess:
 
 
 def running_colony_url(colony_dir: Path) -> str | None:
-    """The HTTP URL of the colony running on `colony_dir`, if one runs there."""
+    """The HTTP URL of the colony running on `colony_dir`, if one runs there: its state
+    file names a live process, and that process is a Coral one (a pid can be reused)."""
     try:
         state = json.loads((colony_dir / STATE_FILE).read_text())
-        os.kill(int(state["pid"]), 0)
-        return str(state["http"])
+        pid = int(state["pid"])
+        os.kill(pid, 0)
+        url = str(state["http"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return url  # no /proc (macOS): the live pid is all we can check
+    return url if any(_is_coral(arg) for arg in cmdline.split(b"\0")) else None
+
+
+def _is_coral(arg: bytes) -> bool:
+    """An argument that names Coral's program: the `coral` script or the package."""
+    return arg.rsplit(b"/", 1)[-1] in (b"coral", b"coral-mcp") or arg.startswith(b"coral_mcp")
 
 
 def locate(url: str | None, token: str | None, data_dir: Path | None) -> ColonyAccess:
     """--colony, else the colony running on the data dir, else the default port; the
-    token from --token, else $CORAL_TOKEN, else the data dir's token file."""
+    token from --token, else $CORAL_TOKEN, else the data dir's token file.
+
+    The data dir's token goes only to the colony of that data dir: to an explicit
+    --colony, or to whatever listens on the default port, it is never sent (a local
+    process squatting the port would collect it).
+    """
     colony_dir = (data_dir or default_data_root()) / "colony"
+    own: str | None = None
     if url:
         url = url.rstrip("/")
         if not url.startswith(("http://", "https://")):
             url = "http://" + url
     else:
-        url = running_colony_url(colony_dir) or f"http://127.0.0.1:{DEFAULT_HTTP_PORT}"
-    return ColonyAccess(url, token or os.environ.get(TOKEN_ENV) or read_token(colony_dir))
+        own = running_colony_url(colony_dir)
+        url = own or f"http://127.0.0.1:{DEFAULT_HTTP_PORT}"
+    stored = read_token(colony_dir) if own is not None or _is_own(url, colony_dir) else None
+    return ColonyAccess(url, token or os.environ.get(TOKEN_ENV) or stored)
+
+
+def _is_own(url: str, colony_dir: Path) -> bool:
+    """An explicit URL that is the data dir's running colony."""
+    return url == running_colony_url(colony_dir)
 
 
 def colony_options(func: FC) -> FC:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from coral_mcp.cli.agent import SERVICE_HELP, parse_specs
+from coral_mcp.cli.agent import SERVICE_HELP, build_settings
 from coral_mcp.cli.claude_desktop import claude_desktop_snippet
 from coral_mcp.cli.colony import data_dir_option, port_options
 from coral_mcp.cli.common import default_data_root, echo_err
-from coral_mcp.config import AgentSettings, ColonySettings
+from coral_mcp.config import ColonySettings
 from coral_mcp.runner import run_daemon
 
 
@@ -23,6 +24,12 @@ from coral_mcp.runner import run_daemon
     "--interval", type=float, default=10.0, show_default=True, help="Seconds between samples."
 )
 @click.option("--push", type=float, default=15.0, show_default=True, help="Seconds between pushes.")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Agent config file (health checks, scrapes, services), as `coral agent start` takes.",
+)
 def up(
     data_dir: Path | None,
     grpc_host: str,
@@ -33,6 +40,7 @@ def up(
     services: tuple[str, ...],
     interval: float,
     push: float,
+    config: Path | None,
 ) -> None:
     """Start a colony and an agent for this host in one process.
 
@@ -52,23 +60,17 @@ def up(
         http_port=http_port,
         require_token=not insecure_no_token,
     )
-    specs = parse_specs(services)
 
     where = f" --data-dir {root}" if data_dir else ""
+    # the agent's settings (and its config file) are checked before anything starts
+    agent_settings = build_settings(
+        config, services, True, root / "agent", interval_s=interval, push_s=push
+    )
 
     async def main(stop: asyncio.Event) -> None:
         colony = await ColonyDaemon.open(colony_settings)
         try:
-            agent = AgentDaemon(
-                AgentSettings(
-                    data_dir=root / "agent",
-                    colony=colony.grpc_target,
-                    services=specs,
-                    auto_discover=True,
-                    interval_s=interval,
-                    push_s=push,
-                )
-            )
+            agent = AgentDaemon(replace(agent_settings, colony=colony.grpc_target))
             echo_err(
                 f"Coral is up.\n"
                 f"  Dashboard (one-time login URL): {colony.login_url()}\n"

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from coral_mcp.datadir import read_token_file
 from coral_mcp.errors import DataDirError
 
 if TYPE_CHECKING:
@@ -50,10 +51,7 @@ def load_or_create_token(data_dir: Path) -> str:
 
 def read_token(data_dir: Path) -> str | None:
     """The token kept in `data_dir`, if there is one."""
-    try:
-        return (data_dir / TOKEN_FILE).read_text().strip() or None
-    except OSError:
-        return None
+    return read_token_file(data_dir / TOKEN_FILE)
 
 
 def compare_digest(a: bytes, b: bytes) -> bool:

@@ -24,6 +24,7 @@ import grpc
 import uvicorn
 
 from coral_mcp.colony.auth import ASGIApp, load_or_create_token
+from coral_mcp.colony.grpc_auth import ColonyAuthorizer
 from coral_mcp.colony.http_app import MCP_PATH, build_http_app
 from coral_mcp.colony.ingest import Ingest
 from coral_mcp.colony.queries import StoreQueries
@@ -45,6 +46,8 @@ from coral_mcp.storage.writer import Writer
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "colony.json"
+#: HTTP connections served at once (MCP clients, REST, dashboard).
+HTTP_MAX_CONNECTIONS = 256
 #: Seconds between edge resolutions (when sockets changed).
 EDGE_RESOLVE_INTERVAL_S = 1.0
 #: Seconds between anomaly detection + correlation runs, and between baseline refreshes.
@@ -205,13 +208,19 @@ class ColonyDaemon:
             stack.push_async_callback(writer.close)
             ingest = Ingest(store, writer, s.stale_after_s, s.offline_after_s, clock)
             mesh = _make_mesh(s, data_dir, clock)
-            grpc_port = await _serve_grpc(s, ingest, mesh, stack)
+            # The token guards the plain gRPC port too: made before gRPC serves.
+            token = load_or_create_token(data_dir) if s.require_token else None
+            grpc_port = await _serve_grpc(s, ingest, mesh, token, stack)
             intelligence = Intelligence(store, writer, clock)
             queries = StoreQueries(store, ingest, retention_of(s), intelligence, clock)
             token = load_or_create_token(data_dir) if s.require_token else None
             sessions = None if token is None else Sessions(token, clock)
             app = build_http_app(
-                queries, build_server(queries), token, Dashboard(queries, sessions)
+                queries,
+                build_server(queries),
+                token,
+                ingest.health,
+                Dashboard(queries, sessions),
             )
             await _serve_http(app, http_sock, stack)
             colony = cls(
@@ -337,11 +346,15 @@ def _forget_state(data_dir: Path) -> None:
 
 
 async def _serve_grpc(
-    s: ColonySettings, ingest: Ingest, mesh: ColonyMesh | None, stack: contextlib.AsyncExitStack
+    s: ColonySettings,
+    ingest: Ingest,
+    mesh: ColonyMesh | None,
+    token: str | None,
+    stack: contextlib.AsyncExitStack,
 ) -> int:
     """Serve the colony's gRPC (and the mesh's ports); the plain gRPC port."""
     server, port = _grpc_server(s)
-    add_colony_service(server, ColonyServicer(ingest, mesh))
+    add_colony_service(server, ColonyServicer(ingest, ColonyAuthorizer(token, mesh)))
     health = ColonyHealth(server)
     if mesh is not None:  # closed after the server stops: agents hear it go away
         stack.push_async_callback(mesh.close)
@@ -351,7 +364,7 @@ async def _serve_grpc(
         mesh.bind(server, port)
     await server.start()
     if mesh is not None:
-        mesh.start_background()
+        await mesh.start()
         logger.info(
             "mesh %s: tunnel %s, mesh gRPC %s:%d, join %s:%d, mutual TLS %s:%d",
             mesh.identity.mesh_id,
@@ -369,7 +382,15 @@ async def _serve_grpc(
 
 async def _serve_http(app: ASGIApp, sock: socket.socket, stack: contextlib.AsyncExitStack) -> None:
     """Serve `app` on the bound socket until the stack closes."""
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=3)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=3,
+        # Bounded: past this many connections at once, new ones get 503 at once.
+        limit_concurrency=HTTP_MAX_CONNECTIONS,
+        timeout_keep_alive=5,
+    )
     server = _EmbeddedServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
 

@@ -9,11 +9,14 @@ JSON `{"error": ..., "hint": ...}` with a 4xx status; unknown parameters are ref
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import json
+import logging
 import re
 import types
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,14 +29,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from coral_mcp import __version__
-from coral_mcp.colony.auth import ASGIApp, BearerAuth
+from coral_mcp.colony.auth import ASGIApp, BearerAuth, Receive, Scope, Send
 from coral_mcp.dashboard.app import Dashboard
 from coral_mcp.errors import CoralError
-from coral_mcp.tools import colony, metrics, services, topology
+from coral_mcp.tools import colony, intelligence, metrics, services, topology
 from coral_mcp.tools.catalog import Tool, signature
 from coral_mcp.tools.data import CoralData
 
+logger = logging.getLogger(__name__)
+
 MCP_PATH = "/mcp"
+#: Largest request body (MCP calls and REST are small JSON documents).
+MAX_BODY_BYTES = 1024 * 1024
+#: Seconds a request body may take to arrive.
+BODY_TIMEOUT_S = 30.0
 API = "/api/v1"
 
 
@@ -71,6 +80,7 @@ REST_TOOLS: tuple[tuple[str, Tool], ...] = (
     ("topology", topology.get_topology),
     ("metrics", metrics.query_metrics),
     ("events", colony.get_events),
+    ("investigate", intelligence.investigate),
 )
 
 
@@ -152,6 +162,11 @@ def _endpoint(route: ApiRoute, data: CoralData) -> Callable[[Request], Awaitable
             result = await route.tool(data, **_parse(route, request))
         except CoralError as exc:
             return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=400)
+        except Exception:  # a bug, not the caller's mistake: JSON still, details logged
+            logger.exception("%s failed", route.path)
+            return JSONResponse(
+                {"error": "internal error", "hint": "see the colony log"}, status_code=500
+            )
         return Response(result.model_dump_json(), media_type="application/json")
 
     return endpoint
@@ -204,16 +219,24 @@ def _response(description: str, model: str) -> dict[str, Any]:
 
 
 def build_http_app(
-    data: CoralData, mcp: FastMCP, token: str | None, dashboard: Dashboard | None = None
+    data: CoralData,
+    mcp: FastMCP,
+    token: str | None,
+    health: Callable[[], str | None] = lambda: None,
+    dashboard: Dashboard | None = None,
 ) -> ASGIApp:
     """/healthz, the REST API under /api/v1, MCP at /mcp and the dashboard at /; with
     `token`, REST and MCP need `Authorization: Bearer <token>` and the dashboard its
-    session cookie (every path but /healthz and /login answers 401 without them)."""
+    session cookie (every path but /healthz and /login answers 401 without them).
+    `health` says what is wrong (/healthz answers 503 with it), or None."""
     dashboard = dashboard or Dashboard(data, None)
     routes = api_routes()
     document = openapi_document(routes)
 
     async def healthz(request: Request) -> Response:
+        problem = health()
+        if problem is not None:
+            return JSONResponse({"status": problem, "version": __version__}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})
 
     async def openapi(request: Request) -> Response:
@@ -230,4 +253,73 @@ def build_http_app(
         ],
         lifespan=mcp_app.lifespan,  # without it every MCP request fails
     )
-    return app if token is None else BearerAuth(app, token, dashboard)
+    bounded = BodyLimit(app, MAX_BODY_BYTES, BODY_TIMEOUT_S)
+    return bounded if token is None else BearerAuth(bounded, token, dashboard)
+
+
+class BodyLimit:
+    """ASGI middleware: the request body is read here first, bounded: over `max_bytes`
+    it gets 413, taking longer than `timeout_s` to arrive 408 (a slow client holds no
+    task for long); the app then reads the body from memory."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float) -> None:
+        self._app, self._max_bytes, self._timeout_s = app, max_bytes, timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self._app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > self._max_bytes:
+            await _plain(send, 413, f"request body over {self._max_bytes} bytes")
+            return
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                body = await self._read(receive)
+        except TimeoutError:
+            await _plain(send, 408, "request body too slow")
+            return
+        if body is None:
+            await _plain(send, 413, f"request body over {self._max_bytes} bytes")
+            return
+        replayed = False
+
+        async def from_memory() -> MutableMapping[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: a disconnect, whenever it comes
+
+        await self._app(scope, from_memory, send)
+
+    async def _read(self, receive: Receive) -> bytes | None:
+        """The whole body, or None once it exceeds the bound."""
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b"".join(parts)  # the client left: the app will see it
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_bytes:
+                return None
+            parts.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(parts)
+
+
+async def _plain(send: Send, status: int, error: str) -> None:
+    body = json.dumps({"error": error, "hint": None}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

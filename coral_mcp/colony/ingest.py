@@ -84,6 +84,16 @@ class Ingest:
         self._router = QueryRouter(clock)
         self._services_written: dict[str, tuple[int, float]] = {}  # fingerprint, when
 
+    @property
+    def storage_failing(self) -> str | None:
+        """Why writes fail right now ("no space"), or None."""
+        return self._writer.failing
+
+    def health(self) -> str | None:
+        """What is wrong with ingestion, for /healthz; None when all is well."""
+        failing = self._writer.failing
+        return None if failing is None else f"storage failing: {failing}"
+
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
@@ -132,6 +142,10 @@ class Ingest:
                 session.send_query = None
                 self._router.fail_agent(agent_id)
             logger.info("agent %s disconnected", agent_id)
+
+    def committed(self, agent_id: str) -> int:
+        session = self._sessions.get(agent_id)
+        return 0 if session is None else session.committed_seq
 
     def heartbeat(self, agent_id: str) -> None:
         session = self._sessions.get(agent_id)

@@ -60,9 +60,10 @@ class StoreQueries:
     def service_stale_after(self) -> timedelta:
         return timedelta(seconds=self._ingest.offline_after_s)
 
-    async def services(self) -> list[ServiceView]:
-        """Services as stored, last seen no earlier than their agents were last heard."""
-        views = await asyncio.to_thread(self._store.services, self.now())
+    async def services(self, names: Sequence[str] | None = None) -> list[ServiceView]:
+        """Services (those named, or all) as stored, last seen no earlier than their
+        agents were last heard."""
+        views = await asyncio.to_thread(self._store.services, self.now(), names)
         return [self._heard(view) for view in views]
 
     def _heard(self, view: ServiceView) -> ServiceView:
@@ -131,6 +132,7 @@ class StoreQueries:
             raw_retention_days=self._retention.raw_days,
             hourly_retention_days=self._retention.hourly_days,
             events_retention_days=self._retention.events_days,
+            storage_failing=self._ingest.storage_failing,
         )
 
     async def baselines(self, service: str | None) -> list[BaselineView]:
@@ -145,9 +147,14 @@ class StoreQueries:
         return await self._intelligence.correlations(limit)
 
     async def investigate(
-        self, question: str | None, start: datetime, end: datetime, service: str | None
+        self,
+        question: str | None,
+        start: datetime,
+        end: datetime,
+        service: str | None,
+        metric: str | None = None,
     ) -> InvestigationResult:
-        return await self._intelligence.investigate(question, start, end, service)
+        return await self._intelligence.investigate(question, start, end, service, metric=metric)
 
     async def investigation(self, investigation_id: str) -> dict[str, Any] | None:
         return await self._intelligence.investigation(investigation_id)

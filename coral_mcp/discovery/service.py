@@ -4,6 +4,11 @@ The service keeps records in memory only, until they expire. It verifies each
 published record's signature against the key inside it and refuses a record for a
 mesh id whose live record names another key. It holds no key of its own and stores
 no secret: it can refuse or withhold records, never forge one an agent would accept.
+
+Against floods and replays: records live at most a day however far their expiry
+says, at most MAX_RECORDS are held (new mesh ids are refused when full), and a record
+older than the one held for its mesh (a replay of what the colony said before) is
+refused.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import grpc
 
@@ -25,6 +31,10 @@ logger = logging.getLogger(__name__)
 
 #: Records larger than this are refused.
 MAX_RECORD_BYTES = 4096
+#: Mesh ids held at once; a flood of self-signed records cannot grow memory past it.
+MAX_RECORDS = 10_000
+#: Longest a record is kept, whatever expiry it names.
+MAX_TTL_MS = 24 * 3600 * 1000
 
 
 class DiscoveryRecords:
@@ -50,7 +60,9 @@ class DiscoveryRecords:
             logger.warning("refused a record from %s: %s", peer, reason)
             return reason
         record = ColonyRecord.from_bytes(signed.record)
-        self._records[record.mesh_id] = (record, signed)
+        now_ms = int(self._clock() * 1000)
+        kept = replace(record, expires_ms=min(record.expires_ms, now_ms + MAX_TTL_MS))
+        self._records[record.mesh_id] = (kept, signed)
         logger.info(
             "record for mesh %s from %s, endpoints %s",
             record.mesh_id,
@@ -70,7 +82,18 @@ class DiscoveryRecords:
         live = self._live(record.mesh_id)
         if live is not None and live[0].colony_key != record.colony_key:
             return f"mesh {record.mesh_id} is held by another colony key until its record expires"
+        if live is not None and record.last_seen_ms < live[0].last_seen_ms:
+            return f"the record for mesh {record.mesh_id} is older than the one held (a replay)"
+        if live is None and len(self._records) >= MAX_RECORDS:
+            self._purge()
+            if len(self._records) >= MAX_RECORDS:
+                return f"this discovery service holds {MAX_RECORDS} meshes already"
         return None
+
+    def _purge(self) -> None:
+        now_ms = self._clock() * 1000
+        for mesh_id in [m for m, (r, _) in self._records.items() if r.expires_ms <= now_ms]:
+            del self._records[mesh_id]
 
     def resolve(self, mesh_id: str) -> SignedRecord | None:
         live = self._live(mesh_id)
@@ -79,7 +102,9 @@ class DiscoveryRecords:
 
 async def serve(host: str, port: int, stop: asyncio.Event, on_ready: Callable[[int], None]) -> None:
     """Run the service until `stop` is set; `on_ready(port)` once it listens."""
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(
+        options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 16 * 1024)]
+    )
     add_discovery_service(server, DiscoveryRecords())
     try:
         bound = server.add_insecure_port(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")

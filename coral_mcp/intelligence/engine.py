@@ -16,18 +16,13 @@ from enum import Enum
 from typing import Any
 
 from coral_mcp.analysis.baselines import Baseline, baseline_at, learn_baselines
-from coral_mcp.analysis.detect import (
-    MetricAnomaly,
-    detect_against_baseline,
-    detect_series,
-    stale,
-    worth_a_look,
-)
+from coral_mcp.analysis.detect import MetricAnomaly, detect_against_baseline
+from coral_mcp.analysis.diagnose import Diagnosis, diagnose
 from coral_mcp.analysis.hypotheses import to_hypothesis
-from coral_mcp.analysis.metric_names import is_limit, limit_of
-from coral_mcp.analysis.ranking import PRIOR_BEFORE_S, rank_candidates
+from coral_mcp.analysis.ranking import PRIOR_BEFORE_S
+from coral_mcp.analysis.symptom import closest_names
 from coral_mcp.analysis.topology import ServiceGraph
-from coral_mcp.models.intelligence import AnomalyView, InvestigationResult, Outcome
+from coral_mcp.models.intelligence import AnomalyView, Hypothesis, InvestigationResult, Outcome
 from coral_mcp.storage import analysis_store as st
 from coral_mcp.storage.store import ColonyStore
 
@@ -55,9 +50,12 @@ class Request:
     end: datetime
     now: datetime
     question: str | None = None
+    #: The symptom asked about: a service and, optionally, its metric (a name, or a
+    #: class such as latency or errors). None: inferred from what is anomalous.
     service: str | None = None
     #: A given incident time: a weak hint only (it may be wrong).
     incident_time: datetime | None = None
+    metric: str | None = None
 
 
 def investigate(store: ColonyStore, req: Request) -> InvestigationResult:
@@ -77,26 +75,31 @@ def investigate(store: ColonyStore, req: Request) -> InvestigationResult:
             req.start - timedelta(seconds=PRIOR_BEFORE_S), req.end, limit=MAX_EVENTS
         )
     ]
-    end_s = req.end.timestamp()
-    limits = {(s.service, s.metric): float(s.values[-1]) for s in series if is_limit(s.metric)}
-    found: list[MetricAnomaly] = []
-    for s, look in zip(series, worth_a_look(series), strict=True):
-        if is_limit(s.metric) or not (look or stale(s, end_s)):
-            continue
-        base = baseline_at(learned, s.service, s.metric, float(s.ts_s[-1]))
-        anomaly = detect_series(s, end_s, base, limits.get((s.service, limit_of(s.metric))))
-        if anomaly is not None:
-            found.append(anomaly)
     graph = ServiceGraph(edges)
-    if req.service is not None:
-        scope = {req.service} | graph.dependencies(req.service)
-        found = [a for a in found if a.service in scope]
-        events = [e for e in events if e.service in scope or e.kind == "dependency_lost"]
+    known = {s.service for s in series} | graph.services() | {e.service for e in events}
+    if req.service is not None and req.service not in known:
+        return _result(req, started, Outcome.UNKNOWN_SERVICE, (), _unknown(req.service, known))
     hint = req.incident_time.timestamp() if req.incident_time else None
-    ranked = rank_candidates(found, events, graph, hint)
-    hypotheses = tuple(to_hypothesis(c) for c in ranked[:10])
-    outcome = Outcome.HYPOTHESES if hypotheses else Outcome.NO_SIGNIFICANT_ANOMALY
-    duration_ms = (time.perf_counter() - started) * 1000
+    found = diagnose(
+        series, events, graph, req.end.timestamp(), learned, hint, req.service, req.metric
+    )
+    hypotheses = tuple(to_hypothesis(c, req.metric) for c in found.ranked[:10])
+    if not hypotheses:
+        outcome = Outcome.NO_SIGNIFICANT_ANOMALY
+    else:
+        outcome = Outcome.HYPOTHESES if found.clear else Outcome.NO_CLEAR_ROOT_CAUSE
+    anomalies = tuple(anomaly_views(found.anomalies, req.now))
+    return _result(req, started, outcome, hypotheses, _summary(found, hypotheses), anomalies)
+
+
+def _result(
+    req: Request,
+    started: float,
+    outcome: Outcome,
+    hypotheses: tuple[Hypothesis, ...],
+    summary: str,
+    anomalies: tuple[AnomalyView, ...] = (),
+) -> InvestigationResult:
     return InvestigationResult(
         id=f"inv-{uuid.uuid4().hex[:12]}",
         created_at=req.now,
@@ -106,19 +109,43 @@ def investigate(store: ColonyStore, req: Request) -> InvestigationResult:
         end=req.end,
         outcome=outcome,
         hypotheses=hypotheses,
-        summary=_summary(hypotheses, len(found)),
-        anomalies=tuple(anomaly_views(found, req.now)),
-        duration_ms=duration_ms,
+        summary=summary,
+        anomalies=anomalies,
+        duration_ms=(time.perf_counter() - started) * 1000,
     )
 
 
-def _summary(hypotheses: Sequence[Any], n_anomalies: int) -> str:
+def _unknown(service: str, known: set[str]) -> str:
+    close = closest_names(service, known)
+    hint = f"closest: {', '.join(close)}" if close else "list_services shows the names"
+    return f"unknown service {service!r}: Coral has no data on it ({hint})"
+
+
+def _symptom_text(d: Diagnosis) -> str:
+    s = d.symptom
+    what = ", ".join(s.services) if s.services else "nothing"
+    if s.metric:
+        what += f" {s.metric}"
+    head = f"symptom {'(inferred) ' if s.inferred else ''}{what}"
+    if s.onset_s is not None:
+        head += f", onset {_at(s.onset_s):%H:%M:%S} UTC ({s.note})"
+    return head
+
+
+def _summary(d: Diagnosis, hypotheses: Sequence[Hypothesis]) -> str:
     if not hypotheses:
         return NO_ANOMALY
     top = hypotheses[0]
+    if not d.clear:
+        return (
+            f"no clear root cause ({_symptom_text(d)}): checked {d.series_checked} series of"
+            f" {d.services_checked} services; nothing explains the symptom well. Strongest"
+            f" lead {top.kind} in {top.service} (confidence {top.confidence:.2f});"
+            f" {len(d.anomalies)} anomalous series"
+        )
     return (
         f"most likely {top.kind} in {top.service} (confidence {top.confidence:.2f}), "
-        f"from {n_anomalies} anomalous series; {top.recommendation}"
+        f"from {len(d.anomalies)} anomalous series ({_symptom_text(d)}); {top.recommendation}"
     )
 
 

@@ -84,12 +84,14 @@ class Intelligence:
         end: datetime | None = None,
         service: str | None = None,
         incident_time: datetime | None = None,
+        metric: str | None = None,
     ) -> InvestigationResult:
-        """Rank root causes over [start, end) (default: the last hour); record the result."""
+        """Rank root causes over [start, end) (default: the last hour); record the result.
+        `service` (and optionally `metric`) is the symptom explained; None: inferred."""
         now = self.now()
         end = end or now
         start = start or end - DEFAULT_RANGE
-        req = engine.Request(start, end, now, question, service, incident_time)
+        req = engine.Request(start, end, now, question, service, incident_time, metric)
         result = await asyncio.to_thread(engine.investigate, self._store, req)
         doc = engine.document(result)
         await self._write(

@@ -45,6 +45,14 @@ class Label:
 
 
 @dataclass(frozen=True, slots=True)
+class Symptom:
+    """What the operator was alerted on (case.json "symptom"); both parts optional."""
+
+    service: str | None
+    metric: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Case:
     path: Path
     #: (epoch s, service, metric, value), in file order.
@@ -53,6 +61,7 @@ class Case:
     edges: tuple[tuple[str, str], ...]
     incident_time: datetime | None
     label: Label | None
+    symptom: Symptom | None = None
 
 
 def parse_time(text: str) -> float:
@@ -122,8 +131,8 @@ def load_case(path: Path) -> Case:
     edges_path = path / "edges.csv"
     if edges_path.is_file():
         edges = [(r["caller"], r["callee"]) for _, r in _rows(edges_path, ("caller", "callee"))]
-    incident, label = _case_json(path / "case.json")
-    return Case(path, tuple(metrics), tuple(events), tuple(edges), incident, label)
+    incident, label, symptom = _case_json(path / "case.json")
+    return Case(path, tuple(metrics), tuple(events), tuple(edges), incident, label, symptom)
 
 
 def _event(ts_s: float, service: str, kind: str, detail: str) -> Event:
@@ -132,21 +141,34 @@ def _event(ts_s: float, service: str, kind: str, detail: str) -> Event:
     return Event(round(ts_s * 1000), service, kind, severity, detail, attrs)
 
 
-def _case_json(path: Path) -> tuple[datetime | None, Label | None]:
+def _case_json(path: Path) -> tuple[datetime | None, Label | None, Symptom | None]:
     if not path.is_file():
-        return None, None
+        return None, None, None
     try:
         doc = json.loads(path.read_text())
         incident = doc.get("incident_time")
         when = None if incident is None else datetime.fromtimestamp(parse_time(str(incident)), UTC)
         root = doc.get("root_cause")
         label = None if not root else Label(str(root["service"]), root.get("kind"))
+        asked = doc.get("symptom")
+        symptom = (
+            None if not asked else Symptom(_text(asked.get("service")), _text(asked.get("metric")))
+        )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CaseError(
             f"{path}: {exc}",
-            hint='expected {"incident_time": T, "root_cause": {"service": S, "kind": K}}',
+            hint='expected {"incident_time": T, "root_cause": {"service": S, "kind": K},'
+            ' "symptom": {"service": S, "metric": M}}',
         ) from None
-    return when, label
+    return when, label, symptom
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {value!r}")
+    return value
 
 
 def save_case(
@@ -212,11 +234,14 @@ async def replay(case: Case, data_dir: Path) -> InvestigationResult:
     try:
         first, last = await import_case(case, store, writer)
         intel = Intelligence(store, writer, clock=lambda: last)
+        symptom = case.symptom or Symptom(None, None)
         return await intel.investigate(
             question=f"replay {case.path.name}",
             start=datetime.fromtimestamp(first, UTC),
             end=datetime.fromtimestamp(last, UTC),
+            service=symptom.service,
             incident_time=case.incident_time,
+            metric=symptom.metric,
         )
     finally:
         await writer.close()

@@ -74,10 +74,22 @@ def _evidence(items: list[dict[str, Any]]) -> str:
     return "; ".join(f"{e['ts'][11:16]}Z {e['description']}" for e in items)
 
 
+def changes(result: dict[str, Any]) -> str:
+    """Deploys, restarts, crashes and OOM kills of the range, newest first."""
+    lines = ["What changed (newest first):"]
+    for e in result["events"]:
+        lines.append(f"  {e['ts'][11:19]}Z {e['service']} {e['kind']}: {e['message']}")
+    if result.get("truncated"):
+        lines.append("  (more: get_events with a cursor)")
+    return "\n".join(lines)
+
+
 def investigation(result: dict[str, Any]) -> str:
     span = f"{result['start']} to {result['end']}"
     if result["outcome"] == "no_significant_anomaly":
         return f"No significant anomaly between {span}.\n{result['summary']}"
+    if result["outcome"] == "unknown_service":
+        return str(result["summary"])
     lines = [f"Between {span}: {result['summary']}", ""]
     for h in result["hypotheses"][:5]:
         lines.append(

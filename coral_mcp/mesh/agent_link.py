@@ -28,7 +28,7 @@ KEEPALIVE_S = 5
 class AgentLink:
     mode: TunnelMode
     target: str
-    credentials: grpc.ChannelCredentials | None
+    credentials: grpc.ChannelCredentials
     channel_options: tuple[tuple[str, str], ...]
 
 
@@ -40,16 +40,21 @@ def plan_link(state: AgentMeshState, requested: TunnelMode) -> AgentLink:
     if mode != "none" and not colony.colony_wg_endpoints:
         logger.warning("the colony runs no tunnel: using mutual TLS")
         mode = "none"
+    if state.agent_cert_pem is None:
+        raise TunnelError("the colony issued no client certificate at join time")
+    # Through the tunnel too the agent proves who it is with its certificate: the
+    # colony never takes a source address as identity.
+    creds = client_credentials(
+        colony.colony_cert_pem.encode(),
+        state.tls_key_pem.encode(),
+        state.agent_cert_pem.encode(),
+    )
     if mode == "none":
-        if not colony.colony_tls_endpoints or state.agent_cert_pem is None:
+        if not colony.colony_tls_endpoints:
             raise TunnelError("the colony named no TLS endpoint at join time")
-        creds = client_credentials(
-            colony.colony_cert_pem.encode(),
-            state.tls_key_pem.encode(),
-            state.agent_cert_pem.encode(),
-        )
         return AgentLink(mode, colony.colony_tls_endpoints[0], creds, CLIENT_OPTIONS)
-    return AgentLink(mode, f"{colony.colony_mesh_address}:{colony.colony_grpc_port}", None, ())
+    target = f"{colony.colony_mesh_address}:{colony.colony_grpc_port}"
+    return AgentLink(mode, target, creds, CLIENT_OPTIONS)
 
 
 def resolve_endpoint(endpoint: str) -> str:

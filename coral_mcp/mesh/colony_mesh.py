@@ -5,6 +5,12 @@ colony's tunnel up (unless `--tunnel none`), keeps the tunnel's peers equal to t
 registry's joined, unrevoked agents (revoking an agent removes its peer: its tunnel
 is cut), tells the gRPC servicer who is calling, and publishes the colony's signed
 record to a discovery service when one is given.
+
+Who is calling comes only from what the caller proves: the client certificate the
+colony issued at join, whose public key must be the one pinned in the registry. The
+source address is never evidence (a router can forge it, a LAN host can route to the
+mesh address): the gRPC port on the mesh address asks for that certificate too, and
+the join port is a server of its own that answers only `Mesh.Join`.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from coral_mcp.mesh.join import ColonyEndpoints, JoinService
 from coral_mcp.mesh.keys import ColonyIdentity, b64url
 from coral_mcp.mesh.records import ColonyRecord
 from coral_mcp.mesh.registry import MeshRegistry, Peer
-from coral_mcp.mesh.tls import client_cert_name, server_credentials
+from coral_mcp.mesh.tls import client_cert_key, client_cert_name, server_credentials
 from coral_mcp.mesh.tunnel import (
     PeerConfig,
     PeerStatus,
@@ -39,6 +45,8 @@ from coral_mcp.rpc import mesh as mesh_rpc
 
 logger = logging.getLogger(__name__)
 
+#: Join calls served at once; more wait (a flood of joins cannot starve the colony).
+JOIN_MAX_CONCURRENT = 16
 #: Seconds between re-reads of the registry (revocations made by the CLI).
 SYNC_INTERVAL_S = 1.0
 
@@ -73,7 +81,8 @@ class ColonyMesh:
         self.join_port = 0
         self.tls_port = 0
         self._by_agent: dict[str, Peer] = {}
-        self._by_address: dict[str, Peer] = {}
+        #: Join-port server: only Mesh.Join, never the Colony service.
+        self._join_server: grpc.aio.Server | None = None
         self._applied: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
@@ -85,8 +94,10 @@ class ColonyMesh:
         caller = self.caller(context)
         if caller is None:
             return f"caller {context.peer()} is not a joined agent"
-        if caller == "":
-            return None  # loopback: a process on the colony's own host
+        if caller == "":  # the plain loopback port (its credential is checked before)
+            if agent_id in self._by_agent:
+                return f"agent {agent_id} is joined to the mesh: it speaks with its certificate"
+            return None
         peer = self._by_agent.get(caller)
         if peer is None or peer.revoked:
             return f"agent {caller} is revoked"
@@ -95,17 +106,14 @@ class ColonyMesh:
         return None
 
     def caller(self, context: grpc.aio.ServicerContext[object, object]) -> str | None:
-        """The agent behind this call: from its certificate, else its tunnel address.
-
-        "" for a loopback caller without a certificate; None for anyone else.
-        """
+        """The agent behind this call, from the certificate it proved; "" for a loopback
+        caller on the plain port (see `local_caller`); None for anyone else."""
         name = client_cert_name(context)
         if name is not None:
-            return name
+            peer = self._by_agent.get(name)
+            pinned = peer.tls_public_key if peer is not None else None
+            return name if pinned is not None and client_cert_key(context) == pinned else None
         host, _ = mesh_rpc.split_peer(context.peer())
-        peer = self._by_address.get(host)
-        if peer is not None:
-            return peer.agent_id
         with contextlib.suppress(ValueError):
             if ipaddress.ip_address(host).is_loopback:
                 return ""
@@ -141,25 +149,40 @@ class ColonyMesh:
     def bind(self, server: grpc.aio.Server, grpc_port: int) -> None:
         """Add the mesh-side ports: gRPC on the mesh address, TLS join and mutual-TLS."""
         o, ident = self.options, self.identity
-        mesh_rpc.add_join_service(
-            server, JoinService(ident, self.registry, self.endpoints, self._joined, self._clock)
+        tls_creds = server_credentials(
+            ident.tls_key_pem, ident.tls_cert_pem, require_client_cert=True
         )
         if self.tunnel is not None:
-            self.grpc_port = _add(server.add_insecure_port, f"{ident.mesh_address}:{grpc_port}")
+            self.grpc_port = _add(
+                lambda a: server.add_secure_port(a, tls_creds),
+                f"{ident.mesh_address}:{grpc_port}",
+            )
         else:
             self.grpc_port = grpc_port
+        self.tls_port = _add(
+            lambda a: server.add_secure_port(a, tls_creds), f"{o.join_host}:{o.tls_port}"
+        )
+        join_server = grpc.aio.server(
+            options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 64 * 1024)],
+            maximum_concurrent_rpcs=JOIN_MAX_CONCURRENT,
+        )
+        mesh_rpc.add_join_service(
+            join_server,
+            JoinService(ident, self.registry, self.endpoints, self._joined, self._clock),
+        )
         join_creds = server_credentials(
             ident.tls_key_pem, ident.tls_cert_pem, require_client_cert=False
         )
         self.join_port = _add(
-            lambda a: server.add_secure_port(a, join_creds), f"{o.join_host}:{o.join_port}"
+            lambda a: join_server.add_secure_port(a, join_creds), f"{o.join_host}:{o.join_port}"
         )
-        tls_creds = server_credentials(
-            ident.tls_key_pem, ident.tls_cert_pem, require_client_cert=True
-        )
-        self.tls_port = _add(
-            lambda a: server.add_secure_port(a, tls_creds), f"{o.join_host}:{o.tls_port}"
-        )
+        self._join_server = join_server
+
+    async def start(self) -> None:
+        """Serve the join port and start the background work (after `bind`)."""
+        if self._join_server is not None:
+            await self._join_server.start()
+        self.start_background()
 
     def start_background(self) -> None:
         self._tasks.append(asyncio.create_task(self._sync_forever(), name="mesh-sync"))
@@ -174,7 +197,6 @@ class ColonyMesh:
         """Make the tunnel's peers, and the caller tables, match the registry."""
         peers = self.registry.peers()
         self._by_agent = {p.agent_id: p for p in peers}
-        self._by_address = {p.address: p for p in peers if not p.revoked}
         if self.tunnel is None:
             return
         wanted = {p.wg_public_key: p for p in peers if not p.revoked}
@@ -239,6 +261,8 @@ class ColonyMesh:
             for task in late:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._join_server is not None:
+            await self._join_server.stop(grace=1)
         if self.tunnel is not None:
             await asyncio.to_thread(self.tunnel.down)
         self.registry.close()

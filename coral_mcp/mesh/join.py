@@ -20,7 +20,7 @@ from pathlib import Path
 
 import grpc
 
-from coral_mcp.errors import ColonyUnreachableError
+from coral_mcp.errors import ColonyUnreachableError, ProtocolError
 from coral_mcp.mesh import discovery_client
 from coral_mcp.mesh.agent_state import AgentMeshState, ColonyPin
 from coral_mcp.mesh.errors import JoinRefusedError, PinMismatchError
@@ -35,7 +35,9 @@ from coral_mcp.mesh.registry import MeshRegistry, Peer
 from coral_mcp.mesh.tls import CLIENT_OPTIONS, client_credentials
 from coral_mcp.mesh.tokens import JoinToken
 from coral_mcp.models.mesh import JoinGrant, JoinRequestInfo
+from coral_mcp.rpc import codec
 from coral_mcp.rpc import mesh as mesh_rpc
+from coral_mcp.rpc.colony_servicer import MAX_HOSTNAME_CHARS
 
 logger = logging.getLogger(__name__)
 
@@ -71,13 +73,15 @@ class JoinService:
 
     async def join(self, request: JoinRequestInfo, peer: str) -> JoinGrant | str:
         try:
-            if not request.agent_id or len(request.agent_id) > 128:
-                raise JoinRefusedError("agent_id must be 1-128 characters")
+            codec.name(request.agent_id, "agent_id")
+            codec.name(request.hostname, "hostname", MAX_HOSTNAME_CHARS)
             cert = self._identity.issue_agent_cert(request.agent_id, request.tls_public_key)
             async with self._lock:
                 admitted = self._registry.redeem(request, int(self._clock() * 1000))
-        except (JoinRefusedError, ValueError) as exc:
-            logger.warning("join refused for agent %r from %s: %s", request.agent_id, peer, exc)
+        except (JoinRefusedError, ProtocolError, ValueError) as exc:
+            logger.warning(
+                "join refused for agent %r from %s: %s", request.agent_id[:128], peer, exc
+            )
             return str(exc)
         logger.info(
             "agent %s joined from %s: mesh address %s", admitted.agent_id, peer, admitted.address

@@ -7,6 +7,8 @@ certificates it issued itself; the name in them is the agent's identity.
 
 from __future__ import annotations
 
+import functools
+
 import grpc
 
 from coral_mcp.mesh.keys_names import COLONY_TLS_NAME
@@ -37,3 +39,24 @@ def client_cert_name(context: grpc.aio.ServicerContext[object, object]) -> str |
     """The common name of the verified client certificate of this call, if any."""
     names = list(context.auth_context().get("x509_common_name", ()))
     return names[0].decode() if names else None
+
+
+def client_cert_key(context: grpc.aio.ServicerContext[object, object]) -> bytes | None:
+    """The public key (SubjectPublicKeyInfo, DER) of this call's client certificate."""
+    pems = list(context.auth_context().get("x509_pem_cert", ()))
+    return _spki(pems[0]) if pems else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _spki(pem: bytes) -> bytes | None:
+    # cryptography is imported here: the lean agent imports this module too.
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        return None
+    return cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )

@@ -14,6 +14,7 @@ from enum import StrEnum
 class FaultKind(StrEnum):
     MEMORY_LEAK = "memory_leak"
     CRASH_LOOP = "crash_loop"
+    CRASH = "crash"
     DEPENDENCY_DOWN = "dependency_down"
     CPU_SATURATION = "cpu_saturation"
     LATENCY = "latency"
@@ -25,6 +26,11 @@ class FaultKind(StrEnum):
 class Outcome(StrEnum):
     HYPOTHESES = "hypotheses"
     NO_SIGNIFICANT_ANOMALY = "no_significant_anomaly"
+    #: Something changed, but nothing explains the symptom well (hypotheses are listed,
+    #: each unlikely).
+    NO_CLEAR_ROOT_CAUSE = "no_clear_root_cause"
+    #: The symptom names a service Coral has never seen.
+    UNKNOWN_SERVICE = "unknown_service"
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,13 @@ class TimeRange:
 
 def parse_time(text: str | float | int, now: datetime) -> datetime:
     """One point in time, aware UTC. Relative forms count back from `now`."""
+    try:
+        return _parse_time(text, now)
+    except (OverflowError, OSError, ValueError):  # years past 9999, epochs past int64
+        raise QueryError(f"time {str(text)[:40]!r} is out of range", hint=f"use {_FORMS}") from None
+
+
+def _parse_time(text: str | float | int, now: datetime) -> datetime:
     if isinstance(text, int | float):
         return datetime.fromtimestamp(float(text), UTC)
     value = text.strip().lower()

@@ -97,6 +97,8 @@ class ColonyStatusView:
     raw_retention_days: float
     hourly_retention_days: float
     events_retention_days: float
+    #: Why storage fails right now ("no space"), or None while it works.
+    storage_failing: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

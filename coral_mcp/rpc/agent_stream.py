@@ -2,9 +2,11 @@
 
 Data messages get a per-agent sequence number when submitted and stay pending until
 the colony acknowledges them; after a reconnect every pending message is sent again
-(the colony ignores sequences it already committed). When the colony is away the
-client retries with jittered exponential backoff, logging each failure once per
-attempt, and waits on the stop event rather than sleeping.
+(the colony ignores sequences it already committed). With a `Backlog` the pending
+messages are also kept on disk, so an agent restarted before its colony returned
+sends them again, under the same sequence numbers: each arrives exactly once. When
+the colony is away the client retries with jittered exponential backoff, logging each
+failure once per attempt, and waits on the stop event rather than sleeping.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import contextlib
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 import grpc
 
@@ -49,6 +52,16 @@ RETRYABLE = frozenset(
 QueryHandler = Callable[[DetailQuery], Awaitable[QueryReply]]
 #: Room kept for the envelope when checking a message against the size bound.
 MESSAGE_OVERHEAD_BYTES = 64
+
+
+class Backlog(Protocol):
+    """Where unacknowledged messages survive a restart (the agent's ring store)."""
+
+    def keep(self, messages: Iterable[tuple[int, bytes]]) -> None: ...
+
+    def forget(self, upto_seq: int) -> None: ...
+
+    def load(self) -> list[tuple[int, bytes]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +108,8 @@ class AgentStream:
         on_query: QueryHandler | None = None,
         credentials: grpc.ChannelCredentials | None = None,
         channel_options: tuple[tuple[str, str], ...] = (),
+        backlog: Backlog | None = None,
+        token: str | None = None,
     ) -> None:
         self._target = target
         #: TLS credentials (the mesh without a tunnel); None: plain gRPC.
@@ -118,6 +133,16 @@ class AgentStream:
         self.committed_seq = 0
         #: Bytes of every data message queued so far (each encoded once, here).
         self.queued_bytes = 0
+        self._refused_ack = 0
+        self._backlog = backlog
+        #: The colony's token, for its plain gRPC port (the mesh uses certificates).
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
+        if backlog is not None:
+            for seq, blob in backlog.load():  # what a previous run could not deliver
+                self._pending[seq] = pb.AgentMessage.FromString(blob)
+                self._next_seq = max(self._next_seq, seq + 1)
+            if self._pending:
+                logger.info("%d unacknowledged messages kept from before", len(self._pending))
 
     @property
     def pending(self) -> int:
@@ -126,15 +151,22 @@ class AgentStream:
     def submit(self, body: DataBody) -> int:
         """Queue a data message (split to fit the size bound); return its last sequence."""
         seq = 0
+        added: list[pb.AgentMessage] = []
         for message in self._fitting(body):
             seq = message.seq = self._next_seq
             self._next_seq += 1
             self._pending[seq] = message
             self.queued_bytes += message.ByteSize()
+            added.append(message)
+        if self._backlog is not None and added:
+            self._backlog.keep([(m.seq, m.SerializeToString()) for m in added])
         self._on_seq(self._next_seq)
+        lost = 0
         while len(self._pending) > self._max_pending:
             lost, _ = self._pending.popitem(last=False)
             logger.warning("colony unreachable for long: dropped unsent message seq %d", lost)
+        if lost and self._backlog is not None:
+            self._backlog.forget(lost)
         self._wakeup.set()
         return seq
 
@@ -159,6 +191,8 @@ class AgentStream:
                 await self._session(stop)
                 attempt = 0
             except grpc.aio.AioRpcError as exc:
+                if self.connected.is_set():  # a healthy session ended: start afresh
+                    attempt = 0
                 self.connected.clear()
                 if exc.code() not in RETRYABLE:
                     logger.error("colony at %s rejected the agent: %s", self._target, exc.details())
@@ -169,6 +203,8 @@ class AgentStream:
                         exc.code().name.lower(),
                     )
             except asyncio.InvalidStateError:  # the colony ended the call while we wrote
+                if self.connected.is_set():
+                    attempt = 0
                 self.connected.clear()
                 logger.warning("stream to colony at %s closed; reconnecting", self._target)
             except AgentRefusedError as exc:
@@ -207,11 +243,12 @@ class AgentStream:
                     services=[codec.service_to_pb(s) for s in reg.services],
                 ),
                 timeout=self._call_timeout_s,
+                metadata=self._metadata,
             )
             if not response.accepted:
                 raise AgentRefusedError(response.reason)
             self._acknowledge(response.committed_seq)
-            call = stub.Connect()
+            call = stub.Connect(metadata=self._metadata)
             await call.write(pb.AgentMessage(hello=pb.Hello(agent_id=reg.agent_id)))
             reader = asyncio.create_task(self._read_acks(call))
             try:
@@ -258,12 +295,25 @@ class AgentStream:
         self._wakeup.set()
 
     def _acknowledge(self, committed: int) -> None:
+        if committed > codec.MAX_SEQ:  # never let the colony's word break our own state
+            if committed != self._refused_ack:
+                logger.error(
+                    "colony at %s acknowledged seq %d, beyond any real sequence: ignored",
+                    self._target,
+                    committed,
+                )
+                self._refused_ack = committed
+            return
         self.committed_seq = max(self.committed_seq, committed)
         if committed >= self._next_seq:  # the colony knows more than we do: move on
             self._next_seq = committed + 1
             self._on_seq(self._next_seq)
+        acknowledged = False
         while self._pending and next(iter(self._pending)) <= committed:
             self._pending.popitem(last=False)
+            acknowledged = True
+        if acknowledged and self._backlog is not None:
+            self._backlog.forget(committed)
 
     async def _write_loop(
         self,

@@ -6,7 +6,9 @@ ProtocolError naming the field, so the servicer can refuse it with a reason.
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import re
 
 from coral_mcp.errors import ProtocolError
 from coral_mcp.models import (
@@ -28,12 +30,49 @@ from coral_mcp.proto import coral_pb2 as pb
 
 MAX_NAME_CHARS = 128
 MAX_MESSAGE_CHARS = 4096
+MAX_ATTRIBUTES = 32
 INT32_MAX = 2**31 - 1
+#: Highest sequence number either side accepts: far beyond any agent's lifetime (an
+#: agent sending 1,000 messages a second needs 146 million years), far below 2**64.
+MAX_SEQ = 2**62
+#: Largest step forward from the committed sequence the colony accepts: an agent that
+#: lost its backlog skips at most what it held, never a million messages.
+MAX_SEQ_JUMP = 1_000_000
 
 
-def _name(value: str, what: str) -> str:
-    if not value or len(value) > MAX_NAME_CHARS:
-        raise ProtocolError(f"{what} must be 1-{MAX_NAME_CHARS} characters (got {len(value)})")
+#: Timestamps accepted from agents: 1970 to 2100-01-01 UTC (the colony also refuses
+#: what lies more than a day ahead of its clock; retention drops what is too old).
+MIN_TS_MS = 0
+MAX_TS_MS = 4_102_444_800_000
+#: Characters that must never reach a terminal or a log line from an agent: C0 and C1
+#: controls (ESC starts terminal escapes) and the bidirectional overrides.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _name(value: str, what: str, limit: int = MAX_NAME_CHARS) -> str:
+    """An identifier from an agent: bounded, and nothing unprintable in it."""
+    if not value or len(value) > limit:
+        raise ProtocolError(f"{what} must be 1-{limit} characters (got {len(value)})")
+    if _UNPRINTABLE.search(value):
+        raise ProtocolError(f"{what} {value!r} holds control characters")
+    return value
+
+
+def name(value: str, what: str, limit: int = MAX_NAME_CHARS) -> str:
+    """`_name` for the servicer (agent ids, hostnames, versions)."""
+    return _name(value, what, limit)
+
+
+def _text(value: str, what: str) -> str:
+    """Free text from an agent: bounded; control characters shown escaped, never raw."""
+    if len(value) > MAX_MESSAGE_CHARS:
+        raise ProtocolError(f"{what} longer than {MAX_MESSAGE_CHARS} characters")
+    return _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], value)
+
+
+def _ts_ms(value: int, what: str) -> int:
+    if not MIN_TS_MS <= value <= MAX_TS_MS:
+        raise ProtocolError(f"{what} {value} is not a time between 1970 and 2100")
     return value
 
 
@@ -54,9 +93,13 @@ def endpoint_to_pb(endpoint: Endpoint) -> pb.Endpoint:
 
 
 def endpoint_from_pb(msg: pb.Endpoint) -> Endpoint:
-    if not msg.ip or not 0 < msg.port < 65536:
-        raise ProtocolError(f"endpoint {msg.ip!r}:{msg.port} is not an IP address and port")
-    return Endpoint(msg.ip, msg.port)
+    try:
+        ip = str(ipaddress.ip_address(msg.ip))
+    except ValueError:
+        ip = ""
+    if not ip or not 0 < msg.port < 65536:
+        raise ProtocolError(f"endpoint {msg.ip[:64]!r}:{msg.port} is not an IP address and port")
+    return Endpoint(ip, msg.port)
 
 
 def summary_window_to_pb(window: SummaryWindow) -> pb.SummaryBatch:
@@ -82,6 +125,8 @@ def summary_window_to_pb(window: SummaryWindow) -> pb.SummaryBatch:
 def summary_window_from_pb(msg: pb.SummaryBatch) -> SummaryWindow:
     if msg.window_end_ms < msg.window_start_ms:
         raise ProtocolError("summary window ends before it starts")
+    _ts_ms(msg.window_start_ms, "window start")
+    _ts_ms(msg.window_end_ms, "window end")
     summaries = []
     isfinite = math.isfinite
     for s in msg.summaries:  # the colony's hottest loop: checks in bulk, precise on failure
@@ -113,7 +158,7 @@ def service_to_pb(state: ServiceState) -> pb.Service:
 def service_from_pb(msg: pb.Service, peers: tuple[Peer, ...] = ()) -> ServiceState:
     return ServiceState(
         name=_name(msg.name, "service name"),
-        spec=msg.spec,
+        spec=_text(msg.spec, "service spec"),
         pids=tuple(_int32(pid, "pid") for pid in msg.pids),
         listen=tuple(endpoint_from_pb(e) for e in msg.listen),
         peers=peers,
@@ -138,7 +183,7 @@ def service_batch_to_pb(batch: ServiceBatch) -> pb.ServiceBatch:
 
 def service_batch_from_pb(msg: pb.ServiceBatch) -> ServiceBatch:
     return ServiceBatch(
-        observed_ms=msg.observed_ms,
+        observed_ms=_ts_ms(msg.observed_ms, "services observed at"),
         services=tuple(
             service_from_pb(
                 state.service,
@@ -177,16 +222,21 @@ def event_batch_from_pb(msg: pb.EventBatch) -> EventBatch:
             raise ProtocolError(
                 f"event severity {e.severity!r} is not info, warning or critical"
             ) from None
-        if len(e.message) > MAX_MESSAGE_CHARS:
-            raise ProtocolError(f"event message longer than {MAX_MESSAGE_CHARS} characters")
+        if len(e.attributes) > MAX_ATTRIBUTES:
+            raise ProtocolError(f"event carries more than {MAX_ATTRIBUTES} attributes")
         events.append(
             Event(
-                ts_ms=e.ts_ms,
+                ts_ms=_ts_ms(e.ts_ms, "event time"),
                 service=_name(e.service, "event service"),
                 kind=_name(e.kind, "event kind"),
                 severity=severity,
-                message=e.message,
-                attributes=tuple(sorted(e.attributes.items())),
+                message=_text(e.message, "event message"),
+                attributes=tuple(
+                    sorted(
+                        (_name(k, "event attribute"), _text(v, "event attribute value"))
+                        for k, v in e.attributes.items()
+                    )
+                ),
             )
         )
     return EventBatch(tuple(events))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
@@ -22,7 +23,9 @@ from coral_mcp.errors import ProtocolError
 from coral_mcp.models import (
     DetailQuery,
     QueryReply,
+    ServiceBatch,
     ServiceState,
+    SummaryWindow,
 )
 from coral_mcp.models.messages import DataBody
 from coral_mcp.proto import coral_pb2 as pb
@@ -30,6 +33,12 @@ from coral_mcp.proto import coral_pb2_grpc as pb_grpc
 from coral_mcp.rpc import codec
 
 logger = logging.getLogger(__name__)
+
+#: Longest hostname (DNS allows 253) and agent version accepted at registration.
+MAX_HOSTNAME_CHARS = 255
+MAX_VERSION_CHARS = 64
+#: How far ahead of the colony's clock an agent's timestamps may be (clock skew).
+MAX_AHEAD_MS = 24 * 3600 * 1000
 
 
 class IngestSink(Protocol):
@@ -55,6 +64,9 @@ class IngestSink(Protocol):
         """
 
     def disconnected(self, agent_id: str) -> None: ...
+
+    def committed(self, agent_id: str) -> int:
+        """The highest sequence committed for the agent so far (0: none)."""
 
     def heartbeat(self, agent_id: str) -> None: ...
 
@@ -83,9 +95,18 @@ class _RevokedError(Exception):
 
 
 class ColonyServicer(pb_grpc.ColonyServicer):
-    def __init__(self, sink: IngestSink, authorizer: Authorizer | None = None) -> None:
+    def __init__(
+        self,
+        sink: IngestSink,
+        authorizer: Authorizer | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._sink = sink
         self._authorizer = authorizer
+        self._clock = clock
+        #: One message of an agent at a time, across its streams: a sequence number
+        #: sent on two streams at once is stored once.
+        self._agent_locks: dict[str, asyncio.Lock] = {}
 
     def _refusal(
         self, context: grpc.aio.ServicerContext[object, object], agent_id: str
@@ -112,8 +133,9 @@ class ColonyServicer(pb_grpc.ColonyServicer):
         if (refusal := self._refusal(context, request.agent_id)) is not None:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal)
         try:
-            if not request.agent_id or len(request.agent_id) > codec.MAX_NAME_CHARS:
-                raise ProtocolError("agent_id must be 1-128 characters")
+            codec.name(request.agent_id, "agent_id")
+            codec.name(request.hostname, "hostname", MAX_HOSTNAME_CHARS)
+            codec.name(request.agent_version or "?", "agent version", MAX_VERSION_CHARS)
             services = tuple(codec.service_from_pb(s) for s in request.services)
         except ProtocolError as exc:
             logger.warning("refused registration from %s: %s", context.peer(), exc)
@@ -203,9 +225,18 @@ class ColonyServicer(pb_grpc.ColonyServicer):
                 self._sink.heartbeat(agent_id)
                 self._sink.reply(agent_id, codec.query_reply_from_pb(message.reply))
                 continue
-            committed = await self._handle(agent_id, committed, message)
+            # Shielded: a stream cut mid-write (the agent reconnected) still finishes
+            # the message under the agent's lock, so the new stream sees it committed.
+            committed = await asyncio.shield(self._handle_alone(agent_id, committed, message))
             if message.seq:
                 outbox.put_nowait(_ack(committed))
+
+    async def _handle_alone(self, agent_id: str, committed: int, message: pb.AgentMessage) -> int:
+        """`_handle`, one message of this agent at a time, from what is committed now."""
+        lock = self._agent_locks.setdefault(agent_id, asyncio.Lock())
+        async with lock:
+            committed = max(committed, self._sink.committed(agent_id))
+            return await self._handle(agent_id, committed, message)
 
     async def _handle(self, agent_id: str, committed: int, message: pb.AgentMessage) -> int:
         """Process one message; return the committed sequence after it."""
@@ -216,6 +247,14 @@ class ColonyServicer(pb_grpc.ColonyServicer):
         seq = message.seq
         if seq == 0:
             logger.warning("agent %s sent %s without a sequence number: ignored", agent_id, kind)
+            return committed
+        if seq > codec.MAX_SEQ or (committed and seq > committed + codec.MAX_SEQ_JUMP):
+            logger.warning(
+                "agent %s: refused seq %d after %d: no real agent jumps so far",
+                agent_id,
+                seq,
+                committed,
+            )
             return committed
         if seq <= committed:
             logger.debug(
@@ -228,12 +267,25 @@ class ColonyServicer(pb_grpc.ColonyServicer):
             )
         try:
             body = codec.data_from_pb(message)
+            _not_future(body, int(self._clock() * 1000) + MAX_AHEAD_MS)
         except ProtocolError as exc:
             logger.warning("agent %s: refused message seq %d: %s", agent_id, seq, exc)
             await self._sink.reject(agent_id, seq, str(exc))
             return seq
         await self._sink.ingest(agent_id, seq, body)
         return seq
+
+
+def _not_future(body: DataBody, latest_ms: int) -> None:
+    """Refuse times past `latest_ms`: stored, they would never expire."""
+    if isinstance(body, SummaryWindow):
+        times = [body.end_ms]
+    elif isinstance(body, ServiceBatch):
+        times = [body.observed_ms]
+    else:
+        times = [e.ts_ms for e in body.events]
+    if times and max(times) > latest_ms:
+        raise ProtocolError("a time more than a day ahead of the colony's clock")
 
 
 def _ack(committed: int) -> pb.ColonyMessage:

@@ -8,6 +8,10 @@ knows what each status code means for it.
 
 from __future__ import annotations
 
+import logging
+import math
+import time
+from collections.abc import Callable
 from typing import Protocol
 
 import grpc
@@ -15,6 +19,8 @@ import grpc
 from coral_mcp.models.mesh import JoinGrant, JoinRequestInfo, SignedRecord
 from coral_mcp.proto import coral_pb2 as pb
 from coral_mcp.proto import coral_pb2_grpc as pb_grpc
+
+logger = logging.getLogger(__name__)
 
 Context = grpc.aio.ServicerContext[object, object]
 
@@ -27,6 +33,47 @@ def split_peer(peer: str) -> tuple[str, int]:
 
 
 # --- Join -------------------------------------------------------------------------------
+
+#: Join attempts per second a source address may make, and the burst it may save up:
+#: a fleet behind one NAT joins in a few seconds; a flood, or guessing, goes nowhere.
+JOIN_RATE_PER_S = 5.0
+JOIN_BURST = 30
+
+
+class JoinLimiter:
+    """A token bucket per source address (bounded: the least recently seen are dropped)."""
+
+    def __init__(
+        self,
+        rate_per_s: float = JOIN_RATE_PER_S,
+        burst: int = JOIN_BURST,
+        clock: Callable[[], float] = time.monotonic,
+        max_sources: int = 10_000,
+    ) -> None:
+        self._rate, self._burst, self._clock = rate_per_s, float(burst), clock
+        self._max_sources = max_sources
+        self._buckets: dict[str, tuple[float, float]] = {}  # source -> (tokens, when)
+        self._warned: dict[str, float] = {}
+
+    def allow(self, source: str) -> bool:
+        now = self._clock()
+        tokens, when = self._buckets.pop(source, (self._burst, now))
+        tokens = min(self._burst, tokens + (now - when) * self._rate)
+        allowed = tokens >= 1.0
+        self._buckets[source] = (tokens - 1.0 if allowed else tokens, now)
+        if len(self._buckets) > self._max_sources:
+            del self._buckets[next(iter(self._buckets))]
+        return allowed
+
+    def should_warn(self, source: str) -> bool:
+        """True at most once a minute per source (refusals are not logged one by one)."""
+        now = self._clock()
+        if now - self._warned.get(source, -math.inf) < 60.0:
+            return False
+        self._warned[source] = now
+        if len(self._warned) > self._max_sources:
+            del self._warned[next(iter(self._warned))]
+        return True
 
 
 class JoinHandler(Protocol):
@@ -83,8 +130,17 @@ def _grant_from_pb(msg: pb.JoinResponse) -> JoinGrant:
 class _MeshServicer(pb_grpc.MeshServicer):
     def __init__(self, handler: JoinHandler) -> None:
         self._handler = handler
+        self._limiter = JoinLimiter()
 
     async def Join(self, request: pb.JoinRequest, context: Context) -> pb.JoinResponse:
+        source = split_peer(context.peer())[0]
+        if not self._limiter.allow(source):
+            if self._limiter.should_warn(source):
+                logger.warning("too many join attempts from %s: refusing for now", source)
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED, "too many join attempts: wait and retry"
+            )
+            raise AssertionError("unreachable")
         answer = await self._handler.join(_request_from_pb(request), context.peer())
         if isinstance(answer, str):
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"join refused: {answer}")

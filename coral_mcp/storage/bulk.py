@@ -124,7 +124,9 @@ def _upsert_services(
     svc: dict[tuple[str, str], tuple[str, list[int], datetime]] = {}
     eps: dict[tuple[str, str, str, int], datetime] = {}
     peers: dict[tuple[str, str, str, int], tuple[int, datetime]] = {}
+    reported: dict[str, list[str]] = {}
     for agent_id, seen, states in sorted(batches, key=lambda b: b[1]):
+        reported[agent_id] = [state.name for state in states]
         for state in states:
             name = state.name
             svc[(agent_id, name)] = (state.spec, list(state.pids), seen)
@@ -142,6 +144,8 @@ def _upsert_services(
             "seen": np.array([svc[k][2] for k in keys], dtype="datetime64[us]"),
         }
         execute_with_columns(cur, q.UPSERT_SERVICES, "services_in", services_in)
+    for agent_id, names in reported.items():
+        cur.execute(q.CLEAR_UNREPORTED_SERVICES, [agent_id, names])
     if eps:
         keys4 = list(eps)
         endpoints_in = {

@@ -23,7 +23,10 @@ ON CONFLICT (agent_id) DO UPDATE SET
     last_seen = excluded.last_seen
 """
 
-SELECT_COMMITTED_SEQ = "SELECT max(seq) FROM agent_progress WHERE agent_id = ?"
+# Sequences past 2**62 (rpc.codec.MAX_SEQ) were never real: an older colony stored them.
+SELECT_COMMITTED_SEQ = (
+    "SELECT max(seq) FROM agent_progress WHERE agent_id = ? AND seq <= 4611686018427387904"
+)
 
 # Appending is far cheaper in DuckDB than updating a row per batch; the committed
 # sequence of an agent is the largest seq it has here (compacted by maintenance).
@@ -42,6 +45,13 @@ INSERT INTO services (agent_id, name, spec, pids, first_seen, last_seen)
 SELECT agent_id, name, spec, pids::INTEGER[], seen, seen FROM services_in
 ON CONFLICT (agent_id, name) DO UPDATE SET
     spec = excluded.spec, pids = excluded.pids, last_seen = excluded.last_seen
+"""
+
+# A service an agent no longer reports (its processes gone, forgotten by the agent) is
+# down: its pids are cleared, so a live agent's heartbeat does not keep it "up".
+CLEAR_UNREPORTED_SERVICES = """
+UPDATE services SET pids = []::INTEGER[]
+WHERE agent_id = ? AND len(pids) > 0 AND NOT list_contains(?::VARCHAR[], name)
 """
 
 UPSERT_ENDPOINTS = """
@@ -90,17 +100,20 @@ LEFT JOIN (SELECT agent_id, max(seq) AS seq, max(seen) AS seen
 ORDER BY a.agent_id
 """
 
+# Each takes the service names wanted as a list, or NULL for every service: a page of
+# services costs a page, not the whole colony (reads stay fast while agents push).
 LIST_SERVICES = """
 SELECT s.name, list(DISTINCT s.agent_id ORDER BY s.agent_id), flatten(list(s.pids)),
        list(DISTINCT s.spec ORDER BY s.spec), min(s.first_seen), max(s.last_seen)
 FROM services s
+WHERE $names IS NULL OR list_contains($names, s.name)
 GROUP BY s.name
 ORDER BY s.name
 """
 
 SERVICE_ENDPOINTS = """
 SELECT service, ip, port FROM service_endpoints
-WHERE last_seen >= ?
+WHERE last_seen >= $since AND ($names IS NULL OR list_contains($names, service))
 ORDER BY service, ip, port
 """
 
@@ -108,7 +121,7 @@ ORDER BY service, ip, port
 LATEST_METRICS = """
 SELECT service, metric, arg_max(last, window_end), max(window_end)
 FROM metric_summaries
-WHERE window_end >= ?
+WHERE window_end >= $since AND ($names IS NULL OR list_contains($names, service))
 GROUP BY service, metric
 """
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from coral_mcp.errors import DataDirError, StorageError
+from coral_mcp.errors import DataDirError, StorageError, StorageFullError
 from coral_mcp.models import (
     AgentView,
     EdgeView,
@@ -69,6 +69,7 @@ class ColonyStore:
             raise DataDirError(f"cannot open {self.path}: {exc}") from None
         except duckdb.Error as exc:
             raise DataDirError(f"cannot open {self.path}: {exc}") from None
+        self.path.chmod(0o600)
         try:
             migrate(self._conn)
         except duckdb.Error as exc:
@@ -95,7 +96,7 @@ class ColonyStore:
             with transaction(cur):
                 sockets_written = apply_batch(cur, ops)
         except (duckdb.Error, OverflowError, ValueError, TypeError) as exc:
-            raise StorageError(f"write failed: {exc}") from exc
+            raise storage_error("write failed", exc) from exc
         self._mark_dirty(ops)
         self.edges_dirty = self.edges_dirty or sockets_written
 
@@ -110,7 +111,7 @@ class ColonyStore:
                 resolve_edges(cur)
         except duckdb.Error as exc:
             self.edges_dirty = True
-            raise StorageError(f"edge resolution failed: {exc}") from exc
+            raise storage_error("edge resolution failed", exc) from exc
         return True
 
     def _mark_dirty(self, ops: Sequence[WriteOp]) -> None:
@@ -136,12 +137,16 @@ class ColonyStore:
             for a, h, v, p, f, last, seq in rows
         ]
 
-    def services(self, now: datetime) -> list[ServiceView]:
+    def services(self, now: datetime, names: Sequence[str] | None = None) -> list[ServiceView]:
+        """Services (those named, or all), sorted by name."""
+        wanted = None if names is None else list(names)
         since = db_time(now - q.SOCKET_FRESHNESS)
         with _Reader(self) as cur:
-            rows = cur.execute(q.LIST_SERVICES).fetchall()
-            endpoints = cur.execute(q.SERVICE_ENDPOINTS, [since]).fetchall()
-            latest = cur.execute(q.LATEST_METRICS, [since]).fetchall()
+            rows = cur.execute(q.LIST_SERVICES, {"names": wanted}).fetchall()
+            endpoints = cur.execute(
+                q.SERVICE_ENDPOINTS, {"since": since, "names": wanted}
+            ).fetchall()
+            latest = cur.execute(q.LATEST_METRICS, {"since": since, "names": wanted}).fetchall()
         listen: dict[str, set[Endpoint]] = {}
         for service, ip, port in endpoints:
             listen.setdefault(service, set()).add(Endpoint(ip, int(port)))
@@ -266,7 +271,7 @@ class ColonyStore:
                 result = enforce_retention(cur, db_time(now), retention)
                 cur.execute(q.COMPACT_PROGRESS)
         except duckdb.Error as exc:
-            raise StorageError(f"maintenance failed: {exc}") from exc
+            raise storage_error("maintenance failed", exc) from exc
         self._dirty_since = None
         return result
 
@@ -284,6 +289,13 @@ class ColonyStore:
         return total
 
 
+def storage_error(what: str, exc: BaseException) -> StorageError:
+    """`exc` as a StorageError; StorageFullError when the disk is full."""
+    if "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc):
+        return StorageFullError(f"{what}: no space left on the colony's disk")
+    return StorageError(f"{what}: {exc}")
+
+
 class _Reader:
     """`with _Reader(store) as cur:` a cursor closed on exit, errors as StorageError."""
 
@@ -297,4 +309,8 @@ class _Reader:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._cur.close()
         if isinstance(exc, duckdb.Error):
-            raise StorageError(f"query failed: {exc}") from exc
+            # The database's own words stay in the log: they are no answer for a client.
+            logger.warning("query failed: %s", exc)
+            raise StorageError(
+                "query failed", hint="narrow the query (range, limit); see the colony log"
+            ) from exc

@@ -3,6 +3,7 @@ statement that reads NumPy columns as a table."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -18,7 +19,10 @@ def transaction(cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
         yield
         cur.execute("COMMIT")
     except BaseException:
-        cur.execute("ROLLBACK")
+        # A COMMIT that failed (a full disk) has ended the transaction already, and
+        # DuckDB then refuses the ROLLBACK: that refusal must not hide the cause.
+        with contextlib.suppress(duckdb.TransactionException):
+            cur.execute("ROLLBACK")
         raise
 
 

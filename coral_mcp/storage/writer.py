@@ -5,6 +5,11 @@ StorageError that stopped it). The writer waits `linger_s` after the first op of
 batch, then takes everything queued (up to `max_batch`) into one transaction: group
 commit, trading a few milliseconds of latency for far fewer commits. If a batch fails,
 its ops are retried one by one so that one bad op fails alone and the rest commit.
+
+A full disk fails no op: the writer logs it once, says so in `failing` (for /healthz
+and `coral colony status`), keeps the batch and retries it until space returns. Its
+callers wait meanwhile, so no acknowledgement goes out and agents keep their backlog.
+Nothing that goes wrong in one batch ends the writer.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from coral_mcp.errors import StorageError
+from coral_mcp.errors import StorageError, StorageFullError
 from coral_mcp.storage.ops import WriteOp
 from coral_mcp.storage.store import ColonyStore
 
@@ -24,6 +29,9 @@ logger = logging.getLogger(__name__)
 
 _Item = tuple[WriteOp, "asyncio.Future[None]"]
 T = TypeVar("T")
+
+#: Seconds between attempts to commit while the disk is full.
+FULL_RETRY_S = 1.0
 
 
 class Writer:
@@ -34,6 +42,8 @@ class Writer:
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coral-writer")
         self._task: asyncio.Task[None] | None = None
+        #: Why storage fails right now ("no space"), or None while writes succeed.
+        self.failing: str | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="coral-writer")
@@ -50,7 +60,10 @@ class Writer:
     async def close(self) -> None:
         """Commit what is queued, then stop."""
         if self._task is not None and not self._task.done():
-            await self._queue.join()
+            joined = asyncio.create_task(self._queue.join())
+            while not joined.done() and self.failing is None:
+                await asyncio.wait({joined}, timeout=FULL_RETRY_S)
+            joined.cancel()  # a full disk: what is queued stays unacknowledged (resent)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -67,30 +80,65 @@ class Writer:
                 batch.append(self._queue.get_nowait())
             try:
                 await self._commit(batch)
+            except Exception:  # the writer outlives any one batch
+                logger.exception("write of a batch failed unexpectedly")
+                for _, future in batch:
+                    _settle(future, StorageError("write failed; see the colony log"))
             finally:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _commit(self, batch: list[_Item]) -> None:
+    async def _apply(self, items: list[_Item]) -> None:
         loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(self._executor, self._store.apply, [op for op, _ in batch])
-        except StorageError:
-            if len(batch) == 1:
-                logger.exception("write failed")
-                _settle(batch[0][1], StorageError("write failed; see the colony log"))
-                return
-            for op, future in batch:  # isolate the op that broke the batch
-                try:
-                    await loop.run_in_executor(self._executor, self._store.apply, [op])
-                except StorageError as exc:
-                    logger.exception("write of %s failed", type(op).__name__)
-                    _settle(future, exc)
-                else:
-                    _settle(future, None)
+        await loop.run_in_executor(self._executor, self._store.apply, [op for op, _ in items])
+
+    async def _commit(self, batch: list[_Item]) -> None:
+        pending = batch
+        while pending:
+            try:
+                await self._apply(pending)
+            except StorageFullError as exc:
+                await self._wait_for_space(exc)
+                continue
+            except StorageError:
+                if len(pending) == 1:
+                    logger.exception("write failed")
+                    _settle(pending[0][1], StorageError("write failed; see the colony log"))
+                    return
+                pending = await self._isolate(pending)
+                continue
+            self._recovered()
+            for _, future in pending:
+                _settle(future, None)
             return
-        for _, future in batch:
-            _settle(future, None)
+
+    async def _isolate(self, batch: list[_Item]) -> list[_Item]:
+        """Commit ops one by one so the op that broke the batch fails alone; what is
+        left when the disk fills up meanwhile."""
+        for i, item in enumerate(batch):
+            try:
+                await self._apply([item])
+            except StorageFullError as exc:
+                await self._wait_for_space(exc)
+                return batch[i:]
+            except StorageError as exc:
+                logger.exception("write of %s failed", type(item[0]).__name__)
+                _settle(item[1], exc)
+            else:
+                self._recovered()
+                _settle(item[1], None)
+        return []
+
+    async def _wait_for_space(self, exc: StorageFullError) -> None:
+        if self.failing is None:
+            logger.error("storage failing: %s; holding writes until space returns", exc)
+            self.failing = "no space"
+        await asyncio.sleep(FULL_RETRY_S)
+
+    def _recovered(self) -> None:
+        if self.failing is not None:
+            logger.warning("storage recovered: writes commit again")
+            self.failing = None
 
 
 def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:

@@ -37,7 +37,8 @@ class CoralData(Protocol):
         """A service not reported for this long is stale: the colony's configured
         offline threshold for agents (`--offline-after`)."""
 
-    async def services(self) -> list[ServiceView]: ...
+    async def services(self, names: Sequence[str] | None = None) -> list[ServiceView]:
+        """Services sorted by name: those in `names`, or all of them."""
 
     async def service_names(self) -> list[str]: ...
 
@@ -81,9 +82,15 @@ class CoralData(Protocol):
     async def correlations(self, limit: int) -> list[CorrelationView]: ...
 
     async def investigate(
-        self, question: str | None, start: datetime, end: datetime, service: str | None
+        self,
+        question: str | None,
+        start: datetime,
+        end: datetime,
+        service: str | None,
+        metric: str | None = None,
     ) -> InvestigationResult:
-        """Rank root causes over [start, end); the result is recorded with an id."""
+        """Rank root causes over [start, end) of the symptom (`service`, `metric`; None:
+        inferred); the result is recorded with an id."""
 
     async def investigation(self, investigation_id: str) -> dict[str, Any] | None:
         """A recorded investigation, as stored."""

@@ -129,7 +129,18 @@ async def investigate(
     start: StartHourAgo = None,
     end: End = None,
     service: Annotated[
-        str | None, Field(description="Focus on this service and what it depends on.")
+        str | None,
+        Field(
+            description="The symptom: the service the user asks about (e.g. checkout"
+            " in 'why is checkout slow?'). Omit to let Coral infer it."
+        ),
+    ] = None,
+    metric: Annotated[
+        str | None,
+        Field(
+            description="The symptom's metric: a metric name, or latency, errors, cpu"
+            " or memory ('slow' is latency). Needs service."
+        ),
     ] = None,
 ) -> InvestigationOut:
     """What went wrong, where it started, and why: ranks root-cause hypotheses over a
@@ -137,7 +148,9 @@ async def investigate(
     estimates, so a rough range is fine), the dependency graph and recent changes
     (deploys, restarts, OOM kills). Each hypothesis has a service, a fault kind, a
     confidence, evidence and counter-evidence (time + value) and a recommendation
-    for a person. Says "no_significant_anomaly" when that is the truth."""
+    for a person. Explains the symptom given (service, metric) by walking its
+    dependencies from the symptom's onset. Says "no_significant_anomaly" or
+    "no_clear_root_cause" when that is the truth."""
     span = parse_range(start, end, data.now(), default_span=timedelta(hours=1))
     if span.end - span.start > MAX_RANGE:
         raise QueryError(
@@ -147,7 +160,12 @@ async def investigate(
         )
     if service is not None:
         await require_service(data, service, "investigate")
-    result = await data.investigate(question, span.start, span.end, service)
+    if metric is not None and service is None:
+        raise QueryError(
+            f"investigate: metric {metric!r} without a service",
+            hint="name the service whose metric is the symptom (service=...)",
+        )
+    result = await data.investigate(question, span.start, span.end, service, metric)
     return InvestigationOut.model_validate(result)
 
 

@@ -86,6 +86,7 @@ class HypothesisOut(_Out):
         Literal[
             "memory_leak",
             "crash_loop",
+            "crash",
             "dependency_down",
             "cpu_saturation",
             "latency",
@@ -114,7 +115,10 @@ class InvestigationOut(_Out):
     service: str | None
     start: Timestamp = Field(description="Resolved range start, RFC 3339 UTC.")
     end: Timestamp = Field(description="Resolved range end, RFC 3339 UTC.")
-    outcome: Annotated[Literal["hypotheses", "no_significant_anomaly"], BeforeValidator(str)]
+    outcome: Annotated[
+        Literal["hypotheses", "no_significant_anomaly", "no_clear_root_cause", "unknown_service"],
+        BeforeValidator(str),
+    ]
     summary: str
     hypotheses: list[HypothesisOut] = Field(description="Most likely first.")
     anomalies: list[AnomalyOut] = Field(description="The anomalies the ranking used.")

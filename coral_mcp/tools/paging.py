@@ -12,6 +12,10 @@ def encode_cursor(offset: int) -> str:
     return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
 
 
+#: Largest offset a cursor may carry (no list is near it; beyond it DuckDB fails).
+MAX_OFFSET = 10**9
+
+
 def decode_cursor(cursor: str | None) -> int:
     if not cursor:
         return 0
@@ -24,6 +28,6 @@ def decode_cursor(cursor: str | None) -> int:
             f"cursor {cursor!r} is not one this server gave out",
             hint="pass next_cursor from the previous result unchanged, or omit it",
         ) from None
-    if kind != "o" or offset < 0:
+    if kind != "o" or not 0 <= offset <= MAX_OFFSET:
         raise QueryError(f"cursor {cursor!r} is not one this server gave out")
     return offset

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -225,6 +226,12 @@ class StorageOut(_Out):
     raw_retention_days: float
     hourly_retention_days: float
     events_retention_days: float
+    failing: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("failing", "storage_failing"),
+        description='Why writes fail right now ("no space"): nothing is acknowledged and'
+        " agents keep their backlog until it clears; null while storage works.",
+    )
 
 
 class ColonyStatusOut(_Out):

@@ -71,7 +71,7 @@ async def get_service(data: CoralData, name: Service) -> ServiceDetail:
     events."""
     await require_service(data, name, "get_service")
     now = data.now()
-    view = next(v for v in await data.services() if v.name == name)
+    view = next(v for v in await data.services([name]) if v.name == name)
     history = await data.events(now - HISTORY, now, name, None, 500)
     states = {a.agent.agent_id: a.state for a in await data.agents()}
     topology = await data.topology()

@@ -19,12 +19,12 @@ async def list_services(data: CoralData, limit: Limit = 50, cursor: Cursor = Non
     the service names the other tools take. limit: 1-200."""
     check_limit("list_services", limit, MAX_LIMIT)
     offset = decode_cursor(cursor)
-    views = await data.services()
+    names = await data.service_names()
     now, stale_after = data.now(), data.service_stale_after()
-    page = views[offset : offset + limit]
-    more = offset + limit < len(views)
+    page = await data.services(names[offset : offset + limit]) if offset < len(names) else []
+    more = offset + limit < len(names)
     hint = None
-    if not views:
+    if not names:
         hint = (
             "No services reported yet. Is an agent running and connected to this colony?"
             " Start one with `coral agent start --colony HOST:PORT`, or `coral up` on this host."
@@ -32,7 +32,7 @@ async def list_services(data: CoralData, limit: Limit = 50, cursor: Cursor = Non
     return ServiceList(
         services=[ServiceOut.of(v, now, stale_after) for v in page],
         count=len(page),
-        total=len(views),
+        total=len(names),
         truncated=more,
         next_cursor=encode_cursor(offset + limit) if more else None,
         hint=hint,

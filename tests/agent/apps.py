@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from contextlib import contextmanager
 from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2_grpc
 
 from coral_mcp.agent.sensing import Observation, Sensor
 from coral_mcp.config import AgentSettings
@@ -23,7 +29,23 @@ def start_app(
     return proc.pid, port
 
 
+@contextmanager
+def grpc_health_server() -> Iterator[tuple[int, health.HealthServicer]]:
+    """A real gRPC server on a free loopback port with the standard health service."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield port, servicer
+    finally:
+        server.stop(None)
+
+
 def sensor_for(tmp_path: Path, *specs: str, **settings: object) -> Sensor:
+    """A Sensor for the specs; `clock=` is the Sensor's, everything else settings."""
+    clock = settings.pop("clock", time.time)
     return Sensor(
         AgentSettings(
             data_dir=tmp_path,
@@ -31,7 +53,8 @@ def sensor_for(tmp_path: Path, *specs: str, **settings: object) -> Sensor:
             host_metrics=bool(settings.pop("host_metrics", False)),
             socket_scan_s=float(settings.pop("socket_scan_s", 0.01)),  # type: ignore[arg-type]
             **settings,  # type: ignore[arg-type]
-        )
+        ),
+        clock=clock,  # type: ignore[arg-type]
     )
 
 

@@ -52,6 +52,25 @@ def fake_systemctl(tmp_path: Path, code: int, status: int) -> str:
     return str(script)
 
 
+def test_a_cgroup_shared_with_other_processes_is_not_reported_as_the_services_memory(
+    tmp_path: Path, procs: Processes
+) -> None:
+    pid, port = start_app(procs, "billing")
+    proc_root, cgroup_root = tmp_path / "proc", tmp_path / "cgroup"
+    fake_proc(proc_root, pid)
+    group = fake_cgroup(cgroup_root, oom_kills=0)
+    sensor = sensor_for(
+        tmp_path, f"billing=port:{port}", proc_root=proc_root, cgroup_root=cgroup_root
+    )
+    (group / "cgroup.procs").write_text(f"{pid}\n")  # its own cgroup: its figures
+    own = {s.metric for s in sensor.observe().samples if s.service == "billing"}
+    assert "cgroup_memory_bytes" in own
+    (group / "cgroup.procs").write_text(f"{pid}\n1\n77\n")  # a container's: not its own
+    shared = {s.metric: s.value for s in sensor.observe().samples if s.service == "billing"}
+    assert "cgroup_memory_bytes" not in shared and "cgroup_memory_limit_bytes" not in shared
+    assert shared["rss_bytes"] < 104857600  # the process's own memory is still there
+
+
 def test_an_oom_kill_in_the_cgroup_is_an_event_and_systemd_tells_the_signal(
     tmp_path: Path, procs: Processes
 ) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from coral_mcp.agent.sensing import Sensor
 from coral_mcp.config import AgentSettings
 from coral_mcp.models import EventKind
-from tests.agent.apps import APP, events_of, has_event, observe_until, sensor_for
+from tests.agent.apps import APP, events_of, observe_until, sensor_for
 from tests.conftest import Processes, coral_cmd, free_port, wait_for
 
 
@@ -57,9 +57,15 @@ def test_auto_discovered_services_take_otel_service_name_and_keep_it_across_rest
     assert [p.pid for p in sensor.observe().processes[name]] == [first]
     os.kill(first, signal.SIGKILL)
     second = start()
-    seen = observe_until(sensor, has_event(EventKind.RESTART), "a restart under the same name")
-    restart = events_of(seen, EventKind.RESTART)[0]
-    assert restart.service == name and dict(restart.attributes)["pid"] == str(second)
+    # it came back on another port: a new command line, so a deploy (not a restart)
+    seen = observe_until(
+        sensor,
+        lambda o: any(e.kind == EventKind.DEPLOY and e.service == name for e in o.events),
+        "a deploy under the same name",
+    )
+    deploy = next(e for e in events_of(seen, EventKind.DEPLOY) if e.service == name)
+    assert dict(deploy.attributes)["pid"] == str(second)
+    assert dict(deploy.attributes)["previous_pid"] == str(first)
 
 
 def test_a_vanished_service_is_forgotten_after_an_hour(tmp_path: Path, procs: Processes) -> None:
@@ -83,6 +89,8 @@ def test_a_vanished_service_is_forgotten_after_an_hour(tmp_path: Path, procs: Pr
     gone = sensor.observe()
     assert [e.kind for e in gone.events if e.service == name] == [EventKind.EXIT]
     assert name not in gone.processes and not any(s.service == name for s in gone.samples)
+    # still reported, with no process: the colony shows it down, not up with a dead pid
+    assert [(s.name, s.pids) for s in gone.batch.services if s.name == name] == [(name, ())]
     now[0] += 3700
     sensor.observe()  # an hour later: forgotten
     start()

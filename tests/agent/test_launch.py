@@ -21,6 +21,7 @@ def _settings(tmp_path: Path, url: str) -> AgentSettings:
         health_checks=(HealthCheckSpec("api", CheckKind.GRPC, "127.0.0.1:8080", grpc_service="x"),),
         scrapes=(ScrapeSpec("api", url, max_series=50),),
         discovery="disc:9020",
+        colony_token_file=tmp_path / "colony" / "mcp.token",
     )
 
 

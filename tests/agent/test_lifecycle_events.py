@@ -67,7 +67,7 @@ def _python_copy(directory: Path) -> str:
     return str(target)
 
 
-def test_a_restart_with_a_changed_executable_is_a_restart_and_a_deploy(
+def test_a_restart_with_a_changed_executable_is_one_deploy_not_a_restart(
     tmp_path: Path, procs: Processes
 ) -> None:
     v1, v2 = _python_copy(tmp_path / "v1"), _python_copy(tmp_path / "v2")
@@ -78,14 +78,55 @@ def test_a_restart_with_a_changed_executable_is_a_restart_and_a_deploy(
     os.kill(first, signal.SIGTERM)
     observe_until(sensor, has_event(EventKind.EXIT), "the old process's exit")
     second = start_copy(procs, "v2", v2, tag)
-    seen = observe_until(sensor, has_event(EventKind.RESTART), "a restart event")
-    restart = dict(events_of(seen, EventKind.RESTART)[0].attributes)
-    assert restart["pid"] == str(second) and restart["previous_pid"] == str(first)
+    seen = observe_until(sensor, has_event(EventKind.DEPLOY), "a deploy event")
+    assert events_of(seen, EventKind.RESTART) == []
     deploy = events_of(seen, EventKind.DEPLOY)
     assert len(deploy) == 1
     attrs = dict(deploy[0].attributes)
+    assert attrs["pid"] == str(second) and attrs["previous_pid"] == str(first)
     assert (attrs["old_exe"], attrs["new_exe"]) == (v1, v2)
     assert "executable path" in attrs["changed"]
+
+
+def test_a_restart_with_a_new_app_version_is_one_deploy_with_old_and_new_version(
+    tmp_path: Path, procs: Processes
+) -> None:
+    port = free_port()
+
+    def start(version: str) -> int:
+        cmd = ["env", f"APP_VERSION={version}", sys.executable, str(DATA / "tcp_service.py")]
+        return procs.start(version, [*cmd, "--listen", str(port)], wait_ready=True).pid
+
+    first = start("1.4.2")
+    sensor = sensor_for(tmp_path, f"api=port:{port}")
+    sensor.observe()
+    os.kill(first, signal.SIGTERM)
+    procs.reap(first)
+    start("1.5.0")  # same executable, same command line: only the environment differs
+    seen = observe_until(sensor, has_event(EventKind.DEPLOY), "a deploy event")
+    deploys = events_of(seen, EventKind.DEPLOY)
+    assert len(deploys) == 1 and events_of(seen, EventKind.RESTART) == []
+    attrs = dict(deploys[0].attributes)
+    assert (attrs["old_version"], attrs["new_version"]) == ("1.4.2", "1.5.0")
+    assert attrs["changed"] == "environment"
+    assert "1.4.2 -> 1.5.0" in deploys[0].message
+
+
+def test_a_restart_with_nothing_changed_stays_a_restart(tmp_path: Path, procs: Processes) -> None:
+    port = free_port()
+
+    def start() -> int:
+        cmd = ["env", "APP_VERSION=2.0", sys.executable, str(DATA / "tcp_service.py")]
+        return procs.start("same", [*cmd, "--listen", str(port)], wait_ready=True).pid
+
+    first = start()
+    sensor = sensor_for(tmp_path, f"api=port:{port}")
+    sensor.observe()
+    os.kill(first, signal.SIGKILL)
+    procs.reap(first)
+    start()
+    seen = observe_until(sensor, has_event(EventKind.RESTART), "a restart event")
+    assert events_of(seen, EventKind.DEPLOY) == []
 
 
 def test_a_replaced_binary_at_the_same_path_is_a_deploy(tmp_path: Path, procs: Processes) -> None:

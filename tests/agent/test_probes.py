@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent import futures
 from pathlib import Path
 
-import grpc
 import pytest
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from coral_mcp.agent.collectors.health import HealthChecker
 from coral_mcp.agent.collectors.prometheus import Scraper, bucket_quantile, parse_exposition
 from coral_mcp.models import EventKind, Severity
 from coral_mcp.models.checks import CheckKind, HealthCheckSpec, ScrapeSpec
-from tests.agent.apps import events_of, has_event, observe_until, sensor_for, start_app
+from tests.agent.apps import (
+    events_of,
+    grpc_health_server,
+    has_event,
+    observe_until,
+    sensor_for,
+    start_app,
+)
 from tests.conftest import Processes, free_port, wait_for
 
 
@@ -75,12 +80,7 @@ def test_tcp_check_sees_a_listener_come_and_go(procs: Processes) -> None:
 
 
 def test_grpc_health_protocol_reports_serving_and_not_serving() -> None:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
+    with grpc_health_server() as (port, servicer):
         spec = HealthCheckSpec("api", CheckKind.GRPC, f"127.0.0.1:{port}", 1, 2, "coral.Api")
         servicer.set("coral.Api", health_pb2.HealthCheckResponse.SERVING)
         result = HealthChecker().check(spec)
@@ -88,8 +88,6 @@ def test_grpc_health_protocol_reports_serving_and_not_serving() -> None:
         servicer.set("coral.Api", health_pb2.HealthCheckResponse.NOT_SERVING)
         result = HealthChecker().check(spec)
         assert not result.healthy and result.detail == "gRPC NOT_SERVING"
-    finally:
-        server.stop(None)
 
 
 @pytest.mark.parametrize("route", ["/metrics", "/metrics-om"])

@@ -18,7 +18,8 @@ from coral_mcp.agent.daemon import AgentDaemon
 from coral_mcp.agent.services import resolve_services
 from coral_mcp.config import AgentSettings
 from coral_mcp.models import Endpoint, parse_service_spec
-from tests.conftest import Processes, free_port
+from tests.agent.apps import sensor_for
+from tests.conftest import DATA, Processes, free_port
 
 
 def test_scanner_sees_listening_sockets_and_outbound_peers(procs: Processes) -> None:
@@ -121,3 +122,31 @@ def test_agent_sample_records_per_service_series_and_peers(
         assert (service, "cpu_percent") in series  # present from the second sample on
     connections = [s.value for s in samples if s.metric == "connections_out" and s.service == "api"]
     assert connections == [1.0, 1.0]
+
+
+def test_same_script_in_three_directories_is_three_services_with_short_names(
+    tmp_path: Path, procs: Processes
+) -> None:
+    ports = [free_port() for _ in range(3)]
+    for index, port in enumerate(ports):
+        shop = tmp_path / f"shop{index}"
+        shop.mkdir()
+        (shop / "app.py").write_text((DATA / "tcp_service.py").read_text())
+        script = f"cd {shop} && exec {sys.executable} app.py --listen {port}"
+        procs.start(f"app{index}", ["sh", "-c", script], wait_ready=True)
+    code = "import socket,time;s=socket.socket();s.bind(('127.0.0.1',0));s.listen();"
+    code += "print('ready',flush=True);time.sleep(600)  # " + "x" * 80
+    inline = procs.start("inline", [sys.executable, "-c", code], wait_ready=True)
+    sensor = sensor_for(tmp_path, auto_discover=True, auto_probe=False)
+    services = {s.name: s for s in sensor.observe().batch.services}
+    mine = {
+        name: state
+        for name, state in services.items()
+        if any(e.port in ports for e in state.listen) or inline.pid in state.pids
+    }
+    assert len(mine) == 4
+    names = sorted(mine)
+    assert sum(n == "app" for n in names) == 1 and all(len(n) <= 24 for n in names)
+    assert {n for n in names if n.startswith("app-")} <= {f"app-{p}" for p in ports}
+    (inline_name,) = [n for n in names if inline.pid in mine[n].pids]
+    assert inline_name.startswith("python") and inline_name.endswith("-c")  # not its code

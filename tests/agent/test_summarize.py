@@ -63,4 +63,9 @@ def test_steady_series_near_the_value_last_sent_are_left_out_until_a_refresh() -
     assert sent == [everything, ["rss"], ["rss"], ["rss"], everything]
     window, state = drop_unchanged(_window(("threads", [5, 5])), state, 4)
     assert [s.metric for s in window.summaries] == ["threads"]  # a new steady value is news
-    assert ("api", "rss") not in state  # series that went away are forgotten
+    # a series absent from a window (its service resting) is not news when it comes back
+    window, state = drop_unchanged(_window(("threads", [5, 5]), ("ctx", [104, 104])), state, 4)
+    assert [s.metric for s in window.summaries] == []
+    for _ in range(4):
+        window, state = drop_unchanged(_window(("threads", [5, 5])), state, 4)
+    assert ("api", "rss") not in state  # series gone for refresh_every windows are forgotten

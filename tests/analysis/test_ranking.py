@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from coral_mcp.analysis.accuracy import Scored, calibration
 from coral_mcp.analysis.baselines import ALL_HOURS, baseline_at, learn_baselines
 from coral_mcp.analysis.detect import MetricAnomaly, Series
-from coral_mcp.analysis.ranking import rank_candidates
+from coral_mcp.analysis.ranking import none_confidence, rank_candidates
 from coral_mcp.analysis.topology import ServiceGraph
 from coral_mcp.models import Event, Severity
 
@@ -54,11 +54,19 @@ def test_a_deploy_just_before_the_onset_is_a_strong_prior() -> None:
     assert score_d["db"] == score["db"]
 
 
-def test_confidences_are_probabilities_summing_to_one() -> None:
+def test_confidences_with_none_of_these_are_probabilities_summing_to_one() -> None:
     found, events = incident(T0)
     ranked = rank_candidates(found, events, CHAIN)
-    assert abs(sum(c.confidence for c in ranked) - 1.0) < 1e-9
+    none = none_confidence(ranked)
+    assert 0.0 < none < 1.0
+    assert abs(sum(c.confidence for c in ranked) + none - 1.0) < 1e-9
     assert ranked[0].confidence == max(c.confidence for c in ranked)
+
+
+def test_a_lone_weak_candidate_is_not_certain() -> None:
+    weak = MetricAnomaly("api", "latency_ms", "level_shift", T0, T0, 6.5, 2.0, 1.0, 1)
+    (only,) = rank_candidates([weak], [], CHAIN)
+    assert only.confidence < 0.9
 
 
 @settings(max_examples=30, deadline=None)

@@ -158,3 +158,18 @@ def test_agent_keeps_retrying_an_unreachable_colony_and_says_so(
     wait_for(lambda: procs.stderr("agent").count(retry_line) >= 3, 30, "three retry log lines")
     assert agent.poll() is None, "the agent must keep running while the colony is away"
     assert b"Traceback" not in procs.stderr("agent")
+
+
+def test_coral_up_refuses_a_bad_agent_config_before_starting_anything(tmp_path: Path) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text('[[service]]\nname = "api"\nhelth = []\n')
+    done = subprocess.run(
+        coral_cmd("up", "--data-dir", str(tmp_path / "d"), "--config", str(config)),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(),
+    )
+    assert_one_line_error(done, "unknown key service[0].helth")
+    assert not (tmp_path / "d" / "colony").exists()

@@ -103,12 +103,24 @@ def test_bad_requests_get_a_json_reason(colony: Colony, path: str, says: str) ->
     assert says in response.json()["error"]
 
 
+def test_investigate_explains_a_symptom_and_names_unknown_services(colony: Colony) -> None:
+    response = get(colony, "/api/v1/investigate?service=web&metric=latency&start=10m")
+    assert response.status_code == 200, response.text
+    doc = response.json()
+    assert doc["service"] == "web"
+    assert doc["outcome"] in ("hypotheses", "no_significant_anomaly", "no_clear_root_cause")
+    unknown = get(colony, "/api/v1/investigate?service=wbe")
+    assert unknown.status_code == 400
+    assert "unknown service 'wbe'" in unknown.json()["error"]
+    assert "web" in unknown.json()["hint"]
+
+
 def test_openapi_document_describes_every_route(colony: Colony) -> None:
     doc = get(colony, "/api/v1/openapi.json").json()
     assert doc["openapi"].startswith("3.1")
     assert set(doc["paths"]) == {
         f"/api/v1/{name}"
-        for name in ("status", "agents", "services", "topology", "metrics", "events")
+        for name in ("status", "agents", "services", "topology", "metrics", "events", "investigate")
     }
     for path in doc["paths"].values():
         ref = path["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]

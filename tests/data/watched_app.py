@@ -4,7 +4,7 @@
                           [--tag TEXT]
 
 Routes: /health (JSON; healthy and version read from the --control JSON file at each
-request), /hang (never answers), /metrics (real prometheus-client text exposition),
+request), /version (JSON, the same version), /hang (never answers), /metrics (real prometheus-client text exposition),
 /metrics-om (OpenMetrics), /bad-metrics (malformed exposition). SIGUSR1 makes the
 process exit with --exit-code. --leak-mb-per-s grows its memory steadily. Prints "ready".
 """
@@ -74,6 +74,9 @@ def main() -> None:
                     "components": {"db": {"status": "up" if ok else "down"}},
                 }
                 self._send(200 if ok else 503, json.dumps(doc).encode(), "application/json")
+            elif self.path == "/version":
+                version = str(control().get("version", "1.0"))
+                self._send(200, json.dumps({"version": version}).encode(), "application/json")
             elif self.path == "/hang":
                 time.sleep(3600)
             elif self.path == "/metrics":

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from coral_mcp.intelligence.replay import load_case, replay
+from coral_mcp.intelligence.replay import CaseError, load_case, replay
 from coral_mcp.models.intelligence import FaultKind, InvestigationResult, Outcome
 from tests.intelligence import cases
 
@@ -74,3 +75,43 @@ def test_rfc3339_timestamps_read_like_epoch_seconds(tmp_path: Path) -> None:
     metrics.write_text("\n".join([lines[0], *map(rfc, lines[1:])]) + "\n")
     epoch = load_case(cases.latency(tmp_path / "b"))
     assert load_case(case_dir).metrics == epoch.metrics
+
+
+def with_symptom(case_dir: Path, symptom: dict[str, str]) -> Path:
+    doc_path = case_dir / "case.json"
+    doc = json.loads(doc_path.read_text())
+    doc["symptom"] = symptom
+    doc_path.write_text(json.dumps(doc))
+    return case_dir
+
+
+def test_the_case_symptom_is_explained_from_its_service(tmp_path: Path) -> None:
+    # An unrelated batch job burns CPU at the same time: the symptom on web says the
+    # answer is below web (db), and batch is not among web's dependencies.
+    s = cases.normal()
+    s[("db", "latency_ms")][cases.FAULT_AT :] *= 4
+    s[("batch", "cpu_percent")][cases.FAULT_AT :] = 95.0
+    cases.slower_callers(s, "db")
+    case_dir = cases.write_case(tmp_path, "symptom", s, label=("db", "latency"))
+    result = investigate(with_symptom(case_dir, {"service": "web", "metric": "latency"}), tmp_path)
+    assert result.service == "web"
+    assert result.hypotheses[0].service == "db"
+    assert "symptom web latency" in result.summary
+    batch = next(h for h in result.hypotheses if h.service == "batch")
+    assert any(
+        "not among the symptom's dependencies" in e.description for e in batch.counter_evidence
+    )
+
+
+def test_a_symptom_on_an_unknown_service_says_so_with_the_closest_names(tmp_path: Path) -> None:
+    case_dir = with_symptom(cases.latency(tmp_path), {"service": "dbb"})
+    result = investigate(case_dir, tmp_path)
+    assert result.outcome is Outcome.UNKNOWN_SERVICE
+    assert result.hypotheses == ()
+    assert "unknown service 'dbb'" in result.summary and "closest: db" in result.summary
+
+
+def test_a_malformed_symptom_is_one_clear_error(tmp_path: Path) -> None:
+    case_dir = with_symptom(cases.latency(tmp_path), {"service": 7})  # type: ignore[dict-item]
+    with pytest.raises(CaseError, match=r"case\.json"):
+        load_case(case_dir)

@@ -37,10 +37,14 @@ def test_investigate_json_is_the_recorded_document(tmp_path: Path) -> None:
 def test_the_scenario_library_meets_its_accuracy_targets(tmp_path: Path) -> None:
     made = generate(tmp_path)
     assert len(made) >= 40
-    code, out, _ = run("eval", str(tmp_path), "--json")
+    code, out, _ = run("eval", str(tmp_path), "--json", "--compare")
     assert code == 0, out
     doc = json.loads(out)
     assert doc["overall"]["cases"] >= 40
+    assert set(doc["references"]) == {"baro", "traversal"}
+    labelled = [c for c in doc["cases"] if c["label"]]
+    assert all(set(c["reference_ranks"]) == {"baro", "traversal"} for c in labelled)
+    assert doc["ece"] <= 0.1
     assert doc["overall"]["ac1"] >= 0.9
     assert doc["overall"]["ac3"] >= 0.98
     assert doc["overall"]["kind_ac1"] >= 0.9
@@ -55,6 +59,24 @@ def test_the_scenario_library_meets_its_accuracy_targets(tmp_path: Path) -> None
         "bad_deploy",
         "resource_exhaustion",
     } <= kinds
+
+
+def test_eval_text_has_a_table_per_dataset_beside_the_references_and_lists_misses(
+    tmp_path: Path,
+) -> None:
+    cases.latency(tmp_path / "one")
+    cases.cpu_saturation(tmp_path / "one")
+    wrong = cases.latency(tmp_path / "two")
+    doc = json.loads((wrong / "case.json").read_text())
+    doc["root_cause"]["service"] = "batch"  # a label Coral cannot agree with
+    (wrong / "case.json").write_text(json.dumps(doc))
+    code, out, _ = run("eval", str(tmp_path), "--compare")
+    assert code == 0, out
+    assert "dataset one (2 cases)" in out and "dataset two (1 cases)" in out
+    assert "baro AC@1" in out and "traversal AC@1" in out
+    assert "expected calibration error" in out
+    assert "cases Coral got wrong (1):" in out
+    assert "two/latency: Coral said db latency" in out and "truth batch (latency)" in out
 
 
 def one_error(tmp_path: Path, *args: str) -> str:

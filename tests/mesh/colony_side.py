@@ -58,6 +58,7 @@ async def mesh_colony(
         pb_grpc.add_ColonyServicer_to_server(ColonyServicer(sink, mesh), server)
     mesh.bind(server, 0)
     await server.start()
+    await mesh.start()
     try:
         yield MeshColony(
             identity,

@@ -49,6 +49,9 @@ class RecordingSink:
 
     def disconnected(self, agent_id: str) -> None: ...
 
+    def committed(self, agent_id: str) -> int:
+        return 0
+
     def heartbeat(self, agent_id: str) -> None: ...
 
     def reply(self, agent_id: str, reply: QueryReply) -> None: ...

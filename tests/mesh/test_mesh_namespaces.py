@@ -15,10 +15,14 @@ from tests.conftest import wait_for
 from tests.mesh.conftest import Lab
 
 IMPERSONATE = """
-import sys, grpc
+import json, sys, grpc
 from coral_mcp import PROTOCOL_VERSION
+from coral_mcp.mesh.tls import CLIENT_OPTIONS, client_credentials
 from coral_mcp.proto import coral_pb2 as pb, coral_pb2_grpc as pb_grpc
-with grpc.insecure_channel("100.96.0.1:9000") as channel:
+me = json.load(open(sys.argv[2]))
+creds = client_credentials(me["colony"]["colony_cert_pem"].encode(),
+    me["tls_key_pem"].encode(), me["agent_cert_pem"].encode())
+with grpc.secure_channel("100.96.0.1:9000", creds, options=CLIENT_OPTIONS) as channel:
     try:
         pb_grpc.ColonyStub(channel).Register(pb.RegisterRequest(
             agent_id=sys.argv[1], hostname="x", protocol_version=PROTOCOL_VERSION), timeout=10)
@@ -171,8 +175,10 @@ def test_agents_join_through_tunnels_nat_and_discovery_and_survive_restarts(lab:
         "colony", "mesh", "ping", ids["a1"], "--count", "1", "--data-dir", str(colony_dir)
     )
 
-    # Inside a1's tunnel, a Register naming a2 is refused: identity is the tunnel address.
-    impersonation = lab.net.exec("a1", sys.executable, "-c", IMPERSONATE, ids["a2"])
+    # Inside a1's tunnel, with a1's own certificate, a Register naming a2 is refused:
+    # identity is the certificate, not the agent_id field.
+    a1_identity = str(lab.root / "a1" / "mesh-identity.json")
+    impersonation = lab.net.exec("a1", sys.executable, "-c", IMPERSONATE, ids["a2"], a1_identity)
     assert impersonation.strip() == "PERMISSION_DENIED"
     wait_for(
         lambda: (

@@ -154,3 +154,19 @@ def test_second_store_on_the_same_file_is_refused(tmp_path: Path) -> None:
         holder.wait()
         assert holder.stdout is not None
         holder.stdout.close()
+
+
+def test_a_service_its_agent_stops_reporting_is_down_and_stays_down_after_reopen(
+    tmp_path: Path,
+) -> None:
+    store = ColonyStore(tmp_path)
+    store.apply([register("a1"), register("a2")])
+    both = ServiceBatch(NOW_MS, (state("api", 8080), state("batch", 9090)))
+    store.apply([StoreServices("a1", 1, both)])
+    store.apply([StoreServices("a2", 1, ServiceBatch(NOW_MS, (state("db", 5432),)))])
+    # a1's next batch no longer has "batch" (its process is gone and forgotten)
+    store.apply([StoreServices("a1", 2, ServiceBatch(NOW_MS + 15_000, (state("api", 8080),)))])
+    store.close()
+    reopened = ColonyStore(tmp_path)
+    pids = {view.name: view.pids for view in reopened.services(NOW)}
+    assert pids == {"api": (8080,), "batch": (), "db": (5432,)}

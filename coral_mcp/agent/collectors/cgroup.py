@@ -28,6 +28,8 @@ class CgroupStat:
     cpu_limit_cores: float | None = None
     cpu_throttled_periods: float | None = None
     cpu_throttled_s: float | None = None
+    #: The processes in the cgroup (`cgroup.procs`); empty when unreadable.
+    pids: frozenset[int] = frozenset()
 
 
 class CgroupReader:
@@ -71,6 +73,7 @@ class CgroupReader:
             cpu_limit_cores=_cpu_max(_read(directory / "cpu.max")),
             cpu_throttled_periods=cpu_stat.get("nr_throttled"),
             cpu_throttled_s=None if throttled_us is None else throttled_us / 1e6,
+            pids=_pids(_read(directory / "cgroup.procs")),
         )
 
     def _v1_memory(self, cgroup: str) -> CgroupStat | None:
@@ -84,6 +87,7 @@ class CgroupReader:
             memory_limit_bytes=None if limit is None or limit >= 2**62 else limit,
             memory_current_bytes=_number(_read(directory / "memory.usage_in_bytes")),
             oom_kills=None if "oom_kill" not in control else int(control["oom_kill"]),
+            pids=_pids(_read(directory / "cgroup.procs")),
         )
 
 
@@ -95,6 +99,10 @@ def _read(path: Path) -> str | None:
     except OSError as exc:
         logger.debug("cannot read %s: %s", path, exc)
         return None
+
+
+def _pids(text: str | None) -> frozenset[int]:
+    return frozenset(int(line) for line in (text or "").split() if line.isdigit())
 
 
 def _number(text: str | None) -> float | None:

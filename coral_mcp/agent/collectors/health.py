@@ -16,19 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from coral_mcp.agent.collectors.http_fetch import HttpResponse, fetch
 from coral_mcp.models.checks import CheckKind, HealthCheckSpec
+
+__all__ = ["HealthChecker", "HealthResult", "HttpGet", "HttpResponse", "http_get"]
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 _HEALTHY_WORDS = {"ok", "up", "pass", "healthy", "serving", "green", "true"}
-
-
-@dataclass(frozen=True, slots=True)
-class HttpResponse:
-    status: int
-    content_type: str
-    body: bytes
 
 
 HttpGet = Callable[[str, float, int], HttpResponse]
@@ -48,18 +44,19 @@ class HealthResult:
 
 
 def http_get(url: str, timeout_s: float, max_bytes: int = MAX_BODY_BYTES) -> HttpResponse:
-    """GET `url` with one timeout for connect and each read; the body cut at max_bytes.
+    """GET `url` within `timeout_s` overall; the body cut at max_bytes.
 
-    A malformed response raises OSError like a failed connection does. http.client is
-    imported here, not at the top: agents without HTTP probes never load it.
+    Plain HTTP goes through `http_fetch.fetch` (one deadline for the whole exchange);
+    HTTPS through http.client (one timeout for connect and each read), imported here,
+    not at the top: agents without HTTPS probes never load it. A malformed response
+    raises OSError like a failed connection does.
     """
+    if not url.startswith("https://"):
+        return fetch(url, timeout_s, max_bytes)
     import http.client  # noqa: PLC0415
 
     parts = urlsplit(url)
-    conn_type = (
-        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    )
-    conn = conn_type(parts.hostname or "localhost", parts.port, timeout=timeout_s)
+    conn = http.client.HTTPSConnection(parts.hostname or "localhost", parts.port, timeout=timeout_s)
     try:
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         conn.request("GET", path, headers={"User-Agent": "coral-agent"})

@@ -11,16 +11,20 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import psutil
 
+from coral_mcp.agent.collectors import procstat
+
 logger = logging.getLogger(__name__)
 
 _PSUTIL_GONE = (psutil.NoSuchProcess, psutil.ZombieProcess)
+_Identity = tuple[str, int, float, tuple[str, ...], tuple[tuple[str, str], ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +52,17 @@ class ProcessStat:
     exe_mtime_s: float = 0.0
     cmdline: tuple[str, ...] = ()
     ppid: int = 0
+    #: Version-like variables of its environment (`APP_VERSION`, `IMAGE_TAG`...), sorted.
+    version_env: tuple[tuple[str, str], ...] = ()
+    cwd: str = ""
 
     @property
-    def fingerprint(self) -> tuple[str, int, float, tuple[str, ...]]:
-        """What a deploy changes: the executable (path, inode, mtime) and command line."""
-        return (self.exe, self.exe_inode, self.exe_mtime_s, self.cmdline)
+    def fingerprint(
+        self,
+    ) -> tuple[str, int, float, tuple[str, ...], tuple[tuple[str, str], ...]]:
+        """What a deploy changes: the executable (path, inode, mtime), the command line
+        and the version-like environment."""
+        return (self.exe, self.exe_inode, self.exe_mtime_s, self.cmdline, self.version_env)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +73,8 @@ class ProcessInfo:
     name: str
     cmdline: tuple[str, ...]
     zombie: bool = False
+    #: Working directory ("" when unreadable or not asked for).
+    cwd: str = ""
 
 
 class ProcessSampler:
@@ -77,27 +89,107 @@ class ProcessSampler:
 
     REUSE_CHECK_EVERY = 6
 
-    def __init__(self, ps: ModuleType = psutil) -> None:
+    def __init__(
+        self,
+        ps: ModuleType = psutil,
+        version_env: Callable[[int], tuple[tuple[str, str], ...]] = lambda pid: (),
+        proc_root: str = "/proc",
+    ) -> None:
         self._ps = ps
+        self._version_env = version_env
         self._handles: dict[int, Any] = {}
-        # What does not change while a process lives (exe, its file, the command line)
-        # is read once per process, not at every sample.
-        self._identity: dict[int, tuple[str, int, float, tuple[str, ...]]] = {}
+        # What does not change while a process lives (exe, its file, the command line,
+        # its environment) is read once per process, not at every sample.
+        self._identity: dict[int, _Identity] = {}
         self._samples_since_check: dict[int, int] = {}
+        # /proc read directly where it can be (Linux, the real psutil); per pid:
+        # (start ticks, cpu seconds, when read, descriptors, samples since counted)
+        self._proc_root = proc_root
+        self._fast = ps is psutil and os.path.exists(f"{proc_root}/self/stat")
+        self._previous: dict[int, tuple[int, float, float, int | None, int]] = {}
+        self._boot_time_s = float(psutil.boot_time()) if self._fast else 0.0
 
-    def sample(self, pids: Iterable[int]) -> dict[int, ProcessStat]:
+    def sample(self, pids: Iterable[int], keep: Iterable[int] = ()) -> dict[int, ProcessStat]:
+        """The pids' readings; what is known of `keep` pids (not read now) is kept."""
         stats: dict[int, ProcessStat] = {}
         wanted = set(pids)
-        for pid in list(self._handles):
-            if pid not in wanted:
-                del self._handles[pid]
-                self._identity.pop(pid, None)
-                self._samples_since_check.pop(pid, None)
+        kept = wanted | set(keep)
+        for pid in [p for p in {*self._handles, *self._previous} if p not in kept]:
+            self._forget(pid)
         for pid in wanted:
-            stat = self._sample_one(pid)
+            stat = self._sample_fast(pid) if self._fast else self._sample_one(pid)
             if stat is not None:
                 stats[pid] = stat
         return stats
+
+    def _forget(self, pid: int) -> None:
+        self._handles.pop(pid, None)
+        self._identity.pop(pid, None)
+        self._samples_since_check.pop(pid, None)
+        self._previous.pop(pid, None)
+
+    def _sample_fast(self, pid: int) -> ProcessStat | None:
+        """One process from /proc directly (Linux, the real psutil)."""
+        raw = procstat.read_stat(self._proc_root, pid)
+        if raw is None or raw.state in ("Z", "X"):
+            self._forget(pid)
+            return None
+        now = time.monotonic()
+        previous = self._previous.get(pid)
+        if previous is not None and previous[0] != raw.start_ticks:  # the pid was reused
+            self._forget(pid)
+            previous = None
+        if pid not in self._identity:
+            identity = self._read_identity(pid)
+            if identity is None:
+                return None
+            self._identity[pid] = identity
+        cpu = None
+        fds: int | None
+        if previous is None:
+            fds, count = procstat.count_fds(self._proc_root, pid), 0
+        else:
+            _, cpu_s, at, fds, count = previous
+            if now > at:
+                cpu = 100.0 * (raw.cpu_s - cpu_s) / (now - at)
+            count = (count + 1) % procstat.FDS_EVERY
+            if count == 0:
+                fds = procstat.count_fds(self._proc_root, pid)
+        self._previous[pid] = (raw.start_ticks, raw.cpu_s, now, fds, count)
+        io = procstat.read_io(self._proc_root, pid)
+        exe, inode, mtime, cmdline, version_env = self._identity[pid]
+        return ProcessStat(
+            pid=pid,
+            name=raw.comm,
+            cpu_percent=cpu,
+            rss_bytes=raw.rss_bytes,
+            threads=raw.threads,
+            fds=fds,
+            vms_bytes=raw.vms_bytes,
+            read_bytes=None if io is None else io[0],
+            write_bytes=None if io is None else io[1],
+            ctx_switches=procstat.read_ctx_switches(self._proc_root, pid),
+            create_time_s=self._boot_time_s + raw.start_ticks / procstat.CLOCK_TICKS,
+            exe=exe,
+            exe_inode=inode,
+            exe_mtime_s=mtime,
+            cmdline=cmdline,
+            ppid=raw.ppid,
+            version_env=version_env,
+        )
+
+    def _read_identity(self, pid: int) -> _Identity | None:
+        """What does not change while a process lives, read once (through psutil)."""
+        try:
+            proc = self._ps.Process(pid)
+            exe = _optional(proc.exe) or ""
+            cmdline = tuple(_optional(proc.cmdline) or ())
+        except _PSUTIL_GONE:
+            return None
+        except psutil.AccessDenied:
+            logger.debug("access denied reading pid %d", pid)
+            return None
+        return (exe, *_file_identity(exe), cmdline, self._version_env(pid))
 
     def _due_for_reuse_check(self, pid: int) -> bool:
         count = self._samples_since_check.get(pid, 0) + 1
@@ -105,6 +197,7 @@ class ProcessSampler:
         return count >= self.REUSE_CHECK_EVERY
 
     def _sample_one(self, pid: int) -> ProcessStat | None:
+        """One process through psutil (other platforms, and fakes)."""
         fresh = pid not in self._handles
         try:
             if fresh:
@@ -132,15 +225,15 @@ class ProcessSampler:
                         exe,
                         *_file_identity(exe),
                         tuple(_optional(proc.cmdline) or ()),
+                        self._version_env(pid),
                     )
         except _PSUTIL_GONE:
-            self._handles.pop(pid, None)
-            self._identity.pop(pid, None)
+            self._forget(pid)
             return None
         except psutil.AccessDenied:
             logger.debug("access denied reading pid %d", pid)
             return None
-        exe, inode, mtime, cmdline = self._identity[pid]
+        exe, inode, mtime, cmdline, version_env = self._identity[pid]
         return ProcessStat(
             pid=pid,
             name=name,
@@ -158,6 +251,7 @@ class ProcessSampler:
             exe_mtime_s=mtime,
             cmdline=cmdline,
             ppid=int(ppid),
+            version_env=version_env,
         )
 
 
@@ -190,12 +284,13 @@ def processes_by_pid(pids: Iterable[int], ps: ModuleType = psutil) -> list[Proce
                 zombie = proc.status() == psutil.STATUS_ZOMBIE
                 name = proc.name()
                 cmdline = () if zombie else tuple(_optional(proc.cmdline) or ())
+                cwd = "" if zombie else str(_optional(proc.cwd) or "")
         except _PSUTIL_GONE:
             continue
         except psutil.AccessDenied:
             logger.debug("access denied reading pid %d", pid)
             continue
-        found.append(ProcessInfo(pid=pid, name=name, cmdline=cmdline, zombie=zombie))
+        found.append(ProcessInfo(pid=pid, name=name, cmdline=cmdline, zombie=zombie, cwd=cwd))
     return found
 
 
@@ -227,16 +322,23 @@ def service_name_for(process: ProcessInfo) -> str:
     if _INTERPRETERS.match(process.name) and len(process.cmdline) > 1:
         args = list(process.cmdline[1:])
         for index, arg in enumerate(args):
+            if arg in ("-c", "-e", "--eval"):  # inline code: no script to name it after
+                return clean_name(f"{process.name}{arg}", MAX_AUTO_NAME_CHARS)
             if arg == "-m" and index + 1 < len(args):
-                return clean_name(args[index + 1])
+                return clean_name(args[index + 1], MAX_AUTO_NAME_CHARS)
             if arg in ("-jar", "-cp", "-classpath") and index + 1 < len(args):
                 continue
             if not arg.startswith("-"):
                 base = arg.rsplit("/", 1)[-1]
-                return clean_name(base.rsplit(".", 1)[0] if "." in base else base)
-    return clean_name(process.name) or f"pid-{process.pid}"
+                name = clean_name(base.rsplit(".", 1)[0] if "." in base else base)
+                return clean_name(name, MAX_AUTO_NAME_CHARS) or clean_name(process.name)
+    return clean_name(process.name, MAX_AUTO_NAME_CHARS) or f"pid-{process.pid}"
 
 
-def clean_name(text: str) -> str:
+#: Auto-discovered names stay short: they head every line of `what is running?`.
+MAX_AUTO_NAME_CHARS = 24
+
+
+def clean_name(text: str, max_chars: int = 64) -> str:
     """`text` reduced to a valid service name (letters, digits, '.', '_', '-')."""
-    return re.sub(r"[^A-Za-z0-9._-]", "-", text)[:64].strip("-.")
+    return re.sub(r"[^A-Za-z0-9._-]", "-", text)[:max_chars].strip("-.")

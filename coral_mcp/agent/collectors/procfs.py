@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,18 @@ _SNMP_TCP_KEYS = {
     "PassiveOpens": "tcp_passive_opens",
     "InErrs": "tcp_in_errors",
 }
+
+
+# Environment variables that name what is deployed: versions, image tags, commits —
+# not the toolchain's own (PYTHON_VERSION, PIP_DISABLE_PIP_VERSION_CHECK...).
+_VERSION_VARIABLE = re.compile(
+    rb"^(?!(PYTHON|PIP|NODE|NPM|YARN|JAVA|JDK|GO|GOLANG|RUBY|GEM|BUNDLER|PHP|PERL|DOTNET"
+    rb"|ASPNET|MAVEN|GRADLE|RUST|RUSTUP|CARGO|GPG|CLOUD_SDK|DEBIAN|UBUNTU|ALPINE|LANG)_)"
+    rb"(?!.*CHECK)"
+    rb".*(VERSION|IMAGE|(^|_)TAG$|REVISION|COMMIT|GIT_SHA|BUILD_ID|RELEASE)",
+    re.IGNORECASE,
+)
+_MAX_VERSION_VARIABLES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +151,22 @@ class ProcFS:
             if entry.startswith(prefix):
                 return entry[len(prefix) :].decode(errors="replace")
         return None
+
+    def version_environ(self, pid: int) -> tuple[tuple[str, str], ...]:
+        """The version-like variables of a process's environment (`APP_VERSION`,
+        `IMAGE_TAG`, `GIT_COMMIT`...), sorted; empty when unreadable (another user's)."""
+        try:
+            data = (self.root / str(pid) / "environ").read_bytes()
+        except OSError:
+            return ()
+        found: list[tuple[str, str]] = []
+        for entry in data.split(b"\0"):
+            key, sep, value = entry.partition(b"=")
+            if sep and _VERSION_VARIABLE.search(key):
+                found.append(
+                    (key.decode(errors="replace")[:64], value.decode(errors="replace")[:64])
+                )
+        return tuple(sorted(found)[:_MAX_VERSION_VARIABLES])
 
     def tcp_counters(self) -> dict[str, float]:
         """Host TCP counters since boot (retransmits, failed attempts, resets...)."""

@@ -9,9 +9,12 @@ Malformed exposition is logged and yields `scrape_up 0`, never an agent failure.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
+import sys
 import time
+import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,8 +50,24 @@ def series_name(name: str, labels: dict[str, str], drop: Iterable[str] = ()) -> 
     return text[:MAX_METRIC_CHARS]
 
 
+def _parsers_without_ssl() -> None:
+    """In the lean agent (`ssl` fenced off), make prometheus_client's parsers importable:
+    its package `__init__` imports its HTTP exposition, which imports `ssl`; the parser
+    modules themselves need neither. An empty package module stands in for it."""
+    if "prometheus_client" in sys.modules or sys.modules.get("ssl", True) is not None:
+        return
+    spec = importlib.util.find_spec("prometheus_client")
+    if spec is None or spec.submodule_search_locations is None:
+        return
+    package = types.ModuleType("prometheus_client")
+    package.__path__ = list(spec.submodule_search_locations)
+    package.__spec__ = spec
+    sys.modules["prometheus_client"] = package
+
+
 def parse_exposition(text: str, content_type: str = "") -> Exposition:
     """Flatten an exposition; raises ValueError (and kin) when it is malformed."""
+    _parsers_without_ssl()
     if content_type.startswith("application/openmetrics-text"):
         from prometheus_client.openmetrics.parser import (  # noqa: PLC0415 - lazy: heavy
             text_string_to_metric_families,

@@ -1,22 +1,31 @@
 """TCP sockets of the host: who listens where, and who is connected to whom.
 
-psutil is the seam (`net_connections`, `net_if_addrs`). One scan of the host's TCP
-sockets per call; the result maps pids to listening endpoints and to established
-outbound peers. Wildcard listening addresses (0.0.0.0, ::) are expanded to the
-host's own addresses, so that a peer address seen by another agent matches exactly.
+One scan of the host's TCP sockets per call, read from the kernel's netlink
+`sock_diag` (with `tcp_info`: round-trip time, retransmissions) where it is available,
+else through psutil (`net_connections`, which walks every process's descriptors).
+The result maps pids to listening endpoints, to established outbound peers and to
+their sockets. Wildcard listening addresses (0.0.0.0, ::) are expanded to the host's
+own addresses, so that a peer address seen by another agent matches exactly.
 """
 
 from __future__ import annotations
 
+import logging
 import socket
+import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 
 import psutil
 
+from coral_mcp.agent.collectors import sock_diag
+from coral_mcp.agent.collectors.sock_diag import InodeOwners, RawSocket, TcpSocket
 from coral_mcp.models import Endpoint
+
+logger = logging.getLogger(__name__)
 
 _WILDCARDS = {"0.0.0.0", "::", ""}
 
@@ -39,6 +48,45 @@ class SocketTable:
     )
     # pid -> count of its sockets per TCP state other than LISTEN (SYN_SENT, CLOSE_WAIT...)
     states: dict[int, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    #: pid -> its non-listening sockets with tcp_info (netlink scans only).
+    sockets: dict[int, list[TcpSocket]] = field(default_factory=lambda: defaultdict(list))
+    #: Connections in an orderly close (FIN exchanged: FIN_WAIT, CLOSE_WAIT, LAST_ACK,
+    #: CLOSING), whoever owns them, undecoded; with TIME_WAIT ones (asked of the kernel
+    #: then) decoded only when needed (`closed_politely`).
+    closing: list[RawSocket] = field(default_factory=list)
+    #: Whether `sockets` and `closing` were filled (a netlink scan).
+    detailed: bool = False
+    #: pid -> its sockets as the kernel sent them, decoded into `sockets`, `states` and
+    #: `established` the first time the pid is asked about (a resting service's never).
+    raw: dict[int, list[RawSocket]] = field(default_factory=dict)
+    _closed: set[tuple[Endpoint, Endpoint]] | None = None
+
+    def _decode(self, pid: int) -> None:
+        for raw in self.raw.pop(pid, ()):
+            sock = raw.decode()
+            self.sockets[pid].append(sock)
+            self.states[pid][sock_diag.STATE_NAMES.get(sock.state, "UNKNOWN")] += 1
+            if sock.state == sock_diag.ESTABLISHED:
+                self.established[pid].append((Endpoint(*sock.local), Endpoint(*sock.remote)))
+
+    def sockets_of(self, pid: int) -> list[TcpSocket]:
+        self._decode(pid)
+        return self.sockets.get(pid, [])
+
+    def established_of(self, pid: int) -> list[tuple[Endpoint, Endpoint]]:
+        self._decode(pid)
+        return self.established.get(pid, [])
+
+    def closed_politely(self, local: Endpoint, remote: Endpoint) -> bool:
+        """Whether the connection is (or was just) in an orderly close, either side."""
+        if self._closed is None:
+            try:
+                time_wait = sock_diag.dump_raw(states=1 << sock_diag.TIME_WAIT)
+            except OSError:
+                time_wait = []
+            decoded = (raw.decode() for raw in (*self.closing, *time_wait))
+            self._closed = {(Endpoint(*s.local), Endpoint(*s.remote)) for s in decoded}
+        return (local, remote) in self._closed or (remote, local) in self._closed
 
     def pids_listening_on(self, port: int) -> set[int]:
         return {pid for pid, eps in self.listen.items() if any(e.port == port for e in eps)}
@@ -58,7 +106,7 @@ class SocketTable:
         listening_ports = {e.port for e in self.listen_endpoints(pid_list)}
         peers: Counter[Endpoint] = Counter()
         for pid in pid_list:
-            for local, remote in self.established.get(pid, ()):
+            for local, remote in self.established_of(pid):
                 if local.port not in listening_ports:
                     peers[remote] += 1
         return peers
@@ -70,7 +118,7 @@ class SocketTable:
         return sum(
             1
             for pid in pid_list
-            for local, _ in self.established.get(pid, ())
+            for local, _ in self.established_of(pid)
             if local.port in listening_ports
         )
 
@@ -78,19 +126,56 @@ class SocketTable:
         """Sockets per TCP state (ESTABLISHED, SYN_SENT, CLOSE_WAIT...) of the pids."""
         total: Counter[str] = Counter()
         for pid in pids:
+            self._decode(pid)
             total.update(self.states.get(pid, Counter()))
         return total
 
     def connection_keys(self, pids: Iterable[int]) -> set[tuple[Endpoint, Endpoint]]:
         """(local, remote) of the pids' established connections, to measure churn."""
-        return {pair for pid in pids for pair in self.established.get(pid, ())}
+        return {pair for pid in pids for pair in self.established_of(pid)}
+
+
+_CLOSING_STATES = {
+    sock_diag.FIN_WAIT1,
+    sock_diag.FIN_WAIT2,
+    sock_diag.TIME_WAIT,
+    sock_diag.CLOSE_WAIT,
+    sock_diag.LAST_ACK,
+    sock_diag.CLOSING,
+}
 
 
 class SocketScanner:
-    """Reads the host's TCP sockets through psutil."""
+    """Reads the host's TCP sockets: netlink sock_diag, else psutil.
 
-    def __init__(self, ps: ModuleType = psutil) -> None:
+    `scan(watched)` maps listening sockets to every process holding them (for
+    auto-discovery) and the other sockets to the listening pids and `watched` pids
+    only. psutil stays the seam for interface addresses and for hosts without
+    netlink (`netlink=False` forces it).
+    """
+
+    def __init__(
+        self,
+        ps: ModuleType = psutil,
+        netlink: bool = True,
+        proc_root: str = "/proc",
+        walk_every_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`walk_every_s`: the watched processes' descriptors are read for sockets never
+        seen before at most this often (listening sockets: at once)."""
         self._ps = ps
+        self._netlink = netlink
+        self._owners = InodeOwners.at(Path(proc_root))
+        self._mine: set[int] = set()
+        self._walk_every_s = walk_every_s
+        self._clock = clock
+        self._walked_s = -float("inf")
+
+    @property
+    def cheap(self) -> bool:
+        """True when a scan is a netlink dump (cheap enough for every sample)."""
+        return self._netlink
 
     def host_addresses(self) -> tuple[set[str], set[str]]:
         """(IPv4, IPv6) addresses of the host's interfaces."""
@@ -104,7 +189,51 @@ class SocketScanner:
                     v6.add(addr.address.split("%", 1)[0])
         return v4, v6
 
-    def scan(self) -> SocketTable:
+    def scan(self, watched: Iterable[int] = ()) -> SocketTable:
+        if self._netlink:
+            try:
+                return self._scan_netlink(set(watched))
+            except OSError as exc:
+                logger.info("netlink sock_diag unavailable (%s); reading sockets via psutil", exc)
+                self._netlink = False
+        return self._scan_psutil()
+
+    def _scan_netlink(self, watched: set[int]) -> SocketTable:
+        dumped = sock_diag.dump_raw(states=sock_diag.LIVE_STATES)
+        table = SocketTable(detailed=True)
+        v4, v6 = self.host_addresses()
+        listening = [s.decode() for s in dumped if s.state == sock_diag.LISTEN and s.inode]
+        owners = self._owners.owners({s.inode for s in listening}, None)
+        for sock in listening:
+            local_ip, port = sock.local
+            ips = _listen_ips(local_ip, ":" in local_ip, v4, v6)
+            for pid in owners.get(sock.inode, ()):
+                table.listen[pid].update(Endpoint(ip, port) for ip in ips)
+        mine = watched | set(table.listen)
+        now = self._clock()
+        fresh = bool(mine - self._mine)
+        if fresh:  # a process newly watched: its sockets are no longer foreign
+            self._owners.forget_foreign()
+        self._mine = mine
+        others = [s for s in dumped if s.state != sock_diag.LISTEN]
+        # A connection attempt still unanswered at a sample is news (a failing connect):
+        # its owner is looked up at once, whatever the walk interval.
+        stuck = {s.inode for s in others if s.inode and s.state == sock_diag.SYN_SENT}
+        may_walk = (
+            fresh or now - self._walked_s >= self._walk_every_s or self._owners.has_unknown(stuck)
+        )
+        if may_walk and self._owners.has_unknown({s.inode for s in others if s.inode}):
+            self._walked_s = now
+        conn_owners = self._owners.owners({s.inode for s in others if s.inode}, mine, walk=may_walk)
+        for raw in others:
+            if raw.state in _CLOSING_STATES:
+                table.closing.append(raw)
+            for pid in conn_owners.get(raw.inode, ()) if raw.inode else ():
+                table.raw.setdefault(pid, []).append(raw)  # decoded when asked about
+        self._owners.forget_missing({s.inode for s in dumped if s.inode})
+        return table
+
+    def _scan_psutil(self) -> SocketTable:
         table = SocketTable()
         v4, v6 = self.host_addresses()
         for conn in self._ps.net_connections(kind="tcp"):
@@ -112,10 +241,7 @@ class SocketScanner:
                 continue
             local_ip = normalize_ip(conn.laddr.ip)
             if conn.status == psutil.CONN_LISTEN:
-                if local_ip in _WILDCARDS:
-                    ips = v4 | v6 if conn.family == socket.AF_INET6 else v4
-                else:
-                    ips = {local_ip}
+                ips = _listen_ips(local_ip, conn.family == socket.AF_INET6, v4, v6)
                 table.listen[conn.pid].update(Endpoint(ip, conn.laddr.port) for ip in ips)
                 continue
             table.states[conn.pid][conn.status] += 1
@@ -127,3 +253,11 @@ class SocketScanner:
                     )
                 )
         return table
+
+
+def _listen_ips(local_ip: str, ipv6: bool, v4: set[str], v6: set[str]) -> set[str]:
+    """The addresses a listening socket answers on: a wildcard is every host address
+    (an IPv6 wildcard takes IPv4 too)."""
+    if local_ip not in _WILDCARDS:
+        return {local_ip}
+    return v4 | v6 if ipv6 else v4

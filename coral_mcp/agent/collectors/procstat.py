@@ -1,0 +1,95 @@
+"""A process's changing numbers read straight from `/proc/PID/{stat,io,status}`.
+
+psutil reads the same files through several layers per value; at every sample of
+every watched process that is the agent's largest cost. Here one read of `stat` gives
+state, parent, CPU ticks, threads, start time and memory; `io` the bytes read and
+written (where permitted); `status` the context switches; the descriptors are counted
+only every FDS_EVERY samples (a directory listing, and they change slowly).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+FDS_EVERY = 3
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+class RawStat(NamedTuple):
+    """One reading of a process. `cpu_s` since it started; `start_ticks` identifies it
+    (a reused pid has another)."""
+
+    comm: str
+    state: str
+    ppid: int
+    cpu_s: float
+    threads: int
+    start_ticks: int
+    vms_bytes: int
+    rss_bytes: int
+
+
+def read_stat(proc_root: str, pid: int) -> RawStat | None:
+    """None when the process is gone."""
+    try:
+        with open(f"{proc_root}/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    close = data.rfind(b")")
+    fields = data[close + 2 :].split()
+    if len(fields) < 22:
+        return None
+    return RawStat(
+        comm=data[data.find(b"(") + 1 : close].decode(errors="replace"),
+        state=fields[0].decode(),
+        ppid=int(fields[1]),
+        cpu_s=(int(fields[11]) + int(fields[12])) / CLOCK_TICKS,
+        threads=int(fields[17]),
+        start_ticks=int(fields[19]),
+        vms_bytes=int(fields[20]),
+        rss_bytes=int(fields[21]) * PAGE_BYTES,
+    )
+
+
+def read_io(proc_root: str, pid: int) -> tuple[int, int] | None:
+    """(read_bytes, write_bytes) of storage I/O; None when not permitted."""
+    try:
+        with open(f"{proc_root}/{pid}/io", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    found: dict[bytes, int] = {}
+    for line in data.splitlines():
+        key, _, value = line.partition(b": ")
+        if key in (b"read_bytes", b"write_bytes"):
+            found[key] = int(value)
+    if len(found) != 2:
+        return None
+    return found[b"read_bytes"], found[b"write_bytes"]
+
+
+def read_ctx_switches(proc_root: str, pid: int) -> int | None:
+    """Voluntary + involuntary context switches; None when unreadable."""
+    try:
+        with open(f"{proc_root}/{pid}/status", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    total = 0
+    start = data.find(b"voluntary_ctxt_switches:")
+    if start < 0:
+        return None
+    for line in data[max(start - 3, 0) :].splitlines():
+        if b"ctxt_switches:" in line:
+            total += int(line.split()[-1])
+    return total
+
+
+def count_fds(proc_root: str, pid: int) -> int | None:
+    try:
+        return len(os.listdir(f"{proc_root}/{pid}/fd"))
+    except OSError:
+        return None

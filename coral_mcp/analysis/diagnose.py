@@ -1,0 +1,141 @@
+"""The whole diagnosis over data already read: series, events, graph -> ranked causes.
+
+Pure (no I/O, no clock): the investigation engine reads the store and calls `diagnose`;
+tests and the reference rankers call it on data built in memory.
+
+1. Screen and detect every series on its own (`detect_series`: no onset needed).
+2. The symptom: given (service, optional metric) or inferred (tops of anomalous chains);
+   its onset is the investigation's onset (`choose_onset`).
+3. Detect again *at that onset* (`detect_at`): the reference is what came before it, so
+   a few windows of history suffice and what was always odd is marked chronic.
+4. Rank (`rank_candidates`): walk from the symptom along its dependencies to where the
+   anomalous chain ends; changes as priors; "none of these" keeps its share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from coral_mcp.analysis.baselines import baseline_at
+from coral_mcp.analysis.detect import (
+    MetricAnomaly,
+    Series,
+    change_score,
+    detect_at,
+    detect_series,
+    stale,
+    worth_a_look,
+)
+from coral_mcp.analysis.metric_names import HOST_SERVICE, is_host_level, is_limit, limit_of
+from coral_mcp.analysis.ranking import (
+    FAULT_EVENTS,
+    Candidate,
+    none_confidence,
+    rank_candidates,
+)
+from coral_mcp.analysis.robust import Robust
+from coral_mcp.analysis.symptom import (
+    Symptom,
+    choose_onset,
+    infer_services,
+    metric_matches,
+)
+from coral_mcp.analysis.topology import ServiceGraph
+from coral_mcp.models import Event
+
+#: Below this top confidence the answer is "no clear root cause" (hypotheses still listed).
+CLEAR_CONFIDENCE = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    symptom: Symptom
+    anomalies: tuple[MetricAnomaly, ...]
+    ranked: tuple[Candidate, ...]
+    #: Probability that none of the ranked candidates is the cause.
+    none_confidence: float
+    series_checked: int
+    services_checked: int
+
+    @property
+    def clear(self) -> bool:
+        return bool(self.ranked) and self.ranked[0].confidence >= CLEAR_CONFIDENCE
+
+
+def diagnose(
+    series: Sequence[Series],
+    events: Sequence[Event],
+    graph: ServiceGraph,
+    end_s: float,
+    learned: Mapping[tuple[str, str, int], Robust] | None = None,
+    hint_s: float | None = None,
+    symptom_service: str | None = None,
+    symptom_metric: str | None = None,
+) -> Diagnosis:
+    learned = learned or {}
+    limits = {(s.service, s.metric): float(s.values[-1]) for s in series if is_limit(s.metric)}
+    looked = [
+        s
+        for s, look in zip(series, worth_a_look(series), strict=True)
+        if not is_limit(s.metric) and (look or stale(s, end_s))
+    ]
+
+    def base(s: Series) -> Robust | None:
+        return baseline_at(learned, s.service, s.metric, float(s.ts_s[-1]))
+
+    def limit(s: Series) -> float | None:
+        return limits.get((s.service, limit_of(s.metric)))
+
+    first = [a for s in looked if (a := detect_series(s, end_s, base(s), limit(s))) is not None]
+    asked = _symptom_anomaly(first, symptom_service, symptom_metric)
+    tops = (symptom_service,) if symptom_service else infer_services(first, graph)
+    onset, note = choose_onset(asked, first, hint_s, tops, graph)
+    if onset is None:
+        found = first
+    else:
+        found = [
+            a for s in looked if (a := detect_at(s, onset, end_s, base(s), limit(s))) is not None
+        ]
+    failed = {e.service for e in events if e.kind in FAULT_EVENTS and e.service != HOST_SERVICE}
+    services = (symptom_service,) if symptom_service else infer_services(found, graph, failed)
+    by_service: dict[str, list[Series]] = {}
+    for s in series:
+        if not is_host_level(s.service, s.metric) and not is_limit(s.metric):
+            by_service.setdefault(s.service, []).append(s)
+
+    memo: dict[str, float] = {}
+
+    def weak(service: str) -> float:
+        if onset is None:
+            return 0.0
+        if service not in memo:
+            changes = (change_score(s, onset) for s in by_service.get(service, ()))
+            memo[service] = max(changes, default=0.0)
+        return memo[service]
+
+    ranked = rank_candidates(found, events, graph, hint_s, services, weak)
+    symptom = Symptom(services, symptom_metric, onset, symptom_service is None, note)
+    return Diagnosis(
+        symptom,
+        tuple(found),
+        tuple(ranked),
+        none_confidence(ranked),
+        len(series),
+        len({s.service for s in series}),
+    )
+
+
+def _symptom_anomaly(
+    found: Sequence[MetricAnomaly], service: str | None, metric: str | None
+) -> MetricAnomaly | None:
+    if service is None:
+        return None
+    mine = [
+        a
+        for a in found
+        if a.service == service
+        and not is_host_level(a.service, a.metric)
+        and (metric is None or metric_matches(a.metric, metric))
+    ]
+    return max(mine, key=lambda a: a.score, default=None)

@@ -1,0 +1,80 @@
+"""Each fault-kind rule (docs/intelligence.md), on a candidate built from its evidence."""
+
+from __future__ import annotations
+
+from coral_mcp.analysis.detect import MetricAnomaly
+from coral_mcp.analysis.hypotheses import fault_kind, to_hypothesis
+from coral_mcp.analysis.ranking import Candidate
+from coral_mcp.models import Event, Severity
+from coral_mcp.models.intelligence import FaultKind
+
+T0 = 1_767_225_600.0
+
+
+def up(metric: str, kind: str = "level_shift", slope: float | None = None) -> MetricAnomaly:
+    return MetricAnomaly("api", metric, kind, T0, T0 + 60, 12.0, 2.0, 1.0, 1, slope)
+
+
+def ev(kind: str, dt_s: float = 0.0, **attrs: str) -> Event:
+    return Event(int((T0 + dt_s) * 1000), "api", kind, Severity.WARNING, kind, tuple(attrs.items()))
+
+
+def candidate(
+    anomalies: tuple[MetricAnomaly, ...] = (),
+    events: tuple[Event, ...] = (),
+    faults: tuple[Event, ...] = (),
+    lost_by: tuple[Event, ...] = (),
+) -> Candidate:
+    return Candidate("api", 5.0, T0, anomalies, events, (), (), (), lost_by, 0.9, faults=faults)
+
+
+def test_one_sigkill_is_a_crash_not_a_crash_loop() -> None:
+    killed = ev("crash", signal="SIGKILL")
+    c = candidate(events=(killed, ev("restart", 5)), faults=(killed, ev("restart", 5)))
+    assert fault_kind(c) is FaultKind.CRASH
+
+
+def test_two_crashes_are_a_crash_loop_even_after_the_onset() -> None:
+    first, second = ev("crash"), ev("crash", 240)
+    assert fault_kind(candidate(events=(first,), faults=(first, second))) is FaultKind.CRASH_LOOP
+
+
+def test_a_restart_with_a_new_version_is_a_deploy() -> None:
+    deploy = ev("deploy", 2, changed="command line", version="2.0", previous_version="1.9")
+    events = (ev("exit"), ev("restart", 2), deploy)
+    c = candidate(anomalies=(up("error_rate"),), events=events, faults=events[:2])
+    assert fault_kind(c) is FaultKind.BAD_DEPLOY
+    assert to_hypothesis(c).recommendation == "roll back api from 2.0 to 1.9"
+
+
+def test_memory_growth_after_a_deploy_is_a_leak_in_that_version() -> None:
+    deploy = ev("deploy", -300, version="2.0", previous_version="1.9")
+    c = candidate(anomalies=(up("rss_bytes", "trend", 1e5),), events=(deploy,))
+    assert fault_kind(c) is FaultKind.MEMORY_LEAK
+    assert "deploy of api 2.0: roll it back" in to_hypothesis(c).recommendation
+
+
+def test_a_cpu_level_shift_in_one_process_is_cpu_saturation() -> None:
+    assert fault_kind(candidate(anomalies=(up("cpu_percent"),))) is FaultKind.CPU_SATURATION
+
+
+def test_a_service_that_stopped_reporting_or_was_lost_by_callers_is_down() -> None:
+    stopped = MetricAnomaly("api", "cpu_percent", "stopped", T0, T0, 20.0, 0.0, 9.0, -1)
+    assert fault_kind(candidate(anomalies=(stopped,))) is FaultKind.DEPENDENCY_DOWN
+    lost = Event(int(T0 * 1000), "web", "dependency_lost", Severity.WARNING, "peer=api", ())
+    assert fault_kind(candidate(lost_by=(lost,))) is FaultKind.DEPENDENCY_DOWN
+
+
+def test_file_descriptors_climbing_are_resource_exhaustion() -> None:
+    assert fault_kind(candidate(anomalies=(up("fds"),))) is FaultKind.RESOURCE_EXHAUSTION
+
+
+def test_errors_without_latency_or_an_errors_symptom_are_an_error_spike() -> None:
+    assert fault_kind(candidate(anomalies=(up("error_rate"),))) is FaultKind.ERROR_SPIKE
+    quiet_root = candidate(anomalies=(up("memory_mib"),))
+    assert fault_kind(quiet_root, "entry_error_rate_pct") is FaultKind.ERROR_SPIKE
+    assert fault_kind(quiet_root, "latency") is FaultKind.LATENCY
+
+
+def test_latency_alone_is_latency() -> None:
+    assert fault_kind(candidate(anomalies=(up("latency_ms"),))) is FaultKind.LATENCY

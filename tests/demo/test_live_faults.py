@@ -1,0 +1,114 @@
+"""The live fault suite: Coral diagnosing the real demo shop, end to end.
+
+One shop for the whole module (web and api as Python processes, a private PostgreSQL and
+Redis from Debian, steady load), a real colony and one real agent per service given only
+`--service NAME=port:N`. Each scenario starts a fresh colony and agents (so that no earlier fault
+is part of its history), runs normally for a while, injects its fault, asks
+the colony's `investigate` tool (the official MCP client) until the answer is right or
+the deadline passes, then heals the fault. The top hypothesis must name the true service
+and fault kind, with the injected change in its evidence; with no fault, the answer
+must be "no significant anomaly".
+
+Scenarios marked xfail are ones today's analysis gets wrong (see benchmarks/RESULTS.md,
+"Live faults on the demo shop"); the assertion itself is the issue's, unweakened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from coral_mcp.demo.scenarios import SCENARIOS
+from coral_mcp.demo.stack import Diagnosis, Stack, Timing
+from coral_mcp.demo.stores import check_installed
+from coral_mcp.errors import ConfigError
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+#: Seconds of normal running before each fault (the investigated range starts there).
+REFERENCE_S = 20.0
+#: Seconds for the shop to recover after a fault is healed (the next scenario's fresh
+#: colony and agents take ~8 s to start as well).
+SETTLE_S = 0.0
+TIMING = Timing(first_look_s=15.0, poll_s=5.0, deadline_s=35.0)
+
+
+def _today(reason: str) -> pytest.MarkDecorator:
+    return pytest.mark.xfail(strict=False, reason=f"today's analysis: {reason}")
+
+
+#: Each scenario gets a fresh colony and agents (the shop runs on), so that one fault's
+#: events are not priors for the next.
+HOST = "the pseudo-service `host` (host TCP/network/disk counters) is ranked first (issue 18)"
+ORDER = [
+    pytest.param(
+        "latency",
+        marks=_today(f"no latency signal for postgres without app metrics (issue 11); {HOST}"),
+    ),
+    pytest.param(
+        "cpu_saturation",
+        marks=_today(f"a CPU level shift after ~10 windows is not flagged (issue 18); {HOST}"),
+    ),
+    pytest.param(
+        "connection_leak",
+        marks=_today(f"FD/connection growth of api is not ranked (issue 18); {HOST}"),
+    ),
+    pytest.param(
+        "dependency_down",
+        marks=_today(f"a stopped service is not a dependency_down candidate (issue 18); {HOST}"),
+    ),
+    pytest.param(
+        "bad_deploy",
+        marks=_today(f"right in most runs, but the deploy is sometimes ranked second; {HOST}"),
+    ),
+    pytest.param(
+        "memory_leak",
+        marks=_today(f"growth after a deploy is called bad_deploy, not a leak (issue 18); {HOST}"),
+    ),
+    pytest.param(
+        "crash_loop",
+        marks=_today(
+            f"api's restarts are often ranked second (issue 18; exits not seen, issue 11); {HOST}"
+        ),
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    try:
+        check_installed()
+    except ConfigError as exc:
+        pytest.skip(f"{exc.message} ({exc.hint})")
+    log = tmp_path_factory.mktemp("demo") / "progress.log"
+
+    def say(message: str) -> None:
+        with log.open("a") as out:
+            out.write(message + "\n")
+
+    with Stack(TIMING, say) as stack:
+        stack.run_normally(10)
+        yield stack
+
+
+def _explain(d: Diagnosis) -> str:
+    hyps = (d.result.get("hypotheses") or [])[:3]
+    lines = [f"{d.verdict.reason}; answers over time: {[(t, v.top[:1]) for t, v in d.history]}"]
+    for h in hyps:
+        evidence = [f"{e['source']}: {e['description']}" for e in h["evidence"][:4]]
+        lines.append(f"  {h['service']} {h['kind']} {h['confidence']}: {evidence}")
+    return "\n".join(lines)
+
+
+@_today(f"a quiet shop still gets an answer: {HOST}")
+def test_with_no_fault_coral_sees_no_significant_anomaly(shop: Stack) -> None:
+    d = shop.run_scenario(None, REFERENCE_S, 0, fresh=False)
+    assert d.verdict.correct, _explain(d)
+
+
+@pytest.mark.parametrize("name", ORDER)
+def test_coral_names_the_faulty_service_the_fault_and_the_change(shop: Stack, name: str) -> None:
+    scenario = SCENARIOS[name]
+    d = shop.run_scenario(scenario, REFERENCE_S, SETTLE_S, fresh=True)
+    assert d.verdict.correct, _explain(d)
