@@ -11,7 +11,7 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 INSPECTOR := .tools/inspector/node_modules/.bin/mcp-inspector
 INSPECTOR_VERSION := 2.12.0
 
-.PHONY: run test lint typecheck unit proto mesh-tools demo-stores browser bench-agent bench-agent-compare clean
+.PHONY: run test lint typecheck unit proto mesh-tools demo-stores deploy-tools browser bench-agent bench-agent-compare clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,7 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-unit: $(DEV_STAMP) $(INSPECTOR) mesh-tools demo-stores browser
+unit: $(DEV_STAMP) $(INSPECTOR) mesh-tools demo-stores deploy-tools browser
 	$(BIN)/pytest
 
 ## mesh-tools: the userspace WireGuard and netns tools the mesh tests use (Debian; root only)
@@ -50,6 +50,15 @@ mesh-tools:
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends \
 			wireguard-go wireguard-tools iproute2 iptables >/dev/null; \
 	else echo "mesh-tools: not root or no apt-get: the namespace tests will skip"; fi
+
+## deploy-tools: systemd-analyze for the unit-file tests (Debian; root only; when missing)
+deploy-tools:
+	@if command -v systemd-analyze >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+		apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
+			systemd >/dev/null; \
+	else echo "deploy-tools: not root or no apt-get: the systemd unit tests will skip"; fi
 
 ## demo-stores: PostgreSQL and Redis from Debian, for `coral demo` and the live fault suite
 demo-stores:

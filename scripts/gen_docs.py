@@ -19,8 +19,10 @@ from fastmcp import Client
 
 from coral_mcp.cli.main import coral
 from coral_mcp.cli.mcp_main import coral_mcp
+from coral_mcp.colony.ask_routes import openapi_paths as ask_paths
 from coral_mcp.colony.http_app import api_routes
 from coral_mcp.server import build_server
+from coral_mcp.tools.asks import AskRecord
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sample_colony import SampleData
@@ -193,6 +195,11 @@ def api_page() -> str:
             lines.append("")
         fields = ", ".join(f"`{f}`" for f in route.result.model_fields)
         lines += [f"Result (`{route.result.__name__}`): {fields}.", ""]
+    for path, methods in ask_paths().items():
+        for method, op in methods.items():
+            lines += [f"## `{method.upper()} {path}`", "", op["summary"] + ".", ""]
+    fields = ", ".join(f"`{f}`" for f in AskRecord.model_fields)
+    lines += [f"Conversation record (`AskRecord`): {fields}.", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -29,12 +29,14 @@ from coral_mcp.agent.collectors.processes import (
 )
 from coral_mcp.agent.collectors.procfs import ExitStatus, ProcFS
 from coral_mcp.agent.collectors.prometheus import Scraper
+from coral_mcp.agent.collectors.sdk import SdkProbe
 from coral_mcp.agent.collectors.sockets import SocketScanner, SocketTable
 from coral_mcp.agent.collectors.systemd import SystemdUnits
 from coral_mcp.agent.health_monitor import HealthMonitor
 from coral_mcp.agent.lifecycle import LifecycleTracker
 from coral_mcp.agent.naming import ServiceNamer
 from coral_mcp.agent.rates import Rates
+from coral_mcp.agent.sdk_monitor import SdkMonitor
 from coral_mcp.agent.services import AUTO_SPEC, ResolvedService, resolve_services
 from coral_mcp.agent.transport import TransportTracker
 from coral_mcp.config import AgentSettings
@@ -121,6 +123,7 @@ class Sensor:
             else None
         )
         self._deployed_at: dict[str, float] = {}
+        self.sdk = SdkMonitor(SdkProbe(settings.proc_root))
         self._host = HostSampler(ps, procfs) if settings.host_metrics else None
         self._rates = Rates()
         self._table = SocketTable()
@@ -193,6 +196,11 @@ class Sensor:
             events += happened
             states.append(state)
             self._note_steadiness(service.name, state, tuple(mine.values()), own, happened)
+        # The SDK's deploys count as the lifecycle's: a probe seeing the same version
+        # change is not reported twice.
+        sdk_samples, sdk_events = self.sdk.observe(now_s, {s.name: s.pids for s in states})
+        samples += sdk_samples
+        events += sdk_events
         check_samples, check_events = self._checks(now_s, states)
         samples += check_samples
         events += self._one_deploy(now_s, events, check_events)

@@ -13,6 +13,14 @@ from typing import Any
 import click
 
 from coral_mcp.agent.launch import LAUNCH_ENV, LEAN_ENV, encode_launch
+from coral_mcp.cli.background import (
+    background_args,
+    daemon_option,
+    log_file,
+    log_says,
+    start_in_background,
+    stop_command,
+)
 from coral_mcp.cli.common import default_data_root
 from coral_mcp.config import TUNNEL_CHOICES, AgentSettings
 from coral_mcp.errors import QueryError
@@ -140,6 +148,7 @@ def agent() -> None:
     help="The colony's token file (mcp.token), shown on its plain gRPC port; not needed"
     " in a mesh [default: colony/mcp.token beside the agent's data dir].",
 )
+@daemon_option
 def start(
     config: Path | None,
     services: tuple[str, ...],
@@ -156,8 +165,10 @@ def start(
     wg_interface: str | None,
     wg_port: int | None,
     colony_token_file: Path | None,
+    daemon: bool,
 ) -> None:
-    """Start an agent and stream what it sees to a colony. Runs until interrupted."""
+    """Start an agent and stream what it sees to a colony. Runs until interrupted (or in
+    the background with --daemon)."""
     settings = build_settings(
         config,
         services,
@@ -174,6 +185,11 @@ def start(
         wg_port=wg_port,
         colony_token_file=colony_token_file,
     )
+    if daemon:  # join here (errors show), then run without the token in the background
+        _join(settings, join_token)
+        ready = log_says(log_file(settings.data_dir, "agent"), "watching")
+        start_in_background("agent", settings.data_dir, _without_token(background_args()), ready)
+        return
     # Settings are valid: join the mesh if asked, then go on in a lean process, unless
     # the tunnel is the kernel's: pyroute2 needs `ssl`, which the lean process fences off.
     if os.environ.get(LEAN_ENV) is None and _join(settings, join_token) != "kernel":
@@ -185,8 +201,7 @@ def start(
     from coral_mcp.agent.footprint import limit_malloc_arenas
 
     limit_malloc_arenas()
-    daemon = AgentDaemon(settings)
-    run_daemon(daemon.run)
+    run_daemon(AgentDaemon(settings).run)
 
 
 def _without_token(args: list[str]) -> list[str]:
@@ -296,3 +311,6 @@ def inspect(
         )
     doc = inspect_document(service_name, observation, sensor)
     click.echo(json.dumps(doc, indent=2) if as_json else inspect_text(doc))
+
+
+agent.add_command(stop_command("agent", lambda: default_data_root() / "agent"))

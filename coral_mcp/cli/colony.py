@@ -11,6 +11,13 @@ from typing import Any
 import click
 from click.decorators import FC
 
+from coral_mcp.cli.background import (
+    background_args,
+    daemon_option,
+    listens_on,
+    start_in_background,
+    stop_command,
+)
 from coral_mcp.cli.colony_mesh import init, token_create, token_list, token_revoke
 from coral_mcp.cli.common import default_data_root, echo_err, echo_text
 from coral_mcp.cli.rest import colony_options, get_json, locate
@@ -184,6 +191,7 @@ def colony() -> None:
     help="Seconds between roll-up and retention runs.",
 )
 @mesh_options
+@daemon_option
 def start(
     data_dir: Path | None,
     grpc_host: str,
@@ -204,9 +212,11 @@ def start(
     wg_port: int,
     wg_interface: str,
     discovery: str | None,
+    daemon: bool,
 ) -> None:
     """Start a colony: gRPC for agents; REST, MCP (/mcp) and the dashboard (/) over HTTP.
-    Prints a one-time dashboard login URL. Runs until interrupted."""
+    Prints a one-time dashboard login URL. Runs until interrupted (or in the background
+    with --daemon)."""
     from coral_mcp.colony.daemon import ColonyDaemon
 
     settings = ColonySettings(
@@ -230,6 +240,10 @@ def start(
         wg_interface=wg_interface,
         discovery=discovery,
     )
+    if daemon:
+        ready = listens_on(http_port)
+        start_in_background("colony", settings.data_dir, background_args(), ready)
+        return
 
     async def main(stop: asyncio.Event) -> None:
         colony = await ColonyDaemon.open(settings)
@@ -267,6 +281,7 @@ def token_group() -> None:
 
 
 colony.add_command(init)
+colony.add_command(stop_command("colony", lambda: default_data_root() / "colony"))
 token_group.add_command(token_create)
 token_group.add_command(token_list)
 token_group.add_command(token_revoke)

@@ -14,7 +14,6 @@ from click.decorators import FC
 from coral_mcp.cli.common import default_data_root
 from coral_mcp.colony.auth import read_token
 from coral_mcp.config import DEFAULT_HTTP_PORT
-from coral_mcp.errors import ColonyUnreachableError, QueryError
 
 STATE_FILE = "colony.json"
 TOKEN_ENV = "CORAL_TOKEN"
@@ -104,26 +103,23 @@ def colony_options(func: FC) -> FC:
 def get_json(access: ColonyAccess, path: str) -> dict[str, Any]:
     import httpx2
 
-    url = access.url + path
+    from coral_mcp.investigate.rest_colony import reply, unreachable
+
     try:
-        response = httpx2.get(url, headers=access.headers, timeout=10.0)
+        response = httpx2.get(access.url + path, headers=access.headers, timeout=10.0)
     except httpx2.TransportError as exc:
-        raise ColonyUnreachableError(
-            f"cannot reach the colony at {access.url} ({type(exc).__name__})",
-            hint="is `coral colony start` or `coral up` running? check --colony",
-        ) from None
-    if response.status_code == 401:
-        raise ColonyUnreachableError(
-            f"the colony at {access.url} refused the token",
-            hint="pass --token (see `coral colony token show --mcp` on the colony's host)",
-        )
+        raise unreachable(access.url, exc) from None
+    return reply(response, access.url)
+
+
+def post_json(access: ColonyAccess, path: str, doc: dict[str, Any]) -> dict[str, Any]:
+    """POST `doc`; errors as get_json's."""
+    import httpx2
+
+    from coral_mcp.investigate.rest_colony import reply, unreachable
+
     try:
-        body = response.json()
-    except ValueError:
-        raise ColonyUnreachableError(
-            f"{url} did not answer with JSON (HTTP {response.status_code})",
-            hint="check that --colony points at a Coral colony's HTTP port",
-        ) from None
-    if response.status_code >= 400:
-        raise QueryError(str(body.get("error", response.status_code)), hint=body.get("hint"))
-    return dict(body)
+        response = httpx2.post(access.url + path, json=doc, headers=access.headers, timeout=10.0)
+    except httpx2.TransportError as exc:
+        raise unreachable(access.url, exc) from None
+    return reply(response, access.url)

@@ -29,10 +29,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from coral_mcp import __version__
+from coral_mcp.colony.ask_routes import ask_routes
+from coral_mcp.colony.ask_routes import openapi_paths as ask_paths
 from coral_mcp.colony.auth import ASGIApp, BearerAuth, Receive, Scope, Send
 from coral_mcp.dashboard.app import Dashboard
 from coral_mcp.errors import CoralError
-from coral_mcp.tools import colony, intelligence, metrics, services, topology
+from coral_mcp.tools import colony, intelligence, metrics, service_detail, services, topology
+from coral_mcp.tools.asks import AskRecord
 from coral_mcp.tools.catalog import Tool, signature
 from coral_mcp.tools.data import CoralData
 
@@ -81,6 +84,9 @@ REST_TOOLS: tuple[tuple[str, Tool], ...] = (
     ("metrics", metrics.query_metrics),
     ("events", colony.get_events),
     ("investigate", intelligence.investigate),
+    # What `coral ask`'s builtin provider reads too (over REST: no MCP SDK to import).
+    ("service", service_detail.get_service),
+    ("anomalies", intelligence.find_anomalies),
 )
 
 
@@ -232,6 +238,10 @@ def build_http_app(
     dashboard = dashboard or Dashboard(data, None)
     routes = api_routes()
     document = openapi_document(routes)
+    document["paths"].update(ask_paths())
+    document["components"]["schemas"]["AskRecord"] = AskRecord.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
 
     async def healthz(request: Request) -> Response:
         problem = health()
@@ -248,6 +258,7 @@ def build_http_app(
             Route("/healthz", healthz),
             Route(f"{API}/openapi.json", openapi),
             *(Route(r.path, _endpoint(r, data)) for r in routes),
+            *ask_routes(data),
             *dashboard.routes(),
             Mount("/", app=mcp_app),
         ],

@@ -26,6 +26,7 @@ from coral_mcp.models.intelligence import (
     Outcome,
 )
 from coral_mcp.storage import analysis_store as st
+from coral_mcp.storage import asks
 from coral_mcp.storage.store import ColonyStore
 from coral_mcp.storage.writer import Writer
 
@@ -74,6 +75,14 @@ class Intelligence:
     async def recent_investigations(self, limit: int) -> list[dict[str, Any]]:
         """The newest recorded investigations, newest first."""
         return await self._read(lambda cur: st.recent_investigations(cur, limit))
+
+    async def record_ask(self, record: dict[str, Any], start: datetime, end: datetime) -> None:
+        """Store one `coral ask` conversation (see storage/asks.py)."""
+        now = self.now()
+        await self._write(lambda cur: asks.insert_ask(cur, now, start, end, record))
+
+    async def latest_ask(self) -> dict[str, Any] | None:
+        return await self._read(asks.latest_ask)
 
     # -- analysis ---------------------------------------------------------------------
 

@@ -1,10 +1,20 @@
 """The `builtin` provider: answers from the colony's tools with no LLM, deterministically.
 
 It recognises what a question asks for by its words, calls the tools that answer it,
-and renders their results: "what happened?" / "why is X slow?" run the colony's
-investigation (ranked hypotheses with evidence), "what is running?" lists services,
-"show me the topology" draws the graph. Questions it does not recognise get an overview (services
-and topology) and a note on what it can answer.
+and renders their results, the answer first:
+
+    what happened? / why is X slow? / X is failing   -> investigate (around X)
+    compare now with before / is X normal?           -> get_service X (vs baselines), or
+                                                        find_anomalies for all services
+    what changed? / any deploys or restarts?         -> get_events (changes)
+    is X healthy? / how is X?                        -> get_service X
+    what depends on X? / what does X call?           -> get_topology around X
+    what is running?                                 -> list_services
+    show me the topology                             -> get_topology
+
+Questions it does not recognise get an overview (services and topology) and a note on
+what it can answer. A follow-up (`--continue`) that names no service keeps the service
+the previous answer was about.
 """
 
 from __future__ import annotations
@@ -27,6 +37,8 @@ class Answer:
     text: str
     provider: str = "builtin"
     tools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The service the answer is about, if one: what a follow-up inherits.
+    focus: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -34,34 +46,45 @@ class Answer:
             "provider": self.provider,
             "intent": self.intent,
             "answer": self.text,
+            "focus": self.focus,
             "tools": self.tools,
         }
 
 
 _INCIDENT = re.compile(
     r"\b(happen\w*|wrong|why|slow\w*|errors?|fail\w*|broke\w*|incident|investigat\w*"
-    r"|problems?|issues?|crash\w*|cause\w*|outage|degrad\w*|latency|leak\w*)\b"
+    r"|problems?|issues?|crash\w*|cause\w*|outage|degrad\w*|latency|leak\w*|root)\b"
 )
-_TOPOLOGY = re.compile(
-    r"\b(topolog\w*|depend\w*|graph|talks?|calls?|connect\w*|edges?|upstream|downstream|map)\b"
+_COMPARE = re.compile(r"\b(compar\w*|before|usual\w*|normal\w*|baselines?|yesterday|differ\w*)\b")
+_CHANGES = re.compile(r"\b(chang\w*|deploy\w*|restart\w*|releas\w*|rollouts?|versions?|new)\b")
+_HEALTH = re.compile(r"\b(health\w*|ok|okay|fine|alive|up|down|status|how is|how's)\b")
+_DEPENDS = re.compile(
+    r"\b(depend\w*|calls?|talks?|connect\w*|upstream|downstream|uses|neighbou?r\w*)\b"
 )
-_SERVICES = re.compile(
-    r"\b(running|services?|process\w*|status|up|down|health\w*|what runs|list)\b"
-)
+_TOPOLOGY = re.compile(r"\b(topolog\w*|graph|edges?|map)\b")
+_SERVICES = re.compile(r"\b(running|services?|process\w*|what runs|list)\b")
 
-
+CHANGE_KINDS = ["deploy", "version_change", "restart", "crash", "oom_kill", "health_flip"]
 #: Events shown with an incident's answer as what changed.
-CHANGE_KINDS = ("deploy", "restart", "crash", "oom_kill")
+INCIDENT_CHANGES = ["deploy", "restart", "crash", "oom_kill"]
 
 
-def classify(question: str) -> str:
-    """'incident', 'topology', 'services' or 'overview' from the question's words."""
+def classify(question: str, focused: bool = False) -> str:
+    """The intent of a question from its words; `focused` when it names a service."""
     text = question.lower()
     if _INCIDENT.search(text):
         return "incident"
-    if _TOPOLOGY.search(text):
+    if _CHANGES.search(text):
+        return "changes"
+    if _COMPARE.search(text):
+        return "compare"
+    if focused and _DEPENDS.search(text):
+        return "depends"
+    if _TOPOLOGY.search(text) or _DEPENDS.search(text):
         return "topology"
-    if _SERVICES.search(text):
+    if focused and (_HEALTH.search(text) or not _SERVICES.search(text)):
+        return "health"
+    if _SERVICES.search(text) or _HEALTH.search(text):
         return "services"
     return "overview"
 
@@ -107,37 +130,89 @@ def asked_metric(question: str) -> str | None:
     return next((metric for pattern, metric in _METRIC_WORDS if pattern.search(text)), None)
 
 
-async def answer(question: str, colony: ToolCaller, since: str | None = None) -> Answer:
-    intent = classify(question)
+async def focus_of(
+    question: str, colony: ToolCaller, inherited: str | None = None
+) -> tuple[str | None, dict[str, Any]]:
+    """The service a question is about (named, else inherited); and the service list."""
+    listed = await colony.call("list_services", {"limit": 200})
+    names = [s["name"] for s in listed["services"]]
+    named = mentioned_service(question, names)
+    return named or (inherited if inherited in names else None), listed
+
+
+def investigate_arguments(question: str, since: str | None, service: str | None) -> dict[str, Any]:
+    arguments: dict[str, Any] = {"question": question, "start": since or "1h"}
+    if service:
+        arguments["service"] = service
+    return arguments
+
+
+async def answer(
+    question: str,
+    colony: ToolCaller,
+    since: str | None = None,
+    *,
+    investigation: dict[str, Any] | None = None,
+    inherited_focus: str | None = None,
+) -> Answer:
+    """Answer `question`; `investigation` is an investigate result already at hand."""
+    service, listed = await focus_of(question, colony, inherited_focus)
+    intent = classify(question, service is not None)
     tools: dict[str, dict[str, Any]] = {}
     parts: list[str] = []
     if intent == "incident":
-        listed = await colony.call("list_services", {"limit": 200})
-        service = asked_service(question, [s["name"] for s in listed["services"]])
-        arguments: dict[str, Any] = {"question": question, "start": since or "1h"}
-        if service:
-            arguments["service"] = service
-            metric = asked_metric(question)
-            if metric:
-                arguments["metric"] = metric
-        tools["investigate"] = await colony.call("investigate", arguments)
+        # An unknown name the question asks about is passed on: it is answered as unknown.
+        asked = service or asked_service(question, [s["name"] for s in listed["services"]])
+        arguments = investigate_arguments(question, since, asked)
+        if asked and (metric := asked_metric(question)):
+            arguments["metric"] = metric
+        tools["investigate"] = investigation or await colony.call("investigate", arguments)
         parts.append(render.investigation(tools["investigate"]))
         # what changed in the range, whatever the analysis made of it: deploys first
-        changes: dict[str, Any] = {"start": since or "1h", "kinds": list(CHANGE_KINDS)}
+        changes: dict[str, Any] = {"start": since or "1h", "kinds": INCIDENT_CHANGES, "limit": 10}
+        if asked:
+            changes["service"] = asked
+        if tools["investigate"].get("outcome") != "unknown_service":
+            tools["get_events"] = await colony.call("get_events", changes)
+            if tools["get_events"].get("events"):
+                parts.append(render.changes(tools["get_events"]))
+        top = tools["investigate"].get("hypotheses") or [{}]
+        service = service or top[0].get("service")
+    elif intent == "compare":
         if service:
-            changes["service"] = service
-        tools["get_events"] = await colony.call("get_events", {**changes, "limit": 10})
-        if tools["get_events"].get("events"):
-            parts.append(render.changes(tools["get_events"]))
+            tools["get_service"] = await colony.call("get_service", {"name": service})
+            parts.append(render.compared(tools["get_service"]))
+        else:
+            found = await colony.call("find_anomalies", {"start": since or "1h", "limit": 50})
+            tools["find_anomalies"] = found
+            parts.append(render.anomalies(found))
+    elif intent == "changes":
+        arguments = {"start": since or "24h", "kinds": CHANGE_KINDS, "limit": 50}
+        if service:
+            arguments["service"] = service
+        tools["get_events"] = await colony.call("get_events", arguments)
+        parts.append(render.changes_answer(tools["get_events"]))
+    elif intent == "health" and service:
+        # Its own figures against normal, and the colony's analysis of the recent range:
+        # a service can be up and still be the one that is slow.
+        tools["get_service"] = await colony.call("get_service", {"name": service})
+        tools["investigate"] = await colony.call(
+            "investigate", investigate_arguments(question, since, service)
+        )
+        parts.append(render.health(tools["get_service"], tools["investigate"]))
+    elif intent == "depends" and service:
+        tools["get_topology"] = await colony.call("get_topology", {"service": service, "depth": 1})
+        parts.append(render.neighbourhood(service, tools["get_topology"]))
     if intent in ("services", "overview"):
-        tools["list_services"] = await colony.call("list_services", {"limit": 200})
+        tools["list_services"] = listed
         parts.append(render.services(tools["list_services"]))
     if intent in ("topology", "overview"):
         tools["get_topology"] = await colony.call("get_topology")
         parts.append(render.topology(tools["get_topology"]))
     if intent == "overview":
         parts.append(
-            "(The builtin provider answers questions about what is running and the"
-            " topology; this is an overview of both.)"
+            "(The builtin provider answers: what happened, why is X slow, is X healthy,"
+            " what changed, what depends on X, compare now with before, what is running,"
+            " the topology. This is an overview of services and topology.)"
         )
-    return Answer(question=question, intent=intent, text="\n\n".join(parts), tools=tools)
+    return Answer(question, intent, "\n\n".join(parts), tools=tools, focus=service)

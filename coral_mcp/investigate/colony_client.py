@@ -81,6 +81,12 @@ class ColonyClient:
         with contextlib.suppress(Exception):
             await self._stack.aclose()
 
+    @property
+    def session(self) -> mcp.Client:
+        """The MCP client itself, for the ask loop's tool bridge."""
+        assert self._client is not None, "use ColonyClient in `async with`"
+        return self._client
+
     async def call(self, tool: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
         """Call a tool; return its structured result."""
         assert self._client is not None, "use ColonyClient in `async with`"

@@ -85,12 +85,20 @@ def changes(result: dict[str, Any]) -> str:
 
 
 def investigation(result: dict[str, Any]) -> str:
+    """The answer first (the most likely cause and its confidence), then each ranked
+    hypothesis with its evidence (times and values) and its recommendation."""
     span = f"{result['start']} to {result['end']}"
     if result["outcome"] == "no_significant_anomaly":
         return f"No significant anomaly between {span}.\n{result['summary']}"
     if result["outcome"] == "unknown_service":
         return str(result["summary"])
-    lines = [f"Between {span}: {result['summary']}", ""]
+    top = result["hypotheses"][0]
+    lines = [
+        f"Most likely: {top['service']}, {top['kind'].replace('_', ' ')}"
+        f" (confidence {top['confidence']:.2f}).",
+        f"From {span}: {result['summary']}",
+        "",
+    ]
     for h in result["hypotheses"][:5]:
         lines.append(
             f"{h['rank']}. {h['service']}: {h['kind'].replace('_', ' ')}"
@@ -102,4 +110,110 @@ def investigation(result: dict[str, Any]) -> str:
             lines.append(f"   against: {_evidence(h['counter_evidence'])}")
         lines.append(f"   recommendation: {h['recommendation']} (not done: Coral only observes)")
     lines.append(f"\n(investigation {result['id']}, {result['duration_ms']:.0f} ms)")
+    return "\n".join(lines)
+
+
+def _value(metric: str, value: float) -> str:
+    return human_bytes(value) if metric.endswith("_bytes") else f"{value:.3g}"
+
+
+def health(detail: dict[str, Any], investigation: dict[str, Any] | None = None) -> str:
+    """Is one service healthy: a verdict first, then why (metrics off their normal,
+    anomalies the analysis found in the range, a failing health check, recent events)."""
+    name = detail["name"]
+    off = [
+        m for m in detail["metrics"] if m.get("deviation") is not None and abs(m["deviation"]) >= 3
+    ]
+    found = [a for a in (investigation or {}).get("anomalies", []) if a["service"] == name]
+    checked = detail["health"]["healthy"]
+    healthy = detail["status"] == "up" and checked is not False and not off and not found
+    lines = [f"{name} is {'healthy' if healthy else 'not healthy'}: {detail['status']}"]
+    if checked is not None:
+        lines[0] += f", health check {'passing' if checked else 'failing'}"
+        if detail["health"]["since"]:
+            lines[0] += f" since {detail['health']['since']}"
+    if detail.get("version"):
+        lines[0] += f", version {detail['version']}"
+    lines[0] += "."
+    for m in off:
+        lines.append(
+            f"  {m['metric']} {_value(m['metric'], m['latest'])} vs normal"
+            f" {_value(m['metric'], m['baseline'])} ({m['deviation']:+.1f} sigma)"
+        )
+    for a in found[:5]:
+        normal = "" if a["baseline"] is None else f" vs normal {_value(a['metric'], a['baseline'])}"
+        lines.append(
+            f"  since {a['onset']}: {a['metric']} {a['kind'].replace('_', ' ')},"
+            f" {_value(a['metric'], a['value'])}{normal}"
+        )
+    if investigation and investigation.get("hypotheses"):
+        top = investigation["hypotheses"][0]
+        lines.append(
+            f"Most likely cause nearby: {top['service']}, {top['kind'].replace('_', ' ')}"
+            f" (confidence {top['confidence']:.2f}); recommendation: {top['recommendation']}"
+        )
+    if detail["recent_events"]:
+        lines.append("Recent events:")
+        lines += [f"  {e['ts']} {e['kind']}: {e['message']}" for e in detail["recent_events"][:5]]
+    return "\n".join(lines)
+
+
+def compared(detail: dict[str, Any]) -> str:
+    """Each metric of one service now against its learned normal."""
+    rows = [m for m in detail["metrics"] if m.get("baseline") is not None]
+    off = [m for m in rows if m["deviation"] is not None and abs(m["deviation"]) >= 3]
+    lines = [
+        f"{detail['name']}: {len(off)} of {len(rows)} metrics are outside their normal range."
+        if rows
+        else f"{detail['name']}: no baselines learned yet (they need about an hour of data)."
+    ]
+    for m in rows:
+        mark = "  <- abnormal" if m in off else ""
+        lines.append(
+            f"  {m['metric']:<20} now {_value(m['metric'], m['latest']):>10}"
+            f"  normal {_value(m['metric'], m['baseline']):>10}"
+            f"  ({m['deviation']:+.1f} sigma){mark}"
+        )
+    return "\n".join(lines)
+
+
+def anomalies(result: dict[str, Any]) -> str:
+    rows = result["anomalies"]
+    if not rows:
+        return (
+            f"Everything is within its normal range between {result['start']} and"
+            f" {result['end']}: no anomaly detected."
+        )
+    lines = [
+        f"{len(rows)} anomalies between {result['start']} and {result['end']}, earliest first:"
+    ]
+    for a in rows[:20]:
+        normal = "" if a["baseline"] is None else f" (normal {_value(a['metric'], a['baseline'])})"
+        lines.append(
+            f"  {a['onset']} {a['service']} {a['metric']} {a['kind'].replace('_', ' ')}:"
+            f" {_value(a['metric'], a['value'])}{normal}"
+        )
+    return "\n".join(lines)
+
+
+def changes_answer(result: dict[str, Any]) -> str:
+    rows = result["events"]
+    if not rows:
+        return f"No deploys, restarts or crashes between {result['start']} and {result['end']}."
+    lines = [f"{len(rows)} changes between {result['start']} and {result['end']}, newest first:"]
+    lines += [f"  {e['ts']} {e['service']} {e['kind']}: {e['message']}" for e in rows]
+    if result.get("truncated"):
+        lines.append("  ... more (narrow the range)")
+    return "\n".join(lines)
+
+
+def neighbourhood(service: str, result: dict[str, Any]) -> str:
+    edges = result["edges"]
+    callers = sorted({e["caller"] for e in edges if e["callee"] == service})
+    callees = sorted({e["callee"] for e in edges if e["caller"] == service})
+    external = sorted({x["remote"] for x in result.get("external", []) if x["service"] == service})
+    lines = [
+        f"{', '.join(callers) or 'nothing watched'} depends on {service}.",
+        f"{service} depends on {', '.join(callees + external) or 'nothing seen'}.",
+    ]
     return "\n".join(lines)

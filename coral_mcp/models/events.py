@@ -24,6 +24,8 @@ class EventKind(StrEnum):
     HEALTH_FLIP = "health_flip"
     DEPENDENCY_NEW = "dependency_new"
     DEPENDENCY_LOST = "dependency_lost"
+    #: A service's SDK said who it is (version, build); sent when first seen and on change.
+    SERVICE_INFO = "service_info"
 
 
 @dataclass(frozen=True, slots=True)

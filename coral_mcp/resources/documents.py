@@ -6,7 +6,7 @@ keeping one logic for both means their schemas cannot drift apart.
 
 from __future__ import annotations
 
-from coral_mcp.tools import colony, intelligence, service_detail, services, topology
+from coral_mcp.tools import asks, colony, intelligence, service_detail, services, topology
 from coral_mcp.tools.data import CoralData
 
 RECENT_EVENTS = 100
@@ -39,5 +39,7 @@ async def correlations_document(data: CoralData) -> str:
 
 
 async def investigation_document(data: CoralData, investigation_id: str) -> str:
+    if investigation_id.startswith(asks.ASK_PREFIX):  # a `coral ask` conversation
+        return (await asks.recorded_ask(data, investigation_id)).model_dump_json()
     found = await intelligence.recorded_investigation(data, investigation_id)
     return found.model_dump_json()

@@ -292,7 +292,9 @@ def insert_investigation(
     end: datetime,
     document: dict[str, object],
     duration_ms: float,
+    provider: str = "builtin",
 ) -> None:
+    """Record an investigation; `coral ask` conversations too (see storage/asks.py)."""
     cur.execute(
         INSERT_INVESTIGATION,
         [
@@ -302,7 +304,7 @@ def insert_investigation(
             service,
             db_time(start),
             db_time(end),
-            "builtin",
+            provider,
             json.dumps(document),
             duration_ms,
         ],

@@ -97,3 +97,9 @@ class CoralData(Protocol):
 
     async def recent_investigations(self, limit: int) -> list[dict[str, Any]]:
         """The newest recorded investigations, newest first, as stored."""
+
+    async def record_ask(self, record: dict[str, Any], start: datetime, end: datetime) -> None:
+        """Store a `coral ask` conversation; readable later by its id like any investigation."""
+
+    async def latest_ask(self) -> dict[str, Any] | None:
+        """The newest stored `coral ask` conversation, for `coral ask --continue`."""

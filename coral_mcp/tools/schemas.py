@@ -371,10 +371,20 @@ class ServiceDetail(_Out):
     )
     health: HealthOut
     version: str | None = Field(
-        description="Version from the last deploy event that named one (health payload or SDK)."
+        description="Newest version named by a deploy event or reported by the service's SDK."
     )
     last_deploy: Timestamp | None = Field(
         description="Time of the last deploy/version change event."
+    )
+    build: dict[str, str] = Field(
+        default_factory=dict,
+        description="Build metadata the service's SDK reported (commit, branch, build_time,"
+        " language); empty without the SDK.",
+    )
+    components: dict[str, bool] = Field(
+        default_factory=dict,
+        description="Latest health of each named component (SDK or health payload): true"
+        " healthy, false not.",
     )
     agents: list[AgentStateOut] = Field(description="Agents watching it and their state.")
     pids: list[int]

@@ -23,6 +23,8 @@ from coral_mcp.tools.services import require_service
 
 RECENT_EVENTS = 10
 HISTORY = timedelta(days=30)  # how far back health and version are looked up
+COMPONENT_SERIES = "health_component_up:"
+BUILD_FIELDS = ("commit", "branch", "build_time", "language")
 
 
 async def normals(data: CoralData, service: str, now: datetime) -> dict[str, tuple[float, float]]:
@@ -54,14 +56,24 @@ def _health(events: list[EventView]) -> HealthOut:
 
 
 def _version(events: list[EventView]) -> tuple[str | None, datetime | None]:
-    """(newest version named by a deploy event, time of the newest deploy event)."""
+    """(newest version named by a deploy event or the SDK, time of the newest deploy)."""
     deploys = [v for v in events if v.event.kind == EventKind.DEPLOY]
+    named = (("new_version", EventKind.DEPLOY), ("version", EventKind.SERVICE_INFO))
     version = next(
-        (dict(v.event.attributes)["new_version"] for v in deploys
-         if "new_version" in dict(v.event.attributes)),
+        (dict(v.event.attributes)[key] for v in events for key, kind in named
+         if v.event.kind == kind and key in dict(v.event.attributes)),
         None,
     )  # fmt: skip
     return version, _time(deploys[0]) if deploys else None
+
+
+def _build(events: list[EventView]) -> dict[str, str]:
+    """Build fields of the newest SDK report."""
+    for view in events:  # newest first
+        if view.event.kind == EventKind.SERVICE_INFO:
+            attrs = dict(view.event.attributes)
+            return {k: attrs[k] for k in BUILD_FIELDS if k in attrs}
+    return {}
 
 
 async def get_service(data: CoralData, name: Service) -> ServiceDetail:
@@ -87,6 +99,12 @@ async def get_service(data: CoralData, name: Service) -> ServiceDetail:
             "health": _health(history),
             "version": version,
             "last_deploy": last_deploy,
+            "build": _build(history),
+            "components": {
+                metric.split(":", 1)[1]: value >= 0.5
+                for metric, value in view.latest
+                if metric.startswith(COMPONENT_SERIES)
+            },
             "agents": [{"agent_id": a, "state": states.get(a, "offline")} for a in view.agents],
             "pids": summary.pids,
             "listen": summary.listen,

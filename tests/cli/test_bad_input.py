@@ -52,7 +52,7 @@ def test_agent_refuses_a_colony_address_without_port(tmp_path: Path) -> None:
 def test_ask_says_it_cannot_reach_the_colony() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     done = run_coral("ask", "what is running?", "--colony", url)
-    assert_one_line_error(done, f"cannot reach the colony at {url}/mcp")
+    assert_one_line_error(done, f"cannot reach the colony at {url} (ConnectError)")
 
 
 def test_colony_refuses_a_port_already_in_use(tmp_path: Path) -> None:

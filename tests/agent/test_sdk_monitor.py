@@ -1,0 +1,100 @@
+"""A service with the SDK, watched by a real agent streaming to a real colony.
+
+The colony, the agent and the SDK'd app are processes; what the operator sees comes
+through the colony's MCP endpoint (`get_service`) and REST API (events).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import mcp
+import pytest
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.conftest import DATA, Processes, auth, free_port, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def _get_service(url: str, token: str, name: str) -> dict[str, Any]:
+    async def call() -> dict[str, Any]:
+        async with httpx2.AsyncClient(headers=auth(token)) as http:
+            transport = streamable_http_client(f"{url}/mcp", http_client=http)
+            async with mcp.Client(transport) as client:  # type: ignore[arg-type]
+                result = await client.call_tool("get_service", {"name": name})
+                return dict(result.structured_content or {}) if not result.is_error else {}
+
+    return anyio.run(call)
+
+
+def _events(url: str, token: str, kinds: str) -> list[dict[str, Any]]:
+    answer = httpx2.get(
+        f"{url}/api/v1/events",
+        params={"service": "app", "kinds": kinds, "start": "1h"},
+        headers=auth(token),
+        timeout=5,
+    )
+    return list(answer.json().get("events", [])) if answer.status_code == 200 else []
+
+
+def test_sdk_version_build_and_component_health_reach_get_service(
+    tmp_path: Path, procs: Processes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    control = tmp_path / "control"
+    app_cmd = [sys.executable, str(DATA / "sdk_app.py"), "--port", str(port)]
+    app_cmd += ["--control", str(control)]
+    monkeypatch.setenv("CORAL_GIT_COMMIT", "1111111aaaa")
+    monkeypatch.setenv("CORAL_GIT_BRANCH", "main")
+    app = procs.start("app-v1", [*app_cmd, "--version", "1.4.0"], wait_ready=True)
+    colony = procs.colony(tmp_path / "colony")
+    url, token = colony.url, colony.token
+    procs.agent(tmp_path / "agent", colony.grpc_port, {"app": f"port:{port}"})
+
+    def reported() -> dict[str, Any] | None:
+        doc = _get_service(url, token, "app")
+        return doc if doc.get("version") and doc.get("components") else None
+
+    doc = wait_for(reported, 60, "version and components in get_service")
+    assert doc["version"] == "1.4.0"
+    assert doc["build"]["commit"] == "1111111aaaa" and doc["build"]["branch"] == "main"
+    assert doc["build"]["language"].startswith("cpython 3.")
+    assert doc["components"] == {"db": True, "cache": True}
+
+    control.write_text("db down")
+    flips = wait_for(lambda: _events(url, token, "health_flip"), 60, "a component health_flip")
+    flip = flips[0]
+    assert flip["attributes"]["component"] == "db" and flip["attributes"]["healthy"] == "false"
+    assert "component db is now unhealthy" in flip["message"]
+    assert "connection refused" in flip["attributes"]["detail"]
+    unhealthy = wait_for(
+        lambda: (
+            (d := _get_service(url, token, "app")).get("health", {}).get("healthy") is False and d
+        ),
+        30,
+        "get_service to show the unhealthy component",
+    )
+    assert unhealthy["health"]["check"] == "component db"
+
+    app.terminate()
+    app.wait(10)
+    monkeypatch.setenv("CORAL_GIT_COMMIT", "2222222bbbb")
+    procs.start("app-v2", [*app_cmd, "--version", "1.5.0"], wait_ready=True)
+
+    def sdk_deploy() -> list[dict[str, Any]]:
+        deploys = _events(url, token, "deploy")
+        return [e for e in deploys if e["attributes"].get("source") == "sdk"]
+
+    deploy = wait_for(sdk_deploy, 60, "a deploy event from the SDK")[0]
+    assert deploy["attributes"]["old_version"] == "1.4.0"
+    assert deploy["attributes"]["new_version"] == "1.5.0"
+    assert deploy["attributes"]["new_commit"] == "2222222bbbb"
+    assert deploy["attributes"]["old_commit"] == "1111111aaaa"
+    doc = _get_service(url, token, "app")
+    assert doc["version"] == "1.5.0" and doc["build"]["commit"] == "2222222bbbb"
+    assert doc["last_deploy"] is not None
