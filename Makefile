@@ -29,6 +29,8 @@ TEST_PACKAGES := wireguard-go:wireguard-go wg:wireguard-tools ip:iproute2 iptabl
 TEST_PACKAGES += -:postgresql redis-server:redis-server
 # systemd-analyze, for the unit-file tests (deploy/systemd).
 TEST_PACKAGES += systemd-analyze:systemd
+# Chromium, for the dashboard's browser tests (tests/dashboard).
+TEST_PACKAGES += chromium:chromium
 
 .PHONY: run test lint typecheck unit lock proto system-packages bench-agent \
 	bench-agent-compare clean

@@ -246,3 +246,6 @@ class SampleData:
 
     async def investigation(self, investigation_id: str) -> dict[str, Any] | None:
         return None
+
+    async def recent_investigations(self, limit: int) -> list[dict[str, Any]]:
+        return []

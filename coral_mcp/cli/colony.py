@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from coral_mcp.cli.colony_mesh import init, token_create, token_list, token_revo
 from coral_mcp.cli.common import (
     colony_dir,
     data_dir_option,
+    echo_err,
     echo_text,
     refuse_second_start,
 )
@@ -208,8 +210,9 @@ def start(
     discovery: str | None,
     daemon: bool,
 ) -> None:
-    """Start a colony: gRPC for agents, REST and MCP (/mcp) over HTTP. Runs until interrupted
-    (or in the background with --daemon)."""
+    """Start a colony: gRPC for agents; REST, MCP (/mcp) and the dashboard (/) over HTTP.
+    Prints a one-time dashboard login URL. Runs until interrupted (or in the background
+    with --daemon)."""
     from coral_mcp.colony.daemon import ColonyDaemon
 
     refuse_second_start(data_dir)
@@ -238,7 +241,16 @@ def start(
         ready = listens_on(http_port)
         start_in_background("colony", settings.data_dir, background_args(), ready)
         return
-    run_daemon(lambda stop: ColonyDaemon.run(settings, stop))
+
+    async def main(stop: asyncio.Event) -> None:
+        colony = await ColonyDaemon.open(settings)
+        try:
+            echo_err(f"Dashboard (one-time login URL): {colony.login_url()}")
+            await stop.wait()
+        finally:
+            await colony.close()
+
+    run_daemon(main)
 
 
 @colony.command("status")

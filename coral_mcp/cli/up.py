@@ -45,7 +45,8 @@ def up(
     """Start a colony and an agent for this host in one process.
 
     The agent watches every process listening on a TCP port (plus any --service).
-    Prints the MCP endpoint and a Claude Desktop configuration. Runs until interrupted.
+    Prints a one-time dashboard login URL, the MCP endpoint and a Claude Desktop
+    configuration. Runs until interrupted.
     """
     from coral_mcp.agent.daemon import AgentDaemon
     from coral_mcp.colony.daemon import ColonyDaemon
@@ -71,6 +72,7 @@ def up(
             agent = AgentDaemon(replace(agent_settings, colony=colony.grpc_target))
             echo_err(
                 f"Coral is up.\n"
+                f"  Dashboard (one-time login URL): {colony.login_url()}\n"
                 f"  MCP (streamable HTTP): {colony.mcp_url}\n"
                 f"  REST API:              {colony.http_url}/api/v1/services\n"
                 f"  Agents connect to:     {colony.grpc_target}\n"

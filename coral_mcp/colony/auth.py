@@ -1,5 +1,6 @@
 """The colony's HTTP bearer token: made once per data dir, kept 0600, checked on every
-MCP and REST request (not on /healthz).
+MCP and REST request (not on /healthz). Dashboard pages are let in by the dashboard's
+own session gate instead.
 """
 
 from __future__ import annotations
@@ -8,10 +9,13 @@ import base64
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coral_mcp.datadir import read_token_file
 from coral_mcp.errors import DataDirError
+
+if TYPE_CHECKING:
+    from coral_mcp.dashboard.app import Dashboard
 
 TOKEN_FILE = "mcp.token"
 OPEN_PATHS = frozenset({"/healthz"})
@@ -59,15 +63,24 @@ def compare_digest(a: bytes, b: bytes) -> bool:
 
 
 class BearerAuth:
-    """ASGI middleware: HTTP requests need `Authorization: Bearer <token>` (401 otherwise)."""
+    """ASGI middleware: HTTP requests need `Authorization: Bearer <token>` (401 otherwise);
+    with a `dashboard`, its pages need its session instead (401 and the login form)."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, token: str, dashboard: Dashboard | None = None) -> None:
         self._app = app
         self._expected = f"Bearer {token}".encode()
+        self._dashboard = dashboard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self._app(scope, receive, send)
+            return
+        board = self._dashboard
+        if board is not None and board.is_page(scope["path"]):
+            if board.admits(scope):
+                await self._app(scope, receive, send)
+            else:
+                await board.refusal()(scope, receive, send)
             return
         given = dict(scope.get("headers") or []).get(b"authorization", b"")
         if compare_digest(given, self._expected):

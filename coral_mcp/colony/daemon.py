@@ -29,6 +29,8 @@ from coral_mcp.colony.ingest import Ingest
 from coral_mcp.colony.queries import StoreQueries
 from coral_mcp.colony.running import STATE_FILE, write_state
 from coral_mcp.config import ColonySettings, is_loopback
+from coral_mcp.dashboard.app import Dashboard
+from coral_mcp.dashboard.session import Sessions
 from coral_mcp.datadir import ensure_data_dir
 from coral_mcp.errors import AddressInUseError, ConfigError
 from coral_mcp.intelligence.facade import Intelligence
@@ -160,6 +162,7 @@ class ColonyDaemon:
         grpc_port: int,
         http_port: int,
         token: str | None,
+        sessions: Sessions | None,
         resources: contextlib.AsyncExitStack,
     ) -> None:
         self.settings = settings
@@ -172,6 +175,7 @@ class ColonyDaemon:
         self.grpc_port = grpc_port
         self.http_port = http_port
         self.token = token
+        self._sessions = sessions
         self.retention = retention_of(settings)
         self._clock = clock
         self._writer = writer
@@ -208,7 +212,15 @@ class ColonyDaemon:
             grpc_port = await _serve_grpc(s, ingest, mesh, token, stack)
             intelligence = Intelligence(store, writer, clock)
             queries = StoreQueries(store, ingest, retention_of(s), intelligence, clock)
-            app = build_http_app(queries, build_server(queries), token, ingest.health)
+            token = load_or_create_token(data_dir) if s.require_token else None
+            sessions = None if token is None else Sessions(token, clock)
+            app = build_http_app(
+                queries,
+                build_server(queries),
+                token,
+                ingest.health,
+                Dashboard(queries, sessions),
+            )
             await _serve_http(app, http_sock, stack)
             colony = cls(
                 s,
@@ -222,6 +234,7 @@ class ColonyDaemon:
                 grpc_port=grpc_port,
                 http_port=http_sock.getsockname()[1],
                 token=token,
+                sessions=sessions,
                 resources=stack.pop_all(),
             )
         colony._write_state(data_dir)
@@ -233,17 +246,6 @@ class ColonyDaemon:
             data_dir,
         )
         return colony
-
-    @classmethod
-    async def run(
-        cls, settings: ColonySettings, stop: asyncio.Event, clock: Callable[[], float] = time.time
-    ) -> None:
-        """Serve until `stop` is set."""
-        colony = await cls.open(settings, clock)
-        try:
-            await stop.wait()
-        finally:
-            await colony.close()
 
     @property
     def grpc_target(self) -> str:
@@ -258,6 +260,12 @@ class ColonyDaemon:
     @property
     def mcp_url(self) -> str:
         return self.http_url + MCP_PATH
+
+    def login_url(self) -> str:
+        """A one-time dashboard login URL for this machine (the plain URL without a token)."""
+        if self._sessions is None:
+            return self.http_url + "/"
+        return f"{self.http_url}/login?key={self._sessions.mint_login_key()}"
 
     async def maintain_once(self) -> MaintenanceResult:
         """Roll up closed hours and enforce retention now, in the writer thread."""

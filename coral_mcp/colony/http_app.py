@@ -33,6 +33,7 @@ from coral_mcp import __version__
 from coral_mcp.colony.ask_routes import ask_routes
 from coral_mcp.colony.ask_routes import openapi_paths as ask_paths
 from coral_mcp.colony.auth import ASGIApp, BearerAuth, Receive, Scope, Send
+from coral_mcp.dashboard.app import Dashboard
 from coral_mcp.errors import CoralError
 from coral_mcp.tools import colony, intelligence, metrics, service_detail, services, topology
 from coral_mcp.tools.asks import AskRecord
@@ -241,10 +242,13 @@ def build_http_app(
     mcp: FastMCP,
     token: str | None,
     health: Callable[[], str | None] = lambda: None,
+    dashboard: Dashboard | None = None,
 ) -> ASGIApp:
-    """/healthz, the REST API under /api/v1 and MCP at /mcp; with `token`, every path
-    but /healthz needs `Authorization: Bearer <token>`. `health` says what is wrong
-    (/healthz answers 503 with it), or None."""
+    """/healthz, the REST API under /api/v1, MCP at /mcp and the dashboard at /; with
+    `token`, REST and MCP need `Authorization: Bearer <token>` and the dashboard its
+    session cookie (every path but /healthz and /login answers 401 without them).
+    `health` says what is wrong (/healthz answers 503 with it), or None."""
+    dashboard = dashboard or Dashboard(data, None)
     routes = api_routes()
     document = openapi_document(routes)
     document["paths"].update(ask_paths())
@@ -272,12 +276,13 @@ def build_http_app(
             Route(f"{API}/openapi.json", openapi),
             *(Route(r.path, _endpoint(r, data)) for r in routes),
             *ask_routes(data),
+            *dashboard.routes(),
             Mount("/", app=mcp_app),
         ],
         lifespan=mcp_app.lifespan,  # without it every MCP request fails
     )
     bounded = BodyLimit(app, MAX_BODY_BYTES, BODY_TIMEOUT_S)
-    return bounded if token is None else BearerAuth(bounded, token)
+    return bounded if token is None else BearerAuth(bounded, token, dashboard)
 
 
 class BodyLimit:

@@ -159,6 +159,9 @@ class StoreQueries:
     async def investigation(self, investigation_id: str) -> dict[str, Any] | None:
         return await self._intelligence.investigation(investigation_id)
 
+    async def recent_investigations(self, limit: int) -> list[dict[str, Any]]:
+        return await self._intelligence.recent_investigations(limit)
+
     async def record_ask(self, record: dict[str, Any], start: datetime, end: datetime) -> None:
         await self._intelligence.record_ask(record, start, end)
 

@@ -72,6 +72,10 @@ class Intelligence:
         """A recorded investigation by id, as the JSON document it was stored as."""
         return await self._read(lambda cur: st.load_investigation(cur, investigation_id))
 
+    async def recent_investigations(self, limit: int) -> list[dict[str, Any]]:
+        """The newest recorded investigations, newest first."""
+        return await self._read(lambda cur: st.recent_investigations(cur, limit))
+
     async def record_ask(self, record: dict[str, Any], start: datetime, end: datetime) -> None:
         """Store one `coral ask` conversation (see storage/asks.py)."""
         now = self.now()

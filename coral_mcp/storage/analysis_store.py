@@ -90,6 +90,9 @@ INSERT INTO investigations (id, created_at, question, service, range_start, rang
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 SELECT_INVESTIGATION = "SELECT result FROM investigations WHERE id = ?"
+SELECT_RECENT_INVESTIGATIONS = """
+SELECT result FROM investigations ORDER BY created_at DESC, id LIMIT ?
+"""
 
 
 #: Most raw points loaded at once (about 24 bytes each in memory). Longer ranges over
@@ -311,3 +314,11 @@ def insert_investigation(
 def load_investigation(cur: duckdb.DuckDBPyConnection, id_: str) -> dict[str, object] | None:
     row = cur.execute(SELECT_INVESTIGATION, [id_]).fetchone()
     return None if row is None else dict(json.loads(row[0]))
+
+
+def recent_investigations(cur: duckdb.DuckDBPyConnection, limit: int) -> list[dict[str, object]]:
+    """The newest recorded investigations, newest first, as stored."""
+    return [
+        dict(json.loads(row[0]))
+        for row in cur.execute(SELECT_RECENT_INVESTIGATIONS, [limit]).fetchall()
+    ]

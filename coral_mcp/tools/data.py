@@ -95,6 +95,9 @@ class CoralData(Protocol):
     async def investigation(self, investigation_id: str) -> dict[str, Any] | None:
         """A recorded investigation, as stored."""
 
+    async def recent_investigations(self, limit: int) -> list[dict[str, Any]]:
+        """The newest recorded investigations, newest first, as stored."""
+
     async def record_ask(self, record: dict[str, Any], start: datetime, end: datetime) -> None:
         """Store a `coral ask` conversation; readable later by its id like any investigation."""
 

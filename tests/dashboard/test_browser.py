@@ -1,0 +1,195 @@
+"""The dashboard in a real browser: Debian's headless Chromium driven by Playwright,
+against a real colony (subprocess) holding a recent incident (tests/dashboard/sample_data).
+
+Screenshots go to test-artifacts/dashboard/ (gitignored); with CORAL_DASHBOARD_DOCS=1
+they are also written to docs/images/ for docs/dashboard.md. The overview's page weight
+and first render are written to test-artifacts/dashboard/overview.json
+(benchmarks/dashboard_overview.py reports them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from tests.conftest import ROOT, Processes, RunningColony, auth, wait_for
+from tests.dashboard.sample_data import ANOMALOUS_METRIC, ROOT_SERVICE, colony_dir_with_incident
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
+DOCS_IMAGES = ROOT / "docs" / "images"
+
+if not CHROMIUM.exists():  # `make test` installs it (Debian package `chromium`)
+    pytest.skip(
+        "no /usr/bin/chromium: run `make test` as root to install it", allow_module_level=True
+    )
+
+from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+
+
+def login_url(procs: Processes, name: str = "colony") -> str:
+    pattern = re.compile(rb"Dashboard \(one-time login URL\): (\S+)")
+    found = wait_for(lambda: pattern.search(procs.stderr(name)), 60, "the login URL")
+    return found.group(1).decode()
+
+
+@pytest.fixture
+def colony(tmp_path: Path, procs: Processes) -> RunningColony:
+    data_dir = colony_dir_with_incident(tmp_path)
+    return procs.colony(data_dir, "colony", "--offline-after", "3600")
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield chromium
+        chromium.close()
+
+
+def shot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    if os.environ.get("CORAL_DASHBOARD_DOCS") == "1":
+        DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, DOCS_IMAGES / f"dashboard-{name}.png")
+    return path
+
+
+def overview_cost(page: Page, url: str) -> dict[str, Any]:
+    """Bytes the overview transfers (document + scripts + styles) and its first render."""
+    page.goto(url + "/", wait_until="load")
+    return dict(
+        page.evaluate(
+            """() => {
+            const nav = performance.getEntriesByType("navigation")[0];
+            const res = performance.getEntriesByType("resource");
+            const paint = performance.getEntriesByName("first-contentful-paint")[0];
+            const bytes = [nav, ...res].reduce((n, e) => n + (e.transferSize || e.encodedBodySize || 0), 0);
+            return {bytes, resources: res.length + 1,
+                    first_render_ms: paint ? paint.startTime : nav.domContentLoadedEventEnd,
+                    load_ms: nav.loadEventEnd};
+        }"""
+        )
+    )
+
+
+def test_without_a_session_every_page_answers_401_and_the_api_keeps_its_token(
+    colony: RunningColony,
+) -> None:
+    wait_for(lambda: httpx2.get(colony.url + "/healthz", timeout=2).status_code == 200, 30)
+    for path in ("/", "/services/api", "/timeline", "/investigations", "/static/app.js"):
+        got = httpx2.get(colony.url + path, timeout=5)
+        assert got.status_code == 401, path
+        assert 'action="/login"' in got.text
+    assert httpx2.post(colony.url + "/ask", json={"question": "x"}, timeout=5).status_code == 401
+    assert httpx2.get(colony.url + "/api/v1/services", timeout=5).status_code == 401
+    assert httpx2.get(colony.url + "/login", timeout=5).status_code == 200
+    api = httpx2.get(colony.url + "/api/v1/services", headers=auth(colony.token), timeout=5)
+    assert api.status_code == 200 and api.json()["total"] == 4
+
+
+def test_a_logged_in_browser_walks_every_page_and_sees_the_incident(
+    colony: RunningColony, procs: Processes, browser: Browser
+) -> None:
+    url = login_url(procs)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("requestfailed", lambda req: errors.append(f"failed: {req.url}"))
+
+    # The one-time URL logs in and lands on the overview; the cookie is HttpOnly, Strict.
+    page.goto(url)
+    assert page.url == colony.url + "/"
+    (cookie,) = [c for c in context.cookies() if c["name"] == "coral_session"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+
+    # Overview: the map shows the known edges with their connection counts, the
+    # faulty service coloured as anomalous, and the latest investigation's headline.
+    web_api = page.locator('svg.map g.edge[data-edge="web->api"]')
+    assert web_api.locator("text").text_content() == "4"
+    assert page.locator('svg.map g.edge[data-edge="api->db"] text').text_content() == "7"
+    assert "anomaly" in (page.locator('g.node[data-service="api"]').get_attribute("class") or "")
+    assert "bad_deploy in api" in page.locator("p.headline").inner_text()
+    # Times are shown in the browser's zone, UTC on hover.
+    first_time = page.locator("time").first
+    assert (first_time.get_attribute("title") or "").endswith("Z (UTC)")
+    shot(page, "overview")
+
+    # Service: a chart of the anomalous metric marks the anomaly over a baseline band.
+    page.click('g.node[data-service="api"]')
+    page.wait_for_url(colony.url + f"/services/{ROOT_SERVICE}")
+    chart = page.locator(f'svg.chart[data-metric="{ANOMALOUS_METRIC}"]')
+    assert chart.locator("g.anomaly circle").count() >= 1
+    assert chart.locator("rect.band").count() == 1
+    assert chart.locator("line.event").count() >= 1  # the deploy
+    assert "deploy" in page.locator("table").last.inner_text()
+    assert page.get_by_role("link", name="db").count() >= 1  # its dependency
+    shot(page, "service")
+
+    # A range in the tools' relative form.
+    page.fill("form.range input[name=range]", "now-15m")
+    page.click("form.range button")
+    page.wait_for_url(re.compile(r"range=now-15m"))
+    assert page.locator("svg.chart").count() >= 1
+
+    # Timeline, filtered to anomalies of one service.
+    page.click("nav >> text=Timeline")
+    page.select_option("select[name=kind]", "anomaly")
+    page.wait_for_url(re.compile(r"kind=anomaly"))
+    rows = page.locator("tr.anomaly-row")
+    assert rows.count() >= 1 and "error_rate" in page.locator("table").inner_text()
+    assert page.locator("tr.warning, tr.critical, tr.info").count() == 0
+    shot(page, "timeline")
+
+    # Investigations: the ask box runs the builtin investigation on the colony.
+    page.click("nav >> text=Investigations")
+    page.fill("input[name=question]", "what happened?")
+    page.click("#ask button")
+    page.wait_for_function(
+        "document.getElementById('answer').textContent.includes('Open this investigation')",
+        timeout=60_000,
+    )
+    answer = page.locator("#answer").inner_text()
+    assert ROOT_SERVICE in answer and "bad_deploy" in answer
+    shot(page, "ask")
+    page.click("#answer a")
+    page.wait_for_url(re.compile(r"/investigations/inv-"))
+    assert page.locator("section.hypothesis").count() >= 1
+    assert "Recommendation" in page.locator("section.hypothesis").first.inner_text()
+    shot(page, "investigation")
+
+    # A POST without the CSRF token is refused, even from the logged-in page.
+    status = page.evaluate(
+        """() => fetch("/ask", {method: "POST", headers: {"Content-Type": "application/json"},
+                  body: JSON.stringify({question: "what happened?"})}).then(r => r.status)"""
+    )
+    assert status == 403
+    # The login URL worked once only.
+    assert httpx2.get(url, timeout=5).status_code == 401
+
+    cost = overview_cost(page, colony.url)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "overview.json").write_text(json.dumps(cost))
+    assert cost["bytes"] > 0 and cost["first_render_ms"] > 0
+
+    # Logging out ends the session.
+    page.click("header .logout button")
+    page.wait_for_url(colony.url + "/login")
+    assert page.request.get(colony.url + "/").status == 401
+    assert errors == []
+    context.close()
