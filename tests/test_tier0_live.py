@@ -94,7 +94,15 @@ def test_slow_dependency_and_redeploy_are_seen_with_service_flags_only(
     start_api("1.5.0")
 
     def deploys() -> list[dict[str, Any]]:
-        doc = _get(url, token, "/api/v1/events", service="api", kinds="deploy", start="now-1h")
+        doc = _get(
+            url,
+            token,
+            "/api/v1/events",
+            service="api",
+            kinds="deploy",
+            start="now-1h",
+            detail="true",
+        )
         return list((doc or {}).get("events", []))
 
     wait_for(deploys, 60, "a deploy event for api")
@@ -145,7 +153,9 @@ def test_a_killed_auto_discovered_service_goes_down_with_its_crash_and_stays_dow
     wait_for(lambda: status() == "up", 60, f"{name} up")
     os.kill(victim.pid, signal.SIGKILL)
     wait_for(lambda: status() == "down", 10, f"{name} down within a few push intervals")
-    crashes = _get(url, token, "/api/v1/events", service=name, kinds="crash", start="now-1h")
+    crashes = _get(
+        url, token, "/api/v1/events", service=name, kinds="crash", start="now-1h", detail="true"
+    )
     (crash,) = (crashes or {})["events"]
     assert crash["attributes"]["signal_name"] == "SIGKILL"
 
