@@ -108,7 +108,7 @@ def _anomaly_row(a: AnomalyOut) -> str:
 
 
 async def service(data: CoralData, name: str, range_: str) -> Page:
-    detail = await service_detail.get_service(data, name)
+    detail = await service_detail.get_service(data, name, detail=True)
     found, base, events = await asyncio.gather(
         intelligence.find_anomalies(data, start=range_, service=name, limit=500),
         intelligence.get_baselines(data, service=name, limit=500),

@@ -23,7 +23,7 @@ async def services_document(data: CoralData) -> str:
 
 
 async def service_document(data: CoralData, name: str) -> str:
-    return as_json(await service_detail.get_service(data, name))
+    return as_json(await service_detail.get_service(data, name, detail=True))
 
 
 async def events_document(data: CoralData, service: str | None = None) -> str:

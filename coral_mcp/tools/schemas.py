@@ -415,7 +415,14 @@ class ServiceDetail(_Out):
     last_seen: Timestamp
     calls: list[str] = Field(description="Services it depends on (it connects to them).")
     called_by: list[str] = Field(description="Services that depend on it.")
-    metrics: list[MetricGlanceOut] = Field(description="Each metric over the last hour.")
+    metrics: list[MetricGlanceOut] = Field(
+        description="Its metrics over the last hour; the summary keeps those furthest from"
+        " normal first (detail=true: every metric, by name)."
+    )
+    metrics_left_out: int = Field(
+        default=0,
+        description="Metrics not listed in the summary: list_metrics has them all.",
+    )
     recent_events: list[EventOut] = Field(description="Its newest events (24 h), newest first.")
 
 

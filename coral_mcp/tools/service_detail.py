@@ -11,7 +11,7 @@ from coral_mcp.errors import QueryError
 from coral_mcp.models import EventKind, EventView
 from coral_mcp.models.timerange import parse_time, rfc3339
 from coral_mcp.tools.data import CoralData
-from coral_mcp.tools.params import RANGE_FORMS, Service
+from coral_mcp.tools.params import RANGE_FORMS, Detail, Service
 from coral_mcp.tools.schemas import (
     HealthOut,
     MetricGlanceOut,
@@ -76,7 +76,20 @@ def _build(events: list[EventView]) -> dict[str, str]:
     return {}
 
 
-async def get_service(data: CoralData, name: Service) -> ServiceDetail:
+#: Metrics in get_service's summary: the furthest from normal (a busy service has dozens).
+BRIEF_METRICS = 12
+
+
+def _brief(metrics: list[MetricGlanceOut]) -> list[MetricGlanceOut]:
+    """The BRIEF_METRICS metrics furthest from their baseline (unknown ones last)."""
+    ranked = sorted(
+        metrics,
+        key=lambda m: (m.deviation is None, -abs(m.deviation or 0.0), m.metric),
+    )
+    return ranked[:BRIEF_METRICS]
+
+
+async def get_service(data: CoralData, name: Service, detail: Detail = False) -> ServiceDetail:
     """Everything about one service at a glance: status, last health-check verdict,
     version and last deploy, agents and their state, what it calls and what calls
     it, each metric over the last hour (latest, average, min, max) and its newest
@@ -92,6 +105,8 @@ async def get_service(data: CoralData, name: Service) -> ServiceDetail:
     summary = ServiceOut.of(view, now, data.service_stale_after())
     glances = await data.metric_glance(name, now - timedelta(hours=1))
     recent = [v for v in history if now - timedelta(hours=24) <= _time(v)]
+    metrics = [MetricGlanceOut.of(g, normal.get(g.metric)) for g in glances]
+    shown = metrics if detail else _brief(metrics)
     return ServiceDetail.model_validate(
         {
             "name": name,
@@ -111,7 +126,8 @@ async def get_service(data: CoralData, name: Service) -> ServiceDetail:
             "last_seen": summary.last_seen,
             "calls": sorted({e.callee for e in topology.edges if e.caller == name}),
             "called_by": sorted({e.caller for e in topology.edges if e.callee == name}),
-            "metrics": [MetricGlanceOut.of(g, normal.get(g.metric)) for g in glances],
+            "metrics": shown,
+            "metrics_left_out": len(metrics) - len(shown),
             "recent_events": recent[:RECENT_EVENTS],
         }
     )
