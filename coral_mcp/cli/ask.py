@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from coral_mcp.cli.common import echo_text
+from coral_mcp.cli.common import echo_err, echo_text
 from coral_mcp.cli.rest import ColonyAccess, colony_options, get_json, locate, post_json
 from coral_mcp.errors import QueryError, TokenRefusedError
 from coral_mcp.models.timerange import parse_range
@@ -110,6 +110,8 @@ def ask(
         record = asyncio.run(_ask(settings, access, question, since, previous, as_json or quiet))
     except TokenRefusedError:
         raise access.refused() from None
+    if since is not None and record.get("intent") not in (None, "incident"):
+        echo_err("note: --since applies to what-happened questions; this answer is now")
     _print(record, as_json)
 
 

@@ -182,7 +182,7 @@ def test_agents_join_through_tunnels_nat_and_discovery_and_survive_restarts(lab:
 
     # Inside a1's tunnel, with a1's own certificate, a Register naming a2 is refused:
     # identity is the certificate, not the agent_id field.
-    a1_identity = str(lab.root / "a1" / "mesh-identity.json")
+    a1_identity = str(lab.root / "a1" / "agent" / "mesh-identity.json")
     impersonation = lab.net.exec("a1", sys.executable, "-c", IMPERSONATE, ids["a2"], a1_identity)
     assert impersonation.strip() == "PERMISSION_DENIED"
     wait_for(
