@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import append_result, free_port, stop_processes
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.dashboard.sample_data import colony_dir_with_incident
+from tests.dashboard.sample_data import data_root_with_incident
 
 BIN = Path(sys.executable).parent
 MEASURE = """() => {
@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        data_dir = colony_dir_with_incident(Path(tmp))
+        data_dir = data_root_with_incident(Path(tmp))
         http_port = free_port()
         err = Path(tmp) / "colony.err"
         command = [

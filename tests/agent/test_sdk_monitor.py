@@ -6,6 +6,7 @@ through the colony's MCP endpoint (`get_service`) and REST API (events).
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import httpx2
 import mcp
 import pytest
 from mcp.client.streamable_http import streamable_http_client
+from mcp.types import TextContent
 
 from tests.conftest import DATA, Processes, auth, free_port, wait_for
 
@@ -27,7 +29,11 @@ def _get_service(url: str, token: str, name: str) -> dict[str, Any]:
             transport = streamable_http_client(f"{url}/mcp", http_client=http)
             async with mcp.Client(transport) as client:  # type: ignore[arg-type]
                 result = await client.call_tool("get_service", {"name": name})
-                return dict(result.structured_content or {}) if not result.is_error else {}
+                if result.is_error:
+                    return {}
+                # Coral's tools answer once, as compact JSON text (docs/mcp.md)
+                text = "".join(c.text for c in result.content if isinstance(c, TextContent))
+                return dict(json.loads(text))
 
     return anyio.run(call)
 
@@ -35,7 +41,7 @@ def _get_service(url: str, token: str, name: str) -> dict[str, Any]:
 def _events(url: str, token: str, kinds: str) -> list[dict[str, Any]]:
     answer = httpx2.get(
         f"{url}/api/v1/events",
-        params={"service": "app", "kinds": kinds, "start": "1h"},
+        params={"service": "app", "kinds": kinds, "start": "1h", "detail": "true"},
         headers=auth(token),
         timeout=5,
     )
@@ -52,9 +58,11 @@ def test_sdk_version_build_and_component_health_reach_get_service(
     monkeypatch.setenv("CORAL_GIT_COMMIT", "1111111aaaa")
     monkeypatch.setenv("CORAL_GIT_BRANCH", "main")
     app = procs.start("app-v1", [*app_cmd, "--version", "1.4.0"], wait_ready=True)
-    colony = procs.colony(tmp_path / "colony")
+    # One data root for both: the colony keeps its files in ROOT/colony, the agent in
+    # ROOT/agent and reads the colony's token from ROOT/colony/mcp.token.
+    colony = procs.colony(tmp_path / "coral")
     url, token = colony.url, colony.token
-    procs.agent(tmp_path / "agent", colony.grpc_port, {"app": f"port:{port}"})
+    procs.agent(tmp_path / "coral", colony.grpc_port, {"app": f"port:{port}"})
 
     def reported() -> dict[str, Any] | None:
         doc = _get_service(url, token, "app")

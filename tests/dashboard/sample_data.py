@@ -1,4 +1,5 @@
-"""A colony data dir holding a recent incident, written through the colony's own code.
+"""A Coral data root (its colony dir) holding a recent incident, written through the
+colony's own code.
 
 The incident is shaped like the `bad_deploy` replay case of tests/intelligence/cases.py
 (web -> api -> db; api deployed 2.3.0, then its error rate rose and its caller slowed),
@@ -69,8 +70,8 @@ def write_incident(case_root: Path, end_s: float) -> Path:
     return save_case(case_root / "bad_deploy", rows, events, EDGES, doc)
 
 
-async def _fill(data_dir: Path, case_dir: Path) -> None:
-    store = ColonyStore(data_dir)
+async def _fill(colony_dir: Path, case_dir: Path) -> None:
+    store = ColonyStore(colony_dir)
     writer = Writer(store)
     writer.start()
     try:
@@ -112,13 +113,15 @@ def _sockets(observed_s: float) -> ServiceBatch:
     return ServiceBatch(round(observed_s * 1000), states)
 
 
-def colony_dir_with_incident(root: Path) -> Path:
-    """A colony data dir under `root` with the incident imported and analysed."""
-    data_dir = root / "colony"
-    data_dir.mkdir(parents=True)
+def data_root_with_incident(root: Path) -> Path:
+    """A Coral data root under `root` (the `--data-dir` to start the colony with) whose
+    colony dir (ROOT/colony) holds the incident, imported and analysed."""
+    data_root = root / "data"
+    colony_dir = data_root / "colony"
+    colony_dir.mkdir(parents=True)
     case_dir = write_incident(root / "case", time.time())
-    asyncio.run(_fill(data_dir, case_dir))
-    return data_dir
+    asyncio.run(_fill(colony_dir, case_dir))
+    return data_root
 
 
 def started(case_dir: Path) -> datetime:

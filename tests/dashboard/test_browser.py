@@ -21,7 +21,7 @@ import httpx2
 import pytest
 
 from tests.conftest import ROOT, Processes, RunningColony, auth, wait_for
-from tests.dashboard.sample_data import ANOMALOUS_METRIC, ROOT_SERVICE, colony_dir_with_incident
+from tests.dashboard.sample_data import ANOMALOUS_METRIC, ROOT_SERVICE, data_root_with_incident
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +45,7 @@ def login_url(procs: Processes, name: str = "colony") -> str:
 
 @pytest.fixture
 def colony(tmp_path: Path, procs: Processes) -> RunningColony:
-    data_dir = colony_dir_with_incident(tmp_path)
+    data_dir = data_root_with_incident(tmp_path)
     return procs.colony(data_dir, "colony", "--offline-after", "3600")
 
 
