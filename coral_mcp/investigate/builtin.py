@@ -195,9 +195,10 @@ async def answer(
     elif intent == "health" and service:
         # Its own figures against normal, and the colony's analysis of the recent range:
         # a service can be up and still be the one that is slow.
-        tools["get_service"] = await colony.call("get_service", {"name": service})
+        # detail=true: every metric, and the anomalies (a brief investigation omits them)
+        tools["get_service"] = await colony.call("get_service", {"name": service, "detail": True})
         tools["investigate"] = await colony.call(
-            "investigate", investigate_arguments(question, since, service)
+            "investigate", {**investigate_arguments(question, since, service), "detail": True}
         )
         parts.append(render.health(tools["get_service"], tools["investigate"]))
     elif intent == "depends" and service:

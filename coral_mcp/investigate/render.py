@@ -92,13 +92,14 @@ def investigation(result: dict[str, Any]) -> str:
         return f"No significant anomaly between {span}.\n{result['summary']}"
     if result["outcome"] == "unknown_service":
         return str(result["summary"])
-    top = result["hypotheses"][0]
-    lines = [
-        f"Most likely: {top['service']}, {top['kind'].replace('_', ' ')}"
-        f" (confidence {top['confidence']:.2f}).",
-        f"From {span}: {result['summary']}",
-        "",
-    ]
+    lines = [f"Between {span}: {result['summary']}", ""]
+    if result["hypotheses"]:
+        top = result["hypotheses"][0]
+        lines.insert(
+            0,
+            f"Most likely: {top['service']}, {top['kind'].replace('_', ' ')}"
+            f" (confidence {top['confidence']:.2f}).",
+        )
     for h in result["hypotheses"][:5]:
         lines.append(
             f"{h['rank']}. {h['service']}: {h['kind'].replace('_', ' ')}"
@@ -124,7 +125,9 @@ def health(detail: dict[str, Any], investigation: dict[str, Any] | None = None) 
     off = [
         m for m in detail["metrics"] if m.get("deviation") is not None and abs(m["deviation"]) >= 3
     ]
-    found = [a for a in (investigation or {}).get("anomalies", []) if a["service"] == name]
+    # the investigation's anomalies come only with detail=true: without them, none found
+    anomalies = (investigation or {}).get("anomalies") or []
+    found = [a for a in anomalies if a["service"] == name]
     checked = detail["health"]["healthy"]
     healthy = detail["status"] == "up" and checked is not False and not off and not found
     lines = [f"{name} is {'healthy' if healthy else 'not healthy'}: {detail['status']}"]

@@ -264,7 +264,9 @@ class FakeAnthropic(FakeLLM):
         return blocks, "tool_use"
 
     def _usage(self, body: dict[str, Any]) -> int:
-        return len(json.dumps(body["messages"])) // 4
+        # As the real API counts input: the system prompt and tool definitions too.
+        sent = [body.get("system", ""), body.get("tools", []), body["messages"]]
+        return len(json.dumps(sent)) // 4
 
     def message(self, item: Item, body: dict[str, Any]) -> dict[str, Any]:
         blocks, stop = self._blocks(item)
@@ -386,7 +388,8 @@ class FakeOpenAI(FakeLLM):
         ]
 
     def _usage(self, body: dict[str, Any]) -> dict[str, int]:
-        prompt = len(json.dumps(body["messages"])) // 4
+        # As the real API counts the prompt: the tool definitions too.
+        prompt = len(json.dumps([body.get("tools", []), body["messages"]])) // 4
         return {"prompt_tokens": prompt, "completion_tokens": 20, "total_tokens": prompt + 20}
 
     def message(self, item: Item, body: dict[str, Any]) -> dict[str, Any]:
