@@ -39,7 +39,7 @@ def main() -> None:
         run_daemon(AgentDaemon(settings).run)
     except CoralError as exc:
         hint = "" if exc.hint is None else f" ({exc.hint})"
-        print(f"Error: {exc.message}{hint}", file=sys.stderr)  # noqa: T201 - the entry point
+        sys.stderr.write(f"Error: {exc.message}{hint}\n")
         raise SystemExit(1) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None

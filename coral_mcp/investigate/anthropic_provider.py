@@ -26,7 +26,7 @@ from coral_mcp.investigate.providers import (
     MAX_OUTPUT_TOKENS,
     ProviderError,
     TextSink,
-    missing_sdk,
+    sdk_client,
     sdk_error,
 )
 
@@ -80,15 +80,8 @@ class AnthropicProvider:
     name = "anthropic"
 
     def __init__(self, settings: AskSettings) -> None:
-        if anthropic is None:
-            raise missing_sdk("anthropic")
         self.model = settings.model_name
-        self._client = anthropic.AsyncAnthropic(
-            api_key=settings.api_key,
-            base_url=settings.base_url,
-            max_retries=0,
-            timeout=settings.limits.call_timeout_s,
-        )
+        self._client: anthropic.AsyncAnthropic = sdk_client(anthropic, "AsyncAnthropic", settings)
 
     async def close(self) -> None:
         await self._client.close()

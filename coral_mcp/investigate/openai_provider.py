@@ -26,7 +26,7 @@ from coral_mcp.investigate.conversation import (
 )
 from coral_mcp.investigate.providers import (
     TextSink,
-    missing_sdk,
+    sdk_client,
     sdk_error,
 )
 
@@ -86,15 +86,8 @@ class OpenAIProvider:
     name = "openai"
 
     def __init__(self, settings: AskSettings) -> None:
-        if openai is None:
-            raise missing_sdk("openai")
         self.model = settings.model_name
-        self._client = openai.AsyncOpenAI(
-            api_key=settings.api_key,
-            base_url=settings.base_url,
-            max_retries=0,
-            timeout=settings.limits.call_timeout_s,
-        )
+        self._client: openai.AsyncOpenAI = sdk_client(openai, "AsyncOpenAI", settings)
 
     async def close(self) -> None:
         await self._client.close()

@@ -105,3 +105,16 @@ def missing_sdk(package: str) -> ConfigError:
         f"the {package} package is not installed",
         hint="pip install 'coral-mcp[llm]'",
     )
+
+
+def sdk_client(sdk: Any, client_class: str, settings: Any) -> Any:
+    """The SDK's async client for `settings` (AskSettings): our own retries and timeouts
+    govern the loop, so the SDK's are off. ConfigError when the SDK is not installed."""
+    if sdk is None:
+        raise missing_sdk(client_class.removeprefix("Async").lower())
+    return getattr(sdk, client_class)(
+        api_key=settings.api_key,
+        base_url=settings.base_url,
+        max_retries=0,
+        timeout=settings.limits.call_timeout_s,
+    )
