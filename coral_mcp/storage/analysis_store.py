@@ -47,7 +47,7 @@ INSERT INTO edges (caller, callee, connections, first_seen, last_seen) VALUES (?
 ON CONFLICT (caller, callee) DO UPDATE SET last_seen = excluded.last_seen
 """
 DELETE_BASELINES = "DELETE FROM baselines"
-# Reads the table `learned`, NumPy columns registered for the statement
+# Reads `rows_in`, NumPy columns given for the statement
 # (execute_with_columns): a refresh can hold hundreds of thousands of baselines, far
 # too many for executemany.
 INSERT_BASELINES = """
@@ -55,7 +55,7 @@ INSERT INTO baselines (service, metric, hour_of_day, center, spread, samples,
                        window_start, window_end, updated_at)
 SELECT service, metric, hour_of_day, center, spread, samples, window_start, window_end,
        ?::TIMESTAMP
-FROM learned
+FROM rows_in
 """
 SELECT_BASELINES = """
 SELECT service, metric, hour_of_day, center, spread, samples, window_start, window_end
@@ -176,7 +176,7 @@ def replace_baselines(
                     [round(b.window_end_s * 1000) for b in baselines], dtype="datetime64[ms]"
                 ),
             }
-            execute_with_columns(cur, INSERT_BASELINES, "learned", learned, [db_time(now)])
+            execute_with_columns(cur, INSERT_BASELINES, learned, [db_time(now)])
 
 
 def load_baselines(cur: duckdb.DuckDBPyConnection, service: str | None) -> list[BaselineView]:

@@ -1,7 +1,7 @@
 """Commits a batch of write operations from many agents with as few statements as possible.
 
-Summaries of every agent in the batch go in as one columnar insert (NumPy arrays registered
-as a table for the statement); services, listening endpoints and peers as one upsert
+Summaries of every agent in the batch go in as one columnar insert (NumPy arrays read
+as a table by the statement); services, listening endpoints and peers as one upsert
 each; each agent's committed sequence advances by one appended row. Edges are
 resolved separately (`resolve_edges`), on a timer, not per batch. Runs inside the
 caller's transaction, in the writer thread.
@@ -78,7 +78,7 @@ def apply_batch(cur: duckdb.DuckDBPyConnection, ops: Sequence[WriteOp]) -> bool:
             "seq": np.array([advances[a][0] for a in ids], dtype=np.uint64),
             "seen": np.array([advances[a][1] for a in ids], dtype="datetime64[us]"),
         }
-        execute_with_columns(cur, q.ADVANCE_AGENTS, "advanced", advanced)
+        execute_with_columns(cur, q.ADVANCE_AGENTS, advanced)
     return bool(services)
 
 
@@ -113,7 +113,7 @@ def _insert_summaries(cur: duckdb.DuckDBPyConnection, ops: Sequence[StoreSummari
         "p95": np.array([r.p95 for r in rows], dtype=np.float64),
         "count": np.array([r.count for r in rows], dtype=np.int32),
     }
-    execute_with_columns(cur, q.INSERT_SUMMARIES, "incoming", incoming)
+    execute_with_columns(cur, q.INSERT_SUMMARIES, incoming)
 
 
 def _upsert_services(
@@ -140,12 +140,16 @@ def _upsert_services(
             "agent_id": np.array([k[0] for k in keys], dtype=object),
             "name": np.array([k[1] for k in keys], dtype=object),
             "spec": np.array([svc[k][0] for k in keys], dtype=object),
-            "pids": np.array([svc[k][1] for k in keys] + [None], dtype=object)[:-1],
+            "pids": _lists([svc[k][1] for k in keys]),
             "seen": np.array([svc[k][2] for k in keys], dtype="datetime64[us]"),
         }
-        execute_with_columns(cur, q.UPSERT_SERVICES, "services_in", services_in)
-    for agent_id, names in reported.items():
-        cur.execute(q.CLEAR_UNREPORTED_SERVICES, [agent_id, names])
+        execute_with_columns(cur, q.UPSERT_SERVICES, services_in)
+    if reported:
+        reported_in = {
+            "agent_id": np.array(list(reported), dtype=object),
+            "names": _lists(list(reported.values())),
+        }
+        execute_with_columns(cur, q.CLEAR_UNREPORTED_SERVICES, reported_in)
     if eps:
         keys4 = list(eps)
         endpoints_in = {
@@ -155,7 +159,7 @@ def _upsert_services(
             "port": np.array([k[3] for k in keys4], dtype=np.int32),
             "seen": np.array([eps[k] for k in keys4], dtype="datetime64[us]"),
         }
-        execute_with_columns(cur, q.UPSERT_ENDPOINTS, "endpoints_in", endpoints_in)
+        execute_with_columns(cur, q.UPSERT_ENDPOINTS, endpoints_in)
     if peers:
         keysp = list(peers)
         peers_in = {
@@ -166,7 +170,12 @@ def _upsert_services(
             "connections": np.array([peers[k][0] for k in keysp], dtype=np.int32),
             "seen": np.array([peers[k][1] for k in keysp], dtype="datetime64[us]"),
         }
-        execute_with_columns(cur, q.UPSERT_PEERS, "peers_in", peers_in)
+        execute_with_columns(cur, q.UPSERT_PEERS, peers_in)
+
+
+def _lists(values: list[list[int]] | list[list[str]]) -> np.ndarray:
+    """A column of lists (one object per row, even when all lists have one length)."""
+    return np.array([*values, None], dtype=object)[:-1]
 
 
 def _insert_events(cur: duckdb.DuckDBPyConnection, op: StoreEvents) -> None:

@@ -1,7 +1,6 @@
 """Named SQL of the colony store. Parameters are positional (`?`).
 
-Statements that read `incoming`, `services_in`, `endpoints_in`, `peers_in` or
-`advanced` read NumPy columns registered under that name for the one statement
+Statements that read `rows_in` read NumPy columns given for the one statement
 (`transaction.execute_with_columns`): bulk writes without row-by-row statements.
 """
 
@@ -30,7 +29,7 @@ SELECT_COMMITTED_SEQ = (
 
 # Appending is far cheaper in DuckDB than updating a row per batch; the committed
 # sequence of an agent is the largest seq it has here (compacted by maintenance).
-ADVANCE_AGENTS = "INSERT INTO agent_progress SELECT agent_id, seq, seen FROM advanced"
+ADVANCE_AGENTS = "INSERT INTO agent_progress SELECT agent_id, seq, seen FROM rows_in"
 
 COMPACT_PROGRESS = """
 CREATE OR REPLACE TEMP TABLE progress_max AS
@@ -42,28 +41,31 @@ DROP TABLE progress_max;
 
 UPSERT_SERVICES = """
 INSERT INTO services (agent_id, name, spec, pids, first_seen, last_seen)
-SELECT agent_id, name, spec, pids::INTEGER[], seen, seen FROM services_in
+SELECT agent_id, name, spec, pids::INTEGER[], seen, seen FROM rows_in
 ON CONFLICT (agent_id, name) DO UPDATE SET
     spec = excluded.spec, pids = excluded.pids, last_seen = excluded.last_seen
 """
 
 # A service an agent no longer reports (its processes gone, forgotten by the agent) is
-# down: its pids are cleared, so a live agent's heartbeat does not keep it "up".
+# down: its pids are cleared, so a live agent's heartbeat does not keep it "up". One
+# statement for every agent in the batch: rows_in holds (agent_id, names reported).
 CLEAR_UNREPORTED_SERVICES = """
 UPDATE services SET pids = []::INTEGER[]
-WHERE agent_id = ? AND len(pids) > 0 AND NOT list_contains(?::VARCHAR[], name)
+FROM rows_in
+WHERE services.agent_id = rows_in.agent_id AND len(services.pids) > 0
+  AND NOT list_contains(rows_in.names::VARCHAR[], services.name)
 """
 
 UPSERT_ENDPOINTS = """
 INSERT INTO service_endpoints (agent_id, service, ip, port, last_seen)
-SELECT agent_id, service, ip, port, seen FROM endpoints_in
+SELECT agent_id, service, ip, port, seen FROM rows_in
 ON CONFLICT (agent_id, service, ip, port) DO UPDATE SET last_seen = excluded.last_seen
 """
 
 UPSERT_PEERS = """
 INSERT INTO peer_connections (agent_id, service, remote_ip, remote_port, connections,
                               first_seen, last_seen)
-SELECT agent_id, service, ip, port, connections, seen, seen FROM peers_in
+SELECT agent_id, service, ip, port, connections, seen, seen FROM rows_in
 ON CONFLICT (agent_id, service, remote_ip, remote_port) DO UPDATE SET
     connections = excluded.connections, last_seen = excluded.last_seen
 """
@@ -88,7 +90,7 @@ ON CONFLICT (caller, callee) DO UPDATE SET
 INSERT_SUMMARIES = """
 INSERT INTO metric_summaries
 SELECT agent_id, service, metric, window_start, window_end, min, max, avg, last, p95, count
-FROM incoming
+FROM rows_in
 """
 
 LIST_AGENTS = """

@@ -170,3 +170,27 @@ def test_a_service_its_agent_stops_reporting_is_down_and_stays_down_after_reopen
     reopened = ColonyStore(tmp_path)
     pids = {view.name: view.pids for view in reopened.services(NOW)}
     assert pids == {"api": (8080,), "batch": (), "db": (5432,)}
+
+
+def test_services_dropped_by_several_agents_in_one_batch_are_each_down(tmp_path: Path) -> None:
+    store = ColonyStore(tmp_path)
+    store.apply([register("a1"), register("a2"), register("a3")])
+    store.apply(
+        [
+            StoreServices("a1", 1, ServiceBatch(NOW_MS, (state("api", 8080), state("jobs", 81)))),
+            StoreServices("a2", 1, ServiceBatch(NOW_MS, (state("db", 5432),))),
+            StoreServices("a3", 1, ServiceBatch(NOW_MS, (state("cache", 6379),))),
+        ]
+    )
+    later = NOW_MS + 15_000
+    # one group commit: a1 reports twice (its newer batch counts), a2 reports nothing
+    store.apply(
+        [
+            StoreServices("a1", 2, ServiceBatch(later + 1, (state("api", 8080),))),
+            StoreServices("a1", 3, ServiceBatch(later, (state("jobs", 81),))),
+            StoreServices("a2", 2, ServiceBatch(later, ())),
+        ]
+    )
+    pids = {view.name: view.pids for view in store.services(NOW)}
+    assert pids == {"api": (8080,), "jobs": (), "db": (), "cache": (6379,)}
+    store.close()
