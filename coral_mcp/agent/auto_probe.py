@@ -5,8 +5,8 @@ asks once, in a background thread, whether it speaks HTTP: GET of the convention
 endpoints (`/health`, `/healthz`, `/ready`, `/livez`, `/metrics`, `/version`), each
 bounded by PROBE_TIMEOUT_S and PROBE_MAX_BYTES. A port that answers with HTTP/2 frames
 is asked the standard gRPC health question instead. A port that answers neither is
-left alone until another process listens on it; an HTTP port is looked at again every
-REDISCOVER_S for endpoints that appeared.
+left alone until another process listens on it; an HTTP port is looked at again when
+its processes change and every REDISCOVER_S for endpoints that appeared.
 
 What was found is then polled like configured checks: health (verdict, latency, body
 components; `health_up`, `health_latency_ms`...) every sample, Prometheus metrics with
@@ -183,17 +183,24 @@ class AutoProber:
     ) -> None:
         """Start discovery where due, take in what finished, forget what is gone."""
         alive: set[tuple[str, int]] = set()
+        # a service seen for a moment without its processes (gone and remembered, or a
+        # socket scan that missed them) keeps its findings: the same pids back are not
+        # a reason to ask again
+        absent: set[str] = set()
         for name, pids, listen in services:
-            if name in self._skip or not pids:
+            if name in self._skip:
+                continue
+            if not pids:
+                absent.add(name)
                 continue
             for endpoint in _probe_endpoints(listen):
                 key = (name, endpoint.port)
                 alive.add(key)
                 known = self._findings.get(key)
-                due = known is None or (
-                    known[1] != pids
-                    if known[0].kind == "none"
-                    else now_s - known[2] >= REDISCOVER_S
+                due = (
+                    known is None
+                    or known[1] != pids
+                    or (known[0].kind != "none" and now_s - known[2] >= REDISCOVER_S)
                 )
                 if due and key not in self._pending:
                     self._pending[key] = self._submit(name, endpoint, pids, now_s)
@@ -208,7 +215,7 @@ class AutoProber:
                 pids, at = self._submitted.pop(key, ((), now_s))
                 self._findings[key] = (finding, pids, at)
                 logger.info("%s: probed port %s", key[0], finding.describe())
-        for key in [k for k in self._findings if k not in alive]:
+        for key in [k for k in self._findings if k not in alive and k[0] not in absent]:
             del self._findings[key]
         if not self._pending and self._pool is not None:
             self._pool.shutdown(wait=False)

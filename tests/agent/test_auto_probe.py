@@ -14,7 +14,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from grpc_health.v1 import health_pb2
 
-from coral_mcp.agent.auto_probe import PROBE_MAX_BYTES, PROBE_TIMEOUT_S, discover
+from coral_mcp.agent.auto_probe import PROBE_MAX_BYTES, PROBE_TIMEOUT_S, AutoProber, discover
 from coral_mcp.agent.sensing import Observation, Sensor
 from coral_mcp.cli.main import coral
 from coral_mcp.models import Endpoint, EventKind
@@ -110,6 +110,29 @@ def test_a_service_that_speaks_no_http_is_left_alone_after_one_probe(
     assert finding.kind == "none" and finding.detail == "no answer"
     assert count.read_text() == "1"  # one connection, one unanswered question, then quiet
     assert "health_up" not in _series(sensor.observe(), "quiet")
+
+
+def test_a_moment_without_the_services_processes_does_not_ask_the_port_again(
+    tmp_path: Path, procs: Processes
+) -> None:
+    """A socket scan that misses the listener once (or a service briefly remembered as
+    gone) must not make the agent knock on a silent port again when the same process is
+    back; a new process on the port is asked once more."""
+    count = tmp_path / "accepted"
+    port = _hostile(procs, "silent", count)
+    prober = AutoProber(interval_s=1.0)
+    listen = (Endpoint("127.0.0.1", port),)
+    prober.update(0.0, [("quiet", (4242,), listen)])
+    prober.wait(15)
+    for now, pids in ((1.0, (4242,)), (2.0, ()), (3.0, (4242,)), (4.0, (4242,))):
+        prober.update(now, [("quiet", pids, listen if pids else ())])
+        prober.wait(15)
+    assert [f.kind for f in prober.findings("quiet")] == ["none"]
+    assert count.read_text() == "1"
+    prober.update(5.0, [("quiet", (4343,), listen)])  # another process listens there now
+    prober.wait(15)
+    prober.update(6.0, [("quiet", (4343,), listen)])
+    assert count.read_text() == "2"
 
 
 def test_hostile_endpoints_cost_nothing_beyond_the_time_and_byte_caps(

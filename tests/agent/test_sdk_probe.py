@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from coral_mcp.agent.collectors.sdk import SdkProbe, parse_info
-from tests.conftest import DATA, Processes, free_port, wait_for
+from tests.conftest import DATA, ROOT, Processes, free_port, wait_for
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=20),
@@ -77,8 +78,19 @@ def test_the_probe_finds_an_sdk_inside_its_own_pid_and_mount_namespaces(
     """As in a container or a systemd unit with PrivateTmp: the process's /tmp is not
     the agent's, and its pid inside is 1; the probe goes through /proc/<pid>/root."""
     port = free_port()
-    inner = f"mount -t tmpfs tmpfs /tmp && exec {sys.executable} {DATA / 'sdk_app.py'}"
-    inner += f" --port {port} --version 9.9.9"
+    # The app's /tmp is a fresh tmpfs. A checkout that itself lives under /tmp (a fresh clone
+    # in CI) stays reachable through a bind mount of the host's /tmp made before it is covered.
+    keep = "/mnt/coral-host-tmp"
+
+    def seen(path: Path | str) -> str:
+        text = str(path)
+        return shlex.quote(keep + text[4:] if text.startswith("/tmp/") else text)
+
+    inner = " && ".join([
+        "mount -t tmpfs tmpfs /mnt", f"mkdir {keep}", f"mount --bind /tmp {keep}",
+        "mount -t tmpfs tmpfs /tmp", f"cd {seen(ROOT)}", f"export PYTHONPATH={seen(ROOT)}",
+        f"exec {seen(sys.executable)} {seen(DATA / 'sdk_app.py')} --port {port} --version 9.9.9",
+    ])  # fmt: skip
     proc = procs.start(
         "contained",
         ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--propagation", "private",
