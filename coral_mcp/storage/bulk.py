@@ -140,16 +140,12 @@ def _upsert_services(
             "agent_id": np.array([k[0] for k in keys], dtype=object),
             "name": np.array([k[1] for k in keys], dtype=object),
             "spec": np.array([svc[k][0] for k in keys], dtype=object),
-            "pids": _lists([svc[k][1] for k in keys]),
+            "pids": np.array([svc[k][1] for k in keys] + [None], dtype=object)[:-1],
             "seen": np.array([svc[k][2] for k in keys], dtype="datetime64[us]"),
         }
         execute_with_columns(cur, q.UPSERT_SERVICES, services_in)
-    if reported:
-        reported_in = {
-            "agent_id": np.array(list(reported), dtype=object),
-            "names": _lists(list(reported.values())),
-        }
-        execute_with_columns(cur, q.CLEAR_UNREPORTED_SERVICES, reported_in)
+    for agent_id, names in reported.items():
+        cur.execute(q.CLEAR_UNREPORTED_SERVICES, [agent_id, names])
     if eps:
         keys4 = list(eps)
         endpoints_in = {
@@ -171,11 +167,6 @@ def _upsert_services(
             "seen": np.array([peers[k][1] for k in keysp], dtype="datetime64[us]"),
         }
         execute_with_columns(cur, q.UPSERT_PEERS, peers_in)
-
-
-def _lists(values: list[list[int]] | list[list[str]]) -> np.ndarray:
-    """A column of lists (one object per row, even when all lists have one length)."""
-    return np.array([*values, None], dtype=object)[:-1]
 
 
 def _insert_events(cur: duckdb.DuckDBPyConnection, op: StoreEvents) -> None:

@@ -48,12 +48,11 @@ ON CONFLICT (agent_id, name) DO UPDATE SET
 
 # A service an agent no longer reports (its processes gone, forgotten by the agent) is
 # down: its pids are cleared, so a live agent's heartbeat does not keep it "up". One
-# statement for every agent in the batch: rows_in holds (agent_id, names reported).
+# statement per agent: cheaper than one joined statement for the batch, as a batch
+# rarely holds services of more than one agent.
 CLEAR_UNREPORTED_SERVICES = """
 UPDATE services SET pids = []::INTEGER[]
-FROM rows_in
-WHERE services.agent_id = rows_in.agent_id AND len(services.pids) > 0
-  AND NOT list_contains(rows_in.names::VARCHAR[], services.name)
+WHERE agent_id = ? AND len(pids) > 0 AND NOT list_contains(?::VARCHAR[], name)
 """
 
 UPSERT_ENDPOINTS = """
