@@ -14,13 +14,14 @@ import click
 from coral_mcp.cli.common import echo_err, echo_text
 from coral_mcp.cli.rest import ColonyAccess, colony_options, get_json, locate, post_json
 from coral_mcp.errors import QueryError, TokenRefusedError
-from coral_mcp.models.timerange import parse_range
 
 
 def check_since(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """--since read here, at once, as the colony will read it: a bad one never travels."""
     if value is None:
         return None
+    from coral_mcp.models.timerange import parse_range  # with the models: ~0.05 s, only here
+
     try:
         parse_range(value, None, datetime.now(UTC))
     except QueryError:
