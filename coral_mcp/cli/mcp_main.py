@@ -64,7 +64,7 @@ def serve(colony_url: str | None, token: str | None, data_dir: Path | None) -> N
 
 
 def _serve_proxy(access: ColonyAccess) -> None:
-    from coral_mcp.stdio_proxy import serve_colony
+    from coral_mcp.cli.stdio_proxy import serve_colony
 
     logger.info("serving %s over stdio", access.named)
     asyncio.run(serve_colony(access.url, access.token, access.named))

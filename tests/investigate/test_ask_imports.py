@@ -23,17 +23,17 @@ def loaded_after(*modules: str) -> set[str]:
 
 
 def test_coral_mcp_serve_and_the_agent_never_import_an_llm_sdk() -> None:
-    modules = ("coral_mcp.cli.mcp_main", "coral_mcp.server", "coral_mcp.stdio_proxy")
+    modules = ("coral_mcp.cli.mcp_main", "coral_mcp.server", "coral_mcp.cli.stdio_proxy")
     assert loaded_after(*modules, "coral_mcp.cli.agent") & {"anthropic", "openai"} == set()
 
 
 def test_serving_a_running_colony_needs_neither_fastmcp_nor_rich() -> None:
-    probe = "import sys\nimport coral_mcp.stdio_proxy\nprint('fastmcp' in sys.modules)"
+    probe = "import sys\nimport coral_mcp.cli.stdio_proxy\nprint('fastmcp' in sys.modules)"
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "False"
-    assert not loaded_after("coral_mcp.stdio_proxy") & {"rich", "anthropic", "openai"}
+    assert not loaded_after("coral_mcp.cli.stdio_proxy") & {"rich", "anthropic", "openai"}
 
 
 def test_coral_ask_loads_no_http_client_library_and_not_the_agent() -> None:
