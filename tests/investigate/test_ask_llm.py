@@ -457,8 +457,8 @@ def test_the_total_timeout_stops_an_investigation_whose_steps_each_come_in_time(
     config = "backoff_s = 0.01\ncall_timeout_s = 5\ntotal_timeout_s = 2\n"
     with FakeAnthropic(slow) as fake:
         record = ask_json(colony, fake, "anthropic", tmp_path, "what happened?", config=config)
-    assert record["fallback"] == "no answer within 2 s in total"
-    assert 2 <= len(fake.requests) <= 3
+    assert record["fallback"] == "no answer within 2 s in total"  # not one call's 5 s
+    assert len(fake.requests) <= 3  # 0.8 s each: a third could start, not a fourth
     assert "Most likely: db" in record["answer"]
 
 
