@@ -1,0 +1,71 @@
+"""Web apps built around the two lines docs/sdk.md gives, read from the docs themselves
+(so the documentation cannot drift from what works)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+BIN = Path(sys.executable).parent
+
+
+def documented_lines(framework: str) -> str:
+    """The import and the call docs/sdk.md shows for `framework` ("FastAPI", "Flask")."""
+    text = (ROOT / "docs" / "sdk.md").read_text()
+    block = text.split("## Web apps in two lines", 1)[1].split("```python", 1)[1]
+    block = block.split("```", 1)[0]
+    part = re.search(rf"^# {framework}\b.*?\n(.*?)(?=^# |\Z)", block, re.S | re.M)
+    assert part, f"docs/sdk.md shows no {framework} lines"
+    lines = [line for line in part.group(1).splitlines() if line.strip()]
+    assert len(lines) == 2, lines  # two lines, as the docs promise
+    return "\n".join(lines)
+
+
+FASTAPI_APP = """
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/")
+def hello() -> str:
+    return "hello"
+
+
+async def ping_db() -> bool:
+    return True
+
+
+{lines}
+"""
+
+FLASK_APP = """
+import os
+
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.route("/")
+def hello() -> str:
+    return "hello"
+
+
+def ping_db() -> tuple[bool, str]:
+    return True, f"checked by {{os.getpid()}}"
+
+
+{lines}
+"""
+
+
+def write_app(directory: Path, framework: str) -> Path:
+    """`directory/shop.py`: a FastAPI or Flask app (`shop:app`) with the documented lines."""
+    template = FASTAPI_APP if framework == "FastAPI" else FLASK_APP
+    path = directory / "shop.py"
+    path.write_text(template.format(lines=documented_lines(framework)))
+    return path
