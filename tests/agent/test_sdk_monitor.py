@@ -19,7 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import TextContent
 
 from tests.conftest import DATA, Processes, auth, free_port, wait_for
-from tests.sdk.apps import BIN, write_app
+from tests.sdk.apps import serve
 
 pytestmark = pytest.mark.e2e
 
@@ -119,12 +119,7 @@ def test_tier_1_in_five_minutes_the_documented_fastapi_lines_are_get_service_api
     as `coral up` runs it; its HTTP probing off, which would knock on every port of this
     shared machine): the service is there under the SDK's name with its version, build
     and component health."""
-    write_app(tmp_path, "FastAPI")
-    port = free_port()
-    procs.start(
-        "fastapi",
-        [str(BIN / "uvicorn"), "--app-dir", str(tmp_path), "--port", str(port), "shop:app"],
-    )
+    _, port = serve(procs, tmp_path, "FastAPI")
     colony = procs.colony(tmp_path / "coral")
     procs.agent(tmp_path / "coral", colony.grpc_port, {}, 0.5, 1.0, "agent", "--auto",
                 "--no-auto-probe")  # fmt: skip

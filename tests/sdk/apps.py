@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, Processes, free_port
 
 BIN = Path(sys.executable).parent
 
@@ -69,3 +70,17 @@ def write_app(directory: Path, framework: str) -> Path:
     path = directory / "shop.py"
     path.write_text(template.format(lines=documented_lines(framework)))
     return path
+
+
+def serve(procs: Processes, directory: Path, framework: str) -> tuple[subprocess.Popen[bytes], int]:
+    """The documented app of `framework` on a free port: FastAPI under uvicorn, Flask
+    under gunicorn with two forked workers (`--preload`: the SDK starts in the master).
+    Returns the server's process (the master) and its port."""
+    write_app(directory, framework)
+    port = free_port()
+    if framework == "FastAPI":
+        cmd = [str(BIN / "uvicorn"), "--app-dir", str(directory), "--port", str(port)]
+    else:
+        cmd = [str(BIN / "gunicorn"), "--chdir", str(directory), "--preload", "--workers", "2",
+               "--bind", f"127.0.0.1:{port}"]  # fmt: skip
+    return procs.start(framework.lower(), [*cmd, "shop:app"]), port

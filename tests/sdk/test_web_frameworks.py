@@ -10,8 +10,8 @@ from pathlib import Path
 import psutil
 
 from coral_mcp.agent.collectors.sdk import SdkInfo, SdkProbe
-from tests.conftest import Processes, free_port, wait_for
-from tests.sdk.apps import BIN, write_app
+from tests.conftest import Processes, wait_for
+from tests.sdk.apps import serve
 
 
 def _read(pid: int) -> SdkInfo | None:
@@ -21,12 +21,7 @@ def _read(pid: int) -> SdkInfo | None:
 def test_the_documented_fastapi_lines_make_a_uvicorn_app_report_and_still_serve(
     tmp_path: Path, procs: Processes
 ) -> None:
-    write_app(tmp_path, "FastAPI")
-    port = free_port()
-    proc = procs.start(
-        "fastapi",
-        [str(BIN / "uvicorn"), "--app-dir", str(tmp_path), "--port", str(port), "shop:app"],
-    )
+    proc, port = serve(procs, tmp_path, "FastAPI")
     info = wait_for(lambda: _read(proc.pid), 30, "the FastAPI app's SDK endpoint")
     assert (info.service, info.version) == ("api", "2.1.0")
     assert [(c.name, c.healthy) for c in info.components] == [("db", True)]
@@ -37,13 +32,7 @@ def test_the_documented_fastapi_lines_make_a_uvicorn_app_report_and_still_serve(
 def test_the_documented_flask_lines_give_each_gunicorn_worker_its_own_endpoint(
     tmp_path: Path, procs: Processes
 ) -> None:
-    write_app(tmp_path, "Flask")
-    port = free_port()
-    master = procs.start(
-        "flask",
-        [str(BIN / "gunicorn"), "--chdir", str(tmp_path), "--preload", "--workers", "2",
-         "--bind", f"127.0.0.1:{port}", "shop:app"],
-    )  # fmt: skip
+    master, port = serve(procs, tmp_path, "Flask")
     parent = psutil.Process(master.pid)
 
     def two_workers() -> list[psutil.Process] | None:
