@@ -5,6 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
+#: Prefix of a component's health series: `component_health:NAME`, 1 healthy, 0 not
+#: (from the SDK's components or a health endpoint's JSON body).
+COMPONENT_HEALTH = "component_health:"
+#: The same series' earlier name, still sent by agents built before the rename: the colony
+#: renames it on arrival (`rpc.codec`), and storage migration 5 renames what was stored.
+LEGACY_COMPONENT_HEALTH = "health_component_up:"
+
+
+def component_health(component: str) -> str:
+    """Name of the health series of `component`."""
+    return COMPONENT_HEALTH + component
+
+
+def current_metric_name(metric: str) -> str:
+    """`metric` under today's naming (an older agent's component series renamed)."""
+    if metric.startswith(LEGACY_COMPONENT_HEALTH):
+        return COMPONENT_HEALTH + metric[len(LEGACY_COMPONENT_HEALTH) :]
+    return metric
+
 
 class Sample(NamedTuple):
     """One raw observation of one series: `metric` of `service` at `ts_s` (epoch s)."""

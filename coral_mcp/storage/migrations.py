@@ -186,6 +186,20 @@ MIGRATIONS: tuple[Migration, ...] = (
         INSERT INTO agent_progress SELECT agent_id, committed_seq, last_seen FROM agents;
         """,
     ),
+    Migration(
+        5,
+        "component health series renamed: health_component_up:NAME -> component_health:NAME",
+        """
+        UPDATE metric_summaries SET metric = 'component_health:' || substr(metric, 21)
+            WHERE starts_with(metric, 'health_component_up:');
+        UPDATE metric_summaries_hourly SET metric = 'component_health:' || substr(metric, 21)
+            WHERE starts_with(metric, 'health_component_up:');
+        UPDATE baselines SET metric = 'component_health:' || substr(metric, 21)
+            WHERE starts_with(metric, 'health_component_up:');
+        UPDATE anomalies SET metric = 'component_health:' || substr(metric, 21)
+            WHERE starts_with(metric, 'health_component_up:');
+        """,
+    ),
 )
 
 _TRACKING = """

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from coral_mcp.errors import QueryError
 from coral_mcp.models import EventKind, EventView
+from coral_mcp.models.metrics import COMPONENT_HEALTH
 from coral_mcp.models.timerange import parse_time, rfc3339
 from coral_mcp.tools.data import CoralData
 from coral_mcp.tools.params import RANGE_FORMS, Detail, Service
@@ -23,7 +24,6 @@ from coral_mcp.tools.services import require_service
 
 RECENT_EVENTS = 10
 HISTORY = timedelta(days=30)  # how far back health and version are looked up
-COMPONENT_SERIES = "health_component_up:"
 BUILD_FIELDS = ("commit", "branch", "build_time", "language")
 
 
@@ -116,9 +116,9 @@ async def get_service(data: CoralData, name: Service, detail: Detail = False) ->
             "last_deploy": last_deploy,
             "build": _build(history),
             "components": {
-                metric.split(":", 1)[1]: value >= 0.5
+                metric.removeprefix(COMPONENT_HEALTH): value >= 0.5
                 for metric, value in view.latest
-                if metric.startswith(COMPONENT_SERIES)
+                if metric.startswith(COMPONENT_HEALTH)
             },
             "agents": [{"agent_id": a, "state": states.get(a, "offline")} for a in view.agents],
             "pids": summary.pids,
