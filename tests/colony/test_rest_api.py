@@ -207,3 +207,26 @@ def test_token_show_prints_the_token_the_colony_requires(colony: Colony) -> None
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == colony.token
     assert (colony.data_dir / "colony" / "mcp.token").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("POST", "/api/v1/status", "GET"),
+        ("DELETE", "/api/v1/services", "GET"),
+        ("GET", "/api/v1/asks", "POST"),
+    ],
+)
+def test_a_route_asked_with_another_method_answers_405_naming_the_allowed_ones(
+    colony: Colony, method: str, path: str, allowed: str
+) -> None:
+    response = httpx2.request(method, colony.url + path, headers=auth(colony.token), timeout=5)
+    assert response.status_code == 405, response.text
+    assert allowed in response.headers["allow"].split(", ")
+    doc = response.json()
+    assert doc["error"] == f"{method} is not allowed on {path}"
+    assert allowed in doc["hint"]
+    unknown = httpx2.request(
+        method, colony.url + "/api/v1/nope", headers=auth(colony.token), timeout=5
+    )
+    assert unknown.status_code == 404 and unknown.json()["error"] == "no route /api/v1/nope"
