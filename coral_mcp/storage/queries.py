@@ -217,7 +217,7 @@ SELECT metric, last,
        (weighted + prev_weighted) / greatest(count + prev_count, 1),
        least(min, prev_min), greatest(max, prev_max), window_end
 FROM series_latest
-WHERE service = ? AND window_end >= ?
+WHERE service = $service AND window_end >= $since
 ORDER BY metric
 """
 
@@ -303,12 +303,25 @@ ORDER BY ts DESC, service, kind
 LIMIT ? OFFSET ?
 """
 
-# Per metric of one service since ?: latest value, count-weighted average, extremes.
+# Per metric of one service reported since $since: latest value, count-weighted average
+# and extremes over whole UTC hours from the one holding $since: the hourly roll-ups up to
+# the hour before the series' previous one, series_latest for that hour and its current
+# one. Reads one row per series and hour, never the raw rows.
 METRIC_GLANCE = """
-SELECT metric, arg_max(last, window_end), sum(avg * count) / greatest(sum(count), 1),
-       min(min), max(max), max(window_end)
-FROM metric_summaries
-WHERE service = ? AND window_start >= ?
-GROUP BY metric
-ORDER BY metric
+WITH latest AS (
+    SELECT * FROM series_latest WHERE service = $service AND window_end >= $since
+), rolled AS (
+    SELECT r.metric, sum(r.avg * r.count) AS weighted, sum(r.count) AS count,
+           min(r.min) AS min, max(r.max) AS max
+    FROM metric_summaries_hourly r JOIN latest l USING (metric)
+    WHERE r.service = $service AND r.hour >= date_trunc('hour', $since)
+      AND r.hour < l.hour - INTERVAL 1 HOUR
+    GROUP BY r.metric
+)
+SELECT l.metric, l.last,
+       (l.weighted + l.prev_weighted + coalesce(r.weighted, 0))
+           / greatest(l.count + l.prev_count + coalesce(r.count, 0), 1),
+       least(l.min, l.prev_min, r.min), greatest(l.max, l.prev_max, r.max), l.window_end
+FROM latest l LEFT JOIN rolled r USING (metric)
+ORDER BY l.metric
 """

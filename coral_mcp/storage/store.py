@@ -180,12 +180,13 @@ class ColonyStore:
     def metric_glance(
         self, service: str, since: datetime, recent: bool = False
     ) -> list[MetricGlance]:
-        """Each metric of `service` since `since`: latest, average, extremes. `recent`:
-        of the series reported since `since`, the average and extremes of their current
-        and previous UTC hour, kept up to date by every write (no scan of raw rows)."""
+        """Each metric of `service` reported since `since`: latest value, and average and
+        extremes over whole UTC hours from the one holding `since` (with `recent`: over
+        its current and previous hour only). Neither scans raw rows: the hourly roll-ups
+        and series_latest, which every write keeps up to date, hold what they need."""
         sql = q.RECENT_GLANCE if recent else q.METRIC_GLANCE
         with _Reader(self) as cur:
-            rows = cur.execute(sql, [service, db_time(since)]).fetchall()
+            rows = cur.execute(sql, {"service": service, "since": db_time(since)}).fetchall()
         return [
             MetricGlance(m, float(latest), float(avg), float(mn), float(mx), from_db_time(seen))
             for m, latest, avg, mn, mx, seen in rows

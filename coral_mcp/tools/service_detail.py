@@ -144,7 +144,8 @@ async def list_metrics(
     ] = None,
 ) -> MetricList:
     """The metrics a service has reported recently, each with its latest value,
-    average, min and max: use the names with query_metrics."""
+    and average, min and max over whole UTC hours from the one holding `since`: use
+    the names with query_metrics."""
     await require_service(data, service, "list_metrics")
     now = data.now()
     start = parse_time(since, now) if since is not None else now - timedelta(hours=24)

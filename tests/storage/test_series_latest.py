@@ -120,3 +120,26 @@ def test_services_show_the_newest_value_and_retention_forgets_dead_series(
 
 def kept_glances(store: ColonyStore) -> list[MetricGlance]:
     return store.metric_glance("api", HOUR - timedelta(days=1), recent=True)
+
+
+def test_a_glance_over_hours_equals_the_raw_rows_of_those_whole_hours(tmp_path: Path) -> None:
+    """list_metrics' glance: roll-ups for the older hours, series_latest for the last two."""
+    store = ColonyStore(tmp_path)
+    rng = random.Random(11)
+    now_ms = int(HOUR.timestamp() * MS)
+    starts = [HOUR - timedelta(hours=5) + timedelta(minutes=9 * i) for i in range(36)]
+    store.apply(
+        [
+            RegisterAgent("a1", "h", "0.1.0", 1, "p", (), now_ms),
+            *(StoreSummaries("a1", 2 + i, window(s, rng)) for i, s in enumerate(starts)),
+        ]
+    )
+    store.maintain(HOUR + timedelta(minutes=20), Retention())  # rolls the closed hours
+    since = HOUR - timedelta(hours=3, minutes=40)
+    glances = store.metric_glance("api", since)
+    found = [(g.metric, g.latest, g.avg, g.min, g.max, g.last_seen.replace(tzinfo=None))
+             for g in glances]  # fmt: skip
+    expected = raw_glance(store, HOUR - timedelta(hours=4))  # whole hours from since's
+    assert approx(found, expected), (found, expected)
+    assert store.metric_glance("api", HOUR + timedelta(hours=2)) == []  # none reported since
+    store.close()
