@@ -170,6 +170,13 @@ def test_coral_colony_status_prints_text_and_json(colony: Colony) -> None:
     found = run("--data-dir", str(colony.data_dir), "--json")
     assert found.returncode == 0, found.stderr
     assert json.loads(found.stdout)["agents_by_state"]["online"] == 1
+    # --agents bounds the list; the count stays whole and says what was left out.
+    bounded = run("--data-dir", str(colony.data_dir), "--agents", "0")
+    assert bounded.returncode == 0, bounded.stderr
+    assert "Agents: 1 (1 online" in bounded.stdout
+    assert "... and 1 more (--agents N lists more)" in bounded.stdout
+    refused = run("--data-dir", str(colony.data_dir), "--agents", "5000")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
 
 
 def test_coral_colony_status_says_when_no_colony_answers() -> None:
