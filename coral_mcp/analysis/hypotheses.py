@@ -23,6 +23,17 @@ def _at(ts_s: float) -> datetime:
     return datetime.fromtimestamp(ts_s, UTC)
 
 
+#: Services named in one piece of evidence at most (a colony may have thousands).
+NAMED = 10
+
+
+def named(services: Sequence[str], most: int = NAMED) -> str:
+    """`services` as 'a, b, c', the first `most` of them and how many more."""
+    shown = ", ".join(services[:most])
+    left = len(services) - most
+    return f"{shown} and {left} more" if left > 0 else shown
+
+
 #: A process fault this close to a deploy of the same service is part of the deploy.
 DEPLOY_RESTART_S = 120.0
 #: Event kinds that are a process failing (a restart is the recovery, not a failure).
@@ -139,14 +150,14 @@ def _evidence(c: Candidate) -> list[EvidenceItem]:
         EvidenceItem(_at(e.ts_ms / 1000), e.service, e.kind, None, e.message) for e in c.lost_by[:3]
     ]
     if onset is not None and c.healthy_dependencies:
-        deps = ", ".join(c.healthy_dependencies)
+        deps = named(c.healthy_dependencies)
         items.append(
             EvidenceItem(
                 onset, c.service, "topology", None, f"its dependencies are healthy: {deps}"
             )
         )
     if onset is not None and c.explained:
-        callers = ", ".join(c.explained)
+        callers = named(c.explained)
         n = float(len(c.explained))
         items.append(
             EvidenceItem(
@@ -166,7 +177,7 @@ def _counter(c: Candidate) -> list[EvidenceItem]:
         EvidenceItem(
             onset, d, "topology", None, f"dependency {d} was anomalous no later than {c.service}"
         )
-        for d in c.anomalous_dependencies
+        for d in c.anomalous_dependencies[:NAMED]
     ]
     items += [
         EvidenceItem(

@@ -28,15 +28,17 @@ def transaction(cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 def execute_with_columns(
     cur: duckdb.DuckDBPyConnection,
-    sql: str,
+    sql: str | Sequence[str],
     table: str,
     columns: Mapping[str, Any],
     params: Sequence[object] = (),
 ) -> None:
-    """Run `sql` (with `params`), which reads `columns` (name -> NumPy array, all one
-    length) as the table `table`; the table exists for this statement only."""
+    """Run `sql` (with `params`; several statements in turn), which reads `columns`
+    (name -> NumPy array, all one length) as the table `table`; the table exists for
+    these statements only."""
     cur.register(table, dict(columns))
     try:
-        cur.execute(sql, list(params))
+        for statement in [sql] if isinstance(sql, str) else sql:
+            cur.execute(statement, list(params))
     finally:
         cur.unregister(table)

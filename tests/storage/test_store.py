@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -67,8 +67,10 @@ def test_a_failing_migration_leaves_nothing_half_applied(tmp_path: Path) -> None
 def test_a_data_dir_from_before_the_rename_shows_component_health_under_its_new_name(
     tmp_path: Path,
 ) -> None:
-    """Upgrading keeps stored component series readable: migration 5 renames
-    `health_component_up:NAME` (the name before issue 17) to `component_health:NAME`."""
+    """Upgrading keeps stored component series readable: migration 6 renames
+    `health_component_up:NAME` (the name before issue 17) to `component_health:NAME`,
+    also in the newest-value table migration 5 fills from the stored summaries."""
+    recent = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=5)  # newest values: a day
     conn = duckdb.connect(str(tmp_path / "colony.duckdb"))
     migrate(conn, tuple(m for m in MIGRATIONS if m.version < 5))
     rows = {  # $m the metric, $t a time
@@ -79,9 +81,9 @@ def test_a_data_dir_from_before_the_rename_shows_component_health_under_its_new_
     }
     for table, values in rows.items():
         conn.execute(f"INSERT INTO {table} VALUES {values}",
-                     {"m": "health_component_up:db", "t": NOW.replace(tzinfo=None)})  # fmt: skip
+                     {"m": "health_component_up:db", "t": recent})  # fmt: skip
     conn.execute(f"INSERT INTO metric_summaries VALUES {rows['metric_summaries']}",
-                 {"m": "cpu_percent", "t": NOW.replace(tzinfo=None)})  # fmt: skip
+                 {"m": "cpu_percent", "t": recent})  # fmt: skip
     conn.close()
     store = ColonyStore(tmp_path)
     assert store.metric_names("api") == ["component_health:db", "cpu_percent"]
@@ -90,6 +92,8 @@ def test_a_data_dir_from_before_the_rename_shows_component_health_under_its_new_
     for table in ("metric_summaries_hourly", "baselines", "anomalies"):
         stored = conn.execute(f"SELECT metric FROM {table}").fetchall()
         assert stored == [("component_health:db",)], table
+    latest = conn.execute("SELECT metric FROM series_latest ORDER BY metric").fetchall()
+    assert latest == [("component_health:db",), ("cpu_percent",)]
     conn.close()
 
 
