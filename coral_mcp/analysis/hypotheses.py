@@ -27,6 +27,10 @@ def _at(ts_s: float) -> datetime:
 DEPLOY_RESTART_S = 120.0
 #: Event kinds that are a process failing (a restart is the recovery, not a failure).
 FAILURES = frozenset({"crash", "oom_kill", "exit"})
+#: Changes listed first among the evidence (the change that came before the symptom).
+PRIORS_FIRST = frozenset({"deploy", "oom_kill"})
+#: Event kinds that are a service running again.
+COMEBACKS = frozenset({"restart", "start", "deploy"})
 
 
 def failures(events: Sequence[Event]) -> list[Event]:
@@ -56,6 +60,9 @@ def fault_kind(c: Candidate, symptom_metric: str | None = None) -> FaultKind:
         return FaultKind.CRASH_LOOP
     if "deploy" in kinds:
         return FaultKind.BAD_DEPLOY
+    if failed and not _back_after(failed[-1], _all_events(c)) and (c.explained or c.lost_by):
+        # It stopped and has not come back while the services calling it suffer.
+        return FaultKind.DEPENDENCY_DOWN
     if failed:
         return FaultKind.CRASH
     if stopped or "health_flip" in kinds or c.lost_by:
@@ -70,6 +77,11 @@ def fault_kind(c: Candidate, symptom_metric: str | None = None) -> FaultKind:
     if asked is MetricClass.ERRORS or (asked is None and _errors_around(c)):
         return FaultKind.ERROR_SPIKE
     return FaultKind.LATENCY
+
+
+def _back_after(failure: Event, events: Sequence[Event]) -> bool:
+    """The service started again (a restart, a deploy) after `failure`."""
+    return any(e.kind in COMEBACKS and e.ts_ms >= failure.ts_ms for e in events)
 
 
 def _noisy_neighbour(c: Candidate) -> bool:
@@ -110,14 +122,15 @@ def _evidence(c: Candidate) -> list[EvidenceItem]:
         EvidenceItem(_at(e.ts_ms / 1000), e.service, e.kind, None, e.message or e.kind)
         for e in sorted(failed, key=lambda e: e.ts_ms)[:5]
     ]
+    # Then the change that came before it (deploy, restart, health flip), then metrics.
+    items += [
+        EvidenceItem(_at(e.ts_ms / 1000), e.service, e.kind, None, e.message or e.kind)
+        for e in sorted(c.events, key=lambda e: (e.kind not in PRIORS_FIRST, e.ts_ms))[:5]
+        if e not in failed
+    ]
     items += [
         EvidenceItem(_at(a.onset_s), a.service, a.metric, a.value, f"{a.kind}: {a.detail}")
         for a in sorted(c.anomalies, key=lambda a: -a.score)[:5]
-    ]
-    items += [
-        EvidenceItem(_at(e.ts_ms / 1000), e.service, e.kind, None, e.message or e.kind)
-        for e in sorted(c.events, key=lambda e: e.ts_ms)[:5]
-        if e not in failed
     ]
     items += [
         EvidenceItem(
