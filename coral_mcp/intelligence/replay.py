@@ -215,13 +215,18 @@ def write_ops(case: Case) -> tuple[list[WriteOp], float, float]:
         seq += 1
         start_ms = round(t * 1000)
         have = windows[t]
-        rows = tuple(have.get(k) or MetricSummary(*k, *([math.inf] * 5), 0) for k in keys)
+        rows = tuple(have.get(k) or _missing(*k) for k in keys)
         window = SummaryWindow(start_ms, start_ms + round(step * 1000), rows)
         ops.append(StoreSummaries(AGENT, seq, window))
     if case.events:
         seq += 1
         ops.append(StoreEvents(AGENT, seq, EventBatch(case.events), round(last * 1000)))
     return ops, first, last
+
+
+def _missing(service: str, metric: str) -> MetricSummary:
+    inf = math.inf
+    return MetricSummary(service, metric, inf, inf, inf, inf, inf, 0)
 
 
 async def import_case(case: Case, store: ColonyStore, writer: Writer) -> tuple[float, float]:
