@@ -1,15 +1,14 @@
 """What a caller measures of one callee is evidence about that callee.
 
 The agent measures, over a service's outbound TCP connections, how long the peer takes
-to answer (`tcp_wait_ms`) and the round-trip time (`tcp_rtt_ms`), per peer when the
-service talks to two peers or more (`tcp_wait_ms@10.0.0.5:5432`). A peer that answers
-slowly — a database sleeping in a query, a store stalled on disk — may show nothing in
-its own process metrics; its callers' waits on it are then the only evidence. So each
-per-peer series whose peer is a known service's listening endpoint becomes a series of
-that callee (`wait_ms<-api`: its answer time as api saw it), and a caller with one
-callee and no per-peer series lends its own series to that callee the same way. The
-caller keeps its series (latency of its outgoing calls: evidence about its callees,
-never against itself).
+to answer (`tcp_wait_ms`), per peer when the service talks to two peers or more
+(`tcp_wait_ms@10.0.0.5:5432`). A peer that answers slowly (a database sleeping in a
+query, a store stalled on disk) may show nothing in its own process metrics; its
+callers' waits on it are then the only evidence. So each per-peer series whose peer is
+a known service's listening endpoint becomes a series of that callee (`wait_ms<-api`:
+its answer time as api saw it), and a caller with one callee and no per-peer series
+lends its own series to that callee the same way. The caller keeps its series (latency
+of its outgoing calls: evidence about its callees, never against itself).
 """
 
 from __future__ import annotations
@@ -24,8 +23,10 @@ from coral_mcp.models import Event
 
 #: The separator of a per-peer series: `METRIC@IP:PORT`.
 PEER_SEPARATOR = "@"
-#: Transport metrics of a caller about its peers, and their names as the callee's.
-PEER_METRICS = {"tcp_wait_ms": "wait_ms", "tcp_rtt_ms": "rtt_ms"}
+#: Transport metrics of a caller about its peers, and their names as the callee's. The
+#: round-trip time is not one of them: on a busy host it rises with the caller's own
+#: scheduling delays (a CPU burn in the caller raised its rtt to an idle Redis fivefold).
+PEER_METRICS = {"tcp_wait_ms": "wait_ms"}
 #: Listening addresses that accept connections to any local address.
 _ANY = ("0.0.0.0", "::", "[::]", "*")
 

@@ -147,3 +147,8 @@ def test_with_nothing_that_could_be_a_cause_there_is_no_incident() -> None:
         flat("web", "cpu_percent", 2.0),
     ]
     assert diagnose(observed, [], SHOP, end()).ranked == ()
+
+
+def test_a_callers_round_trip_time_is_not_held_against_its_callee() -> None:
+    rtt = [flat("api", "tcp_rtt_ms@127.0.0.1:6379", 0.1, 0.3)]  # api's own CPU burn
+    assert callee_series(rtt, ENDPOINTS, SHOP) == []
