@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from coral_mcp.analysis.detect import MetricAnomaly
-from coral_mcp.analysis.metric_names import MetricClass, metric_class
+from coral_mcp.analysis.metric_names import MetricClass, is_dependency_latency, metric_class
 from coral_mcp.analysis.ranking import Candidate
 from coral_mcp.models import Event
 from coral_mcp.models.intelligence import EvidenceItem, FaultKind, Hypothesis
@@ -187,8 +187,7 @@ def _counter(c: Candidate) -> list[EvidenceItem]:
             a.service,
             a.metric,
             a.value,
-            f"not counted: {a.chronic or 'throughput moves with load or upstream failures'}"
-            f" ({a.detail})",
+            f"not counted: {_not_counted(a)} ({a.detail})",
         )
         for a in sorted(c.context, key=lambda a: -a.score)[:3]
     ]
@@ -211,6 +210,17 @@ def _counter(c: Candidate) -> list[EvidenceItem]:
             EvidenceItem(onset, c.service, "metrics", 0.0, "no metric left its normal range")
         )
     return items
+
+
+def _not_counted(a: MetricAnomaly) -> str:
+    """Why an anomaly of the candidate is context rather than cause evidence."""
+    if a.chronic:
+        return a.chronic
+    if is_dependency_latency(a.metric):
+        return "the latency of its own outgoing calls is evidence about what it calls"
+    if a.direction < 0 and a.kind != "stopped":
+        return "a fall: less was asked of it"
+    return "throughput moves with load or upstream failures"
 
 
 def _deploy(events: Sequence[Event]) -> Event | None:
