@@ -108,13 +108,23 @@ def to_hypothesis(c: Candidate, symptom_metric: str | None = None) -> Hypothesis
         kind=kind,
         confidence=round(c.confidence, 3),
         onset=None if c.onset_s is None else _at(c.onset_s),
-        evidence=tuple(_evidence(c)),
+        evidence=tuple(_evidence(c, kind)),
         counter_evidence=tuple(_counter(c)),
         recommendation=recommend(c, kind),
     )
 
 
-def _evidence(c: Candidate) -> list[EvidenceItem]:
+#: The metric classes a fault kind rests on: its evidence is listed first.
+KIND_CLASSES: dict[FaultKind, frozenset[MetricClass]] = {
+    FaultKind.CPU_SATURATION: frozenset({MetricClass.CPU, MetricClass.THROTTLE}),
+    FaultKind.MEMORY_LEAK: frozenset({MetricClass.MEMORY}),
+    FaultKind.RESOURCE_EXHAUSTION: frozenset({MetricClass.FDS, MetricClass.CONNECTIONS}),
+    FaultKind.LATENCY: frozenset({MetricClass.LATENCY}),
+    FaultKind.ERROR_SPIKE: frozenset({MetricClass.ERRORS}),
+}
+
+
+def _evidence(c: Candidate, kind: FaultKind) -> list[EvidenceItem]:
     onset = _at(c.onset_s) if c.onset_s is not None else None
     # A process failure is the first evidence, with or without a metric anomaly.
     failed = failures(_all_events(c))
@@ -122,7 +132,8 @@ def _evidence(c: Candidate) -> list[EvidenceItem]:
         EvidenceItem(_at(e.ts_ms / 1000), e.service, e.kind, None, e.message or e.kind)
         for e in sorted(failed, key=lambda e: e.ts_ms)[:5]
     ]
-    # Then the change that came before it (deploy, restart, health flip), then metrics.
+    # Then the change that came before it (deploy, restart, health flip), then metrics:
+    # those the fault kind rests on first (a CPU burn's CPU before the slower answers).
     items += [
         EvidenceItem(_at(e.ts_ms / 1000), e.service, e.kind, None, e.message or e.kind)
         for e in sorted(c.events, key=lambda e: (e.kind not in PRIORS_FIRST, e.ts_ms))[:5]
@@ -130,7 +141,7 @@ def _evidence(c: Candidate) -> list[EvidenceItem]:
     ]
     items += [
         EvidenceItem(_at(a.onset_s), a.service, a.metric, a.value, f"{a.kind}: {a.detail}")
-        for a in sorted(c.anomalies, key=lambda a: -a.score)[:5]
+        for a in sorted(c.anomalies, key=lambda a: (not _supports(a, kind), -a.score))[:5]
     ]
     items += [
         EvidenceItem(
@@ -210,6 +221,11 @@ def _counter(c: Candidate) -> list[EvidenceItem]:
             EvidenceItem(onset, c.service, "metrics", 0.0, "no metric left its normal range")
         )
     return items
+
+
+def _supports(a: MetricAnomaly, kind: FaultKind) -> bool:
+    """The anomaly is of a class the fault kind rests on (listed before the rest)."""
+    return metric_class(a.metric) in KIND_CLASSES.get(kind, frozenset())
 
 
 def _not_counted(a: MetricAnomaly) -> str:
