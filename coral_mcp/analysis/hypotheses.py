@@ -65,12 +65,16 @@ def fault_kind(c: Candidate, symptom_metric: str | None = None) -> FaultKind:
         return FaultKind.DEPENDENCY_DOWN
     if failed:
         return FaultKind.CRASH
-    if stopped or "health_flip" in kinds or c.lost_by:
+    if stopped or c.lost_by:
         return FaultKind.DEPENDENCY_DOWN
     if classes & {MetricClass.FDS, MetricClass.CONNECTIONS}:
         return FaultKind.RESOURCE_EXHAUSTION
     if classes & {MetricClass.CPU, MetricClass.THROTTLE}:
         return FaultKind.CPU_SATURATION
+    if "health_flip" in kinds:
+        # Unhealthy with no resource to blame (a busy process may fail its health
+        # check too: its CPU, above, is then the more specific answer).
+        return FaultKind.DEPENDENCY_DOWN
     if MetricClass.ERRORS in classes and MetricClass.LATENCY not in classes:
         return FaultKind.ERROR_SPIKE
     asked = metric_class(symptom_metric) if symptom_metric else None

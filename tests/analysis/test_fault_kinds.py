@@ -94,3 +94,10 @@ def test_the_evidence_a_fault_kind_rests_on_comes_first() -> None:
     hypothesis = to_hypothesis(candidate(anomalies=(slower, burn)))
     assert hypothesis.kind is FaultKind.CPU_SATURATION
     assert hypothesis.evidence[0].source == "cpu_percent"
+
+
+def test_a_cpu_burn_that_fails_the_health_check_is_cpu_saturation_not_down() -> None:
+    flip = ev("health_flip")
+    c = candidate(anomalies=(up("cpu_percent"),), events=(flip,), faults=(flip,))
+    assert fault_kind(c) is FaultKind.CPU_SATURATION
+    assert fault_kind(candidate(events=(flip,), faults=(flip,))) is FaultKind.DEPENDENCY_DOWN
