@@ -43,9 +43,20 @@ def _today(reason: str) -> pytest.MarkDecorator:
 
 #: Each scenario gets a fresh colony and agents (the shop runs on), so that one fault's
 #: events are not priors for the next. A scenario keeps an xfail mark only while it is
-#: not right in 3 of 3 runs of `benchmarks/demo_faults.py --runs 3` (RESULTS.md,
-#: "Live faults on the demo shop"), with what Coral answered instead.
-UNRELIABLE: dict[str, str] = {}
+#: not right in 3 of 3 live runs (this suite three times on branch demo, 2026-11-28
+#: 09:17-10:00; RESULTS.md, "Live faults on the demo shop"), with what Coral answered
+#: instead. latency, connection_leak, dependency_down, bad_deploy, memory_leak and
+#: crash_loop were right in 3 of 3.
+UNRELIABLE: dict[str, str] = {
+    "cpu_saturation": "1/3: right service and kind 3/3, but once its evidence led with the"
+    " slower answers, not the CPU (fixed since: the kind's evidence comes first), once"
+    " api's failed health check made it 'dependency_down' (fixed since: CPU outranks a"
+    " health flip); not yet measured 3/3 after both fixes",
+}
+NO_FAULT_TODAY = (
+    "1/3 quiet: once a CPU-burning caller's rtt was held against an idle Redis (fixed"
+    " since), once 'web: latency (0.07)' from a noisy latency quantile on the busy machine"
+)
 ORDER = [
     pytest.param(name, marks=[_today(UNRELIABLE[name])] if name in UNRELIABLE else [])
     for name in (
@@ -86,6 +97,7 @@ def _explain(d: Diagnosis) -> str:
     return "\n".join(lines)
 
 
+@_today(NO_FAULT_TODAY)
 def test_with_no_fault_coral_sees_no_significant_anomaly(shop: Stack) -> None:
     d = shop.run_scenario(None, REFERENCE_S, 0, fresh=False)
     assert d.verdict.correct, _explain(d)
