@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from coral_mcp.analysis.baselines import baseline_at
 from coral_mcp.analysis.detect import (
     MetricAnomaly,
@@ -24,12 +26,21 @@ from coral_mcp.analysis.detect import (
     change_score,
     detect_at,
     detect_series,
+    median_step_s,
     stale,
     worth_a_look,
 )
-from coral_mcp.analysis.metric_names import HOST_SERVICE, is_host_level, is_limit, limit_of
+from coral_mcp.analysis.metric_names import (
+    HOST_SERVICE,
+    is_bookkeeping,
+    is_host_level,
+    is_limit,
+    limit_of,
+)
 from coral_mcp.analysis.ranking import (
     FAULT_EVENTS,
+    SAME_TIME_S,
+    SAME_TIME_STEPS,
     Candidate,
     none_confidence,
     rank_candidates,
@@ -78,7 +89,7 @@ def diagnose(
     looked = [
         s
         for s, look in zip(series, worth_a_look(series), strict=True)
-        if not is_limit(s.metric) and (look or stale(s, end_s))
+        if not is_limit(s.metric) and not is_bookkeeping(s.metric) and (look or stale(s, end_s))
     ]
 
     def base(s: Series) -> Robust | None:
@@ -114,7 +125,12 @@ def diagnose(
             memo[service] = max(changes, default=0.0)
         return memo[service]
 
-    ranked = rank_candidates(found, events, graph, hint_s, services, weak)
+    same_time = min(SAME_TIME_S, SAME_TIME_STEPS * _sampling_step_s(series))
+    ranked = rank_candidates(found, events, graph, hint_s, services, weak, same_time)
+    if symptom_service is None and not any(c.anomalies or c.faults or c.events for c in ranked):
+        # Nothing asked about, and nothing that changed can be a cause (only host-wide
+        # context, throughput, drops in activity, chronic oddities): no incident.
+        ranked = []
     symptom = Symptom(services, symptom_metric, onset, symptom_service is None, note)
     return Diagnosis(
         symptom,
@@ -124,6 +140,12 @@ def diagnose(
         len(series),
         len({s.service for s in series}),
     )
+
+
+def _sampling_step_s(series: Sequence[Series]) -> float:
+    """The typical step between samples (the median of the series' median steps)."""
+    steps = [median_step_s(s.ts_s) for s in series if s.ts_s.size > 1]
+    return float(np.median(steps)) if steps else SAME_TIME_S
 
 
 def _symptom_anomaly(

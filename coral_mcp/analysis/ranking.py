@@ -36,8 +36,10 @@ from coral_mcp.models import Event
 #: Changes this long before an onset (or shortly after) count as its prior.
 PRIOR_BEFORE_S = 900.0
 PRIOR_AFTER_S = 120.0
-#: Onsets this close count as simultaneous (propagation within a few samples).
+#: Onsets this close count as simultaneous (propagation within a few samples): at most
+#: SAME_TIME_S, and SAME_TIME_STEPS sampling steps where samples are denser.
 SAME_TIME_S = 60.0
+SAME_TIME_STEPS = 3
 #: Weight of each change kind as a prior.
 PRIORS = {
     "deploy": 2.5,
@@ -107,10 +109,12 @@ def rank_candidates(
     hint_s: float | None = None,
     symptom: Sequence[str] = (),
     weak: Callable[[str], float] | None = None,
+    same_time_s: float = SAME_TIME_S,
 ) -> list[Candidate]:
     """Candidates best first, with confidences summing to at most 1 (the rest is "none
     of these"). `symptom`: the services whose symptom is explained (none: no walk);
-    `weak(service)`: its largest sub-threshold change at the onset (for suspects)."""
+    `weak(service)`: its largest sub-threshold change at the onset (for suspects);
+    `same_time_s`: onsets this close count as simultaneous."""
     by_service: dict[str, list[MetricAnomaly]] = {}
     host_wide: list[MetricAnomaly] = []
     for a in anomalies:
@@ -140,7 +144,9 @@ def rank_candidates(
             scope |= graph.dependencies(s)
     out = {}
     for service, found in by_service.items():
-        c = _score(service, found, onsets, causal, events, graph, earliest, hint_s, scope)
+        c = _score(
+            service, found, onsets, causal, events, graph, earliest, hint_s, scope, same_time_s
+        )
         out[service] = replace(c, host=tuple(host_wide)) if host_wide else c
     for c in list(out.values()):
         if _waits_on_invisible(c, by_service[c.service], events):
@@ -242,6 +248,7 @@ def _score(
     earliest: float | None,
     hint_s: float | None,
     scope: set[str] | None,
+    same_time_s: float,
 ) -> Candidate:
     onset = onsets[service]
     priors = _priors(service, events, onset)
@@ -253,7 +260,7 @@ def _score(
         sorted(
             d
             for d in graph.dependencies(service)
-            if d in causal and _no_later(onsets.get(d), onset)
+            if d in causal and _no_later(onsets.get(d), onset, same_time_s)
         )
     )
     healthy = tuple(sorted(d for d in graph.callees(service) if d not in causal))
@@ -271,7 +278,9 @@ def _score(
         score += FAULT_ON_PATH
     explained = tuple(
         sorted(
-            d for d in graph.dependents(service) if d in onsets and _no_later(onset, onsets.get(d))
+            d
+            for d in graph.dependents(service)
+            if d in onsets and _no_later(onset, onsets.get(d), same_time_s)
         )
     )
     score += EXPLAINS_WEIGHT * math.log1p(len(explained)) * 2
@@ -301,9 +310,9 @@ def _score(
     )
 
 
-def _no_later(first: float | None, second: float | None) -> bool:
-    """`first` began no later than `second` (give or take SAME_TIME_S)."""
-    return first is not None and second is not None and first <= second + SAME_TIME_S
+def _no_later(first: float | None, second: float | None, same_time_s: float) -> bool:
+    """`first` began no later than `second` (give or take `same_time_s`)."""
+    return first is not None and second is not None and first <= second + same_time_s
 
 
 def _priors(service: str, events: Sequence[Event], onset: float | None) -> list[Event]:
@@ -322,7 +331,9 @@ def _first_of_each_kind(events: Sequence[Event]) -> list[Event]:
 
 def _names(event: Event, service: str) -> bool:
     attrs = dict(event.attributes)
-    return attrs.get("peer") == service or service in event.message.split()
+    return service in (attrs.get("peer"), attrs.get("peer_service")) or (
+        service in event.message.split()
+    )
 
 
 def _with_confidence(ranked: list[Candidate]) -> list[Candidate]:

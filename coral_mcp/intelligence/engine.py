@@ -19,6 +19,7 @@ from coral_mcp.analysis.baselines import Baseline, baseline_at, learn_baselines
 from coral_mcp.analysis.detect import MetricAnomaly, detect_against_baseline
 from coral_mcp.analysis.diagnose import Diagnosis, diagnose
 from coral_mcp.analysis.hypotheses import named, to_hypothesis
+from coral_mcp.analysis.peers import callee_series, name_peers
 from coral_mcp.analysis.ranking import PRIOR_BEFORE_S
 from coral_mcp.analysis.symptom import closest_names
 from coral_mcp.analysis.topology import ServiceGraph
@@ -67,6 +68,7 @@ def investigate(store: ColonyStore, req: Request) -> InvestigationResult:
     try:
         series = st.load_series(cur, req.start, req.end)
         edges = st.load_edges(cur, req.start - EDGE_FRESHNESS)
+        endpoints = st.load_endpoints(cur, req.start - EDGE_FRESHNESS)
         learned = st.baseline_map(
             [b for b in st.load_baselines(cur, None) if b.window_end <= req.start]
         )
@@ -79,6 +81,8 @@ def investigate(store: ColonyStore, req: Request) -> InvestigationResult:
         )
     ]
     graph = ServiceGraph(edges)
+    series += callee_series(series, endpoints, graph)
+    events = name_peers(events, endpoints)
     known = {s.service for s in series} | graph.services() | {e.service for e in events}
     if req.service is not None and req.service not in known:
         return _result(req, started, Outcome.UNKNOWN_SERVICE, (), _unknown(req.service, known))
