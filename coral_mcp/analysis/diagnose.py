@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from coral_mcp.analysis.attribution import Slowdowns
 from coral_mcp.analysis.baselines import baseline_at
 from coral_mcp.analysis.detect import (
     MetricAnomaly,
@@ -27,7 +28,15 @@ from coral_mcp.analysis.detect import (
     stale,
     worth_a_look,
 )
-from coral_mcp.analysis.metric_names import HOST_SERVICE, is_host_level, is_limit, limit_of
+from coral_mcp.analysis.metric_names import (
+    HOST_SERVICE,
+    MetricClass,
+    is_dependency_latency,
+    is_host_level,
+    is_limit,
+    limit_of,
+    metric_class,
+)
 from coral_mcp.analysis.ranking import (
     FAULT_EVENTS,
     Candidate,
@@ -114,7 +123,8 @@ def diagnose(
             memo[service] = max(changes, default=0.0)
         return memo[service]
 
-    ranked = rank_candidates(found, events, graph, hint_s, services, weak)
+    slowdowns = None if onset is None else _slowdowns(by_service, onset)
+    ranked = rank_candidates(found, events, graph, hint_s, services, weak, slowdowns)
     symptom = Symptom(services, symptom_metric, onset, symptom_service is None, note)
     return Diagnosis(
         symptom,
@@ -124,6 +134,20 @@ def diagnose(
         len(series),
         len({s.service for s in series}),
     )
+
+
+def _slowdowns(by_service: Mapping[str, Sequence[Series]], onset_s: float) -> Slowdowns:
+    """Each service's largest latency rise at the onset: on its outgoing calls, and in
+    what it serves (for latency attribution along the call graph)."""
+    outgoing: dict[str, float] = {}
+    served: dict[str, float] = {}
+    for service, mine in by_service.items():
+        for s in mine:
+            if metric_class(s.metric) is not MetricClass.LATENCY:
+                continue
+            into = outgoing if is_dependency_latency(s.metric) else served
+            into[service] = max(into.get(service, 0.0), change_score(s, onset_s, rise=True))
+    return Slowdowns(outgoing, served, onset_s)
 
 
 def _symptom_anomaly(
