@@ -40,8 +40,9 @@ PASSES_ON_WEIGHT = 1.0
 @dataclass(frozen=True, slots=True)
 class Slowdowns:
     """Per service, the rise (robust z at the onset, persisting, upward) of the latency
-    it sees on its outgoing calls, and of the latency it serves with; a service without
-    such a series is absent (no evidence either way)."""
+    it sees on its outgoing calls, and of the latency it serves with (needed only for
+    services whose calls slowed); a service without such a series is absent (no
+    evidence either way)."""
 
     outgoing: Mapping[str, float]
     served: Mapping[str, float]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from coral_mcp.analysis.attribution import Slowdowns
+from coral_mcp.analysis.attribution import SLOWED_Z, Slowdowns
 from coral_mcp.analysis.baselines import baseline_at
 from coral_mcp.analysis.detect import (
     MetricAnomaly,
@@ -137,17 +137,23 @@ def diagnose(
 
 
 def _slowdowns(by_service: Mapping[str, Sequence[Series]], onset_s: float) -> Slowdowns:
-    """Each service's largest latency rise at the onset: on its outgoing calls, and in
-    what it serves (for latency attribution along the call graph)."""
-    outgoing: dict[str, float] = {}
-    served: dict[str, float] = {}
-    for service, mine in by_service.items():
-        for s in mine:
-            if metric_class(s.metric) is not MetricClass.LATENCY:
-                continue
-            into = outgoing if is_dependency_latency(s.metric) else served
-            into[service] = max(into.get(service, 0.0), change_score(s, onset_s, rise=True))
-    return Slowdowns(outgoing, served, onset_s)
+    """Each service's largest rise at the onset of the latency of its outgoing calls, and,
+    for the services whose calls slowed, of the latency it serves with (what latency
+    attribution along the call graph reads; nothing more is computed)."""
+
+    def rise(service: str, outgoing: bool) -> float | None:
+        found = [
+            change_score(s, onset_s, rise=True)
+            for s in by_service.get(service, ())
+            if metric_class(s.metric) is MetricClass.LATENCY
+            and is_dependency_latency(s.metric) is outgoing
+        ]
+        return max(found) if found else None
+
+    calls = {s: z for s in by_service if (z := rise(s, True)) is not None}
+    slowed = [s for s, z in calls.items() if z >= SLOWED_Z]
+    served = {s: z for s in slowed if (z := rise(s, False)) is not None}
+    return Slowdowns(calls, served, onset_s)
 
 
 def _symptom_anomaly(

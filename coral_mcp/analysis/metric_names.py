@@ -14,6 +14,7 @@ effect, not a cause on its own.
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import lru_cache
 
 LIMIT_SUFFIX = "_limit"
 #: The agent's pseudo-service for host-wide series.
@@ -46,6 +47,7 @@ _PATTERNS: tuple[tuple[MetricClass, tuple[str, ...]], ...] = (
 )
 
 
+@lru_cache(maxsize=8192)
 def metric_class(name: str) -> MetricClass:
     lowered = name.lower()
     for cls, needles in _PATTERNS:
@@ -88,6 +90,7 @@ _DEPENDENCY_WORDS = (
 )
 
 
+@lru_cache(maxsize=8192)
 def is_dependency_latency(metric: str) -> bool:
     """Latency a service sees as a client of its dependencies (its outgoing calls): it
     says "what I call is slow", evidence about the callees rather than the caller."""
