@@ -216,16 +216,16 @@ def detect_at(
     return replace(found, chronic=_chronic(series, before, reference, stats, found))
 
 
-def change_score(series: Series, onset_s: float) -> float:
+def change_score(series: Series, onset_s: float, rise: bool = False) -> float:
     """The largest robust z persisting AT_RUN samples after `onset_s` against what came
     before it, anomalous or not (0 with too little on either side): a weak signal, for
-    suspects whose fault barely shows."""
+    suspects whose fault barely shows. `rise`: upward changes only."""
     ts, x = series.ts_s, series.values
     before = ts < onset_s - median_step_s(ts) / 2
     if int(before.sum()) < AT_REFERENCE or int((~before).sum()) < AT_RUN:
         return 0.0
     z = robust_z(x[~before], reference_stats(x[before], _floor(series)))
-    pz = persistent(z, AT_RUN)
+    pz = persistent(np.maximum(z, 0.0) if rise else z, AT_RUN)
     return float(pz.max()) if pz.size else 0.0
 
 

@@ -184,7 +184,18 @@ def _evidence(c: Candidate, kind: FaultKind) -> list[EvidenceItem]:
                 onset, c.service, "topology", None, f"its dependencies are healthy: {deps}"
             )
         )
-    if onset is not None and c.explained:
+    if onset is not None and c.explained and c.role == "suspect":
+        items.append(
+            EvidenceItem(
+                onset,
+                c.service,
+                "topology",
+                float(len(c.explained)),
+                "latency attribution: the outgoing calls of its callers slowed at the onset"
+                f" ({named(c.explained)}) while its own metrics barely moved",
+            )
+        )
+    elif onset is not None and c.explained:
         callers = named(c.explained)
         n = float(len(c.explained))
         items.append(
@@ -217,6 +228,17 @@ def _counter(c: Candidate) -> list[EvidenceItem]:
         )
         for a in sorted(c.context, key=lambda a: -a.score)[:3]
     ]
+    if c.unchanged_callers:
+        items.append(
+            EvidenceItem(
+                onset,
+                c.service,
+                "topology",
+                float(len(c.unchanged_callers)),
+                "callers whose outgoing calls kept their usual latency: "
+                + ", ".join(c.unchanged_callers),
+            )
+        )
     if c.role == "off":
         items.append(
             EvidenceItem(onset, c.service, "topology", None, "not among the symptom's dependencies")

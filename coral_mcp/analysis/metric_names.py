@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from functools import lru_cache
 
 LIMIT_SUFFIX = "_limit"
 #: The agent's pseudo-service for host-wide series.
@@ -60,6 +61,7 @@ _TIMED_COUNT = re.compile(r"(seconds|_ms|milliseconds|duration|latency)_count")
 _SERVER_ERROR = re.compile(r'(code|status)(_code)?="5(\d\d|xx)"')
 
 
+@lru_cache(maxsize=8192)
 def metric_class(name: str) -> MetricClass:
     lowered = name.lower().split(FROM_CALLER, 1)[0]
     if _SERVER_ERROR.search(lowered):
@@ -145,6 +147,7 @@ _DEPENDENCY_WORDS = (
 )
 
 
+@lru_cache(maxsize=8192)
 def is_dependency_latency(metric: str) -> bool:
     """Latency a service sees as a client of its dependencies (its outgoing calls): it
     says "what I call is slow", evidence about the callees rather than the caller."""
