@@ -38,4 +38,4 @@ VOLUME ["/var/lib/coral"]
 # 9001 join (TLS), 9002 agents' gRPC (mutual TLS), 9010 REST + MCP (bearer token)
 EXPOSE 9001 9002 9010
 ENTRYPOINT ["coral"]
-CMD ["colony", "start", "--data-dir", "/var/lib/coral/colony", "--http-host", "0.0.0.0", "--tunnel", "none"]
+CMD ["colony", "start", "--data-dir", "/var/lib/coral", "--http-host", "0.0.0.0", "--tunnel", "none"]

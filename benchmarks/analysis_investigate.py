@@ -5,7 +5,13 @@ Usage: python benchmarks/analysis_investigate.py [--services 100] [--hours 24] [
 Builds a fan-out tree of services (5 metrics each, one summary a minute), injects a
 latency fault into one leaf 30 minutes before the end (its callers slow down a minute
 later), imports it through the colony's write path, then times `Intelligence.investigate`
-over the last hour (the default) and over the whole 24 h. Appends to RESULTS.md.
+over the last hour (the default), over the whole 24 h, and over the whole 24 h with the
+symptom given (the root of the tree's latency: "why is svc000 slow?"): end to end
+through the facade (recording included) and the engine's own time (reading and
+analysis), with the process's CPU time beside the wall-clock time (on a shared machine
+the CPU time is what the investigation itself costs). Reference, same run: reading the
+range's series alone (no analysis).
+Appends to RESULTS.md.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from coral_mcp.storage.writer import Writer
 METRICS = ("cpu_percent", "rss_bytes", "fds", "latency_ms", "error_rate")
 LEVELS = np.array([20.0, 2e8, 50.0, 40.0, 0.01])
 T0 = 1_767_225_600
+#: The top of the tree: every fault on the injected chain reaches it.
+ROOT_NAME = "svc000"
 
 
 def build(
@@ -66,6 +74,14 @@ def build(
     return ops, edges, root
 
 
+def read_only(store: ColonyStore, start: datetime, end: datetime) -> int:
+    cur = store.reader()
+    try:
+        return len(st.load_series(cur, start, end))
+    finally:
+        cur.close()
+
+
 async def measure(services: int, hours: int, runs: int) -> list[str]:
     minutes = hours * 60
     ops, edges, root = build(services, minutes)
@@ -85,21 +101,41 @@ async def measure(services: int, hours: int, runs: int) -> list[str]:
                 f"{services} services x {len(METRICS)} metrics x {minutes} min = "
                 f"{services * len(METRICS) * minutes:,} summaries (import {load_s:.1f} s)"
             ]
-            for label, start in (
-                ("last hour", None),
-                (f"whole {hours} h", datetime.fromtimestamp(T0, UTC)),
+            whole = datetime.fromtimestamp(T0, UTC)
+            for label, start, service in (
+                ("last hour", None, None),
+                (f"whole {hours} h", whole, None),
+                (f"whole {hours} h, symptom {ROOT_NAME} latency", whole, ROOT_NAME),
             ):
-                times, top = [], ""
+                times, engine_ms, cpu_ms, top = [], [], [], ""
                 for _ in range(runs):
-                    t = time.perf_counter()
-                    result = await intel.investigate(start=start)
+                    t, cpu = time.perf_counter(), time.process_time()
+                    result = await intel.investigate(
+                        start=start, service=service, metric="latency" if service else None
+                    )
                     times.append((time.perf_counter() - t) * 1000)
+                    cpu_ms.append((time.process_time() - cpu) * 1000)
+                    engine_ms.append(result.duration_ms)
                     top = result.hypotheses[0].service if result.hypotheses else "none"
                 lines.append(
                     f"investigate ({label}): median {statistics.median(times):.0f} ms, "
-                    f"min {min(times):.0f} ms, max {max(times):.0f} ms over {runs} runs; "
-                    f"top hypothesis {top} (injected: {root})"
+                    f"min {min(times):.0f} ms, max {max(times):.0f} ms over {runs} runs "
+                    f"(engine alone: median {statistics.median(engine_ms):.0f} ms, max "
+                    f"{max(engine_ms):.0f} ms; CPU time of the process: median "
+                    f"{statistics.median(cpu_ms):.0f} ms); top hypothesis {top} (injected: {root})"
                 )
+            reads, read_cpu = [], []
+            for _ in range(runs):
+                t, cpu = time.perf_counter(), time.process_time()
+                await asyncio.to_thread(read_only, store, whole, datetime.fromtimestamp(end_s, UTC))
+                reads.append((time.perf_counter() - t) * 1000)
+                read_cpu.append((time.process_time() - cpu) * 1000)
+            lines.append(
+                f"reference, reading the whole {hours} h of series alone: median "
+                f"{statistics.median(reads):.0f} ms, min {min(reads):.0f} ms, max "
+                f"{max(reads):.0f} ms over {runs} runs (CPU time median "
+                f"{statistics.median(read_cpu):.0f} ms)"
+            )
         finally:
             await writer.close()
             store.close()

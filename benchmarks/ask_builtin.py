@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -135,6 +136,7 @@ def main() -> None:
     parser.add_argument("--hours", type=int, default=24)
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "colony"
         data.mkdir()
@@ -168,6 +170,8 @@ def main() -> None:
             "`coral-mcp serve` start-up to tools/list, as installed (no LLM SDK imported)", lazy
         ),
         summary("same with anthropic + openai imported first (what eager imports cost)", eager),
+        f"machine load (1-minute average) {load_before:.1f} at the start,"
+        f" {os.getloadavg()[0]:.1f} at the end (2 cores; other work on the machine counts)",
     ]
     command = (
         f"python benchmarks/ask_builtin.py --services {args.services} --hours {args.hours}"

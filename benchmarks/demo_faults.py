@@ -96,12 +96,18 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=0.0)
     parser.add_argument("--json", type=Path, default=None, help="write every run here")
     parser.add_argument("--no-append", action="store_true")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="keep each run's colony data here (investigated again by demo_replay.py)",
+    )
     args = parser.parse_args()
     names = [n for n in args.scenarios.split(",") if n]
     timing = Timing(deadline_s=args.deadline)
     results: dict[str, list[dict[str, Any]]] = {n: [] for n in ["no_fault", *names]}
     started = time.monotonic()
-    with Stack(timing, _say) as stack:
+    with Stack(timing, _say, keep=args.keep) as stack:
         stack.run_normally(20)
         first = True
         for run in range(args.runs):

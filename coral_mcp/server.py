@@ -27,19 +27,25 @@ from coral_mcp.errors import CoralError
 from coral_mcp.resources import documents
 from coral_mcp.tools.catalog import TOOLS, Tool, as_json, bind
 from coral_mcp.tools.data import CoralData
-
-INSTRUCTIONS = """\
-Coral watches the components of one distributed application through local agents and
-keeps what they report in a colony. When something is wrong, call investigate first:
-it ranks root-cause hypotheses with evidence. Otherwise start with list_services,
-then get_service for one service, get_topology for who talks to whom, get_events for
-what changed (crashes, restarts, deploys, OOM kills, health flips) and query_metrics for
-a metric's history; find_anomalies and get_baselines show what is abnormal and what
-normal is; query_agent fetches raw detail from the host itself. Times are UTC;
-ranges accept RFC 3339, epoch seconds and relative forms ('15m', 'now-1h'). Coral only
-observes: it never changes the application; recommend, never act."""
+from coral_mcp.tools.instructions import INSTRUCTIONS
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+#: Largest tool result or resource sent. Results are bounded where they are made
+#: (limits, summaries); this is the backstop, well under what MCP clients accept on one
+#: line of a response stream (1 MiB in the Python SDK, escaping included).
+MAX_RESULT_BYTES = 512 * 1024
+
+
+def _bounded(text: str, what: str) -> str:
+    """`text`, or a CoralError when it is over MAX_RESULT_BYTES."""
+    size = len(text.encode())
+    if size > MAX_RESULT_BYTES:
+        raise CoralError(
+            f"{what}: the result is {size // 1024} KiB, over the {MAX_RESULT_BYTES // 1024}"
+            " KiB a result may have",
+            hint="narrow it: a smaller limit, one service, a shorter range, detail=false",
+        )
+    return text
 
 
 def _tool_error(exc: CoralError) -> ToolError:
@@ -47,9 +53,9 @@ def _tool_error(exc: CoralError) -> ToolError:
     return ToolError(text, log_level=logging.DEBUG)
 
 
-async def _document(result: Awaitable[str]) -> str:
+async def _document(result: Awaitable[str], uri: str) -> str:
     try:
-        return await result
+        return _bounded(await result, uri)
     except CoralError as exc:
         text = exc.message if exc.hint is None else f"{exc.message}. Next: {exc.hint}"
         raise ResourceError(text) from None
@@ -69,7 +75,11 @@ def _answering_once(bound: Tool) -> Callable[..., Awaitable[ToolResult]]:
 
     async def call(**arguments: Any) -> ToolResult:
         result = await bound(**arguments)
-        return ToolResult(content=[TextContent(type="text", text=as_json(result))])
+        try:
+            text = _bounded(as_json(result), bound.__name__)
+        except CoralError as exc:
+            raise _tool_error(exc) from None
+        return ToolResult(content=[TextContent(type="text", text=text)])
 
     call.__name__ = call.__qualname__ = bound.__name__
     call.__doc__ = bound.__doc__
@@ -93,42 +103,46 @@ def _register_resources(mcp: FastMCP, data: CoralData) -> None:
     @mcp.resource("coral://topology", name="topology", mime_type=json_type)
     async def topology_resource() -> str:
         """The service dependency graph with edge evidence and freshness (as get_topology)."""
-        return await _document(documents.topology_document(data))
+        return await _document(documents.topology_document(data), "coral://topology")
 
     @mcp.resource("coral://services", name="services", mime_type=json_type)
     async def services_resource() -> str:
         """Every watched service with status and latest metrics (as list_services)."""
-        return await _document(documents.services_document(data))
+        return await _document(documents.services_document(data), "coral://services")
 
     @mcp.resource("coral://events", name="events", mime_type=json_type)
     async def events_resource() -> str:
         """The 100 newest events of the last 24 h, newest first (as get_events)."""
-        return await _document(documents.events_document(data))
+        return await _document(documents.events_document(data), "coral://events")
 
     @mcp.resource("coral://baselines", name="baselines", mime_type=json_type)
     async def baselines_resource() -> str:
         """Learned normal per service and metric, all hours (as get_baselines)."""
-        return await _document(documents.baselines_document(data))
+        return await _document(documents.baselines_document(data), "coral://baselines")
 
     @mcp.resource("coral://correlations", name="correlations", mime_type=json_type)
     async def correlations_resource() -> str:
         """Current correlated groups of anomalies and their top hypotheses."""
-        return await _document(documents.correlations_document(data))
+        return await _document(documents.correlations_document(data), "coral://correlations")
 
     @mcp.resource("coral://investigations/{id}", name="investigation", mime_type=json_type)
     async def investigation_resource(id: str) -> str:
         """A recorded investigation, by the id the investigate tool returned."""
-        return await _document(documents.investigation_document(data, id))
+        return await _document(
+            documents.investigation_document(data, id), f"coral://investigations/{id}"
+        )
 
     @mcp.resource("coral://services/{name}", name="service", mime_type=json_type)
     async def service_resource(name: str) -> str:
         """One service in depth (as get_service)."""
-        return await _document(documents.service_document(data, name))
+        return await _document(documents.service_document(data, name), f"coral://services/{name}")
 
     @mcp.resource("coral://events/{service}", name="service_events", mime_type=json_type)
     async def service_events_resource(service: str) -> str:
         """The 100 newest events of one service in the last 24 h, newest first."""
-        return await _document(documents.events_document(data, service))
+        return await _document(
+            documents.events_document(data, service), f"coral://events/{service}"
+        )
 
 
 def _prompt(fn: Callable[..., str]) -> Callable[..., str]:

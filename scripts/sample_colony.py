@@ -83,15 +83,31 @@ class SampleData:
     async def metric_names(self, service: str) -> list[str]:
         return ["cpu_percent", "rss_bytes", "threads"]
 
-    async def topology(self) -> TopologyView:
+    async def has_service(self, name: str) -> bool:
+        return name in await self.service_names()
+
+    async def topology(
+        self, around: str | None = None, depth: int = 1, limit: int = 500
+    ) -> TopologyView:
         seen = NOW - timedelta(seconds=9)
+        edges = (
+            EdgeView("api", "db", 8, NOW - timedelta(days=3), seen),
+            EdgeView("web", "api", 4, NOW - timedelta(days=3), seen),
+        )
+        reached = {"api", "db", "web"}
+        if around is not None:
+            reached = {around}
+            for _ in range(depth):
+                reached |= {e.callee for e in edges if e.caller in reached}
+                reached |= {e.caller for e in edges if e.callee in reached}
         return TopologyView(
-            services=("api", "db", "web"),
-            edges=(
-                EdgeView("api", "db", 8, NOW - timedelta(days=3), seen),
-                EdgeView("web", "api", 4, NOW - timedelta(days=3), seen),
+            services=tuple(sorted(reached)),
+            edges=tuple(e for e in edges if e.caller in reached and e.callee in reached),
+            external=tuple(
+                x
+                for x in (ExternalPeerView("api", Endpoint("10.0.9.20", 6379), 2, seen),)
+                if x.service in reached
             ),
-            external=(ExternalPeerView("api", Endpoint("10.0.9.20", 6379), 2, seen),),
         )
 
     async def metric_series(
@@ -138,6 +154,9 @@ class SampleData:
                           NOW - timedelta(days=3), NOW - timedelta(seconds=4), 18422)  # fmt: skip
         return [AgentStatusView(agent, "online")]
 
+    def agent_states(self, agent_ids: Sequence[str]) -> dict[str, str]:
+        return {a: "online" if a == AGENT else "offline" for a in agent_ids}
+
     async def status(self) -> ColonyStatusView:
         return ColonyStatusView(
             version="0.1.0",
@@ -159,6 +178,9 @@ class SampleData:
             MetricGlance("cpu_percent", 41.5, 22.0, 3.0, 97.0, seen),
             MetricGlance("rss_bytes", 512.0e6, 430.0e6, 395.0e6, 515.0e6, seen),
         ]
+
+    async def recent_metrics(self, service: str, since: datetime) -> list[MetricGlance]:
+        return await self.metric_glance(service, since)
 
     async def query_agent(self, agent_id: str, query: DetailQuery, timeout_s: float) -> QueryReply:
         if query.kind.value != "connections":

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 from coral_mcp.cli.claude_desktop import claude_desktop_config
@@ -43,9 +44,14 @@ def test_readme_lists_the_tools_resources_templates_and_prompts_the_server_has(
 
 
 def test_every_command_has_a_description() -> None:
-    def walk(group: object, path: str) -> list[str]:
+    def walk(group: click.Command, path: str) -> list[str]:
         missing = []
-        for name, command in getattr(group, "commands", {}).items():
+        if not isinstance(group, click.Group):
+            return missing
+        ctx = click.Context(group)
+        for name in group.list_commands(ctx):
+            command = group.get_command(ctx, name)
+            assert command is not None, f"{path} {name} cannot be loaded"
             if not (command.help or command.short_help):
                 missing.append(f"{path} {name}")
             missing += walk(command, f"{path} {name}")

@@ -32,6 +32,7 @@ from coral_mcp.mesh.agent_link import AgentLink, bring_up_tunnel, plan_link
 from coral_mcp.mesh.agent_state import AgentMeshState
 from coral_mcp.mesh.tunnel import Tunnel
 from coral_mcp.models import DetailQuery, EventBatch, QueryReply, ServiceBatch
+from coral_mcp.models.metrics import REFRESH_WINDOWS
 from coral_mcp.rpc.agent_stream import AgentStream, Registration
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ logger = logging.getLogger(__name__)
 RING_FILE = "ring.sqlite"
 #: A steady series, or an unchanged service list, is sent at least once per this many
 #: pushes (20 x 15 s: every 5 minutes).
-REFRESH_PUSHES = 20
+REFRESH_PUSHES = REFRESH_WINDOWS
 
 
 class AgentDaemon:

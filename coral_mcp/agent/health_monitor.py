@@ -2,7 +2,7 @@
 
 A check runs when its interval has passed (checked at each sample). Its result becomes
 series of its service (`health_up`, `health_latency_ms`, `health_status`,
-`health_body_bytes`, `health_component_up:NAME`) and, when the verdict changes, a
+`health_body_bytes`, `component_health:NAME`) and, when the verdict changes, a
 `health_flip` event; a new version in the health body is a `deploy` event.
 """
 
@@ -16,6 +16,7 @@ from typing import TypeVar
 from coral_mcp.agent.collectors.health import HealthChecker, HealthResult
 from coral_mcp.models import Event, EventKind, Sample, Severity
 from coral_mcp.models.checks import HealthCheckSpec
+from coral_mcp.models.metrics import component_health
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -138,7 +139,7 @@ def _samples(now_s: float, spec: HealthCheckSpec, result: HealthResult) -> list[
     if result.body_bytes is not None:
         samples.append(Sample(now_s, service, "health_body_bytes", float(result.body_bytes)))
     samples += [
-        Sample(now_s, service, f"health_component_up:{name}", 1.0 if ok else 0.0)
+        Sample(now_s, service, component_health(name), 1.0 if ok else 0.0)
         for name, ok in result.components
     ]
     return samples

@@ -1,9 +1,10 @@
 """Identity and names of auto-discovered services, stable across restarts.
 
-A name the application gives itself (`CORAL_SERVICE_NAME` from Coral's SDK, or
-OpenTelemetry's `OTEL_SERVICE_NAME`, in its environment) or its systemd unit names a
-service outright: every process carrying it belongs to it. Other listening processes
-are told apart by what they run (executable, or script for interpreters), their
+A name the application gives itself (`CORAL_SERVICE_NAME` or OpenTelemetry's
+`OTEL_SERVICE_NAME` in its environment, else the `service=` of Coral's SDK when its
+endpoint answers by the time the process is first seen listening) or its systemd unit
+names a service outright: every process carrying it belongs to it. Other listening
+processes are told apart by what they run (executable, or script for interpreters), their
 working directory and their lowest listening port: workers of one server share all
 three, while three `python app.py` in three directories are three services. Their
 names are short and readable: the program's name (`app`), and when another service
@@ -14,7 +15,7 @@ service.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from coral_mcp.agent.collectors.processes import ProcessInfo, clean_name, service_name_for
 from coral_mcp.agent.collectors.procfs import ProcFS
@@ -27,8 +28,10 @@ Identity = tuple[str, str | None, int | None]
 
 
 class ServiceNamer:
-    def __init__(self, procfs: ProcFS) -> None:
+    def __init__(self, procfs: ProcFS, sdk_name: Callable[[int], str | None] | None = None) -> None:
+        """`sdk_name(pid)`: the service name the process's SDK reports, or None."""
         self._procfs = procfs
+        self._sdk_name = sdk_name
         self._cache: dict[tuple[int, str, tuple[str, ...]], tuple[str, bool]] = {}
         self._names: dict[Identity, str] = {}
         self._pid_names: dict[int, str] = {}
@@ -48,6 +51,10 @@ class ServiceNamer:
         """(name, given): given when the application or its unit chose it."""
         for variable in NAME_VARIABLES:
             value = clean_name(self._procfs.environ_value(process.pid, variable) or "")
+            if value:
+                return value, True
+        if self._sdk_name is not None:
+            value = clean_name(self._sdk_name(process.pid) or "")
             if value:
                 return value, True
         unit = self._procfs.systemd_unit(process.pid)

@@ -2,7 +2,7 @@
 
 For every watched service the monitor asks the SDK endpoint of its processes (the
 lowest pid that has one answers) and reports:
-- a `health_component_up:NAME` series per component (1 healthy, 0 not);
+- a `component_health:NAME` series per component (1 healthy, 0 not);
 - a `service_info` event when the SDK is first seen and whenever its version or build
   changes, carrying `version`, the build fields and the SDK's own service name;
 - a `deploy` event when the version or commit changes, carrying both, old and new;
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from coral_mcp.agent.collectors.sdk import SdkInfo, SdkProbe
 from coral_mcp.models import Event, EventKind, Sample, Severity
+from coral_mcp.models.metrics import component_health
 
 
 @dataclass(slots=True)
@@ -55,7 +56,7 @@ class SdkMonitor:
             if info is None:
                 continue
             samples += [
-                Sample(now_s, name, f"health_component_up:{c.name}", 1.0 if c.healthy else 0.0)
+                Sample(now_s, name, component_health(c.name), 1.0 if c.healthy else 0.0)
                 for c in info.components
             ]
             events += self._changes(int(now_s * 1000), name, info)

@@ -110,7 +110,8 @@ class Sensor:
         self._scanner = SocketScanner(ps, walk_every_s=settings.socket_scan_s, clock=clock)
         self._cgroups = CgroupReader(procfs, settings.cgroup_root)
         self._systemd = SystemdUnits(settings.systemctl)
-        self._namer = ServiceNamer(procfs)
+        self.sdk = SdkMonitor(SdkProbe(settings.proc_root))
+        self._namer = ServiceNamer(procfs, self.sdk.probe.service_name)
         self._lifecycle = LifecycleTracker(self._exit_status, procfs.systemd_unit)
         self.health = HealthMonitor(settings.health_checks)
         self.scraper = Scraper(settings.scrapes)
@@ -123,7 +124,6 @@ class Sensor:
             else None
         )
         self._deployed_at: dict[str, float] = {}
-        self.sdk = SdkMonitor(SdkProbe(settings.proc_root))
         self._host = HostSampler(ps, procfs) if settings.host_metrics else None
         self._rates = Rates()
         self._table = SocketTable()

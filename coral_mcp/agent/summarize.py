@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from operator import itemgetter
 
 from coral_mcp.models import MetricSummary, Sample, SummaryWindow
+from coral_mcp.models.metrics import DEAD_BAND_ABSOLUTE, DEAD_BAND_RELATIVE, absolute_band
 
 _TIME = itemgetter(0)
 
@@ -59,24 +60,20 @@ def summarize(samples: Iterable[Sample], start_ms: int, end_ms: int) -> SummaryW
 
 SeriesKey = tuple[str, str]
 
-#: Wider dead bands (absolute) for series that jitter without meaning: the kernel's
-#: round-trip time on a fast link moves by fractions of a millisecond, a caller's wait
-#: by a few milliseconds. Keyed by metric name (before any `@peer`).
-ABSOLUTE_BANDS = {"tcp_rtt_ms": 1.0, "tcp_wait_ms": 20.0}
-
 
 def drop_unchanged(
     window: SummaryWindow,
     last_sent: dict[SeriesKey, tuple[float, int]],
     refresh_every: int,
-    relative: float = 0.05,
-    absolute: float = 0.1,
+    relative: float = DEAD_BAND_RELATIVE,
+    absolute: float = DEAD_BAND_ABSOLUTE,
 ) -> tuple[SummaryWindow, dict[SeriesKey, tuple[float, int]]]:
     """Leave out series that stayed near the value last sent, to keep pushes small.
 
     A series is left out when its window's min, max and last all lie within a dead band
     around the `last` value most recently sent for it: `relative` of that value, or
-    `absolute` (ABSOLUTE_BANDS for jittery series), whichever is wider. It is sent
+    `absolute` (`models.metrics.absolute_band`: wider for jittery series, a millisecond
+    for durations in seconds), whichever is wider. It is sent
     anyway once every `refresh_every` windows, so the colony never goes long without
     hearing of it. `last_sent` maps a series to (last value sent, windows since then);
     the updated map is returned with the compacted window. A series absent from a
@@ -90,7 +87,7 @@ def drop_unchanged(
         previous = last_sent.get(key)
         if previous is not None and previous[1] + 1 < refresh_every:
             reference, age = previous
-            floor = ABSOLUTE_BANDS.get(summary.metric.split("@", 1)[0], absolute)
+            floor = absolute_band(summary.metric, absolute)
             band = max(abs(reference) * relative, floor)
             if all(abs(v - reference) <= band for v in (summary.min, summary.max, summary.last)):
                 state[key] = (reference, age + 1)

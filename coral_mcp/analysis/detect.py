@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from coral_mcp.analysis.changepoint import MIN_SEGMENT, change_point, linear_trend
 from coral_mcp.analysis.changepoint import seconds_to_limit as time_to_limit
-from coral_mcp.analysis.metric_names import MetricClass, metric_class
+from coral_mcp.analysis.metric_names import MetricClass, metric_class, resolution
 from coral_mcp.analysis.robust import (
     ABSOLUTE_FLOOR,
     RELATIVE_FLOOR,
@@ -72,6 +72,9 @@ class Series:
     metric: str
     ts_s: FloatArray
     values: FloatArray
+    #: How precisely the values are known (0: as given): a series an agent held steady
+    #: within a dead band is known to about half the band, and no spread is smaller.
+    resolution: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,19 +146,26 @@ def detect_series(
         return _stopped(series, end_s)
     cp = change_point(x)
     # Too short a stretch before the change point is no reference: use the whole series.
-    stats = reference_stats(x[:cp] if cp is not None and cp >= SHORT_REFERENCE else x)
+    reference = x[:cp] if cp is not None and cp >= SHORT_REFERENCE else x
+    stats = reference_stats(reference, _floor(series))
     if learned is not None and learned.spread > stats.spread:
         stats = Robust(stats.center, learned.spread, stats.samples)
     return _excursion(series, stats, THRESHOLD, limit)
 
 
-def reference_stats(reference: FloatArray) -> Robust:
-    """Robust centre and spread of a normal reference; a short one (a new colony, a
-    few windows) gets a wider spread floor, as its MAD may be small by chance."""
+def _floor(series: Series) -> float:
+    return max(resolution(series.metric), series.resolution)
+
+
+def reference_stats(reference: FloatArray, floor: float = 0.0) -> Robust:
+    """Robust centre and spread of a normal reference, the spread at least `floor` (the
+    metric's resolution); a short one (a new colony, a few windows) gets a wider spread
+    floor, as its MAD may be small by chance."""
     stats = robust_stats(reference)
     if reference.size < MIN_REFERENCE:
-        floor = SHORT_RELATIVE_FLOOR * abs(stats.center)
-        stats = Robust(stats.center, max(stats.spread, floor), stats.samples)
+        floor = max(floor, SHORT_RELATIVE_FLOOR * abs(stats.center))
+    if floor > stats.spread:
+        stats = Robust(stats.center, floor, stats.samples)
     return stats
 
 
@@ -193,7 +203,7 @@ def detect_at(
     if stale(series, end_s):
         return _stopped(series, end_s)
     reference = x[before]
-    stats = reference_stats(reference)
+    stats = reference_stats(reference, _floor(series))
     if learned is not None and learned.spread > stats.spread:
         stats = Robust(stats.center, learned.spread, stats.samples)
     z = robust_z(x, stats)
@@ -206,16 +216,16 @@ def detect_at(
     return replace(found, chronic=_chronic(series, before, reference, stats, found))
 
 
-def change_score(series: Series, onset_s: float) -> float:
+def change_score(series: Series, onset_s: float, rise: bool = False) -> float:
     """The largest robust z persisting AT_RUN samples after `onset_s` against what came
     before it, anomalous or not (0 with too little on either side): a weak signal, for
-    suspects whose fault barely shows."""
+    suspects whose fault barely shows. `rise`: upward changes only."""
     ts, x = series.ts_s, series.values
     before = ts < onset_s - median_step_s(ts) / 2
     if int(before.sum()) < AT_REFERENCE or int((~before).sum()) < AT_RUN:
         return 0.0
-    z = robust_z(x[~before], reference_stats(x[before]))
-    pz = persistent(z, AT_RUN)
+    z = robust_z(x[~before], reference_stats(x[before], _floor(series)))
+    pz = persistent(np.maximum(z, 0.0) if rise else z, AT_RUN)
     return float(pz.max()) if pz.size else 0.0
 
 

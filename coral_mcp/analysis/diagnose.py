@@ -17,6 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from coral_mcp.analysis.attribution import SLOWED_Z, Slowdowns
 from coral_mcp.analysis.baselines import baseline_at
 from coral_mcp.analysis.detect import (
     MetricAnomaly,
@@ -24,12 +27,24 @@ from coral_mcp.analysis.detect import (
     change_score,
     detect_at,
     detect_series,
+    median_step_s,
     stale,
     worth_a_look,
 )
-from coral_mcp.analysis.metric_names import HOST_SERVICE, is_host_level, is_limit, limit_of
+from coral_mcp.analysis.metric_names import (
+    HOST_SERVICE,
+    MetricClass,
+    is_bookkeeping,
+    is_dependency_latency,
+    is_host_level,
+    is_limit,
+    limit_of,
+    metric_class,
+)
 from coral_mcp.analysis.ranking import (
     FAULT_EVENTS,
+    SAME_TIME_S,
+    SAME_TIME_STEPS,
     Candidate,
     none_confidence,
     rank_candidates,
@@ -78,7 +93,7 @@ def diagnose(
     looked = [
         s
         for s, look in zip(series, worth_a_look(series), strict=True)
-        if not is_limit(s.metric) and (look or stale(s, end_s))
+        if not is_limit(s.metric) and not is_bookkeeping(s.metric) and (look or stale(s, end_s))
     ]
 
     def base(s: Series) -> Robust | None:
@@ -114,7 +129,13 @@ def diagnose(
             memo[service] = max(changes, default=0.0)
         return memo[service]
 
-    ranked = rank_candidates(found, events, graph, hint_s, services, weak)
+    same_time = min(SAME_TIME_S, SAME_TIME_STEPS * _sampling_step_s(series))
+    slowdowns = None if onset is None else _slowdowns(by_service, onset)
+    ranked = rank_candidates(found, events, graph, hint_s, services, weak, same_time, slowdowns)
+    if symptom_service is None and not any(c.anomalies or c.faults or c.events for c in ranked):
+        # Nothing asked about, and nothing that changed can be a cause (only host-wide
+        # context, throughput, drops in activity, chronic oddities): no incident.
+        ranked = []
     symptom = Symptom(services, symptom_metric, onset, symptom_service is None, note)
     return Diagnosis(
         symptom,
@@ -124,6 +145,32 @@ def diagnose(
         len(series),
         len({s.service for s in series}),
     )
+
+
+def _sampling_step_s(series: Sequence[Series]) -> float:
+    """The typical step between samples (the median of the series' median steps)."""
+    steps = [median_step_s(s.ts_s) for s in series if s.ts_s.size > 1]
+    return float(np.median(steps)) if steps else SAME_TIME_S
+
+
+def _slowdowns(by_service: Mapping[str, Sequence[Series]], onset_s: float) -> Slowdowns:
+    """Each service's largest rise at the onset of the latency of its outgoing calls, and,
+    for the services whose calls slowed, of the latency it serves with (what latency
+    attribution along the call graph reads; nothing more is computed)."""
+
+    def rise(service: str, outgoing: bool) -> float | None:
+        found = [
+            change_score(s, onset_s, rise=True)
+            for s in by_service.get(service, ())
+            if metric_class(s.metric) is MetricClass.LATENCY
+            and is_dependency_latency(s.metric) is outgoing
+        ]
+        return max(found) if found else None
+
+    calls = {s: z for s in by_service if (z := rise(s, True)) is not None}
+    slowed = [s for s, z in calls.items() if z >= SLOWED_Z]
+    served = {s: z for s in slowed if (z := rise(s, False)) is not None}
+    return Slowdowns(calls, served, onset_s)
 
 
 def _symptom_anomaly(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from coral_mcp.analysis.detect import MetricAnomaly
-from coral_mcp.analysis.metric_names import MetricClass, metric_class
+from coral_mcp.analysis.metric_names import MetricClass, is_dependency_latency, metric_class
 from coral_mcp.analysis.ranking import Candidate
 from coral_mcp.models import Event
 from coral_mcp.models.intelligence import EvidenceItem, FaultKind, Hypothesis
@@ -23,10 +23,25 @@ def _at(ts_s: float) -> datetime:
     return datetime.fromtimestamp(ts_s, UTC)
 
 
+#: Services named in one piece of evidence at most (a colony may have thousands).
+NAMED = 10
+
+
+def named(services: Sequence[str], most: int = NAMED) -> str:
+    """`services` as 'a, b, c', the first `most` of them and how many more."""
+    shown = ", ".join(services[:most])
+    left = len(services) - most
+    return f"{shown} and {left} more" if left > 0 else shown
+
+
 #: A process fault this close to a deploy of the same service is part of the deploy.
 DEPLOY_RESTART_S = 120.0
 #: Event kinds that are a process failing (a restart is the recovery, not a failure).
 FAILURES = frozenset({"crash", "oom_kill", "exit"})
+#: Changes listed first among the evidence (the change that came before the symptom).
+PRIORS_FIRST = frozenset({"deploy", "oom_kill"})
+#: Event kinds that are a service running again.
+COMEBACKS = frozenset({"restart", "start", "deploy"})
 
 
 def failures(events: Sequence[Event]) -> list[Event]:
@@ -56,20 +71,32 @@ def fault_kind(c: Candidate, symptom_metric: str | None = None) -> FaultKind:
         return FaultKind.CRASH_LOOP
     if "deploy" in kinds:
         return FaultKind.BAD_DEPLOY
+    if failed and not _back_after(failed[-1], _all_events(c)) and (c.explained or c.lost_by):
+        # It stopped and has not come back while the services calling it suffer.
+        return FaultKind.DEPENDENCY_DOWN
     if failed:
         return FaultKind.CRASH
-    if stopped or "health_flip" in kinds or c.lost_by:
+    if stopped or c.lost_by:
         return FaultKind.DEPENDENCY_DOWN
     if classes & {MetricClass.FDS, MetricClass.CONNECTIONS}:
         return FaultKind.RESOURCE_EXHAUSTION
     if classes & {MetricClass.CPU, MetricClass.THROTTLE}:
         return FaultKind.CPU_SATURATION
+    if "health_flip" in kinds:
+        # Unhealthy with no resource to blame (a busy process may fail its health
+        # check too: its CPU, above, is then the more specific answer).
+        return FaultKind.DEPENDENCY_DOWN
     if MetricClass.ERRORS in classes and MetricClass.LATENCY not in classes:
         return FaultKind.ERROR_SPIKE
     asked = metric_class(symptom_metric) if symptom_metric else None
     if asked is MetricClass.ERRORS or (asked is None and _errors_around(c)):
         return FaultKind.ERROR_SPIKE
     return FaultKind.LATENCY
+
+
+def _back_after(failure: Event, events: Sequence[Event]) -> bool:
+    """The service started again (a restart, a deploy) after `failure`."""
+    return any(e.kind in COMEBACKS and e.ts_ms >= failure.ts_ms for e in events)
 
 
 def _noisy_neighbour(c: Candidate) -> bool:
@@ -96,13 +123,23 @@ def to_hypothesis(c: Candidate, symptom_metric: str | None = None) -> Hypothesis
         kind=kind,
         confidence=round(c.confidence, 3),
         onset=None if c.onset_s is None else _at(c.onset_s),
-        evidence=tuple(_evidence(c)),
+        evidence=tuple(_evidence(c, kind)),
         counter_evidence=tuple(_counter(c)),
         recommendation=recommend(c, kind),
     )
 
 
-def _evidence(c: Candidate) -> list[EvidenceItem]:
+#: The metric classes a fault kind rests on: its evidence is listed first.
+KIND_CLASSES: dict[FaultKind, frozenset[MetricClass]] = {
+    FaultKind.CPU_SATURATION: frozenset({MetricClass.CPU, MetricClass.THROTTLE}),
+    FaultKind.MEMORY_LEAK: frozenset({MetricClass.MEMORY}),
+    FaultKind.RESOURCE_EXHAUSTION: frozenset({MetricClass.FDS, MetricClass.CONNECTIONS}),
+    FaultKind.LATENCY: frozenset({MetricClass.LATENCY}),
+    FaultKind.ERROR_SPIKE: frozenset({MetricClass.ERRORS}),
+}
+
+
+def _evidence(c: Candidate, kind: FaultKind) -> list[EvidenceItem]:
     onset = _at(c.onset_s) if c.onset_s is not None else None
     # A process failure is the first evidence, with or without a metric anomaly.
     failed = failures(_all_events(c))
@@ -110,14 +147,16 @@ def _evidence(c: Candidate) -> list[EvidenceItem]:
         EvidenceItem(_at(e.ts_ms / 1000), e.service, e.kind, None, e.message or e.kind)
         for e in sorted(failed, key=lambda e: e.ts_ms)[:5]
     ]
-    items += [
-        EvidenceItem(_at(a.onset_s), a.service, a.metric, a.value, f"{a.kind}: {a.detail}")
-        for a in sorted(c.anomalies, key=lambda a: -a.score)[:5]
-    ]
+    # Then the change that came before it (deploy, restart, health flip), then metrics:
+    # those the fault kind rests on first (a CPU burn's CPU before the slower answers).
     items += [
         EvidenceItem(_at(e.ts_ms / 1000), e.service, e.kind, None, e.message or e.kind)
-        for e in sorted(c.events, key=lambda e: e.ts_ms)[:5]
+        for e in sorted(c.events, key=lambda e: (e.kind not in PRIORS_FIRST, e.ts_ms))[:5]
         if e not in failed
+    ]
+    items += [
+        EvidenceItem(_at(a.onset_s), a.service, a.metric, a.value, f"{a.kind}: {a.detail}")
+        for a in sorted(c.anomalies, key=lambda a: (not _supports(a, kind), -a.score))[:5]
     ]
     items += [
         EvidenceItem(
@@ -139,14 +178,25 @@ def _evidence(c: Candidate) -> list[EvidenceItem]:
         EvidenceItem(_at(e.ts_ms / 1000), e.service, e.kind, None, e.message) for e in c.lost_by[:3]
     ]
     if onset is not None and c.healthy_dependencies:
-        deps = ", ".join(c.healthy_dependencies)
+        deps = named(c.healthy_dependencies)
         items.append(
             EvidenceItem(
                 onset, c.service, "topology", None, f"its dependencies are healthy: {deps}"
             )
         )
-    if onset is not None and c.explained:
-        callers = ", ".join(c.explained)
+    if onset is not None and c.explained and c.role == "suspect":
+        items.append(
+            EvidenceItem(
+                onset,
+                c.service,
+                "topology",
+                float(len(c.explained)),
+                "latency attribution: the outgoing calls of its callers slowed at the onset"
+                f" ({named(c.explained)}) while its own metrics barely moved",
+            )
+        )
+    elif onset is not None and c.explained:
+        callers = named(c.explained)
         n = float(len(c.explained))
         items.append(
             EvidenceItem(
@@ -166,7 +216,7 @@ def _counter(c: Candidate) -> list[EvidenceItem]:
         EvidenceItem(
             onset, d, "topology", None, f"dependency {d} was anomalous no later than {c.service}"
         )
-        for d in c.anomalous_dependencies
+        for d in c.anomalous_dependencies[:NAMED]
     ]
     items += [
         EvidenceItem(
@@ -174,11 +224,21 @@ def _counter(c: Candidate) -> list[EvidenceItem]:
             a.service,
             a.metric,
             a.value,
-            f"not counted: {a.chronic or 'throughput moves with load or upstream failures'}"
-            f" ({a.detail})",
+            f"not counted: {_not_counted(a)} ({a.detail})",
         )
         for a in sorted(c.context, key=lambda a: -a.score)[:3]
     ]
+    if c.unchanged_callers:
+        items.append(
+            EvidenceItem(
+                onset,
+                c.service,
+                "topology",
+                float(len(c.unchanged_callers)),
+                "callers whose outgoing calls kept their usual latency: "
+                + ", ".join(c.unchanged_callers),
+            )
+        )
     if c.role == "off":
         items.append(
             EvidenceItem(onset, c.service, "topology", None, "not among the symptom's dependencies")
@@ -198,6 +258,22 @@ def _counter(c: Candidate) -> list[EvidenceItem]:
             EvidenceItem(onset, c.service, "metrics", 0.0, "no metric left its normal range")
         )
     return items
+
+
+def _supports(a: MetricAnomaly, kind: FaultKind) -> bool:
+    """The anomaly is of a class the fault kind rests on (listed before the rest)."""
+    return metric_class(a.metric) in KIND_CLASSES.get(kind, frozenset())
+
+
+def _not_counted(a: MetricAnomaly) -> str:
+    """Why an anomaly of the candidate is context rather than cause evidence."""
+    if a.chronic:
+        return a.chronic
+    if is_dependency_latency(a.metric):
+        return "the latency of its own outgoing calls is evidence about what it calls"
+    if a.direction < 0 and a.kind != "stopped":
+        return "a fall: less was asked of it"
+    return "throughput moves with load or upstream failures"
 
 
 def _deploy(events: Sequence[Event]) -> Event | None:

@@ -13,7 +13,9 @@ effect, not a cause on its own.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
+from functools import lru_cache
 
 LIMIT_SUFFIX = "_limit"
 #: The agent's pseudo-service for host-wide series.
@@ -36,6 +38,9 @@ class MetricClass(StrEnum):
 
 _PATTERNS: tuple[tuple[MetricClass, tuple[str, ...]], ...] = (
     (MetricClass.THROTTLE, ("throttl",)),
+    # connections opened or closed per second: churn moves with traffic
+    (MetricClass.THROUGHPUT, ("_opened", "_closed", "accepted")),
+    (MetricClass.ERRORS, ("connect_fail",)),
     (MetricClass.CPU, ("cpu",)),
     (MetricClass.MEMORY, ("rss", "mem", "heap")),
     (MetricClass.FDS, ("fds", "file_desc", "open_files")),
@@ -46,12 +51,66 @@ _PATTERNS: tuple[tuple[MetricClass, tuple[str, ...]], ...] = (
 )
 
 
+#: `wait_ms<-api`: a callee's series made from what its caller api measured of it
+#: (analysis.peers); the caller's name says nothing about the class.
+FROM_CALLER = "<-"
+#: The count of a latency histogram or summary (`..._seconds_count`): how many requests
+#: were timed, i.e. throughput.
+_TIMED_COUNT = re.compile(r"(seconds|_ms|milliseconds|duration|latency)_count")
+#: A status-code label of a server error (`code="503"`, `status="5xx"`).
+_SERVER_ERROR = re.compile(r'(code|status)(_code)?="5(\d\d|xx)"')
+
+
+@lru_cache(maxsize=8192)
 def metric_class(name: str) -> MetricClass:
-    lowered = name.lower()
+    lowered = name.lower().split(FROM_CALLER, 1)[0]
+    if _SERVER_ERROR.search(lowered):
+        return MetricClass.ERRORS
+    if _TIMED_COUNT.search(lowered):
+        return MetricClass.THROUGHPUT
     for cls, needles in _PATTERNS:
         if any(needle in lowered for needle in needles):
             return cls
     return MetricClass.OTHER
+
+
+#: Counts of things (one more or less is the smallest change they can make) and the
+#: percent of a core (the kernel's clock ticks make an idle process's CPU jump by
+#: fractions of a percent): half a unit is the least spread their noise can have.
+_COUNTED = frozenset({MetricClass.FDS, MetricClass.CONNECTIONS})
+_COUNT_NAMES = ("processes", "threads")
+HALF_UNIT = 0.5
+
+
+def resolution(name: str) -> float:
+    """The least spread the metric's noise can have, from its class and unit: a change of
+    a few of these is the smallest that means anything (0: no such floor known)."""
+    lowered = name.lower().split(FROM_CALLER, 1)[0]
+    cls = metric_class(name)
+    if cls in _COUNTED or lowered in _COUNT_NAMES:
+        return HALF_UNIT
+    if cls is MetricClass.CPU and ("percent" in lowered or "pct" in lowered):
+        return HALF_UNIT
+    return 0.0
+
+
+#: The agent's records of how it observed a service, not of the service: how many
+#: Prometheus series it kept or dropped, the size of a health answer, when the process
+#: started (a restart is an event of its own).
+BOOKKEEPING = frozenset(
+    {
+        "prom_series",
+        "prom_series_dropped",
+        "health_body_bytes",
+        "start_time_s",
+        "prom:process_start_time_seconds",
+    }
+)
+
+
+def is_bookkeeping(name: str) -> bool:
+    """A series about the observing, never evidence about the service."""
+    return name in BOOKKEEPING
 
 
 def is_limit(name: str) -> bool:
@@ -88,10 +147,11 @@ _DEPENDENCY_WORDS = (
 )
 
 
+@lru_cache(maxsize=8192)
 def is_dependency_latency(metric: str) -> bool:
     """Latency a service sees as a client of its dependencies (its outgoing calls): it
     says "what I call is slow", evidence about the callees rather than the caller."""
-    lowered = metric.lower()
+    lowered = metric.lower().split(FROM_CALLER, 1)[0]
     return metric_class(metric) is MetricClass.LATENCY and any(
         w in lowered for w in _DEPENDENCY_WORDS
     )

@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+from coral_mcp.analysis.attribution import Attribution, Slowdowns, attribute
 from coral_mcp.analysis.detect import THRESHOLD, MetricAnomaly
 from coral_mcp.analysis.metric_names import (
     HOST_SERVICE,
@@ -36,8 +37,10 @@ from coral_mcp.models import Event
 #: Changes this long before an onset (or shortly after) count as its prior.
 PRIOR_BEFORE_S = 900.0
 PRIOR_AFTER_S = 120.0
-#: Onsets this close count as simultaneous (propagation within a few samples).
+#: Onsets this close count as simultaneous (propagation within a few samples): at most
+#: SAME_TIME_S, and SAME_TIME_STEPS sampling steps where samples are denser.
 SAME_TIME_S = 60.0
+SAME_TIME_STEPS = 3
 #: Weight of each change kind as a prior.
 PRIORS = {
     "deploy": 2.5,
@@ -64,8 +67,13 @@ HINT_WEIGHT = 0.5
 #: throughput only: reported, but not enough to rank a service first.
 CHRONIC_WEIGHT = 0.25
 EFFECT_WEIGHT = 0.5
-#: A suspect's score: ROOT_BONUS + SUSPECT_SHARE x the waiting caller's severity +
-#: WEAK_WEIGHT x log1p(its own weak change at the onset).
+#: A suspect's score: ROOT_BONUS + ATTRIBUTION_WEIGHT x the attribution's agreement (at
+#: most MAX_AGREEMENT: callers' slowdowns are not independent evidence — in a broad
+#: slowdown a callee of many callers agrees with many of them by chance — so beyond two
+#: agreeing callers more add nothing) + SUSPECT_SHARE x log1p(the largest slowdown it
+#: explains) + WEAK_WEIGHT x log1p(its own weak change at the onset).
+ATTRIBUTION_WEIGHT = 1.0
+MAX_AGREEMENT = 2.0
 SUSPECT_SHARE = 0.5
 WEAK_WEIGHT = 1.0
 #: Softmax temperature and the score of "none of these" (fitted; see the module doc).
@@ -98,6 +106,8 @@ class Candidate:
     weak_score: float = 0.0
     #: Every fault event of the service in the range (crashes after the onset too).
     faults: tuple[Event, ...] = field(default=())
+    #: A suspect's callers whose outgoing latency did not change (counter-evidence).
+    unchanged_callers: tuple[str, ...] = field(default=())
 
 
 def rank_candidates(
@@ -107,10 +117,15 @@ def rank_candidates(
     hint_s: float | None = None,
     symptom: Sequence[str] = (),
     weak: Callable[[str], float] | None = None,
+    same_time_s: float = SAME_TIME_S,
+    slowdowns: Slowdowns | None = None,
 ) -> list[Candidate]:
     """Candidates best first, with confidences summing to at most 1 (the rest is "none
     of these"). `symptom`: the services whose symptom is explained (none: no walk);
-    `weak(service)`: its largest sub-threshold change at the onset (for suspects)."""
+    `weak(service)`: its largest sub-threshold change at the onset (for suspects);
+    `same_time_s`: onsets this close count as simultaneous;
+    `slowdowns`: each service's latency rises at the onset, for latency attribution
+    (analysis/attribution.py) to name callees whose fault barely shows."""
     by_service: dict[str, list[MetricAnomaly]] = {}
     host_wide: list[MetricAnomaly] = []
     for a in anomalies:
@@ -140,68 +155,75 @@ def rank_candidates(
             scope |= graph.dependencies(s)
     out = {}
     for service, found in by_service.items():
-        c = _score(service, found, onsets, causal, events, graph, earliest, hint_s, scope)
+        c = _score(
+            service, found, onsets, causal, events, graph, earliest, hint_s, scope, same_time_s
+        )
         out[service] = replace(c, host=tuple(host_wide)) if host_wide else c
     for c in list(out.values()):
-        if _waits_on_invisible(c, by_service[c.service], events):
+        if _waits_on_invisible(c, by_service[c.service], events, graph):
             out[c.service] = replace(c, score=c.score - ROOT_BONUS - VICTIM_PENALTY, role="waits")
-            for suspect in _suspects(c, graph, causal, out, weak, scope, host_wide):
-                out[suspect.service] = suspect
+    if slowdowns is not None:
+        for fit in attribute(graph, slowdowns.outgoing, slowdowns.served, causal):
+            suspect = _suspect(fit, out.get(fit.service), slowdowns.onset_s, weak, scope, host_wide)
+            if suspect is not None:
+                out[fit.service] = suspect
     ranked = sorted(out.values(), key=lambda c: (-c.score, c.onset_s or math.inf, c.service))
     return _with_confidence(ranked)
 
 
 def _waits_on_invisible(
-    c: Candidate, found: Sequence[MetricAnomaly], events: Sequence[Event]
+    c: Candidate, found: Sequence[MetricAnomaly], events: Sequence[Event], graph: ServiceGraph
 ) -> bool:
     """Its own anomaly is the latency of its outgoing calls (and latency it passes on),
-    no anomalous dependency explains it, and nothing local (resources, errors, a fault
-    event) could: the slow part is a dependency whose fault does not show in metrics."""
+    it calls known services, none of them anomalous, and nothing local (resources,
+    errors, a fault event) could explain it: the slow part is a dependency whose fault
+    does not show in metrics."""
     if c.anomalous_dependencies or _fault_events(c.service, events):
+        return False
+    if not graph.callees(c.service):
         return False
     waits = any(is_dependency_latency(a.metric) and not a.chronic for a in found)
     local = any(metric_class(a.metric) is not MetricClass.LATENCY for a in _causal(found))
     return waits and not local
 
 
-def _suspects(
-    c: Candidate,
-    graph: ServiceGraph,
-    causal: set[str],
-    out: dict[str, Candidate],
+def _suspect(
+    a: Attribution,
+    old: Candidate | None,
+    onset_s: float,
     weak: Callable[[str], float] | None,
     scope: set[str] | None,
     host_wide: Sequence[MetricAnomaly],
-) -> list[Candidate]:
-    """Callees of `c` suspected of an invisible fault, scored by `c`'s severity and
-    their own weak (sub-threshold) change at the onset."""
-    made = []
-    share = SUSPECT_SHARE * _severity(c.anomalies + c.context)
-    for callee in sorted(graph.callees(c.service) - causal):
-        signal = weak(callee) if weak is not None else 0.0
-        score = ROOT_BONUS + share + WEAK_WEIGHT * math.log1p(min(signal, THRESHOLD))
-        if scope is not None and callee not in scope:
-            score -= OFF_PATH_PENALTY
-        old = out.get(callee)
-        if old is not None and old.score >= score:
-            continue
-        made.append(
-            Candidate(
-                callee,
-                score,
-                c.onset_s,
-                old.anomalies if old else (),
-                old.events if old else (),
-                (),
-                (),
-                tuple(sorted({*(old.explained if old else ()), c.service})),
-                context=old.context if old else (),
-                host=tuple(host_wide),
-                role="suspect",
-                weak_score=signal,
-            )
-        )
-    return made
+) -> Candidate | None:
+    """A service suspected of a fault that barely shows, from the latency attribution
+    `a`: scored by the agreement of its callers' slowdowns, the largest of them, and its
+    own weak (sub-threshold) change at the onset."""
+    signal = weak(a.service) if weak is not None else 0.0
+    score = (
+        ROOT_BONUS
+        + ATTRIBUTION_WEIGHT * min(a.score, MAX_AGREEMENT)
+        + SUSPECT_SHARE * math.log1p(min(a.strength, 100.0))
+        + WEAK_WEIGHT * math.log1p(min(signal, THRESHOLD))
+    )
+    if scope is not None and a.service not in scope:
+        score -= OFF_PATH_PENALTY
+    if old is not None and old.score >= score:
+        return None
+    return Candidate(
+        a.service,
+        score,
+        old.onset_s if old and old.onset_s is not None else onset_s,
+        old.anomalies if old else (),
+        old.events if old else (),
+        (),
+        (),
+        a.explained,
+        context=old.context if old else (),
+        host=tuple(host_wide),
+        role="suspect",
+        weak_score=signal,
+        unchanged_callers=a.unchanged,
+    )
 
 
 def _causal(found: Sequence[MetricAnomaly]) -> list[MetricAnomaly]:
@@ -242,6 +264,7 @@ def _score(
     earliest: float | None,
     hint_s: float | None,
     scope: set[str] | None,
+    same_time_s: float,
 ) -> Candidate:
     onset = onsets[service]
     priors = _priors(service, events, onset)
@@ -253,7 +276,7 @@ def _score(
         sorted(
             d
             for d in graph.dependencies(service)
-            if d in causal and _no_later(onsets.get(d), onset)
+            if d in causal and _no_later(onsets.get(d), onset, same_time_s)
         )
     )
     healthy = tuple(sorted(d for d in graph.callees(service) if d not in causal))
@@ -271,7 +294,9 @@ def _score(
         score += FAULT_ON_PATH
     explained = tuple(
         sorted(
-            d for d in graph.dependents(service) if d in onsets and _no_later(onset, onsets.get(d))
+            d
+            for d in graph.dependents(service)
+            if d in onsets and _no_later(onset, onsets.get(d), same_time_s)
         )
     )
     score += EXPLAINS_WEIGHT * math.log1p(len(explained)) * 2
@@ -301,9 +326,9 @@ def _score(
     )
 
 
-def _no_later(first: float | None, second: float | None) -> bool:
-    """`first` began no later than `second` (give or take SAME_TIME_S)."""
-    return first is not None and second is not None and first <= second + SAME_TIME_S
+def _no_later(first: float | None, second: float | None, same_time_s: float) -> bool:
+    """`first` began no later than `second` (give or take `same_time_s`)."""
+    return first is not None and second is not None and first <= second + same_time_s
 
 
 def _priors(service: str, events: Sequence[Event], onset: float | None) -> list[Event]:
@@ -322,7 +347,9 @@ def _first_of_each_kind(events: Sequence[Event]) -> list[Event]:
 
 def _names(event: Event, service: str) -> bool:
     attrs = dict(event.attributes)
-    return attrs.get("peer") == service or service in event.message.split()
+    return service in (attrs.get("peer"), attrs.get("peer_service")) or (
+        service in event.message.split()
+    )
 
 
 def _with_confidence(ranked: list[Candidate]) -> list[Candidate]:

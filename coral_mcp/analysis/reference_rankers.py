@@ -1,8 +1,10 @@
 """Reference root-cause rankers from the literature, for honest side-by-side evaluation.
 
-- **BARO** (Pham et al., FSE 2024, its ranking stage): for every series, the robust z of
-  the values after the onset against the median and inter-quartile range of those
-  before it; a service scores the largest |z| of its series.
+- **BARO** (Pham et al., FSE 2024, its ranking stage, as its published code does it):
+  for every series, scikit-learn's RobustScaler fitted on the values before the onset
+  (median and inter-quartile range; an IQR of zero scales by 1, as RobustScaler does)
+  applied to the values after it; a series scores its largest z (signed: a rise), a
+  service the largest score of its series.
 - **Graph traversal** (the classic microservice RCA walk): services whose BARO score
   reaches TRAVERSAL_Z are anomalous; from the symptom's service (or, without one, from
   every anomalous service nobody anomalous calls) walk to anomalous dependencies; the
@@ -25,8 +27,10 @@ from coral_mcp.analysis.topology import ServiceGraph
 
 #: BARO score at which the traversal counts a service as anomalous.
 TRAVERSAL_Z = 3.0
-#: Floor of the IQR (a constant reference would divide by zero).
-IQR_FLOOR = 1e-9
+#: An IQR below this is taken as zero and scales by 1 (scikit-learn's RobustScaler does
+#: the same: a constant reference would divide by zero; a tiny floor instead would rank
+#: first whatever series happened to be constant before the onset).
+ZERO_IQR = 10 * float(np.finfo(np.float64).eps)
 
 Ranking = list[tuple[str, float]]
 
@@ -42,18 +46,19 @@ def default_onset(series: Sequence[Series]) -> float | None:
 
 
 def baro(series: Sequence[Series], onset_s: float) -> Ranking:
-    """Services by their largest robust z after `onset_s`, best first."""
+    """Services by their largest robust z after `onset_s`, best first (see the module doc)."""
     scores: dict[str, float] = {}
     for s in series:
         before = s.ts_s < onset_s
         if int(before.sum()) < 2 or bool(before.all()):
-            scores.setdefault(s.service, 0.0)
+            scores.setdefault(s.service, -np.inf)
             continue
         ref = s.values[before]
         q1, median, q3 = np.percentile(ref, [25.0, 50.0, 75.0])
-        iqr = max(float(q3 - q1), IQR_FLOOR)
-        z = float(np.max(np.abs(s.values[~before] - median))) / iqr
-        scores[s.service] = max(scores.get(s.service, 0.0), z)
+        iqr = float(q3 - q1)
+        scale = iqr if iqr >= ZERO_IQR else 1.0
+        z = float(np.max(s.values[~before] - median)) / scale
+        scores[s.service] = max(scores.get(s.service, -np.inf), z)
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 

@@ -72,9 +72,12 @@ def closest_names(name: str, known: Iterable[str], n: int = 3) -> list[str]:
 
 def is_cause_evidence(a: MetricAnomaly) -> bool:
     """An anomaly that can make its service a root cause: the service's own, new at the
-    onset, not mere throughput, and not the latency of its own outgoing calls."""
+    onset, a rise (a service doing less, or answering faster, is an effect of less being
+    asked of it; one that went silent is `stopped`), not mere throughput, and not the
+    latency of its own outgoing calls."""
     return (
         not a.chronic
+        and (a.direction > 0 or a.kind == "stopped")
         and not is_host_level(a.service, a.metric)
         and not is_effect(a.metric)
         and not is_dependency_latency(a.metric)

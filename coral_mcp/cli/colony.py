@@ -256,10 +256,20 @@ def start(
 @colony.command("status")
 @colony_options
 @click.option("--json", "as_json", is_flag=True, help="Print the status document as JSON.")
-def status(colony_url: str | None, token: str | None, data_dir: Path | None, as_json: bool) -> None:
+@click.option(
+    "--agents",
+    "agents",
+    type=click.IntRange(0, 1000),
+    default=20,
+    show_default=True,
+    help="Agents listed at most; those not online come first.",
+)
+def status(
+    colony_url: str | None, token: str | None, data_dir: Path | None, as_json: bool, agents: int
+) -> None:
     """Show agents and their state, data freshness, ingestion rate and storage."""
     access = locate(colony_url, token, data_dir)
-    doc = get_json(access, "/api/v1/status")
+    doc = get_json(access, f"/api/v1/status?limit={agents}")
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return
@@ -304,7 +314,7 @@ def render_status(base: str, doc: dict[str, Any]) -> str:
     storage = doc["storage"]
     lines = [
         f"Colony {doc['version']} at {base}, up {human_duration(doc['uptime_s'])}",
-        f"Agents: {len(doc['agents'])} ({states['online']} online, {states['stale']} stale,"
+        f"Agents: {sum(states.values())} ({states['online']} online, {states['stale']} stale,"
         f" {states['offline']} offline)",
     ]
     for agent in doc["agents"]:
@@ -312,6 +322,8 @@ def render_status(base: str, doc: dict[str, Any]) -> str:
             f"  {agent['agent_id']:<24} {agent['hostname']:<16} {agent['state']:<8}"
             f" last seen {agent['last_seen']}"
         )
+    if doc.get("agents_left_out"):
+        lines.append(f"  ... and {doc['agents_left_out']} more (--agents N lists more)")
     lines += [
         f"Services: {doc['services']}; newest data {doc['newest_data'] or 'none yet'}",
         f"Ingest: {doc['ingest']['messages_per_s']:.2f} messages/s,"

@@ -27,6 +27,26 @@ class CoralGroup(click.Group):
             raise SystemExit(130) from None
 
 
+class LazyGroup(CoralGroup):
+    """A CoralGroup whose subcommands, given as {name: "module:attribute"}, are imported
+    only when run, listed or helped: `coral ask` does not pay for the agent's imports."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            import importlib
+
+            module, attribute = self.lazy[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
 def log_level_option(default: str) -> Callable[[FC], FC]:
     """--log-level for a top-level command; logs always go to stderr."""
     return click.option(

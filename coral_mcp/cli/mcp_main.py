@@ -26,7 +26,7 @@ from coral_mcp.cli.common import (
     data_root,
     log_level_option,
 )
-from coral_mcp.cli.rest import colony_options_for, get_json, locate
+from coral_mcp.cli.rest import ColonyAccess, colony_options_for, get_json, locate
 from coral_mcp.colony.running import read_running
 from coral_mcp.log import configure_logging
 from coral_mcp.runner import run_daemon
@@ -57,29 +57,17 @@ def serve(colony_url: str | None, token: str | None, data_dir: Path | None) -> N
     if colony_url or read_running(colony_dir(data_dir)):
         access = locate(colony_url, token, data_dir)
         get_json(access, "/api/v1/status")  # fails here, with the reason, if it cannot work
-        logger.info("serving %s", access.named)
-        _serve_proxy(access.url, access.token)
+        _serve_proxy(access)
     else:
         root = data_root(data_dir)
         run_daemon(lambda stop: _serve_embedded(root, stop))
 
 
-def _serve_proxy(colony_url: str, token: str | None) -> None:
-    from fastmcp.client.transports import StreamableHttpTransport
-    from fastmcp.server import create_proxy
+def _serve_proxy(access: ColonyAccess) -> None:
+    from coral_mcp.cli.stdio_proxy import serve_colony
 
-    from coral_mcp.investigate.colony_client import mcp_url
-    from coral_mcp.server import INSTRUCTIONS
-
-    target = mcp_url(colony_url)
-    logger.info("serving the colony at %s over stdio", target)
-    proxy = create_proxy(
-        StreamableHttpTransport(target, auth=token),
-        name="coral",
-        instructions=INSTRUCTIONS,
-        provider_error_strategy="raise",
-    )
-    proxy.run(transport="stdio", show_banner=False)
+    logger.info("serving %s over stdio", access.named)
+    asyncio.run(serve_colony(access.url, access.token, access.named))
 
 
 async def _serve_embedded(root: Path, stop: asyncio.Event) -> None:

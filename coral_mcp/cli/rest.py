@@ -15,7 +15,6 @@ from click.decorators import FC
 from coral_mcp.cli.common import colony_dir, data_dir_option, data_root
 from coral_mcp.colony.auth import TOKEN_FILE, read_token
 from coral_mcp.colony.running import STATE_FILE, read_running
-from coral_mcp.config import DEFAULT_HTTP_PORT
 from coral_mcp.errors import ColonyUnreachableError, ConfigError, QueryError
 
 TOKEN_ENV = "CORAL_TOKEN"
@@ -62,6 +61,8 @@ def colony_url(value: str) -> str:
     except ValueError:
         parts = parts._replace(netloc="")
     if parts.scheme not in ("http", "https") or not parts.hostname or " " in url:
+        from coral_mcp.config import DEFAULT_HTTP_PORT  # ~0.05 s: for the error only
+
         raise ConfigError(
             f"--colony {value!r} is not a colony URL",
             hint=f"give its HTTP address, e.g. http://127.0.0.1:{DEFAULT_HTTP_PORT}",
@@ -144,25 +145,15 @@ def post_json(access: ColonyAccess, path: str, doc: dict[str, Any]) -> dict[str,
 def _request(
     access: ColonyAccess, method: str, path: str, doc: dict[str, Any] | None
 ) -> dict[str, Any]:
-    import httpx2
+    from coral_mcp.investigate.rest_colony import ColonyHttp
 
-    url = access.url + path
+    http = ColonyHttp(access.url, access.headers, timeout_s=10.0, named=access.named)
     try:
-        response = httpx2.request(method, url, json=doc, headers=access.headers, timeout=10.0)
-    except httpx2.TransportError as exc:
-        raise ColonyUnreachableError(
-            f"cannot reach {access.named}: {type(exc).__name__}",
-            hint="is `coral colony start` or `coral up` running? check --colony",
-        ) from None
-    if response.status_code == 401:
+        status, body = http.request(method, path, doc=doc)
+    finally:
+        http.close()
+    if status == 401:
         raise access.refused()
-    try:
-        body = response.json()
-    except ValueError:
-        raise ColonyUnreachableError(
-            f"{url} did not answer with JSON (HTTP {response.status_code})",
-            hint="check that --colony points at a Coral colony's HTTP port",
-        ) from None
-    if response.status_code >= 400:
-        raise QueryError(str(body.get("error", response.status_code)), hint=body.get("hint"))
-    return dict(body)
+    if status >= 400:
+        raise QueryError(str(body.get("error", status)), hint=body.get("hint"))
+    return body

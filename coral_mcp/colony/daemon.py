@@ -25,6 +25,7 @@ import uvicorn
 from coral_mcp.colony.auth import ASGIApp, load_or_create_token
 from coral_mcp.colony.grpc_auth import ColonyAuthorizer
 from coral_mcp.colony.http_app import MCP_PATH, build_http_app
+from coral_mcp.colony.http_guard import GuardedH11Protocol
 from coral_mcp.colony.ingest import Ingest
 from coral_mcp.colony.queries import StoreQueries
 from coral_mcp.colony.running import STATE_FILE, write_state
@@ -386,6 +387,8 @@ async def _serve_http(app: ASGIApp, sock: socket.socket, stack: contextlib.Async
         timeout_graceful_shutdown=3,
         # Bounded: past this many connections at once, new ones get 503 at once.
         limit_concurrency=HTTP_MAX_CONNECTIONS,
+        # Request heads within http_guard.HEAD_TIMEOUT_S; slow ones give way at the limit.
+        http=GuardedH11Protocol,
         timeout_keep_alive=5,
     )
     server = _EmbeddedServer(config)

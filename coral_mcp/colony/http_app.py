@@ -10,24 +10,26 @@ JSON `{"error": ..., "hint": ...}` with a 4xx status; unknown parameters are ref
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import logging
 import re
 import types
 import typing
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 from fastmcp import FastMCP
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from coral_mcp import __version__
 from coral_mcp.colony.ask_routes import ask_routes
@@ -47,6 +49,11 @@ MCP_PATH = "/mcp"
 MAX_BODY_BYTES = 1024 * 1024
 #: Seconds a request body may take to arrive.
 BODY_TIMEOUT_S = 30.0
+#: MCP sessions open at once (each holds a task and buffers): past it, a client that
+#: opens one more gets 503 "Too many open sessions" until one ends.
+MAX_MCP_SESSIONS = 100
+#: An MCP session with no request for this long is closed (its client opens a new one).
+MCP_SESSION_IDLE_S = 1800.0
 API = "/api/v1"
 
 
@@ -219,15 +226,18 @@ def openapi_document(routes: list[ApiRoute]) -> dict[str, Any]:
 
 
 async def _json_http_error(request: Request, exc: Exception) -> Response:
-    """404/405 as the JSON error document every other answer uses."""
+    """404/405 as the JSON error document every other answer uses (a 405 keeps its
+    Allow header: the methods the path does answer)."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
+    headers = exc.headers if isinstance(exc, HTTPException) else None
     if status == 404:
         error = f"no route {request.url.path}"
         hint = f"the REST API is under {API} (see {API}/openapi.json); MCP is at {MCP_PATH}"
     else:
+        allowed = (headers or {}).get("Allow", "GET")
         error = f"{request.method} is not allowed on {request.url.path}"
-        hint = "the REST API answers GET"
-    return JSONResponse({"error": error, "hint": hint}, status_code=status)
+        hint = f"{request.url.path} answers {allowed}"
+    return JSONResponse({"error": error, "hint": hint}, status_code=status, headers=headers)
 
 
 def _response(description: str, model: str) -> dict[str, Any]:
@@ -265,10 +275,16 @@ def build_http_app(
     async def openapi(request: Request) -> Response:
         return JSONResponse(document)
 
-    mcp_app = mcp.http_app(path=MCP_PATH)
-    # Unknown paths fall through to the MCP app's router: it must answer JSON too.
+    mcp_app = mcp.http_app(path=MCP_PATH, session_idle_timeout=MCP_SESSION_IDLE_S)
     for status in (404, 405):
         mcp_app.add_exception_handler(status, _json_http_error)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with mcp_app.lifespan(app):  # without it every MCP request fails
+            _bound_sessions(mcp_app, MAX_MCP_SESSIONS)
+            yield
+
     app = Starlette(
         exception_handlers={404: _json_http_error, 405: _json_http_error},
         routes=[
@@ -277,12 +293,31 @@ def build_http_app(
             *(Route(r.path, _endpoint(r, data)) for r in routes),
             *ask_routes(data),
             *dashboard.routes(),
-            Mount("/", app=mcp_app),
+            # Only /mcp goes to the MCP app (its one route): a path that exists for other
+            # methods answers 405 with Allow, an unknown one 404, both from this router.
+            Route(MCP_PATH, mcp_app),
         ],
-        lifespan=mcp_app.lifespan,  # without it every MCP request fails
+        lifespan=lifespan,
     )
     bounded = BodyLimit(app, MAX_BODY_BYTES, BODY_TIMEOUT_S)
     return bounded if token is None else BearerAuth(bounded, token, dashboard)
+
+
+def _bound_sessions(mcp_app: Starlette, most: int) -> None:
+    """Cap the MCP app's open sessions at `most` (FastMCP makes its session manager as
+    the app starts, with the SDK's cap of 10,000; it has no parameter for it)."""
+    endpoints = [getattr(route, "endpoint", None) for route in mcp_app.routes]
+    managers = [
+        manager
+        for endpoint in endpoints
+        if isinstance(
+            manager := getattr(endpoint, "session_manager", None), StreamableHTTPSessionManager
+        )
+    ]
+    if not managers:
+        raise RuntimeError("the MCP app has no session manager to bound")
+    for manager in managers:
+        manager.max_sessions = most
 
 
 class BodyLimit:

@@ -82,8 +82,13 @@ class StoreQueries:
     async def metric_names(self, service: str) -> list[str]:
         return await asyncio.to_thread(self._store.metric_names, service)
 
-    async def topology(self) -> TopologyView:
-        return await asyncio.to_thread(self._store.topology, self.now())
+    async def has_service(self, name: str) -> bool:
+        return await asyncio.to_thread(self._store.has_service, name)
+
+    async def topology(
+        self, around: str | None = None, depth: int = 1, limit: int = 500
+    ) -> TopologyView:
+        return await asyncio.to_thread(self._store.topology, self.now(), around, depth, limit)
 
     async def metric_series(
         self, service: str, metric: str, start: datetime, end: datetime, step_s: int
@@ -94,6 +99,9 @@ class StoreQueries:
 
     async def metric_glance(self, service: str, since: datetime) -> list[MetricGlance]:
         return await asyncio.to_thread(self._store.metric_glance, service, since)
+
+    async def recent_metrics(self, service: str, since: datetime) -> list[MetricGlance]:
+        return await asyncio.to_thread(self._store.metric_glance, service, since, True)
 
     async def query_agent(self, agent_id: str, query: DetailQuery, timeout_s: float) -> QueryReply:
         return await self._ingest.query_agent(agent_id, query, timeout_s)
@@ -115,16 +123,19 @@ class StoreQueries:
         views = await asyncio.to_thread(self._store.agents)
         return [AgentStatusView(v, self._ingest.state(v.agent_id).value) for v in views]
 
+    def agent_states(self, agent_ids: Sequence[str]) -> dict[str, str]:
+        return {a: self._ingest.state(a).value for a in agent_ids}
+
     async def status(self) -> ColonyStatusView:
         agents = await self.agents()
-        names = await self.service_names()
+        services = await asyncio.to_thread(self._store.service_count)
         rolled = await asyncio.to_thread(self._store.rolled_up_to)
         messages_per_s, points_per_s = self._ingest.rates()
         return ColonyStatusView(
             version=__version__,
             started_at=self._started_at,
             agents=tuple(agents),
-            services=len(names),
+            services=services,
             messages_per_s=messages_per_s,
             points_per_s=points_per_s,
             disk_bytes=self._store.disk_bytes(),

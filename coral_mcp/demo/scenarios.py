@@ -75,7 +75,7 @@ SCENARIOS: dict[str, Scenario] = {
             " (pg_sleep in the query path)",
             "postgres",
             ("latency",),
-            r"latenc|duration|slow|rtt|_seconds",
+            r"latenc|duration|slow|rtt|wait|_seconds",
             "pg_sleep(0.25) in shop_get_item()",
         ),
         Scenario(

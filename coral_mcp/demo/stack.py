@@ -85,6 +85,8 @@ class Diagnosis:
     result: dict[str, Any]
     questions: int = 0
     history: list[tuple[float, Verdict]] = field(default_factory=list)
+    #: The end of the range of each question asked (RFC 3339), as the colony resolved it.
+    asked: list[str] = field(default_factory=list)
 
 
 Say = Callable[[str], None]
@@ -95,9 +97,15 @@ def _quiet(_message: str) -> None:
 
 
 class Stack:
-    def __init__(self, timing: Timing | None = None, say: Say = _quiet) -> None:
+    def __init__(
+        self, timing: Timing | None = None, say: Say = _quiet, keep: Path | None = None
+    ) -> None:
         self.timing = timing or Timing()
         self.say = say
+        #: Where each scenario's colony data is kept (None: removed with the rest).
+        self.keep = keep
+        self._case: dict[str, Any] | None = None
+        self._kept = 0
         self.workdir = Path(tempfile.mkdtemp(prefix="coral-demo-"))
         self.children = Children(self.workdir)
         self.ports: dict[str, int] = {}
@@ -167,6 +175,7 @@ class Stack:
         if self._supervisor is not None:
             self._supervisor.join(timeout=5)
         self.children.stop_all()
+        self._keep_case()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     # -- parts ----------------------------------------------------------------------
@@ -193,7 +202,29 @@ class Stack:
 
     def _coral_name(self, part: str) -> str:
         """`colony`, `agent-api`, ... of the current generation of Coral processes."""
-        return part if not self._generation else f"{part}-{self._generation}"
+        return self._coral_name_of(self._generation, part)
+
+    @staticmethod
+    def _coral_name_of(generation: int, part: str) -> str:
+        return part if not generation else f"{part}-{generation}"
+
+    def _keep_case(self, colony: str | None = None) -> None:
+        """Move the last scenario's colony data (its DuckDB file) under `keep`, with
+        what was injected when and when Coral was asked: a recorded live case that
+        `benchmarks/demo_replay.py` investigates again offline."""
+        case, self._case = self._case, None
+        if self.keep is None or case is None:
+            return
+        source = self.workdir / (colony or self._coral_name("colony")) / "colony"
+        self._kept += 1
+        target = self.keep / f"{self._kept:02d}-{case['scenario']}"
+        with contextlib.suppress(OSError):
+            target.mkdir(parents=True, exist_ok=True)
+            for name in ("colony.duckdb", "colony.duckdb.wal"):
+                if (source / name).exists():
+                    shutil.copy2(source / name, target / name)
+            (target / "case.json").write_text(json.dumps(case, indent=2))
+            self.say(f"kept {target}")
 
     def _wait_file(self, path: Path, proc: Any, name: str, timeout_s: float = 60) -> Path:
         deadline = time.monotonic() + timeout_s
@@ -283,6 +314,7 @@ class Stack:
         self._start_colony()
         self._start_agents()
         stopping.join()
+        self._keep_case(self._coral_name_of(self._generation - 1, "colony"))
         self._wait_services_seen()
         self.say(f"fresh colony and agents: {self.colony_url}")
 
@@ -399,6 +431,7 @@ class Stack:
             diagnosis.verdict, diagnosis.result = verdict, result
             diagnosis.questions += 1
             diagnosis.history.append((round(elapsed, 1), verdict))
+            diagnosis.asked.append(str(result.get("end", "")))
             top = verdict.top[0] if verdict.top else "no significant anomaly"
             self.say(f"asked Coral after {elapsed:.0f} s: {top}")
             if verdict.correct and scenario is not None:
@@ -442,7 +475,16 @@ class Stack:
             self.fresh_coral()
         reference = self.run_normally(reference_s)
         try:
-            return self.diagnose(scenario, reference)
+            d = self.diagnose(scenario, reference)
+            self._case = {
+                "scenario": scenario.name if scenario else "no_fault",
+                "reference_start": reference.isoformat(),
+                "injected_at": d.injected_at.isoformat(),
+                "asked": d.asked,
+                "correct": d.verdict.correct,
+                "seconds_to_correct": d.seconds_to_correct,
+            }
+            return d
         finally:
             if scenario is not None:
                 self.heal(scenario)

@@ -18,7 +18,8 @@ from typing import Any
 from coral_mcp.analysis.baselines import Baseline, baseline_at, learn_baselines
 from coral_mcp.analysis.detect import MetricAnomaly, detect_against_baseline
 from coral_mcp.analysis.diagnose import Diagnosis, diagnose
-from coral_mcp.analysis.hypotheses import to_hypothesis
+from coral_mcp.analysis.hypotheses import named, to_hypothesis
+from coral_mcp.analysis.peers import callee_series, name_peers
 from coral_mcp.analysis.ranking import PRIOR_BEFORE_S
 from coral_mcp.analysis.symptom import closest_names
 from coral_mcp.analysis.topology import ServiceGraph
@@ -36,6 +37,9 @@ RECENT = timedelta(minutes=15)
 EDGE_FRESHNESS = timedelta(days=1)
 #: Events fetched per investigation at most.
 MAX_EVENTS = 10_000
+#: Anomalies kept with a result (the strongest): a colony of thousands of services can
+#: have tens of thousands at once, and the result is stored and sent whole.
+MAX_ANOMALIES = 200
 
 
 NO_ANOMALY = (
@@ -64,6 +68,7 @@ def investigate(store: ColonyStore, req: Request) -> InvestigationResult:
     try:
         series = st.load_series(cur, req.start, req.end)
         edges = st.load_edges(cur, req.start - EDGE_FRESHNESS)
+        endpoints = st.load_endpoints(cur, req.start - EDGE_FRESHNESS)
         learned = st.baseline_map(
             [b for b in st.load_baselines(cur, None) if b.window_end <= req.start]
         )
@@ -76,6 +81,8 @@ def investigate(store: ColonyStore, req: Request) -> InvestigationResult:
         )
     ]
     graph = ServiceGraph(edges)
+    series += callee_series(series, endpoints, graph)
+    events = name_peers(events, endpoints)
     known = {s.service for s in series} | graph.services() | {e.service for e in events}
     if req.service is not None and req.service not in known:
         return _result(req, started, Outcome.UNKNOWN_SERVICE, (), _unknown(req.service, known))
@@ -88,7 +95,8 @@ def investigate(store: ColonyStore, req: Request) -> InvestigationResult:
         outcome = Outcome.NO_SIGNIFICANT_ANOMALY
     else:
         outcome = Outcome.HYPOTHESES if found.clear else Outcome.NO_CLEAR_ROOT_CAUSE
-    anomalies = tuple(anomaly_views(found.anomalies, req.now))
+    strongest = sorted(found.anomalies, key=lambda a: -a.score)[:MAX_ANOMALIES]
+    anomalies = tuple(anomaly_views(strongest, req.now))
     return _result(req, started, outcome, hypotheses, _summary(found, hypotheses), anomalies)
 
 
@@ -123,7 +131,7 @@ def _unknown(service: str, known: set[str]) -> str:
 
 def _symptom_text(d: Diagnosis) -> str:
     s = d.symptom
-    what = ", ".join(s.services) if s.services else "nothing"
+    what = named(s.services) if s.services else "nothing"
     if s.metric:
         what += f" {s.metric}"
     head = f"symptom {'(inferred) ' if s.inferred else ''}{what}"
@@ -190,8 +198,10 @@ def detect_recent(store: ColonyStore, now: datetime) -> list[AnomalyView]:
     """Live detection: the last RECENT of every series against its learned baseline."""
     cur = store.reader()
     try:
-        series = st.load_series(cur, now - RECENT, now)
         learned = st.baseline_map(st.load_baselines(cur, None))
+        # Nothing learned yet (a young colony): no series to load (at 10,000 services
+        # that is millions of rows a minute for nothing).
+        series = st.load_series(cur, now - RECENT, now) if learned else []
     finally:
         cur.close()
     found = []

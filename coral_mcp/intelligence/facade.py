@@ -35,6 +35,8 @@ T = TypeVar("T")
 
 #: Default investigation range: the last hour.
 DEFAULT_RANGE = timedelta(hours=1)
+#: Services and anomaly ids a correlated group keeps at most (its investigation has more).
+GROUP_NAMES = 20
 
 
 class Intelligence:
@@ -141,8 +143,8 @@ class Intelligence:
             if result.anomalies
             else result.start,
             window_end=result.end,
-            services=tuple(sorted({a.service for a in result.anomalies})),
-            anomaly_ids=tuple(a.id for a in result.anomalies),
+            services=tuple(sorted({a.service for a in result.anomalies}))[:GROUP_NAMES],
+            anomaly_ids=tuple(a.id for a in result.anomalies)[:GROUP_NAMES],
             top_hypothesis=(
                 f"{top.kind} in {top.service} ({top.confidence:.2f}): {top.recommendation}"
             ),

@@ -202,19 +202,31 @@ def write_ops(case: Case) -> tuple[list[WriteOp], float, float]:
     step = float(np.median(np.diff(uniq))) if uniq.size > 1 else 60.0
     first, last = float(uniq[0]), float(uniq[-1]) + step
     ops: list[WriteOp] = [RegisterAgent(AGENT, "replay", "replay", 1, "", (), round(first * 1000))]
-    windows: dict[float, list[MetricSummary]] = {}
+    windows: dict[float, dict[tuple[str, str], MetricSummary]] = {}
     for t, service, metric, v in case.metrics:
-        windows.setdefault(t, []).append(MetricSummary(service, metric, v, v, v, v, v, 1))
+        windows.setdefault(t, {})[(service, metric)] = MetricSummary(
+            service, metric, v, v, v, v, v, 1
+        )
+    # A recorded value missing from a window is sent as +inf: replayed data is not an
+    # agent's (which leaves out what stayed unchanged), so nothing is to be filled in.
+    keys = sorted({(service, metric) for _, service, metric, _ in case.metrics})
     seq = 0
     for t in sorted(windows):
         seq += 1
         start_ms = round(t * 1000)
-        window = SummaryWindow(start_ms, start_ms + round(step * 1000), tuple(windows[t]))
+        have = windows[t]
+        rows = tuple(have.get(k) or _missing(*k) for k in keys)
+        window = SummaryWindow(start_ms, start_ms + round(step * 1000), rows)
         ops.append(StoreSummaries(AGENT, seq, window))
     if case.events:
         seq += 1
         ops.append(StoreEvents(AGENT, seq, EventBatch(case.events), round(last * 1000)))
     return ops, first, last
+
+
+def _missing(service: str, metric: str) -> MetricSummary:
+    inf = math.inf
+    return MetricSummary(service, metric, inf, inf, inf, inf, inf, 0)
 
 
 async def import_case(case: Case, store: ColonyStore, writer: Writer) -> tuple[float, float]:

@@ -140,6 +140,19 @@ async def focus_of(
     return named or (inherited if inherited in names else None), listed
 
 
+#: Intents whose answer describes now, whatever --since says.
+NOW_INTENTS = frozenset({"services", "topology", "overview", "depends"})
+
+
+def uses_since(intent: str | None, focus: str | None) -> bool:
+    """Whether --since shaped an answer of `intent` (None: an LLM's, which may use it):
+    what happened, what changed, is X healthy, and anomalies of all services do; the
+    service list, the topology and one service compared with its normal are now."""
+    if intent == "compare":
+        return focus is None
+    return intent not in NOW_INTENTS
+
+
 def investigate_arguments(question: str, since: str | None, service: str | None) -> dict[str, Any]:
     arguments: dict[str, Any] = {"question": question, "start": since or "1h"}
     if service:

@@ -20,6 +20,10 @@ from mcp_types import TextContent
 from coral_mcp.errors import ColonyUnreachableError, QueryError, TokenRefusedError
 
 MCP_SUFFIX = "/mcp"
+#: The MCP SDK's own HTTP timeouts (its create_mcp_http_client): 30 s, and 300 s to read,
+#: since a tool may take longer than httpx2's default 5 s on a busy colony (with 5 s,
+#: calls forwarded by `coral-mcp serve` went unanswered on a loaded machine).
+TIMEOUT = httpx2.Timeout(30.0, read=300.0)
 
 
 def mcp_url(colony_url: str) -> str:
@@ -81,7 +85,9 @@ class ColonyClient:
         try:
             http = await self._stack.enter_async_context(
                 httpx2.AsyncClient(
-                    headers=self._headers, event_hooks={"response": [self._note_status]}
+                    headers=self._headers,
+                    timeout=TIMEOUT,
+                    event_hooks={"response": [self._note_status]},
                 )
             )
             transport = streamable_http_client(self.url, http_client=http)

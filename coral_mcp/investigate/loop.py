@@ -237,6 +237,10 @@ class Loop:
                     timeout,
                 )
             except TimeoutError:
+                if timeout < limits.call_timeout_s:  # the total ran out, not this call's
+                    raise ProviderError(
+                        f"no answer within {limits.total_timeout_s:g} s in total"
+                    ) from None
                 raise ProviderError(
                     f"{self._provider.name} did not answer within {timeout:g} s"
                 ) from None

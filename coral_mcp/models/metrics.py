@@ -5,6 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
+#: Prefix of a component's health series: `component_health:NAME`, 1 healthy, 0 not
+#: (from the SDK's components or a health endpoint's JSON body).
+COMPONENT_HEALTH = "component_health:"
+#: The same series' earlier name, still sent by agents built before the rename: the colony
+#: renames it on arrival (`rpc.codec`), and storage migration 5 renames what was stored.
+LEGACY_COMPONENT_HEALTH = "health_component_up:"
+
+
+def component_health(component: str) -> str:
+    """Name of the health series of `component`."""
+    return COMPONENT_HEALTH + component
+
+
+def current_metric_name(metric: str) -> str:
+    """`metric` under today's naming (an older agent's component series renamed)."""
+    if metric.startswith(LEGACY_COMPONENT_HEALTH):
+        return COMPONENT_HEALTH + metric[len(LEGACY_COMPONENT_HEALTH) :]
+    return metric
+
 
 class Sample(NamedTuple):
     """One raw observation of one series: `metric` of `service` at `ts_s` (epoch s)."""
@@ -27,6 +46,38 @@ class MetricSummary:
     last: float
     p95: float
     count: int
+
+
+#: An agent leaves a steady series out of a push window when it stayed within a dead
+#: band of the value last sent, and sends it anyway at least once per this many windows:
+#: between two sent values (and up to this many windows after the last one) a window
+#: the series is missing from means "unchanged" (the colony fills it in for analysis).
+REFRESH_WINDOWS = 20
+#: The dead band around the value last sent: this share of it, or an absolute width,
+#: whichever is wider.
+DEAD_BAND_RELATIVE = 0.05
+DEAD_BAND_ABSOLUTE = 0.1
+#: Absolute widths for series that jitter without meaning: the kernel's round-trip time
+#: on a fast link moves by fractions of a millisecond, a caller's wait by a few
+#: milliseconds. Keyed by metric name (before any `@peer`).
+ABSOLUTE_BANDS = {"tcp_rtt_ms": 1.0, "tcp_wait_ms": 20.0}
+#: Durations in seconds (Prometheus latency quantiles): a millisecond matters.
+SECONDS_BAND = 0.001
+
+
+def absolute_band(metric: str, default: float = DEAD_BAND_ABSOLUTE) -> float:
+    """The absolute width of a series' dead band (see REFRESH_WINDOWS)."""
+    base = metric.split("@", 1)[0]
+    if base in ABSOLUTE_BANDS:
+        return ABSOLUTE_BANDS[base]
+    if "_seconds" in base and not base.endswith(":rate"):
+        return SECONDS_BAND
+    return default
+
+
+def dead_band(metric: str, reference: float) -> float:
+    """How far a series may move from the value last sent before it is sent again."""
+    return max(abs(reference) * DEAD_BAND_RELATIVE, absolute_band(metric))
 
 
 @dataclass(frozen=True, slots=True)

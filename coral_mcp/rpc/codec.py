@@ -26,6 +26,7 @@ from coral_mcp.models import (
     SummaryWindow,
 )
 from coral_mcp.models.messages import DataBody
+from coral_mcp.models.metrics import LEGACY_COMPONENT_HEALTH, current_metric_name
 from coral_mcp.proto import coral_pb2 as pb
 
 MAX_NAME_CHARS = 128
@@ -142,6 +143,8 @@ def summary_window_from_pb(msg: pb.SummaryBatch) -> SummaryWindow:
             for value, what in zip(values, ("min", "max", "avg", "last", "p95"), strict=True):
                 _finite(value, what)
             _int32(s.count, "count")
+        if metric.startswith(LEGACY_COMPONENT_HEALTH):  # an agent from before the rename
+            metric = current_metric_name(metric)
         summaries.append(MetricSummary(service, metric, *values, s.count))
     return SummaryWindow(msg.window_start_ms, msg.window_end_ms, tuple(summaries))
 

@@ -9,22 +9,26 @@ import itertools
 import json
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 
 from coral_mcp.analysis.baselines import Baseline
 from coral_mcp.analysis.detect import Series
-from coral_mcp.analysis.robust import Robust
+from coral_mcp.analysis.robust import FloatArray, Robust
+from coral_mcp.models import Endpoint
 from coral_mcp.models.intelligence import AnomalyView, BaselineView, CorrelationView
+from coral_mcp.models.metrics import REFRESH_WINDOWS, dead_band
 from coral_mcp.storage.ops import db_time, from_db_time
 from coral_mcp.storage.queries import INSERT_EVENT
 from coral_mcp.storage.transaction import execute_with_columns, transaction
 
 # Window averages per (service, metric) in [lo, hi): integer series ids (1-based, in
-# (service, metric) order) with raw rows, unsorted; sorting and merging agents reporting
-# one service happen in NumPy (much faster than ORDER BY over strings).
+# (service, metric) order) and agent ids with raw rows (non-finite ones too), unsorted;
+# filling in, sorting and merging agents reporting one service happen in NumPy (much
+# faster than ORDER BY over strings).
 SELECT_SERIES_KEYS = """
 SELECT DISTINCT service, metric FROM metric_summaries
 WHERE window_start >= ? AND window_start < ? ORDER BY service, metric
@@ -34,14 +38,21 @@ WITH k AS (
     SELECT service, metric, (row_number() OVER (ORDER BY service, metric))::BIGINT AS series
     FROM (SELECT DISTINCT service, metric FROM metric_summaries
           WHERE window_start >= ? AND window_start < ?)
+), a AS (
+    SELECT agent_id, (row_number() OVER (ORDER BY agent_id))::BIGINT AS agent
+    FROM (SELECT DISTINCT agent_id FROM metric_summaries
+          WHERE window_start >= ? AND window_start < ?)
 )
-SELECT k.series, epoch_ms(m.window_start) AS ts_ms, m.avg AS value
-FROM metric_summaries m JOIN k USING (service, metric)
-WHERE m.window_start >= ? AND m.window_start < ? AND isfinite(m.avg)
+SELECT k.series, a.agent, epoch_ms(m.window_start) AS ts_ms, m.avg AS value
+FROM metric_summaries m JOIN k USING (service, metric) JOIN a USING (agent_id)
+WHERE m.window_start >= ? AND m.window_start < ?
   AND (epoch(m.window_start)::BIGINT // 15) % ? = 0
 """
 # Edges seen since a time (the graph as it was recently, not every edge ever seen).
 SELECT_EDGES = "SELECT caller, callee FROM edges WHERE last_seen >= ? ORDER BY caller, callee"
+SELECT_ENDPOINTS = """
+SELECT service, ip, port FROM service_endpoints WHERE last_seen >= ? ORDER BY service, ip, port
+"""
 UPSERT_EDGE = """
 INSERT INTO edges (caller, callee, connections, first_seen, last_seen) VALUES (?, ?, 1, ?, ?)
 ON CONFLICT (caller, callee) DO UPDATE SET last_seen = excluded.last_seen
@@ -100,6 +111,9 @@ SELECT result FROM investigations ORDER BY created_at DESC, id LIMIT ?
 #: the colony grows (a week of 20,000 series at 15 s would otherwise be 800 M points).
 ROW_BUDGET = 8_000_000
 WINDOW_S = 15
+#: How far before a range its series are read to fill in what was steady at its start
+#: (a steady series is sent once per REFRESH_WINDOWS default push windows).
+UNCHANGED_LOOKBACK = timedelta(seconds=REFRESH_WINDOWS * WINDOW_S)
 
 
 def stride_for(series: int, start: datetime, end: datetime, budget: int = ROW_BUDGET) -> int:
@@ -111,19 +125,30 @@ def stride_for(series: int, start: datetime, end: datetime, budget: int = ROW_BU
 def load_series(
     cur: duckdb.DuckDBPyConnection, start: datetime, end: datetime, budget: int = ROW_BUDGET
 ) -> list[Series]:
-    lo, hi = db_time(start), db_time(end)
+    # From a little earlier: the value a steady series last had before `start`.
+    lo, hi = db_time(start - UNCHANGED_LOOKBACK), db_time(end)
     with transaction(cur):  # one snapshot for both queries
         names = cur.execute(SELECT_SERIES_KEYS, [lo, hi]).fetchall()
         stride = stride_for(len(names), start, end, budget)
-        cols = cur.execute(SELECT_SERIES, [lo, hi, lo, hi, stride]).fetchnumpy()
+        cols = cur.execute(SELECT_SERIES, [lo, hi, lo, hi, lo, hi, stride]).fetchnumpy()
     if not names:
         return []
-    key = (np.asarray(cols["series"], dtype=np.int64) << _TS_BITS) | np.asarray(
-        cols["ts_ms"], dtype=np.int64
+    series, ts_ms, values, filled = fill_unchanged(
+        np.asarray(cols["agent"], dtype=np.int64),
+        np.asarray(cols["series"], dtype=np.int64),
+        np.asarray(cols["ts_ms"], dtype=np.int64),
+        np.asarray(cols["value"], dtype=np.float64),
     )
+    # A non-finite value sent (replay's "no value here") ends a hold; then it is dropped.
+    inside = (ts_ms >= int(start.timestamp() * 1000)) & np.isfinite(values)
+    series, ts_ms, values = series[inside], ts_ms[inside], values[inside]
+    if not series.size:
+        return []
+    held = set(np.unique(series[filled[inside]]).tolist())
+    key = (series << _TS_BITS) | ts_ms
     order = np.argsort(key, kind="stable")
     key = key[order]
-    values = np.asarray(cols["value"], dtype=np.float64)[order]
+    values = values[order]
     first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     if first.size != key.size:  # several agents report one service: average them
         counts = np.diff(np.r_[first, key.size])
@@ -133,19 +158,63 @@ def load_series(
     ts = (key & ((1 << _TS_BITS) - 1)).astype(np.float64) / 1000.0
     cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
     bounds = [0, *cuts.tolist(), ids.size]
-    return [
-        Series(str(names[ids[a] - 1][0]), str(names[ids[a] - 1][1]), ts[a:b], values[a:b])
-        for a, b in itertools.pairwise(bounds)
-    ]
+    out = []
+    for a, b in itertools.pairwise(bounds):
+        service, metric = str(names[ids[a] - 1][0]), str(names[ids[a] - 1][1])
+        x = values[a:b]
+        # A value held within the agent's dead band is known to half its width or so.
+        known = dead_band(metric, float(np.median(x))) / 2 if int(ids[a]) in held else 0.0
+        out.append(Series(service, metric, ts[a:b], x, known))
+    return out
 
 
 #: Bits of the epoch-millisecond part of a (series, time) sort key (enough to 2109).
 _TS_BITS = 42
+Int64s = npt.NDArray[np.int64]
+
+
+def fill_unchanged(
+    agent: Int64s, series: Int64s, ts_ms: Int64s, values: FloatArray
+) -> tuple[Int64s, Int64s, FloatArray, npt.NDArray[np.bool_]]:
+    """Each agent's rows with the windows it left out as unchanged filled in.
+
+    An agent sends a steady series only when it moved, and at least once per
+    REFRESH_WINDOWS windows (`agent.summarize.drop_unchanged`): a window of that agent
+    (one it pushed other series in) without the series means its last value held.
+    Every row is repeated on the agent's following windows until the series' next row,
+    for at most REFRESH_WINDOWS windows (after that the series stopped). Without this a
+    level shift that then holds steady reaches the analysis as one or two samples.
+    Returns series ids, times, values and which rows were filled in."""
+    if agent.size == 0:
+        return series, ts_ms, values, np.zeros(0, dtype=np.bool_)
+    grid = np.unique((agent << _TS_BITS) | ts_ms)  # each agent's windows, in order
+    order = np.lexsort((ts_ms, series, agent))
+    agent, series, ts_ms, values = agent[order], series[order], ts_ms[order], values[order]
+    here = np.searchsorted(grid, (agent << _TS_BITS) | ts_ms)
+    agent_end = np.searchsorted(grid, (agent + 1) << _TS_BITS)
+    same = (agent[1:] == agent[:-1]) & (series[1:] == series[:-1])
+    following = np.where(same, here[1:], agent_end[:-1])
+    upto = np.minimum(np.r_[following, agent_end[-1]], here + REFRESH_WINDOWS)
+    length = np.maximum(upto - here, 0)
+    rows = np.repeat(np.arange(agent.size), length)
+    starts = np.cumsum(length) - length
+    step = np.arange(int(length.sum())) - np.repeat(starts, length)
+    at = here[rows] + step
+    return series[rows], grid[at] & ((1 << _TS_BITS) - 1), values[rows], step > 0
 
 
 def load_edges(cur: duckdb.DuckDBPyConnection, since: datetime) -> list[tuple[str, str]]:
     rows = cur.execute(SELECT_EDGES, [db_time(since)]).fetchall()
     return [(str(a), str(b)) for a, b in rows]
+
+
+def load_endpoints(cur: duckdb.DuckDBPyConnection, since: datetime) -> dict[str, str]:
+    """Listening endpoints ("IP:PORT", IPv6 in brackets) seen since then -> service."""
+    rows = cur.execute(SELECT_ENDPOINTS, [db_time(since)]).fetchall()
+    found: dict[str, str] = {}
+    for service, ip, port in rows:
+        found.setdefault(str(Endpoint(str(ip), int(port))), str(service))
+    return found
 
 
 def upsert_edges(

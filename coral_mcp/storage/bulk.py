@@ -113,7 +113,8 @@ def _insert_summaries(cur: duckdb.DuckDBPyConnection, ops: Sequence[StoreSummari
         "p95": np.array([r.p95 for r in rows], dtype=np.float64),
         "count": np.array([r.count for r in rows], dtype=np.int32),
     }
-    execute_with_columns(cur, q.INSERT_SUMMARIES, incoming)
+    statements = (q.INSERT_SUMMARIES, q.BATCH_HOURS, q.UPSERT_SERIES_LATEST)
+    execute_with_columns(cur, statements, incoming)
 
 
 def _upsert_services(

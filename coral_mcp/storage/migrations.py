@@ -186,6 +186,65 @@ MIGRATIONS: tuple[Migration, ...] = (
         INSERT INTO agent_progress SELECT agent_id, committed_seq, last_seen FROM agents;
         """,
     ),
+    Migration(
+        5,
+        "series_latest: each series' newest value and its current and previous hour",
+        """
+        CREATE TABLE series_latest (
+            service VARCHAR NOT NULL,
+            metric VARCHAR NOT NULL,
+            last DOUBLE NOT NULL,
+            window_end TIMESTAMP NOT NULL,
+            hour TIMESTAMP NOT NULL,
+            weighted DOUBLE NOT NULL,
+            count BIGINT NOT NULL,
+            min DOUBLE NOT NULL,
+            max DOUBLE NOT NULL,
+            prev_weighted DOUBLE NOT NULL,
+            prev_count BIGINT NOT NULL,
+            prev_min DOUBLE,
+            prev_max DOUBLE,
+            PRIMARY KEY (service, metric)
+        );
+        INSERT INTO series_latest
+        WITH hours AS (
+            SELECT service, metric, date_trunc('hour', window_start) AS hour,
+                   arg_max(last, window_end) AS last, max(window_end) AS window_end,
+                   sum(avg * count) AS weighted, sum(count)::BIGINT AS count,
+                   min(min) AS min, max(max) AS max
+            FROM metric_summaries
+            WHERE window_end >= now()::TIMESTAMP - INTERVAL 1 DAY
+            GROUP BY ALL
+        ), newest AS (
+            SELECT service, metric, max(hour) AS hour FROM hours GROUP BY ALL
+        )
+        SELECT h.service, h.metric, h.last, h.window_end, h.hour, h.weighted, h.count,
+               h.min, h.max, coalesce(p.weighted, 0), coalesce(p.count, 0), p.min, p.max
+        FROM newest n
+        JOIN hours h USING (service, metric, hour)
+        LEFT JOIN hours p ON p.service = n.service AND p.metric = n.metric
+                         AND p.hour = n.hour - INTERVAL 1 HOUR;
+        """,
+    ),
+    Migration(
+        6,
+        "component health series renamed: health_component_up:NAME -> component_health:NAME",
+        """
+        UPDATE metric_summaries SET metric = 'component_health:' || substr(metric, 21)
+            WHERE starts_with(metric, 'health_component_up:');
+        UPDATE metric_summaries_hourly SET metric = 'component_health:' || substr(metric, 21)
+            WHERE starts_with(metric, 'health_component_up:');
+        UPDATE baselines SET metric = 'component_health:' || substr(metric, 21)
+            WHERE starts_with(metric, 'health_component_up:');
+        UPDATE anomalies SET metric = 'component_health:' || substr(metric, 21)
+            WHERE starts_with(metric, 'health_component_up:');
+        INSERT OR REPLACE INTO series_latest
+            SELECT service, 'component_health:' || substr(metric, 21), last, window_end, hour,
+                   weighted, count, min, max, prev_weighted, prev_count, prev_min, prev_max
+            FROM series_latest WHERE starts_with(metric, 'health_component_up:');
+        DELETE FROM series_latest WHERE starts_with(metric, 'health_component_up:');
+        """,
+    ),
 )
 
 _TRACKING = """

@@ -92,6 +92,92 @@ SELECT agent_id, service, metric, window_start, window_end, min, max, avg, last,
 FROM rows_in
 """
 
+# Each series' newest value and running aggregates of its current hour (by window
+# start) and the one before, from the batch in `rows_in`: reads of "now" need no scan
+# of the raw rows (a colony of 10,000 services writes ~50 M of them an hour). A batch
+# may hold two hours of a series (`c`: its newest hour, `p`: the one before); data for
+# hours older than those kept is stored (above) but not counted here.
+UPSERT_SERIES_LATEST = """
+INSERT INTO series_latest
+SELECT n.service, n.metric, n.last, n.window_end, n.hour,
+       c.weighted, c.count, c.min, c.max,
+       coalesce(p.weighted, 0), coalesce(p.count, 0), p.min, p.max
+FROM (
+    SELECT service, metric, arg_max(last, window_end) AS last, max(window_end) AS window_end,
+           max(date_trunc('hour', window_start)) AS hour
+    FROM rows_in GROUP BY ALL
+) n
+JOIN batch_hours c USING (service, metric, hour)
+LEFT JOIN batch_hours p
+    ON p.service = n.service AND p.metric = n.metric AND p.hour = n.hour - INTERVAL 1 HOUR
+ON CONFLICT (service, metric) DO UPDATE SET
+    last = CASE WHEN excluded.window_end >= series_latest.window_end
+                THEN excluded.last ELSE series_latest.last END,
+    window_end = greatest(excluded.window_end, series_latest.window_end),
+    hour = greatest(excluded.hour, series_latest.hour),
+    weighted = CASE
+        WHEN excluded.hour = series_latest.hour THEN series_latest.weighted + excluded.weighted
+        WHEN excluded.hour > series_latest.hour THEN excluded.weighted
+        ELSE series_latest.weighted END,
+    count = CASE
+        WHEN excluded.hour = series_latest.hour THEN series_latest.count + excluded.count
+        WHEN excluded.hour > series_latest.hour THEN excluded.count
+        ELSE series_latest.count END,
+    min = CASE
+        WHEN excluded.hour = series_latest.hour THEN least(series_latest.min, excluded.min)
+        WHEN excluded.hour > series_latest.hour THEN excluded.min
+        ELSE series_latest.min END,
+    max = CASE
+        WHEN excluded.hour = series_latest.hour THEN greatest(series_latest.max, excluded.max)
+        WHEN excluded.hour > series_latest.hour THEN excluded.max
+        ELSE series_latest.max END,
+    prev_weighted = CASE
+        WHEN excluded.hour = series_latest.hour
+            THEN series_latest.prev_weighted + excluded.prev_weighted
+        WHEN excluded.hour = series_latest.hour + INTERVAL 1 HOUR
+            THEN series_latest.weighted + excluded.prev_weighted
+        WHEN excluded.hour > series_latest.hour THEN excluded.prev_weighted
+        WHEN excluded.hour = series_latest.hour - INTERVAL 1 HOUR
+            THEN series_latest.prev_weighted + excluded.weighted
+        ELSE series_latest.prev_weighted END,
+    prev_count = CASE
+        WHEN excluded.hour = series_latest.hour
+            THEN series_latest.prev_count + excluded.prev_count
+        WHEN excluded.hour = series_latest.hour + INTERVAL 1 HOUR
+            THEN series_latest.count + excluded.prev_count
+        WHEN excluded.hour > series_latest.hour THEN excluded.prev_count
+        WHEN excluded.hour = series_latest.hour - INTERVAL 1 HOUR
+            THEN series_latest.prev_count + excluded.count
+        ELSE series_latest.prev_count END,
+    prev_min = CASE
+        WHEN excluded.hour = series_latest.hour
+            THEN least(series_latest.prev_min, excluded.prev_min)
+        WHEN excluded.hour = series_latest.hour + INTERVAL 1 HOUR
+            THEN least(series_latest.min, excluded.prev_min)
+        WHEN excluded.hour > series_latest.hour THEN excluded.prev_min
+        WHEN excluded.hour = series_latest.hour - INTERVAL 1 HOUR
+            THEN least(series_latest.prev_min, excluded.min)
+        ELSE series_latest.prev_min END,
+    prev_max = CASE
+        WHEN excluded.hour = series_latest.hour
+            THEN greatest(series_latest.prev_max, excluded.prev_max)
+        WHEN excluded.hour = series_latest.hour + INTERVAL 1 HOUR
+            THEN greatest(series_latest.max, excluded.prev_max)
+        WHEN excluded.hour > series_latest.hour THEN excluded.prev_max
+        WHEN excluded.hour = series_latest.hour - INTERVAL 1 HOUR
+            THEN greatest(series_latest.prev_max, excluded.max)
+        ELSE series_latest.prev_max END
+"""
+
+#: The batch in `rows_in` per series and UTC hour (for UPSERT_SERIES_LATEST).
+BATCH_HOURS = """
+CREATE OR REPLACE TEMP TABLE batch_hours AS
+SELECT service, metric, date_trunc('hour', window_start) AS hour,
+       sum(avg * count) AS weighted, sum(count)::BIGINT AS count,
+       min(min) AS min, max(max) AS max
+FROM rows_in GROUP BY ALL
+"""
+
 LIST_AGENTS = """
 SELECT a.agent_id, a.hostname, a.agent_version, a.peer, a.first_seen,
        greatest(a.last_seen, coalesce(p.seen, a.last_seen)), coalesce(p.seq, 0)
@@ -120,27 +206,55 @@ ORDER BY service, ip, port
 
 # The newest summary of each (service, metric), for a glance at current state.
 LATEST_METRICS = """
-SELECT service, metric, arg_max(last, window_end), max(window_end)
-FROM metric_summaries
+SELECT service, metric, last, window_end
+FROM series_latest
 WHERE window_end >= $since AND ($names IS NULL OR list_contains($names, service))
-GROUP BY service, metric
+"""
+
+# Each metric of one service reported since ?: latest value, and the count-weighted
+# average and extremes of its current and previous hour (from series_latest).
+RECENT_GLANCE = """
+SELECT metric, last,
+       (weighted + prev_weighted) / greatest(count + prev_count, 1),
+       least(min, prev_min), greatest(max, prev_max), window_end
+FROM series_latest
+WHERE service = $service AND window_end >= $since
+ORDER BY metric
 """
 
 LIST_EDGES = """
 SELECT caller, callee, connections, first_seen, last_seen
 FROM edges ORDER BY caller, callee
+LIMIT ?
 """
 
-# Peers that are no known service's listening socket: databases, third parties.
+# The edges that touch any of the services named ($names): one hop of a graph walk.
+EDGES_TOUCHING = """
+SELECT caller, callee, connections, first_seen, last_seen
+FROM edges
+WHERE caller IN (SELECT unnest($names)) OR callee IN (SELECT unnest($names))
+ORDER BY caller, callee
+"""
+
+SERVICE_NAMES_FIRST = "SELECT DISTINCT name FROM services ORDER BY name LIMIT ?"
+
+COUNT_SERVICES = "SELECT count(DISTINCT name) FROM services"
+
+HAS_SERVICE = "SELECT 1 FROM services WHERE name = ? LIMIT 1"
+
+# Peers that are no known service's listening socket: databases, third parties. Of the
+# services named ($names), or of all (NULL); at most $limit.
 EXTERNAL_PEERS = """
 SELECT p.service, p.remote_ip, p.remote_port, sum(p.connections)::INTEGER, max(p.last_seen)
 FROM peer_connections p
-WHERE p.last_seen >= ?
+WHERE p.last_seen >= $since
+  AND ($names IS NULL OR p.service IN (SELECT unnest($names)))
   AND NOT EXISTS (
       SELECT 1 FROM service_endpoints e WHERE e.ip = p.remote_ip AND e.port = p.remote_port
   )
 GROUP BY p.service, p.remote_ip, p.remote_port
 ORDER BY p.service, p.remote_ip, p.remote_port
+LIMIT $limit
 """
 
 # One series bucketed by `step` seconds: count-weighted avg, extremes, p95, last.
@@ -190,12 +304,25 @@ ORDER BY ts DESC, service, kind
 LIMIT ? OFFSET ?
 """
 
-# Per metric of one service since ?: latest value, count-weighted average, extremes.
+# Per metric of one service reported since $since: latest value, count-weighted average
+# and extremes over whole UTC hours from the one holding $since: the hourly roll-ups up to
+# the hour before the series' previous one, series_latest for that hour and its current
+# one. Reads one row per series and hour, never the raw rows.
 METRIC_GLANCE = """
-SELECT metric, arg_max(last, window_end), sum(avg * count) / greatest(sum(count), 1),
-       min(min), max(max), max(window_end)
-FROM metric_summaries
-WHERE service = ? AND window_start >= ?
-GROUP BY metric
-ORDER BY metric
+WITH latest AS (
+    SELECT * FROM series_latest WHERE service = $service AND window_end >= $since
+), rolled AS (
+    SELECT r.metric, sum(r.avg * r.count) AS weighted, sum(r.count) AS count,
+           min(r.min) AS min, max(r.max) AS max
+    FROM metric_summaries_hourly r JOIN latest l USING (metric)
+    WHERE r.service = $service AND r.hour >= date_trunc('hour', $since)
+      AND r.hour < l.hour - INTERVAL 1 HOUR
+    GROUP BY r.metric
+)
+SELECT l.metric, l.last,
+       (l.weighted + l.prev_weighted + coalesce(r.weighted, 0))
+           / greatest(l.count + l.prev_count + coalesce(r.count, 0), 1),
+       least(l.min, l.prev_min, r.min), greatest(l.max, l.prev_max, r.max), l.window_end
+FROM latest l LEFT JOIN rolled r USING (metric)
+ORDER BY l.metric
 """

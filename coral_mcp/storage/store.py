@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -176,9 +177,16 @@ class ColonyStore:
             rows = cur.execute(q.METRIC_NAMES, [service, service]).fetchall()
         return [row[0] for row in rows]
 
-    def metric_glance(self, service: str, since: datetime) -> list[MetricGlance]:
+    def metric_glance(
+        self, service: str, since: datetime, recent: bool = False
+    ) -> list[MetricGlance]:
+        """Each metric of `service` reported since `since`: latest value, and average and
+        extremes over whole UTC hours from the one holding `since` (with `recent`: over
+        its current and previous hour only). Neither scans raw rows: the hourly roll-ups
+        and series_latest, which every write keeps up to date, hold what they need."""
+        sql = q.RECENT_GLANCE if recent else q.METRIC_GLANCE
         with _Reader(self) as cur:
-            rows = cur.execute(q.METRIC_GLANCE, [service, db_time(since)]).fetchall()
+            rows = cur.execute(sql, {"service": service, "since": db_time(since)}).fetchall()
         return [
             MetricGlance(m, float(latest), float(avg), float(mn), float(mx), from_db_time(seen))
             for m, latest, avg, mn, mx, seen in rows
@@ -224,23 +232,44 @@ class ColonyStore:
             for agent_id, ts, svc, kind, severity, message, keys, values in rows
         ]
 
-    def topology(self, now: datetime) -> TopologyView:
+    def topology(
+        self, now: datetime, around: str | None = None, depth: int = 1, limit: int = 500
+    ) -> TopologyView:
+        """The whole graph, or the services within `depth` hops of `around` (either
+        direction) and the edges among them. Each of services, edges and external peers
+        holds at most `limit` + 1 items: one more than `limit` says there are more."""
         since = db_time(now - q.SOCKET_FRESHNESS)
         with _Reader(self) as cur:
-            names = [row[0] for row in cur.execute(q.SERVICE_NAMES).fetchall()]
-            edges = cur.execute(q.LIST_EDGES).fetchall()
-            external = cur.execute(q.EXTERNAL_PEERS, [since]).fetchall()
+            if around is None:
+                names = [r[0] for r in cur.execute(q.SERVICE_NAMES_FIRST, [limit + 1]).fetchall()]
+                edges = cur.execute(q.LIST_EDGES, [limit + 1]).fetchall()
+                wanted = None
+            else:
+                names, edges = _walk(cur, around, depth)
+                names, wanted = names[: limit + 1], names
+            external = cur.execute(
+                q.EXTERNAL_PEERS, {"since": since, "names": wanted, "limit": limit + 1}
+            ).fetchall()
         return TopologyView(
             services=tuple(names),
             edges=tuple(
                 EdgeView(c, e, int(n), from_db_time(f), from_db_time(last))
-                for c, e, n, f, last in edges
+                for c, e, n, f, last in edges[: limit + 1]
             ),
             external=tuple(
                 ExternalPeerView(s, Endpoint(ip, int(port)), int(n), from_db_time(last))
                 for s, ip, port, n, last in external
             ),
         )
+
+    def has_service(self, name: str) -> bool:
+        with _Reader(self) as cur:
+            return cur.execute(q.HAS_SERVICE, [name]).fetchone() is not None
+
+    def service_count(self) -> int:
+        with _Reader(self) as cur:
+            row = cur.execute(q.COUNT_SERVICES).fetchone()
+        return int(row[0]) if row else 0
 
     def metric_series(
         self, service: str, metric: str, start: datetime, end: datetime, step_s: int
@@ -287,6 +316,26 @@ class ColonyStore:
             if path.exists():
                 total += path.stat().st_size
         return total
+
+
+def _walk(
+    cur: duckdb.DuckDBPyConnection, center: str, depth: int
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Services within `depth` hops of `center` (sorted) and the edges among them: one
+    query per hop over the edges touching the frontier, not the whole graph."""
+    reached, frontier = {center}, {center}
+    touching: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for hop in range(depth + 1):
+        if not frontier:
+            break
+        rows = cur.execute(q.EDGES_TOUCHING, {"names": sorted(frontier)}).fetchall()
+        touching.update(((row[0], row[1]), row) for row in rows)
+        if hop == depth:  # the last hop's services: only the edges among them
+            break
+        frontier = {n for row in rows for n in row[:2]} - reached
+        reached |= frontier
+    edges = [touching[k] for k in sorted(touching) if k[0] in reached and k[1] in reached]
+    return sorted(reached), edges
 
 
 def storage_error(what: str, exc: BaseException) -> StorageError:

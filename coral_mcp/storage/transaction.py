@@ -28,20 +28,21 @@ def transaction(cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 def execute_with_columns(
     cur: duckdb.DuckDBPyConnection,
-    sql: str,
+    sql: str | Sequence[str],
     columns: Mapping[str, Any],
     params: Sequence[object] = (),
 ) -> None:
-    """Run `sql` (with `params`), which reads `columns` (name -> NumPy array, all one
-    length) as the table `rows_in`, for this statement only.
+    """Run `sql` (with `params`; several statements in turn), which reads `columns`
+    (name -> NumPy array, all one length) as the table `rows_in`, for these statements
+    only.
 
     DuckDB finds `rows_in` as a local variable of this function (its replacement scan
-    of the running frame). A view registered per statement (`cur.register`) would name
-    the table freely, but it is a catalog change inside the transaction: about 1.5 ms
-    more CPU per statement, which made the colony's ingest path a fifth dearer
-    (benchmarks/RESULTS.md, issue 10).
+    of the running frame). A view registered per call (`cur.register`) would name the
+    table freely, but it is a catalog change inside the transaction: about 1.5 ms more
+    CPU each, which made the colony's ingest path dearer (benchmarks/RESULTS.md, issue 10).
     """
     rows_in = dict(columns)
     if len({len(column) for column in rows_in.values()}) > 1:
         raise ValueError("columns of unequal length")
-    cur.execute(sql, list(params))
+    for statement in [sql] if isinstance(sql, str) else sql:
+        cur.execute(statement, list(params))

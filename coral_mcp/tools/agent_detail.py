@@ -52,7 +52,7 @@ async def query_agent(
         parse_range(start, end, data.now(), default_span=timedelta(minutes=15)) if ranged else None
     )
     view = next(v for v in await data.services([service]) if v.name == service)
-    states = {a.agent.agent_id: a.state for a in await data.agents()}
+    states = data.agent_states(view.agents)
     online = [a for a in view.agents if states.get(a) == "online"] or list(view.agents)
     query = DetailQuery(
         query_id=0,

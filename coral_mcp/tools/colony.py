@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from coral_mcp.errors import QueryError
 from coral_mcp.models.timerange import parse_range, rfc3339
 from coral_mcp.tools.data import CoralData
 from coral_mcp.tools.paging import decode_cursor, encode_cursor
@@ -15,13 +16,21 @@ from coral_mcp.tools.schemas import AgentList, ColonyStatusOut, EventList
 from coral_mcp.tools.services import require_service
 
 MAX_EVENTS = 500
+MAX_AGENTS = 1000
 
 
-async def colony_status(data: CoralData) -> ColonyStatusOut:
-    """The colony's own health: agents and whether each is online, stale or offline,
-    how fresh the data is, ingestion rate, disk use and retention. Check it when
-    data looks missing or old."""
-    return ColonyStatusOut.of(await data.status(), data.now())
+async def colony_status(
+    data: CoralData,
+    limit: Annotated[
+        int, Field(description="Agents listed, 0-1000; those not online come first.")
+    ] = 20,
+) -> ColonyStatusOut:
+    """The colony's own health: how many agents are online, stale or offline (and
+    which, those needing attention first), how fresh the data is, ingestion rate,
+    disk use and retention. Check it when data looks missing or old."""
+    if not 0 <= limit <= MAX_AGENTS:
+        raise QueryError(f"colony_status: limit must be 0-{MAX_AGENTS} (got {limit})")
+    return ColonyStatusOut.of(await data.status(), data.now(), limit)
 
 
 async def list_agents(data: CoralData) -> AgentList:

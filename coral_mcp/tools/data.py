@@ -44,7 +44,15 @@ class CoralData(Protocol):
 
     async def metric_names(self, service: str) -> list[str]: ...
 
-    async def topology(self) -> TopologyView: ...
+    async def has_service(self, name: str) -> bool:
+        """Whether any agent reports a service of this name."""
+
+    async def topology(
+        self, around: str | None = None, depth: int = 1, limit: int = 500
+    ) -> TopologyView:
+        """The whole graph, or the services within `depth` hops of `around` and the edges
+        among them; at most `limit` + 1 services, edges and external peers each (one
+        more than `limit` says there are more)."""
 
     async def metric_series(
         self, service: str, metric: str, start: datetime, end: datetime, step_s: int
@@ -63,10 +71,17 @@ class CoralData(Protocol):
 
     async def agents(self) -> list[AgentStatusView]: ...
 
+    def agent_states(self, agent_ids: Sequence[str]) -> dict[str, str]:
+        """online, stale or offline for each agent named."""
+
     async def status(self) -> ColonyStatusView: ...
 
     async def metric_glance(self, service: str, since: datetime) -> list[MetricGlance]:
         """Each metric of `service` since `since`: latest, average, extremes."""
+
+    async def recent_metrics(self, service: str, since: datetime) -> list[MetricGlance]:
+        """Each metric of `service` reported since `since`: latest value, and average and
+        extremes of its current and previous UTC hour (kept as data arrives: cheap)."""
 
     async def query_agent(self, agent_id: str, query: DetailQuery, timeout_s: float) -> QueryReply:
         """Ask one agent for local detail; QueryError when offline or too slow."""

@@ -60,8 +60,8 @@ class CorrelationOut(_Out):
     created_at: Timestamp
     window_start: Timestamp
     window_end: Timestamp
-    services: list[str]
-    anomaly_ids: list[str]
+    services: list[str] = Field(description="Services involved (at most 20).")
+    anomaly_ids: list[str] = Field(description="Its anomalies, earliest onset first (at most 20).")
     top_hypothesis: str
 
 

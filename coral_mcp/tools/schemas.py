@@ -133,7 +133,9 @@ class TopologyOut(_Out):
     external: list[ExternalOut] = Field(
         description="Outbound connections to addresses outside the watched services."
     )
-    truncated: bool = Field(description="True when edges were cut to the size bound.")
+    truncated: bool = Field(
+        description="True when services, edges or external peers were cut to the bound."
+    )
     hint: str | None = None
 
     @classmethod
@@ -142,8 +144,10 @@ class TopologyOut(_Out):
         view: TopologyView,
         center: str | None = None,
         depth: int | None = None,
-        max_edges: int = 500,
+        max_items: int = 500,
     ) -> TopologyOut:
+        """The graph with at most `max_items` services, edges and external peers each
+        (a view may hold one more of each, to say that more exist)."""
         hint = None
         if not view.services:
             hint = "No services reported yet: start an agent (`coral agent start`) or wait a push."
@@ -152,20 +156,29 @@ class TopologyOut(_Out):
                 "No service-to-service connections seen yet; an edge appears once a service"
                 " holds a connection to another's listening port."
             )
-        truncated = len(view.edges) > max_edges
-        if truncated:
+        cut = [
+            what
+            for what, items in (
+                ("services", view.services),
+                ("edges", view.edges),
+                ("external peers", view.external),
+            )
+            if len(items) > max_items
+        ]
+        if cut:
             hint = (
-                f"Showing {max_edges} of {len(view.edges)} edges; pass service= and depth= to"
-                " see the graph around one service."
+                f"Showing the first {max_items} {' and '.join(cut)} of more;"
+                + (" pass service= and depth= to see" if center is None else " lower depth to see")
+                + " the graph around one service."
             )
         return cls.model_validate(
             {
                 "center": center,
                 "depth": depth,
-                "services": view.services,
-                "edges": view.edges[:max_edges],
-                "external": view.external[:max_edges],
-                "truncated": truncated,
+                "services": view.services[:max_items],
+                "edges": view.edges[:max_items],
+                "external": view.external[:max_items],
+                "truncated": bool(cut),
                 "hint": hint,
             }
         )
@@ -256,24 +269,36 @@ class ColonyStatusOut(_Out):
     started_at: Timestamp
     uptime_s: float
     agents_by_state: dict[str, int] = Field(description="Number of agents per state.")
-    agents: list[AgentOut]
+    agents: list[AgentOut] = Field(
+        description="Agents, those not online first (offline, then stale), up to the limit."
+    )
+    agents_left_out: int = Field(
+        default=0, description="Agents not listed (over the limit): raise limit to see them."
+    )
     services: int = Field(description="Services known.")
     newest_data: Timestamp | None = Field(description="Most recent report from any agent.")
     ingest: IngestOut
     storage: StorageOut
 
     @classmethod
-    def of(cls, view: ColonyStatusView, now: datetime) -> ColonyStatusOut:
+    def of(cls, view: ColonyStatusView, now: datetime, limit: int | None = None) -> ColonyStatusOut:
+        """The status; with `limit`, at most that many agents listed, the ones that need
+        attention (offline, stale) first."""
         by_state = {"online": 0, "stale": 0, "offline": 0}
         for agent in view.agents:
             by_state[agent.state] = by_state.get(agent.state, 0) + 1
+        order = {"offline": 0, "stale": 1, "online": 2}
+        listed = sorted(view.agents, key=lambda a: (order.get(a.state, 0), a.agent.agent_id))
+        if limit is not None:
+            listed = listed[:limit]
         return cls.model_validate(
             {
                 "version": view.version,
                 "started_at": view.started_at,
                 "uptime_s": round((now - view.started_at).total_seconds(), 1),
                 "agents_by_state": by_state,
-                "agents": view.agents,
+                "agents": listed,
+                "agents_left_out": len(view.agents) - len(listed),
                 "services": view.services,
                 "newest_data": max((a.agent.last_seen for a in view.agents), default=None),
                 "ingest": {
@@ -416,8 +441,9 @@ class ServiceDetail(_Out):
     calls: list[str] = Field(description="Services it depends on (it connects to them).")
     called_by: list[str] = Field(description="Services that depend on it.")
     metrics: list[MetricGlanceOut] = Field(
-        description="Its metrics over the last hour; the summary keeps those furthest from"
-        " normal first (detail=true: every metric, by name)."
+        description="Its metrics reported in the last hour (avg, min and max since the"
+        " previous UTC hour began); the summary keeps those furthest from normal first"
+        " (detail=true: every metric, by name)."
     )
     metrics_left_out: int = Field(
         default=0,

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from coral_mcp.errors import QueryError
 from coral_mcp.models import EventKind, EventView
+from coral_mcp.models.metrics import COMPONENT_HEALTH
 from coral_mcp.models.timerange import parse_time, rfc3339
 from coral_mcp.tools.data import CoralData
 from coral_mcp.tools.params import RANGE_FORMS, Detail, Service
@@ -23,7 +24,6 @@ from coral_mcp.tools.services import require_service
 
 RECENT_EVENTS = 10
 HISTORY = timedelta(days=30)  # how far back health and version are looked up
-COMPONENT_SERIES = "health_component_up:"
 BUILD_FIELDS = ("commit", "branch", "build_time", "language")
 
 
@@ -92,22 +92,22 @@ def _brief(metrics: list[MetricGlanceOut]) -> list[MetricGlanceOut]:
 async def get_service(data: CoralData, name: Service, detail: Detail = False) -> ServiceDetail:
     """Everything about one service at a glance: status, last health-check verdict,
     version and last deploy, agents and their state, what it calls and what calls
-    it, each metric over the last hour (latest, average, min, max) and its newest
-    events."""
+    it, each metric reported in the last hour (latest; average, min and max since the
+    previous full hour began) and its newest events (details with detail=true)."""
     await require_service(data, name, "get_service")
     now = data.now()
     view = next(v for v in await data.services([name]) if v.name == name)
     history = await data.events(now - HISTORY, now, name, None, 500)
-    states = {a.agent.agent_id: a.state for a in await data.agents()}
-    topology = await data.topology()
+    states = data.agent_states(view.agents)
+    topology = await data.topology(around=name, depth=1)
     version, last_deploy = _version(history)
     normal = await normals(data, name, now)
     summary = ServiceOut.of(view, now, data.service_stale_after())
-    glances = await data.metric_glance(name, now - timedelta(hours=1))
+    glances = await data.recent_metrics(name, now - timedelta(hours=1))
     recent = [v for v in history if now - timedelta(hours=24) <= _time(v)]
     metrics = [MetricGlanceOut.of(g, normal.get(g.metric)) for g in glances]
     shown = metrics if detail else _brief(metrics)
-    return ServiceDetail.model_validate(
+    found = ServiceDetail.model_validate(
         {
             "name": name,
             "status": summary.status,
@@ -116,9 +116,9 @@ async def get_service(data: CoralData, name: Service, detail: Detail = False) ->
             "last_deploy": last_deploy,
             "build": _build(history),
             "components": {
-                metric.split(":", 1)[1]: value >= 0.5
+                metric.removeprefix(COMPONENT_HEALTH): value >= 0.5
                 for metric, value in view.latest
-                if metric.startswith(COMPONENT_SERIES)
+                if metric.startswith(COMPONENT_HEALTH)
             },
             "agents": [{"agent_id": a, "state": states.get(a, "offline")} for a in view.agents],
             "pids": summary.pids,
@@ -131,6 +131,9 @@ async def get_service(data: CoralData, name: Service, detail: Detail = False) ->
             "recent_events": recent[:RECENT_EVENTS],
         }
     )
+    if detail:
+        return found
+    return found.model_copy(update={"recent_events": [e.brief() for e in found.recent_events]})
 
 
 async def list_metrics(
@@ -141,7 +144,8 @@ async def list_metrics(
     ] = None,
 ) -> MetricList:
     """The metrics a service has reported recently, each with its latest value,
-    average, min and max: use the names with query_metrics."""
+    and average, min and max over whole UTC hours from the one holding `since`: use
+    the names with query_metrics."""
     await require_service(data, service, "list_metrics")
     now = data.now()
     start = parse_time(since, now) if since is not None else now - timedelta(hours=24)

@@ -44,9 +44,9 @@ async def list_services(
 
 async def require_service(data: CoralData, service: str, query: str) -> None:
     """Raise QueryError naming the closest known services when `service` is unknown."""
-    names = await data.service_names()
-    if service in names:
+    if await data.has_service(service):
         return
+    names = await data.service_names()
     close = difflib.get_close_matches(service, names, n=3, cutoff=0.5)
     suggestion = (
         f"did you mean {', '.join(close)}?" if close else "call list_services for the names"

@@ -63,7 +63,7 @@ def test_a_real_http_service_with_health_and_metrics_is_found_and_polled_with_no
     )
     series = _series(seen[-1], "web")
     assert series["health_up"] == 1.0 and series["health_latency_ms"] < 1000
-    assert series["health_component_up:db"] == 1.0  # read from the JSON body
+    assert series["component_health:db"] == 1.0  # read from the JSON body
     assert series["scrape_up"] == 1.0
     assert sensor.prober is not None
     (finding,) = sensor.prober.findings("web")

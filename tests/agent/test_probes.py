@@ -37,14 +37,14 @@ def test_health_flips_and_version_changes_are_events(tmp_path: Path, procs: Proc
     first = sensor.observe()
     values = _metrics(first.samples, "web")
     assert values["health_up"] == 1.0 and values["health_status"] == 200.0
-    assert values["health_body_bytes"] > 20 and values["health_component_up:db"] == 1.0
+    assert values["health_body_bytes"] > 20 and values["component_health:db"] == 1.0
     assert first.events == ()
 
     control.write_text(json.dumps({"healthy": False, "version": "1.0"}))
     seen = observe_until(sensor, has_event(EventKind.HEALTH_FLIP), "health going bad")
     down = events_of(seen, EventKind.HEALTH_FLIP)[0]
     assert down.severity is Severity.CRITICAL and dict(down.attributes)["healthy"] == "false"
-    assert _metrics(seen[-1].samples, "web")["health_component_up:db"] == 0.0
+    assert _metrics(seen[-1].samples, "web")["component_health:db"] == 0.0
 
     control.write_text(json.dumps({"healthy": True, "version": "2.0"}))
     seen = observe_until(sensor, has_event(EventKind.HEALTH_FLIP), "health coming back")

@@ -19,16 +19,18 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import TextContent
 
 from tests.conftest import DATA, Processes, auth, free_port, wait_for
+from tests.sdk.apps import serve
 
 pytestmark = pytest.mark.e2e
 
 
-def _get_service(url: str, token: str, name: str) -> dict[str, Any]:
+def _get_service(url: str, token: str, name: str, tool: str = "get_service") -> dict[str, Any]:
     async def call() -> dict[str, Any]:
         async with httpx2.AsyncClient(headers=auth(token)) as http:
             transport = streamable_http_client(f"{url}/mcp", http_client=http)
             async with mcp.Client(transport) as client:  # type: ignore[arg-type]
-                result = await client.call_tool("get_service", {"name": name})
+                key = "service" if tool == "list_metrics" else "name"
+                result = await client.call_tool(tool, {key: name})
                 if result.is_error:
                     return {}
                 # Coral's tools answer once, as compact JSON text (docs/mcp.md)
@@ -73,6 +75,8 @@ def test_sdk_version_build_and_component_health_reach_get_service(
     assert doc["build"]["commit"] == "1111111aaaa" and doc["build"]["branch"] == "main"
     assert doc["build"]["language"].startswith("cpython 3.")
     assert doc["components"] == {"db": True, "cache": True}
+    series = {m["metric"] for m in _get_service(url, token, "app", "list_metrics")["metrics"]}
+    assert {"component_health:db", "component_health:cache"} <= series
 
     control.write_text("db down")
     flips = wait_for(lambda: _events(url, token, "health_flip"), 60, "a component health_flip")
@@ -106,3 +110,25 @@ def test_sdk_version_build_and_component_health_reach_get_service(
     doc = _get_service(url, token, "app")
     assert doc["version"] == "1.5.0" and doc["build"]["commit"] == "2222222bbbb"
     assert doc["last_deploy"] is not None
+
+
+def test_tier_1_in_five_minutes_the_documented_fastapi_lines_are_get_service_api(
+    tmp_path: Path, procs: Processes
+) -> None:
+    """docs/sdk.md's two lines in a FastAPI app, and an agent told no service (`--auto`,
+    as `coral up` runs it; its HTTP probing off, which would knock on every port of this
+    shared machine): the service is there under the SDK's name with its version, build
+    and component health."""
+    _, port = serve(procs, tmp_path, "FastAPI")
+    colony = procs.colony(tmp_path / "coral")
+    procs.agent(tmp_path / "coral", colony.grpc_port, {}, 0.5, 1.0, "agent", "--auto",
+                "--no-auto-probe")  # fmt: skip
+
+    def reported() -> dict[str, Any] | None:
+        doc = _get_service(colony.url, colony.token, "api")
+        return doc if doc.get("version") and doc.get("components") else None
+
+    doc = wait_for(reported, 60, "service api with its version and components")
+    assert doc["version"] == "2.1.0" and doc["components"] == {"db": True}
+    assert doc["build"]["language"].startswith("cpython 3.")
+    assert any(f":{port}" in endpoint for endpoint in doc["listen"]), doc["listen"]

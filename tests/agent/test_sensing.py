@@ -150,3 +150,17 @@ def test_same_script_in_three_directories_is_three_services_with_short_names(
     assert {n for n in names if n.startswith("app-")} <= {f"app-{p}" for p in ports}
     (inline_name,) = [n for n in names if inline.pid in mine[n].pids]
     assert inline_name.startswith("python") and inline_name.endswith("-c")  # not its code
+
+
+def test_an_auto_discovered_process_with_the_sdk_is_named_by_it(
+    tmp_path: Path, procs: Processes
+) -> None:
+    port = free_port()
+    app = procs.start(
+        "sdk-app",
+        [sys.executable, str(DATA / "sdk_app.py"), "--port", str(port), "--version", "1"],
+        wait_ready=True,
+    )
+    sensor = sensor_for(tmp_path, auto_discover=True, auto_probe=False)
+    services = {s.name: s for s in sensor.observe().batch.services}
+    assert app.pid in services["shop-api"].pids  # sdk.init(service="shop-api"), not "sdk_app"

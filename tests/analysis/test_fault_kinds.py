@@ -86,3 +86,18 @@ def test_latency_of_outgoing_calls_is_evidence_about_the_callees() -> None:
         assert is_dependency_latency(name), name
     for name in ("latency_ms", "server_latency_p90_s", "cpu_percent"):
         assert not is_dependency_latency(name), name
+
+
+def test_the_evidence_a_fault_kind_rests_on_comes_first() -> None:
+    slower = MetricAnomaly("api", "wait_ms<-web", "spike", T0, T0 + 60, 9e7, 80.0, 0.0, 1)
+    burn = up("cpu_percent")
+    hypothesis = to_hypothesis(candidate(anomalies=(slower, burn)))
+    assert hypothesis.kind is FaultKind.CPU_SATURATION
+    assert hypothesis.evidence[0].source == "cpu_percent"
+
+
+def test_a_cpu_burn_that_fails_the_health_check_is_cpu_saturation_not_down() -> None:
+    flip = ev("health_flip")
+    c = candidate(anomalies=(up("cpu_percent"),), events=(flip,), faults=(flip,))
+    assert fault_kind(c) is FaultKind.CPU_SATURATION
+    assert fault_kind(candidate(events=(flip,), faults=(flip,))) is FaultKind.DEPENDENCY_DOWN

@@ -38,3 +38,20 @@ def test_traversal_prefers_the_anomalous_service_without_anomalous_dependencies(
 def test_without_an_incident_time_the_onset_is_where_the_series_changed() -> None:
     onset = default_onset([s("db", 3.0, 0.01), s("api", 2.0, 0.01)])
     assert onset is not None and abs(onset - (T0 + 60 * AT)) <= 60
+
+
+def test_baro_scales_a_constant_reference_by_one_as_robustscaler_does() -> None:
+    # db's reference is constant: RobustScaler divides by 1, not by a tiny floor, so its
+    # small step does not outrank api's threefold rise.
+    flat = np.full(N, 10.0)
+    flat[AT:] = 10.5
+    db = Series("db", "latency_ms", T0 + 60 * np.arange(N), flat)
+    ranked = baro([db, s("api", 3.0)], T0 + 60 * AT)
+    assert [name for name, _ in ranked] == ["api", "db"]
+    assert ranked[1][1] == 0.5
+
+
+def test_baro_scores_a_rise_not_a_fall() -> None:
+    ranked = baro([s("db", 0.2), s("api", 1.5)], T0 + 60 * AT)
+    assert [name for name, _ in ranked] == ["api", "db"]
+    assert ranked[1][1] < 1.0

@@ -164,7 +164,7 @@ def test_since_on_a_question_it_does_not_apply_to_says_so(up: Up) -> None:
         coral_cmd("ask", "what is running?", "--since", "2h", "--data-dir", str(up.data_dir))
     )
     assert done.returncode == 0, done.stderr
-    assert "--since applies to what-happened questions" in done.stderr
+    assert "note: --since applies to what happened, what changed" in done.stderr
 
 
 def _sigint_caught(pid: int) -> bool:

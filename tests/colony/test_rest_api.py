@@ -170,6 +170,13 @@ def test_coral_colony_status_prints_text_and_json(colony: Colony) -> None:
     found = run("--data-dir", str(colony.data_dir), "--json")
     assert found.returncode == 0, found.stderr
     assert json.loads(found.stdout)["agents_by_state"]["online"] == 1
+    # --agents bounds the list; the count stays whole and says what was left out.
+    bounded = run("--data-dir", str(colony.data_dir), "--agents", "0")
+    assert bounded.returncode == 0, bounded.stderr
+    assert "Agents: 1 (1 online" in bounded.stdout
+    assert "... and 1 more (--agents N lists more)" in bounded.stdout
+    refused = run("--data-dir", str(colony.data_dir), "--agents", "5000")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
 
 
 def test_coral_colony_status_says_when_no_colony_answers() -> None:
@@ -207,3 +214,26 @@ def test_token_show_prints_the_token_the_colony_requires(colony: Colony) -> None
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == colony.token
     assert (colony.data_dir / "colony" / "mcp.token").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("POST", "/api/v1/status", "GET"),
+        ("DELETE", "/api/v1/services", "GET"),
+        ("GET", "/api/v1/asks", "POST"),
+    ],
+)
+def test_a_route_asked_with_another_method_answers_405_naming_the_allowed_ones(
+    colony: Colony, method: str, path: str, allowed: str
+) -> None:
+    response = httpx2.request(method, colony.url + path, headers=auth(colony.token), timeout=5)
+    assert response.status_code == 405, response.text
+    assert allowed in response.headers["allow"].split(", ")
+    doc = response.json()
+    assert doc["error"] == f"{method} is not allowed on {path}"
+    assert allowed in doc["hint"]
+    unknown = httpx2.request(
+        method, colony.url + "/api/v1/nope", headers=auth(colony.token), timeout=5
+    )
+    assert unknown.status_code == 404 and unknown.json()["error"] == "no route /api/v1/nope"

@@ -9,8 +9,9 @@ the deadline passes, then heals the fault. The top hypothesis must name the true
 and fault kind, with the injected change in its evidence; with no fault, the answer
 must be "no significant anomaly".
 
-Scenarios marked xfail are ones today's analysis gets wrong (see benchmarks/RESULTS.md,
-"Live faults on the demo shop"); the assertion itself is the issue's, unweakened.
+A scenario marked xfail is one today's analysis does not get right in every run (see
+benchmarks/RESULTS.md, "Live faults on the demo shop"); the assertion itself is the
+issue's, unweakened.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ REFERENCE_S = 20.0
 #: Seconds for the shop to recover after a fault is healed (the next scenario's fresh
 #: colony and agents take ~8 s to start as well).
 SETTLE_S = 0.0
-TIMING = Timing(first_look_s=15.0, poll_s=5.0, deadline_s=35.0)
+#: Asked from 15 s after the fault, every 5 s, until right or 60 s: generous, as the
+#: machine running the suite may be busy (a leak needs ~40 s to show as a trend).
+TIMING = Timing(first_look_s=15.0, poll_s=5.0, deadline_s=60.0)
 
 
 def _today(reason: str) -> pytest.MarkDecorator:
@@ -39,26 +42,33 @@ def _today(reason: str) -> pytest.MarkDecorator:
 
 
 #: Each scenario gets a fresh colony and agents (the shop runs on), so that one fault's
-#: events are not priors for the next.
-#: Right in how many of the two live runs on the merged analysis (diag + agent, main
-#: c140d51: an informal benchmark run and this suite, 2026-11-28 06:33-07:05), and what
-#: Coral answered instead; see benchmarks/RESULTS.md for the 3-run figures before them.
+#: events are not priors for the next. A scenario keeps an xfail mark only while it is
+#: not right in 3 of 3 live runs (this suite three times on branch demo, 2026-11-28
+#: 09:17-10:00; RESULTS.md, "Live faults on the demo shop"), with what Coral answered
+#: instead. latency, connection_leak, dependency_down, bad_deploy, memory_leak and
+#: crash_loop were right in 3 of 3.
+UNRELIABLE: dict[str, str] = {
+    "cpu_saturation": "1/3 (api named 3/3): once its evidence led with the slower answers,"
+    " not the CPU (fixed since: the kind's evidence comes first), once api's failed health"
+    " check made it 'dependency_down' (fixed since: CPU outranks a health flip); right in"
+    " the one run after both fixes",
+}
+NO_FAULT_TODAY = (
+    "1/4 quiet: once a CPU-burning caller's rtt was held against an idle Redis (fixed"
+    " since); twice a weak latency lead ('web: latency (0.07)', 'api: latency (0.07)')"
+    " from latency quantiles of a busy machine"
+)
 ORDER = [
-    pytest.param(
+    pytest.param(name, marks=[_today(UNRELIABLE[name])] if name in UNRELIABLE else [])
+    for name in (
         "latency",
-        marks=_today("0/2: no significant anomaly (callers' latency metrics not used)"),
-    ),
-    pytest.param("cpu_saturation", marks=_today("1/2: api's CPU level shift not always first")),
-    pytest.param("connection_leak", marks=_today("0/2: api's FD/connection growth not flagged")),
-    pytest.param(
+        "cpu_saturation",
+        "connection_leak",
         "dependency_down",
-        marks=_today("0/2: the stopped postgres is a weak 'crash', no clear root cause"),
-    ),
-    pytest.param("bad_deploy", marks=_today("1/2: the deploy of api not always first")),
-    pytest.param(
-        "memory_leak", marks=_today("0/2: called bad_deploy; api's RSS growth not a leak yet")
-    ),
-    pytest.param("crash_loop", marks=_today("1/2: api's crash loop not always first")),
+        "bad_deploy",
+        "memory_leak",
+        "crash_loop",
+    )
 ]
 
 
@@ -88,7 +98,7 @@ def _explain(d: Diagnosis) -> str:
     return "\n".join(lines)
 
 
-@_today("2/2 quiet on the merged analysis, but host noise made it fail before; needs 3 runs")
+@_today(NO_FAULT_TODAY)
 def test_with_no_fault_coral_sees_no_significant_anomaly(shop: Stack) -> None:
     d = shop.run_scenario(None, REFERENCE_S, 0, fresh=False)
     assert d.verdict.correct, _explain(d)

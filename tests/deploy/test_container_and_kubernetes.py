@@ -6,6 +6,7 @@ the image is linted, not built.)"""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -126,3 +127,37 @@ def test_the_agent_limit_leaves_room_over_its_measured_footprint() -> None:
     request = int(resources["requests"]["memory"][:-2]) * mib[resources["requests"]["memory"][-2:]]
     limit = int(resources["limits"]["memory"][:-2]) * mib[resources["limits"]["memory"][-2:]]
     assert 43.5 < request <= limit and limit >= 2 * 43.5
+
+
+def _container_builder() -> str | None:
+    """docker or podman when it can build here (its daemon answers), else None."""
+    for tool in ("docker", "podman"):
+        if shutil.which(tool) is None:
+            continue
+        info = subprocess.run([tool, "info"], capture_output=True, check=False, timeout=60)
+        if info.returncode == 0:
+            return tool
+    return None
+
+
+BUILDER = _container_builder()
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(
+    BUILDER is None,
+    reason="no container builder runs here (`docker info` fails): the image is linted and"
+    " its commands run on the host (test_walkthroughs), not built",
+)
+def test_the_image_builds_and_runs_coral_as_its_own_user() -> None:
+    assert BUILDER is not None
+    tag = "coral/colony:test"
+    build = subprocess.run([BUILDER, "build", "-t", tag, str(ROOT)],
+                           capture_output=True, text=True, check=False, timeout=1800)  # fmt: skip
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    helped = subprocess.run([BUILDER, "run", "--rm", tag, "--help"],
+                            capture_output=True, text=True, check=False, timeout=300)  # fmt: skip
+    assert helped.returncode == 0 and "colony" in helped.stdout, helped.stderr
+    uid = subprocess.run([BUILDER, "run", "--rm", "--entrypoint", "id", tag, "-u"],
+                         capture_output=True, text=True, check=False, timeout=300)  # fmt: skip
+    assert uid.stdout.strip() == "10001"

@@ -118,7 +118,7 @@ def test_the_units_command_lines_are_accepted_by_coral(name: str) -> None:
     sub = group.get_command(context, argv[1])  # type: ignore[attr-defined]
     command = sub.get_command(context, argv[2])
     parsed = command.make_context(argv[2], argv[3:])  # raises on an unknown option
-    assert parsed.params["data_dir"] == Path(f"/var/lib/coral/{argv[1]}")
+    assert parsed.params["data_dir"] == Path("/var/lib/coral")  # colony/ and agent/ inside
 
 
 PROBE = "from coral_mcp.agent.collectors.sdk import SdkProbe; print(SdkProbe().read({pid}))"

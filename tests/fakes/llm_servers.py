@@ -11,7 +11,7 @@ Script items:
     Call([("tool", {"arg": 1}), ...], "text before the calls")
     RawCall("tool", "not json")           arguments that are not a JSON object
     Fail(status, "message", headers)      an HTTP error
-    Stall(seconds)                        answer nothing for that long
+    Stall(seconds, then=item)             answer nothing for that long, then `item`
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ class Fail:
 @dataclass(frozen=True)
 class Stall:
     seconds: float
+    #: What to answer after the stall (by default a final answer that comes too late).
+    then: Say | Call | RawCall | Fail | None = None
 
 
 Item = Say | Call | RawCall | Fail | Stall
@@ -125,7 +127,7 @@ class FakeLLM:
         item = self.next_item()
         if isinstance(item, Stall):
             time.sleep(item.seconds)
-            item = Say("too late")
+            item = item.then or Say("too late")
         if isinstance(item, Fail):
             self.send_json(h, item.status, self.error_body(item.status, item.message), item.headers)
             return

@@ -48,7 +48,9 @@ async def _import(case_dir: Path, data_dir: Path) -> tuple[float, float]:
 
 
 @contextmanager
-def loaded_colony(case_dir: Path, data_dir: Path) -> Iterator[Loaded]:
+def loaded_colony(case_dir: Path, data_dir: Path, baselines: bool = False) -> Iterator[Loaded]:
+    """`baselines`: learn them at once, as a colony running for a while has (the daemon's
+    first refresh comes a minute after it starts)."""
     first, last = asyncio.run(_import(case_dir, data_dir))
     ready = threading.Event()
     failed: list[BaseException] = []
@@ -59,6 +61,8 @@ def loaded_colony(case_dir: Path, data_dir: Path) -> Iterator[Loaded]:
         settings = ColonySettings(data_dir, grpc_port=0, http_port=0, require_token=False)
         try:
             daemon = await ColonyDaemon.open(settings, clock=lambda: last)
+            if baselines:
+                await daemon.intelligence.refresh_baselines()
         except BaseException as exc:
             failed.append(exc)
             ready.set()

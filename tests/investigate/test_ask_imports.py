@@ -23,14 +23,29 @@ def loaded_after(*modules: str) -> set[str]:
 
 
 def test_coral_mcp_serve_and_the_agent_never_import_an_llm_sdk() -> None:
-    assert (
-        loaded_after("coral_mcp.cli.mcp_main", "coral_mcp.server", "coral_mcp.cli.agent")
-        & {
-            "anthropic",
-            "openai",
-        }
-        == set()
+    modules = ("coral_mcp.cli.mcp_main", "coral_mcp.server", "coral_mcp.cli.stdio_proxy")
+    assert loaded_after(*modules, "coral_mcp.cli.agent") & {"anthropic", "openai"} == set()
+
+
+def test_serving_a_running_colony_needs_neither_fastmcp_nor_rich() -> None:
+    probe = "import sys\nimport coral_mcp.cli.stdio_proxy\nprint('fastmcp' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
+    assert done.stdout.strip() == "False"
+    assert not loaded_after("coral_mcp.cli.stdio_proxy") & {"rich", "anthropic", "openai"}
+
+
+def test_coral_ask_loads_no_http_client_library_and_not_the_agent() -> None:
+    probe = (
+        "import sys\nfrom coral_mcp.cli.main import coral\nimport coral_mcp.cli.ask\n"
+        "import coral_mcp.investigate.rest_colony\n"
+        "print(sorted(m for m in ('httpx2', 'psutil', 'coral_mcp.cli.agent') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
 
 
 def test_the_builtin_provider_without_a_config_loads_no_sdk_rich_or_pydantic() -> None:

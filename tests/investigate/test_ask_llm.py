@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pty
+import re
+import select
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +23,8 @@ from click.testing import CliRunner
 from mcp_types import TextResourceContents
 
 from coral_mcp.cli.main import coral
+from coral_mcp.investigate.ask_settings import LOCAL_KEY
+from tests.conftest import child_env, coral_cmd
 from tests.fakes.llm_servers import (
     Call,
     Fail,
@@ -429,3 +437,95 @@ def test_a_call_to_a_tool_that_was_not_offered_is_refused(colony: Loaded, tmp_pa
     assert refused["content"].startswith("Not run: there is no tool named 'restart_service'")
     assert tools_run(record) == ["investigate"]
     assert record["answer"] == "I can only recommend a restart."
+
+
+def test_quiet_prints_the_answer_alone_without_progress(colony: Loaded, tmp_path: Path) -> None:
+    with FakeOpenAI(THREE_STEPS) as fake:
+        code, out, err = ask(colony, fake, "openai", tmp_path, "why is web slow?", "--quiet")
+    assert code == 0, err
+    final = THREE_STEPS[-1]
+    assert isinstance(final, Say)
+    assert out == final.text + "\n"
+    assert "get_events(" not in err and "investigate(" not in err
+    assert len(fake.requests) == 4  # the same investigation, only quieter
+
+
+def test_the_total_timeout_stops_an_investigation_whose_steps_each_come_in_time(
+    colony: Loaded, tmp_path: Path
+) -> None:
+    slow = [Stall(0.8, then=Call([("get_events", {"start": f"{h}h"})])) for h in range(1, 9)]
+    config = "backoff_s = 0.01\ncall_timeout_s = 5\ntotal_timeout_s = 2\n"
+    with FakeAnthropic(slow) as fake:
+        record = ask_json(colony, fake, "anthropic", tmp_path, "what happened?", config=config)
+    assert record["fallback"] == "no answer within 2 s in total"  # not one call's 5 s
+    assert len(fake.requests) <= 3  # 0.8 s each: a third could start, not a fourth
+    assert "Most likely: db" in record["answer"]
+
+
+def test_provider_model_and_base_url_come_from_the_config(colony: Loaded, tmp_path: Path) -> None:
+    with FakeOpenAI([Say("db.")]) as fake:
+        fake.key = LOCAL_KEY  # a local server gets Coral's placeholder, no real key
+        path = tmp_path / "config.toml"
+        path.write_text(
+            f'[ask]\nprovider = "openai"\nmodel = "qwen3:8b"\nbase_url = "{fake.base_url}"\n'
+        )
+        result = CliRunner().invoke(
+            coral,
+            ["ask", "what happened?", "--json", "--colony", colony.url],
+            env={"CORAL_CONFIG": str(path), "OPENAI_API_KEY": None},
+        )
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert (record["provider"], record["model"], record["answer"]) == ("openai", "qwen3:8b", "db.")
+    assert fake.requests[0].body["model"] == "qwen3:8b"
+
+
+def on_a_terminal(cmd: list[str], env: dict[str, str], timeout_s: float = 60) -> str:
+    """What `cmd` shows on a real (pseudo-)terminal, its escape sequences removed."""
+    main, sub = pty.openpty()
+    proc = subprocess.Popen(cmd, stdin=sub, stdout=sub, stderr=sub, env=env)
+    os.close(sub)
+    chunks, deadline = [], time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([main], [], [], 0.5)[0]:
+                continue
+            try:
+                data = os.read(main, 65536)
+            except OSError:  # EIO: the program ended and closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        os.close(main)
+    screen = b"".join(chunks).decode(errors="replace")
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "", screen)
+
+
+def test_on_a_terminal_a_spinner_shows_the_running_step_and_its_elapsed_time(
+    colony: Loaded, tmp_path: Path
+) -> None:
+    script = [Stall(1.6, then=Call([("get_events", {"start": "2h"})])), Say("db is the cause.")]
+    path = tmp_path / "config.toml"
+    path.write_text(f"[ask]\n{FAST}")
+    with FakeAnthropic(script) as fake:
+        env = {
+            **child_env(), "CORAL_CONFIG": str(path), "ANTHROPIC_API_KEY": fake.key,
+            "TERM": "xterm-256color", "COLUMNS": "100",
+        }  # fmt: skip
+        screen = on_a_terminal(
+            coral_cmd(
+                "ask", "what happened?", "--provider", "anthropic", "--base-url", fake.base_url,
+                "--colony", colony.url,
+            ),
+            env,
+        )  # fmt: skip
+    assert "thinking (step 1)" in screen  # the spinner's task while the model works
+    assert "0:00:01" in screen  # its elapsed-time column, ticking
+    assert "v get_events(start='2h')" in screen  # a finished tool keeps its line
+    assert "db is the cause." in screen
+    assert "coral://investigations/ask-" in screen

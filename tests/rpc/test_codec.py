@@ -112,3 +112,19 @@ def test_decoding_refuses_numbers_the_store_cannot_hold() -> None:
     )
     with pytest.raises(ProtocolError, match="count 2147483648 is out of range"):
         codec.summary_window_from_pb(huge)
+
+
+def test_an_older_agents_component_health_series_arrives_under_todays_name() -> None:
+    msg = pb.SummaryBatch(
+        window_start_ms=0,
+        window_end_ms=1,
+        summaries=[
+            pb.MetricSummary(service="api", metric="health_component_up:db", last=1, count=1),
+            pb.MetricSummary(service="api", metric="component_health:cache", last=0, count=1),
+        ],
+    )
+    decoded = codec.summary_window_from_pb(msg)
+    assert [s.metric for s in decoded.summaries] == [
+        "component_health:db",
+        "component_health:cache",
+    ]

@@ -100,3 +100,39 @@ def test_a_range_too_big_for_the_budget_keeps_every_series_thinned_evenly(tmp_pa
     assert [s.service for s in thin] == ["s0", "s1", "s2", "s3"]
     assert all(90 <= len(s.values) <= 110 for s in thin)
     assert sum(len(s.values) for s in thin) <= 440
+
+
+def test_windows_an_agent_left_out_as_unchanged_hold_the_value_last_sent(tmp_path: Path) -> None:
+    # The agent sends "fds" at minute -2 (before the range) and minute 3, "cpu" every
+    # minute; the windows without "fds" mean it stayed where it was.
+    ops = [RegisterAgent("a", "h", "1", 1, "", (), 0)]
+    for seq, minute in enumerate(range(-2, 6), 1):
+        rows = [("api", "cpu", float(minute))]
+        if minute in (-2, 3):
+            rows.append(("api", "fds", 10.0 if minute < 0 else 40.0))
+        ops.append(StoreSummaries("a", seq, window(minute, *rows)))
+    store = ColonyStore(tmp_path)
+    try:
+        store.apply(ops)
+        cur = store.reader()
+        series = {s.metric: s for s in st.load_series(cur, T0, T0 + timedelta(hours=1))}
+        cur.close()
+    finally:
+        store.close()
+    fds = series["fds"]
+    assert fds.ts_s.tolist() == [T0.timestamp() + 60 * i for i in range(6)]
+    assert fds.values.tolist() == [10.0, 10.0, 10.0, 40.0, 40.0, 40.0]
+    assert fds.resolution > 0, "a held value is known only to its dead band"
+    assert series["cpu"].resolution == 0
+
+
+def test_a_held_value_is_not_filled_in_past_the_refresh_horizon() -> None:
+    grid = np.arange(st.REFRESH_WINDOWS + 10, dtype=np.int64) * 1000
+    agent = np.ones(grid.size + 1, dtype=np.int64)
+    series = np.r_[np.full(grid.size, 2), 1].astype(np.int64)  # series 2 marks the windows
+    ts = np.r_[grid, 0].astype(np.int64)
+    values = np.r_[np.zeros(grid.size), 7.0]
+    ids, _, filled_values, filled = st.fill_unchanged(agent, series, ts, values)
+    held = filled_values[ids == 1]
+    assert held.tolist() == [7.0] * st.REFRESH_WINDOWS
+    assert int(filled[ids == 1].sum()) == st.REFRESH_WINDOWS - 1

@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -62,6 +62,39 @@ def test_a_failing_migration_leaves_nothing_half_applied(tmp_path: Path) -> None
     }
     assert "ok" not in tables
     assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (0,)
+
+
+def test_a_data_dir_from_before_the_rename_shows_component_health_under_its_new_name(
+    tmp_path: Path,
+) -> None:
+    """Upgrading keeps stored component series readable: migration 6 renames
+    `health_component_up:NAME` (the name before issue 17) to `component_health:NAME`,
+    also in the newest-value table migration 5 fills from the stored summaries."""
+    recent = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=5)  # newest values: a day
+    conn = duckdb.connect(str(tmp_path / "colony.duckdb"))
+    migrate(conn, tuple(m for m in MIGRATIONS if m.version < 5))
+    rows = {  # $m the metric, $t a time
+        "metric_summaries": "('a1', 'api', $m, $t, $t, 0, 1, 1, 1, 1, 4)",
+        "metric_summaries_hourly": "('a1', 'api', $m, $t, 0, 1, 1, 1, 1, 4)",
+        "baselines": "('api', $m, -1, 1, 0, 9, $t, $t, $t)",
+        "anomalies": "('x', 'api', $m, 'drop', $t, $t, NULL, 5, 0, 1, '')",
+    }
+    for table, values in rows.items():
+        conn.execute(f"INSERT INTO {table} VALUES {values}",
+                     {"m": "health_component_up:db", "t": recent})  # fmt: skip
+    conn.execute(f"INSERT INTO metric_summaries VALUES {rows['metric_summaries']}",
+                 {"m": "cpu_percent", "t": recent})  # fmt: skip
+    conn.close()
+    store = ColonyStore(tmp_path)
+    assert store.metric_names("api") == ["component_health:db", "cpu_percent"]
+    store.close()
+    conn = duckdb.connect(str(tmp_path / "colony.duckdb"))
+    for table in ("metric_summaries_hourly", "baselines", "anomalies"):
+        stored = conn.execute(f"SELECT metric FROM {table}").fetchall()
+        assert stored == [("component_health:db",)], table
+    latest = conn.execute("SELECT metric FROM series_latest ORDER BY metric").fetchall()
+    assert latest == [("component_health:db",), ("cpu_percent",)]
+    conn.close()
 
 
 def test_peer_on_another_services_listening_socket_becomes_an_edge(tmp_path: Path) -> None:

@@ -108,6 +108,9 @@ def test_get_service_brings_status_version_dependencies_and_recent_metrics(
     assert doc["status"] == "up" and doc["version"] == "1.1" and doc["calls"] == ["db"]
     assert {m["metric"] for m in doc["metrics"]} == {"cpu_percent", "rss_bytes"}
     assert [e["kind"] for e in doc["recent_events"]] == ["deploy"]
+    assert "attributes" not in doc["recent_events"][0]  # details on request only
+    _, full = call(store, "get_service", {"name": "api", "detail": True})
+    assert full["recent_events"][0]["attributes"]["new_version"] == "1.1"
     assert doc["health"]["healthy"] is None  # no health check ran: said so, not guessed
 
 

@@ -82,6 +82,11 @@ class SdkProbe:
             logger.debug("sdk endpoint of pid %d unreadable: %s", pid, exc)
             return None
 
+    def service_name(self, pid: int) -> str | None:
+        """The service name `pid`'s SDK reports (None without an SDK that answers)."""
+        info = self.read(pid)
+        return info.service if info is not None else None
+
     def _own_pid(self, pid: int) -> int:
         """The pid as the process sees it (inside its pid namespace)."""
         try:

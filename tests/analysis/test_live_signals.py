@@ -1,0 +1,154 @@
+"""What live agents report, read right: a caller's wait on a peer is the peer's latency,
+a lost peer is named, timed counts are throughput, 5xx labels are errors, a held value
+is known only to its dead band, and nothing causal means no incident."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from coral_mcp.analysis.detect import Series, detect_series
+from coral_mcp.analysis.diagnose import diagnose
+from coral_mcp.analysis.hypotheses import fault_kind, to_hypothesis
+from coral_mcp.analysis.metric_names import (
+    MetricClass,
+    is_dependency_latency,
+    metric_class,
+    resolution,
+)
+from coral_mcp.analysis.peers import callee_series, name_peers, resolve_peer
+from coral_mcp.analysis.topology import ServiceGraph
+from coral_mcp.models import Event, Severity
+from coral_mcp.models.intelligence import FaultKind
+
+T0 = 1_767_225_600.0
+STEP = 2.0
+N = 40
+AT = 20
+SHOP = ServiceGraph([("web", "api"), ("api", "postgres"), ("api", "redis")])
+ENDPOINTS = {"127.0.0.1:5432": "postgres", "0.0.0.0:6379": "redis", "127.0.0.1:8080": "api"}
+
+
+def flat(service: str, metric: str, before: float, after: float | None = None) -> Series:
+    rng = np.random.default_rng(abs(hash((service, metric))) % 1000)
+    values = before + 0.01 * abs(before) * rng.standard_normal(N)
+    if after is not None:
+        values[AT:] = after + 0.01 * abs(after) * rng.standard_normal(N - AT)
+    return Series(service, metric, T0 + STEP * np.arange(N), values)
+
+
+def event(service: str, kind: str, index: int, message: str = "", **attrs: str) -> Event:
+    return Event(
+        int((T0 + STEP * index) * 1000),
+        service,
+        kind,
+        Severity.WARNING,
+        message or kind,
+        tuple(attrs.items()),
+    )
+
+
+def end() -> float:
+    return T0 + STEP * N
+
+
+def test_a_callers_wait_on_one_peer_becomes_that_callees_latency() -> None:
+    waits = [
+        flat("api", "tcp_wait_ms@127.0.0.1:5432", 0.0, 250.0),
+        flat("api", "tcp_wait_ms@127.0.0.1:6379", 0.0),
+        flat("web", "tcp_wait_ms", 0.0, 260.0),  # web calls api only: its wait is api's
+    ]
+    made = {(s.service, s.metric) for s in callee_series(waits, ENDPOINTS, SHOP)}
+    assert made == {
+        ("postgres", "wait_ms<-api"),
+        ("redis", "wait_ms<-api"),
+        ("api", "wait_ms<-web"),
+    }
+    assert metric_class("wait_ms<-cpuservice") is MetricClass.LATENCY
+    assert not is_dependency_latency("wait_ms<-api")
+
+
+def test_a_slow_database_seen_only_by_its_callers_waits_is_the_root_cause() -> None:
+    observed = [
+        flat("api", "tcp_wait_ms@127.0.0.1:5432", 0.0, 250.0),
+        flat("api", "tcp_wait_ms@127.0.0.1:6379", 0.0),
+        flat("api", "http_duration_seconds:p95", 0.01, 0.26),
+        flat("web", "tcp_wait_ms", 0.0, 260.0),
+        flat("web", "http_duration_seconds:p95", 0.02, 0.27),
+        flat("postgres", "cpu_percent", 3.0),
+        flat("redis", "cpu_percent", 1.0),
+    ]
+    observed += callee_series(observed, ENDPOINTS, SHOP)
+    top = diagnose(observed, [], SHOP, end()).ranked[0]
+    assert (top.service, fault_kind(top)) == ("postgres", FaultKind.LATENCY)
+
+
+def test_a_peer_a_caller_lost_is_named_by_the_service_listening_there() -> None:
+    lost = event("api", "dependency_lost", AT, peer="127.0.0.1:5432")
+    (named,) = name_peers([lost], ENDPOINTS)
+    assert dict(named.attributes)["peer_service"] == "postgres"
+    assert resolve_peer("10.0.0.9:6379", ENDPOINTS) == "redis"  # listening on every address
+    assert resolve_peer("10.0.0.9:9999", ENDPOINTS) is None
+
+
+def test_a_stopped_dependency_that_stays_down_is_dependency_down_not_a_crash() -> None:
+    observed = [
+        flat("api", "health_up", 1.0, 0.0),
+        flat("api", 'prom:http_requests_total{code="503"}:rate', 0.0, 9.0),
+        flat("web", "http_duration_seconds:p95", 0.02, 0.02),
+        flat("postgres", "cpu_percent", 3.0),
+    ]
+    events = name_peers(
+        [
+            event("postgres", "exit", AT, "process 41 exited (status unknown)"),
+            event("api", "dependency_lost", AT, peer="127.0.0.1:5432"),
+            event("api", "health_flip", AT + 1),
+        ],
+        ENDPOINTS,
+    )
+    top = diagnose(observed, events, SHOP, end()).ranked[0]
+    assert top.service == "postgres"
+    assert fault_kind(top) is FaultKind.DEPENDENCY_DOWN
+    assert "exited" in to_hypothesis(top).evidence[0].description
+    back = [*events, event("postgres", "restart", AT + 3)]
+    assert fault_kind(diagnose(observed, back, SHOP, end()).ranked[0]) is FaultKind.CRASH
+
+
+def test_the_count_of_a_latency_histogram_is_throughput_and_a_5xx_label_is_errors() -> None:
+    assert metric_class('prom:http_request_duration_seconds_count{route="/a"}:rate') is (
+        MetricClass.THROUGHPUT
+    )
+    assert metric_class('prom:http_requests_total{code="502",route="/a"}:rate') is (
+        MetricClass.ERRORS
+    )
+    assert metric_class("connections_opened") is MetricClass.THROUGHPUT
+    assert metric_class("syscall_read_count") is MetricClass.OTHER
+
+
+def test_one_more_connection_or_a_tick_of_cpu_is_not_an_anomaly() -> None:
+    assert resolution("connections_in") == resolution("cpu_percent") == 0.5
+    one_more = flat("redis", "connections_in", 1.0, 2.0)
+    assert detect_series(one_more, end()) is None
+    a_tick = flat("redis", "cpu_percent", 0.3, 1.0)
+    assert detect_series(a_tick, end()) is None
+    assert detect_series(flat("api", "cpu_percent", 2.0, 55.0), end()) is not None
+
+
+def test_a_value_held_within_the_agents_dead_band_is_not_a_level_shift() -> None:
+    s = flat("api", "health_latency_seconds:p50", 0.0075, 0.0375)
+    assert detect_series(s, end()) is not None
+    held = Series(s.service, s.metric, s.ts_s, s.values, resolution=0.05)
+    assert detect_series(held, end()) is None
+
+
+def test_with_nothing_that_could_be_a_cause_there_is_no_incident() -> None:
+    observed = [
+        flat("postgres", "write_bytes_per_s", 1900.0, 0.0),  # less activity
+        flat("api", "requests_per_s", 10.0, 14.0),  # more load
+        flat("web", "cpu_percent", 2.0),
+    ]
+    assert diagnose(observed, [], SHOP, end()).ranked == ()
+
+
+def test_a_callers_round_trip_time_is_not_held_against_its_callee() -> None:
+    rtt = [flat("api", "tcp_rtt_ms@127.0.0.1:6379", 0.1, 0.3)]  # api's own CPU burn
+    assert callee_series(rtt, ENDPOINTS, SHOP) == []

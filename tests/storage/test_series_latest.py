@@ -1,0 +1,145 @@
+"""Each series' newest value and its current and previous hour are kept up to date as
+summaries are written, so a glance at "now" reads one row per series instead of
+scanning raw rows: what it says must equal what the raw rows say."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from coral_mcp.models import MetricGlance, MetricSummary, SummaryWindow
+from coral_mcp.storage.ops import RegisterAgent, StoreSummaries, WriteOp
+from coral_mcp.storage.retention import Retention
+from coral_mcp.storage.store import ColonyStore
+
+HOUR = datetime(2026, 11, 28, 9, tzinfo=UTC)  # the current hour of the data
+MS = 1000
+
+
+def window(start: datetime, rng: random.Random, seconds: int = 15) -> SummaryWindow:
+    summaries = []
+    for metric in ("cpu_percent", "rss_bytes"):
+        lo = rng.uniform(0, 50)
+        summaries.append(
+            MetricSummary(
+                "api", metric, lo, lo + rng.uniform(0, 50), lo + 10, lo + 5, lo + 40,
+                rng.choice([0, 3, 15]),
+            )
+        )  # fmt: skip
+    begin = int(start.timestamp() * MS)
+    return SummaryWindow(begin, begin + seconds * MS, tuple(summaries))
+
+
+def raw_glance(store: ColonyStore, since: datetime) -> list[tuple[object, ...]]:
+    """The same glance computed from every raw row since `since`."""
+    cur = store.reader()
+    try:
+        return cur.execute(
+            """
+            SELECT metric, arg_max(last, window_end),
+                   sum(avg * count) / greatest(sum(count), 1), min(min), max(max),
+                   max(window_end)
+            FROM metric_summaries WHERE service = 'api' AND window_start >= ?
+            GROUP BY metric ORDER BY metric
+            """,
+            [since.replace(tzinfo=None)],
+        ).fetchall()
+    finally:
+        cur.close()
+
+
+def kept(store: ColonyStore) -> list[tuple[object, ...]]:
+    glances = kept_glances(store)
+    return [(g.metric, g.latest, g.avg, g.min, g.max, g.last_seen.replace(tzinfo=None))
+            for g in glances]  # fmt: skip
+
+
+def approx(a: list[tuple[object, ...]], b: list[tuple[object, ...]]) -> bool:
+    return len(a) == len(b) and all(
+        x == y or (isinstance(x, float) and abs(x - float(y)) < 1e-9)  # type: ignore[arg-type]
+        for ra, rb in zip(a, b, strict=True)
+        for x, y in zip(ra, rb, strict=True)
+    )
+
+
+def test_the_kept_glance_equals_the_raw_rows_of_this_hour_and_the_one_before(
+    tmp_path: Path,
+) -> None:
+    store = ColonyStore(tmp_path)
+    rng = random.Random(5)
+    now_ms = int(HOUR.timestamp() * MS)
+    ops: list[WriteOp] = [RegisterAgent("a1", "h", "0.1.0", 1, "p", (), now_ms)]
+    seq = 1
+    # Two hours before (not counted), the previous hour, this hour; in batches as pushed.
+    starts = [HOUR - timedelta(hours=2) + timedelta(seconds=15 * i) for i in range(4)]
+    starts += [HOUR - timedelta(hours=1) + timedelta(minutes=7 * i) for i in range(8)]
+    starts += [HOUR + timedelta(minutes=5 * i) for i in range(6)]
+    for start in starts:
+        seq += 1
+        ops.append(StoreSummaries("a1", seq, window(start, rng)))
+        if len(ops) == 3:
+            store.apply(ops)
+            ops = []
+    store.apply(ops)
+    expected = raw_glance(store, HOUR - timedelta(hours=1))
+    assert approx(kept(store), expected), (kept(store), expected)
+
+    # Late data for the previous hour counts there; older than that is stored, not kept.
+    late = [window(HOUR - timedelta(minutes=30, seconds=3), rng)]
+    late.append(window(HOUR - timedelta(hours=3), rng))
+    store.apply([StoreSummaries("a1", seq + 1 + i, w) for i, w in enumerate(late)])
+    assert approx(kept(store), raw_glance(store, HOUR - timedelta(hours=1)))
+
+    # A new hour: the previous one becomes "this hour", the one before is dropped.
+    store.apply([StoreSummaries("a1", seq + 3, window(HOUR + timedelta(hours=1), rng))])
+    assert approx(kept(store), raw_glance(store, HOUR))
+    store.close()
+
+
+def test_services_show_the_newest_value_and_retention_forgets_dead_series(
+    tmp_path: Path,
+) -> None:
+    store = ColonyStore(tmp_path)
+    rng = random.Random(9)
+    now_ms = int(HOUR.timestamp() * MS)
+    windows = [window(HOUR + timedelta(seconds=15 * i), rng) for i in range(5)]
+    store.apply(
+        [
+            RegisterAgent("a1", "h", "0.1.0", 1, "p", (), now_ms),
+            # Out of order within one batch: the newest window still wins.
+            *(StoreSummaries("a1", 2 + i, w) for i, w in enumerate(reversed(windows))),
+        ]
+    )
+    newest = {s.metric: s.last for s in windows[-1].summaries}
+    assert {g.metric: g.latest for g in kept_glances(store)} == newest
+    store.maintain(HOUR + timedelta(days=9), Retention(raw_days=7))
+    assert kept_glances(store) == []
+    store.close()
+
+
+def kept_glances(store: ColonyStore) -> list[MetricGlance]:
+    return store.metric_glance("api", HOUR - timedelta(days=1), recent=True)
+
+
+def test_a_glance_over_hours_equals_the_raw_rows_of_those_whole_hours(tmp_path: Path) -> None:
+    """list_metrics' glance: roll-ups for the older hours, series_latest for the last two."""
+    store = ColonyStore(tmp_path)
+    rng = random.Random(11)
+    now_ms = int(HOUR.timestamp() * MS)
+    starts = [HOUR - timedelta(hours=5) + timedelta(minutes=9 * i) for i in range(36)]
+    store.apply(
+        [
+            RegisterAgent("a1", "h", "0.1.0", 1, "p", (), now_ms),
+            *(StoreSummaries("a1", 2 + i, window(s, rng)) for i, s in enumerate(starts)),
+        ]
+    )
+    store.maintain(HOUR + timedelta(minutes=20), Retention())  # rolls the closed hours
+    since = HOUR - timedelta(hours=3, minutes=40)
+    glances = store.metric_glance("api", since)
+    found = [(g.metric, g.latest, g.avg, g.min, g.max, g.last_seen.replace(tzinfo=None))
+             for g in glances]  # fmt: skip
+    expected = raw_glance(store, HOUR - timedelta(hours=4))  # whole hours from since's
+    assert approx(found, expected), (found, expected)
+    assert store.metric_glance("api", HOUR + timedelta(hours=2)) == []  # none reported since
+    store.close()
