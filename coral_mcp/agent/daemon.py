@@ -15,6 +15,7 @@ import socket
 import time
 from collections.abc import Callable
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import grpc
 import psutil
@@ -28,11 +29,13 @@ from coral_mcp.agent.sensing import Sensor
 from coral_mcp.agent.summarize import SeriesKey, drop_unchanged, summarize
 from coral_mcp.config import AgentSettings
 from coral_mcp.datadir import ensure_data_dir, read_token_file
-from coral_mcp.mesh.agent_link import AgentLink, bring_up_tunnel, plan_link
 from coral_mcp.mesh.agent_state import AgentMeshState
-from coral_mcp.mesh.tunnel import Tunnel
 from coral_mcp.models import DetailQuery, EventBatch, QueryReply, Sample, ServiceBatch
 from coral_mcp.rpc.agent_stream import AgentStream, Registration
+
+if TYPE_CHECKING:  # the mesh link is imported only by agents that joined one
+    from coral_mcp.mesh.agent_link import AgentLink
+    from coral_mcp.mesh.tunnel import Tunnel
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +70,8 @@ class AgentDaemon:
         options: tuple[tuple[str, str], ...] = ()
         token: str | None = None
         if self.mesh_state is not None and self.mesh_state.joined:
+            from coral_mcp.mesh.agent_link import plan_link  # noqa: PLC0415
+
             self.link = plan_link(self.mesh_state, settings.tunnel_mode)
             target, credentials = self.link.target, self.link.credentials
             options = self.link.channel_options
@@ -173,6 +178,8 @@ class AgentDaemon:
         s, state, link = self.settings, self.mesh_state, self.link
         tunnel: Tunnel | None = None
         if link is not None and state is not None and link.mode != "none":
+            from coral_mcp.mesh.agent_link import bring_up_tunnel  # noqa: PLC0415
+
             tunnel = await asyncio.to_thread(
                 bring_up_tunnel, state, link.mode, s.wg_interface, s.wg_port
             )

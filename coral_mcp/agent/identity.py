@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +47,7 @@ class AgentIdentity:
         except FileNotFoundError:
             host = hostname.split(".", maxsplit=1)[0]
             short = "".join(c for c in host if c.isalnum() or c in "-_")
-            agent_id = f"{short or 'host'}-{uuid.uuid4().hex[:8]}"
+            agent_id = f"{short or 'host'}-{os.urandom(4).hex()}"
             identity = cls(path, agent_id, 1)
             identity.save()
         except (OSError, ValueError, KeyError, TypeError) as exc:
