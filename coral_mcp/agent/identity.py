@@ -1,8 +1,11 @@
-"""The agent's small persistent state: its id and the next sequence number.
+"""The agent's small persistent state: its id and a floor for its sequence numbers.
 
-Kept in `agent.json` under the data dir, written atomically (temp file + rename), so
-an agent restarted on the same data dir is the same agent and never reuses a sequence
-number the colony has already committed.
+Kept in `agent.json` under the data dir, written atomically (temp file + rename) when
+it changes: at creation, and when the colony says it has committed past the floor. An
+agent restarted on the same data dir is the same agent and never reuses a sequence
+number the colony has already committed: the numbers given to messages are recorded
+with the messages in the ring store's backlog (`RingStore.last_seq`), so this file is
+not rewritten for every message.
 """
 
 from __future__ import annotations
