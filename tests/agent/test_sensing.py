@@ -76,6 +76,10 @@ def test_service_names_for_common_interpreter_command_lines() -> None:
     assert name("node", "--inspect", "/srv/app/server.js") == "server"
     assert name("java", "-jar", "billing.jar") == "billing"
     assert name("/usr/sbin/nginx", "-g", "daemon off;") == "nginx"
+    # inline code and long names stay short: they head every line of `what is running?`
+    assert name("/usr/bin/python3", "-c", "import socket, time; " * 4) == "python3-c"
+    long_script = name("python3", "/srv/" + "report_generator_for_quarterly" * 3 + ".py")
+    assert 0 < len(long_script) <= 24 and long_script.startswith("report_generator")
 
 
 def test_sampler_discards_the_first_cpu_reading_then_reports_it() -> None:
