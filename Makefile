@@ -11,7 +11,7 @@ DEV_STAMP := $(VENV)/.coral-dev
 UV_VERSION := 0.13.9
 UV := $(BIN)/uv
 # Bytecode compiled at install (as pip does): otherwise, where PYTHONDONTWRITEBYTECODE is
-# set, every process compiles its imports at start (the agent: CPU and ~5 MiB of heap).
+# set, every process compiles its imports at start (the agent: +0.45 s CPU, +4 MiB at start).
 INSTALL := $(UV) pip install --quiet --compile-bytecode --python $(BIN)/python
 LOCK := $(UV) pip compile pyproject.toml --quiet --python-version 3.11 \
 	--annotation-style line --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
