@@ -10,8 +10,8 @@ DEV_STAMP := $(VENV)/.coral-dev
 # uv (from PyPI, pinned) installs from the lock files and re-resolves them (`make lock`).
 UV_VERSION := 0.13.9
 UV := $(BIN)/uv
-# --compile-bytecode, as pip does by default: without it, and with PYTHONDONTWRITEBYTECODE
-# set, every fresh `coral` process compiles its imports again (~1 s here).
+# Bytecode compiled at install (as pip does): otherwise, where PYTHONDONTWRITEBYTECODE is
+# set, every process compiles its imports at start (the agent: +0.45 s CPU, +4 MiB at start).
 INSTALL := $(UV) pip install --quiet --compile-bytecode --python $(BIN)/python
 LOCK := $(UV) pip compile pyproject.toml --quiet --python-version 3.11 \
 	--annotation-style line --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)

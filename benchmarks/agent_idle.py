@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import append_result, free_port, stop_processes
+from common import append_result, compile_bytecode, free_port, stop_processes
 
 BIN = Path(sys.executable).parent
 SERVICE = Path(__file__).resolve().parent.parent / "tests" / "data" / "tcp_service.py"
@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=10)
     args = parser.parse_args()
 
+    compile_bytecode()  # as installed by pip: no compiling at the agent's start
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp:
         try:

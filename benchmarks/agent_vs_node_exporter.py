@@ -15,6 +15,11 @@ RESULTS.md.
 `make bench-agent-compare` runs it (as root) in a network namespace of its own
 (`unshare -n`, loopback up), so that only its own processes listen there: on a shared
 machine, other users' listening processes would otherwise become services too.
+
+node_exporter listens too, so the agent discovers it as a service like any other, but is
+told (config file: `auto_probe = false` for it) not to scrape its `/metrics`: each side is
+measured doing its own job, not the other's (a scrape costs both). The colony is
+discovered and probed (HTTP `/healthz`, gRPC health) as any service would be.
 """
 
 from __future__ import annotations
@@ -34,11 +39,21 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import append_result, free_port, stop_processes
+from common import append_result, compile_bytecode, free_port, stop_processes
 
 BIN = Path(sys.executable).parent
 SERVICE = Path(__file__).resolve().parent.parent / "tests" / "data" / "tcp_service.py"
 NODE_EXPORTER = "prometheus-node-exporter"
+#: The agent's config: node_exporter (auto-named after its program) is not probed.
+AGENT_CONFIG = f'[[service]]\nname = "{NODE_EXPORTER}"\nauto_probe = false\n'
+
+
+def private_mib(pid: int) -> float:
+    """Anonymous (private, unreclaimable) memory of a process, MiB."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Anonymous:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def agent_bytes_acked(agent_pid: int, colony_port: int) -> int:
@@ -90,6 +105,7 @@ def main() -> None:
     if shutil.which(NODE_EXPORTER) is None:
         sys.exit(f"{NODE_EXPORTER} is not installed: run `make bench-agent-compare`")
 
+    compile_bytecode()  # as installed by pip: no compiling at the agent's start
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -135,10 +151,13 @@ def main() -> None:
                     if time.monotonic() > deadline or node.poll() is not None:
                         raise
                     time.sleep(0.1)
+            config = Path(tmp, "agent.toml")
+            config.write_text(AGENT_CONFIG)
             agent = subprocess.Popen(
                 [
                     str(BIN / "coral"), "--log-level", "WARNING", "agent", "start",
                     "--colony", f"127.0.0.1:{grpc_port}", "--data-dir", tmp,
+                    "--config", str(config),
                 ]
             )  # fmt: skip
             procs.append(agent)
@@ -173,6 +192,8 @@ def main() -> None:
             for meter in meters.values():
                 meter.stop()
             acked = agent_bytes_acked(agent.pid, grpc_port) - acked0
+            private = {name: private_mib(meter.proc.pid) for name, meter in meters.items()}
+            threads = {name: meter.proc.num_threads() for name, meter in meters.items()}
             watched_pids = {p.pid for p in procs[1 : 1 + args.processes]}
             connections = sum(
                 1
@@ -188,13 +209,16 @@ def main() -> None:
         f"setup: real colony; {args.processes} watched python processes (one service each, "
         "named by OTEL_SERVICE_NAME), each listening, "
         f"{connections} established TCP sockets among them ({connections // 2} connections); "
-        "agent auto-discovering at interval 10 s, push 15 s; node_exporter scraped every 10 s",
+        "agent (bytecode compiled, as pip installs it) auto-discovering at interval 10 s, "
+        "push 15 s (node_exporter discovered, "
+        "not probed); node_exporter scraped every 10 s",
     ]
     for name, meter in meters.items():
         cpu = 100.0 * meter.cpu_s() / wall_s
         lines.append(
             f"{name}: CPU {cpu:.3f} % of one core ({meter.cpu_s():.2f} s over {wall_s:.0f} s), "
-            f"RSS max {max(meter.rss) / 2**20:.1f} MiB, last {meter.rss[-1] / 2**20:.1f} MiB"
+            f"RSS max {max(meter.rss) / 2**20:.1f} MiB, last {meter.rss[-1] / 2**20:.1f} MiB "
+            f"(anonymous {private[name]:.1f} MiB), {threads[name]} threads"
         )
     node_rate = sum(scrape_bytes) / wall_s
     agent_m, node_m = meters["agent"], meters["node_exporter"]

@@ -79,7 +79,8 @@ class AgentSettings:
     #: them. Services with configured health checks or scrapes are left to those.
     auto_probe: bool = True
     #: Adaptive sampling: a service steady for three samples (idle, no change, no
-    #: event, no transport trouble) is looked at every third sample until it changes.
+    #: event, no transport trouble) is looked at every sixth sample until it changes;
+    #: a connection opened or closed, or CPU used, ends the rest at the next sample.
     adaptive: bool = True
     #: Services (by name) never probed by `auto_probe`.
     auto_probe_skip: tuple[str, ...] = ()

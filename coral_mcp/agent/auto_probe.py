@@ -84,7 +84,7 @@ def discover(
             response = get(base + path, PROBE_TIMEOUT_S, PROBE_MAX_BYTES)
         except NotHttpError as exc:
             if exc.http2:
-                return _grpc(service, endpoint, checker or HealthChecker())
+                return _grpc(service, endpoint, checker)
             return Finding(service, endpoint.port, "none", detail=str(exc))
         except OSError as exc:
             if not found:  # the first question unanswered: not an HTTP port
@@ -108,10 +108,15 @@ def discover(
     )
 
 
-def _grpc(service: str, endpoint: Endpoint, checker: HealthChecker) -> Finding:
+def _grpc(service: str, endpoint: Endpoint, checker: HealthChecker | None) -> Finding:
     target = f"{endpoint.ip}:{endpoint.port}"
     spec = HealthCheckSpec(service, CheckKind.GRPC, target, timeout_s=PROBE_TIMEOUT_S)
-    result = checker.check(spec)
+    asking = HealthChecker() if checker is None else checker
+    try:
+        result = asking.check(spec)
+    finally:
+        if checker is None:  # a checker of its own: its channel is not kept
+            asking.close()
     if result.detail.startswith("gRPC ") and "unimplemented" not in result.detail:
         return Finding(service, endpoint.port, "grpc", health=target, detail=result.detail)
     return Finding(
@@ -156,7 +161,8 @@ class AutoProber:
         self._pending: dict[tuple[str, int], Future[Finding]] = {}
         #: (service, port) -> (finding, the pids listening when it was made, when)
         self._findings: dict[tuple[str, int], tuple[Finding, tuple[int, ...], float]] = {}
-        self._health = HealthMonitor(())
+        self._checker = HealthChecker(get)
+        self._health = HealthMonitor((), self._checker)
         self._scraper = Scraper(())
         self._versions: dict[str, str] = {}
         self._version_due: dict[str, float] = {}
@@ -257,7 +263,7 @@ class AutoProber:
             for f in useful
             if f.metrics
         ]
-        self._health = HealthMonitor(checks, HealthChecker(self._get), carry_from=self._health)
+        self._health = HealthMonitor(checks, self._checker, carry_from=self._health)
         self._scraper = Scraper(scrapes, get=self._get)
 
     def run_due(self, now_s: float) -> tuple[list[Sample], list[Event]]:

@@ -15,6 +15,7 @@ import socket
 import time
 from collections.abc import Callable
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import grpc
 import psutil
@@ -28,12 +29,14 @@ from coral_mcp.agent.sensing import Sensor
 from coral_mcp.agent.summarize import SeriesKey, drop_unchanged, summarize
 from coral_mcp.config import AgentSettings
 from coral_mcp.datadir import ensure_data_dir, read_token_file
-from coral_mcp.mesh.agent_link import AgentLink, bring_up_tunnel, plan_link
 from coral_mcp.mesh.agent_state import AgentMeshState
-from coral_mcp.mesh.tunnel import Tunnel
-from coral_mcp.models import DetailQuery, EventBatch, QueryReply, ServiceBatch
+from coral_mcp.models import DetailQuery, EventBatch, QueryReply, Sample, ServiceBatch
 from coral_mcp.models.metrics import REFRESH_WINDOWS
 from coral_mcp.rpc.agent_stream import AgentStream, Registration
+
+if TYPE_CHECKING:  # the mesh link is imported only by agents that joined one
+    from coral_mcp.mesh.agent_link import AgentLink
+    from coral_mcp.mesh.tunnel import Tunnel
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +71,8 @@ class AgentDaemon:
         options: tuple[tuple[str, str], ...] = ()
         token: str | None = None
         if self.mesh_state is not None and self.mesh_state.joined:
+            from coral_mcp.mesh.agent_link import plan_link  # noqa: PLC0415
+
             self.link = plan_link(self.mesh_state, settings.tunnel_mode)
             target, credentials = self.link.target, self.link.credentials
             options = self.link.channel_options
@@ -94,6 +99,9 @@ class AgentDaemon:
         now = clock()
         fresh = last_end is not None and now - settings.ring_max_age_s < last_end <= now
         self._last_push_s = last_end if fresh and last_end is not None else now
+        # The samples of the window being filled, kept in memory for the next push (the
+        # ring store is written, not read back): those stored before a restart first.
+        self._window: list[Sample] = self.ring.read(self._last_push_s, now) if fresh else []
         self._last_sent: dict[SeriesKey, tuple[float, int]] = {}
         self._services_sent: tuple[object, int] | None = None
         #: Bytes of summaries and service lists queued for the colony (protobuf size).
@@ -129,6 +137,7 @@ class AgentDaemon:
         """Look at the host once: store the raw samples, send the events at once."""
         observation = self.sensor.observe()
         self.ring.append(observation.samples)
+        self._window += observation.samples
         if observation.events:
             self.ring.append_events(observation.events)
             self.stream.submit(EventBatch(observation.events))
@@ -142,7 +151,11 @@ class AgentDaemon:
         """Summarize samples since the last push and queue them (and changed services)."""
         end_s = self._clock()
         start_s, self._last_push_s = self._last_push_s, end_s
-        window = summarize(self.ring.read(start_s, end_s), int(start_s * 1000), int(end_s * 1000))
+        taken, self._window = self._window, []
+        in_window = [s for s in taken if start_s <= s.ts_s < end_s]
+        if len(in_window) < len(taken):  # a sample stamped after this push: the next one's
+            self._window = [s for s in taken if s.ts_s >= end_s]
+        window = summarize(in_window, int(start_s * 1000), int(end_s * 1000))
         window, self._last_sent = drop_unchanged(window, self._last_sent, REFRESH_PUSHES)
         queued = self.stream.queued_bytes
         if window.summaries:
@@ -166,6 +179,8 @@ class AgentDaemon:
         s, state, link = self.settings, self.mesh_state, self.link
         tunnel: Tunnel | None = None
         if link is not None and state is not None and link.mode != "none":
+            from coral_mcp.mesh.agent_link import bring_up_tunnel  # noqa: PLC0415
+
             tunnel = await asyncio.to_thread(
                 bring_up_tunnel, state, link.mode, s.wg_interface, s.wg_port
             )

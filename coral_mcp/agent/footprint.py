@@ -10,6 +10,7 @@ must be set before those threads start. After each sample the freed heap is give
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 
 logger = logging.getLogger(__name__)
@@ -17,7 +18,9 @@ logger = logging.getLogger(__name__)
 _M_ARENA_MAX = -8
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
+    """The process's C library, opened once."""
     try:
         return ctypes.CDLL(None)  # the process's own symbols, libc's among them
     except OSError:

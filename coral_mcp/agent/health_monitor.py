@@ -20,6 +20,8 @@ from coral_mcp.models.metrics import component_health
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+#: Checks run at once at most (a thread each; threads are made as needed, then kept).
+MAX_THREADS = 8
 
 
 class HealthMonitor:
@@ -34,11 +36,14 @@ class HealthMonitor:
         forget what the unchanged ones saw."""
         self._specs = list(specs)
         self._checker = checker or HealthChecker()
+        #: Threads for running several checks at once, made once and kept.
+        self._pool: ThreadPoolExecutor | None = None
         self._due_s: dict[int, float] = {}
         self._healthy: dict[int, bool] = {}
         self._version: dict[int, str] = {}
         self._latest: dict[int, HealthResult] = {}
         if carry_from is not None:
+            self._pool, carry_from._pool = carry_from._pool, None
             old = {spec: i for i, spec in enumerate(carry_from._specs)}
             for i, spec in enumerate(self._specs):
                 j = old.get(spec)
@@ -81,8 +86,16 @@ class HealthMonitor:
         if len(due) == 1:
             return [check(due[0])]
         # Several checks at once: a hung endpoint costs one timeout, not one per check.
-        with ThreadPoolExecutor(max_workers=min(8, len(due)), thread_name_prefix="health") as pool:
-            return list(pool.map(check, due))
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=MAX_THREADS, thread_name_prefix="health")
+        return list(self._pool.map(check, due))
+
+    def close(self) -> None:
+        """Stop the check threads (and close what the checker keeps open)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+        self._checker.close()
 
     def _changes(
         self, now_s: float, index: int, spec: HealthCheckSpec, result: HealthResult

@@ -1,8 +1,11 @@
-"""The agent's small persistent state: its id and the next sequence number.
+"""The agent's small persistent state: its id and a floor for its sequence numbers.
 
-Kept in `agent.json` under the data dir, written atomically (temp file + rename), so
-an agent restarted on the same data dir is the same agent and never reuses a sequence
-number the colony has already committed.
+Kept in `agent.json` under the data dir, written atomically (temp file + rename) when
+it changes: at creation, and when the colony says it has committed past the floor. An
+agent restarted on the same data dir is the same agent and never reuses a sequence
+number the colony has already committed: the numbers given to messages are recorded
+with the messages in the ring store's backlog (`RingStore.last_seq`), so this file is
+not rewritten for every message.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +50,7 @@ class AgentIdentity:
         except FileNotFoundError:
             host = hostname.split(".", maxsplit=1)[0]
             short = "".join(c for c in host if c.isalnum() or c in "-_")
-            agent_id = f"{short or 'host'}-{uuid.uuid4().hex[:8]}"
+            agent_id = f"{short or 'host'}-{os.urandom(4).hex()}"
             identity = cls(path, agent_id, 1)
             identity.save()
         except (OSError, ValueError, KeyError, TypeError) as exc:

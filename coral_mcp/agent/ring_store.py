@@ -7,7 +7,8 @@ bound is reached.
 
 The same file is the agent's durable backlog: every message for the colony is kept
 (`keep`) with its sequence number until the colony acknowledges it (`forget`), and a
-restarted agent sends what it finds there again (`load`). With `last_push_end_s` the
+restarted agent sends what it finds there again (`load`) and numbers new messages above
+every sequence number it kept (`last_seq`), so none is given twice. With `last_push_end_s` the
 next push starts where the last one ended, across restarts: no window is skipped.
 """
 
@@ -45,6 +46,14 @@ CREATE TABLE IF NOT EXISTS progress (key TEXT PRIMARY KEY, value REAL NOT NULL);
 _KEEP = "INSERT OR REPLACE INTO outbox (seq, message) VALUES (?, ?)"
 _FORGET = "DELETE FROM outbox WHERE seq <= ?"
 _LOAD = "SELECT seq, message FROM outbox ORDER BY seq"
+_FORGOTTEN = (
+    "INSERT INTO progress (key, value) VALUES ('forgotten_seq', ?)"
+    " ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)"
+)
+_LAST_SEQ = (
+    "SELECT max(coalesce((SELECT max(seq) FROM outbox), 0),"
+    " coalesce((SELECT value FROM progress WHERE key = 'forgotten_seq'), 0))"
+)
 _SET_PROGRESS = "INSERT OR REPLACE INTO progress (key, value) VALUES (?, ?)"
 _GET_PROGRESS = "SELECT value FROM progress WHERE key = ?"
 _INSERT_EVENT = (
@@ -171,9 +180,19 @@ class RingStore:
             self._db.executemany(_KEEP, messages)
 
     def forget(self, upto_seq: int) -> None:
-        """Drop kept messages up to and including `upto_seq` (acknowledged, or dropped)."""
+        """Drop kept messages up to and including `upto_seq` (acknowledged, or dropped),
+        remembering that sequence numbers up to it were used."""
         with self._lock, self._db:
+            self._db.execute("BEGIN")
             self._db.execute(_FORGET, (upto_seq,))
+            self._db.execute(_FORGOTTEN, (upto_seq,))
+
+    @property
+    def last_seq(self) -> int:
+        """The highest sequence number ever kept here (0: none): the next message's
+        must be above it, after a restart too."""
+        with self._lock:
+            return int(self._db.execute(_LAST_SEQ).fetchone()[0])
 
     def load(self) -> list[tuple[int, bytes]]:
         """Every kept message, oldest first."""

@@ -7,7 +7,8 @@ lowest pid that has one answers) and reports:
   changes, carrying `version`, the build fields and the SDK's own service name;
 - a `deploy` event when the version or commit changes, carrying both, old and new;
 - a `health_flip` event naming the component when a component's verdict changes.
-Services without an SDK cost one failed `stat` per process.
+Services without an SDK cost one failed `stat` per process when first seen, and again
+every ABSENT_RECHECK_S (an SDK started late is still found).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from coral_mcp.agent.collectors.sdk import SdkInfo, SdkProbe
 from coral_mcp.models import Event, EventKind, Sample, Severity
 from coral_mcp.models.metrics import component_health
 
+#: A process without an SDK socket is looked at again after this long.
+ABSENT_RECHECK_S = 60.0
+
 
 @dataclass(slots=True)
 class _Known:
@@ -31,16 +35,21 @@ class SdkMonitor:
     def __init__(self, probe: SdkProbe | None = None) -> None:
         self.probe = probe or SdkProbe()
         self._known: dict[str, _Known] = {}
+        #: pid -> when to look again for the SDK socket it did not have
+        self._absent_until: dict[int, float] = {}
 
     def observe(
         self, now_s: float, services: Mapping[str, Sequence[int]]
     ) -> tuple[list[Sample], list[Event]]:
         """Ask each service's SDK (concurrently); the samples and events it gives."""
-        self.probe.retain({pid for pids in services.values() for pid in pids})
+        watched = {pid for pids in services.values() for pid in pids}
+        self.probe.retain(watched)
+        for pid in [p for p in self._absent_until if p not in watched]:
+            del self._absent_until[pid]
         candidates = {
             name: path_pids
             for name, pids in services.items()
-            if (path_pids := [p for p in sorted(pids) if self.probe.socket_of(p) is not None])
+            if (path_pids := [p for p in sorted(pids) if self._has_sdk(p, now_s)])
         }
         if not candidates:
             return [], []
@@ -61,6 +70,15 @@ class SdkMonitor:
             ]
             events += self._changes(int(now_s * 1000), name, info)
         return samples, events
+
+    def _has_sdk(self, pid: int, now_s: float) -> bool:
+        if now_s < self._absent_until.get(pid, now_s):
+            return False
+        if self.probe.socket_of(pid) is None:
+            self._absent_until[pid] = now_s + ABSENT_RECHECK_S
+            return False
+        self._absent_until.pop(pid, None)
+        return True
 
     def _ask(self, pids: list[int]) -> SdkInfo | None:
         for pid in pids:

@@ -58,13 +58,20 @@ DRAIN_S = 3.0
 
 
 class Backlog(Protocol):
-    """Where unacknowledged messages survive a restart (the agent's ring store)."""
+    """Where unacknowledged messages survive a restart (the agent's ring store), and
+    the record of the sequence numbers used: with a backlog, `on_seq` is told only
+    when the colony moves the numbering on, not at every message."""
 
     def keep(self, messages: Iterable[tuple[int, bytes]]) -> None: ...
 
     def forget(self, upto_seq: int) -> None: ...
 
     def load(self) -> list[tuple[int, bytes]]: ...
+
+    @property
+    def last_seq(self) -> int:
+        """The highest sequence number ever kept (0: none)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +149,7 @@ class AgentStream:
         #: The colony's token, for its plain gRPC port (the mesh uses certificates).
         self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         if backlog is not None:
+            self._next_seq = max(self._next_seq, backlog.last_seq + 1)
             for seq, blob in backlog.load():  # what a previous run could not deliver
                 self._pending[seq] = pb.AgentMessage.FromString(blob)
                 self._next_seq = max(self._next_seq, seq + 1)
@@ -162,9 +170,10 @@ class AgentStream:
             self._pending[seq] = message
             self.queued_bytes += message.ByteSize()
             added.append(message)
-        if self._backlog is not None and added:
+        if self._backlog is None:
+            self._on_seq(self._next_seq)
+        elif added:  # the backlog is the record of the numbers used
             self._backlog.keep([(m.seq, m.SerializeToString()) for m in added])
-        self._on_seq(self._next_seq)
         lost = 0
         while len(self._pending) > self._max_pending:
             lost, _ = self._pending.popitem(last=False)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from coral_mcp.agent import sensing
 from coral_mcp.agent.collectors.processes import (
     ProcessInfo,
     ProcessSampler,
@@ -18,7 +22,7 @@ from coral_mcp.agent.daemon import AgentDaemon
 from coral_mcp.agent.services import resolve_services
 from coral_mcp.config import AgentSettings
 from coral_mcp.models import Endpoint, parse_service_spec
-from tests.agent.apps import sensor_for
+from tests.agent.apps import observe_until, sensor_for
 from tests.conftest import DATA, Processes, free_port
 
 
@@ -72,6 +76,10 @@ def test_service_names_for_common_interpreter_command_lines() -> None:
     assert name("node", "--inspect", "/srv/app/server.js") == "server"
     assert name("java", "-jar", "billing.jar") == "billing"
     assert name("/usr/sbin/nginx", "-g", "daemon off;") == "nginx"
+    # inline code and long names stay short: they head every line of `what is running?`
+    assert name("/usr/bin/python3", "-c", "import socket, time; " * 4) == "python3-c"
+    long_script = name("python3", "/srv/" + "report_generator_for_quarterly" * 3 + ".py")
+    assert 0 < len(long_script) <= 24 and long_script.startswith("report_generator")
 
 
 def test_sampler_discards_the_first_cpu_reading_then_reports_it() -> None:
@@ -164,3 +172,35 @@ def test_an_auto_discovered_process_with_the_sdk_is_named_by_it(
     sensor = sensor_for(tmp_path, auto_discover=True, auto_probe=False)
     services = {s.name: s for s in sensor.observe().batch.services}
     assert app.pid in services["shop-api"].pids  # sdk.init(service="shop-api"), not "sdk_app"
+
+
+def test_a_steady_service_rests_and_a_new_connection_wakes_it_at_once(
+    tmp_path: Path, procs: Processes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sensing, "REST_EVERY", 10**9)  # no scheduled look: only news wakes it
+    port = free_port()
+    procs.tcp_service("db", port)
+    sensor = sensor_for(tmp_path, f"db=port:{port}")
+
+    def looked_at(observation: sensing.Observation) -> bool:
+        return any(s.service == "db" and s.metric == "rss_bytes" for s in observation.samples)
+
+    seen = observe_until(sensor, lambda o: not looked_at(o), "the steady service to rest")
+    assert len(seen) > sensing.QUIET_AFTER and all(looked_at(o) for o in seen[:-1])
+    resting = sensor.observe()
+    assert not looked_at(resting)
+    assert [s.pids for s in resting.batch.services if s.name == "db"] == [
+        seen[0].batch.services[0].pids
+    ]
+    with socket.create_connection(("127.0.0.1", port)):
+        woken = sensor.observe()
+    assert looked_at(woken)
+
+    def accepted(observation: sensing.Observation) -> float:
+        return next(
+            s.value
+            for s in observation.samples
+            if (s.service, s.metric) == ("db", "connections_in")
+        )
+
+    assert accepted(woken) == accepted(seen[-2]) + 1

@@ -7,8 +7,9 @@ previous one ended (a gap is lost data), and no window may appear twice.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import signal
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,8 +70,20 @@ def agent_state(api: Api) -> str | None:
 
 
 def sent(agent_dir: Path) -> int:
-    """The last sequence number the agent has given a message (it persists its counter)."""
-    return int(json.loads((agent_dir / "agent.json").read_text())["next_seq"]) - 1
+    """The last sequence number the agent has given a message (its ring store records
+    them with its backlog)."""
+    ring = agent_dir / "ring.sqlite"
+    if not ring.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(ring, timeout=10)) as db:
+            (last,) = db.execute(
+                "SELECT max(coalesce((SELECT max(seq) FROM outbox), 0),"
+                " coalesce((SELECT value FROM progress WHERE key = 'forgotten_seq'), 0))"
+            ).fetchone()
+    except sqlite3.OperationalError:  # its tables are not made yet
+        return 0
+    return int(last)
 
 
 def all_delivered(api: Api, agent_dir: Path, at_least: int) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.colony.test_resilience import sent
 from tests.conftest import wait_for
 from tests.mesh.conftest import Lab
 
@@ -56,8 +57,8 @@ def _agent_id(data_dir: Path) -> str:
 
 
 def _sent(lab: Lab, name: str) -> int:
-    """The last sequence number the agent gave a message (it persists its counter)."""
-    return int(json.loads((lab.root / name / "agent" / "agent.json").read_text())["next_seq"]) - 1
+    """The last sequence number the agent gave a message (its ring store records them)."""
+    return sent(lab.root / name / "agent")
 
 
 def _delivered(lab: Lab, colony_dir: Path, name: str, agent_id: str, at_least: int) -> bool:

@@ -15,6 +15,7 @@ import pytest
 
 from coral_mcp import PROTOCOL_VERSION
 from coral_mcp.agent.identity import AgentIdentity
+from coral_mcp.agent.ring_store import RingStore
 from coral_mcp.proto import coral_pb2 as pb
 from coral_mcp.proto import coral_pb2_grpc as pb_grpc
 from coral_mcp.rpc.agent_stream import AgentStream, Backoff
@@ -129,3 +130,34 @@ def test_an_agent_whose_saved_sequence_was_already_corrupted_recovers(tmp_path: 
     (tmp_path / "agent.json").write_text(json.dumps({"agent_id": "a-1", "next_seq": 2**64}))
     assert AgentIdentity.load_or_create(tmp_path, "host").next_seq == 1
     assert json.loads((tmp_path / "agent.json").read_text())["next_seq"] == 1
+
+
+def test_queued_messages_leave_the_agent_state_alone_and_a_restart_numbers_above_them(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "agent.json"
+    identity = AgentIdentity.load_or_create(tmp_path, "host")
+    written = (state.read_text(), state.stat().st_mtime_ns)
+
+    def agent_stream() -> AgentStream:
+        ring = RingStore(tmp_path / "ring.sqlite", 3600, 10**8)
+        me = AgentIdentity.load_or_create(tmp_path, "host")
+        return AgentStream(
+            "127.0.0.1:1",
+            lambda: registration(me.agent_id),
+            first_seq=me.next_seq,
+            on_seq=me.advance,
+            backlog=ring,
+        )
+
+    first = agent_stream()
+    seqs = [first.submit(window(i)) for i in range(1, 6)]
+    assert seqs == [1, 2, 3, 4, 5]
+    first._acknowledge(3)  # the colony committed three of them: the ring forgets those
+    assert (state.read_text(), state.stat().st_mtime_ns) == written
+    again = agent_stream()  # restarted while the colony is away
+    assert again.pending == 2
+    assert again.submit(window(9)) == 6
+    again._acknowledge(6)  # all acknowledged: the backlog is empty ...
+    assert agent_stream().submit(window(10)) == 7  # ... and still no number is given twice
+    assert identity.agent_id == json.loads(state.read_text())["agent_id"]

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from coral_mcp.agent.collectors.http_fetch import HttpResponse, fetch
@@ -70,9 +72,19 @@ def http_get(url: str, timeout_s: float, max_bytes: int = MAX_BODY_BYTES) -> Htt
 
 
 class HealthChecker:
+    """Runs one probe at a time per spec (several specs may run at once in threads).
+
+    A gRPC target's channel is kept open between checks while they succeed (a new
+    channel per check costs a connection and an HTTP/2 handshake each time); after a
+    failed check it is closed, so the next check connects afresh rather than waiting
+    out gRPC's reconnect backoff.
+    """
+
     def __init__(self, get: HttpGet = http_get, clock: Callable[[], float] = time.monotonic):
         self._get = get
         self._clock = clock
+        self._channels: dict[str, Any] = {}  # target -> grpc.Channel
+        self._lock = threading.Lock()
 
     def check(self, spec: HealthCheckSpec) -> HealthResult:
         started = self._clock()
@@ -113,23 +125,37 @@ class HealthChecker:
         import grpc  # noqa: PLC0415 - only agents with gRPC checks pay for these imports
         from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: PLC0415
 
-        with grpc.insecure_channel(spec.target) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            try:
-                reply = stub.Check(
-                    health_pb2.HealthCheckRequest(service=spec.grpc_service),
-                    timeout=spec.timeout_s,
-                )
-            except grpc.RpcError as exc:
-                code = exc.code() if hasattr(exc, "code") else None
-                name = code.name.lower() if code is not None else "error"
-                return HealthResult(False, self._clock() - started, f"gRPC {name}")
+        with self._lock:
+            channel = self._channels.get(spec.target)
+            if channel is None:
+                channel = self._channels[spec.target] = grpc.insecure_channel(spec.target)
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=spec.grpc_service),
+                timeout=spec.timeout_s,
+            )
+        except grpc.RpcError as exc:
+            self._drop_channel(spec.target)
+            code = exc.code() if hasattr(exc, "code") else None
+            name = code.name.lower() if code is not None else "error"
+            return HealthResult(False, self._clock() - started, f"gRPC {name}")
         status_name = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
         return HealthResult(
             reply.status == health_pb2.HealthCheckResponse.SERVING,
             self._clock() - started,
             f"gRPC {status_name}",
         )
+
+    def _drop_channel(self, target: str) -> None:
+        with self._lock:
+            channel = self._channels.pop(target, None)
+        if channel is not None:
+            channel.close()
+
+    def close(self) -> None:
+        """Close the gRPC channels kept open."""
+        for target in list(self._channels):
+            self._drop_channel(target)
 
 
 def _host_port(target: str) -> tuple[str, int]:

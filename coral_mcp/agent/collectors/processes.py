@@ -122,6 +122,23 @@ class ProcessSampler:
                 stats[pid] = stat
         return stats
 
+    def idle(self, pids: Iterable[int], max_percent: float) -> bool:
+        """Whether each process used less than `max_percent` of a core since its last
+        reading (one read of /proc/PID/stat each). True where that cannot be told
+        cheaply (not Linux, a fake psutil); False for a process never read or gone."""
+        if not self._fast:
+            return True
+        now = time.monotonic()
+        for pid in pids:
+            previous = self._previous.get(pid)
+            raw = procstat.read_stat(self._proc_root, pid)
+            if previous is None or raw is None or raw.start_ticks != previous[0]:
+                return False
+            _, cpu_s, at, _, _ = previous
+            if now <= at or 100.0 * (raw.cpu_s - cpu_s) / (now - at) >= max_percent:
+                return False
+        return True
+
     def _forget(self, pid: int) -> None:
         self._handles.pop(pid, None)
         self._identity.pop(pid, None)

@@ -28,6 +28,8 @@ from coral_mcp.models import Endpoint
 logger = logging.getLogger(__name__)
 
 _WILDCARDS = {"0.0.0.0", "::", ""}
+#: The host's interface addresses are read again after this long.
+ADDRESSES_EVERY_S = 30.0
 
 
 def normalize_ip(ip: str) -> str:
@@ -87,6 +89,18 @@ class SocketTable:
             decoded = (raw.decode() for raw in (*self.closing, *time_wait))
             self._closed = {(Endpoint(*s.local), Endpoint(*s.remote)) for s in decoded}
         return (local, remote) in self._closed or (remote, local) in self._closed
+
+    def activity(self, pids: Iterable[int]) -> tuple[str, ...]:
+        """The TCP states of the pids' connections, sorted: the same while connections
+        come and go not at all (cheap: the dump's records are not decoded for it)."""
+        names: list[str] = []
+        for pid in pids:
+            raw = self.raw.get(pid)
+            if raw is not None:
+                names += [sock_diag.STATE_NAMES.get(r.state, "UNKNOWN") for r in raw]
+            else:
+                names += self.states.get(pid, Counter()).elements()
+        return tuple(sorted(names))
 
     def pids_listening_on(self, port: int) -> set[int]:
         return {pid for pid, eps in self.listen.items() if any(e.port == port for e in eps)}
@@ -171,6 +185,11 @@ class SocketScanner:
         self._walk_every_s = walk_every_s
         self._clock = clock
         self._walked_s = -float("inf")
+        # What changes rarely is kept between scans: the host's addresses (read again
+        # every ADDRESSES_EVERY_S) and each listening socket's decoded record, by inode.
+        self._addresses: tuple[set[str], set[str]] | None = None
+        self._addresses_s = -float("inf")
+        self._listening: dict[int, TcpSocket] = {}
 
     @property
     def cheap(self) -> bool:
@@ -198,39 +217,53 @@ class SocketScanner:
                 self._netlink = False
         return self._scan_psutil()
 
+    def _cached_addresses(self, now: float) -> tuple[set[str], set[str]]:
+        if self._addresses is None or now - self._addresses_s >= ADDRESSES_EVERY_S:
+            self._addresses, self._addresses_s = self.host_addresses(), now
+        return self._addresses
+
+    def _decoded_listening(self, dumped: list[RawSocket]) -> list[TcpSocket]:
+        known, self._listening = self._listening, {}
+        for raw in dumped:
+            if raw.state == sock_diag.LISTEN and raw.inode:
+                sock = known.get(raw.inode)
+                self._listening[raw.inode] = raw.decode() if sock is None else sock
+        return list(self._listening.values())
+
     def _scan_netlink(self, watched: set[int]) -> SocketTable:
         dumped = sock_diag.dump_raw(states=sock_diag.LIVE_STATES)
         table = SocketTable(detailed=True)
-        v4, v6 = self.host_addresses()
-        listening = [s.decode() for s in dumped if s.state == sock_diag.LISTEN and s.inode]
-        owners = self._owners.owners({s.inode for s in listening}, None)
+        now = self._clock()
+        v4, v6 = self._cached_addresses(now)
+        listening = self._decoded_listening(dumped)
+        owners = self._owners.owners(set(self._listening), None)
         for sock in listening:
             local_ip, port = sock.local
             ips = _listen_ips(local_ip, ":" in local_ip, v4, v6)
             for pid in owners.get(sock.inode, ()):
                 table.listen[pid].update(Endpoint(ip, port) for ip in ips)
         mine = watched | set(table.listen)
-        now = self._clock()
         fresh = bool(mine - self._mine)
         if fresh:  # a process newly watched: its sockets are no longer foreign
             self._owners.forget_foreign()
         self._mine = mine
         others = [s for s in dumped if s.state != sock_diag.LISTEN]
+        inodes = {s.inode for s in others if s.inode}
         # A connection attempt still unanswered at a sample is news (a failing connect):
         # its owner is looked up at once, whatever the walk interval.
         stuck = {s.inode for s in others if s.inode and s.state == sock_diag.SYN_SENT}
         may_walk = (
             fresh or now - self._walked_s >= self._walk_every_s or self._owners.has_unknown(stuck)
         )
-        if may_walk and self._owners.has_unknown({s.inode for s in others if s.inode}):
+        if may_walk and self._owners.has_unknown(inodes):
             self._walked_s = now
-        conn_owners = self._owners.owners({s.inode for s in others if s.inode}, mine, walk=may_walk)
+        conn_owners = self._owners.owners(inodes, mine, walk=may_walk)
         for raw in others:
             if raw.state in _CLOSING_STATES:
                 table.closing.append(raw)
             for pid in conn_owners.get(raw.inode, ()) if raw.inode else ():
                 table.raw.setdefault(pid, []).append(raw)  # decoded when asked about
-        self._owners.forget_missing({s.inode for s in dumped if s.inode})
+        self._owners.forget_missing(inodes | self._listening.keys())
         return table
 
     def _scan_psutil(self) -> SocketTable:
