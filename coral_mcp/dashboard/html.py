@@ -17,9 +17,10 @@ def when(value: datetime | str | None) -> str:
         return "—"
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:  # stored records come from clients: shown as they are
             return escape(value)
+        value = parsed
     utc = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return f'<time datetime="{utc}" title="{utc}">{utc}</time>'
 

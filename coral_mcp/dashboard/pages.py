@@ -85,7 +85,9 @@ async def overview(data: CoralData) -> Page:
         state = {"up": "ok", "down": "down", "stale": "stale"}.get(status.get(name, "up"), "ok")
         detail = status.get(name, "seen on the wire")
         if anomalous.get(name) and state != "down":
-            state, detail = "anomaly", f"{detail}; {anomalous[name]} anomalies in the last hour"
+            n = anomalous[name]
+            state = "anomaly"
+            detail = f"{detail}; {n} anomal{'y' if n == 1 else 'ies'} in the last hour"
         nodes.append(svg.Node(name, state, detail))
     edges = [svg.Edge(e.caller, e.callee, e.connections) for e in topo.edges]
     counts = {"online": 0, "stale": 0, "offline": 0}
@@ -174,7 +176,8 @@ async def service(data: CoralData, name: str, range_: str) -> Page:
             anomalies,
             marks,
         )
-        flag = f' <span class="pill anomaly">{len(anomalies)} anomalies</span>' if anomalies else ""
+        count = f"{len(anomalies)} anomal{'y' if len(anomalies) == 1 else 'ies'}"
+        flag = f' <span class="pill anomaly">{count}</span>' if anomalies else ""
         charts.append(f"<figure><figcaption>{escape(s.metric)}{flag}</figcaption>{drawn}</figure>")
     health = detail.health
     verdict = {True: "healthy", False: "unhealthy", None: "no health check"}[health.healthy]

@@ -182,9 +182,10 @@ def test_live_detection_keeps_one_anomaly_for_a_fault_longer_than_it_looks_back(
         writer.start()
         try:
             _, last = await import_case(case, store, writer)
-            clock = [float(cases.at(cases.FAULT_AT) - 60)]
+            clock = [last]  # baselines from the hour before the fault (they lag by 1 h)
             intel = Intelligence(store, writer, clock=lambda: clock[0])
-            await intel.refresh_baselines()
+            assert await intel.refresh_baselines() > 0
+            clock[0] = float(cases.at(cases.FAULT_AT) - 60)
             new = []
             while clock[0] < last:  # the colony's analysis loop, every 3 minutes
                 clock[0] = min(clock[0] + 180, last)
@@ -205,7 +206,8 @@ def test_live_detection_keeps_one_anomaly_for_a_fault_longer_than_it_looks_back(
             now = datetime.fromtimestamp(clock[0], UTC)
             (ended,) = await intel.anomalies(end - timedelta(hours=2), now)
             assert ended.id == kept.id and ended.ended_at == now
-            assert await intel.anomalies(now - timedelta(minutes=5), now) == []
+            after = now + timedelta(seconds=1)
+            assert await intel.anomalies(after, after + timedelta(minutes=5)) == []
         finally:
             await writer.close()
             store.close()
