@@ -6,9 +6,11 @@ in with the printed one-time URL, then loads the overview `--runs` times, each i
 fresh browser context (cold cache: the page, its script and its style all transfer).
 Page weight is the bytes transferred for the page and everything it loads; first
 render is the browser's first-contentful-paint. The reference, measured in the same
-run and browser, is the login page (a static 1 KB page with inline style).
+run and browser, is the login page (a static 1 KB page with inline style). Then it
+times the ask box (builtin provider, "what happened?"): to the first text of the
+streamed answer, and to the whole answer.
 
-    python benchmarks/dashboard_overview.py [--runs 20]
+    python benchmarks/dashboard_overview.py [--runs 20] [--asks 5]
 """
 
 from __future__ import annotations
@@ -41,6 +43,38 @@ MEASURE = """() => {
 }"""
 
 
+# Submit the ask box; resolve with the time to the first answer text and to the whole
+# answer (its link), as the page saw them.
+ASK = """() => new Promise(resolve => {
+  const out = document.getElementById("answer");
+  const t0 = performance.now();
+  let first = null;
+  const seen = new MutationObserver(() => {
+    if (first === null && out.textContent) first = performance.now() - t0;
+    if (out.querySelector("a")) {
+      seen.disconnect();
+      resolve({first_ms: first, done_ms: performance.now() - t0});
+    }
+  });
+  seen.observe(out, {childList: true, characterData: true, subtree: true});
+  document.querySelector("#ask button").click();
+})"""
+
+
+def ask_times(browser: Browser, url: str, session: list[Any], runs: int) -> list[dict[str, Any]]:
+    """`runs` asks of "what happened?" in the ask box of the investigations page."""
+    context = browser.new_context()
+    context.add_cookies(session)
+    page = context.new_page()
+    page.goto(url, wait_until="load")
+    times = []
+    for _ in range(runs):
+        page.fill("input[name=question]", "what happened?")
+        times.append(dict(page.evaluate(ASK)))
+    context.close()
+    return times
+
+
 def load(browser: Browser, url: str, session: list[Any] | None) -> dict[str, Any]:
     context = browser.new_context()
     if session:
@@ -56,6 +90,7 @@ def load(browser: Browser, url: str, session: list[Any] | None) -> dict[str, Any
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--asks", type=int, default=5, help="ask box questions to time")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = data_root_with_incident(Path(tmp))
@@ -87,6 +122,7 @@ def main() -> None:
                 load(browser, base + "/", session)  # warm the colony's caches once
                 overview = [load(browser, base + "/", session) for _ in range(args.runs)]
                 login = [load(browser, base + "/login", None) for _ in range(args.runs)]
+                asked = ask_times(browser, base + "/investigations", session, args.asks)
                 browser.close()
         finally:
             stop_processes(procs)
@@ -99,10 +135,17 @@ def main() -> None:
             f" first render p50 {statistics.median(fcp):.0f} ms, max {fcp[-1]:.0f} ms;"
             f" server time p50 {statistics.median(server):.0f} ms ({len(runs)} cold loads)"
         )
+    first = sorted(a["first_ms"] for a in asked)
+    whole = sorted(a["done_ms"] for a in asked)
+    lines.append(
+        f"ask box, builtin provider, 'what happened?' (streamed): first answer text p50"
+        f" {statistics.median(first):.0f} ms, max {first[-1]:.0f} ms; whole answer p50"
+        f" {statistics.median(whole):.0f} ms, max {whole[-1]:.0f} ms ({len(asked)} asks)"
+    )
     print(
         append_result(
             "Dashboard overview: page weight and first render (headless Chromium)",
-            f"python benchmarks/dashboard_overview.py --runs {args.runs}",
+            f"python benchmarks/dashboard_overview.py --runs {args.runs} --asks {args.asks}",
             lines,
         )
     )

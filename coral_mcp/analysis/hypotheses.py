@@ -286,8 +286,7 @@ def recommend(c: Candidate, kind: FaultKind) -> str:
     deploy = _deploy(c.events)
     top: MetricAnomaly | None = max(c.anomalies, key=lambda a: a.score, default=None)
     if kind is FaultKind.BAD_DEPLOY and deploy is not None:
-        attrs = dict(deploy.attributes)
-        new, old = attrs.get("version"), attrs.get("previous_version")
+        new, old = deploy.versions()
         if new and old:
             return f"roll back {s} from {new} to {old}"
         return f"roll back the deploy of {s} at {_at(deploy.ts_ms / 1000):%H:%M:%S} UTC"
@@ -300,7 +299,7 @@ def recommend(c: Candidate, kind: FaultKind) -> str:
             else ""
         )
         if deploy is not None:
-            version = dict(deploy.attributes).get("version")
+            version = deploy.versions()[0]
             since = f" {version}" if version else ""
             return (
                 f"the leak came with the deploy of {s}{since}: roll it back{rate}{eta},"

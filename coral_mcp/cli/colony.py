@@ -20,6 +20,7 @@ from coral_mcp.cli.background import (
 from coral_mcp.cli.colony_mesh import init, token_create, token_list, token_revoke
 from coral_mcp.cli.common import (
     colony_dir,
+    dashboard_ask,
     data_dir_option,
     echo_err,
     echo_text,
@@ -211,8 +212,9 @@ def start(
     daemon: bool,
 ) -> None:
     """Start a colony: gRPC for agents; REST, MCP (/mcp) and the dashboard (/) over HTTP.
-    Prints a one-time dashboard login URL. Runs until interrupted (or in the background
-    with --daemon)."""
+    Prints a one-time dashboard login URL. The dashboard's ask box asks the LLM of
+    Coral's config file (its [ask] table, as `coral ask` reads it) when it names one.
+    Runs until interrupted (or in the background with --daemon)."""
     from coral_mcp.colony.daemon import ColonyDaemon
 
     refuse_second_start(data_dir)
@@ -241,9 +243,10 @@ def start(
         ready = listens_on(http_port)
         start_in_background("colony", settings.data_dir, background_args(), ready)
         return
+    ask = dashboard_ask()
 
     async def main(stop: asyncio.Event) -> None:
-        colony = await ColonyDaemon.open(settings)
+        colony = await ColonyDaemon.open(settings, ask=ask)
         try:
             echo_err(f"Dashboard (one-time login URL): {colony.login_url()}")
             await stop.wait()

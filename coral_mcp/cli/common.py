@@ -7,12 +7,15 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.decorators import FC
 
 from coral_mcp.errors import AlreadyRunningError, CoralError
+
+if TYPE_CHECKING:
+    from coral_mcp.investigate.ask_settings import AskSettings
 
 
 class CoralGroup(click.Group):
@@ -136,3 +139,18 @@ def script_path(name: str) -> str:
 
 def echo_err(text: str) -> None:
     click.echo(text, err=True)
+
+
+def dashboard_ask() -> AskSettings | None:
+    """The LLM of Coral's config file (its `[ask]` table, read as `coral ask` reads it)
+    for the dashboard's ask box; None (the builtin provider) when it names none. A
+    config that cannot be used is said on stderr; the builtin provider answers then."""
+    from coral_mcp.investigate.ask_settings import default_config_path, load
+
+    path = default_config_path(os.environ, Path.home())
+    try:
+        settings = load(path, os.environ)
+    except CoralError as exc:
+        echo_err(f"warning: the dashboard's ask box answers offline: {error_line(exc)}")
+        return None
+    return None if settings.provider == "builtin" else settings

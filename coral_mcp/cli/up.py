@@ -11,7 +11,13 @@ import click
 from coral_mcp.cli.agent import SERVICE_HELP, build_settings
 from coral_mcp.cli.claude_desktop import claude_desktop_snippet
 from coral_mcp.cli.colony import port_options
-from coral_mcp.cli.common import data_dir_option, data_root, echo_err, refuse_second_start
+from coral_mcp.cli.common import (
+    dashboard_ask,
+    data_dir_option,
+    data_root,
+    echo_err,
+    refuse_second_start,
+)
 from coral_mcp.config import ColonySettings
 from coral_mcp.runner import run_daemon
 
@@ -65,9 +71,10 @@ def up(
     where = f" --data-dir {root}" if data_dir else ""
     # the agent's settings (and its config file) are checked before anything starts
     agent_settings = build_settings(config, services, True, root, interval_s=interval, push_s=push)
+    ask = dashboard_ask()
 
     async def main(stop: asyncio.Event) -> None:
-        colony = await ColonyDaemon.open(colony_settings)
+        colony = await ColonyDaemon.open(colony_settings, ask=ask)
         try:
             agent = AgentDaemon(replace(agent_settings, colony=colony.grpc_target))
             echo_err(

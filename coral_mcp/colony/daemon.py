@@ -31,10 +31,12 @@ from coral_mcp.colony.queries import StoreQueries
 from coral_mcp.colony.running import STATE_FILE, write_state
 from coral_mcp.config import ColonySettings, is_loopback
 from coral_mcp.dashboard.app import Dashboard
+from coral_mcp.dashboard.ask_stream import LlmDoor
 from coral_mcp.dashboard.session import Sessions
 from coral_mcp.datadir import ensure_data_dir
 from coral_mcp.errors import AddressInUseError, ConfigError
 from coral_mcp.intelligence.facade import Intelligence
+from coral_mcp.investigate.ask_settings import AskSettings
 from coral_mcp.mesh.colony_mesh import ColonyMesh, ColonyMeshOptions
 from coral_mcp.mesh.keys import ColonyIdentity
 from coral_mcp.mesh.registry import MeshRegistry
@@ -141,6 +143,11 @@ def _make_mesh(s: ColonySettings, data_dir: Path, clock: Callable[[], float]) ->
     return ColonyMesh(identity, MeshRegistry(data_dir, identity.subnet), options, clock)
 
 
+def _shown_host(host: str) -> str:
+    """Where this machine reaches an HTTP server bound to `host`."""
+    return "127.0.0.1" if host in ("0.0.0.0", "") else host
+
+
 def retention_of(s: ColonySettings) -> Retention:
     return Retention(s.raw_retention_days, s.hourly_retention_days, s.events_retention_days)
 
@@ -190,10 +197,14 @@ class ColonyDaemon:
 
     @classmethod
     async def open(
-        cls, settings: ColonySettings, clock: Callable[[], float] = time.time
+        cls,
+        settings: ColonySettings,
+        clock: Callable[[], float] = time.time,
+        ask: AskSettings | None = None,
     ) -> ColonyDaemon:
         """Open the store, serve gRPC and HTTP, start the loops; on failure close what
-        was opened (the tunnel too) and raise."""
+        was opened (the tunnel too) and raise. With `ask` (an LLM provider's settings)
+        the dashboard's ask box asks that model; without, the builtin provider."""
         s = settings
         data_dir = ensure_data_dir(s.data_dir)
         async with contextlib.AsyncExitStack() as stack:
@@ -215,12 +226,14 @@ class ColonyDaemon:
             queries = StoreQueries(store, ingest, retention_of(s), intelligence, clock)
             token = load_or_create_token(data_dir) if s.require_token else None
             sessions = None if token is None else Sessions(token, clock)
+            own_url = f"http://{_shown_host(s.http_host)}:{http_sock.getsockname()[1]}"
+            llm = None if ask is None else LlmDoor(ask, own_url, token)
             app = build_http_app(
                 queries,
                 build_server(queries),
                 token,
                 ingest.health,
-                Dashboard(queries, sessions),
+                Dashboard(queries, sessions, llm),
             )
             await _serve_http(app, http_sock, stack)
             colony = cls(
@@ -254,9 +267,7 @@ class ColonyDaemon:
 
     @property
     def http_url(self) -> str:
-        host = self.settings.http_host
-        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
-        return f"http://{shown}:{self.http_port}"
+        return f"http://{_shown_host(self.settings.http_host)}:{self.http_port}"
 
     @property
     def mcp_url(self) -> str:

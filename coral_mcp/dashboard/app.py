@@ -20,10 +20,17 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import BaseRoute, Route
 
-from coral_mcp.dashboard import pages
+from coral_mcp.dashboard import ask_stream, pages
+from coral_mcp.dashboard.ask_stream import LlmDoor
 from coral_mcp.dashboard.html import login_page, page
 from coral_mcp.dashboard.session import (
     LOGIN_COOKIE,
@@ -33,8 +40,6 @@ from coral_mcp.dashboard.session import (
     cookie_header,
 )
 from coral_mcp.errors import CoralError
-from coral_mcp.investigate.builtin import answer
-from coral_mcp.tools.catalog import TOOLS
 from coral_mcp.tools.data import CoralData
 
 #: Paths served without a session (besides /healthz, which the colony keeps open).
@@ -44,21 +49,8 @@ API_PREFIXES = ("/api/", "/mcp")
 MAX_FORM_BYTES = 16_384
 MAX_QUESTION_CHARS = 1_000
 STATIC = {"style.css": "text/css", "app.js": "text/javascript"}
-ASK_TIMEOUT_S = 60
 
 Scope = MutableMapping[str, Any]
-
-
-class LocalTools:
-    """The builtin ask loop's tool caller, calling the tools in-process."""
-
-    def __init__(self, data: CoralData) -> None:
-        self._data = data
-        self._tools = {tool.__name__: tool for tool in TOOLS}
-
-    async def call(self, tool: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
-        result = await self._tools[tool](self._data, **(arguments or {}))
-        return dict(result.model_dump(mode="json"))
 
 
 def _cookie(request: Request, name: str) -> str | None:
@@ -70,11 +62,15 @@ def is_dashboard_path(path: str) -> bool:
 
 
 class Dashboard:
-    """The dashboard over `data`; with `sessions` None (no token) it is open."""
+    """The dashboard over `data`; with `sessions` None (no token) it is open. Its ask
+    box answers with the builtin provider, or with the LLM behind `llm`."""
 
-    def __init__(self, data: CoralData, sessions: Sessions | None) -> None:
+    def __init__(
+        self, data: CoralData, sessions: Sessions | None, llm: LlmDoor | None = None
+    ) -> None:
         self._data = data
         self.sessions = sessions
+        self._llm = llm
         self._static = {
             name: (resources.files(__package__).joinpath("static", name).read_bytes(), kind)
             for name, kind in STATIC.items()
@@ -235,13 +231,11 @@ class Dashboard:
         question = form.get("question", "").strip()[:MAX_QUESTION_CHARS]
         if not question:
             return JSONResponse({"error": "ask a question, e.g. what happened?"}, status_code=400)
-        try:
-            got = await answer(question, LocalTools(self._data), form.get("range") or "1h")
-        except CoralError as exc:
-            return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=400)
-        found = got.tools.get("investigate")
-        return JSONResponse(
-            {"answer": got.text, "intent": got.intent, "investigation": found and found["id"]}
+        since = (form.get("range") or "1h").strip()[:100]
+        return StreamingResponse(
+            ask_stream.stream(self._data, question, since, self._llm),
+            media_type="application/x-ndjson",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
     def routes(self) -> list[BaseRoute]:

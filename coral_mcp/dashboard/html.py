@@ -16,7 +16,11 @@ def when(value: datetime | str | None) -> str:
     if value is None:
         return "—"
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:  # stored records come from clients: shown as they are
+            return escape(value)
+        value = parsed
     utc = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return f'<time datetime="{utc}" title="{utc}">{utc}</time>'
 

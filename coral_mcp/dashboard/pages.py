@@ -5,14 +5,26 @@ REST serve) and renders HTML. A page is `(title, body)`; `app.py` frames and ser
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime
 from html import escape
 from typing import Any
 
+from pydantic import ValidationError
+
 from coral_mcp.dashboard import svg
 from coral_mcp.dashboard.html import range_form, service_link, url, when
 from coral_mcp.errors import QueryError
-from coral_mcp.tools import colony, intelligence, metrics, service_detail, services, topology
+from coral_mcp.tools import (
+    asks,
+    colony,
+    intelligence,
+    metrics,
+    service_detail,
+    services,
+    topology,
+)
+from coral_mcp.tools.asks import ASK_PREFIX, AskRecord
 from coral_mcp.tools.data import CoralData
 from coral_mcp.tools.intelligence_schemas import AnomalyOut, InvestigationOut
 from coral_mcp.tools.schemas import EventOut
@@ -21,6 +33,9 @@ from coral_mcp.tools.schemas import EventOut
 MAX_CHARTS = 12
 #: Normal band: the learned centre ± this many spreads (the detector's robust z).
 BAND_SPREADS = 3.0
+#: Stored records the overview looks through for the newest investigation (asked
+#: conversations are stored beside them).
+HEADLINE_LOOKBACK = 20
 
 Page = tuple[str, str]
 
@@ -29,13 +44,24 @@ def _ts(value: datetime) -> float:
     return value.timestamp()
 
 
+def is_conversation(doc: dict[str, Any]) -> bool:
+    """A stored `coral ask` conversation (or the ask box's), not an investigation."""
+    return str(doc.get("id", "")).startswith(ASK_PREFIX)
+
+
+def _first_line(text: str, limit: int = 200) -> str:
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 def _latest_headline(found: list[dict[str, Any]]) -> str:
-    if not found:
+    investigations = [doc for doc in found if not is_conversation(doc)]
+    if not investigations:
         return (
             '<p class="empty">No investigation yet. <a href="/investigations">Ask what'
             " happened</a>.</p>"
         )
-    inv = InvestigationOut.model_validate(found[0])
+    inv = InvestigationOut.model_validate(investigations[0])
     return (
         f'<p class="headline"><a href="/investigations/{escape(inv.id)}">'
         f"{escape(inv.summary)}</a> <small>{when(inv.created_at)}</small></p>"
@@ -48,7 +74,7 @@ async def overview(data: CoralData) -> Page:
         services.list_services(data, limit=200),
         colony.list_agents(data),
         intelligence.find_anomalies(data, start="1h", limit=500),
-        data.recent_investigations(1),
+        data.recent_investigations(HEADLINE_LOOKBACK),
     )
     anomalous: dict[str, int] = {}
     for a in anomalies.anomalies:
@@ -59,7 +85,9 @@ async def overview(data: CoralData) -> Page:
         state = {"up": "ok", "down": "down", "stale": "stale"}.get(status.get(name, "up"), "ok")
         detail = status.get(name, "seen on the wire")
         if anomalous.get(name) and state != "down":
-            state, detail = "anomaly", f"{detail}; {anomalous[name]} anomalies in the last hour"
+            n = anomalous[name]
+            state = "anomaly"
+            detail = f"{detail}; {n} anomal{'y' if n == 1 else 'ies'} in the last hour"
         nodes.append(svg.Node(name, state, detail))
     edges = [svg.Edge(e.caller, e.callee, e.connections) for e in topo.edges]
     counts = {"online": 0, "stale": 0, "offline": 0}
@@ -101,9 +129,11 @@ def _event_row(e: EventOut) -> str:
 
 
 def _anomaly_row(a: AnomalyOut) -> str:
+    until = f" · ended {when(a.ended_at)}" if a.ended_at else ""
     return (
         f'<tr class="anomaly-row"><td>{when(a.onset)}</td><td>{service_link(a.service)}</td>'
-        f"<td>anomaly: {escape(a.kind)}</td><td>{escape(a.metric)}: {escape(a.detail)}</td></tr>"
+        f"<td>anomaly: {escape(a.kind)}</td><td>{escape(a.metric)}: {escape(a.detail)}"
+        f"{until}</td></tr>"
     )
 
 
@@ -128,8 +158,12 @@ async def service(data: CoralData, name: str, range_: str) -> Page:
     )
     charts = []
     for s in series:
-        anomalies = [
-            svg.Mark(_ts(a.onset), f"{a.kind} at {a.onset:%H:%M:%S}Z: {a.detail}", a.value)
+        anomalies = [  # one that began before the chart is marked at its left edge
+            svg.Mark(
+                max(_ts(a.onset), _ts(s.start)),
+                f"{a.kind} from {a.onset:%H:%M:%S}Z: {a.detail}",
+                a.value,
+            )
             for a in found.anomalies
             if a.metric == s.metric
         ]
@@ -142,7 +176,8 @@ async def service(data: CoralData, name: str, range_: str) -> Page:
             anomalies,
             marks,
         )
-        flag = f' <span class="pill anomaly">{len(anomalies)} anomalies</span>' if anomalies else ""
+        count = f"{len(anomalies)} anomal{'y' if len(anomalies) == 1 else 'ies'}"
+        flag = f' <span class="pill anomaly">{count}</span>' if anomalies else ""
         charts.append(f"<figure><figcaption>{escape(s.metric)}{flag}</figcaption>{drawn}</figure>")
     health = detail.health
     verdict = {True: "healthy", False: "unhealthy", None: "no health check"}[health.healthy]
@@ -234,7 +269,29 @@ def ask_box() -> str:
         '<input name="question" placeholder="what happened?" size="50" aria-label="question"'
         ' required> <input name="range" value="1h" size="6" aria-label="range"'
         ' title="how far back: 15m, 1h, now-6h"> <button>Ask</button></form>'
+        '<p id="ask-status" class="status" aria-live="polite"></p>'
         '<pre id="answer" aria-live="polite"></pre></section>'
+    )
+
+
+def _listed(doc: dict[str, Any]) -> str:
+    """A row of the investigations list: an investigation, or an asked conversation."""
+    if is_conversation(doc):
+        try:
+            rec = AskRecord.model_validate(doc)
+        except ValidationError:  # stored by another version: shown as far as it goes
+            question = escape(str(doc.get("question", "(no question)")))
+            return f'<tr class="conversation"><td>—</td><td>{question}</td><td></td></tr>'
+        return (
+            f'<tr class="conversation"><td>{when(rec.started_at or None)}</td><td>'
+            f'<a href="/investigations/{escape(rec.id)}">{escape(rec.question)}</a></td>'
+            f'<td><span class="pill ask">asked · {escape(rec.provider)}</span> '
+            f"{escape(_first_line(rec.answer))}</td></tr>"
+        )
+    inv = InvestigationOut.model_validate(doc)
+    return (
+        f'<tr><td>{when(inv.created_at)}</td><td><a href="/investigations/{escape(inv.id)}">'
+        f"{escape(inv.question or '(no question)')}</a></td><td>{escape(inv.summary)}</td></tr>"
     )
 
 
@@ -243,11 +300,7 @@ async def investigations(data: CoralData) -> Page:
         data.recent_investigations(50), intelligence.get_correlations(data, limit=20)
     )
     rows = (
-        "".join(
-            f'<tr><td>{when(inv.created_at)}</td><td><a href="/investigations/{escape(inv.id)}">'
-            f"{escape(inv.question or '(no question)')}</a></td><td>{escape(inv.summary)}</td></tr>"
-            for inv in (InvestigationOut.model_validate(doc) for doc in found)
-        )
+        "".join(_listed(doc) for doc in found)
         or '<tr><td colspan="3" class="empty">None yet: ask above.</td></tr>'
     )
     groups = (
@@ -268,7 +321,48 @@ async def investigations(data: CoralData) -> Page:
     return "Investigations", body
 
 
+async def conversation(data: CoralData, ask_id: str) -> Page:
+    """A question asked (with `coral ask` or the ask box): its answer and how it came."""
+    rec = await asks.recorded_ask(data, ask_id)
+    model = f" ({escape(rec.model)})" if rec.model else ""
+    fallback = (
+        f'<p class="note">The model gave no answer ({escape(rec.fallback)}); the builtin'
+        " report answered.</p>"
+        if rec.fallback
+        else ""
+    )
+    leads = "".join(
+        f"<li>{escape(str(h.get('service')))}: {escape(str(h.get('kind')))}"
+        f" (confidence {float(h.get('confidence') or 0):.0%})</li>"
+        for h in rec.hypotheses
+    )
+    steps = "".join(
+        f"<tr><td>{escape(st.tool)}</td><td>{escape(json.dumps(st.arguments))[:300]}</td>"
+        f"<td>{'error' if st.is_error else 'ok'}</td><td>{st.elapsed_ms:.0f} ms</td></tr>"
+        for st in rec.steps
+    )
+    linked = (
+        f'<p><a href="/investigations/{escape(rec.investigation_id)}">The investigation it'
+        " started from</a></p>"
+        if rec.investigation_id
+        else ""
+    )
+    body = (
+        f'<p class="facts">asked {when(rec.started_at or None)} · answered by'
+        f" {escape(rec.provider)}{model} in {rec.duration_ms / 1000:.1f} s</p>"
+        f'<p class="question">{escape(rec.question)}</p>{fallback}'
+        f'<pre class="answer">{escape(rec.answer)}</pre>{linked}'
+        f"<section><h2>Leads</h2><ul>{leads or '<li>none</li>'}</ul></section>"
+        f"<section><h2>Tools called</h2><table><tr><th>tool</th><th>arguments</th>"
+        f"<th>result</th><th>took</th></tr>{steps}</table></section>"
+        f'<p><a href="{url("/investigations")}">All investigations</a></p>'
+    )
+    return f"Conversation {rec.id}", body
+
+
 async def investigation(data: CoralData, investigation_id: str) -> Page:
+    if investigation_id.startswith(ASK_PREFIX):
+        return await conversation(data, investigation_id)
     inv = await intelligence.recorded_investigation(data, investigation_id)
     anomalies = "".join(_anomaly_row(a) for a in inv.anomalies or [])
     body = (

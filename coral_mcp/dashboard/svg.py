@@ -9,6 +9,14 @@ from html import escape
 from urllib.parse import quote
 
 NODE_W, NODE_H, COL_W, ROW_H, PAD = 150, 40, 230, 70, 20
+#: Characters of a name that fit in a node (bold 13 px); longer ones are cut with "…"
+#: (the whole name is in the node's tooltip and on its page).
+NODE_CHARS = 16
+
+
+def node_label(name: str) -> str:
+    """`name` as it fits in a node: cut with an ellipsis when too long."""
+    return name if len(name) <= NODE_CHARS else name[: NODE_CHARS - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +98,8 @@ def service_map(nodes: Sequence[Node], edges: Sequence[Edge]) -> str:
             f'<g class="node {escape(node.state)}" data-service="{name}">'
             f"<title>{name}: {escape(node.detail)}</title>"
             f'<rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="8"/>'
-            f'<text x="{x + NODE_W // 2}" y="{y + NODE_H // 2 + 5}">{name[:20]}</text></g></a>'
+            f'<text x="{x + NODE_W // 2}" y="{y + NODE_H // 2 + 5}">'
+            f"{escape(node_label(node.name))}</text></g></a>"
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -62,7 +62,8 @@ class Intelligence:
         service: str | None = None,
         limit: int = 500,
     ) -> list[AnomalyView]:
-        """Stored anomalies with an onset in [start, end) (default: the last hour)."""
+        """Stored anomalies going on at some time in [start, end) (default: the last
+        hour): begun before its end, not ended before its start."""
         end = end or self.now()
         start = start or end - DEFAULT_RANGE
         return await self._read(lambda cur: st.load_anomalies(cur, start, end, service, limit))
@@ -120,12 +121,12 @@ class Intelligence:
         return len(learned)
 
     async def detect(self) -> list[AnomalyView]:
-        """Check recent summaries against baselines; store and return the new anomalies
-        (one still going on keeps its onset, hence its id, and is stored once)."""
-        found = await asyncio.to_thread(engine.detect_recent, self._store, self.now())
-        if not found:
-            return []
-        return await self._write(lambda cur: st.insert_anomalies(cur, found))
+        """Check recent summaries against baselines; store and return the new anomalies.
+        One still going on is extended, not stored again (it keeps its onset and id);
+        one no longer found has ended."""
+        now = self.now()
+        found = await asyncio.to_thread(engine.detect_recent, self._store, now)
+        return await self._write(lambda cur: st.store_anomalies(cur, found, now))
 
     async def correlate(self) -> CorrelationView | None:
         """Investigate the last hour when new anomalies were detected; store the grouping."""

@@ -20,6 +20,7 @@ the previous answer was about.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -160,6 +161,22 @@ def investigate_arguments(question: str, since: str | None, service: str | None)
     return arguments
 
 
+class _Parts:
+    """The parts of an answer, each told to `on_part` as it is added."""
+
+    def __init__(self, on_part: Callable[[str], None] | None) -> None:
+        self._parts: list[str] = []
+        self._on_part = on_part
+
+    def add(self, part: str) -> None:
+        if self._on_part is not None:
+            self._on_part(("\n\n" if self._parts else "") + part)
+        self._parts.append(part)
+
+    def text(self) -> str:
+        return "\n\n".join(self._parts)
+
+
 async def answer(
     question: str,
     colony: ToolCaller,
@@ -167,12 +184,15 @@ async def answer(
     *,
     investigation: dict[str, Any] | None = None,
     inherited_focus: str | None = None,
+    on_part: Callable[[str], None] | None = None,
 ) -> Answer:
-    """Answer `question`; `investigation` is an investigate result already at hand."""
+    """Answer `question`; `investigation` is an investigate result already at hand.
+    `on_part` is told each part of the answer as soon as it is written (the dashboard
+    streams them), with the blank line that separates it from the one before."""
     service, listed = await focus_of(question, colony, inherited_focus)
     intent = classify(question, service is not None)
     tools: dict[str, dict[str, Any]] = {}
-    parts: list[str] = []
+    parts = _Parts(on_part)
     if intent == "incident":
         # An unknown name the question asks about is passed on: it is answered as unknown.
         asked = service or asked_service(question, [s["name"] for s in listed["services"]])
@@ -180,7 +200,7 @@ async def answer(
         if asked and (metric := asked_metric(question)):
             arguments["metric"] = metric
         tools["investigate"] = investigation or await colony.call("investigate", arguments)
-        parts.append(render.investigation(tools["investigate"]))
+        parts.add(render.investigation(tools["investigate"]))
         # what changed in the range, whatever the analysis made of it: deploys first
         changes: dict[str, Any] = {"start": since or "1h", "kinds": INCIDENT_CHANGES, "limit": 10}
         if asked:
@@ -188,23 +208,23 @@ async def answer(
         if tools["investigate"].get("outcome") != "unknown_service":
             tools["get_events"] = await colony.call("get_events", changes)
             if tools["get_events"].get("events"):
-                parts.append(render.changes(tools["get_events"]))
+                parts.add(render.changes(tools["get_events"]))
         top = tools["investigate"].get("hypotheses") or [{}]
         service = service or top[0].get("service")
     elif intent == "compare":
         if service:
             tools["get_service"] = await colony.call("get_service", {"name": service})
-            parts.append(render.compared(tools["get_service"]))
+            parts.add(render.compared(tools["get_service"]))
         else:
             found = await colony.call("find_anomalies", {"start": since or "1h", "limit": 50})
             tools["find_anomalies"] = found
-            parts.append(render.anomalies(found))
+            parts.add(render.anomalies(found))
     elif intent == "changes":
         arguments = {"start": since or "24h", "kinds": CHANGE_KINDS, "limit": 50}
         if service:
             arguments["service"] = service
         tools["get_events"] = await colony.call("get_events", arguments)
-        parts.append(render.changes_answer(tools["get_events"]))
+        parts.add(render.changes_answer(tools["get_events"]))
     elif intent == "health" and service:
         # Its own figures against normal, and the colony's analysis of the recent range:
         # a service can be up and still be the one that is slow.
@@ -213,20 +233,20 @@ async def answer(
         tools["investigate"] = await colony.call(
             "investigate", {**investigate_arguments(question, since, service), "detail": True}
         )
-        parts.append(render.health(tools["get_service"], tools["investigate"]))
+        parts.add(render.health(tools["get_service"], tools["investigate"]))
     elif intent == "depends" and service:
         tools["get_topology"] = await colony.call("get_topology", {"service": service, "depth": 1})
-        parts.append(render.neighbourhood(service, tools["get_topology"]))
+        parts.add(render.neighbourhood(service, tools["get_topology"]))
     if intent in ("services", "overview"):
         tools["list_services"] = listed
-        parts.append(render.services(tools["list_services"]))
+        parts.add(render.services(tools["list_services"]))
     if intent in ("topology", "overview"):
         tools["get_topology"] = await colony.call("get_topology")
-        parts.append(render.topology(tools["get_topology"]))
+        parts.add(render.topology(tools["get_topology"]))
     if intent == "overview":
-        parts.append(
+        parts.add(
             "(The builtin provider answers: what happened, why is X slow, is X healthy,"
             " what changed, what depends on X, compare now with before, what is running,"
             " the topology. This is an overview of services and topology.)"
         )
-    return Answer(question, intent, "\n\n".join(parts), tools=tools, focus=service)
+    return Answer(question, intent, parts.text(), tools=tools, focus=service)

@@ -39,6 +39,15 @@ class Event:
     message: str
     attributes: tuple[tuple[str, str], ...] = ()
 
+    def versions(self) -> tuple[str | None, str | None]:
+        """(new, old) version a deploy names. The agent says `new_version` and
+        `old_version`; recorded incidents (replay cases) say `version` and
+        `previous_version`."""
+        attrs = dict(self.attributes)
+        new = attrs.get("new_version") or attrs.get("version") or None
+        old = attrs.get("old_version") or attrs.get("previous_version") or None
+        return new, old
+
 
 @dataclass(frozen=True, slots=True)
 class EventBatch:

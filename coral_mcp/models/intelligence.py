@@ -49,7 +49,8 @@ class BaselineView:
 
 @dataclass(frozen=True, slots=True)
 class AnomalyView:
-    """A metric of a service left its normal range at `onset` (score: robust z)."""
+    """A metric of a service left its normal range at `onset` (score: robust z); one
+    anomaly however long it lasts, until `ended_at`."""
 
     id: str
     service: str
@@ -61,6 +62,8 @@ class AnomalyView:
     value: float
     baseline: float | None
     detail: str
+    #: When detection stopped finding it; None while it goes on.
+    ended_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

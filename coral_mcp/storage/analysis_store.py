@@ -77,13 +77,28 @@ INSERT INTO anomalies (id, service, metric, kind, onset, detected_at, ended_at, 
                        baseline, detail)
 VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
 """
-SELECT_KNOWN_ANOMALIES = "SELECT id FROM anomalies WHERE list_contains(?, id)"
+SELECT_KNOWN_ANOMALIES = "SELECT id FROM anomalies WHERE list_contains(?::VARCHAR[], id)"
+# Anomalies still going on (no end yet), earliest onset first: the one a series' new
+# detection extends.
+SELECT_OPEN_ANOMALIES = """
+SELECT id, service, metric, score FROM anomalies WHERE ended_at IS NULL ORDER BY onset, id
+"""
+EXTEND_ANOMALY = "UPDATE anomalies SET score = ?, value = ?, detail = ? WHERE id = ?"
+REOPEN_ANOMALIES = "UPDATE anomalies SET ended_at = NULL WHERE list_contains(?::VARCHAR[], id)"
+# What detection no longer finds has ended.
+CLOSE_ANOMALIES = """
+UPDATE anomalies SET ended_at = ?
+WHERE ended_at IS NULL AND NOT list_contains(?::VARCHAR[], id)
+"""
 #: Events written by the colony itself (anomalies) carry this agent id and kind.
 COLONY_AGENT = "colony"
 ANOMALY_EVENT = "anomaly"
+# Anomalies going on at some time in [start, end): begun before its end and not ended
+# before its start.
 SELECT_ANOMALIES = """
-SELECT id, service, metric, kind, onset, detected_at, score, value, baseline, detail
-FROM anomalies WHERE onset >= ? AND onset < ? AND (? IS NULL OR service = ?)
+SELECT id, service, metric, kind, onset, detected_at, score, value, baseline, detail, ended_at
+FROM anomalies WHERE onset < ? AND (ended_at IS NULL OR ended_at >= ?)
+  AND (? IS NULL OR service = ?)
 ORDER BY onset, service, metric LIMIT ?
 """
 INSERT_CORRELATION = """
@@ -262,52 +277,81 @@ def baseline_map(views: Sequence[BaselineView]) -> dict[tuple[str, str, int], Ro
     }
 
 
-def insert_anomalies(
-    cur: duckdb.DuckDBPyConnection, anomalies: Sequence[AnomalyView]
+def store_anomalies(
+    cur: duckdb.DuckDBPyConnection, anomalies: Sequence[AnomalyView], now: datetime
 ) -> list[AnomalyView]:
-    """Store new anomalies (ids already stored are skipped), each also as an event of
-    kind `anomaly` from the colony, so event queries show them beside crashes and
-    deploys; return the new ones."""
-    ids = [a.id for a in anomalies]
-    known = {row[0] for row in cur.execute(SELECT_KNOWN_ANOMALIES, [ids]).fetchall()}
-    new = [a for a in anomalies if a.id not in known]
-    for a in new:
-        cur.execute(
-            INSERT_EVENT,
-            [
-                COLONY_AGENT,
-                db_time(a.onset),
-                a.service,
-                ANOMALY_EVENT,
-                "warning",
-                a.detail,
-                ["id", "metric", "kind", "score"],
-                [a.id, a.metric, a.kind, f"{a.score:.1f}"],
-            ],
-        )
-        cur.execute(
-            INSERT_ANOMALY,
-            [
-                a.id,
-                a.service,
-                a.metric,
-                a.kind,
-                db_time(a.onset),
-                db_time(a.detected_at),
-                a.score,
-                a.value,
-                a.baseline,
-                a.detail,
-            ],
-        )
+    """Record one detection run; return the anomalies that are new.
+
+    A series already anomalous (an open anomaly: no end yet) keeps that anomaly, its
+    onset and id, however long it lasts: live detection sees only the last minutes,
+    so a long anomaly is found again and again with a later onset, and is one anomaly
+    all the same (its score rises to the highest seen). A new one is stored, also as an
+    event of kind `anomaly` from the colony, so event queries show it beside crashes
+    and deploys. Open anomalies this run did not find have ended at `now`."""
+    with transaction(cur):
+        open_by_series: dict[tuple[str, str], tuple[str, float]] = {}
+        for id_, service, metric, score in cur.execute(SELECT_OPEN_ANOMALIES).fetchall():
+            open_by_series.setdefault((service, metric), (id_, float(score)))
+        ids = [a.id for a in anomalies]
+        known = {row[0] for row in cur.execute(SELECT_KNOWN_ANOMALIES, [ids]).fetchall()}
+        going_on: list[str] = []
+        reopened: list[str] = []
+        new: list[AnomalyView] = []
+        for a in anomalies:
+            found = open_by_series.get((a.service, a.metric))
+            if found is not None:
+                going_on.append(found[0])
+                if a.score > found[1]:
+                    cur.execute(EXTEND_ANOMALY, [a.score, a.value, a.detail, found[0]])
+            elif a.id in known:  # it ended, and is found again from the same onset
+                going_on.append(a.id)
+                reopened.append(a.id)
+            else:
+                new.append(a)
+                going_on.append(a.id)
+                _insert_anomaly(cur, a)
+        if reopened:
+            cur.execute(REOPEN_ANOMALIES, [reopened])
+        cur.execute(CLOSE_ANOMALIES, [db_time(now), going_on])
     return new
+
+
+def _insert_anomaly(cur: duckdb.DuckDBPyConnection, a: AnomalyView) -> None:
+    cur.execute(
+        INSERT_EVENT,
+        [
+            COLONY_AGENT,
+            db_time(a.onset),
+            a.service,
+            ANOMALY_EVENT,
+            "warning",
+            a.detail,
+            ["id", "metric", "kind", "score"],
+            [a.id, a.metric, a.kind, f"{a.score:.1f}"],
+        ],
+    )
+    cur.execute(
+        INSERT_ANOMALY,
+        [
+            a.id,
+            a.service,
+            a.metric,
+            a.kind,
+            db_time(a.onset),
+            db_time(a.detected_at),
+            a.score,
+            a.value,
+            a.baseline,
+            a.detail,
+        ],
+    )
 
 
 def load_anomalies(
     cur: duckdb.DuckDBPyConnection, start: datetime, end: datetime, service: str | None, limit: int
 ) -> list[AnomalyView]:
     rows = cur.execute(
-        SELECT_ANOMALIES, [db_time(start), db_time(end), service, service, limit]
+        SELECT_ANOMALIES, [db_time(end), db_time(start), service, service, limit]
     ).fetchall()
     return [
         AnomalyView(
@@ -321,8 +365,9 @@ def load_anomalies(
             float(v),
             None if b is None else float(b),
             det,
+            None if e is None else from_db_time(e),
         )
-        for i, s, m, k, o, d, sc, v, b, det in rows
+        for i, s, m, k, o, d, sc, v, b, det, e in rows
     ]
 
 

@@ -92,7 +92,7 @@ class CoralData(Protocol):
     async def anomalies(
         self, start: datetime, end: datetime, service: str | None, limit: int
     ) -> list[AnomalyView]:
-        """Stored anomalies with an onset in [start, end)."""
+        """Stored anomalies going on at some time in [start, end)."""
 
     async def correlations(self, limit: int) -> list[CorrelationView]: ...
 

@@ -83,9 +83,10 @@ async def find_anomalies(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> AnomalyList:
-    """Anomalies the colony detected (continuously, against learned baselines) with
-    an onset in the range: metric, kind (level_shift, spike, trend, saturation,
-    stopped), onset, robust z-score, value and normal level. Earliest first.
+    """Anomalies the colony detected (continuously, against learned baselines) going
+    on at some time in the range: metric, kind (level_shift, spike, trend, saturation,
+    stopped), onset, robust z-score, value, normal level, and when it ended (null: still
+    going on). A long anomaly is one entry however long it lasts. Earliest first.
     limit: 1-500."""
     check_limit("find_anomalies", limit, MAX_ANOMALIES)
     span = parse_range(start, end, data.now(), default_span=timedelta(hours=1))
@@ -98,7 +99,7 @@ async def find_anomalies(
     hint = None
     if not page and offset == 0:
         hint = (
-            f"No anomalies with an onset between {rfc3339(span.start)} and"
+            f"No anomalies going on between {rfc3339(span.start)} and"
             f" {rfc3339(span.end)}. Detection runs every minute against learned baselines;"
             " try a wider range, or investigate to analyse the range afresh."
         )

@@ -43,12 +43,19 @@ class AnomalyOut(_Out):
     value: float = Field(description="The anomalous level.")
     baseline: float | None = Field(description="Normal level, when a baseline exists.")
     detail: str
+    ended_at: Timestamp | None = Field(
+        default=None,
+        description="When detection stopped finding it; null while it goes on"
+        " (and in an investigation's own analysis).",
+    )
 
 
 class AnomalyList(_Out):
     start: Timestamp = Field(description="Resolved range start, RFC 3339 UTC.")
     end: Timestamp = Field(description="Resolved range end, RFC 3339 UTC.")
-    anomalies: list[AnomalyOut] = Field(description="Earliest onset first: where it began.")
+    anomalies: list[AnomalyOut] = Field(
+        description="Going on in the range, earliest onset first: where it began."
+    )
     count: int
     truncated: bool
     next_cursor: str | None

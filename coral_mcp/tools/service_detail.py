@@ -55,15 +55,19 @@ def _health(events: list[EventView]) -> HealthOut:
     return HealthOut(healthy=None, check=None, since=None, detail="no health check reported")
 
 
+def _named_version(view: EventView) -> str | None:
+    """The version a deploy (or the SDK's report) names, if it names one."""
+    if view.event.kind == EventKind.DEPLOY:
+        return view.event.versions()[0]
+    if view.event.kind == EventKind.SERVICE_INFO:
+        return dict(view.event.attributes).get("version")
+    return None
+
+
 def _version(events: list[EventView]) -> tuple[str | None, datetime | None]:
     """(newest version named by a deploy event or the SDK, time of the newest deploy)."""
     deploys = [v for v in events if v.event.kind == EventKind.DEPLOY]
-    named = (("new_version", EventKind.DEPLOY), ("version", EventKind.SERVICE_INFO))
-    version = next(
-        (dict(v.event.attributes)[key] for v in events for key, kind in named
-         if v.event.kind == kind and key in dict(v.event.attributes)),
-        None,
-    )  # fmt: skip
+    version = next((found for found in map(_named_version, events) if found), None)
     return version, _time(deploys[0]) if deploys else None
 
 

@@ -13,6 +13,8 @@ import json
 import os
 import re
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,17 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.conftest import ROOT, Processes, RunningColony, auth, wait_for
+from tests.conftest import (
+    ROOT,
+    Processes,
+    RunningColony,
+    auth,
+    coral_cmd,
+    free_port,
+    wait_for,
+)
 from tests.dashboard.sample_data import ANOMALOUS_METRIC, ROOT_SERVICE, data_root_with_incident
+from tests.fakes.llm_servers import FakeOpenAI, Held
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +45,7 @@ if not CHROMIUM.exists():  # `make test` installs it (Debian package `chromium`)
         "no /usr/bin/chromium: run `make test` as root to install it", allow_module_level=True
     )
 
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, Request, sync_playwright  # noqa: E402
 
 
 def login_url(procs: Processes, name: str = "colony") -> str:
@@ -44,9 +55,14 @@ def login_url(procs: Processes, name: str = "colony") -> str:
 
 
 @pytest.fixture
-def colony(tmp_path: Path, procs: Processes) -> RunningColony:
-    data_dir = data_root_with_incident(tmp_path)
-    return procs.colony(data_dir, "colony", "--offline-after", "3600")
+def incident_root(tmp_path: Path) -> Path:
+    """A data root with the sample incident (made before the browser's event loop runs)."""
+    return data_root_with_incident(tmp_path)
+
+
+@pytest.fixture
+def colony(incident_root: Path, procs: Processes) -> RunningColony:
+    return procs.colony(incident_root, "colony", "--offline-after", "3600")
 
 
 @pytest.fixture
@@ -67,6 +83,32 @@ def shot(page: Page, name: str) -> Path:
         DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, DOCS_IMAGES / f"dashboard-{name}.png")
     return path
+
+
+def watch(page: Page, errors: list[str]) -> None:
+    """Collect the page's script errors and failed requests into `errors`."""
+
+    def failed(request: Request) -> None:
+        # Chromium reports a fetch whose body a script read to its end in several
+        # chunks with getReader() as aborted (microsoft/playwright#42742): the ask
+        # box's stream. The tests check that the page read that answer to its end.
+        if request.url.endswith("/ask") and request.failure == "net::ERR_ABORTED":
+            return
+        errors.append(f"failed: {request.url} ({request.failure})")
+
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("requestfailed", failed)
+
+
+def logged_in(browser: Browser, procs: Processes, colony: RunningColony) -> tuple[Page, list[str]]:
+    """A page logged in with the colony's one-time URL; and the errors it will see."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    watch(page, errors)
+    page.goto(login_url(procs))
+    assert page.url == colony.url + "/"
+    return page, errors
 
 
 def overview_cost(page: Page, url: str) -> dict[str, Any]:
@@ -98,6 +140,10 @@ def test_without_a_session_every_page_answers_401_and_the_api_keeps_its_token(
     assert httpx2.post(colony.url + "/ask", json={"question": "x"}, timeout=5).status_code == 401
     assert httpx2.get(colony.url + "/api/v1/services", timeout=5).status_code == 401
     assert httpx2.get(colony.url + "/login", timeout=5).status_code == 200
+    # The login form carries its own token (double submit): a form posted from
+    # elsewhere, even with the right colony token, logs nobody in.
+    forged = httpx2.post(colony.url + "/login", data={"token": colony.token}, timeout=5)
+    assert forged.status_code == 403 and "coral_session" not in forged.headers.get("set-cookie", "")
     api = httpx2.get(colony.url + "/api/v1/services", headers=auth(colony.token), timeout=5)
     assert api.status_code == 200 and api.json()["total"] == 4
 
@@ -109,8 +155,9 @@ def test_a_logged_in_browser_walks_every_page_and_sees_the_incident(
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("requestfailed", lambda req: errors.append(f"failed: {req.url}"))
+    watch(page, errors)
+    requested: list[str] = []
+    page.on("request", lambda req: requested.append(req.url))
 
     # The one-time URL logs in and lands on the overview; the cookie is HttpOnly, Strict.
     page.goto(url)
@@ -138,6 +185,8 @@ def test_a_logged_in_browser_walks_every_page_and_sees_the_incident(
     assert chart.locator("rect.band").count() == 1
     assert chart.locator("line.event").count() >= 1  # the deploy
     assert "deploy" in page.locator("table").last.inner_text()
+    # The version its deploy named (the replayed deploy says version=2.3.0).
+    assert "version 2.3.0" in page.locator("p.facts").inner_text()
     assert page.get_by_role("link", name="db").count() >= 1  # its dependency
     shot(page, "service")
 
@@ -153,6 +202,12 @@ def test_a_logged_in_browser_walks_every_page_and_sees_the_incident(
     page.wait_for_url(re.compile(r"kind=anomaly"))
     rows = page.locator("tr.anomaly-row")
     assert rows.count() >= 1 and "error_rate" in page.locator("table").inner_text()
+    # An anomaly lasting longer than detection looks back (the incident's 20 minutes)
+    # is one row, not one per detection run.
+    cells = [row.split("\t") for row in rows.all_inner_texts()]
+    per_series = [(c[1].strip(), c[3].split(":")[0].strip()) for c in cells]
+    assert (ROOT_SERVICE, ANOMALOUS_METRIC) in per_series
+    assert len(per_series) == len(set(per_series)), per_series
     assert page.locator("tr.warning, tr.critical, tr.info").count() == 0
     shot(page, "timeline")
 
@@ -164,14 +219,25 @@ def test_a_logged_in_browser_walks_every_page_and_sees_the_incident(
         "document.getElementById('answer').textContent.includes('Open this investigation')",
         timeout=60_000,
     )
+    page.wait_for_function("!document.querySelector('#ask button').disabled")  # stream ended
     answer = page.locator("#answer").inner_text()
     assert ROOT_SERVICE in answer and "bad_deploy" in answer
+    assert "Answered by builtin" in page.locator("#ask-status").inner_text()
     shot(page, "ask")
     page.click("#answer a")
     page.wait_for_url(re.compile(r"/investigations/inv-"))
     assert page.locator("section.hypothesis").count() >= 1
-    assert "Recommendation" in page.locator("section.hypothesis").first.inner_text()
+    top = page.locator("section.hypothesis").first.inner_text()
+    for part in ("confidence", "Evidence", "Counter-evidence", "Recommendation"):
+        assert part in top, part
     shot(page, "investigation")
+    # The question is stored as a conversation, listed beside the investigations.
+    page.click("nav >> text=Investigations")
+    asked = page.locator("tr.conversation", has_text="what happened?").first
+    assert "asked · builtin" in asked.inner_text()
+    asked.locator("a").click()
+    page.wait_for_url(re.compile(r"/investigations/ask-"))
+    assert "bad_deploy" in page.locator("pre.answer").inner_text()
 
     # A POST without the CSRF token is refused, even from the logged-in page.
     status = page.evaluate(
@@ -179,6 +245,8 @@ def test_a_logged_in_browser_walks_every_page_and_sees_the_incident(
                   body: JSON.stringify({question: "what happened?"})}).then(r => r.status)"""
     )
     assert status == 403
+    logout = page.evaluate('() => fetch("/logout", {method: "POST"}).then(r => r.status)')
+    assert logout == 403
     # The login URL worked once only.
     assert httpx2.get(url, timeout=5).status_code == 401
 
@@ -192,4 +260,111 @@ def test_a_logged_in_browser_walks_every_page_and_sees_the_incident(
     page.wait_for_url(colony.url + "/login")
     assert page.request.get(colony.url + "/").status == 401
     assert errors == []
+    # Air-gapped: every script, style and page came from the colony itself.
+    assert requested and all(u.startswith(colony.url + "/") for u in requested), requested
     context.close()
+
+
+def test_the_overview_shows_new_data_by_itself_without_a_reload(
+    colony: RunningColony, procs: Processes, browser: Browser
+) -> None:
+    page, errors = logged_in(browser, procs, colony)
+    page.goto(colony.url + "/?refresh=1")  # live refresh each second instead of 15
+    page.evaluate("window.notReloaded = true")
+    before = page.locator("p.headline a").get_attribute("href")
+    # New data: an investigation, run over the REST API as an assistant would.
+    got = httpx2.get(
+        colony.url + "/api/v1/investigate",
+        params={"question": "why is web slow?", "service": "web"},
+        headers=auth(colony.token),
+        timeout=60,
+    )
+    assert got.status_code == 200, got.text
+    new_id = got.json()["id"]
+    assert before != f"/investigations/{new_id}"
+    page.wait_for_function(
+        "id => document.querySelector('p.headline a').getAttribute('href')"
+        " === '/investigations/' + id",
+        arg=new_id,
+        timeout=15_000,
+    )
+    assert page.evaluate("window.notReloaded") is True
+    assert errors == []
+
+
+def test_the_ask_box_shows_a_models_answer_while_it_streams(
+    tmp_path: Path,
+    incident_root: Path,
+    procs: Processes,
+    browser: Browser,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gate = threading.Event()
+    opening = "Most likely the deploy of api (2.3.0) raised its error rate,"
+    closing = "so roll api back to 2.2.5 and watch web recover."
+    with FakeOpenAI([Held(f"{opening} {closing}", gate)]) as fake:
+        config = tmp_path / "config.toml"
+        config.write_text(f'[ask]\nprovider = "openai"\nbase_url = "{fake.base_url}"\n')
+        monkeypatch.setenv("CORAL_CONFIG", str(config))
+        monkeypatch.setenv("OPENAI_API_KEY", fake.key)
+        colony = procs.colony(incident_root, "colony", "--offline-after", "3600")
+        page, errors = logged_in(browser, procs, colony)
+        page.click("nav >> text=Investigations")
+        page.fill("input[name=question]", "what happened?")
+        page.click("#ask button")
+
+        # The first half of the model's answer shows while the model still writes.
+        answer = page.locator("#answer")
+        page.wait_for_function(
+            "t => document.getElementById('answer').textContent.includes(t)",
+            arg="Most likely",
+            timeout=60_000,
+        )
+        partial = answer.inner_text()
+        assert "recover." not in partial and "Open this" not in partial
+        assert page.locator("#ask button").is_disabled()
+        shot(page, "ask-streaming")
+        gate.set()
+        page.wait_for_function(
+            "document.getElementById('answer').textContent.includes('Open this investigation')",
+            timeout=60_000,
+        )
+        page.wait_for_function("!document.querySelector('#ask button').disabled")
+        assert f"{opening} {closing}" in answer.inner_text()
+        assert "Answered by openai" in page.locator("#ask-status").inner_text()
+        # The model started from Coral's own investigation, read over the colony's MCP.
+        (request,) = fake.requests
+        first_result = next(m for m in request.body["messages"] if m["role"] == "tool")
+        assert "bad_deploy" in first_result["content"]
+
+        page.reload()
+        asked = page.locator("tr.conversation", has_text="what happened?").first
+        assert "asked · openai" in asked.inner_text()
+        assert errors == []
+
+
+def test_a_newcomer_opens_the_url_coral_up_prints_and_sees_this_hosts_services_in_a_minute(
+    tmp_path: Path, procs: Processes, browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    name = f"shop-{port}"
+    with monkeypatch.context() as env:  # a service of this host, listening on a port
+        env.setenv("CORAL_SERVICE_NAME", name)
+        procs.tcp_service("shop", port)
+    procs.start(
+        "up",
+        coral_cmd(
+            "up", "--data-dir", str(tmp_path / "coral"),
+            "--grpc-port", str(free_port()), "--http-port", str(free_port()),
+        ),
+    )  # fmt: skip
+    url = login_url(procs, "up")
+    opened = time.monotonic()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(url)
+    # Default intervals (samples every 10 s, pushes every 15 s, the page refreshing
+    # itself every 15 s): the service shows on the map by itself, with no reload.
+    page.wait_for_selector(f'svg.map g.node[data-service="{name}"]', timeout=60_000)
+    assert time.monotonic() - opened < 60
+    assert page.locator("p.counts").inner_text().startswith("1 online")
+    shot(page, "first-minute")

@@ -30,6 +30,18 @@ def test_the_map_survives_a_cycle_and_escapes_names() -> None:
     assert "a&lt;b" in drawn and "a<b" not in drawn
 
 
+def test_a_long_name_is_cut_to_fit_its_node_and_whole_in_its_tooltip() -> None:
+    long = "coral_mcp.demo.shop&inventory"
+    drawn = service_map([Node(long, "ok", "up"), Node("db", "ok", "up")], [])
+    node = ET.fromstring(drawn).find(".//{*}g[@data-service='coral_mcp.demo.shop&inventory']")
+    assert node is not None
+    label = node.find("{*}text")
+    assert label is not None and label.text == "coral_mcp.demo.…"
+    title = node.find("{*}title")
+    assert title is not None and (title.text or "").startswith(long + ":")
+    assert ">db</text>" in drawn  # a short name stays whole
+
+
 def test_an_empty_map_says_how_to_get_services() -> None:
     assert "start an agent" in service_map([], [])
 

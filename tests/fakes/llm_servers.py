@@ -12,6 +12,8 @@ Script items:
     RawCall("tool", "not json")           arguments that are not a JSON object
     Fail(status, "message", headers)      an HTTP error
     Stall(seconds, then=item)             answer nothing for that long, then `item`
+    Held("text", gate)                    a final answer streamed in two halves, the
+                                          second once `gate` (a threading.Event) is set
 """
 
 from __future__ import annotations
@@ -57,7 +59,15 @@ class Stall:
     then: Say | Call | RawCall | Fail | None = None
 
 
-Item = Say | Call | RawCall | Fail | Stall
+@dataclass(frozen=True)
+class Held:
+    text: str
+    gate: threading.Event
+    #: Longest wait for the gate, seconds.
+    timeout_s: float = 60.0
+
+
+Item = Say | Call | RawCall | Fail | Stall | Held
 _ids = itertools.count(1)
 
 
@@ -131,6 +141,17 @@ class FakeLLM:
         if isinstance(item, Fail):
             self.send_json(h, item.status, self.error_body(item.status, item.message), item.headers)
             return
+        if isinstance(item, Held):
+            held = item
+            item = Say(held.text)
+            if body.get("stream"):
+                events = list(self.events(item, body))
+                half = len(events) // 2
+                self.send_events(h, iter(events[:half]), more=True)
+                held.gate.wait(held.timeout_s)
+                self.send_events(h, iter(events[half:]), started=True)
+                return
+            held.gate.wait(held.timeout_s)
         if body.get("stream"):
             self.send_events(h, self.events(item, body))
         else:
@@ -155,18 +176,27 @@ class FakeLLM:
         h.wfile.write(data)
 
     def send_events(
-        self, h: BaseHTTPRequestHandler, events: Iterator[tuple[str | None, str]]
+        self,
+        h: BaseHTTPRequestHandler,
+        events: Iterator[tuple[str | None, str]],
+        *,
+        started: bool = False,
+        more: bool = False,
     ) -> None:
-        h.send_response(200)
-        h.send_header("content-type", "text/event-stream")
-        h.send_header("cache-control", "no-cache")
-        h.send_header("connection", "close")
-        h.end_headers()
+        """`events` as server-sent events; `started`: the headers went already, `more`:
+        more events follow in another call."""
+        if not started:
+            h.send_response(200)
+            h.send_header("content-type", "text/event-stream")
+            h.send_header("cache-control", "no-cache")
+            h.send_header("connection", "close")
+            h.end_headers()
         for name, data in events:
             chunk = (f"event: {name}\n" if name else "") + f"data: {data}\n\n"
             h.wfile.write(chunk.encode())
             h.wfile.flush()
-        h.close_connection = True
+        if not more:
+            h.close_connection = True
 
     # -- per API ----------------------------------------------------------------------
 

@@ -166,3 +166,50 @@ def test_refreshing_baselines_replaces_them_all_in_bulk(tmp_path: Path) -> None:
 
     first, second, stored = asyncio.run(scenario())
     assert first > 0 and first == second == stored  # replaced, not appended
+
+
+def test_live_detection_keeps_one_anomaly_for_a_fault_longer_than_it_looks_back(
+    tmp_path: Path,
+) -> None:
+    # db's latency is up for the case's last 30 minutes; live detection sees 15.
+    s = cases.normal()
+    s[("db", "latency_ms")][cases.FAULT_AT :] *= 4
+    case = load_case(cases.write_case(tmp_path / "cases", "long", s))
+
+    async def scenario() -> None:
+        store = ColonyStore(tmp_path)
+        writer = Writer(store)
+        writer.start()
+        try:
+            _, last = await import_case(case, store, writer)
+            clock = [last]  # baselines from the hour before the fault (they lag by 1 h)
+            intel = Intelligence(store, writer, clock=lambda: clock[0])
+            assert await intel.refresh_baselines() > 0
+            clock[0] = float(cases.at(cases.FAULT_AT) - 60)
+            new = []
+            while clock[0] < last:  # the colony's analysis loop, every 3 minutes
+                clock[0] = min(clock[0] + 180, last)
+                new += await intel.detect()
+            assert [(a.service, a.metric) for a in new] == [("db", "latency_ms")]
+            end = datetime.fromtimestamp(last, UTC)
+            (kept,) = await intel.anomalies(end - timedelta(hours=2), end)
+            assert kept.id == new[0].id and kept.ended_at is None
+            assert kept.onset <= datetime.fromtimestamp(cases.at(cases.FAULT_AT + 5), UTC)
+            # It began half an hour ago and goes on: the last five minutes list it.
+            recent = await intel.anomalies(end - timedelta(minutes=5), end)
+            assert [a.id for a in recent] == [kept.id]
+            events = store.events(end - timedelta(hours=2), end, kinds=["anomaly"])
+            assert len(events) == 1
+            # Twenty minutes without the fault in sight of detection: it has ended.
+            clock[0] = last + 20 * 60
+            assert await intel.detect() == []
+            now = datetime.fromtimestamp(clock[0], UTC)
+            (ended,) = await intel.anomalies(end - timedelta(hours=2), now)
+            assert ended.id == kept.id and ended.ended_at == now
+            after = now + timedelta(seconds=1)
+            assert await intel.anomalies(after, after + timedelta(minutes=5)) == []
+        finally:
+            await writer.close()
+            store.close()
+
+    asyncio.run(scenario())

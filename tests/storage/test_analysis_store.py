@@ -1,4 +1,5 @@
-"""The intelligence layer's storage: series as the analysis sees them, edge freshness."""
+"""The intelligence layer's storage: series as the analysis sees them, edge freshness,
+anomalies that last."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from coral_mcp.models import MetricSummary, SummaryWindow
+from coral_mcp.models.intelligence import AnomalyView
 from coral_mcp.storage import analysis_store as st
 from coral_mcp.storage.ops import RegisterAgent, StoreSummaries
 from coral_mcp.storage.store import ColonyStore
@@ -136,3 +138,49 @@ def test_a_held_value_is_not_filled_in_past_the_refresh_horizon() -> None:
     held = filled_values[ids == 1]
     assert held.tolist() == [7.0] * st.REFRESH_WINDOWS
     assert int(filled[ids == 1].sum()) == st.REFRESH_WINDOWS - 1
+
+
+def anomaly(minute: int, score: float, service: str = "api") -> AnomalyView:
+    """api's latency anomalous from `minute` on, as one detection run reports it."""
+    onset = T0 + timedelta(minutes=minute)
+    return AnomalyView(
+        f"an-{service}-{minute}", service, "latency_ms", "level_shift", onset, onset,
+        score, 400.0 + score, 50.0, f"latency {score}",
+    )  # fmt: skip
+
+
+def test_an_anomaly_found_again_with_a_later_onset_is_extended_not_stored_again(
+    tmp_path: Path,
+) -> None:
+    store = ColonyStore(tmp_path)
+    try:
+        cur = store.reader()
+        hour = (T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+        assert st.store_anomalies(cur, [anomaly(0, 5.0)], T0) == [anomaly(0, 5.0)]
+        # Detection looks back only so far: 20 minutes on, the same anomaly has a
+        # later onset, and a higher score.
+        assert st.store_anomalies(cur, [anomaly(20, 9.0)], T0 + timedelta(minutes=20)) == []
+        (kept,) = st.load_anomalies(cur, *hour, None, 100)
+        assert (kept.id, kept.onset, kept.score, kept.ended_at) == ("an-api-0", T0, 9.0, None)
+        assert kept.detail == "latency 9.0"
+        # Still going on: a range after its onset lists it.
+        later = (T0 + timedelta(minutes=25), T0 + timedelta(minutes=30))
+        assert [a.id for a in st.load_anomalies(cur, *later, None, 100)] == ["an-api-0"]
+        # A run that no longer finds it ends it; a range after its end leaves it out.
+        ended_at = T0 + timedelta(minutes=30)
+        assert st.store_anomalies(cur, [anomaly(29, 4.0, "db")], ended_at) != []
+        (api,) = st.load_anomalies(cur, *hour, "api", 100)
+        assert api.ended_at == ended_at
+        after = (ended_at + timedelta(minutes=1), ended_at + timedelta(minutes=5))
+        assert [a.id for a in st.load_anomalies(cur, *after, None, 100)] == ["an-db-29"]
+        # After it ended, api's latency anomalous again is a new anomaly.
+        again = st.store_anomalies(cur, [anomaly(40, 6.0)], T0 + timedelta(minutes=40))
+        assert [a.id for a in again] == ["an-api-40"]
+        # Each anomaly is one event of kind `anomaly`, at its onset.
+        events = store.events(*hour, kinds=["anomaly"])
+        assert sorted(dict(e.event.attributes)["id"] for e in events) == [
+            "an-api-0", "an-api-40", "an-db-29",
+        ]  # fmt: skip
+        cur.close()
+    finally:
+        store.close()
