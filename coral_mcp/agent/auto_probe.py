@@ -168,6 +168,8 @@ class AutoProber:
         self._version_due: dict[str, float] = {}
         self._polled: tuple[Finding, ...] = ()
         self._submitted: dict[tuple[str, int], tuple[tuple[int, ...], float]] = {}
+        #: services seen without processes at the last update
+        self._absent: frozenset[str] = frozenset()
 
     def wait(self, timeout_s: float) -> None:
         """Wait (at most timeout_s) for the probes under way to finish."""
@@ -221,6 +223,7 @@ class AutoProber:
                 pids, at = self._submitted.pop(key, ((), now_s))
                 self._findings[key] = (finding, pids, at)
                 logger.info("%s: probed port %s", key[0], finding.describe())
+        self._absent = frozenset(absent)  # kept, but not polled while away
         for key in [k for k in self._findings if k not in alive and k[0] not in absent]:
             del self._findings[key]
         if not self._pending and self._pool is not None:
@@ -239,7 +242,11 @@ class AutoProber:
     def _rebuild(self) -> None:
         useful = tuple(
             sorted(
-                (f for f, _, _ in self._findings.values() if f.health or f.metrics or f.version),
+                (
+                    f
+                    for f, _, _ in self._findings.values()
+                    if (f.health or f.metrics or f.version) and f.service not in self._absent
+                ),
                 key=lambda f: (f.service, f.port),
             )
         )

@@ -25,9 +25,9 @@ async def colony_status(
         int, Field(description="Agents listed, 0-1000; those not online come first.")
     ] = 20,
 ) -> ColonyStatusOut:
-    """The colony's own health: how many agents are online, stale or offline (and
-    which, those needing attention first), how fresh the data is, ingestion rate,
-    disk use and retention. Check it when data looks missing or old."""
+    """The colony's own health: agents online, stale or offline (those needing
+    attention first), data freshness, ingestion rate, disk use, retention. Check it
+    when data looks missing or old."""
     if not 0 <= limit <= MAX_AGENTS:
         raise QueryError(f"colony_status: limit must be 0-{MAX_AGENTS} (got {limit})")
     return ColonyStatusOut.of(await data.status(), data.now(), limit)
@@ -53,10 +53,9 @@ async def get_events(
     detail: Detail = False,
 ) -> EventList:
     """What happened, newest first (default the last 24 h): crashes, restarts,
-    deploys and version changes, OOM kills, health flips, new or lost dependencies,
-    each with time, service, kind, severity and a message (details such as exit codes,
-    pids and versions with detail=true). Changes just before a problem are the usual
-    suspects. limit: 1-500."""
+    deploys, OOM kills, health flips, new or lost dependencies, each with time,
+    service, kind, severity and message (exit codes, pids, versions with
+    detail=true). Changes just before a problem are the usual suspects. limit: 1-500."""
     check_limit("get_events", limit, MAX_EVENTS)
     span = parse_range(start, end, data.now(), default_span=timedelta(hours=24))
     if service is not None:

@@ -134,14 +134,15 @@ class InvestigationOut(_Out):
     duration_ms: Annotated[float, rounded(1)]
     hint: str | None = Field(default=None, description="What the summary left out.")
 
-    def brief(self, hypotheses: int = 3, evidence: int = 3) -> InvestigationOut:
-        """The first `hypotheses`, each with its first `evidence` items (and as many
-        against), without the anomalies; `hint` says what was left out and where it is."""
+    def brief(self, hypotheses: int = 3, evidence: int = 3, against: int = 1) -> InvestigationOut:
+        """The first `hypotheses`, each with its first `evidence` items and `against`
+        items of counter-evidence, without the anomalies; `hint` says what was left out
+        and where it is."""
         kept = [
             h.model_copy(
                 update={
                     "evidence": h.evidence[:evidence],
-                    "counter_evidence": h.counter_evidence[:evidence],
+                    "counter_evidence": h.counter_evidence[:against],
                 }
             )
             for h in self.hypotheses[:hypotheses]

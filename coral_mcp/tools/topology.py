@@ -26,8 +26,8 @@ async def get_topology(
     """The service dependency graph seen on the wire: an edge caller -> callee means
     the caller holds TCP connections to the callee's listening port. `external`
     lists connections to addresses that are no watched service (databases, third
-    parties). Give a service (and depth) to see only its neighbourhood; a large graph
-    is cut at 500 services, edges and external peers (truncated says so)."""
+    parties). Give a service (and depth) for its neighbourhood; over 500 services,
+    edges or peers the graph is cut (truncated says so)."""
     if service is None:
         if depth is not None:
             raise QueryError("get_topology: depth needs a service to count hops from")

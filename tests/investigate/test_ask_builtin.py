@@ -98,9 +98,13 @@ def test_why_is_x_failing_answers_first_then_confidence_evidence_and_recommendat
     first, *rest = out.splitlines()
     assert re.fullmatch(r"Most likely: api, bad deploy \(confidence [01]\.\d\d\)\.", first)
     text = "\n".join(rest)
-    # each piece of evidence: its time, then what was seen, with values against normal
-    assert re.search(r"evidence: \d\d:\d\dZ level_shift: error_rate [\d.]+ vs normal", text)
-    assert re.search(r"; \d\d:\d\dZ version=2\.3\.0 previous_version=2\.2\.5", text)
+    # each piece of evidence: its time, then what was seen, with values against normal;
+    # the change before the onset (the deploy) leads, then what the fault kind rests on
+    assert re.search(
+        r"evidence: \d\d:\d\dZ version=2\.3\.0 previous_version=2\.2\.5;"
+        r" \d\d:\d\dZ level_shift: error_rate [\d.]+ vs normal",
+        text,
+    )
     assert (
         "recommendation: roll back api from 2.3.0 to 2.2.5 (not done: Coral only observes)" in text
     )
