@@ -31,7 +31,7 @@ from coral_mcp.investigate import builtin
 from coral_mcp.investigate.ask_settings import AskSettings
 from coral_mcp.investigate.conversation import ToolCall, ToolOutcome
 from coral_mcp.investigate.progress import Silent, arguments_text
-from coral_mcp.investigate.record import AskResult, new_id
+from coral_mcp.investigate.record import AskResult
 from coral_mcp.tools.catalog import TOOLS
 from coral_mcp.tools.data import CoralData
 
@@ -112,17 +112,7 @@ async def _builtin(
     got = await builtin.answer(
         question, ObservedTools(data, observer), since, on_part=observer.text
     )
-    return AskResult(
-        id=new_id(),
-        question=question,
-        provider="builtin",
-        model=None,
-        answer=got.text,
-        intent=got.intent,
-        focus=got.focus,
-        investigation=got.tools.get("investigate"),
-        tools=got.tools,
-    )
+    return AskResult.of_builtin(question, got)
 
 
 async def _llm(door: LlmDoor, question: str, since: str, observer: StreamObserver) -> AskResult:

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coral_mcp.investigate.conversation import AssistantTurn, Entry, UserText
 from coral_mcp.investigate.loop import StepRecord
+
+if TYPE_CHECKING:
+    from coral_mcp.investigate.builtin import Answer
 
 #: How many earlier question/answer pairs a follow-up carries.
 MAX_THREAD = 5
@@ -36,6 +39,21 @@ class AskResult:
     thread: list[dict[str, str]] = field(default_factory=list)
     started_at: str = ""
     duration_ms: float = 0.0
+
+    @classmethod
+    def of_builtin(cls, question: str, got: Answer) -> AskResult:
+        """The record of an answer the builtin analyzer wrote."""
+        return cls(
+            id=new_id(),
+            question=question,
+            provider="builtin",
+            model=None,
+            answer=got.text,
+            intent=got.intent,
+            focus=got.focus,
+            investigation=got.tools.get("investigate"),
+            tools=got.tools,
+        )
 
     def record(self) -> dict[str, Any]:
         """The document stored in the colony (and printed by `--json`)."""

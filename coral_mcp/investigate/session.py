@@ -15,7 +15,7 @@ from typing import Any
 from coral_mcp.investigate import builtin
 from coral_mcp.investigate.ask_settings import AskSettings
 from coral_mcp.investigate.loop import Observer
-from coral_mcp.investigate.record import AskResult, earlier_entries, new_id
+from coral_mcp.investigate.record import AskResult, earlier_entries
 
 
 class Session:
@@ -69,14 +69,4 @@ class Session:
             investigation=investigation,
             inherited_focus=inherited,
         )
-        return AskResult(
-            id=new_id(),
-            question=question,
-            provider="builtin",
-            model=None,
-            answer=got.text,
-            intent=got.intent,
-            focus=got.focus,
-            investigation=got.tools.get("investigate"),
-            tools=got.tools,
-        )
+        return AskResult.of_builtin(question, got)
