@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from coral_mcp.agent import sensing
@@ -23,7 +24,7 @@ from coral_mcp.agent.services import resolve_services
 from coral_mcp.config import AgentSettings
 from coral_mcp.models import Endpoint, parse_service_spec
 from tests.agent.apps import observe_until, sensor_for
-from tests.conftest import DATA, Processes, free_port
+from tests.conftest import DATA, Processes, free_port, wait_for
 
 
 def test_scanner_sees_listening_sockets_and_outbound_peers(procs: Processes) -> None:
@@ -179,7 +180,7 @@ def test_a_steady_service_rests_and_a_new_connection_wakes_it_at_once(
 ) -> None:
     monkeypatch.setattr(sensing, "REST_EVERY", 10**9)  # no scheduled look: only news wakes it
     port = free_port()
-    procs.tcp_service("db", port)
+    db = psutil.Process(procs.tcp_service("db", port).pid)
     sensor = sensor_for(tmp_path, f"db=port:{port}")
 
     def looked_at(observation: sensing.Observation) -> bool:
@@ -192,7 +193,13 @@ def test_a_steady_service_rests_and_a_new_connection_wakes_it_at_once(
     assert [s.pids for s in resting.batch.services if s.name == "db"] == [
         seen[0].batch.services[0].pids
     ]
+    def held_by_db() -> int:
+        return sum(c.status == psutil.CONN_ESTABLISHED for c in db.net_connections("tcp"))
+
+    before = held_by_db()
     with socket.create_connection(("127.0.0.1", port)):
+        # The next look after db has accepted it (until then the kernel's queue holds it).
+        wait_for(lambda: held_by_db() > before, 10, "db to accept the connection")
         woken = sensor.observe()
     assert looked_at(woken)
 
