@@ -193,6 +193,7 @@ def test_a_steady_service_rests_and_a_new_connection_wakes_it_at_once(
     assert [s.pids for s in resting.batch.services if s.name == "db"] == [
         seen[0].batch.services[0].pids
     ]
+
     def held_by_db() -> int:
         return sum(c.status == psutil.CONN_ESTABLISHED for c in db.net_connections("tcp"))
 
