@@ -175,11 +175,12 @@ def test_pushes_after_the_first_leave_out_steady_series(tmp_path: Path, procs: P
         )
     )
     sizes = []
-    for _ in range(3):
+    for _ in range(5):
         agent.sample_once()
         before = agent.pushed_bytes
         agent.push_once()
         sizes.append(agent.pushed_bytes - before)
-    # the first push carries every series and the service list; later ones only what moved
-    assert sizes[0] > 1000
-    assert sizes[2] < sizes[0] / 2
+    # Each series goes out in full once (rates from the second look, health checks and
+    # scrapes when their first answer is in); the pushes after that carry what moved.
+    assert max(sizes) > 1000
+    assert sizes[-1] < max(sizes) / 2
