@@ -233,7 +233,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, running_colony(tmp) as colony:
         process = psutil.Process(colony.proc.pid)
         lines = asyncio.run(run(args, colony.grpc_port, process, colony.token))
-        disk = sum(p.stat().st_size for p in Path(tmp).glob("colony.duckdb*"))
+        disk = sum(p.stat().st_size for p in Path(tmp).glob("**/colony.duckdb*"))
     lines.append(f"colony DuckDB after the run: {disk / 2**20:.0f} MiB")
     lines.append(
         "targets: >= 100,000 points/s sustained; 1,000 agents <= 50 % of one core;"

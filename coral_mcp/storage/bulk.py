@@ -4,12 +4,14 @@ Summaries of every agent in the batch go in as one columnar insert (NumPy arrays
 as a table by the statement); services, listening endpoints and peers as one upsert
 each; each agent's committed sequence advances by one appended row. Edges are
 resolved separately (`resolve_edges`), on a timer, not per batch. Runs inside the
-caller's transaction, in the writer thread.
+caller's transaction, in the writer thread. The summaries inserted are returned, for
+series_latest (`storage.latest`), which is folded off this path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
@@ -29,8 +31,16 @@ from coral_mcp.storage.ops import (
 from coral_mcp.storage.transaction import execute_with_columns
 
 
-def apply_batch(cur: duckdb.DuckDBPyConnection, ops: Sequence[WriteOp]) -> bool:
-    """Write every op; return True when sockets were written (edges need resolving)."""
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What a batch wrote that the store follows up on after the commit."""
+
+    sockets: bool  # edges need resolving
+    summaries: dict[str, np.ndarray] | None  # the raw rows inserted, as columns
+
+
+def apply_batch(cur: duckdb.DuckDBPyConnection, ops: Sequence[WriteOp]) -> Written:
+    """Write every op."""
     advances: dict[str, tuple[int, datetime]] = {}
 
     def advance(agent_id: str, seq: int, seen: datetime) -> None:
@@ -67,8 +77,7 @@ def apply_batch(cur: duckdb.DuckDBPyConnection, ops: Sequence[WriteOp]) -> bool:
             advance(op.agent_id, op.seq, to_db_time(op.now_ms))
         elif isinstance(op, SkipMessage):
             advance(op.agent_id, op.seq, to_db_time(op.now_ms))
-    if summaries:
-        _insert_summaries(cur, summaries)
+    inserted = _insert_summaries(cur, summaries) if summaries else None
     if services:
         _upsert_services(cur, services)
     if advances:
@@ -79,7 +88,7 @@ def apply_batch(cur: duckdb.DuckDBPyConnection, ops: Sequence[WriteOp]) -> bool:
             "seen": np.array([advances[a][1] for a in ids], dtype="datetime64[us]"),
         }
         execute_with_columns(cur, q.ADVANCE_AGENTS, advanced)
-    return bool(services)
+    return Written(bool(services), inserted)
 
 
 def resolve_edges(cur: duckdb.DuckDBPyConnection) -> None:
@@ -87,7 +96,9 @@ def resolve_edges(cur: duckdb.DuckDBPyConnection) -> None:
     cur.execute(q.RESOLVE_EDGES, [q.SOCKET_FRESHNESS, q.SOCKET_FRESHNESS])
 
 
-def _insert_summaries(cur: duckdb.DuckDBPyConnection, ops: Sequence[StoreSummaries]) -> None:
+def _insert_summaries(
+    cur: duckdb.DuckDBPyConnection, ops: Sequence[StoreSummaries]
+) -> dict[str, np.ndarray] | None:
     agent_ids: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -99,7 +110,7 @@ def _insert_summaries(cur: duckdb.DuckDBPyConnection, ops: Sequence[StoreSummari
         ends += [op.window.end_ms] * n
         rows += op.window.summaries
     if not rows:
-        return
+        return None
     incoming = {
         "agent_id": np.array(agent_ids, dtype=object),
         "service": np.array([r.service for r in rows], dtype=object),
@@ -113,8 +124,8 @@ def _insert_summaries(cur: duckdb.DuckDBPyConnection, ops: Sequence[StoreSummari
         "p95": np.array([r.p95 for r in rows], dtype=np.float64),
         "count": np.array([r.count for r in rows], dtype=np.int32),
     }
-    statements = (q.INSERT_SUMMARIES, q.BATCH_HOURS, q.UPSERT_SERIES_LATEST)
-    execute_with_columns(cur, statements, incoming)
+    execute_with_columns(cur, q.INSERT_SUMMARIES, incoming)
+    return incoming
 
 
 def _upsert_services(

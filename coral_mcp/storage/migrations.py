@@ -245,6 +245,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         DELETE FROM series_latest WHERE starts_with(metric, 'health_component_up:');
         """,
     ),
+    Migration(
+        7,
+        "store_state: whether series_latest holds every committed summary (a clean stop)",
+        """
+        CREATE TABLE store_state (
+            name VARCHAR PRIMARY KEY,
+            value VARCHAR NOT NULL
+        );
+        """,
+    ),
 )
 
 _TRACKING = """

@@ -178,6 +178,33 @@ SELECT service, metric, date_trunc('hour', window_start) AS hour,
 FROM rows_in GROUP BY ALL
 """
 
+# series_latest again from the last day of raw rows (after an unclean stop: summaries
+# committed but not yet folded in were lost with the process). Series silent for longer
+# keep their row.
+REFOLD_SERIES_LATEST = """
+INSERT OR REPLACE INTO series_latest
+WITH bound AS (
+    SELECT date_trunc('hour', max(window_start)) - INTERVAL 1 DAY AS hour FROM metric_summaries
+), hours AS (
+    SELECT service, metric, date_trunc('hour', window_start) AS hour,
+           arg_max(last, window_end) AS last, max(window_end) AS window_end,
+           sum(avg * count) AS weighted, sum(count)::BIGINT AS count,
+           min(min) AS min, max(max) AS max
+    FROM metric_summaries
+    WHERE window_start >= (SELECT hour FROM bound)
+    GROUP BY ALL
+), newest AS (
+    SELECT service, metric, max(hour) AS hour FROM hours GROUP BY ALL
+    HAVING max(hour) > (SELECT hour FROM bound)
+)
+SELECT h.service, h.metric, h.last, h.window_end, h.hour, h.weighted, h.count,
+       h.min, h.max, coalesce(p.weighted, 0), coalesce(p.count, 0), p.min, p.max
+FROM newest n
+JOIN hours h USING (service, metric, hour)
+LEFT JOIN hours p ON p.service = n.service AND p.metric = n.metric
+                 AND p.hour = n.hour - INTERVAL 1 HOUR
+"""
+
 LIST_AGENTS = """
 SELECT a.agent_id, a.hostname, a.agent_version, a.peer, a.first_seen,
        greatest(a.last_seen, coalesce(p.seen, a.last_seen)), coalesce(p.seq, 0)

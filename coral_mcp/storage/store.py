@@ -32,6 +32,7 @@ from coral_mcp.models import (
 )
 from coral_mcp.storage import queries as q
 from coral_mcp.storage.bulk import apply_batch, resolve_edges
+from coral_mcp.storage.latest import LatestFolder
 from coral_mcp.storage.migrations import migrate
 from coral_mcp.storage.ops import (
     StoreSummaries,
@@ -76,11 +77,20 @@ class ColonyStore:
         except duckdb.Error as exc:
             raise StorageError(f"cannot migrate {self.path}: {exc}") from exc
         self._writer = self._conn.cursor()
+        self._latest = LatestFolder()
+        try:
+            self._latest.open(self._writer)
+        except duckdb.Error as exc:
+            raise StorageError(f"cannot open {self.path}: {exc}") from exc
         self._dirty_since: datetime | None = None  # oldest window written since maintain()
         #: Sockets were written since edges were last resolved.
         self.edges_dirty = False
 
     def close(self) -> None:
+        try:
+            self._latest.close(self._writer)
+        except duckdb.Error as exc:  # refolded from the raw rows at the next open
+            logger.warning("series_latest not brought up to date at close: %s", exc)
         self._writer.close()
         self._conn.close()
 
@@ -95,11 +105,28 @@ class ColonyStore:
         cur = self._writer
         try:
             with transaction(cur):
-                sockets_written = apply_batch(cur, ops)
+                written = apply_batch(cur, ops)
         except (duckdb.Error, OverflowError, ValueError, TypeError) as exc:
             raise storage_error("write failed", exc) from exc
         self._mark_dirty(ops)
-        self.edges_dirty = self.edges_dirty or sockets_written
+        self.edges_dirty = self.edges_dirty or written.sockets
+        if written.summaries is not None:
+            self._latest.add(written.summaries)
+        if self._latest.due():
+            self._fold_latest(cur)
+
+    def _fold_latest(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Bring series_latest up to date; a failure leaves the rows waiting (the raw
+        rows are stored: nothing the agents sent is lost)."""
+        try:
+            self._latest.fold(cur)
+        except duckdb.Error as exc:
+            logger.warning("series_latest not brought up to date (will retry): %s", exc)
+
+    def _latest_for_read(self) -> None:
+        if self._latest.waiting:
+            with _Reader(self) as cur:
+                self._fold_latest(cur)
 
     def resolve_edges(self) -> bool:
         """Resolve edges if sockets changed since the last time; True when it ran."""
@@ -142,6 +169,7 @@ class ColonyStore:
         """Services (those named, or all), sorted by name."""
         wanted = None if names is None else list(names)
         since = db_time(now - q.SOCKET_FRESHNESS)
+        self._latest_for_read()
         with _Reader(self) as cur:
             rows = cur.execute(q.LIST_SERVICES, {"names": wanted}).fetchall()
             endpoints = cur.execute(
@@ -183,8 +211,9 @@ class ColonyStore:
         """Each metric of `service` reported since `since`: latest value, and average and
         extremes over whole UTC hours from the one holding `since` (with `recent`: over
         its current and previous hour only). Neither scans raw rows: the hourly roll-ups
-        and series_latest, which every write keeps up to date, hold what they need."""
+        and series_latest (brought up to date first) hold what they need."""
         sql = q.RECENT_GLANCE if recent else q.METRIC_GLANCE
+        self._latest_for_read()
         with _Reader(self) as cur:
             rows = cur.execute(sql, {"service": service, "since": db_time(since)}).fetchall()
         return [
@@ -295,10 +324,12 @@ class ColonyStore:
         """Roll up closed hours, then enforce retention, in one transaction."""
         cur = self._writer
         try:
-            with transaction(cur):
-                roll_up(cur, db_time(now), self._dirty_since)
-                result = enforce_retention(cur, db_time(now), retention)
-                cur.execute(q.COMPACT_PROGRESS)
+            with self._latest.held():  # retention deletes from series_latest too
+                self._latest.fold(cur)
+                with transaction(cur):
+                    roll_up(cur, db_time(now), self._dirty_since)
+                    result = enforce_retention(cur, db_time(now), retention)
+                    cur.execute(q.COMPACT_PROGRESS)
         except duckdb.Error as exc:
             raise storage_error("maintenance failed", exc) from exc
         self._dirty_since = None

@@ -5,6 +5,8 @@ scanning raw rows: what it says must equal what the raw rows say."""
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -142,4 +144,46 @@ def test_a_glance_over_hours_equals_the_raw_rows_of_those_whole_hours(tmp_path: 
     expected = raw_glance(store, HOUR - timedelta(hours=4))  # whole hours from since's
     assert approx(found, expected), (found, expected)
     assert store.metric_glance("api", HOUR + timedelta(hours=2)) == []  # none reported since
+    store.close()
+
+
+def pushes(rng: random.Random) -> list[WriteOp]:
+    """Batches as agents push them: three hours of windows, late data among them."""
+    starts = [HOUR - timedelta(hours=2) + timedelta(minutes=6 * i) for i in range(30)]
+    starts.insert(25, HOUR - timedelta(minutes=80))  # late, for the previous hour
+    ops: list[WriteOp] = [RegisterAgent("a1", "h", "0.1.0", 1, "p", (), int(HOUR.timestamp()))]
+    ops += [StoreSummaries("a1", 2 + i, window(s, rng)) for i, s in enumerate(starts)]
+    return ops
+
+
+def test_many_batches_written_between_two_reads_give_the_same_glance(tmp_path: Path) -> None:
+    store = ColonyStore(tmp_path)
+    for op in pushes(random.Random(21)):  # one commit each, no read in between
+        store.apply([op])
+    assert approx(kept(store), raw_glance(store, HOUR - timedelta(hours=1)))
+    store.close()
+
+
+_KILLED = """
+import os, random, sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from tests.storage.test_series_latest import pushes
+from coral_mcp.storage.store import ColonyStore
+store = ColonyStore(Path({data!r}))
+for op in pushes(random.Random(22)):
+    store.apply([op])
+os._exit(0)  # no close: as if killed
+"""
+
+
+def test_a_colony_killed_before_its_glance_caught_up_has_it_right_after_restart(
+    tmp_path: Path,
+) -> None:
+    root = str(Path(__file__).resolve().parents[2])
+    script = _KILLED.format(root=root, data=str(tmp_path))
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    store = ColonyStore(tmp_path)
+    assert len(raw_glance(store, HOUR - timedelta(hours=1))) == 2  # the rows were committed
+    assert approx(kept(store), raw_glance(store, HOUR - timedelta(hours=1)))
     store.close()

@@ -1,0 +1,112 @@
+"""series_latest, kept up to date off the write path.
+
+series_latest holds each series' newest value and its current and previous hour, so a
+glance at "now" reads one row per series instead of scanning raw rows. Folding every
+committed batch into it inside the batch's own transaction cost ~20 ms of DuckDB CPU per
+batch, four times the rest of the write (benchmarks/RESULTS.md, issue 10). So the
+summaries a batch committed wait here (their raw rows are the durable copy) and are
+folded in now and then while agents write (FOLD_EVERY_S, FOLD_ROWS), before any read of
+series_latest, and at close.
+
+A colony stopped without close (killed, power lost) may have had summaries waiting: the
+table is marked "folding" while the store is open and "folded" by a clean close, and a
+store opened on a "folding" mark refolds the last day of raw rows first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+
+import duckdb
+import numpy as np
+
+from coral_mcp.storage import queries as q
+from coral_mcp.storage.transaction import execute_with_columns, transaction
+
+logger = logging.getLogger(__name__)
+
+#: While agents write, waiting summaries are folded into series_latest this often, or
+#: once this many rows wait (a read folds them at once: these bound only the memory and
+#: the work after an unclean stop, not how fresh a read is).
+FOLD_EVERY_S = 10.0
+FOLD_ROWS = 100_000
+#: Rows waiting beyond this (folds failing for long) are dropped; the table is then
+#: refolded from the raw rows at the next open.
+MAX_WAITING_ROWS = 2_000_000
+
+_MARK = "SELECT value FROM store_state WHERE name = 'series_latest'"
+_SET_MARK = """
+INSERT INTO store_state (name, value) VALUES ('series_latest', ?)
+ON CONFLICT (name) DO UPDATE SET value = excluded.value
+"""
+FOLDING, FOLDED = "folding", "folded"
+
+
+class LatestFolder:
+    """Summaries committed but not yet in series_latest, and their folding."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        # Re-entrant: maintenance holds it across its own transaction and a fold.
+        self._lock = threading.RLock()
+        self._waiting: list[Mapping[str, np.ndarray]] = []
+        self._rows = 0
+        self._folded_s = self._clock()
+        self._dropped = False
+
+    def open(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Refold after an unclean stop, then mark the table as being folded."""
+        row = cur.execute(_MARK).fetchone()
+        with transaction(cur):
+            if row is not None and row[0] == FOLDING:
+                logger.warning("the colony was not stopped cleanly: rebuilding series_latest")
+                cur.execute(q.REFOLD_SERIES_LATEST)
+            cur.execute(_SET_MARK, [FOLDING])
+
+    def close(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Fold what waits and mark the table complete (unless rows were dropped)."""
+        self.fold(cur)
+        if not self._dropped:
+            cur.execute(_SET_MARK, [FOLDED])
+
+    def add(self, columns: Mapping[str, np.ndarray]) -> None:
+        """Summaries just committed (the columns of the raw rows' insert)."""
+        with self._lock:
+            self._waiting.append(columns)
+            self._rows += len(columns["service"])
+            if self._rows > MAX_WAITING_ROWS:
+                logger.error("series_latest could not be folded for long: refolded at restart")
+                self._waiting, self._rows, self._dropped = [], 0, True
+
+    @property
+    def waiting(self) -> bool:
+        return bool(self._waiting)
+
+    def due(self) -> bool:
+        return bool(self._waiting) and (
+            self._rows >= FOLD_ROWS or self._clock() - self._folded_s >= FOLD_EVERY_S
+        )
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """No fold runs meanwhile (for a transaction of its own that writes the table)."""
+        with self._lock:
+            yield
+
+    def fold(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Fold every waiting batch into series_latest in one transaction on `cur` (any
+        thread's cursor: only one fold runs at a time). Raises duckdb.Error; what
+        waited then waits on."""
+        with self._lock:
+            if not self._waiting:
+                return
+            first = self._waiting[0]
+            merged = {k: np.concatenate([c[k] for c in self._waiting]) for k in first}
+            with transaction(cur):
+                execute_with_columns(cur, (q.BATCH_HOURS, q.UPSERT_SERIES_LATEST), merged)
+            self._waiting, self._rows = [], 0
+            self._folded_s = self._clock()
