@@ -25,9 +25,10 @@ from mcp_types import TextContent, ToolAnnotations
 from coral_mcp import __version__
 from coral_mcp.errors import CoralError
 from coral_mcp.resources import documents
-from coral_mcp.tools.catalog import TOOLS, Tool, as_json, bind
+from coral_mcp.tools.catalog import TOOLS, as_json, bind
 from coral_mcp.tools.data import CoralData
 from coral_mcp.tools.instructions import INSTRUCTIONS
+from coral_mcp.tools.registry import Tool
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 #: Largest tool result or resource sent. Results are bounded where they are made

@@ -37,10 +37,10 @@ from coral_mcp.colony.ask_routes import openapi_paths as ask_paths
 from coral_mcp.colony.auth import ASGIApp, BearerAuth, Receive, Scope, Send
 from coral_mcp.dashboard.app import Dashboard
 from coral_mcp.errors import CoralError
-from coral_mcp.tools import colony, intelligence, metrics, service_detail, services, topology
 from coral_mcp.tools.asks import AskRecord
-from coral_mcp.tools.catalog import Tool, signature
+from coral_mcp.tools.catalog import REST_TOOLS, signature
 from coral_mcp.tools.data import CoralData
+from coral_mcp.tools.registry import Tool
 
 logger = logging.getLogger(__name__)
 
@@ -81,21 +81,6 @@ class ApiRoute:
     params: tuple[Param, ...]
     result: type[BaseModel]
     tool: Tool
-
-
-#: REST path (under /api/v1) -> the tool that answers it, with its signature.
-REST_TOOLS: tuple[tuple[str, Tool], ...] = (
-    ("status", colony.colony_status),
-    ("agents", colony.list_agents),
-    ("services", services.list_services),
-    ("topology", topology.get_topology),
-    ("metrics", metrics.query_metrics),
-    ("events", colony.get_events),
-    ("investigate", intelligence.investigate),
-    # What `coral ask`'s builtin provider reads too (over REST: no MCP SDK to import).
-    ("service", service_detail.get_service),
-    ("anomalies", intelligence.find_anomalies),
-)
 
 
 def _param(p: inspect.Parameter) -> Param:

@@ -13,6 +13,7 @@ from coral_mcp.models import DetailKind, DetailQuery
 from coral_mcp.models.timerange import parse_range, rfc3339
 from coral_mcp.tools.data import CoralData
 from coral_mcp.tools.params import End, Service, Start, check_limit
+from coral_mcp.tools.registry import tool
 from coral_mcp.tools.schemas import AgentDetail
 from coral_mcp.tools.services import require_service
 
@@ -21,6 +22,7 @@ TIMEOUT_S = 10.0
 KINDS = ", ".join(k.value for k in DetailKind)
 
 
+@tool(70)
 async def query_agent(
     data: CoralData,
     service: Service,

@@ -1,7 +1,8 @@
 """Every MCP tool in the order the server lists them, and binding one to the colony's data.
 
-A tool is one async function in `tools/`: its name, its docstring (what the model reads),
-its annotated parameters (descriptions and defaults) and its pydantic return type. Its
+A tool is one async function in `tools/`, marked `@tool(rank)` (`tools.registry`): its
+name, its docstring (what the model reads), its annotated parameters (descriptions and
+defaults) and its pydantic return type. Its
 first parameter is the `CoralData` it reads; `bind` hides that parameter, so the MCP
 server and the REST routes both see the same signature.
 """
@@ -9,43 +10,33 @@ server and the REST routes both see the same signature.
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import json
 import math
+import pkgutil
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
 
+import coral_mcp.tools
 from coral_mcp.errors import CoralError
-from coral_mcp.tools import (
-    agent_detail,
-    colony,
-    intelligence,
-    metrics,
-    service_detail,
-    services,
-    topology,
-)
 from coral_mcp.tools.data import CoralData
+from coral_mcp.tools.registry import Tool, marked, rest_marked
 
-Tool = Callable[..., Awaitable[BaseModel]]
 
-TOOLS: tuple[Tool, ...] = (
-    services.list_services,
-    service_detail.get_service,
-    service_detail.list_metrics,
-    metrics.query_metrics,
-    colony.get_events,
-    topology.get_topology,
-    agent_detail.query_agent,
-    intelligence.investigate,
-    intelligence.find_anomalies,
-    intelligence.get_baselines,
-    intelligence.get_correlations,
-    colony.colony_status,
-)
+def _discover() -> tuple[Tool, ...]:
+    """Every function marked `@tool` in the modules of `coral_mcp.tools`, by rank."""
+    for module in pkgutil.iter_modules(coral_mcp.tools.__path__):
+        importlib.import_module(f"{coral_mcp.tools.__name__}.{module.name}")
+    return marked()
+
+
+TOOLS: tuple[Tool, ...] = _discover()
+#: REST path (under /api/v1) -> the function that answers it.
+REST_TOOLS: tuple[tuple[str, Tool], ...] = rest_marked()
 
 
 @functools.cache

@@ -12,6 +12,7 @@ from coral_mcp.models.timerange import parse_range, rfc3339
 from coral_mcp.tools.data import CoralData
 from coral_mcp.tools.paging import decode_cursor, encode_cursor
 from coral_mcp.tools.params import Cursor, Detail, End, Limit, Start, check_limit
+from coral_mcp.tools.registry import tool
 from coral_mcp.tools.schemas import AgentList, ColonyStatusOut, EventList
 from coral_mcp.tools.services import require_service
 
@@ -19,6 +20,7 @@ MAX_EVENTS = 500
 MAX_AGENTS = 1000
 
 
+@tool(120, rest="status")
 async def colony_status(
     data: CoralData,
     limit: Annotated[
@@ -33,12 +35,14 @@ async def colony_status(
     return ColonyStatusOut.of(await data.status(), data.now(), limit)
 
 
+@tool(125, rest="agents", mcp=False)
 async def list_agents(data: CoralData) -> AgentList:
     """Agents and their state: online, stale or offline, when last heard from."""
     agents = await data.agents()
     return AgentList.model_validate({"agents": agents, "count": len(agents)})
 
 
+@tool(50, rest="events")
 async def get_events(
     data: CoralData,
     start: Start = None,

@@ -26,6 +26,7 @@ from coral_mcp.tools.params import (
     StartHourAgo,
     check_limit,
 )
+from coral_mcp.tools.registry import tool
 from coral_mcp.tools.services import require_service
 
 MAX_BASELINES = 500
@@ -34,6 +35,7 @@ MAX_CORRELATIONS = 100
 MAX_RANGE = timedelta(days=7)
 
 
+@tool(100)
 async def get_baselines(
     data: CoralData,
     service: OnlyService = None,
@@ -75,6 +77,7 @@ async def get_baselines(
     )
 
 
+@tool(90, rest="anomalies")
 async def find_anomalies(
     data: CoralData,
     start: StartHourAgo = None,
@@ -116,6 +119,7 @@ async def find_anomalies(
     )
 
 
+@tool(110)
 async def get_correlations(
     data: CoralData,
     limit: Annotated[int, Field(description="Groups to return, 1-100.")] = 20,
@@ -130,6 +134,7 @@ async def get_correlations(
     )
 
 
+@tool(80, rest="investigate")
 async def investigate(
     data: CoralData,
     question: Annotated[

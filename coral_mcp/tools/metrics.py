@@ -12,6 +12,7 @@ from coral_mcp.models import MetricPoint
 from coral_mcp.models.timerange import parse_range, rfc3339
 from coral_mcp.tools.data import CoralData
 from coral_mcp.tools.params import End, Service, Start
+from coral_mcp.tools.registry import tool
 from coral_mcp.tools.schemas import MetricSeriesOut
 from coral_mcp.tools.services import require_service
 
@@ -55,6 +56,7 @@ def _carried(point: MetricPoint, at: datetime) -> MetricPoint:
     return MetricPoint(at, value, value, value, value, value, 0)
 
 
+@tool(40, rest="metrics")
 async def query_metrics(
     data: CoralData,
     service: Service,

@@ -13,6 +13,7 @@ from coral_mcp.models.metrics import COMPONENT_HEALTH
 from coral_mcp.models.timerange import parse_time, rfc3339
 from coral_mcp.tools.data import CoralData
 from coral_mcp.tools.params import RANGE_FORMS, Detail, Service
+from coral_mcp.tools.registry import tool
 from coral_mcp.tools.schemas import (
     HealthOut,
     MetricGlanceOut,
@@ -93,6 +94,7 @@ def _brief(metrics: list[MetricGlanceOut]) -> list[MetricGlanceOut]:
     return ranked[:BRIEF_METRICS]
 
 
+@tool(20, rest="service")
 async def get_service(data: CoralData, name: Service, detail: Detail = False) -> ServiceDetail:
     """Everything about one service at a glance: status, last health-check verdict,
     version and last deploy, agents and their state, what it calls and what calls
@@ -140,6 +142,7 @@ async def get_service(data: CoralData, name: Service, detail: Detail = False) ->
     return found.model_copy(update={"recent_events": [e.brief() for e in found.recent_events]})
 
 
+@tool(30)
 async def list_metrics(
     data: CoralData,
     service: Service,

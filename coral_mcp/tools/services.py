@@ -8,11 +8,13 @@ from coral_mcp.errors import QueryError
 from coral_mcp.tools.data import CoralData
 from coral_mcp.tools.paging import decode_cursor, encode_cursor
 from coral_mcp.tools.params import Cursor, Detail, Limit, check_limit
+from coral_mcp.tools.registry import tool
 from coral_mcp.tools.schemas import ServiceList, ServiceOut
 
 MAX_LIMIT = 200
 
 
+@tool(10, rest="services")
 async def list_services(
     data: CoralData, limit: Limit = 50, cursor: Cursor = None, detail: Detail = False
 ) -> ServiceList:

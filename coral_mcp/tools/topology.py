@@ -8,6 +8,7 @@ from pydantic import Field
 
 from coral_mcp.errors import QueryError
 from coral_mcp.tools.data import CoralData
+from coral_mcp.tools.registry import tool
 from coral_mcp.tools.schemas import TopologyOut
 from coral_mcp.tools.services import require_service
 
@@ -16,6 +17,7 @@ MAX_DEPTH = 10
 MAX_ITEMS = 500
 
 
+@tool(60, rest="topology")
 async def get_topology(
     data: CoralData,
     service: Annotated[str | None, Field(description="Draw the graph around this service.")] = None,
