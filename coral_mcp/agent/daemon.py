@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -69,7 +70,7 @@ class AgentDaemon:
         target: str = settings.colony
         credentials: grpc.ChannelCredentials | None = None
         options: tuple[tuple[str, str], ...] = ()
-        token: str | None = None
+        token: Callable[[], str | None] | None = None
         if self.mesh_state is not None and self.mesh_state.joined:
             from coral_mcp.mesh.agent_link import plan_link  # noqa: PLC0415
 
@@ -77,7 +78,9 @@ class AgentDaemon:
             target, credentials = self.link.target, self.link.credentials
             options = self.link.channel_options
         else:
-            token = read_token_file(settings.token_file)
+            # Read at each connection: an agent started before its colony (`coral up`,
+            # a boot order) finds the token once the colony has written it.
+            token = functools.partial(read_token_file, settings.token_file)
         self.latest = ServiceBatch(observed_ms=0, services=())
         self.stream = AgentStream(
             target,

@@ -119,7 +119,7 @@ class AgentStream:
         credentials: grpc.ChannelCredentials | None = None,
         channel_options: tuple[tuple[str, str], ...] = (),
         backlog: Backlog | None = None,
-        token: str | None = None,
+        token: str | Callable[[], str | None] | None = None,
     ) -> None:
         self._target = target
         #: TLS credentials (the mesh without a tunnel); None: plain gRPC.
@@ -146,8 +146,9 @@ class AgentStream:
         self.queued_bytes = 0
         self._refused_ack = 0
         self._backlog = backlog
-        #: The colony's token, for its plain gRPC port (the mesh uses certificates).
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
+        #: The colony's token, for its plain gRPC port (the mesh uses certificates); a
+        #: callable is asked at each connection (the colony may write it only later).
+        self._token = token
         if backlog is not None:
             self._next_seq = max(self._next_seq, backlog.last_seq + 1)
             for seq, blob in backlog.load():  # what a previous run could not deliver
@@ -155,6 +156,10 @@ class AgentStream:
                 self._next_seq = max(self._next_seq, seq + 1)
             if self._pending:
                 logger.info("%d unacknowledged messages kept from before", len(self._pending))
+
+    def _auth(self) -> tuple[tuple[str, str], ...] | None:
+        token = self._token() if callable(self._token) else self._token
+        return (("authorization", f"Bearer {token}"),) if token else None
 
     @property
     def pending(self) -> int:
@@ -256,12 +261,12 @@ class AgentStream:
                     services=[codec.service_to_pb(s) for s in reg.services],
                 ),
                 timeout=self._call_timeout_s,
-                metadata=self._metadata,
+                metadata=self._auth(),
             )
             if not response.accepted:
                 raise AgentRefusedError(response.reason)
             self._acknowledge(response.committed_seq)
-            call = stub.Connect(metadata=self._metadata)
+            call = stub.Connect(metadata=self._auth())
             await call.write(pb.AgentMessage(hello=pb.Hello(agent_id=reg.agent_id)))
             reader = asyncio.create_task(self._read_acks(call))
             try:

@@ -203,3 +203,19 @@ def test_sigterm_commits_what_was_acknowledged_and_exits_cleanly(
     finally:
         conn.close()
     assert row is not None and row[0] >= acknowledged
+
+
+def test_an_agent_started_before_its_colony_delivers_once_the_colony_is_up(
+    tmp_path: Path, procs: Processes
+) -> None:
+    """A boot order (or `coral up`) may start the agent before the colony has written
+    its token: the agent reads it when it connects, not once at start."""
+    grpc_port, http_port, svc_port = free_port(), free_port(), free_port()
+    procs.tcp_service("svc", svc_port)
+    procs.start("agent", agent_cmd(tmp_path, grpc_port, svc_port))
+    wait_for(lambda: b"cannot reach colony" in procs.stderr("agent"), 30, "agent waiting")
+    assert not (tmp_path / "colony" / "mcp.token").exists()
+    procs.start("colony", colony_cmd(tmp_path, grpc_port, http_port))
+    api = Api(http_port, colony_token(tmp_path / "colony"))
+    wait_for(lambda: committed(api) >= 3, 60, "the agent's messages committed")
+    assert b"UNAUTHENTICATED" not in procs.stderr("colony")
