@@ -217,3 +217,152 @@ def test_the_documented_colony_and_agent_containers_run_and_the_colony_lists_the
     except BaseException:
         print(deployment.logs())
         raise
+
+
+# --- the systemd units under systemd as PID 1, in a container made from the image ----
+
+BOOT = """#!/bin/sh
+# systemd as PID 1 on a cgroup v1 host without a name=systemd hierarchy: give it one.
+if [ ! -d /sys/fs/cgroup/systemd ] && [ ! -d /sys/fs/cgroup/unified ]; then
+    mkdir -p /sys/fs/cgroup/systemd
+    mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
+fi
+exec /lib/systemd/systemd
+"""
+
+SYSTEMD_HOST = """FROM {image}
+USER 0
+ENV container=docker
+# systemd from Debian; the image's own user goes, so that coral.sysusers makes it
+RUN apt-get update && apt-get install -y --no-install-recommends systemd systemd-sysv \\
+    && rm -rf /var/lib/apt/lists/* && userdel coral
+COPY boot.sh /boot.sh
+COPY deploy /src/deploy
+WORKDIR /src
+STOPSIGNAL SIGRTMIN+3
+ENTRYPOINT ["/boot.sh"]
+CMD []
+"""
+
+#: capability bits (linux/capability.h) of the two the agent's unit keeps
+CAP_BITS = {"CAP_DAC_READ_SEARCH": 2, "CAP_SYS_PTRACE": 19}
+
+
+def _cgroup_version() -> str:
+    shown = _run("info", "--format", "{{.CgroupVersion}}")
+    return shown.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def systemd_host(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A container of the image with Debian's systemd running as PID 1 (the host's
+    capabilities less CAP_SYS_RESOURCE, which some VMs do not give even to root, so
+    not `--privileged`)."""
+    if _cgroup_version() != "1":
+        pytest.skip("systemd in a container is set up here for a cgroup v1 host only")
+    context = tmp_path_factory.mktemp("systemd-host")
+    (context / "boot.sh").write_text(BOOT)
+    (context / "boot.sh").chmod(0o755)
+    (context / "Dockerfile").write_text(SYSTEMD_HOST.format(image=image))
+    shutil.copytree(ROOT / "deploy" / "systemd", context / "deploy" / "systemd")
+    tag = f"{image}-systemd"
+    built = _run("build", "--network", "host", "-t", tag, str(context), timeout=1200)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    name = f"coral-systemd-{uuid.uuid4().hex[:8]}"
+    started = _run("run", "-d", "--name", name, "--network", "none",
+                   "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+                   "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+                   "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/sys/fs/cgroup",
+                   tag)  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    try:
+        wait_for(lambda: _sh(name, "systemctl is-system-running").stdout.strip()
+                 in {"running", "degraded"}, 120, "systemd to finish booting")  # fmt: skip
+        yield name
+    except BaseException:
+        print(_sh(name, "journalctl --no-pager | tail -60").stdout)
+        raise
+    finally:
+        _run("rm", "--force", "--volumes", name)
+
+
+def _sh(container: str, script: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return _run("exec", container, "sh", "-c", script, timeout=timeout)
+
+
+def _install_lines() -> list[str]:
+    """docs/deploy.md's systemd install block, run inside: the image already has
+    /opt/coral (its pip line is skipped), `sudo -u coral` is setpriv's equivalent."""
+    section = (ROOT / "docs" / "deploy.md").read_text().split("## systemd", 1)[1]
+    block = section.split("```\n", 2)[1]
+    as_coral = "setpriv --reuid=coral --regid=coral --init-groups "
+    return [
+        line.replace("sudo -u coral ", as_coral)
+        .replace("sudo ", "")
+        .replace("colony.example.net", "127.0.0.1")
+        for line in block.splitlines()
+        if line and not line.startswith("#") and "pip install" not in line
+    ]
+
+
+def _main_pid_status(container: str, unit: str) -> dict[str, str]:
+    script = f"grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/$(systemctl show -p MainPID --value {unit})/status"
+    shown = _sh(container, script).stdout
+    return dict(line.split(":\t", 1) for line in shown.splitlines())
+
+
+def _healthz(container: str) -> bool:
+    probe = (
+        "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9010/healthz', timeout=5)"
+    )
+    return _sh(container, f'/opt/coral/bin/python -c "{probe}"').returncode == 0
+
+
+def test_the_documented_systemd_install_runs_both_units_sandboxed_under_systemd(
+    systemd_host: str,
+) -> None:
+    host = systemd_host
+    token = ""
+    for line in _install_lines():
+        if "--join TOKEN" in line:  # join once in the foreground, Ctrl-C once it is watching
+            joined = _sh(host, f"{line.replace('TOKEN', token)} >/tmp/join.log 2>&1 & p=$!;"
+                         " for i in $(seq 120); do grep -q 'connected to colony' /tmp/join.log"
+                         " && break; sleep 1; done; kill -INT $p; wait $p; cat /tmp/join.log")  # fmt: skip
+            assert "connected to colony" in joined.stdout, joined.stdout + joined.stderr
+            continue
+        done = _sh(host, line)
+        assert done.returncode == 0, f"{line}: {done.stdout}{done.stderr}"
+        if "token create" in line:
+            token = done.stdout.strip().splitlines()[-1]
+        if "enable --now coral-colony" in line:
+            wait_for(lambda: _healthz(host), 120, "the colony unit's /healthz")
+    assert token.startswith("coral1.")
+    mcp_token = _sh(host, "cat /var/lib/coral/colony/mcp.token").stdout.strip()
+    listing = (
+        "import json, urllib.request; r = urllib.request.Request('http://127.0.0.1:9010/api/v1/agents',"
+        f" headers={{'Authorization': 'Bearer {mcp_token}'}});"
+        " print([a['state'] for a in json.load(urllib.request.urlopen(r))['agents']])"
+    )
+    wait_for(lambda: "['online']" in _sh(host, f'/opt/coral/bin/python -c "{listing}"').stdout,
+             120, "the colony to list the agent unit online")  # fmt: skip
+
+    # the sandbox as systemd applied it: the units' users, capabilities, filters
+    colony, agent = _main_pid_status(host, "coral-colony"), _main_pid_status(host, "coral-agent")
+    assert int(colony["CapEff"], 16) == 0 and int(colony["CapBnd"], 16) == 0
+    kept = sum(1 << bit for bit in CAP_BITS.values())
+    assert int(agent["CapEff"], 16) == kept and int(agent["CapBnd"], 16) == kept
+    for status in (colony, agent):
+        assert status["NoNewPrivs"].strip() == "1" and status["Seccomp"].strip() == "2"
+    owners = _sh(host, "stat -c '%U %a' /var/lib/coral/colony /var/lib/coral/agent").stdout
+    assert owners.split("\n")[:2] == ["coral 700", "coral 700"], owners
+    writes = _sh(host, "nsenter -t $(systemctl show -p MainPID --value coral-colony) -m"
+                 " sh -c 'touch /usr/coral-probe /etc/coral-probe'")  # fmt: skip
+    assert writes.stderr.count("Read-only file system") == 2, writes.stderr
+
+    # Restart=: the colony killed comes back by itself, and journald has its log
+    _sh(host, "kill -9 $(systemctl show -p MainPID --value coral-colony)")
+    wait_for(lambda: "NRestarts=1" in _sh(host, "systemctl show -p NRestarts coral-colony").stdout,
+             60, "systemd to restart the colony")  # fmt: skip
+    wait_for(lambda: _healthz(host), 120, "the restarted colony's /healthz")
+    journal = _sh(host, "journalctl -u coral-colony --no-pager").stdout
+    assert journal.count("colony ready") >= 1 and "status=9/KILL" in journal
