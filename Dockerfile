@@ -1,23 +1,30 @@
 # Coral: one image for the colony (default command) and the agent.
 # Build:  docker build -t coral/colony .
 # Run:    see docs/deploy.md ("Containers") for the colony and agent `docker run` lines.
+# BASE is the pinned Python image both stages start from; where no registry is reachable,
+# `--build-arg BASE=` names a local stand-in (scripts/debian_base_image.sh makes one).
+ARG BASE=python:3.11.7-slim-bookworm
 
 # --- build stage: a virtual environment with Coral and its pinned dependencies --------
-FROM python:3.11.7-slim-bookworm AS build
+FROM ${BASE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
+# The exact versions `make` installs and tests, in a layer of their own that a change
+# to Coral's code does not rebuild.
+COPY requirements.lock ./
+RUN python -m venv /opt/coral \
+    && /opt/coral/bin/pip install --no-compile -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY coral_mcp ./coral_mcp
 # pip and setuptools are not needed at run time (26 MB), nor numpy's own tests (8 MB).
-RUN python -m venv /opt/coral \
-    && /opt/coral/bin/pip install --no-compile . \
+RUN /opt/coral/bin/pip install --no-compile --no-deps . \
     && /opt/coral/bin/pip uninstall --yes pip setuptools \
     && find /opt/coral/lib/python3.11/site-packages/numpy -type d -name tests -prune \
        -exec rm -rf {} + \
     && find /opt/coral -name '__pycache__' -prune -exec rm -rf {} +
 
 # --- runtime stage: the interpreter, the environment, an unprivileged user -------------
-FROM python:3.11.7-slim-bookworm
+FROM ${BASE}
 LABEL org.opencontainers.image.title="coral" \
       org.opencontainers.image.description="Coral colony and agent" \
       org.opencontainers.image.licenses="Apache-2.0"

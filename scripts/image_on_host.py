@@ -14,8 +14,9 @@ scratch directory:
    (`--cap-drop ALL --cap-add ...` becomes setpriv's bounding set, no new privileges),
    until the colony lists the agent.
 
-`--build DIR` runs the build stage's RUN line alone (`python -m venv /opt/coral && pip
-install . ...`) with /opt/coral at DIR, from a copy of what the Dockerfile COPYs, and
+`--build DIR` runs the build stage's RUN lines alone (`python -m venv /opt/coral`, pip
+installs of requirements.lock and of Coral ...) with /opt/coral at DIR, from a copy of
+what the Dockerfile COPYs, and
 stops (it needs the network: run it outside the namespace); `--opt-coral DIR` then
 runs the image's commands from that environment. Without it the `coral` beside this
 Python stands in for /opt/coral/bin/coral.
@@ -61,7 +62,7 @@ def _logical_lines(text: str) -> list[str]:
 
 
 def runtime_stage(dockerfile: str) -> dict[str, Any]:
-    """ENV, USER, WORKDIR, ENTRYPOINT and CMD of the last stage; RUN of the first."""
+    """ENV, USER, WORKDIR, ENTRYPOINT and CMD of the last stage; RUNs of the first."""
     stages = re.split(r"^FROM ", dockerfile, flags=re.M)[1:]
     build, runtime = stages[0], stages[-1]
     env: dict[str, str] = {}
@@ -74,7 +75,7 @@ def runtime_stage(dockerfile: str) -> dict[str, Any]:
             found[word.lower()] = rest.strip()
         elif word in ("ENTRYPOINT", "CMD"):
             found[word.lower()] = json.loads(rest)
-    found["build_run"] = next(line[4:] for line in _logical_lines(build) if line.startswith("RUN "))
+    found["build_runs"] = [line[4:] for line in _logical_lines(build) if line.startswith("RUN ")]
     return found
 
 
@@ -216,16 +217,17 @@ def _wait(what: str, check: Any) -> Any:
 
 
 def build_stage(stage: dict[str, Any], opt_coral: Path) -> None:
-    """The build stage's RUN, with /opt/coral at `opt_coral`, from a copy of /src."""
+    """The build stage's RUNs, with /opt/coral at `opt_coral`, from a copy of /src."""
     with tempfile.TemporaryDirectory(prefix="coral-src-") as src_dir:
         src = Path(src_dir)
-        for name in ("pyproject.toml", "README.md"):
+        for name in ("requirements.lock", "pyproject.toml", "README.md"):
             shutil.copy(ROOT / name, src / name)
         shutil.copytree(ROOT / "coral_mcp", src / "coral_mcp",
                         ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
-        command = stage["build_run"].replace("/opt/coral", str(opt_coral))
-        command = re.sub(r"^python ", f"{shlex.quote(sys.executable)} ", command)
-        subprocess.run(["sh", "-c", command], cwd=src, check=True, timeout=1800)
+        for run in stage["build_runs"]:
+            command = run.replace("/opt/coral", str(opt_coral))
+            command = re.sub(r"^python ", f"{shlex.quote(sys.executable)} ", command)
+            subprocess.run(["sh", "-c", command], cwd=src, check=True, timeout=1800)
 
 
 def walk(host: Host, stage: dict[str, Any], docs: dict[str, list[str]]) -> dict[str, Any]:

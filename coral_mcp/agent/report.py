@@ -83,6 +83,7 @@ def inspect_document(name: str, observation: Observation, sensor: Sensor) -> dic
         "probed": _probed(sensor, name),
         "series": _series(observation.samples, name),
         "prometheus_dropped": sensor.scraper.last_dropped.get(name)
+        or sensor.sdk.scraper.last_dropped.get(name)
         or (sensor.prober.scraper.last_dropped.get(name, []) if sensor.prober else []),
     }
 
@@ -100,6 +101,7 @@ def _cgroup(cgroup: CgroupStat | None, pids: tuple[int, ...]) -> dict[str, Any] 
 
 def _health_results(sensor: Sensor, service: str) -> list[tuple[Any, Any]]:
     found = list(sensor.health.results_for(service))
+    found += sensor.sdk.health.results_for(service)
     if sensor.prober is not None:
         found += sensor.prober.health.results_for(service)
     return found

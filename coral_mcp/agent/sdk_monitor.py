@@ -7,22 +7,36 @@ lowest pid that has one answers) and reports:
   changes, carrying `version`, the build fields and the SDK's own service name;
 - a `deploy` event when the version or commit changes, carrying both, old and new;
 - a `health_flip` event naming the component when a component's verdict changes.
+The endpoints the SDK declares are used as configured ones would be: `health` polled
+as an HTTP check (`health_up`, `health_latency_ms`, ...), `metrics` scraped as Prometheus
+exposition, both on the agent's interval. Only plain HTTP on a loopback address is
+followed (the agent does not go where a process tells it to), and not for services
+whose checks or scrapes are configured.
 Services without an SDK cost one failed `stat` per process when first seen, and again
 every ABSENT_RECHECK_S (an SDK started late is still found).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
+from coral_mcp.agent.collectors.prometheus import Scraper
 from coral_mcp.agent.collectors.sdk import SdkInfo, SdkProbe
+from coral_mcp.agent.health_monitor import HealthMonitor
 from coral_mcp.models import Event, EventKind, Sample, Severity
+from coral_mcp.models.checks import CheckKind, HealthCheckSpec, ScrapeSpec
 from coral_mcp.models.metrics import component_health
 
 #: A process without an SDK socket is looked at again after this long.
 ABSENT_RECHECK_S = 60.0
+#: The declared endpoints the agent follows by itself.
+FOLLOWED = ("health", "metrics")
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+#: Longest wait for a declared endpoint's answer (at most half the interval).
+FOLLOW_TIMEOUT_S = 2.0
 
 
 @dataclass(slots=True)
@@ -32,16 +46,64 @@ class _Known:
 
 
 class SdkMonitor:
-    def __init__(self, probe: SdkProbe | None = None) -> None:
+    def __init__(
+        self, probe: SdkProbe | None = None, interval_s: float = 10.0, skip: Iterable[str] = ()
+    ) -> None:
+        """`skip`: services whose declared endpoints are not followed (theirs are
+        configured)."""
         self.probe = probe or SdkProbe()
         self._known: dict[str, _Known] = {}
         #: pid -> when to look again for the SDK socket it did not have
         self._absent_until: dict[int, float] = {}
+        self._interval_s = interval_s
+        self._skip = frozenset(skip)
+        #: service -> the (name, url) endpoints of its SDK that are followed
+        self._declared: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._followed: dict[str, tuple[tuple[str, str], ...]] = {}
+        self.health = HealthMonitor(())
+        self.scraper = Scraper(())
+
+    @property
+    def following(self) -> frozenset[str]:
+        """Services whose SDK-declared endpoints the agent polls (auto-probing them as
+        well would poll the same URLs twice)."""
+        return frozenset(self._followed)
 
     def observe(
         self, now_s: float, services: Mapping[str, Sequence[int]]
     ) -> tuple[list[Sample], list[Event]]:
-        """Ask each service's SDK (concurrently); the samples and events it gives."""
+        """Ask each service's SDK (concurrently), then poll the endpoints the SDKs
+        declared where due; the samples and events they give."""
+        samples, events = self._ask_all(now_s, services)
+        self._declared = {n: used for n, used in self._declared.items() if services.get(n)}
+        if self._declared != self._followed:
+            self._follow()
+        health_samples, health_events = self.health.run_due(now_s)
+        samples += health_samples + self.scraper.run_due(now_s)
+        # the SDK reports versions itself: a version in the health body is not a deploy
+        events += [e for e in health_events if e.kind != EventKind.DEPLOY]
+        return samples, events
+
+    def _follow(self) -> None:
+        self._followed = dict(self._declared)
+        timeout = min(FOLLOW_TIMEOUT_S, self._interval_s / 2)
+        followed = sorted((s, n, u) for s, used in self._followed.items() for n, u in used)
+        checks = [
+            HealthCheckSpec(s, CheckKind.HTTP, u, interval_s=self._interval_s, timeout_s=timeout)
+            for s, name, u in followed
+            if name == "health"
+        ]
+        scrapes = [
+            ScrapeSpec(s, u, interval_s=self._interval_s, timeout_s=timeout)
+            for s, name, u in followed
+            if name == "metrics"
+        ]
+        self.health = HealthMonitor(checks, carry_from=self.health)
+        self.scraper = Scraper(scrapes)
+
+    def _ask_all(
+        self, now_s: float, services: Mapping[str, Sequence[int]]
+    ) -> tuple[list[Sample], list[Event]]:
         watched = {pid for pids in services.values() for pid in pids}
         self.probe.retain(watched)
         for pid in [p for p in self._absent_until if p not in watched]:
@@ -69,6 +131,10 @@ class SdkMonitor:
                 for c in info.components
             ]
             events += self._changes(int(now_s * 1000), name, info)
+            if name not in self._skip and (used := _followed(info.endpoints)):
+                self._declared[name] = used
+            else:
+                self._declared.pop(name, None)
         return samples, events
 
     def _has_sdk(self, pid: int, now_s: float) -> bool:
@@ -103,6 +169,20 @@ class SdkMonitor:
                 events.append(_flip(ts_ms, service, component.name, component.healthy,
                                     component.detail))  # fmt: skip
         return events
+
+
+def _followed(endpoints: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """The declared endpoints the agent polls: health and metrics, plain HTTP on loopback."""
+    return tuple((name, url) for name, url in endpoints if name in FOLLOWED and _loopback(url))
+
+
+def _loopback(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError for a port that is not one
+    except ValueError:
+        return False
+    return parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
 
 
 def _service_info(ts_ms: int, service: str, info: SdkInfo) -> Event:

@@ -113,14 +113,14 @@ class Sensor:
         self._scanner = SocketScanner(ps, walk_every_s=settings.socket_scan_s, clock=clock)
         self._cgroups = CgroupReader(procfs, settings.cgroup_root)
         self._systemd = SystemdUnits(settings.systemctl)
-        self.sdk = SdkMonitor(SdkProbe(settings.proc_root))
+        configured = {c.service for c in settings.health_checks} | {
+            s.service for s in settings.scrapes
+        }
+        self.sdk = SdkMonitor(SdkProbe(settings.proc_root), settings.interval_s, configured)
         self._namer = ServiceNamer(procfs, self.sdk.probe.service_name)
         self._lifecycle = LifecycleTracker(self._exit_status, procfs.systemd_unit)
         self.health = HealthMonitor(settings.health_checks)
         self.scraper = Scraper(settings.scrapes)
-        configured = {c.service for c in settings.health_checks} | {
-            s.service for s in settings.scrapes
-        }
         self.prober = (
             AutoProber(settings.interval_s, skip={*settings.auto_probe_skip, *configured})
             if settings.auto_probe
@@ -304,7 +304,10 @@ class Sensor:
         samples, events = self.health.run_due(now_s)
         samples += self.scraper.run_due(now_s)
         if self.prober is not None:
-            self.prober.update(now_s, ((s.name, s.pids, s.listen) for s in states))
+            following = self.sdk.following  # their SDKs said where their endpoints are
+            self.prober.update(
+                now_s, ((s.name, s.pids, s.listen) for s in states if s.name not in following)
+            )
             probe_samples, probe_events = self.prober.run_due(now_s)
             samples += probe_samples
             events += probe_events

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,9 @@ import pytest
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import TextContent
 
+from coral_mcp.agent.collectors.sdk import SdkProbe
+from coral_mcp.agent.sdk_monitor import SdkMonitor
+from coral_mcp.models import EventKind
 from tests.conftest import DATA, Processes, auth, free_port, wait_for
 from tests.sdk.apps import serve
 
@@ -132,3 +136,45 @@ def test_tier_1_in_five_minutes_the_documented_fastapi_lines_are_get_service_api
     assert doc["version"] == "2.1.0" and doc["components"] == {"db": True}
     assert doc["build"]["language"].startswith("cpython 3.")
     assert any(f":{port}" in endpoint for endpoint in doc["listen"]), doc["listen"]
+
+
+def _declaring_app(procs: Processes, *extra: str) -> int:
+    port = free_port()
+    cmd = [sys.executable, str(DATA / "declaring_app.py"), "--port", str(port), *extra]
+    return procs.start("declaring", cmd, wait_ready=True).pid
+
+
+def _first_look(monitor: SdkMonitor, pid: int) -> dict[str, float]:
+    """What the look that first hears the SDK gives (its endpoint starts with the app)."""
+
+    def look() -> tuple[dict[str, float]] | None:
+        samples, events = monitor.observe(time.time(), {"shop": [pid]})
+        if not any(e.kind == EventKind.SERVICE_INFO for e in events):
+            return None
+        return ({s.metric: s.value for s in samples if s.service == "shop"},)
+
+    return wait_for(look, 30, "the app's SDK")[0]
+
+
+def test_the_metrics_and_health_endpoints_an_sdk_declares_are_scraped_and_polled(
+    procs: Processes,
+) -> None:
+    pid = _declaring_app(procs)
+    monitor = SdkMonitor(SdkProbe(timeout_s=5), interval_s=1.0)
+    values = _first_look(monitor, pid)
+    assert values["scrape_up"] == 1 and values["prom:shop_queue_depth"] == 7
+    assert values["health_up"] == 1
+    assert monitor.following == {"shop"}  # so auto-probing leaves the service to it
+
+
+@pytest.mark.parametrize(
+    ("declared_host", "configured"), [("shop.invalid", set()), ("127.0.0.1", {"shop"})]
+)
+def test_declared_endpoints_off_loopback_or_of_configured_services_are_not_followed(
+    procs: Processes, declared_host: str, configured: set[str]
+) -> None:
+    pid = _declaring_app(procs, "--declare-host", declared_host)
+    monitor = SdkMonitor(SdkProbe(timeout_s=5), interval_s=1.0, skip=configured)
+    values = _first_look(monitor, pid)
+    assert "scrape_up" not in values and "health_up" not in values
+    assert monitor.following == frozenset()
