@@ -237,8 +237,9 @@ def procs(tmp_path: Path) -> Iterator[Processes]:
     processes.stop_all()
 
 
-def colony_token(colony_dir: Path, timeout_s: float = 30.0) -> str:
-    """The bearer token a colony made in its data dir (waits for it to appear)."""
+def colony_token(colony_dir: Path, timeout_s: float = START_S) -> str:
+    """The bearer token a colony made in its data dir (waits for it to appear: a colony
+    starting while the suite loads the machine has taken over 30 s to write it)."""
     path = colony_dir / "mcp.token"
     wait_for(path.exists, timeout_s, f"{path}")
     return path.read_text().strip()
