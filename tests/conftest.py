@@ -165,6 +165,17 @@ class Processes:
                 "--grpc-port", "0", "--http-port", "0", *extra,
             ),
         )  # fmt: skip
+        doc = self.wait_colony(proc, data_dir, name)
+        grpc_port = int(str(doc["grpc"]).rsplit(":", 1)[1])
+        url = f"http://127.0.0.1:{int(str(doc['http']).rsplit(':', 1)[1])}"
+        token = colony_token(data_dir / "colony")
+        return RunningColony(url, grpc_port, data_dir, token, proc.pid)
+
+    def wait_colony(
+        self, proc: subprocess.Popen[bytes], data_dir: Path, name: str
+    ) -> dict[str, object]:
+        """Wait until the colony `proc` (files in data_dir/colony) listens: its colony.json,
+        written when it is ready, names its pid; fails at once if it exits instead."""
         state = data_dir / "colony" / "colony.json"
 
         def ready() -> dict[str, object] | None:
@@ -177,11 +188,7 @@ class Processes:
         wait_for(lambda: ready() or proc.poll() is not None, START_S, f"{name} ready")
         if proc.poll() is not None:
             pytest.fail(f"{name} exited: {self.stderr(name).decode()}")
-        doc = ready() or {}
-        grpc_port = int(str(doc["grpc"]).rsplit(":", 1)[1])
-        url = f"http://127.0.0.1:{int(str(doc['http']).rsplit(':', 1)[1])}"
-        token = colony_token(data_dir / "colony")
-        return RunningColony(url, grpc_port, data_dir, token, proc.pid)
+        return ready() or {}
 
     def agent(
         self,

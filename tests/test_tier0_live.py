@@ -154,7 +154,10 @@ def test_a_killed_auto_discovered_service_goes_down_with_its_crash_and_stays_dow
     os.kill(colony.pid, signal.SIGTERM)  # the colony restarts; the agent (alive) reconnects
     procs.reap(colony.pid)
     again = ["--grpc-port", str(colony.grpc_port), "--http-port", url.rsplit(":", 1)[1]]
-    procs.start("colony-again", coral_cmd("colony", "start", "--data-dir", str(tmp_path), *again))
+    back = procs.start(
+        "colony-again", coral_cmd("colony", "start", "--data-dir", str(tmp_path), *again)
+    )
+    procs.wait_colony(back, tmp_path, "colony-again")
     wait_for(lambda: _get(url, token, "/api/v1/agents"), 60, "the colony back")
     wait_for(
         lambda: any(
