@@ -18,8 +18,11 @@ LOCK := $(UV) pip compile pyproject.toml --quiet --python-version 3.11 \
 # The MCP Inspector CLI (npm, pinned): an independent MCP client the tests drive.
 INSPECTOR := .tools/inspector/node_modules/.bin/mcp-inspector
 INSPECTOR_VERSION := 2.12.0
-# pytest-xdist workers; tests that cannot share the machine carry an xdist_group mark.
-TEST_WORKERS ?= 3
+# pytest-xdist workers. Tests that share a module fixture (a running application) carry
+# an xdist_group mark: one worker runs them all. The longest groups start first
+# (tests/conftest.py, START_FIRST): the live fault suite on a worker of its own (it mostly
+# waits for faults to show), three for the rest, which also wait on real processes.
+TEST_WORKERS ?= 4
 
 # System packages (Debian) as COMMAND:PACKAGE pairs (`-:PACKAGE` asks dpkg instead of a
 # command). scripts/apt-need installs only what is missing, waits for apt's locks and
@@ -65,7 +68,7 @@ typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
 unit: $(DEV_STAMP) $(INSPECTOR) system-packages
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 ## lock: re-resolve the lock files after a dependency change in pyproject.toml (existing pins
 ## stay where they still fit; `make lock UPGRADE=1` moves everything to the newest allowed)

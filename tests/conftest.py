@@ -6,6 +6,8 @@ a process it starts writes by default lands in the real home directory.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -31,6 +33,9 @@ ISOLATED_ENV = {
     "XDG_STATE_HOME": ".local/state",
 }
 DATA = Path(__file__).resolve().parent / "data"
+#: Seconds a Coral process may take to start: ~2 s on an idle machine, but many times
+#: that while the whole suite shares two cores. Waiting stops at once when it exits.
+START_S = 90.0
 T = TypeVar("T")
 
 
@@ -55,6 +60,31 @@ def isolated_home(
 ) -> Path:
     """A HOME of the test's own (with CORAL_HOME and the XDG dirs inside it); children inherit it."""
     return _isolate(tmp_path_factory.mktemp("home"), monkeypatch)
+
+
+#: `make test` runs the suite on pytest-xdist workers (`--dist loadgroup`): a group (an
+#: `xdist_group` mark) is one unit of work on one worker, and units start in the order of
+#: the items (`--no-loadscope-reorder`). The longest units start first (longest-first
+#: scheduling), so no worker begins a long one while the others are nearly done: the
+#: live fault suite (~7 min, mostly waiting for faults to show) at once on a worker of
+#: its own, then the other groups in this order, then the tests that start real Coral
+#: processes (`e2e`), then the rest. Measured durations: benchmarks/RESULTS.md,
+#: "make test".
+START_FIRST = ("live-faults", "end-to-end", "mcp-budget")
+
+
+def _start_rank(item: pytest.Item) -> tuple[int, int]:
+    groups = [str(m.args[0]) for m in item.iter_markers("xdist_group") if m.args]
+    if groups:
+        first = [START_FIRST.index(g) for g in groups if g in START_FIRST]
+        return (0, min(first)) if first else (1, 0)
+    return (2, 0) if item.get_closest_marker("e2e") else (3, 0)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest work first (stable: within a rank, the usual order)."""
+    items.sort(key=_start_rank)
 
 
 def free_port() -> int:
@@ -92,6 +122,7 @@ class RunningColony:
     grpc_port: int
     data_dir: Path
     token: str
+    pid: int
 
 
 class Processes:
@@ -109,7 +140,9 @@ class Processes:
             proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=child_env(), cwd=ROOT)
         self._procs.append(proc)
         if wait_ready:
-            wait_for(lambda: b"ready" in self.stdout(name) or proc.poll() is not None, 20, name)
+            wait_for(
+                lambda: b"ready" in self.stdout(name) or proc.poll() is not None, START_S, name
+            )
             if proc.poll() is not None:
                 pytest.fail(f"{name} exited: {self.stderr(name).decode()}")
         return proc
@@ -121,20 +154,41 @@ class Processes:
         return self.start(name, cmd, wait_ready=True)
 
     def colony(self, data_dir: Path, name: str = "colony", *extra: str) -> RunningColony:
-        """A real colony on free loopback ports, keeping its files in data_dir/colony;
-        returns once its token exists."""
-        grpc_port, http_port = free_port(), free_port()
-        self.start(
+        """A real colony on loopback ports it chooses itself (port 0: a port picked here
+        could be taken by another test's process before the colony binds it), keeping
+        its files in data_dir/colony; returns once it is ready (its colony.json, written
+        when it listens, names the ports), and fails at once if it exits instead."""
+        proc = self.start(
             name,
             coral_cmd(
                 "colony", "start", "--data-dir", str(data_dir),
-                "--grpc-port", str(grpc_port), "--http-port", str(http_port), *extra,
+                "--grpc-port", "0", "--http-port", "0", *extra,
             ),
         )  # fmt: skip
-        url = f"http://127.0.0.1:{http_port}"
+        doc = self.wait_colony(proc, data_dir, name)
+        grpc_port = int(str(doc["grpc"]).rsplit(":", 1)[1])
+        url = f"http://127.0.0.1:{int(str(doc['http']).rsplit(':', 1)[1])}"
         token = colony_token(data_dir / "colony")
-        wait_for((data_dir / "colony" / "colony.json").exists, 30, f"{name} ready")
-        return RunningColony(url, grpc_port, data_dir, token)
+        return RunningColony(url, grpc_port, data_dir, token, proc.pid)
+
+    def wait_colony(
+        self, proc: subprocess.Popen[bytes], data_dir: Path, name: str
+    ) -> dict[str, object]:
+        """Wait until the colony `proc` (files in data_dir/colony) listens: its colony.json,
+        written when it is ready, names its pid; fails at once if it exits instead."""
+        state = data_dir / "colony" / "colony.json"
+
+        def ready() -> dict[str, object] | None:
+            with contextlib.suppress(OSError, ValueError):
+                doc = json.loads(state.read_text())
+                if doc.get("pid") == proc.pid:  # not a file left by an earlier colony
+                    return dict(doc)
+            return None
+
+        wait_for(lambda: ready() or proc.poll() is not None, START_S, f"{name} ready")
+        if proc.poll() is not None:
+            pytest.fail(f"{name} exited: {self.stderr(name).decode()}")
+        return ready() or {}
 
     def agent(
         self,
@@ -167,7 +221,7 @@ class Processes:
     def reap(self, pid: int) -> int:
         """Wait for child `pid` to end and collect its status (as a service manager does)."""
         proc = next(p for p in self._procs if p.pid == pid)
-        return proc.wait(timeout=10)
+        return proc.wait(timeout=30)
 
     def stop_all(self) -> None:
         for proc in self._procs:
@@ -190,8 +244,9 @@ def procs(tmp_path: Path) -> Iterator[Processes]:
     processes.stop_all()
 
 
-def colony_token(colony_dir: Path, timeout_s: float = 30.0) -> str:
-    """The bearer token a colony made in its data dir (waits for it to appear)."""
+def colony_token(colony_dir: Path, timeout_s: float = START_S) -> str:
+    """The bearer token a colony made in its data dir (waits for it to appear: a colony
+    starting while the suite loads the machine has taken over 30 s to write it)."""
     path = colony_dir / "mcp.token"
     wait_for(path.exists, timeout_s, f"{path}")
     return path.read_text().strip()

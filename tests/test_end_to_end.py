@@ -34,9 +34,8 @@ from tests.conftest import (
 )
 from tests.inspector import inspector
 
-# One worker runs this module and the budget test: each starts many MCP client and
-# server processes, and its module fixture (a deployment) is then made once.
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("inspector"), pytest.mark.timeout(900)]
+# One worker runs this module, so its module fixture (a deployment) is made once.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("end-to-end"), pytest.mark.timeout(900)]
 
 
 @dataclass

@@ -27,10 +27,9 @@ import pytest
 from tests.conftest import ROOT, Processes, auth, free_port, wait_for
 from tests.inspector import inspector
 
-# One worker runs this module and test_end_to_end: both start many MCP client and
-# server processes, and the sample colony (a module fixture) is then made once.
+# One worker runs this module, so the sample colony (a module fixture) is made once.
 # Generous time: on a loaded machine the sample colony alone can take minutes to fill.
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("inspector"), pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("mcp-budget"), pytest.mark.timeout(900)]
 
 
 #: The sample application: service -> the services it calls.

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,6 @@ from tests.conftest import (
     Processes,
     auth,
     child_env,
-    colony_token,
     coral_cmd,
     free_port,
     wait_for,
@@ -131,16 +129,10 @@ def test_a_killed_auto_discovered_service_goes_down_with_its_crash_and_stays_dow
     name = f"batch-{free_port()}"
     cmd = ["env", f"OTEL_SERVICE_NAME={name}", sys.executable, str(DATA / "tcp_service.py")]
     victim = procs.start("victim", [*cmd, "--listen", str(free_port())], wait_ready=True)
-    grpc_port, http_port = free_port(), free_port()
-    colony_cmd = coral_cmd(
-        "colony", "start", "--data-dir", str(tmp_path),
-        "--grpc-port", str(grpc_port), "--http-port", str(http_port),
-    )  # fmt: skip
-    colony = procs.start("colony", colony_cmd)
-    token = colony_token(tmp_path / "colony")
-    url = f"http://127.0.0.1:{http_port}"
+    colony = procs.colony(tmp_path)
+    url, token = colony.url, colony.token
     agent_cmd = coral_cmd(
-        "agent", "start", "--colony", f"127.0.0.1:{grpc_port}", "--interval", "0.5",
+        "agent", "start", "--colony", f"127.0.0.1:{colony.grpc_port}", "--interval", "0.5",
         "--push", "1", "--data-dir", str(tmp_path), "--no-auto-probe",
     )  # fmt: skip
     procs.start("agent", agent_cmd)  # auto-discovery: no --service at all
@@ -159,9 +151,13 @@ def test_a_killed_auto_discovered_service_goes_down_with_its_crash_and_stays_dow
     (crash,) = (crashes or {})["events"]
     assert crash["attributes"]["signal_name"] == "SIGKILL"
 
-    colony.terminate()  # the colony restarts; the agent (alive) reconnects
-    colony.wait(30)
-    procs.start("colony-again", colony_cmd)
+    os.kill(colony.pid, signal.SIGTERM)  # the colony restarts; the agent (alive) reconnects
+    procs.reap(colony.pid)
+    again = ["--grpc-port", str(colony.grpc_port), "--http-port", url.rsplit(":", 1)[1]]
+    back = procs.start(
+        "colony-again", coral_cmd("colony", "start", "--data-dir", str(tmp_path), *again)
+    )
+    procs.wait_colony(back, tmp_path, "colony-again")
     wait_for(lambda: _get(url, token, "/api/v1/agents"), 60, "the colony back")
     wait_for(
         lambda: any(
@@ -170,5 +166,12 @@ def test_a_killed_auto_discovered_service_goes_down_with_its_crash_and_stays_dow
         60,
         "the agent reconnected",
     )
-    time.sleep(3)  # a few pushes and heartbeats: the dead service must not come back up
+
+    def committed() -> int:
+        agents = (_get(url, token, "/api/v1/agents") or {}).get("agents", [])
+        return max((int(a["committed_seq"]) for a in agents), default=0)
+
+    # a few more messages from the agent: the dead service must not come back up
+    since = committed()
+    wait_for(lambda: committed() >= since + 3, 30, "three more messages from the agent")
     assert status() == "down"

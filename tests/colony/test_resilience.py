@@ -86,9 +86,15 @@ def sent(agent_dir: Path) -> int:
     return int(last)
 
 
-def all_delivered(api: Api, agent_dir: Path, at_least: int) -> bool:
-    last = sent(agent_dir)
-    return last >= at_least and committed(api) == last
+def wait_delivered(api: Api, agent_dir: Path, at_least: int, timeout_s: float, what: str) -> int:
+    """Wait until the agent has given out `at_least` messages and the colony has committed
+    every message the agent had given out by then; that number. (The agent goes on
+    pushing meanwhile: waiting for the two counts to meet at one look races its next
+    push, and on a busy machine the colony may never be seen caught up.)"""
+    wait_for(lambda: sent(agent_dir) >= at_least, timeout_s, f"{what}: {at_least} sent")
+    target = sent(agent_dir)
+    wait_for(lambda: committed(api) >= target, timeout_s, f"{what}: {target} committed")
+    return target
 
 
 def duplicate_windows(db_file: Path) -> list[tuple[Any, ...]]:
@@ -136,8 +142,9 @@ def test_colony_killed_mid_stream_restarts_with_nothing_lost_or_doubled(
     # While the colony is down the agent keeps sampling and holds its messages.
     wait_for(lambda: b"cannot reach colony" in procs.stderr("agent"), 30, "agent noticing")
     held = sent(agent_dir)
-    procs.start("colony2", colony_cmd(tmp_path, grpc_port, http_port))
-    wait_for(lambda: all_delivered(api, agent_dir, held + 2), 60, "backlog and new data")
+    colony2 = procs.start("colony2", colony_cmd(tmp_path, grpc_port, http_port))
+    procs.wait_colony(colony2, tmp_path, "colony2")
+    wait_delivered(api, agent_dir, held + 2, 60, "backlog and new data")
     agent.send_signal(signal.SIGTERM)
     agent.wait(timeout=20)
     procs.stop_all()
@@ -176,7 +183,7 @@ def test_agent_cut_off_goes_stale_then_offline_then_online_with_its_backlog(
         held = sent(agent_dir)
         proxy.resume()
         wait_for(lambda: agent_state(api) == "online", 30, "online again")
-        wait_for(lambda: all_delivered(api, agent_dir, held), 30, "the backlog")
+        wait_delivered(api, agent_dir, held, 30, "the backlog")
     finally:
         proxy.close()
     procs.stop_all()

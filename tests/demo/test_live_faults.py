@@ -25,7 +25,9 @@ from coral_mcp.demo.stack import Diagnosis, Stack, Timing
 from coral_mcp.demo.stores import check_installed
 from coral_mcp.errors import ConfigError
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+# One worker runs the whole suite, so the shop (a module fixture) is made once; under
+# `make test` it starts first, beside everything else (tests/conftest.py, START_FIRST).
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("live-faults"), pytest.mark.timeout(900)]
 
 #: Seconds of normal running before each fault (the investigated range starts there).
 REFERENCE_S = 20.0
