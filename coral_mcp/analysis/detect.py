@@ -75,6 +75,9 @@ class Series:
     #: How precisely the values are known (0: as given): a series an agent held steady
     #: within a dead band is known to about half the band, and no spread is smaller.
     resolution: float = 0.0
+    #: The step between samples where the series is read in full (0: the median step of
+    #: `ts_s`). A long range read thinned away from the incident gives it.
+    step_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,11 @@ class MetricAnomaly:
 
 def median_step_s(ts_s: FloatArray) -> float:
     return float(np.median(np.diff(ts_s))) if ts_s.size > 1 else 60.0
+
+
+def step_of(series: Series) -> float:
+    """The series' sampling step at full resolution."""
+    return series.step_s or median_step_s(series.ts_s)
 
 
 def worth_a_look(series: Sequence[Series]) -> list[bool]:
@@ -132,7 +140,7 @@ def worth_a_look(series: Sequence[Series]) -> list[bool]:
 def stale(series: Series, end_s: float) -> bool:
     """The series stopped reporting well before `end_s` (while others went on)."""
     gap = end_s - float(series.ts_s[-1])
-    return gap > 120.0 and gap > 4 * median_step_s(series.ts_s)
+    return gap > 120.0 and gap > 4 * step_of(series)
 
 
 def detect_series(
@@ -171,7 +179,7 @@ def reference_stats(reference: FloatArray, floor: float = 0.0) -> Robust:
 
 def _stopped(series: Series, end_s: float) -> MetricAnomaly:
     ts, x = series.ts_s, series.values
-    step = median_step_s(ts)
+    step = step_of(series)
     return MetricAnomaly(
         series.service,
         series.metric,
@@ -196,7 +204,7 @@ def detect_at(
     """The series' change at the incident's onset `onset_s` (reference: what came
     before it), or None. Falls back to `detect_series` with too little before it."""
     ts, x = series.ts_s, series.values
-    step = median_step_s(ts)
+    step = step_of(series)
     before = ts < onset_s - step / 2
     if int(before.sum()) < AT_REFERENCE or not bool((~before).any()):
         return detect_series(series, end_s, learned, limit)
@@ -221,7 +229,7 @@ def change_score(series: Series, onset_s: float, rise: bool = False) -> float:
     before it, anomalous or not (0 with too little on either side): a weak signal, for
     suspects whose fault barely shows. `rise`: upward changes only."""
     ts, x = series.ts_s, series.values
-    before = ts < onset_s - median_step_s(ts) / 2
+    before = ts < onset_s - step_of(series) / 2
     if int(before.sum()) < AT_REFERENCE or int((~before).sum()) < AT_RUN:
         return 0.0
     z = robust_z(x[~before], reference_stats(x[before], _floor(series)))
@@ -238,7 +246,7 @@ def _chronic(
 ) -> str:
     """Why `found` is not new at the onset, or "" when it is."""
     if reference.size >= 2 * MIN_SEGMENT:
-        earlier = Series(series.service, series.metric, series.ts_s[before], reference)
+        earlier = replace(series, ts_s=series.ts_s[before], values=reference, resolution=0.0)
         old = detect_series(earlier, float(series.ts_s[before][-1]))
         if old is not None and old.direction == found.direction:
             return f"already anomalous before the onset ({old.detail})"

@@ -27,8 +27,8 @@ from coral_mcp.analysis.detect import (
     change_score,
     detect_at,
     detect_series,
-    median_step_s,
     stale,
+    step_of,
     worth_a_look,
 )
 from coral_mcp.analysis.metric_names import (
@@ -90,11 +90,7 @@ def diagnose(
 ) -> Diagnosis:
     learned = learned or {}
     limits = {(s.service, s.metric): float(s.values[-1]) for s in series if is_limit(s.metric)}
-    looked = [
-        s
-        for s, look in zip(series, worth_a_look(series), strict=True)
-        if not is_limit(s.metric) and not is_bookkeeping(s.metric) and (look or stale(s, end_s))
-    ]
+    looked = screen(series, end_s)
 
     def base(s: Series) -> Robust | None:
         return baseline_at(learned, s.service, s.metric, float(s.ts_s[-1]))
@@ -147,9 +143,20 @@ def diagnose(
     )
 
 
+def screen(series: Sequence[Series], end_s: float) -> list[Series]:
+    """The series detection looks at: those the fast screen keeps (`worth_a_look`) or
+    that stopped reporting, limits and bookkeeping series left out. Detection finds
+    nothing in the others."""
+    return [
+        s
+        for s, look in zip(series, worth_a_look(series), strict=True)
+        if not is_limit(s.metric) and not is_bookkeeping(s.metric) and (look or stale(s, end_s))
+    ]
+
+
 def _sampling_step_s(series: Sequence[Series]) -> float:
     """The typical step between samples (the median of the series' median steps)."""
-    steps = [median_step_s(s.ts_s) for s in series if s.ts_s.size > 1]
+    steps = [step_of(s) for s in series if s.ts_s.size > 1]
     return float(np.median(steps)) if steps else SAME_TIME_S
 
 

@@ -83,4 +83,4 @@ def name_peers(events: Sequence[Event], endpoints: Mapping[str, str]) -> list[Ev
 
 
 def _as_callee(s: Series, callee: str, name: str) -> Series:
-    return Series(callee, f"{name}{FROM_CALLER}{s.service}", s.ts_s, s.values)
+    return Series(callee, f"{name}{FROM_CALLER}{s.service}", s.ts_s, s.values, step_s=s.step_s)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import time
 import uuid
 from collections.abc import Sequence
@@ -16,8 +17,8 @@ from enum import Enum
 from typing import Any
 
 from coral_mcp.analysis.baselines import Baseline, baseline_at, learn_baselines
-from coral_mcp.analysis.detect import MetricAnomaly, detect_against_baseline
-from coral_mcp.analysis.diagnose import Diagnosis, diagnose
+from coral_mcp.analysis.detect import MetricAnomaly, Series, detect_against_baseline
+from coral_mcp.analysis.diagnose import Diagnosis, diagnose, screen
 from coral_mcp.analysis.hypotheses import named, to_hypothesis
 from coral_mcp.analysis.peers import callee_series, name_peers
 from coral_mcp.analysis.ranking import PRIOR_BEFORE_S
@@ -37,6 +38,15 @@ RECENT = timedelta(minutes=15)
 EDGE_FRESHNESS = timedelta(days=1)
 #: Events fetched per investigation at most.
 MAX_EVENTS = 10_000
+#: A range longer than about 6 h is read thinned before its last DETAIL_TAIL: as about
+#: REFERENCE_BUCKETS samples per series (buckets of whole minutes, at least
+#: THIN_FROM_S). Only the fast screen runs on that; the series it keeps (those that may
+#: hold an anomaly: a few in a quiet colony) are read again in full, so their analysis
+#: is that of a full read. (A 24 h range of 1-minute windows is read as 220 + 120
+#: samples per series instead of 1,440.)
+DETAIL_TAIL = timedelta(hours=2)
+REFERENCE_BUCKETS = 240
+THIN_FROM_S = 120
 #: Anomalies kept with a result (the strongest): a colony of thousands of services can
 #: have tens of thousands at once, and the result is stored and sent whole.
 MAX_ANOMALIES = 200
@@ -64,9 +74,9 @@ class Request:
 
 def investigate(store: ColonyStore, req: Request) -> InvestigationResult:
     started = time.perf_counter()
+    series = _series(store, req)
     cur = store.reader()
     try:
-        series = st.load_series(cur, req.start, req.end)
         edges = st.load_edges(cur, req.start - EDGE_FRESHNESS)
         endpoints = st.load_endpoints(cur, req.start - EDGE_FRESHNESS)
         learned = st.baseline_map(
@@ -98,6 +108,33 @@ def investigate(store: ColonyStore, req: Request) -> InvestigationResult:
     strongest = sorted(found.anomalies, key=lambda a: -a.score)[:MAX_ANOMALIES]
     anomalies = tuple(anomaly_views(strongest, req.now))
     return _result(req, started, outcome, hypotheses, _summary(found, hypotheses), anomalies)
+
+
+def _series(store: ColonyStore, req: Request) -> list[Series]:
+    """The range's series: a long range thinned, with what may hold an anomaly read
+    again in full."""
+    thinning = thinning_for(req)
+    cur = store.reader()
+    try:
+        series = st.load_series(cur, req.start, req.end, thinning=thinning)
+        if thinning is None:
+            return series
+        wanted = [(s.service, s.metric) for s in screen(series, req.end.timestamp())]
+        full = st.load_series(cur, req.start, req.end, only=wanted) if wanted else []
+    finally:
+        cur.close()
+    again = set(wanted)
+    kept = [s for s in series if (s.service, s.metric) not in again]
+    return sorted(kept + full, key=lambda s: (s.service, s.metric))
+
+
+def thinning_for(req: Request) -> st.Thinning | None:
+    """How to read the request's range: None (in full) unless it is long."""
+    reference_s = (req.end - req.start - DETAIL_TAIL).total_seconds()
+    bucket_s = math.ceil(reference_s / REFERENCE_BUCKETS / 60) * 60
+    if bucket_s < THIN_FROM_S:
+        return None
+    return st.Thinning(bucket_s, req.end - DETAIL_TAIL)
 
 
 def _result(

@@ -9,7 +9,9 @@ import itertools
 import json
 import math
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -43,10 +45,56 @@ WITH k AS (
     FROM (SELECT DISTINCT agent_id FROM metric_summaries
           WHERE window_start >= ? AND window_start < ?)
 )
-SELECT k.series, a.agent, epoch_ms(m.window_start) AS ts_ms, m.avg AS value
+SELECT k.series, a.agent, epoch_us(m.window_start) // 1000 AS ts_ms, m.avg AS value
 FROM metric_summaries m JOIN k USING (service, metric) JOIN a USING (agent_id)
 WHERE m.window_start >= ? AND m.window_start < ?
-  AND (epoch(m.window_start)::BIGINT // 15) % ? = 0
+  AND (epoch_us(m.window_start) // 15_000_000) % ? = 0
+"""
+# A long range read thinned (see `Thinning`). The keys: each (series, agent) with a
+# 64-bit hash of the three names, to join on (much cheaper than on three strings; the
+# caller checks that the hashes are distinct) and its row count.
+SELECT_THINNED_KEYS = """
+SELECT service, metric, agent_id, hash(agent_id, service, metric) AS h, count(*) AS n
+FROM metric_summaries WHERE window_start >= ? AND window_start < ?
+GROUP BY service, metric, agent_id
+"""
+# The rows, joined to `keys_in` (h -> series, agent, dense): from the fine part's start
+# on every window as stored; before it one per bucket (? us = ? ms) placed at the
+# bucket's start: for a dense (series, agent), sent in (nearly) every window, the
+# window that begins the bucket (a plain filter); for the others, sent only when they
+# moved, their first row in the bucket.
+SELECT_THINNED = """
+SELECT k.series, k.agent, epoch_us(m.window_start) // 1000 AS ts_ms, m.avg AS value
+FROM metric_summaries m JOIN keys_in k ON hash(m.agent_id, m.service, m.metric) = k.h
+WHERE m.window_start >= ? AND m.window_start < ?
+UNION ALL
+SELECT k.series, k.agent, epoch_us(m.window_start) // ? * ? AS ts_ms, m.avg AS value
+FROM metric_summaries m JOIN keys_in k ON hash(m.agent_id, m.service, m.metric) = k.h
+WHERE m.window_start >= ? AND m.window_start < ? AND k.dense
+  AND epoch_us(m.window_start) % ? < epoch_us(m.window_end) - epoch_us(m.window_start)
+UNION ALL
+SELECT k.series, k.agent, epoch_us(m.window_start) // ? * ? AS ts_ms,
+       arg_min(m.avg, m.window_start) AS value
+FROM metric_summaries m JOIN keys_in k ON hash(m.agent_id, m.service, m.metric) = k.h
+WHERE m.window_start >= ? AND m.window_start < ? AND NOT k.dense
+GROUP BY ALL
+"""
+# The stored window length of the series in the fine part (their full resolution,
+# which the thinned samples before it no longer show).
+SELECT_FINE_STEPS = """
+SELECT service, metric, min(epoch_us(window_end) - epoch_us(window_start)) / 1e6 AS step_s
+FROM metric_summaries WHERE window_start >= ? AND window_start < ? GROUP BY service, metric
+"""
+# Some series only (`wanted_in`: service, metric, series), every window as stored.
+SELECT_SOME_SERIES = """
+WITH a AS (
+    SELECT agent_id, (row_number() OVER (ORDER BY agent_id))::BIGINT AS agent
+    FROM (SELECT DISTINCT agent_id FROM metric_summaries
+          WHERE window_start >= ? AND window_start < ?)
+)
+SELECT k.series, a.agent, epoch_us(m.window_start) // 1000 AS ts_ms, m.avg AS value
+FROM metric_summaries m JOIN wanted_in k USING (service, metric) JOIN a USING (agent_id)
+WHERE m.window_start >= ? AND m.window_start < ?
 """
 # Edges seen since a time (the graph as it was recently, not every edge ever seen).
 SELECT_EDGES = "SELECT caller, callee FROM edges WHERE last_seen >= ? ORDER BY caller, callee"
@@ -137,15 +185,104 @@ def stride_for(series: int, start: datetime, end: datetime, budget: int = ROW_BU
     return max(1, math.ceil(series * windows / budget))
 
 
+@dataclass(frozen=True, slots=True)
+class Thinning:
+    """Read a long range coarsely where detail does not matter: before `fine_from`,
+    windows in buckets of `bucket_s` seconds (counted from the epoch) one per bucket,
+    per series and agent (the bucket's first window, placed at its start); from the
+    bucket holding `fine_from` on, every window as stored. The first sample of each
+    bucket has the spread of any stored window (an average over the bucket would be
+    smoother than the windows it is compared with): a thinned reference gives the same
+    robust centre and spread, from fewer samples."""
+
+    bucket_s: int
+    fine_from: datetime
+
+    def fine_start(self) -> datetime:
+        """`fine_from` rounded down to its bucket's start."""
+        ts = math.floor(self.fine_from.timestamp() / self.bucket_s) * self.bucket_s
+        return datetime.fromtimestamp(ts, UTC)
+
+
+#: A (series, agent) with at least this share of the agent's most rows is dense: sent
+#: in (nearly) every window, thinned by a plain filter.
+DENSE_SHARE = 0.9
+Columns = dict[str, npt.NDArray[Any]]
+Key = tuple[str, str]
+
+
+def _read_thinned(
+    cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, thinning: Thinning
+) -> tuple[list[Key], Columns, dict[Key, float]] | None:
+    """Keys, rows and full-resolution steps of a thinned read; None when two hashes
+    collide (then the caller reads in full)."""
+    found = cur.execute(SELECT_THINNED_KEYS, [lo, hi]).fetchall()
+    if len({row[3] for row in found}) != len(found):
+        return None
+    names = sorted({(str(s), str(m)) for s, m, _, _, _ in found})
+    series_id = {key: i for i, key in enumerate(names, 1)}
+    agent_id = {a: i for i, a in enumerate(sorted({row[2] for row in found}), 1)}
+    most: dict[str, int] = {}
+    for _, _, agent, _, n in found:
+        most[agent] = max(most.get(agent, 0), n)
+    # Read by SELECT_THINNED as `keys_in` (DuckDB's replacement scan of this frame).
+    keys_in = {  # noqa: F841
+        "h": np.array([row[3] for row in found], dtype=np.uint64),
+        "series": np.array([series_id[(s, m)] for s, m, _, _, _ in found], dtype=np.int64),
+        "agent": np.array([agent_id[row[2]] for row in found], dtype=np.int64),
+        "dense": np.array([n >= DENSE_SHARE * most[a] for _, _, a, _, n in found]),
+    }
+    fine = db_time(max(thinning.fine_start(), from_db_time(lo)))
+    us, ms = thinning.bucket_s * 1_000_000, thinning.bucket_s * 1000
+    params = [fine, hi, us, ms, lo, fine, us, us, ms, lo, fine]
+    cols = cur.execute(SELECT_THINNED, params).fetchnumpy()
+    steps = {
+        (str(s), str(m)): float(step)
+        for s, m, step in cur.execute(SELECT_FINE_STEPS, [fine, hi]).fetchall()
+    }
+    return names, cols, steps
+
+
+def _read_some(
+    cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, wanted: Sequence[Key]
+) -> tuple[list[Key], Columns]:
+    names = sorted(set(wanted))
+    # Read by SELECT_SOME_SERIES as `wanted_in` (DuckDB's replacement scan of this frame).
+    wanted_in = {  # noqa: F841
+        "service": np.array([s for s, _ in names], dtype=object),
+        "metric": np.array([m for _, m in names], dtype=object),
+        "series": np.arange(1, len(names) + 1, dtype=np.int64),
+    }
+    return names, cur.execute(SELECT_SOME_SERIES, [lo, hi, lo, hi]).fetchnumpy()
+
+
 def load_series(
-    cur: duckdb.DuckDBPyConnection, start: datetime, end: datetime, budget: int = ROW_BUDGET
+    cur: duckdb.DuckDBPyConnection,
+    start: datetime,
+    end: datetime,
+    budget: int = ROW_BUDGET,
+    thinning: Thinning | None = None,
+    only: Sequence[Key] | None = None,
 ) -> list[Series]:
+    """The series of [start, end) as the analysis reads them (see `fill_unchanged`):
+    sorted by (service, metric), agents reporting one service averaged. `thinning`
+    reads the range coarsely before its fine part (a series seen in that part then
+    carries its stored step, which its thinned samples no longer show); `only` reads
+    just these (service, metric) series, in full."""
     # From a little earlier: the value a steady series last had before `start`.
     lo, hi = db_time(start - UNCHANGED_LOOKBACK), db_time(end)
-    with transaction(cur):  # one snapshot for both queries
-        names = cur.execute(SELECT_SERIES_KEYS, [lo, hi]).fetchall()
-        stride = stride_for(len(names), start, end, budget)
-        cols = cur.execute(SELECT_SERIES, [lo, hi, lo, hi, lo, hi, stride]).fetchnumpy()
+    steps: dict[Key, float] = {}
+    with transaction(cur):  # one snapshot for every query
+        thinned = None if thinning is None else _read_thinned(cur, lo, hi, thinning)
+        if thinned is not None:
+            names, cols, steps = thinned
+        elif only is not None:
+            names, cols = _read_some(cur, lo, hi, only)
+        else:
+            keys = cur.execute(SELECT_SERIES_KEYS, [lo, hi]).fetchall()
+            names = [(str(s), str(m)) for s, m in keys]
+            stride = stride_for(len(names), start, end, budget)
+            cols = cur.execute(SELECT_SERIES, [lo, hi, lo, hi, lo, hi, stride]).fetchnumpy()
     if not names:
         return []
     series, ts_ms, values, filled = fill_unchanged(
@@ -175,11 +312,12 @@ def load_series(
     bounds = [0, *cuts.tolist(), ids.size]
     out = []
     for a, b in itertools.pairwise(bounds):
-        service, metric = str(names[ids[a] - 1][0]), str(names[ids[a] - 1][1])
+        service, metric = names[ids[a] - 1]
         x = values[a:b]
         # A value held within the agent's dead band is known to half its width or so.
         known = dead_band(metric, float(np.median(x))) / 2 if int(ids[a]) in held else 0.0
-        out.append(Series(service, metric, ts[a:b], x, known))
+        step_s = steps.get((service, metric), 0.0)
+        out.append(Series(service, metric, ts[a:b], x, known, step_s))
     return out
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coral_mcp.analysis.changepoint import change_point, linear_trend, seconds_to_limit
-from coral_mcp.analysis.detect import Series, detect_series, worth_a_look
+from coral_mcp.analysis.detect import Series, detect_series, stale, worth_a_look
 from coral_mcp.analysis.robust import persistent, robust_stats, robust_z
 
 T0 = 1_700_000_000.0
@@ -96,6 +98,17 @@ def test_a_series_that_stopped_reporting_is_flagged() -> None:
     found = detect_series(s, float(s.ts_s[-1]) + 30 * 60)
     assert found is not None and found.kind == "stopped"
     assert found.onset_s == float(s.ts_s[-1]) + 60
+
+
+def test_a_thinned_series_that_stopped_reporting_is_judged_by_its_stored_step() -> None:
+    # A long range read thinned: 6-minute samples, then the last hour of 1-minute
+    # windows, the last of them 10 minutes before the end.
+    ts = np.r_[np.arange(0.0, 20 * 3600, 360), 20 * 3600 + np.arange(0.0, 3600, 60)]
+    values = 10.0 + np.arange(ts.size) % 3
+    end_s = float(ts[-1]) + 600
+    thinned = Series("api", "cpu_percent", ts, values)
+    assert not stale(thinned, end_s), "the median step (6 min) hides the gap"
+    assert stale(replace(thinned, step_s=60.0), end_s)
 
 
 @settings(max_examples=150, deadline=None)

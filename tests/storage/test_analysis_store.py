@@ -140,6 +140,73 @@ def test_a_held_value_is_not_filled_in_past_the_refresh_horizon() -> None:
     assert int(filled[ids == 1].sum()) == st.REFRESH_WINDOWS - 1
 
 
+def test_a_thinned_read_keeps_fine_stretches_whole_and_one_window_a_bucket_elsewhere(
+    tmp_path: Path,
+) -> None:
+    # 2 h of 1-minute windows, api's cpu = the minute; read in 10-minute buckets except
+    # the last half hour.
+    ops = [RegisterAgent("a", "h", "1", 1, "", (), 0)]
+    ops += [StoreSummaries("a", m + 1, window(m, ("api", "cpu", float(m)))) for m in range(120)]
+    end = T0 + timedelta(hours=2)
+    thinning = st.Thinning(600, end - timedelta(minutes=30))
+    store = ColonyStore(tmp_path)
+    try:
+        store.apply(ops)
+        cur = store.reader()
+        (cpu,) = st.load_series(cur, T0, end, thinning=thinning)
+        cur.close()
+    finally:
+        store.close()
+    minutes = ((cpu.ts_s - T0.timestamp()) / 60).tolist()
+    assert minutes == [*range(0, 90, 10), *range(90, 120)]
+    assert cpu.values.tolist() == minutes, "each bucket's first window, as stored"
+    assert cpu.step_s == 60, "the stored step, which the thinned samples no longer show"
+
+
+def test_a_steady_series_sent_only_now_and_then_is_held_through_thinned_buckets(
+    tmp_path: Path,
+) -> None:
+    # "fds" is sent every REFRESH_WINDOWS minutes, off the 4-minute bucket boundaries.
+    refresh = st.REFRESH_WINDOWS
+    ops = [RegisterAgent("a", "h", "1", 1, "", (), 0)]
+    for m in range(6 * refresh):
+        rows = [("api", "cpu", 1.0)]
+        if m % refresh == 1:
+            rows.append(("api", "fds", float(m)))
+        ops.append(StoreSummaries("a", m + 1, window(m, *rows)))
+    end = T0 + timedelta(minutes=6 * refresh)
+    store = ColonyStore(tmp_path)
+    try:
+        store.apply(ops)
+        cur = store.reader()
+        series = st.load_series(cur, T0, end, thinning=st.Thinning(240, end))
+        cur.close()
+    finally:
+        store.close()
+    cpu, fds = series
+    assert fds.ts_s.tolist() == cpu.ts_s.tolist(), "held in every bucket"
+    assert fds.values.tolist() == [float(refresh * (i // 5) + 1) for i in range(len(fds.ts_s))]
+
+
+def test_some_series_are_read_alone_in_full(tmp_path: Path) -> None:
+    ops = [RegisterAgent("a", "h", "1", 1, "", (), 0)]
+    rows = [("api", "cpu", 1.0), ("api", "fds", 2.0), ("db", "cpu", 3.0)]
+    ops += [StoreSummaries("a", m + 1, window(m, *rows)) for m in range(10)]
+    store = ColonyStore(tmp_path)
+    try:
+        store.apply(ops)
+        cur = store.reader()
+        only = [("db", "cpu"), ("api", "cpu")]
+        series = st.load_series(cur, T0, T0 + timedelta(hours=1), only=only)
+        cur.close()
+    finally:
+        store.close()
+    assert [(s.service, s.metric, s.values.tolist()) for s in series] == [
+        ("api", "cpu", [1.0] * 10),
+        ("db", "cpu", [3.0] * 10),
+    ]
+
+
 def anomaly(minute: int, score: float, service: str = "api") -> AnomalyView:
     """api's latency anomalous from `minute` on, as one detection run reports it."""
     onset = T0 + timedelta(minutes=minute)
