@@ -62,8 +62,9 @@ class AgentSettings:
     interval_s: float = 10.0
     #: Seconds between summary pushes to the colony.
     push_s: float = 15.0
-    #: Seconds between heartbeats on an otherwise idle stream.
-    heartbeat_s: float = 5.0
+    #: Seconds between heartbeats on an otherwise idle stream (pushes, every `push_s`,
+    #: tell the colony the agent lives too; its `stale_after_s` is 30 s by default).
+    heartbeat_s: float = 10.0
     #: Oldest raw sample kept in the ring store, seconds.
     ring_max_age_s: float = 3600.0
     #: Largest size of the ring store's live data, bytes.

@@ -159,6 +159,8 @@ class AutoProber:
         self._get = get
         self._pool: ThreadPoolExecutor | None = None
         self._pending: dict[tuple[str, int], Future[Finding]] = {}
+        #: a service's listening endpoints -> those probed (the same at most samples)
+        self._endpoints: dict[tuple[Endpoint, ...], list[Endpoint]] = {}
         #: (service, port) -> (finding, the pids listening when it was made, when)
         self._findings: dict[tuple[str, int], tuple[Finding, tuple[int, ...], float]] = {}
         self._checker = HealthChecker(get)
@@ -201,7 +203,12 @@ class AutoProber:
             if not pids:
                 absent.add(name)
                 continue
-            for endpoint in _probe_endpoints(listen):
+            endpoints = self._endpoints.get(listen)
+            if endpoints is None:
+                if len(self._endpoints) > 4096:
+                    self._endpoints.clear()
+                endpoints = self._endpoints[listen] = _probe_endpoints(listen)
+            for endpoint in endpoints:
                 key = (name, endpoint.port)
                 alive.add(key)
                 known = self._findings.get(key)
@@ -212,8 +219,10 @@ class AutoProber:
                 )
                 if due and key not in self._pending:
                     self._pending[key] = self._submit(name, endpoint, pids, now_s)
+        finished = False
         for key, future in list(self._pending.items()):
             if future.done():
+                finished = True
                 del self._pending[key]
                 try:
                     finding = future.result()
@@ -223,13 +232,16 @@ class AutoProber:
                 pids, at = self._submitted.pop(key, ((), now_s))
                 self._findings[key] = (finding, pids, at)
                 logger.info("%s: probed port %s", key[0], finding.describe())
+        changed = finished or absent != self._absent
         self._absent = frozenset(absent)  # kept, but not polled while away
         for key in [k for k in self._findings if k not in alive and k[0] not in absent]:
             del self._findings[key]
+            changed = True
         if not self._pending and self._pool is not None:
             self._pool.shutdown(wait=False)
             self._pool = None
-        self._rebuild()
+        if changed:
+            self._rebuild()
 
     def _submit(
         self, name: str, endpoint: Endpoint, pids: tuple[int, ...], now_s: float

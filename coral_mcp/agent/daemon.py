@@ -23,7 +23,7 @@ import psutil
 
 from coral_mcp import PROTOCOL_VERSION, __version__
 from coral_mcp.agent.detail import DetailAnswerer
-from coral_mcp.agent.footprint import release_free_memory
+from coral_mcp.agent.footprint import release_free_memory, settle_heap
 from coral_mcp.agent.identity import AgentIdentity
 from coral_mcp.agent.ring_store import RingStore
 from coral_mcp.agent.sensing import Sensor
@@ -203,6 +203,7 @@ class AgentDaemon:
         )
         await asyncio.to_thread(self.sample_once)
         self.push_once()  # the colony learns the services at once, not a push later
+        settle_heap()
         stream = asyncio.create_task(self.stream.run(stop), name="agent-stream")
         try:
             await self._loop(stop)

@@ -4,13 +4,16 @@ glibc gives each thread that allocates its own malloc arena (up to 8 per core), 
 each arena holds on to freed memory. The agent's few threads (the event loop, the
 sampling worker, gRPC's pollers) allocate little, so two arenas are plenty; the limit
 must be set before those threads start. After each sample the freed heap is given back
-(`malloc_trim`). Both are no-ops where glibc is absent.
+(`malloc_trim`). Both are no-ops where glibc is absent. What start-up made and keeps
+for the process's life (modules, classes, caches) is moved out of the garbage
+collector's sight once the first cycle is done (`settle_heap`).
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import gc
 import logging
 
 logger = logging.getLogger(__name__)
@@ -46,3 +49,12 @@ def release_free_memory() -> None:
     libc = _libc()
     if libc is not None and hasattr(libc, "malloc_trim"):
         libc.malloc_trim(0)
+
+
+def settle_heap() -> None:
+    """Collect once, then freeze what is left (`gc.freeze`): the objects made at start
+    (tens of thousands: modules, classes, protobuf descriptors, the first sample's
+    caches) live as long as the process, and each full collection would otherwise walk
+    them all again. Garbage made later is collected as before."""
+    gc.collect()
+    gc.freeze()

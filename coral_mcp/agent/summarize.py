@@ -82,14 +82,21 @@ def drop_unchanged(
     """
     kept: list[MetricSummary] = []
     state: dict[SeriesKey, tuple[float, int]] = {}
+    floors: dict[str, float] = {}  # services share metric names: each band worked out once
     for summary in window.summaries:
         key = (summary.service, summary.metric)
         previous = last_sent.get(key)
         if previous is not None and previous[1] + 1 < refresh_every:
             reference, age = previous
-            floor = absolute_band(summary.metric, absolute)
+            floor = floors.get(summary.metric)
+            if floor is None:
+                floor = floors[summary.metric] = absolute_band(summary.metric, absolute)
             band = max(abs(reference) * relative, floor)
-            if all(abs(v - reference) <= band for v in (summary.min, summary.max, summary.last)):
+            if (
+                abs(summary.min - reference) <= band
+                and abs(summary.max - reference) <= band
+                and abs(summary.last - reference) <= band
+            ):
                 state[key] = (reference, age + 1)
                 continue
         kept.append(summary)

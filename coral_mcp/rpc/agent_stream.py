@@ -110,7 +110,7 @@ class AgentStream:
         first_seq: int = 1,
         on_seq: Callable[[int], None] = lambda seq: None,
         max_pending: int = 1000,
-        heartbeat_s: float = 5.0,
+        heartbeat_s: float = 10.0,
         call_timeout_s: float = 10.0,
         max_message_bytes: int = 4 * 1024 * 1024,
         backoff: Backoff = Backoff(),

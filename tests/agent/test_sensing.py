@@ -181,7 +181,9 @@ def test_a_steady_service_rests_and_a_new_connection_wakes_it_at_once(
     monkeypatch.setattr(sensing, "REST_EVERY", 10**9)  # no scheduled look: only news wakes it
     port = free_port()
     db = psutil.Process(procs.tcp_service("db", port).pid)
-    sensor = sensor_for(tmp_path, f"db=port:{port}")
+    # No auto-probe: its one connection to db (open for up to a second, then left in
+    # CLOSE_WAIT by db) would be news of its own at whichever look it lands in.
+    sensor = sensor_for(tmp_path, f"db=port:{port}", auto_probe=False)
 
     def looked_at(observation: sensing.Observation) -> bool:
         return any(s.service == "db" and s.metric == "rss_bytes" for s in observation.samples)

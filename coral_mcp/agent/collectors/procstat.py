@@ -15,6 +15,7 @@ from typing import NamedTuple
 FDS_EVERY = 3
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_CHUNK = 4096
 
 
 class RawStat(NamedTuple):
@@ -31,12 +32,28 @@ class RawStat(NamedTuple):
     rss_bytes: int
 
 
+def _read(path: str) -> bytes | None:
+    """A small /proc file in one read (no buffered file object: read for every watched
+    process at every sample); None when it is gone or unreadable."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        data = os.read(fd, _CHUNK)
+        while more := os.read(fd, _CHUNK):  # longer than one read: the rest too
+            data += more
+        return data
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def read_stat(proc_root: str, pid: int) -> RawStat | None:
     """None when the process is gone."""
-    try:
-        with open(f"{proc_root}/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
+    data = _read(f"{proc_root}/{pid}/stat")
+    if data is None:
         return None
     close = data.rfind(b")")
     fields = data[close + 2 :].split()
@@ -56,10 +73,8 @@ def read_stat(proc_root: str, pid: int) -> RawStat | None:
 
 def read_io(proc_root: str, pid: int) -> tuple[int, int] | None:
     """(read_bytes, write_bytes) of storage I/O; None when not permitted."""
-    try:
-        with open(f"{proc_root}/{pid}/io", "rb") as f:
-            data = f.read()
-    except OSError:
+    data = _read(f"{proc_root}/{pid}/io")
+    if data is None:
         return None
     found: dict[bytes, int] = {}
     for line in data.splitlines():
@@ -73,10 +88,8 @@ def read_io(proc_root: str, pid: int) -> tuple[int, int] | None:
 
 def read_ctx_switches(proc_root: str, pid: int) -> int | None:
     """Voluntary + involuntary context switches; None when unreadable."""
-    try:
-        with open(f"{proc_root}/{pid}/status", "rb") as f:
-            data = f.read()
-    except OSError:
+    data = _read(f"{proc_root}/{pid}/status")
+    if data is None:
         return None
     total = 0
     start = data.find(b"voluntary_ctxt_switches:")

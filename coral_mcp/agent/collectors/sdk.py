@@ -50,6 +50,7 @@ class SdkProbe:
 
     def __init__(self, proc_root: Path = Path("/proc"), timeout_s: float = 3.0) -> None:
         self._proc = proc_root
+        self._socket_dir = SOCKET_DIR.as_posix().rstrip("/")
         self.timeout_s = timeout_s
         self._nspid: dict[int, int] = {}
 
@@ -58,13 +59,15 @@ class SdkProbe:
         nspid = self._nspid.get(pid)
         if nspid is None:
             nspid = self._nspid[pid] = self._own_pid(pid)
-        path = self._proc / str(pid) / "root" / SOCKET_DIR.relative_to("/") / socket_name(nspid)
+        # Plain strings, not pathlib: asked for every watched process (once a minute
+        # where absent), and pathlib's joins cost more than the stat itself.
+        path = f"{self._proc}/{pid}/root{self._socket_dir}/{socket_name(nspid)}"
         try:
-            found = path.stat()
-            owner = (self._proc / str(pid)).stat().st_uid
+            found = os.stat(path)
+            owner = os.stat(f"{self._proc}/{pid}").st_uid
         except OSError:  # none, gone, or not ours to see
             return None
-        return path if found.st_uid == owner else None
+        return Path(path) if found.st_uid == owner else None
 
     def retain(self, pids: set[int]) -> None:
         """Forget pids no longer watched (a pid number may come back as another process)."""

@@ -190,6 +190,8 @@ class SocketScanner:
         self._addresses: tuple[set[str], set[str]] | None = None
         self._addresses_s = -float("inf")
         self._listening: dict[int, TcpSocket] = {}
+        #: listening inode -> the endpoints it answers on (until the addresses change)
+        self._listen_endpoints: dict[int, frozenset[Endpoint]] = {}
 
     @property
     def cheap(self) -> bool:
@@ -220,6 +222,7 @@ class SocketScanner:
     def _cached_addresses(self, now: float) -> tuple[set[str], set[str]]:
         if self._addresses is None or now - self._addresses_s >= ADDRESSES_EVERY_S:
             self._addresses, self._addresses_s = self.host_addresses(), now
+            self._listen_endpoints.clear()
         return self._addresses
 
     def _decoded_listening(self, dumped: list[RawSocket]) -> list[TcpSocket]:
@@ -237,11 +240,19 @@ class SocketScanner:
         v4, v6 = self._cached_addresses(now)
         listening = self._decoded_listening(dumped)
         owners = self._owners.owners(set(self._listening), None)
+        if len(self._listen_endpoints) > len(self._listening):  # some stopped listening
+            self._listen_endpoints = {
+                i: e for i, e in self._listen_endpoints.items() if i in self._listening
+            }
         for sock in listening:
-            local_ip, port = sock.local
-            ips = _listen_ips(local_ip, ":" in local_ip, v4, v6)
+            endpoints = self._listen_endpoints.get(sock.inode)
+            if endpoints is None:
+                local_ip, port = sock.local
+                ips = _listen_ips(local_ip, ":" in local_ip, v4, v6)
+                endpoints = frozenset(Endpoint(ip, port) for ip in ips)
+                self._listen_endpoints[sock.inode] = endpoints
             for pid in owners.get(sock.inode, ()):
-                table.listen[pid].update(Endpoint(ip, port) for ip in ips)
+                table.listen[pid].update(endpoints)
         mine = watched | set(table.listen)
         fresh = bool(mine - self._mine)
         if fresh:  # a process newly watched: its sockets are no longer foreign
