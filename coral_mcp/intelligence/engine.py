@@ -141,6 +141,12 @@ def _symptom_text(d: Diagnosis) -> str:
 
 
 def _summary(d: Diagnosis, hypotheses: Sequence[Hypothesis]) -> str:
+    if not hypotheses and d.set_aside:
+        leads = named([f"{c.service} ({c.confidence:.2f})" for c in d.set_aside], 3)
+        return (
+            f"no significant anomaly: only weak latency leads ({leads}) while the host itself"
+            " was busy; contention on a busy machine, not a fault"
+        )
     if not hypotheses:
         return NO_ANOMALY
     top = hypotheses[0]

@@ -25,7 +25,8 @@ from coral_mcp.storage.ops import db_time, from_db_time
 from coral_mcp.storage.queries import INSERT_EVENT
 from coral_mcp.storage.transaction import execute_with_columns, transaction
 
-# Window averages per (service, metric) in [lo, hi): integer series ids (1-based, in
+# Window averages per (service, metric) in [lo, hi) and each window's last value (what
+# the agent holds a steady series against): integer series ids (1-based, in
 # (service, metric) order) and agent ids with raw rows (non-finite ones too), unsorted;
 # filling in, sorting and merging agents reporting one service happen in NumPy (much
 # faster than ORDER BY over strings).
@@ -43,7 +44,7 @@ WITH k AS (
     FROM (SELECT DISTINCT agent_id FROM metric_summaries
           WHERE window_start >= ? AND window_start < ?)
 )
-SELECT k.series, a.agent, epoch_ms(m.window_start) AS ts_ms, m.avg AS value
+SELECT k.series, a.agent, epoch_ms(m.window_start) AS ts_ms, m.avg AS value, m.last AS last
 FROM metric_summaries m JOIN k USING (service, metric) JOIN a USING (agent_id)
 WHERE m.window_start >= ? AND m.window_start < ?
   AND (epoch(m.window_start)::BIGINT // 15) % ? = 0
@@ -153,6 +154,7 @@ def load_series(
         np.asarray(cols["series"], dtype=np.int64),
         np.asarray(cols["ts_ms"], dtype=np.int64),
         np.asarray(cols["value"], dtype=np.float64),
+        np.asarray(cols["last"], dtype=np.float64),
     )
     # A non-finite value sent (replay's "no value here") ends a hold; then it is dropped.
     inside = (ts_ms >= int(start.timestamp() * 1000)) & np.isfinite(values)
@@ -189,7 +191,11 @@ Int64s = npt.NDArray[np.int64]
 
 
 def fill_unchanged(
-    agent: Int64s, series: Int64s, ts_ms: Int64s, values: FloatArray
+    agent: Int64s,
+    series: Int64s,
+    ts_ms: Int64s,
+    values: FloatArray,
+    held: FloatArray | None = None,
 ) -> tuple[Int64s, Int64s, FloatArray, npt.NDArray[np.bool_]]:
     """Each agent's rows with the windows it left out as unchanged filled in.
 
@@ -199,12 +205,16 @@ def fill_unchanged(
     Every row is repeated on the agent's following windows until the series' next row,
     for at most REFRESH_WINDOWS windows (after that the series stopped). Without this a
     level shift that then holds steady reaches the analysis as one or two samples.
+    `held`: per row, the value the agent held the series against on the windows after
+    it (its window's last value; default `values`): a window whose average a burst
+    lifted (0, 5 -> 2.5) ended at 0, and 0 is what the windows it left out held.
     Returns series ids, times, values and which rows were filled in."""
     if agent.size == 0:
         return series, ts_ms, values, np.zeros(0, dtype=np.bool_)
     grid = np.unique((agent << _TS_BITS) | ts_ms)  # each agent's windows, in order
     order = np.lexsort((ts_ms, series, agent))
     agent, series, ts_ms, values = agent[order], series[order], ts_ms[order], values[order]
+    after = values if held is None else held[order]
     here = np.searchsorted(grid, (agent << _TS_BITS) | ts_ms)
     agent_end = np.searchsorted(grid, (agent + 1) << _TS_BITS)
     same = (agent[1:] == agent[:-1]) & (series[1:] == series[:-1])
@@ -215,7 +225,9 @@ def fill_unchanged(
     starts = np.cumsum(length) - length
     step = np.arange(int(length.sum())) - np.repeat(starts, length)
     at = here[rows] + step
-    return series[rows], grid[at] & ((1 << _TS_BITS) - 1), values[rows], step > 0
+    filled = step > 0
+    out = np.where(filled, after[rows], values[rows])
+    return series[rows], grid[at] & ((1 << _TS_BITS) - 1), out, filled
 
 
 def load_edges(cur: duckdb.DuckDBPyConnection, since: datetime) -> list[tuple[str, str]]:

@@ -152,3 +152,18 @@ def test_with_nothing_that_could_be_a_cause_there_is_no_incident() -> None:
 def test_a_callers_round_trip_time_is_not_held_against_its_callee() -> None:
     rtt = [flat("api", "tcp_rtt_ms@127.0.0.1:6379", 0.1, 0.3)]  # api's own CPU burn
     assert callee_series(rtt, ENDPOINTS, SHOP) == []
+
+
+def test_a_weak_slowdown_on_a_busy_host_with_nothing_else_changed_is_no_incident() -> None:
+    slower = flat("web", 'prom:http_request_duration_seconds{route="/health"}:p95', 0.02, 0.025)
+    calm = [slower, flat("web", "cpu_percent", 2.0), flat("host", "cpu_percent", 60.0)]
+    busy = [*calm[:2], flat("host", "cpu_percent", 60.0, 95.0)]
+    quiet = diagnose(busy, [], SHOP, end())
+    assert quiet.ranked == ()
+    assert [c.service for c in quiet.set_aside] == ["web"]
+    # The same weak lead stays a lead when the host was calm, when someone reported an
+    # incident at that time, or when something other than latency changed as well.
+    assert diagnose(calm, [], SHOP, end()).ranked[0].service == "web"
+    assert diagnose(busy, [], SHOP, end(), hint_s=T0 + STEP * AT).ranked[0].service == "web"
+    restarted = [event("web", "restart", AT - 2)]
+    assert diagnose(busy, restarted, SHOP, end()).ranked[0].service == "web"
