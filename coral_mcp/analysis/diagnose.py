@@ -157,7 +157,7 @@ def diagnose(
 def _host_contention(ranked: Sequence[Candidate], found: Sequence[MetricAnomaly]) -> bool:
     """Nobody reported an incident, every lead is weak (no clear root cause) and rests on
     latency alone (no resource, error or fault-event change, no change before it), and
-    the host itself rose in the range (host-wide CPU, load, I/O): on a busy machine
+    the host itself got busier (a host-wide series rose in the range): on a busy machine
     answers slow down a little for no fault of the service's own — latency is what
     contention inflates — so there is no incident to report."""
     if not ranked or ranked[0].confidence >= CLEAR_CONFIDENCE:

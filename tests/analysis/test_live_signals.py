@@ -167,3 +167,17 @@ def test_a_weak_slowdown_on_a_busy_host_with_nothing_else_changed_is_no_incident
     assert diagnose(busy, [], SHOP, end(), hint_s=T0 + STEP * AT).ranked[0].service == "web"
     restarted = [event("web", "restart", AT - 2)]
     assert diagnose(busy, restarted, SHOP, end()).ranked[0].service == "web"
+
+
+def test_a_caller_that_restarts_drops_its_own_connections_which_says_nothing_of_its_peer() -> None:
+    observed = [
+        flat("api", 'prom:http_requests_total{code="500"}:rate', 0.0, 4.0),
+        flat("postgres", "write_bytes_per_s", 100.0, 3000.0),
+    ]
+    lost = event("api", "dependency_lost", AT, peer="127.0.0.1:5432")
+    redeployed = [event("api", "exit", AT), lost, event("api", "deploy", AT + 1)]
+    ranked = diagnose(observed, name_peers(redeployed, ENDPOINTS), SHOP, end()).ranked
+    assert next(c for c in ranked if c.service == "postgres").lost_by == ()
+    # Lost while api itself ran on: that is evidence about postgres.
+    ranked = diagnose(observed, name_peers([lost], ENDPOINTS), SHOP, end()).ranked
+    assert next(c for c in ranked if c.service == "postgres").lost_by != ()
