@@ -133,6 +133,14 @@ def test_one_more_connection_or_a_tick_of_cpu_is_not_an_anomaly() -> None:
     assert detect_series(flat("api", "cpu_percent", 2.0, 55.0), end()) is not None
 
 
+def test_a_wait_of_tens_of_ms_from_an_idle_reference_is_jitter_but_a_stall_is_not() -> None:
+    # A caller's wait is the request in flight at a scan: 0 while answers are quick, and
+    # a few tens of ms now and then on a busy host; the agent's band calls that jitter.
+    assert resolution("wait_ms<-api") == resolution("tcp_wait_ms@127.0.0.1:5432") == 10.0
+    assert detect_series(flat("postgres", "wait_ms<-api", 0.0, 30.0), end()) is None
+    assert detect_series(flat("postgres", "wait_ms<-api", 0.0, 250.0), end()) is not None
+
+
 def test_a_value_held_within_the_agents_dead_band_is_not_a_level_shift() -> None:
     s = flat("api", "health_latency_seconds:p50", 0.0075, 0.0375)
     assert detect_series(s, end()) is not None
