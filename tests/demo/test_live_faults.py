@@ -16,7 +16,9 @@ issue's, unweakened.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -84,7 +86,9 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         with log.open("a") as out:
             out.write(message + "\n")
 
-    with Stack(TIMING, say) as stack:
+    # CORAL_DEMO_KEEP=DIR keeps each scenario's colony data for benchmarks/demo_replay.py.
+    keep = os.environ.get("CORAL_DEMO_KEEP")
+    with Stack(TIMING, say, keep=Path(keep) if keep else None) as stack:
         stack.run_normally(10)
         yield stack
 
