@@ -140,7 +140,10 @@ def diagnose(
         # context, throughput, drops in activity, chronic oddities): no incident.
         ranked = []
     set_aside: list[Candidate] = []
-    if symptom_service is None and hint_s is None and _host_contention(ranked, found):
+    unprompted = symptom_service is None and hint_s is None
+    if unprompted and ranked and not any(_readable(c) for c in ranked):
+        set_aside, ranked = ranked, []  # only metrics Coral cannot read as a fault moved
+    elif unprompted and _host_contention(ranked, found):
         set_aside, ranked = ranked, []
     symptom = Symptom(services, symptom_metric, onset, symptom_service is None, note)
     return Diagnosis(
@@ -164,6 +167,17 @@ def _host_contention(ranked: Sequence[Candidate], found: Sequence[MetricAnomaly]
         return False
     host_rose = any(is_host_level(a.service, a.metric) and a.direction > 0 for a in found)
     return host_rose and all(_latency_only(c) for c in ranked)
+
+
+def _readable(c: Candidate) -> bool:
+    """Its evidence names a fault: a change or fault event, or an anomaly of a known class
+    (CPU, memory, descriptors, connections, latency, errors). Nobody having reported an
+    incident, a service whose only anomalies are in metrics of no known class (its disk
+    bytes, context switches, a runtime's counters: PostgreSQL writing 700 B/s once after an
+    all-zero stretch) has shown activity, not a fault."""
+    return bool(c.events or c.faults or c.lost_by) or any(
+        metric_class(a.metric) is not MetricClass.OTHER for a in c.anomalies
+    )
 
 
 def _latency_only(c: Candidate) -> bool:

@@ -189,3 +189,14 @@ def test_a_caller_that_restarts_drops_its_own_connections_which_says_nothing_of_
     # Lost while api itself ran on: that is evidence about postgres.
     ranked = diagnose(observed, name_peers([lost], ENDPOINTS), SHOP, end()).ranked
     assert next(c for c in ranked if c.service == "postgres").lost_by != ()
+
+
+def test_a_burst_of_disk_writes_alone_is_activity_not_an_incident_when_nobody_asked() -> None:
+    observed = [flat("postgres", "write_bytes_per_s", 0.0, 683.0), flat("api", "cpu_percent", 3.0)]
+    quiet = diagnose(observed, [], SHOP, end())
+    assert quiet.ranked == ()
+    assert [c.service for c in quiet.set_aside] == ["postgres"]
+    # Asked about an incident at that time, the writes are still a lead.
+    assert diagnose(observed, [], SHOP, end(), hint_s=T0 + STEP * AT).ranked[0].service == (
+        "postgres"
+    )
