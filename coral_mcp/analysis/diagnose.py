@@ -72,6 +72,9 @@ class Diagnosis:
     none_confidence: float
     series_checked: int
     services_checked: int
+    #: Weak latency leads set aside as the contention of a busy host (see
+    #: `_host_contention`); the answer is then "no significant anomaly".
+    set_aside: tuple[Candidate, ...] = ()
 
     @property
     def clear(self) -> bool:
@@ -132,6 +135,12 @@ def diagnose(
         # Nothing asked about, and nothing that changed can be a cause (only host-wide
         # context, throughput, drops in activity, chronic oddities): no incident.
         ranked = []
+    set_aside: list[Candidate] = []
+    unprompted = symptom_service is None and hint_s is None
+    if unprompted and ranked and not any(_readable(c) for c in ranked):
+        set_aside, ranked = ranked, []  # only metrics Coral cannot read as a fault moved
+    elif unprompted and _host_contention(ranked, found):
+        set_aside, ranked = ranked, []
     symptom = Symptom(services, symptom_metric, onset, symptom_service is None, note)
     return Diagnosis(
         symptom,
@@ -140,6 +149,36 @@ def diagnose(
         none_confidence(ranked),
         len(series),
         len({s.service for s in series}),
+        tuple(set_aside),
+    )
+
+
+def _host_contention(ranked: Sequence[Candidate], found: Sequence[MetricAnomaly]) -> bool:
+    """Nobody reported an incident, every lead is weak (no clear root cause) and rests on
+    latency alone (no resource, error or fault-event change, no change before it), and
+    the host itself got busier (a host-wide series rose in the range): on a busy machine
+    answers slow down a little for no fault of the service's own — latency is what
+    contention inflates — so there is no incident to report."""
+    if not ranked or ranked[0].confidence >= CLEAR_CONFIDENCE:
+        return False
+    host_rose = any(is_host_level(a.service, a.metric) and a.direction > 0 for a in found)
+    return host_rose and all(_latency_only(c) for c in ranked)
+
+
+def _readable(c: Candidate) -> bool:
+    """Its evidence names a fault: a change or fault event, or an anomaly of a known class
+    (CPU, memory, descriptors, connections, latency, errors). Nobody having reported an
+    incident, a service whose only anomalies are in metrics of no known class (its disk
+    bytes, context switches, a runtime's counters: PostgreSQL writing 700 B/s once after an
+    all-zero stretch) has shown activity, not a fault."""
+    return bool(c.events or c.faults or c.lost_by) or any(
+        metric_class(a.metric) is not MetricClass.OTHER for a in c.anomalies
+    )
+
+
+def _latency_only(c: Candidate) -> bool:
+    return not (c.events or c.faults or c.lost_by) and all(
+        metric_class(a.metric) is MetricClass.LATENCY for a in c.anomalies
     )
 
 

@@ -143,21 +143,20 @@ def _evidence(c: Candidate, kind: FaultKind) -> list[EvidenceItem]:
     onset = _at(c.onset_s) if c.onset_s is not None else None
     # A process failure is the first evidence, with or without a metric anomaly.
     failed = failures(_all_events(c))
-    items = [
-        EvidenceItem(_at(e.ts_ms / 1000), e.service, e.kind, None, e.message or e.kind)
-        for e in sorted(failed, key=lambda e: e.ts_ms)[:5]
-    ]
-    # Then the change that came before it (deploy, restart, health flip), then metrics:
-    # those the fault kind rests on first (a CPU burn's CPU before the slower answers).
-    items += [
-        EvidenceItem(_at(e.ts_ms / 1000), e.service, e.kind, None, e.message or e.kind)
-        for e in sorted(c.events, key=lambda e: (e.kind not in PRIORS_FIRST, e.ts_ms))[:5]
-        if e not in failed
-    ]
-    items += [
-        EvidenceItem(_at(a.onset_s), a.service, a.metric, a.value, f"{a.kind}: {a.detail}")
-        for a in sorted(c.anomalies, key=lambda a: (not _supports(a, kind), -a.score))[:5]
-    ]
+    items = [_item(e) for e in sorted(failed, key=lambda e: e.ts_ms)[:5]]
+    # Then the change that came before it (a deploy, an OOM kill), the metrics the fault
+    # kind rests on (a CPU burn's CPU before the slower answers), the other changes
+    # (restarts, health flips: a busy process may fail its health check) and metrics.
+    changes = sorted(
+        (e for e in c.events if e not in failed),
+        key=lambda e: (e.kind not in PRIORS_FIRST, e.ts_ms),
+    )[:5]
+    metrics = sorted(c.anomalies, key=lambda a: (not _supports(a, kind), -a.score))[:5]
+    first = [e for e in changes if e.kind in PRIORS_FIRST]
+    backing = [a for a in metrics if _supports(a, kind)]
+    items += [_item(e) for e in first] + [_anomaly_item(a) for a in backing]
+    items += [_item(e) for e in changes if e not in first]
+    items += [_anomaly_item(a) for a in metrics if a not in backing]
     items += [
         EvidenceItem(
             _at(a.onset_s), a.service, a.metric, a.value, f"host-wide (context): {a.detail}"
@@ -208,6 +207,14 @@ def _evidence(c: Candidate, kind: FaultKind) -> list[EvidenceItem]:
             )
         )
     return items
+
+
+def _item(e: Event) -> EvidenceItem:
+    return EvidenceItem(_at(e.ts_ms / 1000), e.service, e.kind, None, e.message or e.kind)
+
+
+def _anomaly_item(a: MetricAnomaly) -> EvidenceItem:
+    return EvidenceItem(_at(a.onset_s), a.service, a.metric, a.value, f"{a.kind}: {a.detail}")
 
 
 def _counter(c: Candidate) -> list[EvidenceItem]:
@@ -284,7 +291,10 @@ def _deploy(events: Sequence[Event]) -> Event | None:
 def recommend(c: Candidate, kind: FaultKind) -> str:
     s = c.service
     deploy = _deploy(c.events)
-    top: MetricAnomaly | None = max(c.anomalies, key=lambda a: a.score, default=None)
+    # The strongest anomaly the kind rests on (a leak's connections, not a slow route).
+    top: MetricAnomaly | None = max(
+        c.anomalies, key=lambda a: (_supports(a, kind), a.score), default=None
+    )
     if kind is FaultKind.BAD_DEPLOY and deploy is not None:
         new, old = deploy.versions()
         if new and old:
@@ -315,7 +325,7 @@ def recommend(c: Candidate, kind: FaultKind) -> str:
     if kind is FaultKind.DEPENDENCY_DOWN:
         return f"bring {s} back (process, host, network); its callers fail until it returns"
     if kind is FaultKind.RESOURCE_EXHAUSTION and top is not None:
-        return f"raise the {top.metric} limit of {s} or find what holds {top.metric} open"
+        return f"raise the {top.metric} limit of {s} or find what holds it open"
     if kind is FaultKind.CPU_SATURATION:
         return f"give {s} more CPU or instances, or find its hot path (profile)"
     if kind is FaultKind.ERROR_SPIKE:

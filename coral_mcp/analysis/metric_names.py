@@ -17,6 +17,8 @@ import re
 from enum import StrEnum
 from functools import lru_cache
 
+from coral_mcp.models.metrics import ABSOLUTE_BANDS
+
 LIMIT_SUFFIX = "_limit"
 #: The agent's pseudo-service for host-wide series.
 HOST_SERVICE = "host"
@@ -86,12 +88,25 @@ def resolution(name: str) -> float:
     """The least spread the metric's noise can have, from its class and unit: a change of
     a few of these is the smallest that means anything (0: no such floor known)."""
     lowered = name.lower().split(FROM_CALLER, 1)[0]
+    band = _transport_band(lowered.split("@", 1)[0])
+    if band:
+        return band / 2
     cls = metric_class(name)
     if cls in _COUNTED or lowered in _COUNT_NAMES:
         return HALF_UNIT
     if cls is MetricClass.CPU and ("percent" in lowered or "pct" in lowered):
         return HALF_UNIT
     return 0.0
+
+
+def _transport_band(base: str) -> float:
+    """The agent's dead band of one of its transport series (`tcp_wait_ms`, `tcp_rtt_ms`,
+    per peer too, and a callee's `wait_ms<-caller` made from its caller's `tcp_wait_ms`
+    by analysis.peers): what the agent itself treats as jitter without meaning. A caller's
+    wait is a snapshot of the request in flight at a socket scan, 0 between requests: on a
+    busy host it jumps by tens of milliseconds from an all-zero reference, which no
+    spread measured from that reference can weigh. 0 for other series."""
+    return ABSOLUTE_BANDS.get(base) or ABSOLUTE_BANDS.get(f"tcp_{base}", 0.0)
 
 
 #: The agent's records of how it observed a service, not of the service: how many

@@ -54,6 +54,8 @@ PRIORS = {
 FAULT_EVENTS = frozenset({"crash", "oom_kill", "exit", "restart", "health_flip"})
 #: Process faults (a crash loop is two or more of these).
 PROCESS_FAULTS = frozenset({"crash", "oom_kill", "exit", "restart"})
+#: Changes of a service's own process that drop every connection it held.
+OWN_CHANGES = PROCESS_FAULTS | {"deploy"}
 ROOT_BONUS = 2.0
 VICTIM_PENALTY = 2.0
 #: A candidate that is neither the symptom's service nor one of its dependencies.
@@ -300,7 +302,13 @@ def _score(
         )
     )
     score += EXPLAINS_WEIGHT * math.log1p(len(explained)) * 2
-    lost_by = tuple(e for e in events if e.kind == "dependency_lost" and _names(e, service))
+    lost_by = tuple(
+        e
+        for e in events
+        if e.kind == "dependency_lost"
+        and _names(e, service)
+        and not _dropped_by_caller(e, events, same_time_s)
+    )
     score += 1.0 if lost_by else 0.0
     if onset is not None and earliest is not None:
         score += ONSET_WEIGHT * math.exp(-(onset - earliest) / 600.0)
@@ -349,6 +357,17 @@ def _names(event: Event, service: str) -> bool:
     attrs = dict(event.attributes)
     return service in (attrs.get("peer"), attrs.get("peer_service")) or (
         service in event.message.split()
+    )
+
+
+def _dropped_by_caller(lost: Event, events: Sequence[Event], same_time_s: float) -> bool:
+    """The caller lost its peer as it exited, restarted or was redeployed itself: its own
+    connections went with its process, which says nothing about the peer."""
+    return any(
+        e.service == lost.service
+        and e.kind in OWN_CHANGES
+        and abs(e.ts_ms - lost.ts_ms) <= same_time_s * 1000
+        for e in events
     )
 
 

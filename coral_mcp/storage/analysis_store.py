@@ -27,7 +27,8 @@ from coral_mcp.storage.ops import db_time, from_db_time
 from coral_mcp.storage.queries import INSERT_EVENT
 from coral_mcp.storage.transaction import execute_with_columns, transaction
 
-# Window averages per (service, metric) in [lo, hi): integer series ids (1-based, in
+# Window averages per (service, metric) in [lo, hi) and each window's last value (what
+# the agent holds a steady series against): integer series ids (1-based, in
 # (service, metric) order) and agent ids with raw rows (non-finite ones too), unsorted;
 # filling in, sorting and merging agents reporting one service happen in NumPy (much
 # faster than ORDER BY over strings).
@@ -45,7 +46,8 @@ WITH k AS (
     FROM (SELECT DISTINCT agent_id FROM metric_summaries
           WHERE window_start >= ? AND window_start < ?)
 )
-SELECT k.series, a.agent, epoch_us(m.window_start) // 1000 AS ts_ms, m.avg AS value
+SELECT k.series, a.agent, epoch_us(m.window_start) // 1000 AS ts_ms, m.avg AS value,
+       m.last AS last
 FROM metric_summaries m JOIN k USING (service, metric) JOIN a USING (agent_id)
 WHERE m.window_start >= ? AND m.window_start < ?
   AND (epoch_us(m.window_start) // 15_000_000) % ? = 0
@@ -64,17 +66,19 @@ GROUP BY service, metric, agent_id
 # window that begins the bucket (a plain filter); for the others, sent only when they
 # moved, their first row in the bucket.
 SELECT_THINNED = """
-SELECT k.series, k.agent, epoch_us(m.window_start) // 1000 AS ts_ms, m.avg AS value
+SELECT k.series, k.agent, epoch_us(m.window_start) // 1000 AS ts_ms, m.avg AS value,
+       m.last AS last
 FROM metric_summaries m JOIN keys_in k ON hash(m.agent_id, m.service, m.metric) = k.h
 WHERE m.window_start >= ? AND m.window_start < ?
 UNION ALL
-SELECT k.series, k.agent, epoch_us(m.window_start) // ? * ? AS ts_ms, m.avg AS value
+SELECT k.series, k.agent, epoch_us(m.window_start) // ? * ? AS ts_ms, m.avg AS value,
+       m.last AS last
 FROM metric_summaries m JOIN keys_in k ON hash(m.agent_id, m.service, m.metric) = k.h
 WHERE m.window_start >= ? AND m.window_start < ? AND k.dense
   AND epoch_us(m.window_start) % ? < epoch_us(m.window_end) - epoch_us(m.window_start)
 UNION ALL
 SELECT k.series, k.agent, epoch_us(m.window_start) // ? * ? AS ts_ms,
-       arg_min(m.avg, m.window_start) AS value
+       arg_min(m.avg, m.window_start) AS value, arg_min(m.last, m.window_start) AS last
 FROM metric_summaries m JOIN keys_in k ON hash(m.agent_id, m.service, m.metric) = k.h
 WHERE m.window_start >= ? AND m.window_start < ? AND NOT k.dense
 GROUP BY ALL
@@ -92,7 +96,8 @@ WITH a AS (
     FROM (SELECT DISTINCT agent_id FROM metric_summaries
           WHERE window_start >= ? AND window_start < ?)
 )
-SELECT k.series, a.agent, epoch_us(m.window_start) // 1000 AS ts_ms, m.avg AS value
+SELECT k.series, a.agent, epoch_us(m.window_start) // 1000 AS ts_ms, m.avg AS value,
+       m.last AS last
 FROM metric_summaries m JOIN wanted_in k USING (service, metric) JOIN a USING (agent_id)
 WHERE m.window_start >= ? AND m.window_start < ?
 """
@@ -290,6 +295,7 @@ def load_series(
         np.asarray(cols["series"], dtype=np.int64),
         np.asarray(cols["ts_ms"], dtype=np.int64),
         np.asarray(cols["value"], dtype=np.float64),
+        np.asarray(cols["last"], dtype=np.float64),
     )
     # A non-finite value sent (replay's "no value here") ends a hold; then it is dropped.
     inside = (ts_ms >= int(start.timestamp() * 1000)) & np.isfinite(values)
@@ -327,7 +333,11 @@ Int64s = npt.NDArray[np.int64]
 
 
 def fill_unchanged(
-    agent: Int64s, series: Int64s, ts_ms: Int64s, values: FloatArray
+    agent: Int64s,
+    series: Int64s,
+    ts_ms: Int64s,
+    values: FloatArray,
+    held: FloatArray | None = None,
 ) -> tuple[Int64s, Int64s, FloatArray, npt.NDArray[np.bool_]]:
     """Each agent's rows with the windows it left out as unchanged filled in.
 
@@ -337,12 +347,16 @@ def fill_unchanged(
     Every row is repeated on the agent's following windows until the series' next row,
     for at most REFRESH_WINDOWS windows (after that the series stopped). Without this a
     level shift that then holds steady reaches the analysis as one or two samples.
+    `held`: per row, the value the agent held the series against on the windows after
+    it (its window's last value; default `values`): a window whose average a burst
+    lifted (0, 5 -> 2.5) ended at 0, and 0 is what the windows it left out held.
     Returns series ids, times, values and which rows were filled in."""
     if agent.size == 0:
         return series, ts_ms, values, np.zeros(0, dtype=np.bool_)
     grid = np.unique((agent << _TS_BITS) | ts_ms)  # each agent's windows, in order
     order = np.lexsort((ts_ms, series, agent))
     agent, series, ts_ms, values = agent[order], series[order], ts_ms[order], values[order]
+    after = values if held is None else held[order]
     here = np.searchsorted(grid, (agent << _TS_BITS) | ts_ms)
     agent_end = np.searchsorted(grid, (agent + 1) << _TS_BITS)
     same = (agent[1:] == agent[:-1]) & (series[1:] == series[:-1])
@@ -353,7 +367,9 @@ def fill_unchanged(
     starts = np.cumsum(length) - length
     step = np.arange(int(length.sum())) - np.repeat(starts, length)
     at = here[rows] + step
-    return series[rows], grid[at] & ((1 << _TS_BITS) - 1), values[rows], step > 0
+    filled = step > 0
+    out = np.where(filled, after[rows], values[rows])
+    return series[rows], grid[at] & ((1 << _TS_BITS) - 1), out, filled
 
 
 def load_edges(cur: duckdb.DuckDBPyConnection, since: datetime) -> list[tuple[str, str]]:

@@ -70,6 +70,12 @@ def test_file_descriptors_climbing_are_resource_exhaustion() -> None:
     assert fault_kind(candidate(anomalies=(up("fds"),))) is FaultKind.RESOURCE_EXHAUSTION
 
 
+def test_exhaustion_advice_names_the_resource_not_a_stronger_slow_route() -> None:
+    slow = MetricAnomaly("api", "http_duration_seconds:p99", "spike", T0, T0, 19.7, 0.02, 0.0, 1)
+    advice = to_hypothesis(candidate(anomalies=(up("connections_out"), slow))).recommendation
+    assert advice == "raise the connections_out limit of api or find what holds it open"
+
+
 def test_errors_without_latency_or_an_errors_symptom_are_an_error_spike() -> None:
     assert fault_kind(candidate(anomalies=(up("error_rate"),))) is FaultKind.ERROR_SPIKE
     quiet_root = candidate(anomalies=(up("memory_mib"),))
@@ -100,4 +106,6 @@ def test_a_cpu_burn_that_fails_the_health_check_is_cpu_saturation_not_down() -> 
     flip = ev("health_flip")
     c = candidate(anomalies=(up("cpu_percent"),), events=(flip,), faults=(flip,))
     assert fault_kind(c) is FaultKind.CPU_SATURATION
+    # Named with its CPU first: the failed health check is what the burn did.
+    assert [e.source for e in to_hypothesis(c).evidence[:2]] == ["cpu_percent", "health_flip"]
     assert fault_kind(candidate(events=(flip,), faults=(flip,))) is FaultKind.DEPENDENCY_DOWN

@@ -133,6 +133,14 @@ def test_one_more_connection_or_a_tick_of_cpu_is_not_an_anomaly() -> None:
     assert detect_series(flat("api", "cpu_percent", 2.0, 55.0), end()) is not None
 
 
+def test_a_wait_of_tens_of_ms_from_an_idle_reference_is_jitter_but_a_stall_is_not() -> None:
+    # A caller's wait is the request in flight at a scan: 0 while answers are quick, and
+    # a few tens of ms now and then on a busy host; the agent's band calls that jitter.
+    assert resolution("wait_ms<-api") == resolution("tcp_wait_ms@127.0.0.1:5432") == 10.0
+    assert detect_series(flat("postgres", "wait_ms<-api", 0.0, 30.0), end()) is None
+    assert detect_series(flat("postgres", "wait_ms<-api", 0.0, 250.0), end()) is not None
+
+
 def test_a_value_held_within_the_agents_dead_band_is_not_a_level_shift() -> None:
     s = flat("api", "health_latency_seconds:p50", 0.0075, 0.0375)
     assert detect_series(s, end()) is not None
@@ -152,3 +160,43 @@ def test_with_nothing_that_could_be_a_cause_there_is_no_incident() -> None:
 def test_a_callers_round_trip_time_is_not_held_against_its_callee() -> None:
     rtt = [flat("api", "tcp_rtt_ms@127.0.0.1:6379", 0.1, 0.3)]  # api's own CPU burn
     assert callee_series(rtt, ENDPOINTS, SHOP) == []
+
+
+def test_a_weak_slowdown_on_a_busy_host_with_nothing_else_changed_is_no_incident() -> None:
+    slower = flat("web", 'prom:http_request_duration_seconds{route="/health"}:p95', 0.02, 0.025)
+    calm = [slower, flat("web", "cpu_percent", 2.0), flat("host", "cpu_percent", 60.0)]
+    busy = [*calm[:2], flat("host", "cpu_percent", 60.0, 95.0)]
+    quiet = diagnose(busy, [], SHOP, end())
+    assert quiet.ranked == ()
+    assert [c.service for c in quiet.set_aside] == ["web"]
+    # The same weak lead stays a lead when the host was calm, when someone reported an
+    # incident at that time, or when something other than latency changed as well.
+    assert diagnose(calm, [], SHOP, end()).ranked[0].service == "web"
+    assert diagnose(busy, [], SHOP, end(), hint_s=T0 + STEP * AT).ranked[0].service == "web"
+    restarted = [event("web", "restart", AT - 2)]
+    assert diagnose(busy, restarted, SHOP, end()).ranked[0].service == "web"
+
+
+def test_a_caller_that_restarts_drops_its_own_connections_which_says_nothing_of_its_peer() -> None:
+    observed = [
+        flat("api", 'prom:http_requests_total{code="500"}:rate', 0.0, 4.0),
+        flat("postgres", "write_bytes_per_s", 100.0, 3000.0),
+    ]
+    lost = event("api", "dependency_lost", AT, peer="127.0.0.1:5432")
+    redeployed = [event("api", "exit", AT), lost, event("api", "deploy", AT + 1)]
+    ranked = diagnose(observed, name_peers(redeployed, ENDPOINTS), SHOP, end()).ranked
+    assert next(c for c in ranked if c.service == "postgres").lost_by == ()
+    # Lost while api itself ran on: that is evidence about postgres.
+    ranked = diagnose(observed, name_peers([lost], ENDPOINTS), SHOP, end()).ranked
+    assert next(c for c in ranked if c.service == "postgres").lost_by != ()
+
+
+def test_a_burst_of_disk_writes_alone_is_activity_not_an_incident_when_nobody_asked() -> None:
+    observed = [flat("postgres", "write_bytes_per_s", 0.0, 683.0), flat("api", "cpu_percent", 3.0)]
+    quiet = diagnose(observed, [], SHOP, end())
+    assert quiet.ranked == ()
+    assert [c.service for c in quiet.set_aside] == ["postgres"]
+    # Asked about an incident at that time, the writes are still a lead.
+    assert diagnose(observed, [], SHOP, end(), hint_s=T0 + STEP * AT).ranked[0].service == (
+        "postgres"
+    )

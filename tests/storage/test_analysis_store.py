@@ -128,6 +128,32 @@ def test_windows_an_agent_left_out_as_unchanged_hold_the_value_last_sent(tmp_pat
     assert series["cpu"].resolution == 0
 
 
+def test_windows_left_out_after_a_burst_hold_where_the_burst_ended_not_its_average(
+    tmp_path: Path,
+) -> None:
+    # A rate that is 0, jumps to 5 for one sample and is 0 again: the window holding the
+    # burst averages 2.5 but ends at 0, and the agent leaves out the windows after it as
+    # unchanged from that 0. They must read 0, not a level shift to 2.5.
+    ops = [RegisterAgent("a", "h", "1", 1, "", (), 0)]
+    for seq, minute in enumerate(range(6), 1):
+        rows = [MetricSummary("api", "cpu", 1.0, 1.0, 1.0, 1.0, 1.0, 1)]
+        if minute == 0:
+            rows.append(MetricSummary("api", "gc_rate", 0.0, 0.0, 0.0, 0.0, 0.0, 2))
+        if minute == 2:
+            rows.append(MetricSummary("api", "gc_rate", 0.0, 5.0, 2.5, 0.0, 5.0, 2))
+        start = int((T0 + timedelta(minutes=minute)).timestamp() * 1000)
+        ops.append(StoreSummaries("a", seq, SummaryWindow(start, start + 60_000, tuple(rows))))
+    store = ColonyStore(tmp_path)
+    try:
+        store.apply(ops)
+        cur = store.reader()
+        series = {s.metric: s for s in st.load_series(cur, T0, T0 + timedelta(hours=1))}
+        cur.close()
+    finally:
+        store.close()
+    assert series["gc_rate"].values.tolist() == [0.0, 0.0, 2.5, 0.0, 0.0, 0.0]
+
+
 def test_a_held_value_is_not_filled_in_past_the_refresh_horizon() -> None:
     grid = np.arange(st.REFRESH_WINDOWS + 10, dtype=np.int64) * 1000
     agent = np.ones(grid.size + 1, dtype=np.int64)
