@@ -42,6 +42,7 @@ from coral_mcp.mesh.keys import ColonyIdentity
 from coral_mcp.mesh.registry import MeshRegistry
 from coral_mcp.rpc.colony_servicer import ColonyHealth, ColonyServicer, add_colony_service
 from coral_mcp.server import build_server
+from coral_mcp.storage.compaction import SPAN
 from coral_mcp.storage.retention import MaintenanceResult, Retention
 from coral_mcp.storage.store import ColonyStore
 from coral_mcp.storage.writer import Writer
@@ -189,8 +190,11 @@ class ColonyDaemon:
         self._writer = writer
         self._resources = resources
         self._stop = asyncio.Event()
+        #: Maintenance and compaction both delete raw rows: one at a time.
+        self._raw_rows = asyncio.Lock()
         self._loops = [
             asyncio.create_task(self._maintain_forever(), name="maintenance"),
+            asyncio.create_task(self._compact_forever(), name="compaction"),
             asyncio.create_task(self._resolve_edges_forever(), name="edges"),
             asyncio.create_task(self._analyse_forever(), name="analysis"),
         ]
@@ -282,7 +286,8 @@ class ColonyDaemon:
     async def maintain_once(self) -> MaintenanceResult:
         """Roll up closed hours and enforce retention now, in the writer thread."""
         store, now = self.store, datetime.fromtimestamp(self._clock(), UTC)
-        result = await self._writer.run(lambda: store.maintain(now, self.retention))
+        async with self._raw_rows:
+            result = await self._writer.run(lambda: store.maintain(now, self.retention))
         logger.info(
             "maintenance: rolled up to %s; deleted %d raw, %d hourly, %d events",
             result.rolled_upto,
@@ -298,6 +303,19 @@ class ColonyDaemon:
                 await self.maintain_once()
             except Exception:
                 logger.exception("maintenance failed; will try again")
+
+    async def compact_once(self) -> int:
+        """Rewrite closed spans of raw summaries in series order, beside the writer."""
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        async with self._raw_rows:
+            return await asyncio.to_thread(self.store.compact, now)
+
+    async def _compact_forever(self) -> None:
+        while not await _stopped(self._stop, SPAN.total_seconds()):
+            try:
+                await self.compact_once()
+            except Exception:
+                logger.exception("compaction failed; will try again")
 
     async def _resolve_edges_forever(self) -> None:
         while not await _stopped(self._stop, EDGE_RESOLVE_INTERVAL_S):

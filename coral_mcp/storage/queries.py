@@ -279,8 +279,10 @@ GROUP BY bucket
 ORDER BY bucket
 """
 
+# Every write keeps series_latest up to date and raw rows are rolled up hourly: between
+# them they name every series with raw rows, without scanning the raw rows.
 METRIC_NAMES = """
-SELECT metric FROM metric_summaries WHERE service = ?
+SELECT metric FROM series_latest WHERE service = ?
 UNION
 SELECT metric FROM metric_summaries_hourly WHERE service = ?
 ORDER BY metric

@@ -32,6 +32,7 @@ from coral_mcp.models import (
 )
 from coral_mcp.storage import queries as q
 from coral_mcp.storage.bulk import apply_batch, resolve_edges
+from coral_mcp.storage.compaction import compact
 from coral_mcp.storage.migrations import migrate
 from coral_mcp.storage.ops import (
     StoreSummaries,
@@ -303,6 +304,19 @@ class ColonyStore:
             raise storage_error("maintenance failed", exc) from exc
         self._dirty_since = None
         return result
+
+    def compact(self, now: datetime, since: datetime | None = None) -> int:
+        """Rewrite closed spans of raw summaries in series order (storage.compaction);
+        the rows rewritten. Runs on a cursor of its own, not in the writer thread, and
+        never at the same time as `maintain`."""
+        cur = self.reader()
+        try:
+            _, rows = compact(cur, db_time(now), None if since is None else db_time(since))
+        except duckdb.Error as exc:
+            raise storage_error("compaction failed", exc) from exc
+        finally:
+            cur.close()
+        return rows
 
     def rolled_up_to(self) -> datetime | None:
         with _Reader(self) as cur:
