@@ -90,6 +90,18 @@ async def read_for(client: Client, seconds: float) -> dict[str, list[float]]:
     return times
 
 
+async def cpu_per_call(client: Client, colony: psutil.Process, calls: int) -> dict[str, float]:
+    """The colony's CPU time (user + system, ms) per call of each tool, quiet: what a
+    call costs the colony whatever else runs on the machine."""
+    spent = {}
+    for name, arguments in CALLS.items():
+        before = sum(colony.cpu_times()[:2])
+        for _ in range(calls):
+            await client.call_tool(name, arguments, raise_on_error=False)
+        spent[name] = (sum(colony.cpu_times()[:2]) - before) * 1000 / calls
+    return spent
+
+
 def p95(values: list[float]) -> float:
     """Nearest-rank 95th percentile."""
     ordered = sorted(values)
@@ -105,18 +117,23 @@ async def investigate_ms(client: Client, runs: int) -> list[float]:
     return times
 
 
-def table(loaded: dict[str, list[float]], idle: dict[str, list[float]]) -> list[str]:
+def table(
+    loaded: dict[str, list[float]], idle: dict[str, list[float]], cpu: dict[str, float]
+) -> list[str]:
     lines = []
     for name in CALLS:
         a, b = loaded[name], idle[name]
         lines.append(
             f"{name}: under load p50 {statistics.median(a):.1f} ms, p95 {p95(a):.1f} ms"
-            f" ({len(a)} calls); quiet p50 {statistics.median(b):.1f} ms, p95 {p95(b):.1f} ms"
+            f" ({len(a)} calls); quiet p50 {statistics.median(b):.1f} ms, p95 {p95(b):.1f} ms;"
+            f" p95 ratio {p95(a) / p95(b):.2f}; colony CPU per call {cpu[name]:.1f} ms"
         )
     return lines
 
 
-async def run(args: argparse.Namespace, grpc_port: int, mcp_url: str, token: str) -> list[str]:
+async def run(
+    args: argparse.Namespace, grpc_port: int, mcp_url: str, token: str, colony: psutil.Process
+) -> list[str]:
     channels = [grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") for _ in range(CHANNELS)]
     stats, stop = Stats(), asyncio.Event()
     agents, tasks = [], []
@@ -147,6 +164,7 @@ async def run(args: argparse.Namespace, grpc_port: int, mcp_url: str, token: str
         lag.start()
         idle = await read_for(client, args.measure / 2)
         lag_idle = lag.stop()
+        cpu = await cpu_per_call(client, colony, 20)
         analysis_idle = await investigate_ms(client, args.investigate)
         phase("done")
     stop.set()
@@ -160,7 +178,7 @@ async def run(args: argparse.Namespace, grpc_port: int, mcp_url: str, token: str
         f"{args.agents} agents every 15 s: committed {points_per_s:,.0f} points/s while"
         f" reading; push-to-commit p50 {statistics.median(lat):.1f} ms,"
         f" p99 {lat[int(0.99 * (len(lat) - 1))]:.1f} ms",
-        *table(loaded, idle),
+        *table(loaded, idle, cpu),
         f"investigate ({args.investigate} calls each): under load"
         f" {statistics.median(analysis_loaded or [math.nan]):.0f} ms median,"
         f" quiet {statistics.median(analysis_idle or [math.nan]):.0f} ms",
@@ -182,7 +200,7 @@ def main() -> None:
         cpu0 = sum(process.cpu_times()[:2])
         began = time.monotonic()
         mcp_url = f"http://127.0.0.1:{colony.http_port}/mcp"
-        lines = asyncio.run(run(args, colony.grpc_port, mcp_url, colony.token))
+        lines = asyncio.run(run(args, colony.grpc_port, mcp_url, colony.token, process))
         cpu = 100 * (sum(process.cpu_times()[:2]) - cpu0) / (time.monotonic() - began)
         lines.append(f"colony CPU over the whole run: {cpu:.0f} % of one core")
     print(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import logging
 import math
 import os
@@ -256,6 +257,7 @@ class ColonyDaemon:
                 resources=stack.pop_all(),
             )
         colony._write_state(data_dir)
+        _settle_heap()
         logger.info(
             "colony ready: gRPC %s, HTTP %s, MCP %s, data %s",
             colony.grpc_target,
@@ -365,6 +367,22 @@ class ColonyDaemon:
         await asyncio.gather(*self._loops, return_exceptions=True)
         await self._resources.aclose()
         logger.info("colony stopped")
+
+
+#: Allocations between young-generation collections (CPython's default: 700).
+GC_GEN0_THRESHOLD = 20_000
+
+
+def _settle_heap() -> None:
+    """What start-up made (modules, schemas, the app) is kept for good: freeze it, so the
+    cyclic garbage collector stops walking it, and collect the young generation less
+    often. Each ingest push and tool call allocates thousands of short-lived objects:
+    with the defaults, collections took ~11 % of the event loop's time while serving
+    reads (py-spy), each one holding the GIL that reads and ingestion share."""
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 def _forget_state(data_dir: Path) -> None:
