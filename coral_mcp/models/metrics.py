@@ -34,9 +34,10 @@ class Sample(NamedTuple):
     value: float
 
 
-@dataclass(frozen=True, slots=True)
-class MetricSummary:
-    """Statistics of one (service, metric) series over one push window."""
+class MetricSummary(NamedTuple):
+    """Statistics of one (service, metric) series over one push window. A NamedTuple:
+    the colony decodes one per series per push (13,000 a second from 1,000 agents),
+    and a frozen dataclass took more than half of that decoding."""
 
     service: str
     metric: str
