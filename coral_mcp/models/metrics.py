@@ -46,7 +46,7 @@ class MetricSummary(NamedTuple):
     avg: float
     last: float
     p95: float
-    count: int
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count, unused here
 
 
 #: An agent leaves a steady series out of a push window when it stayed within a dead
