@@ -211,23 +211,37 @@ def main() -> None:
         rollup_s = time.monotonic() - began
         rows = store.reader().execute("SELECT count(*) FROM metric_summaries").fetchone()
         disk = store.disk_bytes()
-        rng = random.Random(1)
 
-        def series(span: timedelta, step: int) -> None:
-            svc = rng.randrange(args.services)
-            points = store.metric_series(
-                f"svc-{svc}", f"m{rng.randrange(METRICS)}", END - span, END, step
-            )
-            assert points
+        def series_queries(seed: int) -> dict[str, tuple[float, float]]:
+            rng = random.Random(seed)
 
+            def series(span: timedelta, step: int) -> None:
+                svc = rng.randrange(args.services)
+                points = store.metric_series(
+                    f"svc-{svc}", f"m{rng.randrange(METRICS)}", END - span, END, step
+                )
+                assert points
+
+            return {
+                "query_metrics 1 h, 60 s buckets": timed(
+                    lambda: series(timedelta(hours=1), 60), args.runs
+                ),
+                "query_metrics 24 h, hourly": timed(
+                    lambda: series(timedelta(hours=24), 3600), args.runs
+                ),
+                "query_metrics 7 d, hourly": timed(
+                    lambda: series(timedelta(days=7), 3600), args.runs
+                ),
+            }
+
+        # The same queries on the rows as ingestion laid them out, then after the
+        # colony's compaction has rewritten them in series order (same data, same run).
+        as_ingested = series_queries(1)
+        began = time.monotonic()
+        compacted = store.compact(END, since=END - timedelta(days=args.days))
+        compact_s = time.monotonic() - began
+        after = series_queries(1)
         results = {
-            "query_metrics 1 h, 60 s buckets": timed(
-                lambda: series(timedelta(hours=1), 60), args.runs
-            ),
-            "query_metrics 24 h, hourly": timed(
-                lambda: series(timedelta(hours=24), 3600), args.runs
-            ),
-            "query_metrics 7 d, hourly": timed(lambda: series(timedelta(days=7), 3600), args.runs),
             "get_topology": timed(lambda: store.topology(END), args.runs),
             "list_services": timed(lambda: store.services(END), args.runs),
         }
@@ -237,7 +251,13 @@ def main() -> None:
     lines = [
         f"data: {args.services} services x {METRICS} metrics x {args.days:g} days of 15 s"
         f" summaries = {rows[0] if rows else 0:,} raw rows, {disk / 2**30:.2f} GiB on disk"
-        f" (filled in {fill_s:.0f} s; hourly roll-up of it all {rollup_s:.1f} s)",
+        f" (filled in {fill_s:.0f} s; hourly roll-up of it all {rollup_s:.1f} s;"
+        f" compaction of it all {compact_s:.1f} s, {compacted:,} rows rewritten)",
+        *(
+            f"{name}: as ingested p50 {a[0]:.1f} ms, p95 {a[1]:.1f} ms;"
+            f" compacted p50 {after[name][0]:.1f} ms, p95 {after[name][1]:.1f} ms"
+            for name, a in as_ingested.items()
+        ),
         *(f"{name}: p50 {p50:.1f} ms, p95 {p95:.1f} ms" for name, (p50, p95) in results.items()),
         *tools,
         "target: summary queries p95 <= 100 ms",

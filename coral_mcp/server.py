@@ -19,7 +19,9 @@ from typing import Any
 
 from fastmcp import FastMCP
 from fastmcp.exceptions import ResourceError, ToolError
+from fastmcp.tools import Tool as McpTool
 from fastmcp.tools import ToolResult
+from fastmcp.utilities.json_schema import dereference_refs
 from mcp_types import TextContent, ToolAnnotations
 
 from coral_mcp import __version__
@@ -93,9 +95,17 @@ def _answering_once(bound: Tool) -> Callable[..., Awaitable[ToolResult]]:
 
 
 def _register_tools(mcp: FastMCP, data: CoralData) -> None:
+    schemas: dict[str, dict[str, Any]] = {}
     for tool in TOOLS:
-        bound = bind(tool, data, _tool_error)
-        mcp.tool(_answering_once(bound), annotations=READ_ONLY, output_schema=None)
+        fn = _answering_once(bind(tool, data, _tool_error))
+        mcp.tool(fn, annotations=READ_ONLY, output_schema=None)
+        schemas[fn.__name__] = dereference_refs(McpTool.from_function(fn).parameters)
+    # Every tools/call of the 2026-07-28 protocol checks its Mcp-Param-* headers against
+    # the tool's input schema. Without this lookup the SDK finds that schema by running
+    # a whole tools/list through FastMCP per call: about 60 % of the server's work on a
+    # call (py-spy, benchmarks/RESULTS.md). The schemas are those tools/list advertises
+    # (FastMCP dereferences them there too).
+    mcp._mcp_server.get_tool_input_schema = schemas.get
 
 
 def _register_resources(mcp: FastMCP, data: CoralData) -> None:

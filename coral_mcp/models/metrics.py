@@ -34,9 +34,10 @@ class Sample(NamedTuple):
     value: float
 
 
-@dataclass(frozen=True, slots=True)
-class MetricSummary:
-    """Statistics of one (service, metric) series over one push window."""
+class MetricSummary(NamedTuple):
+    """Statistics of one (service, metric) series over one push window. A NamedTuple:
+    the colony decodes one per series per push (13,000 a second from 1,000 agents),
+    and a frozen dataclass took more than half of that decoding."""
 
     service: str
     metric: str
@@ -45,7 +46,7 @@ class MetricSummary:
     avg: float
     last: float
     p95: float
-    count: int
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count, unused here
 
 
 #: An agent leaves a steady series out of a push window when it stayed within a dead

@@ -131,21 +131,31 @@ def summary_window_from_pb(msg: pb.SummaryBatch) -> SummaryWindow:
     summaries = []
     isfinite = math.isfinite
     for s in msg.summaries:  # the colony's hottest loop: checks in bulk, precise on failure
-        service, metric, values = s.service, s.metric, (s.min, s.max, s.avg, s.last, s.p95)
+        service, metric = s.service, s.metric
+        lo, hi, avg, last, p95, count = s.min, s.max, s.avg, s.last, s.p95, s.count
+        # The sum is finite when every value is (a NaN or an infinity makes it NaN or
+        # infinite; finite values summing past the float range only take the slow path).
         if not (
             0 < len(service) <= MAX_NAME_CHARS
             and 0 < len(metric) <= MAX_NAME_CHARS
-            and all(isfinite(v) for v in values)
-            and s.count <= INT32_MAX
+            and isfinite(lo + hi + avg + last + p95)
+            and count <= INT32_MAX
         ):
             _name(service, "summary service")
             _name(metric, "summary metric")
-            for value, what in zip(values, ("min", "max", "avg", "last", "p95"), strict=True):
+            for value, what in zip(
+                (lo, hi, avg, last, p95), ("min", "max", "avg", "last", "p95"), strict=True
+            ):
                 _finite(value, what)
-            _int32(s.count, "count")
+            _int32(count, "count")
         if metric.startswith(LEGACY_COMPONENT_HEALTH):  # an agent from before the rename
             metric = current_metric_name(metric)
-        summaries.append(MetricSummary(service, metric, *values, s.count))
+        summaries.append(MetricSummary(service, metric, lo, hi, avg, last, p95, count))
+    # Control characters, checked once over every name of the batch.
+    if _UNPRINTABLE.search("".join([s.service + s.metric for s in summaries])):
+        for summary in summaries:
+            _name(summary.service, "summary service")
+            _name(summary.metric, "summary metric")
     return SummaryWindow(msg.window_start_ms, msg.window_end_ms, tuple(summaries))
 
 

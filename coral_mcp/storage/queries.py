@@ -306,8 +306,10 @@ GROUP BY bucket
 ORDER BY bucket
 """
 
+# series_latest (folded before this is read) and the hourly roll-ups: between
+# them they name every series with raw rows, without scanning the raw rows.
 METRIC_NAMES = """
-SELECT metric FROM metric_summaries WHERE service = ?
+SELECT metric FROM series_latest WHERE service = ?
 UNION
 SELECT metric FROM metric_summaries_hourly WHERE service = ?
 ORDER BY metric

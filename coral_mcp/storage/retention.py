@@ -21,7 +21,8 @@ INSERT INTO rollups (name, upto) VALUES (?, ?)
 ON CONFLICT (name) DO UPDATE SET upto = excluded.upto
 """
 _OLDEST_RAW = "SELECT min(window_start) FROM metric_summaries"
-# avg is weighted by sample count; p95 of an hour is the largest window p95 (an upper bound)
+# avg is weighted by sample count; p95 of an hour is the largest window p95 (an upper bound).
+# Rows go in by series, so a query for one series skips the blocks of the others.
 _ROLL_UP_HOURS = """
 INSERT INTO metric_summaries_hourly
 SELECT agent_id, service, metric, time_bucket(INTERVAL 1 HOUR, window_start) AS hour,
@@ -31,6 +32,7 @@ SELECT agent_id, service, metric, time_bucket(INTERVAL 1 HOUR, window_start) AS 
 FROM metric_summaries
 WHERE window_start >= ? AND window_start < ?
 GROUP BY agent_id, service, metric, hour
+ORDER BY service, metric, hour
 ON CONFLICT (agent_id, service, metric, hour) DO UPDATE SET
     min = excluded.min, max = excluded.max, avg = excluded.avg, last = excluded.last,
     p95 = excluded.p95, count = excluded.count

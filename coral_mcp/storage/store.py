@@ -32,6 +32,7 @@ from coral_mcp.models import (
 )
 from coral_mcp.storage import queries as q
 from coral_mcp.storage.bulk import apply_batch, resolve_edges
+from coral_mcp.storage.compaction import compact
 from coral_mcp.storage.latest import LatestFolder
 from coral_mcp.storage.migrations import migrate
 from coral_mcp.storage.ops import (
@@ -201,6 +202,7 @@ class ColonyStore:
             return [row[0] for row in cur.execute(q.SERVICE_NAMES).fetchall()]
 
     def metric_names(self, service: str) -> list[str]:
+        self._latest_for_read()
         with _Reader(self) as cur:
             rows = cur.execute(q.METRIC_NAMES, [service, service]).fetchall()
         return [row[0] for row in rows]
@@ -334,6 +336,19 @@ class ColonyStore:
             raise storage_error("maintenance failed", exc) from exc
         self._dirty_since = None
         return result
+
+    def compact(self, now: datetime, since: datetime | None = None) -> int:
+        """Rewrite closed spans of raw summaries in series order (storage.compaction);
+        the rows rewritten. Runs on a cursor of its own, not in the writer thread, and
+        never at the same time as `maintain`."""
+        cur = self.reader()
+        try:
+            _, rows = compact(cur, db_time(now), None if since is None else db_time(since))
+        except duckdb.Error as exc:
+            raise storage_error("compaction failed", exc) from exc
+        finally:
+            cur.close()
+        return rows
 
     def rolled_up_to(self) -> datetime | None:
         with _Reader(self) as cur:

@@ -41,6 +41,15 @@ def services(seq: int, ip: str) -> pb.AgentMessage:
     return pb.AgentMessage(seq=seq, services=pb.ServiceBatch(observed_ms=NOW_MS, services=[state]))
 
 
+def summary(seq: int, service: str, metric: str = "cpu_percent") -> pb.AgentMessage:
+    batch = pb.SummaryBatch(
+        window_start_ms=NOW_MS - 15_000,
+        window_end_ms=NOW_MS,
+        summaries=[pb.MetricSummary(service=service, metric=metric, avg=1, last=1, count=1)],
+    )
+    return pb.AgentMessage(seq=seq, summaries=batch)
+
+
 async def stream(stub: pb_grpc.ColonyStub, agent_id: str, *messages: pb.AgentMessage) -> int:
     """Send messages on one stream; the last acknowledgement."""
     hello = pb.AgentMessage(hello=pb.Hello(agent_id=agent_id))
@@ -87,14 +96,18 @@ def test_hostile_strings_times_and_addresses_are_refused_and_the_stream_carries_
                 services(8, "10.0.0.999"),
                 event(9, message=f"ok {CLEAR_SCREEN}done"),
                 services(10, "10.0.0.7"),
+                summary(11, f"api{CLEAR_SCREEN}"),
+                summary(12, "api", "cpu\u202egnp"),
+                summary(13, "api"),
             )
-            assert committed == 10  # refused messages are acknowledged: not resent forever
+            assert committed == 13  # refused messages are acknowledged: not resent forever
 
     asyncio.run(scenario())
     assert rows(store, "SELECT agent_id, hostname FROM agents") == [("a-1", "host-1")]
     stored = rows(store, "SELECT service, message FROM events")
     assert stored == [("api", "ok \\x1b[2Jdone")]
     assert rows(store, "SELECT DISTINCT ip FROM service_endpoints") == [("10.0.0.7",)]
+    assert rows(store, "SELECT service, metric FROM metric_summaries") == [("api", "cpu_percent")]
     store.close()
 
 
