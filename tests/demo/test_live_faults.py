@@ -49,8 +49,7 @@ def _today(reason: str) -> pytest.MarkDecorator:
 #: events are not priors for the next. A scenario keeps an xfail mark only while it is
 #: not right in 3 of 3 live runs (RESULTS.md, "Live faults on the demo shop"), with what
 #: Coral answered instead. latency, connection_leak, dependency_down, bad_deploy,
-#: memory_leak and crash_loop were right in 3 of 3 (branch demo, and again on h12); the
-#: no-fault run was quiet in 3 of 3 on h12's final code (12:50-12:57).
+#: memory_leak and crash_loop were right in 3 of 3 (branch demo, and again on h12).
 UNRELIABLE: dict[str, str] = {
     "cpu_saturation": "2/3 on h12's final code (12:50-12:57; 4/4 on its previous commit,"
     " 2/3 in demo_faults.py on main): api's CPU is found every time, but when a burst of"
@@ -70,6 +69,14 @@ ORDER = [
         "crash_loop",
     )
 ]
+
+
+#: The no-fault run: quiet in 3 of 3 on h12's final code (12:50-12:57), not in the
+#: fresh-clone `make test` of the merged tree (13:12-13:19).
+NO_FAULT = (
+    "quiet 3/3 on h12's final code; in the merged tree's fresh-clone make test Coral"
+    " answered 'postgres: latency (0.92)' with no fault injected (cause not yet found)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +107,7 @@ def _explain(d: Diagnosis) -> str:
     return "\n".join(lines)
 
 
+@_today(NO_FAULT)
 def test_with_no_fault_coral_sees_no_significant_anomaly(shop: Stack) -> None:
     d = shop.run_scenario(None, REFERENCE_S, 0, fresh=False)
     assert d.verdict.correct, _explain(d)
