@@ -3,15 +3,17 @@ anomalies that last."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
+from coral_mcp.analysis.detect import Series
 from coral_mcp.models import MetricSummary, SummaryWindow
 from coral_mcp.models.intelligence import AnomalyView
 from coral_mcp.storage import analysis_store as st
-from coral_mcp.storage.ops import RegisterAgent, StoreSummaries
+from coral_mcp.storage.ops import RegisterAgent, StoreSummaries, WriteOp
 from coral_mcp.storage.store import ColonyStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -104,6 +106,19 @@ def test_a_range_too_big_for_the_budget_keeps_every_series_thinned_evenly(tmp_pa
     assert sum(len(s.values) for s in thin) <= 440
 
 
+def stored_hour(tmp_path: Path, ops: Sequence[WriteOp]) -> dict[str, Series]:
+    """The series of the hour from T0 as the analysis reads them after `ops`, by metric."""
+    store = ColonyStore(tmp_path)
+    try:
+        store.apply(ops)
+        cur = store.reader()
+        series = {s.metric: s for s in st.load_series(cur, T0, T0 + timedelta(hours=1))}
+        cur.close()
+    finally:
+        store.close()
+    return series
+
+
 def test_windows_an_agent_left_out_as_unchanged_hold_the_value_last_sent(tmp_path: Path) -> None:
     # The agent sends "fds" at minute -2 (before the range) and minute 3, "cpu" every
     # minute; the windows without "fds" mean it stayed where it was.
@@ -113,14 +128,7 @@ def test_windows_an_agent_left_out_as_unchanged_hold_the_value_last_sent(tmp_pat
         if minute in (-2, 3):
             rows.append(("api", "fds", 10.0 if minute < 0 else 40.0))
         ops.append(StoreSummaries("a", seq, window(minute, *rows)))
-    store = ColonyStore(tmp_path)
-    try:
-        store.apply(ops)
-        cur = store.reader()
-        series = {s.metric: s for s in st.load_series(cur, T0, T0 + timedelta(hours=1))}
-        cur.close()
-    finally:
-        store.close()
+    series = stored_hour(tmp_path, ops)
     fds = series["fds"]
     assert fds.ts_s.tolist() == [T0.timestamp() + 60 * i for i in range(6)]
     assert fds.values.tolist() == [10.0, 10.0, 10.0, 40.0, 40.0, 40.0]
@@ -143,14 +151,7 @@ def test_windows_left_out_after_a_burst_hold_where_the_burst_ended_not_its_avera
             rows.append(MetricSummary("api", "gc_rate", 0.0, 5.0, 2.5, 0.0, 5.0, 2))
         start = int((T0 + timedelta(minutes=minute)).timestamp() * 1000)
         ops.append(StoreSummaries("a", seq, SummaryWindow(start, start + 60_000, tuple(rows))))
-    store = ColonyStore(tmp_path)
-    try:
-        store.apply(ops)
-        cur = store.reader()
-        series = {s.metric: s for s in st.load_series(cur, T0, T0 + timedelta(hours=1))}
-        cur.close()
-    finally:
-        store.close()
+    series = stored_hour(tmp_path, ops)
     assert series["gc_rate"].values.tolist() == [0.0, 0.0, 2.5, 0.0, 0.0, 0.0]
 
 
