@@ -178,6 +178,8 @@ SELECT service, metric, date_trunc('hour', window_start) AS hour,
 FROM rows_in GROUP BY ALL
 """
 
+DELETE_LATEST = "DELETE FROM series_latest WHERE window_end < ?"
+
 # series_latest again from the last day of raw rows (after an unclean stop: summaries
 # committed but not yet folded in were lost with the process). Series silent for longer
 # keep their row.

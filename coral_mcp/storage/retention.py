@@ -43,7 +43,6 @@ _DELETE_EVENTS = "DELETE FROM events WHERE ts < ?"
 _DELETE_PEERS = "DELETE FROM peer_connections WHERE last_seen < ?"
 _DELETE_ENDPOINTS = "DELETE FROM service_endpoints WHERE last_seen < ?"
 _DELETE_EDGES = "DELETE FROM edges WHERE last_seen < ?"
-_DELETE_LATEST = "DELETE FROM series_latest WHERE window_end < ?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +107,7 @@ def enforce_retention(
     hourly = _count(cur.execute(_DELETE_HOURLY, [now - timedelta(days=retention.hourly_days)]))
     events = _count(cur.execute(_DELETE_EVENTS, [now - timedelta(days=retention.events_days)]))
     socket_cutoff = now - timedelta(days=retention.raw_days)
-    for statement in (_DELETE_PEERS, _DELETE_ENDPOINTS, _DELETE_EDGES, _DELETE_LATEST):
+    for statement in (_DELETE_PEERS, _DELETE_ENDPOINTS, _DELETE_EDGES):
         cur.execute(statement, [socket_cutoff])
     return MaintenanceResult(rolled, raw, hourly, events)
 

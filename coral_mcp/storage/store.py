@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -326,12 +326,14 @@ class ColonyStore:
         """Roll up closed hours, then enforce retention, in one transaction."""
         cur = self._writer
         try:
-            with self._latest.held():  # retention deletes from series_latest too
-                self._latest.fold(cur)
-                with transaction(cur):
-                    roll_up(cur, db_time(now), self._dirty_since)
-                    result = enforce_retention(cur, db_time(now), retention)
-                    cur.execute(q.COMPACT_PROGRESS)
+            with transaction(cur):
+                roll_up(cur, db_time(now), self._dirty_since)
+                result = enforce_retention(cur, db_time(now), retention)
+                cur.execute(q.COMPACT_PROGRESS)
+            # Series silent past raw retention leave series_latest too: a short
+            # transaction of its own, with no fold running (reads wait only for it).
+            with self._latest.held(), transaction(cur):
+                cur.execute(q.DELETE_LATEST, [db_time(now - timedelta(days=retention.raw_days))])
         except duckdb.Error as exc:
             raise storage_error("maintenance failed", exc) from exc
         self._dirty_since = None
