@@ -89,6 +89,20 @@ async def coral(store: ColonyStore) -> AsyncIterator[Client[Any]]:
     await writer.close()
 
 
+def resource_error(store: ColonyStore, uri: str) -> str:
+    """The error reading `uri` raises ("" when it reads)."""
+
+    async def read() -> str:
+        async with coral(store) as client:
+            try:
+                await client.read_resource(uri)
+            except Exception as exc:
+                return str(exc)
+            return ""
+
+    return asyncio.run(read())
+
+
 def call(store: ColonyStore, tool: str, args: dict[str, Any]) -> tuple[bool, Any]:
     async def go() -> tuple[bool, Any]:
         async with coral(store) as client:
@@ -251,15 +265,7 @@ def test_bad_intelligence_arguments_are_error_results(
 
 
 def test_unknown_investigation_id_is_a_resource_error_with_a_reason(store: ColonyStore) -> None:
-    async def go() -> str:
-        async with coral(store) as client:
-            try:
-                await client.read_resource("coral://investigations/inv-nope")
-            except Exception as exc:
-                return str(exc)
-            return ""
-
-    assert "no investigation 'inv-nope'" in asyncio.run(go())
+    assert "no investigation 'inv-nope'" in resource_error(store, "coral://investigations/inv-nope")
 
 
 def test_investigate_names_the_crashed_service_with_evidence(store: ColonyStore) -> None:

@@ -8,7 +8,6 @@ result lists) and 600 on their own that all crashed a few minutes ago.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -35,7 +34,7 @@ from coral_mcp.models import (
 from coral_mcp.storage.ops import RegisterAgent, StoreEvents, StoreServices
 from coral_mcp.storage.store import ColonyStore
 from coral_mcp.tools.schemas import ColonyStatusOut
-from tests.tools.test_mcp_tools import call, coral
+from tests.tools.test_mcp_tools import call, resource_error
 
 CHAIN = 600
 ALONE = 600
@@ -160,15 +159,7 @@ def test_a_result_over_the_bound_is_an_error_with_a_next_step(
     failed, small = call(big, "list_services", {"limit": 5})
     assert not failed and small["count"] == 5
 
-    async def read() -> str:
-        async with coral(big) as client:
-            try:
-                await client.read_resource("coral://services")
-            except Exception as exc:
-                return str(exc)
-        return ""
-
-    assert "coral://services: the result is" in asyncio.run(read())
+    assert "coral://services: the result is" in resource_error(big, "coral://services")
 
 
 def test_a_hypothesis_names_at_most_ten_services_in_each_piece_of_evidence() -> None:
