@@ -124,10 +124,10 @@ class ColonyStore:
         except duckdb.Error as exc:
             logger.warning("series_latest not brought up to date (will retry): %s", exc)
 
-    def _latest_for_read(self) -> None:
+    def _latest_for_read(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Before a read of series_latest on `cur`: fold what waits."""
         if self._latest.waiting:
-            with _Reader(self) as cur:
-                self._fold_latest(cur)
+            self._fold_latest(cur)
 
     def resolve_edges(self) -> bool:
         """Resolve edges if sockets changed since the last time; True when it ran."""
@@ -170,8 +170,8 @@ class ColonyStore:
         """Services (those named, or all), sorted by name."""
         wanted = None if names is None else list(names)
         since = db_time(now - q.SOCKET_FRESHNESS)
-        self._latest_for_read()
         with _Reader(self) as cur:
+            self._latest_for_read(cur)
             rows = cur.execute(q.LIST_SERVICES, {"names": wanted}).fetchall()
             endpoints = cur.execute(
                 q.SERVICE_ENDPOINTS, {"since": since, "names": wanted}
@@ -202,8 +202,8 @@ class ColonyStore:
             return [row[0] for row in cur.execute(q.SERVICE_NAMES).fetchall()]
 
     def metric_names(self, service: str) -> list[str]:
-        self._latest_for_read()
         with _Reader(self) as cur:
+            self._latest_for_read(cur)
             rows = cur.execute(q.METRIC_NAMES, [service, service]).fetchall()
         return [row[0] for row in rows]
 
@@ -215,8 +215,8 @@ class ColonyStore:
         its current and previous hour only). Neither scans raw rows: the hourly roll-ups
         and series_latest (brought up to date first) hold what they need."""
         sql = q.RECENT_GLANCE if recent else q.METRIC_GLANCE
-        self._latest_for_read()
         with _Reader(self) as cur:
+            self._latest_for_read(cur)
             rows = cur.execute(sql, {"service": service, "since": db_time(since)}).fetchall()
         return [
             MetricGlance(m, float(latest), float(avg), float(mn), float(mx), from_db_time(seen))
