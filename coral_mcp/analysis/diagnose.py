@@ -40,6 +40,7 @@ from coral_mcp.analysis.metric_names import (
     is_limit,
     limit_of,
     metric_class,
+    names_a_fault,
 )
 from coral_mcp.analysis.ranking import (
     FAULT_EVENTS,
@@ -172,7 +173,7 @@ def _readable(c: Candidate) -> bool:
     bytes, context switches, a runtime's counters: PostgreSQL writing 700 B/s once after an
     all-zero stretch) has shown activity, not a fault."""
     return bool(c.events or c.faults or c.lost_by) or any(
-        metric_class(a.metric) is not MetricClass.OTHER for a in c.anomalies
+        names_a_fault(a.metric) for a in c.anomalies
     )
 
 

@@ -128,6 +128,15 @@ def is_bookkeeping(name: str) -> bool:
     return name in BOOKKEEPING
 
 
+def names_a_fault(metric: str) -> bool:
+    """The metric is of a known class (CPU, memory, descriptors, connections, latency,
+    errors, throughput): a change of it can be read as a fault. A change of a metric of no
+    known class (disk bytes, context switches, a runtime's counters) shows activity: a
+    service writing a few KB/s after an all-zero stretch, or doing the work a caller
+    asked of it, has not failed."""
+    return metric_class(metric) is not MetricClass.OTHER
+
+
 def is_limit(name: str) -> bool:
     return name.endswith(LIMIT_SUFFIX)
 

@@ -29,6 +29,7 @@ from coral_mcp.analysis.metric_names import (
     is_effect,
     is_host_level,
     metric_class,
+    names_a_fault,
 )
 from coral_mcp.analysis.symptom import is_cause_evidence
 from coral_mcp.analysis.topology import ServiceGraph
@@ -69,6 +70,9 @@ HINT_WEIGHT = 0.5
 #: throughput only: reported, but not enough to rank a service first.
 CHRONIC_WEIGHT = 0.25
 EFFECT_WEIGHT = 0.5
+#: Severity share of changes of metrics of no known class (activity, not a fault): a
+#: change from an all-zero reference scores huge z-scores that say nothing of harm.
+ACTIVITY_WEIGHT = 0.5
 #: A suspect's score: ROOT_BONUS + ATTRIBUTION_WEIGHT x the attribution's agreement (at
 #: most MAX_AGREEMENT: callers' slowdowns are not independent evidence — in a broad
 #: slowdown a callee of many callers agrees with many of them by chance — so beyond two
@@ -147,7 +151,9 @@ def rank_candidates(
         or _fault_events(s, events)
     }
     onsets = {s: _onset(a, events, s) for s, a in by_service.items()}
-    causal = {s for s, found in by_service.items() if _causal(found) or _fault_events(s, events)}
+    # Services that can harm others: with a change read as a fault, or a fault event. A
+    # dependency whose only changes are activity (no known class) makes no victims.
+    causal = {s for s, found in by_service.items() if _faulty(found) or _fault_events(s, events)}
     known = [o for s, o in onsets.items() if o is not None and s in causal]
     earliest = min(known) if known else None
     scope: set[str] | None = None
@@ -232,6 +238,11 @@ def _causal(found: Sequence[MetricAnomaly]) -> list[MetricAnomaly]:
     return [a for a in found if is_cause_evidence(a)]
 
 
+def _faulty(found: Sequence[MetricAnomaly]) -> list[MetricAnomaly]:
+    """Cause evidence that reads as a fault (a metric of a known class)."""
+    return [a for a in _causal(found) if names_a_fault(a.metric)]
+
+
 def _fault_events(service: str, events: Sequence[Event]) -> list[Event]:
     return [e for e in events if e.service == service and e.kind in FAULT_EVENTS]
 
@@ -251,7 +262,8 @@ def _severity(found: Sequence[MetricAnomaly]) -> float:
     own = [a for a in found if not is_host_level(a.service, a.metric)]
     causal = _causal(own)
     if causal:
-        return size(causal)
+        activity = [a for a in causal if not names_a_fault(a.metric)]
+        return max(size(_faulty(causal)), ACTIVITY_WEIGHT * size(activity))
     effects = [a for a in own if is_effect(a.metric) and not a.chronic]
     return max(EFFECT_WEIGHT * size(effects), CHRONIC_WEIGHT * size(own))
 
@@ -298,7 +310,7 @@ def _score(
         sorted(
             d
             for d in graph.dependents(service)
-            if d in onsets and _no_later(onset, onsets.get(d), same_time_s)
+            if service in causal and d in onsets and _no_later(onset, onsets.get(d), same_time_s)
         )
     )
     score += EXPLAINS_WEIGHT * math.log1p(len(explained)) * 2

@@ -200,3 +200,45 @@ def test_a_burst_of_disk_writes_alone_is_activity_not_an_incident_when_nobody_as
     assert diagnose(observed, [], SHOP, end(), hint_s=T0 + STEP * AT).ranked[0].service == (
         "postgres"
     )
+
+
+def growing(service: str, metric: str, start: float, per_step: float) -> Series:
+    values = np.full(N, start)
+    values[AT:] = start + per_step * np.arange(1, N - AT + 1)
+    return Series(service, metric, T0 + STEP * np.arange(N), values)
+
+
+def postgres_busier() -> list[Series]:
+    """PostgreSQL's disk and scheduler counters stir from all-zero references: a
+    checkpoint, or the work of the backends a caller opened."""
+    return [
+        flat("postgres", "write_bytes_per_s", 0.0, 35_500.0),
+        flat("postgres", "read_bytes_per_s", 0.0, 1_365.0),
+        flat("postgres", "ctx_switches_per_s", 1.3, 4.7),
+    ]
+
+
+def test_a_dependencys_disk_activity_does_not_make_a_caller_burning_cpu_its_victim() -> None:
+    observed = [
+        flat("api", "cpu_percent", 1.5, 46.0),
+        flat("api", 'prom:http_request_duration_seconds{route="/items"}:p50', 0.003, 0.029),
+        flat("web", 'prom:http_request_duration_seconds{route="/product"}:p50', 0.004, 0.05),
+        *postgres_busier(),
+    ]
+    top = diagnose(observed, [], SHOP, end()).ranked[0]
+    assert (top.service, top.anomalous_dependencies) == ("api", ())
+    assert fault_kind(top) is FaultKind.CPU_SATURATION
+
+
+def test_a_caller_leaking_connections_is_the_cause_of_its_databases_extra_work() -> None:
+    observed = [
+        growing("api", "fds", 20.0, 2.0),
+        growing("api", "connections_out", 4.0, 2.0),
+        flat("api", "cpu_percent", 3.0),
+        *postgres_busier(),
+    ]
+    ranked = diagnose(observed, [], SHOP, end()).ranked
+    assert ranked[0].service == "api"
+    assert fault_kind(ranked[0]) is FaultKind.RESOURCE_EXHAUSTION
+    postgres = next(c for c in ranked if c.service == "postgres")
+    assert postgres.explained == ()
