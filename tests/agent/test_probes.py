@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from grpc_health.v1 import health_pb2
 
-from coral_mcp.agent.collectors.health import HealthChecker
+from coral_mcp.agent.collectors.health import HealthChecker, HttpResponse
 from coral_mcp.agent.collectors.prometheus import Scraper, bucket_quantile, parse_exposition
 from coral_mcp.models import EventKind, Severity
 from coral_mcp.models.checks import CheckKind, HealthCheckSpec, ScrapeSpec
@@ -130,6 +130,29 @@ def test_malformed_metrics_are_logged_and_reported_down(
     scraper = Scraper([ScrapeSpec("app", f"http://127.0.0.1:{port}/bad-metrics")])
     assert _metrics(scraper.run_due(time.time()), "app") == {"scrape_up": 0.0}
     assert "scrape of" in caplog.text and "bad-metrics" in caplog.text
+
+
+def test_a_quantile_waits_for_enough_requests_and_then_spans_every_scrape_since() -> None:
+    counts = iter([0, 1, 2, 12, 13])
+    slow = iter([0, 1, 1, 1, 1])  # the first request took a second, the rest 10 ms
+
+    def get(url: str, timeout_s: float, max_bytes: int) -> HttpResponse:
+        n, s = next(counts), next(slow)
+        body = (
+            "# TYPE q_seconds histogram\n"
+            f'q_seconds_bucket{{le="0.01"}} {n - s}\nq_seconds_bucket{{le="1.0"}} {n}\n'
+            f'q_seconds_bucket{{le="+Inf"}} {n}\nq_seconds_sum 0\nq_seconds_count {n}\n'
+        )
+        return HttpResponse(200, "text/plain; version=0.0.4", body.encode())
+
+    scraper = Scraper([ScrapeSpec("app", "http://app/metrics", interval_s=1.0)], get=get)
+    quantiles = [
+        _metrics(scraper.run_due(float(t)), "app").get("prom:q_seconds:p50") for t in range(5)
+    ]
+    # One or two requests are no quantile; twelve are, the slow first one among them.
+    assert quantiles[:3] == [None, None, None]
+    assert quantiles[3] == pytest.approx(0.01 * 6 / 11)
+    assert quantiles[4] is None  # one more request since: wait again
 
 
 def test_bucket_quantiles_interpolate_like_prometheus() -> None:

@@ -29,6 +29,11 @@ logger = logging.getLogger(__name__)
 MAX_SCRAPE_BYTES = 4 * 1024 * 1024
 MAX_METRIC_CHARS = 120
 QUANTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+#: Requests a histogram must have counted since its last estimate before its quantiles
+#: are estimated again: the "p50" of one or two requests is one request's latency (a
+#: health check polled every few seconds that once waited for a busy CPU), not a
+#: quantile. A quiet route's estimate spans as many scrapes as it takes.
+MIN_QUANTILE_COUNT = 10
 _PARSE_ERRORS = (ValueError, IndexError, KeyError, TypeError, UnicodeDecodeError)
 
 
@@ -187,13 +192,18 @@ class Scraper:
             if rate is not None:
                 values[f"{name}:rate"[:MAX_METRIC_CHARS]] = rate
         for name, buckets in exposition.histograms.items():
-            previous = self._buckets.get((index, name))
-            self._buckets[(index, name)] = buckets
+            key = (index, name)
+            previous = self._buckets.get(key)
             if previous is None or len(previous) != len(buckets):
+                self._buckets[key] = buckets
                 continue
             delta = [(b, c - pc) for (b, c), (_, pc) in zip(buckets, previous, strict=True)]
             if any(count < 0 for _, count in delta):  # the process restarted
+                self._buckets[key] = buckets
                 continue
+            if delta[-1][1] < MIN_QUANTILE_COUNT:
+                continue  # too few requests yet: counted on from the same snapshot
+            self._buckets[key] = buckets
             for label, q in QUANTILES:
                 estimate = bucket_quantile(q, delta)
                 if estimate is not None:
