@@ -156,7 +156,8 @@ def diagnose(
 
 def _host_contention(ranked: Sequence[Candidate], found: Sequence[MetricAnomaly]) -> bool:
     """Nobody reported an incident, every lead is weak (no clear root cause) and rests on
-    latency alone (no resource, error or fault-event change, no change before it), and
+    latency and activity alone (no resource, error or fault-event change, no change
+    before it), and
     the host itself got busier (a host-wide series rose in the range): on a busy machine
     answers slow down a little for no fault of the service's own — latency is what
     contention inflates — so there is no incident to report."""
@@ -178,8 +179,11 @@ def _readable(c: Candidate) -> bool:
 
 
 def _latency_only(c: Candidate) -> bool:
+    """Its evidence is latency, or activity beside it (metrics of no known class): no
+    resource, error or fault-event change."""
     return not (c.events or c.faults or c.lost_by) and all(
-        metric_class(a.metric) is MetricClass.LATENCY for a in c.anomalies
+        metric_class(a.metric) is MetricClass.LATENCY or not names_a_fault(a.metric)
+        for a in c.anomalies
     )
 
 

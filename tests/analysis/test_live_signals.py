@@ -177,6 +177,21 @@ def test_a_weak_slowdown_on_a_busy_host_with_nothing_else_changed_is_no_incident
     assert diagnose(busy, restarted, SHOP, end()).ranked[0].service == "web"
 
 
+def test_a_databases_disk_activity_beside_a_weak_slowdown_on_a_busy_host_is_no_incident() -> None:
+    busy = [
+        flat("web", 'prom:http_request_duration_seconds{route="/checkout"}:p95', 0.02, 0.025),
+        flat("web", "cpu_percent", 2.0),
+        flat("host", "disk_write_bytes_per_s", 8e4, 7e6),
+        flat("postgres", "write_bytes_per_s", 0.0, 4_780.0),
+    ]
+    quiet = diagnose(busy, [], SHOP, end())
+    assert quiet.ranked == ()
+    assert {c.service for c in quiet.set_aside} == {"web", "postgres"}
+    # Its connections piling up as well is a change that names a fault: a lead again.
+    piling = [*busy, flat("postgres", "connections", 5.0, 60.0)]
+    assert diagnose(piling, [], SHOP, end()).ranked[0].service == "postgres"
+
+
 def test_a_caller_that_restarts_drops_its_own_connections_which_says_nothing_of_its_peer() -> None:
     observed = [
         flat("api", 'prom:http_requests_total{code="500"}:rate', 0.0, 4.0),

@@ -29,12 +29,19 @@ logger = logging.getLogger(__name__)
 MAX_SCRAPE_BYTES = 4 * 1024 * 1024
 MAX_METRIC_CHARS = 120
 QUANTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
-#: Requests a histogram must have counted since its last estimate before its quantiles
-#: are estimated again: the "p50" of one or two requests is one request's latency (a
-#: health check polled every few seconds that once waited for a busy CPU), not a
-#: quantile. A quiet route's estimate spans as many scrapes as it takes.
+#: Requests a histogram must have counted since a quantile's last estimate before that
+#: quantile is estimated again: at least MIN_QUANTILE_COUNT, and TAIL_REQUESTS beyond
+#: it (p50 10, p95 40, p99 200). The "p99" of a dozen requests is the slowest of them
+#: (a health check that once waited for a busy CPU), not a quantile; a quiet route's
+#: estimate spans as many scrapes as it takes.
 MIN_QUANTILE_COUNT = 10
+TAIL_REQUESTS = 2
 _PARSE_ERRORS = (ValueError, IndexError, KeyError, TypeError, UnicodeDecodeError)
+
+
+def quantile_needs(q: float) -> float:
+    """The requests a q-quantile's estimate rests on, at least."""
+    return max(MIN_QUANTILE_COUNT, round(TAIL_REQUESTS / (1 - q)))
 
 
 @dataclass(slots=True)
@@ -141,7 +148,8 @@ class Scraper:
         self._clock = clock
         self._due_s: dict[int, float] = {}
         self._rates = Rates()
-        self._buckets: dict[tuple[int, str], list[tuple[float, float]]] = {}
+        #: Per (target, histogram, quantile): the buckets its next estimate counts from.
+        self._buckets: dict[tuple[int, str, str], list[tuple[float, float]]] = {}
         self.last_dropped: dict[str, list[str]] = {}
 
     def run_due(self, now_s: float) -> list[Sample]:
@@ -185,6 +193,25 @@ class Scraper:
         ]
         return samples
 
+    def _quantile(
+        self, key: tuple[int, str, str], q: float, buckets: list[tuple[float, float]]
+    ) -> float | None:
+        """The q-quantile of the requests since its last estimate, once there are enough
+        of them (`quantile_needs`); None while they are too few, on the first scrape, and
+        when the process restarted (counts went down)."""
+        previous = self._buckets.get(key)
+        if previous is None or len(previous) != len(buckets):
+            self._buckets[key] = buckets
+            return None
+        delta = [(b, c - pc) for (b, c), (_, pc) in zip(buckets, previous, strict=True)]
+        if any(count < 0 for _, count in delta):
+            self._buckets[key] = buckets
+            return None
+        if delta[-1][1] < quantile_needs(q):
+            return None
+        self._buckets[key] = buckets
+        return bucket_quantile(q, delta)
+
     def _values(self, index: int, now_s: float, exposition: Exposition) -> dict[str, float]:
         values = dict(exposition.gauges)
         for name, total in exposition.counters.items():
@@ -192,20 +219,8 @@ class Scraper:
             if rate is not None:
                 values[f"{name}:rate"[:MAX_METRIC_CHARS]] = rate
         for name, buckets in exposition.histograms.items():
-            key = (index, name)
-            previous = self._buckets.get(key)
-            if previous is None or len(previous) != len(buckets):
-                self._buckets[key] = buckets
-                continue
-            delta = [(b, c - pc) for (b, c), (_, pc) in zip(buckets, previous, strict=True)]
-            if any(count < 0 for _, count in delta):  # the process restarted
-                self._buckets[key] = buckets
-                continue
-            if delta[-1][1] < MIN_QUANTILE_COUNT:
-                continue  # too few requests yet: counted on from the same snapshot
-            self._buckets[key] = buckets
             for label, q in QUANTILES:
-                estimate = bucket_quantile(q, delta)
+                estimate = self._quantile((index, name, label), q, buckets)
                 if estimate is not None:
                     values[f"{name}:{label}"[:MAX_METRIC_CHARS]] = estimate
         return values
