@@ -306,7 +306,7 @@ def _shape(
     cls = metric_class(series.metric)
     value = float(x[peak])
     kind, slope, eta = ("level_shift" if ongoing else "spike"), None, None
-    detail = f"{series.metric} {value:.4g} vs normal {stats.center:.4g} (z {score:.1f})"
+    detail = f"{series.metric} {value:.4g} vs normal {stats.center:.4g} ({_z_text(score)})"
     tail_ts, tail = ts[onset:], x[onset:]
     trend = linear_trend(tail_ts, tail) if ongoing and tail.size >= TREND_MIN_SAMPLES else None
     if trend is not None and trend.r_squared >= TREND_R2 and trend.slope_per_s * direction > 0:
@@ -340,6 +340,15 @@ def _shape(
         eta,
         detail,
     )
+
+
+#: A robust z this large says the normal stretch barely moved (a flat line, often all
+#: zeros), not how large the change is: told as such rather than as a number.
+FLAT_Z = 1000.0
+
+
+def _z_text(score: float) -> str:
+    return f"z {score:.1f}" if score < FLAT_Z else f"z > {FLAT_Z:.0f}: flat before"
 
 
 def detect_against_baseline(

@@ -53,6 +53,17 @@ def test_a_level_shift_is_found_with_its_onset() -> None:
     assert found.direction == 1
 
 
+def test_a_change_from_a_flat_zero_says_so_instead_of_an_astronomical_z() -> None:
+    values = np.zeros(60)
+    values[40:] = 4780.0  # a database's first disk writes after an all-zero stretch
+    found = detect_series(series(values, "write_bytes_per_s"), T0 + 60 * 60)
+    assert found is not None and found.score > 1000
+    assert found.detail == "write_bytes_per_s 4780 vs normal 0 (z > 1000: flat before)"
+    shifted_values = np.concatenate([wiggle(60, 50.0, 2.0), wiggle(30, 120.0, 2.0)])
+    shifted = detect_series(series(shifted_values), T0 + 90 * 60)
+    assert shifted is not None and "(z " in shifted.detail and "flat" not in shifted.detail
+
+
 def test_a_recovered_excursion_is_a_spike() -> None:
     values = wiggle(90, 50.0, 2.0)
     values[40:46] = 150.0
