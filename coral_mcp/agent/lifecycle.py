@@ -8,6 +8,11 @@ deploy (it came back with another executable, command line or version-like
 environment variable: one `deploy` event carrying old and new version instead of the
 restart), OOM kill, new and lost dependency edges.
 
+A service's *workers* (processes whose parent is one of its processes: PostgreSQL's
+backends, a pre-fork server's workers) come and go, and rename themselves, as the
+service works: their start, clean end and new process title are no events (only a
+worker that crashed is). The service's identity, for deploys, is its leading processes'.
+
 The first observation of a service only sets the baseline: an agent starting up does
 not report every running process as "started". How a gone process ended is asked of
 the `exit_status` seam (a zombie's status in /proc, then systemd).
@@ -34,6 +39,7 @@ class _Memory:
     """What the tracker remembers of one service between observations."""
 
     pids: dict[int, Fingerprint] = field(default_factory=dict)
+    workers: set[int] = field(default_factory=set)
     units: dict[int, str | None] = field(default_factory=dict)
     fingerprint: Fingerprint | None = None
     had_pids: bool = False
@@ -76,23 +82,30 @@ class LifecycleTracker:
         events: list[Event] = []
         gone = [pid for pid in memory.pids if pid not in processes]
         new = [pid for pid in processes if pid not in memory.pids]
+        workers = {pid for pid, stat in processes.items() if stat.ppid in processes}
         for pid in gone:
-            events.append(self._ended(ts_ms, service, pid, memory.units.get(pid)))
+            ended = self._ended(ts_ms, service, pid, memory.units.get(pid))
+            if pid not in memory.workers or ended.kind == EventKind.CRASH:
+                events.append(ended)
             del memory.pids[pid]
             memory.units.pop(pid, None)
-            memory.last_gone_pid = pid
+            if pid not in memory.workers:
+                memory.last_gone_pid = pid
         for pid in sorted(new):
             stat = processes[pid]
-            if not first:
+            if not first and pid not in workers:
                 events += self._began(ts_ms, service, stat, memory)
             memory.pids[pid] = stat.fingerprint
             memory.units[pid] = self._unit_of(pid)
         for pid, stat in processes.items():  # same pid, new program (the pid was reused)
             if pid not in new and memory.pids[pid] != stat.fingerprint:
-                events.append(_deploy(ts_ms, service, memory.pids[pid], stat))
+                if pid not in workers:
+                    events.append(_deploy(ts_ms, service, memory.pids[pid], stat))
                 memory.pids[pid] = stat.fingerprint
+        memory.workers = workers
         if processes:
-            memory.fingerprint = processes[max(processes)].fingerprint
+            leaders = [pid for pid in processes if pid not in workers] or list(processes)
+            memory.fingerprint = processes[max(leaders)].fingerprint
             memory.had_pids = True
         if not first:
             events += _oom(ts_ms, service, memory.oom_kills, oom_kills)

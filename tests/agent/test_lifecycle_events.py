@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 from pathlib import Path
 
 from coral_mcp.models import EventKind, Severity
@@ -57,6 +58,26 @@ def test_a_clean_exit_is_an_exit_not_a_crash(tmp_path: Path, procs: Processes) -
     assert dict(exit_event.attributes)["exit_code"] == "0"
     assert exit_event.severity is Severity.INFO
     assert events_of(seen, EventKind.CRASH) == []
+
+
+def test_workers_coming_and_going_under_another_command_line_are_no_deploy_or_exit(
+    tmp_path: Path, procs: Processes
+) -> None:
+    port = free_port()
+    cmd = [sys.executable, str(DATA / "prefork_server.py"), "--listen", str(port)]
+    leader = procs.start("prefork", cmd, wait_ready=True).pid
+    sensor = sensor_for(tmp_path, f"db=port:{port}")
+    sensor.observe()
+    seen = []
+    for _ in range(12):  # ~6 workers start and end meanwhile
+        time.sleep(0.25)
+        seen.append(sensor.observe())
+    assert any(len(o.processes.get("db", ())) > 1 for o in seen)  # workers were watched
+    assert [e for o in seen for e in o.events if e.kind != EventKind.START] == []
+    # The leader itself ending is still an exit.
+    os.kill(leader, signal.SIGTERM)
+    ended = observe_until(sensor, lambda o: bool(o.events), "the leader's end")
+    assert {e.kind for e in ended[-1].events} & {EventKind.EXIT, EventKind.CRASH}
 
 
 def _python_copy(directory: Path) -> str:
