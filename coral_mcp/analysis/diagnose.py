@@ -62,6 +62,9 @@ from coral_mcp.models import Event
 
 #: Below this top confidence the answer is "no clear root cause" (hypotheses still listed).
 CLEAR_CONFIDENCE = 0.3
+#: The host's CPU queue is read from this long before the onset on (load1 is a
+#: one-minute average: it lags the queue it measures).
+QUEUE_LOOKBACK_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +143,7 @@ def diagnose(
     unprompted = symptom_service is None and hint_s is None
     if unprompted and ranked and not any(_readable(c) for c in ranked):
         set_aside, ranked = ranked, []  # only metrics Coral cannot read as a fault moved
-    elif unprompted and _host_contention(ranked, found):
+    elif unprompted and _busy_host(ranked, found, series, onset):
         set_aside, ranked = ranked, []
     symptom = Symptom(services, symptom_metric, onset, symptom_service is None, note)
     return Diagnosis(
@@ -165,6 +168,48 @@ def _host_contention(ranked: Sequence[Candidate], found: Sequence[MetricAnomaly]
         return False
     host_rose = any(is_host_level(a.service, a.metric) and a.direction > 0 for a in found)
     return host_rose and all(_latency_only(c) for c in ranked)
+
+
+def _busy_host(
+    ranked: Sequence[Candidate],
+    found: Sequence[MetricAnomaly],
+    series: Sequence[Series],
+    onset_s: float | None,
+) -> bool:
+    """Every lead is a slowdown a busy host explains (`_host_contention`, `_queueing`)."""
+    if _host_contention(ranked, found):
+        return True
+    return onset_s is not None and _queueing(ranked, _cpu_queue(series, onset_s))
+
+
+def _cpu_queue(series: Sequence[Series], onset_s: float) -> float:
+    """How many times slower waiting for a CPU alone can make a request around the onset:
+    the host's runnable tasks per CPU at their most since a minute before it (load1 /
+    cpu_count), at least 1 (no queue); 1 when the agents do not say how many CPUs the
+    host has."""
+    host = {s.metric: s for s in series if s.service == HOST_SERVICE}
+    cpus, load = host.get("cpu_count"), host.get("load1")
+    if cpus is None or load is None or float(cpus.values[-1]) <= 0:
+        return 1.0
+    around = load.values[load.ts_s >= onset_s - QUEUE_LOOKBACK_S]
+    most = float(around.max()) if around.size else 0.0
+    return max(1.0, most / float(cpus.values[-1]))
+
+
+def _queueing(ranked: Sequence[Candidate], queue: float) -> bool:
+    """Nobody reported an incident, every lead rests on latency and activity alone, and
+    every slowdown is within what the host's CPU queue explains (`_cpu_queue`: with 20
+    runnable tasks on 2 CPUs a request may take 10 times as long without any fault of
+    its service's own). A database answering 150 times slower is beyond any queue."""
+    if queue <= 1.0 or not ranked or not all(_latency_only(c) for c in ranked):
+        return False
+    rises = [
+        a
+        for c in ranked
+        for a in c.anomalies
+        if metric_class(a.metric) is MetricClass.LATENCY and a.direction > 0
+    ]
+    return all(a.baseline > 0 and a.value <= queue * a.baseline for a in rises)
 
 
 def _readable(c: Candidate) -> bool:

@@ -138,6 +138,8 @@ def test_an_unreadable_proc_entry_is_skipped_and_logged(
     assert f"cannot read {proc_root / str(pid) / 'cgroup'}" in caplog.text
     host = {s.metric for s in observation.samples if s.service == "host"}
     assert {"cpu_percent", "memory_used_percent", "load1", "disk_used_percent"} <= host
+    cpus = [s.value for s in observation.samples if (s.service, s.metric) == ("host", "cpu_count")]
+    assert cpus == [os.cpu_count()]
 
 
 def test_host_counters_become_rates_including_tcp_from_proc_net_snmp(tmp_path: Path) -> None:

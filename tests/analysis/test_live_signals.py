@@ -192,6 +192,25 @@ def test_a_databases_disk_activity_beside_a_weak_slowdown_on_a_busy_host_is_no_i
     assert diagnose(piling, [], SHOP, end()).ranked[0].service == "postgres"
 
 
+def test_slowdowns_within_what_the_hosts_cpu_queue_explains_are_no_incident() -> None:
+    slower = [
+        flat("api", 'prom:http_request_duration_seconds{route="/health"}:p50', 0.009, 0.025),
+        flat("api", "prom:db_query_duration_seconds:p95", 0.0094, 0.03),
+        flat("api", "cpu_percent", 3.0),
+    ]
+    queued = [flat("host", "load1", 20.0), flat("host", "cpu_count", 2.0)]
+    quiet = diagnose([*slower, *queued], [], SHOP, end())
+    assert quiet.ranked == () and [c.service for c in quiet.set_aside] == ["api"]
+    # No queue (load 1.5 per CPU), or a database 150 times slower: a lead.
+    calm = [flat("host", "load1", 3.0), flat("host", "cpu_count", 2.0)]
+    assert diagnose([*slower, *calm], [], SHOP, end()).ranked[0].service == "api"
+    sleeping = [flat("api", "prom:db_query_duration_seconds:p50", 0.0025, 0.375), *slower[2:]]
+    assert diagnose([*sleeping, *queued], [], SHOP, end()).ranked[0].service == "api"
+    # Nor is a queue an answer when someone reported an incident at that time.
+    hinted = diagnose([*slower, *queued], [], SHOP, end(), hint_s=T0 + STEP * AT)
+    assert hinted.ranked[0].service == "api"
+
+
 def test_a_caller_that_restarts_drops_its_own_connections_which_says_nothing_of_its_peer() -> None:
     observed = [
         flat("api", 'prom:http_requests_total{code="500"}:rate', 0.0, 4.0),

@@ -1,4 +1,4 @@
-"""The host as a whole: CPU, load, memory, swap, disk usage and I/O, network I/O, and
+"""The host as a whole: CPU (and how many), load, memory, swap, disk usage and I/O, network I/O, and
 TCP counters (retransmits, failed attempts, resets).
 
 psutil and the `/proc` root (through ProcFS) are the seams. Counters since boot become
@@ -21,6 +21,7 @@ from coral_mcp.models import Sample
 logger = logging.getLogger(__name__)
 
 HOST_SERVICE = "host"
+CPUS = os.cpu_count() or 1
 
 
 class HostSampler:
@@ -36,7 +37,8 @@ class HostSampler:
     def sample(self, ts_s: float) -> list[Sample]:
         values: dict[str, float] = {"cpu_percent": float(self._ps.cpu_percent(interval=None))}
         load1, load5, load15 = os.getloadavg()
-        values.update(load1=load1, load5=load5, load15=load15)
+        # The CPUs the load is spread over: load per CPU above 1 is tasks queueing for one.
+        values.update(load1=load1, load5=load5, load15=load15, cpu_count=float(CPUS))
         memory = self._ps.virtual_memory()
         values.update(
             memory_total_bytes=float(memory.total),
