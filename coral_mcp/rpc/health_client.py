@@ -16,6 +16,7 @@ import concurrent.futures
 import logging
 import threading
 import weakref
+from collections.abc import Callable
 
 from grpc_health.v1 import health_pb2  # protobuf only: grpcio is not imported
 
@@ -39,7 +40,7 @@ class GrpcHealthClient:
         self._thread: threading.Thread | None = None
         self._channels: dict[str, Channel] = {}
         self._lock = threading.Lock()
-        self._finalizer: weakref.finalize[..., None] | None = None
+        self._finalizer: Callable[[], object] | None = None
 
     def check(self, target: str, service: str, timeout_s: float) -> tuple[bool, str]:
         """(serving, detail) of `service` at `target` (HOST:PORT); ValueError for a
