@@ -241,9 +241,12 @@ class AgentStream:
                 await asyncio.wait_for(stop.wait(), timeout=delay)
 
     async def _session(self, stop: asyncio.Event) -> None:
-        channel = open_channel(
-            self._target, ssl_context=self._ssl_context, server_name=self._server_name
-        )
+        try:
+            channel = open_channel(
+                self._target, ssl_context=self._ssl_context, server_name=self._server_name
+            )
+        except ValueError as exc:
+            raise RpcError(Status.INVALID_ARGUMENT, str(exc)) from None
         try:
             reg = self._registration()
             response = await unary(
