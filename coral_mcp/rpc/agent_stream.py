@@ -228,9 +228,10 @@ class AgentStream:
                     logger.error("colony at %s rejected the agent: %s", self._target, error.details)
                 else:
                     logger.warning(
-                        "cannot reach colony at %s (%s); retrying",
+                        "cannot reach colony at %s (%s: %s); retrying",
                         self._target,
                         error.status.name.lower(),
+                        error.details,
                     )
             if stop.is_set():
                 break
