@@ -41,13 +41,38 @@ step, target, token, seconds = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.
 if step == "bare":
     print(memory()); sys.exit()
 import asyncio, time
-import grpc
+"""
+#: The stream held with a heartbeat every 5 s, measured: `send` writes one message.
+HOLD = r"""
+async def hold(send):
+    await asyncio.sleep(10)  # settled
+    start, cpu0 = time.monotonic(), sum(os.times()[:2])
+    while time.monotonic() - start < seconds:
+        await asyncio.sleep(5)
+        await send(pb.AgentMessage(heartbeat=pb.Heartbeat()))
+    cpu = 100 * (sum(os.times()[:2]) - cpu0) / (time.monotonic() - start)
+    threads = len(os.listdir("/proc/self/task"))
+    print(f"{memory()} threads={threads} cpu={cpu:.3f}")
+"""
+
+
+def child(client_import: str, proto_import: str, stream: str) -> str:
+    """A child process's script: the steps up to `step`, then `stream` held."""
+    steps = f"""
+{client_import}
 if step == "grpc":
     print(memory()); sys.exit()
-from coral_mcp.proto import coral_pb2 as pb, coral_pb2_grpc as pb_grpc
+{proto_import}
 if step == "proto":
     print(memory()); sys.exit()
+"""
+    return CHILD + steps + HOLD + stream + "\nasyncio.run(stream())\n"
 
+
+CHILD_GRPCIO = child(
+    "import grpc",
+    "from coral_mcp.proto import coral_pb2 as pb, coral_pb2_grpc as pb_grpc",
+    r"""
 async def stream():
     metadata = (("authorization", f"Bearer {token}"),)
     async with grpc.aio.insecure_channel(target) as channel:
@@ -56,30 +81,14 @@ async def stream():
             agent_version="0", protocol_version=1), metadata=metadata, timeout=10)
         call = stub.Connect(metadata=metadata)
         await call.write(pb.AgentMessage(hello=pb.Hello(agent_id="floor-1")))
-        await asyncio.sleep(10)  # settled
-        start, cpu0 = time.monotonic(), sum(os.times()[:2])
-        while time.monotonic() - start < seconds:
-            await asyncio.sleep(5)
-            await call.write(pb.AgentMessage(heartbeat=pb.Heartbeat()))
-        cpu = 100 * (sum(os.times()[:2]) - cpu0) / (time.monotonic() - start)
-        threads = len(os.listdir("/proc/self/task"))
-        print(f"{memory()} threads={threads} cpu={cpu:.3f}")
+        await hold(call.write)
         call.cancel()
-
-asyncio.run(stream())
-"""
-
-CHILD_GRPCLIB = (
-    CHILD.split("import asyncio, time", maxsplit=1)[0]
-    + r"""
-import asyncio, time
-from coral_mcp.rpc import grpclib_client as rpc
-if step == "grpc":
-    print(memory()); sys.exit()
-from coral_mcp.proto import coral_pb2 as pb
-if step == "proto":
-    print(memory()); sys.exit()
-
+""",
+)
+CHILD_GRPCLIB = child(
+    "from coral_mcp.rpc import grpclib_client as rpc",
+    "from coral_mcp.proto import coral_pb2 as pb",
+    r"""
 async def stream():
     metadata = (("authorization", f"Bearer {token}"),)
     channel = rpc.open_channel(target)
@@ -91,21 +100,12 @@ async def stream():
     async with call:
         await call.send_message(pb.AgentMessage(hello=pb.Hello(agent_id="floor-1")))
         await call.recv_message()
-        await asyncio.sleep(10)  # settled
-        start, cpu0 = time.monotonic(), sum(os.times()[:2])
-        while time.monotonic() - start < seconds:
-            await asyncio.sleep(5)
-            await call.send_message(pb.AgentMessage(heartbeat=pb.Heartbeat()))
-        cpu = 100 * (sum(os.times()[:2]) - cpu0) / (time.monotonic() - start)
-        threads = len(os.listdir("/proc/self/task"))
-        print(f"{memory()} threads={threads} cpu={cpu:.3f}")
+        await hold(call.send_message)
         await call.cancel()
     channel.close()
-
-asyncio.run(stream())
-"""
+""",
 )
-CHILDREN = {"grpcio": CHILD, "grpclib": CHILD_GRPCLIB}
+CHILDREN = {"grpcio": CHILD_GRPCIO, "grpclib": CHILD_GRPCLIB}
 
 
 def measure(
