@@ -305,4 +305,6 @@ def test_a_colony_message_over_the_size_bound_is_refused_unread_and_the_agent_re
     with caplog.at_level(logging.WARNING):
         asyncio.run(scenario())
     assert asked == []
-    assert "cannot reach colony at" in caplog.text and "(resource_exhausted: message of" in caplog.text
+    assert (
+        "cannot reach colony at" in caplog.text and "(resource_exhausted: message of" in caplog.text
+    )
