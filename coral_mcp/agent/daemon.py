@@ -18,7 +18,6 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-import grpc
 import psutil
 
 from coral_mcp import PROTOCOL_VERSION, __version__
@@ -36,6 +35,8 @@ from coral_mcp.models.metrics import REFRESH_WINDOWS
 from coral_mcp.rpc.agent_stream import AgentStream, Registration
 
 if TYPE_CHECKING:  # the mesh link is imported only by agents that joined one
+    import ssl
+
     from coral_mcp.mesh.agent_link import AgentLink
     from coral_mcp.mesh.tunnel import Tunnel
 
@@ -68,15 +69,15 @@ class AgentDaemon:
         self.mesh_state = AgentMeshState.load(data_dir)
         self.link: AgentLink | None = None
         target: str = settings.colony
-        credentials: grpc.ChannelCredentials | None = None
-        options: tuple[tuple[str, str], ...] = ()
+        ssl_context: ssl.SSLContext | None = None
+        server_name: str | None = None
         token: Callable[[], str | None] | None = None
         if self.mesh_state is not None and self.mesh_state.joined:
             from coral_mcp.mesh.agent_link import plan_link  # noqa: PLC0415
 
             self.link = plan_link(self.mesh_state, settings.tunnel_mode)
-            target, credentials = self.link.target, self.link.credentials
-            options = self.link.channel_options
+            target, ssl_context = self.link.target, self.link.ssl_context
+            server_name = self.link.server_name
         else:
             # Read at each connection: an agent started before its colony (`coral up`,
             # a boot order) finds the token once the colony has written it.
@@ -90,8 +91,8 @@ class AgentDaemon:
             max_pending=settings.max_pending_messages,
             heartbeat_s=settings.heartbeat_s,
             on_query=self._answer_query,
-            credentials=credentials,
-            channel_options=options,
+            ssl_context=ssl_context,
+            server_name=server_name,
             backlog=self.ring,
             token=token,
         )

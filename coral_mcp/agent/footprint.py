@@ -2,7 +2,7 @@
 
 glibc gives each thread that allocates its own malloc arena (up to 8 per core), and
 each arena holds on to freed memory. The agent's few threads (the event loop, the
-sampling worker, gRPC's pollers) allocate little, so two arenas are plenty; the limit
+sampling worker, the health checks) allocate little, so two arenas are plenty; the limit
 must be set before those threads start. After each sample the freed heap is given back
 (`malloc_trim`). Both are no-ops where glibc is absent. What start-up made and keeps
 for the process's life (modules, classes, caches) is moved out of the garbage

@@ -1,22 +1,27 @@
 """How a joined agent reaches its colony: through its tunnel, or over mutual TLS.
 
-Loaded by the lean agent process: no crypto library here (gRPC's own TLS does the
-work; the tunnel is configured with keys already made at join time).
+Loaded by the lean agent process: no crypto library and no grpcio here. The agent's
+gRPC client (grpclib) speaks TLS through Python's `ssl`, loaded only by joined agents;
+the tunnel is configured with keys already made at join time.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import tempfile
 from dataclasses import dataclass
-
-import grpc
+from typing import TYPE_CHECKING
 
 from coral_mcp.config import TunnelMode
 from coral_mcp.mesh.agent_state import AgentMeshState
 from coral_mcp.mesh.errors import TunnelError
-from coral_mcp.mesh.tls import CLIENT_OPTIONS, client_credentials
+from coral_mcp.mesh.keys_names import COLONY_TLS_NAME
 from coral_mcp.mesh.tunnel import PeerConfig, Tunnel, choose_mode, make_tunnel
+
+if TYPE_CHECKING:
+    import ssl
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +33,10 @@ KEEPALIVE_S = 5
 class AgentLink:
     mode: TunnelMode
     target: str
-    credentials: grpc.ChannelCredentials
-    channel_options: tuple[tuple[str, str], ...]
+    #: Trusts the colony's certificate alone and shows the agent's own.
+    ssl_context: ssl.SSLContext
+    #: The name in the colony's certificate (not its address).
+    server_name: str = COLONY_TLS_NAME
 
 
 def plan_link(state: AgentMeshState, requested: TunnelMode) -> AgentLink:
@@ -44,17 +51,33 @@ def plan_link(state: AgentMeshState, requested: TunnelMode) -> AgentLink:
         raise TunnelError("the colony issued no client certificate at join time")
     # Through the tunnel too the agent proves who it is with its certificate: the
     # colony never takes a source address as identity.
-    creds = client_credentials(
-        colony.colony_cert_pem.encode(),
-        state.tls_key_pem.encode(),
-        state.agent_cert_pem.encode(),
-    )
+    context = client_ssl_context(colony.colony_cert_pem, state.tls_key_pem, state.agent_cert_pem)
     if mode == "none":
         if not colony.colony_tls_endpoints:
             raise TunnelError("the colony named no TLS endpoint at join time")
-        return AgentLink(mode, colony.colony_tls_endpoints[0], creds, CLIENT_OPTIONS)
+        return AgentLink(mode, colony.colony_tls_endpoints[0], context)
     target = f"{colony.colony_mesh_address}:{colony.colony_grpc_port}"
-    return AgentLink(mode, target, creds, CLIENT_OPTIONS)
+    return AgentLink(mode, target, context)
+
+
+def client_ssl_context(colony_cert_pem: str, key_pem: str, cert_pem: str) -> ssl.SSLContext:
+    """TLS 1.2+ trusting exactly the colony's certificate (for its fixed name), showing
+    the agent's certificate, offering HTTP/2 (gRPC) by ALPN."""
+    import ssl  # noqa: PLC0415 - only joined agents load OpenSSL
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the peer and its name
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_verify_locations(cadata=colony_cert_pem)
+    context.set_alpn_protocols(["h2"])
+    # `load_cert_chain` reads files only: the key passes through a private temporary
+    # directory (0700) for the moment it takes.
+    with tempfile.TemporaryDirectory(prefix="coral-tls-") as folder:
+        path = os.path.join(folder, "agent.pem")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(key_pem + "\n" + cert_pem)
+        context.load_cert_chain(path)
+    return context
 
 
 def resolve_endpoint(endpoint: str) -> str:

@@ -7,6 +7,9 @@ messages are also kept on disk, so an agent restarted before its colony returned
 sends them again, under the same sequence numbers: each arrives exactly once. When
 the colony is away the client retries with jittered exponential backoff, logging each
 failure once per attempt, and waits on the stop event rather than sleeping.
+
+The client is grpclib (`grpclib_client`), not grpcio: the agent process never loads
+gRPC's C core. The colony serves with grpcio; the wire is the same.
 """
 
 from __future__ import annotations
@@ -18,9 +21,7 @@ import random
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
-
-import grpc
+from typing import TYPE_CHECKING, Protocol
 
 from coral_mcp.errors import ProtocolError
 from coral_mcp.models import (
@@ -30,24 +31,27 @@ from coral_mcp.models import (
 )
 from coral_mcp.models.messages import DataBody
 from coral_mcp.proto import coral_pb2 as pb
-from coral_mcp.proto import coral_pb2_grpc as pb_grpc
 from coral_mcp.rpc import codec
+from coral_mcp.rpc.grpclib_client import (
+    RETRYABLE,
+    BoundedStream,
+    Cardinality,
+    RpcError,
+    Status,
+    as_rpc_error,
+    open_channel,
+    request,
+    unary,
+)
+
+if TYPE_CHECKING:
+    import ssl
 
 logger = logging.getLogger(__name__)
 
-#: Failures that a later attempt may not see: the colony restarting, a network cut.
-RETRYABLE = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.ABORTED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.CANCELLED,
-    }
-)
-
+REGISTER = "/coral.v1.Colony/Register"
+CONNECT = "/coral.v1.Colony/Connect"
+ConnectCall = BoundedStream[pb.AgentMessage, pb.ColonyMessage]
 
 QueryHandler = Callable[[DetailQuery], Awaitable[QueryReply]]
 #: Room kept for the envelope when checking a message against the size bound.
@@ -116,15 +120,16 @@ class AgentStream:
         backoff: Backoff = Backoff(),
         rng: random.Random | None = None,
         on_query: QueryHandler | None = None,
-        credentials: grpc.ChannelCredentials | None = None,
-        channel_options: tuple[tuple[str, str], ...] = (),
+        ssl_context: ssl.SSLContext | None = None,
+        server_name: str | None = None,
         backlog: Backlog | None = None,
         token: str | Callable[[], str | None] | None = None,
     ) -> None:
         self._target = target
-        #: TLS credentials (the mesh without a tunnel); None: plain gRPC.
-        self._credentials = credentials
-        self._channel_options = channel_options
+        #: TLS (the mesh: the colony's certificate pinned, the agent's own shown) and
+        #: the name the colony's certificate carries; None: plain gRPC.
+        self._ssl_context = ssl_context
+        self._server_name = server_name
         self._registration = registration
         self._next_seq = first_seq
         self._on_seq = on_seq
@@ -208,27 +213,26 @@ class AgentStream:
             try:
                 await self._session(stop)
                 attempt = 0
-            except grpc.aio.AioRpcError as exc:
-                if self.connected.is_set():  # a healthy session ended: start afresh
-                    attempt = 0
-                self.connected.clear()
-                if exc.code() not in RETRYABLE:
-                    logger.error("colony at %s rejected the agent: %s", self._target, exc.details())
-                else:
-                    logger.warning(
-                        "cannot reach colony at %s (%s); retrying",
-                        self._target,
-                        exc.code().name.lower(),
-                    )
-            except asyncio.InvalidStateError:  # the colony ended the call while we wrote
-                if self.connected.is_set():
-                    attempt = 0
-                self.connected.clear()
-                logger.warning("stream to colony at %s closed; reconnecting", self._target)
             except AgentRefusedError as exc:
                 self.connected.clear()
                 logger.error("colony at %s refused this agent: %s", self._target, exc)
                 attempt = max(attempt, 5)
+            except Exception as exc:
+                error = as_rpc_error(exc)
+                if error is None:
+                    raise
+                if self.connected.is_set():  # a healthy session ended: start afresh
+                    attempt = 0
+                self.connected.clear()
+                if error.status not in RETRYABLE:
+                    logger.error("colony at %s rejected the agent: %s", self._target, error.details)
+                else:
+                    logger.warning(
+                        "cannot reach colony at %s (%s: %s); retrying",
+                        self._target,
+                        error.status.name.lower(),
+                        error.details,
+                    )
             if stop.is_set():
                 break
             delay = self._backoff.delay(attempt, self._rng)
@@ -238,20 +242,17 @@ class AgentStream:
                 await asyncio.wait_for(stop.wait(), timeout=delay)
 
     async def _session(self, stop: asyncio.Event) -> None:
-        options: list[tuple[str, str | int]] = [
-            ("grpc.max_send_message_length", self._max_message_bytes),
-            ("grpc.max_receive_message_length", self._max_message_bytes),
-            *self._channel_options,
-        ]
-        channel = (
-            grpc.aio.insecure_channel(self._target, options=options)
-            if self._credentials is None
-            else grpc.aio.secure_channel(self._target, self._credentials, options=options)
-        )
-        async with channel:
-            stub = pb_grpc.ColonyStub(channel)
+        try:
+            channel = open_channel(
+                self._target, ssl_context=self._ssl_context, server_name=self._server_name
+            )
+        except ValueError as exc:
+            raise RpcError(Status.INVALID_ARGUMENT, str(exc)) from None
+        try:
             reg = self._registration()
-            response = await stub.Register(
+            response = await unary(
+                channel,
+                REGISTER,
                 pb.RegisterRequest(
                     agent_id=reg.agent_id,
                     hostname=reg.hostname,
@@ -260,28 +261,41 @@ class AgentStream:
                     capabilities=["summaries", "services"],
                     services=[codec.service_to_pb(s) for s in reg.services],
                 ),
-                timeout=self._call_timeout_s,
+                pb.RegisterResponse,
+                timeout_s=self._call_timeout_s,
+                max_message_bytes=self._max_message_bytes,
                 metadata=self._auth(),
             )
             if not response.accepted:
                 raise AgentRefusedError(response.reason)
             self._acknowledge(response.committed_seq)
-            call = stub.Connect(metadata=self._auth())
-            await call.write(pb.AgentMessage(hello=pb.Hello(agent_id=reg.agent_id)))
-            reader = asyncio.create_task(self._read_acks(call))
-            try:
-                await self._write_loop(call, stop, reader)
-            finally:
-                reader.cancel()
-                with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
-                    await reader
-                call.cancel()
+            call: ConnectCall = request(
+                channel,
+                CONNECT,
+                Cardinality.STREAM_STREAM,
+                pb.AgentMessage,
+                pb.ColonyMessage,
+                max_message_bytes=self._max_message_bytes,
+                metadata=self._auth(),
+            )
+            async with call:
+                await call.send_message(pb.AgentMessage(hello=pb.Hello(agent_id=reg.agent_id)))
+                reader = asyncio.create_task(self._read_acks(call))
+                try:
+                    await self._write_loop(call, stop, reader)
+                finally:
+                    reader.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await reader
+                    with contextlib.suppress(Exception):  # the stream may be gone already
+                        await call.cancel()
+        finally:
+            channel.close()
 
-    async def _read_acks(
-        self, call: grpc.aio.StreamStreamCall[pb.AgentMessage, pb.ColonyMessage]
-    ) -> None:
+    async def _read_acks(self, call: ConnectCall) -> None:
+        """Acks and queries until the colony ends the stream; its status raised then."""
         first = True
-        async for message in call:
+        while (message := await call.recv_message()) is not None:
             if message.WhichOneof("body") == "query":
                 task = asyncio.create_task(self._answer(message.query))
                 self._answering.add(task)
@@ -293,6 +307,7 @@ class AgentStream:
                     first = False
                     self.connected.set()
                     logger.info("connected to colony at %s", self._target)
+        await call.recv_trailing_metadata()  # raises the colony's status when not OK
 
     async def _answer(self, msg: pb.DetailQuery) -> None:
         """Answer one detail query; the reply goes out with the next write."""
@@ -312,16 +327,11 @@ class AgentStream:
         self._replies.append(pb.AgentMessage(reply=codec.query_reply_to_pb(reply)))
         self._wakeup.set()
 
-    async def _drain(
-        self,
-        call: grpc.aio.StreamStreamCall[pb.AgentMessage, pb.ColonyMessage],
-        sent: int,
-        reader: asyncio.Task[None],
-    ) -> None:
+    async def _drain(self, call: ConnectCall, sent: int, reader: asyncio.Task[None]) -> None:
         """On stop: send what is still pending, then wait (up to DRAIN_S) for its ack."""
         for seq, message in list(self._pending.items()):
             if seq > sent:
-                await call.write(message)
+                await call.send_message(message)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DRAIN_S
         while self._pending and not reader.done() and loop.time() < deadline:
@@ -356,10 +366,7 @@ class AgentStream:
         self._acked.set()
 
     async def _write_loop(
-        self,
-        call: grpc.aio.StreamStreamCall[pb.AgentMessage, pb.ColonyMessage],
-        stop: asyncio.Event,
-        reader: asyncio.Task[None],
+        self, call: ConnectCall, stop: asyncio.Event, reader: asyncio.Task[None]
     ) -> None:
         sent = 0  # highest seq written on this stream: pending ones above it go out
         stopper = asyncio.create_task(stop.wait())
@@ -367,10 +374,10 @@ class AgentStream:
             while not stop.is_set():
                 self._wakeup.clear()
                 while self._replies:
-                    await call.write(self._replies.pop(0))
+                    await call.send_message(self._replies.pop(0))
                 for seq, message in list(self._pending.items()):
                     if seq > sent:
-                        await call.write(message)
+                        await call.send_message(message)
                         sent = seq
                 waker = asyncio.create_task(self._wakeup.wait())
                 done, _ = await asyncio.wait(
@@ -381,15 +388,10 @@ class AgentStream:
                 waker.cancel()
                 if reader in done:
                     reader.result()  # raises the stream's error
-                    raise grpc.aio.AioRpcError(
-                        grpc.StatusCode.UNAVAILABLE,
-                        grpc.aio.Metadata(),
-                        grpc.aio.Metadata(),
-                        details="colony closed the stream",
-                    )
+                    raise RpcError(Status.UNAVAILABLE, "colony closed the stream")
                 if not done:
-                    await call.write(pb.AgentMessage(heartbeat=pb.Heartbeat()))
+                    await call.send_message(pb.AgentMessage(heartbeat=pb.Heartbeat()))
             await self._drain(call, sent, reader)
-            await call.done_writing()
+            await call.end()
         finally:
             stopper.cancel()

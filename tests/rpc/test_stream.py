@@ -6,6 +6,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -245,3 +246,65 @@ def test_an_oversized_message_fails_only_its_own_stream(
 
     asyncio.run(scenario())
     assert stored_values(store) == [1.0]
+
+
+class FloodingColony(pb_grpc.ColonyServicer):
+    """Accepts the agent, then answers its stream with one query far over any bound
+    (and counts the streams it was offered)."""
+
+    def __init__(self) -> None:
+        self.streams = 0
+
+    async def Register(
+        self, request: pb.RegisterRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> pb.RegisterResponse:
+        return pb.RegisterResponse(accepted=True, protocol_version=1)
+
+    async def Connect(
+        self,
+        request_iterator: AsyncIterator[pb.AgentMessage],
+        context: grpc.aio.ServicerContext[object, object],
+    ) -> AsyncIterator[pb.ColonyMessage]:
+        self.streams += 1
+        yield pb.ColonyMessage(ack=pb.Ack(committed_seq=0))
+        yield pb.ColonyMessage(query=pb.DetailQuery(query_id=1, kind="x" * 1_000_000))
+        async for _ in request_iterator:
+            pass
+
+
+def test_a_colony_message_over_the_size_bound_is_refused_unread_and_the_agent_reconnects(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = free_port()
+    asked: list[object] = []
+    hostile = FloodingColony()
+
+    async def on_query(query: object) -> object:
+        asked.append(query)
+        raise AssertionError("an oversized query was decoded")
+
+    async def scenario() -> None:
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        pb_grpc.add_ColonyServicer_to_server(hostile, server)
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        stream = AgentStream(
+            f"127.0.0.1:{port}",
+            registration,
+            backoff=FAST,
+            max_message_bytes=64 * 1024,
+            on_query=on_query,  # type: ignore[arg-type]
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(stream.run(stop))
+        await until(lambda: hostile.streams >= 2)  # refused, then tried again
+        stop.set()
+        await task
+        await server.stop(grace=0.2)
+
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(scenario())
+    assert asked == []
+    assert (
+        "cannot reach colony at" in caplog.text and "(resource_exhausted: message of" in caplog.text
+    )

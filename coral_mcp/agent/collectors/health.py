@@ -15,11 +15,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from coral_mcp.agent.collectors.http_fetch import HttpResponse, fetch
 from coral_mcp.models.checks import CheckKind, HealthCheckSpec
+
+if TYPE_CHECKING:
+    from coral_mcp.rpc.health_client import GrpcHealthClient
 
 __all__ = ["HealthChecker", "HealthResult", "HttpGet", "HttpResponse", "http_get"]
 
@@ -74,16 +77,14 @@ def http_get(url: str, timeout_s: float, max_bytes: int = MAX_BODY_BYTES) -> Htt
 class HealthChecker:
     """Runs one probe at a time per spec (several specs may run at once in threads).
 
-    A gRPC target's channel is kept open between checks while they succeed (a new
-    channel per check costs a connection and an HTTP/2 handshake each time); after a
-    failed check it is closed, so the next check connects afresh rather than waiting
-    out gRPC's reconnect backoff.
+    gRPC checks go through `rpc.health_client` (grpclib on a loop of its own, channels
+    kept open while checks succeed), made at the first gRPC check.
     """
 
     def __init__(self, get: HttpGet = http_get, clock: Callable[[], float] = time.monotonic):
         self._get = get
         self._clock = clock
-        self._channels: dict[str, Any] = {}  # target -> grpc.Channel
+        self._grpc_client: GrpcHealthClient | None = None
         self._lock = threading.Lock()
 
     def check(self, spec: HealthCheckSpec) -> HealthResult:
@@ -122,40 +123,22 @@ class HealthChecker:
         )
 
     def _grpc(self, spec: HealthCheckSpec, started: float) -> HealthResult:
-        import grpc  # noqa: PLC0415 - only agents with gRPC checks pay for these imports
-        from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: PLC0415
-
         with self._lock:
-            channel = self._channels.get(spec.target)
-            if channel is None:
-                channel = self._channels[spec.target] = grpc.insecure_channel(spec.target)
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=spec.grpc_service),
-                timeout=spec.timeout_s,
-            )
-        except grpc.RpcError as exc:
-            self._drop_channel(spec.target)
-            code = exc.code() if hasattr(exc, "code") else None
-            name = code.name.lower() if code is not None else "error"
-            return HealthResult(False, self._clock() - started, f"gRPC {name}")
-        status_name = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-        return HealthResult(
-            reply.status == health_pb2.HealthCheckResponse.SERVING,
-            self._clock() - started,
-            f"gRPC {status_name}",
-        )
+            if self._grpc_client is None:
+                # only agents with gRPC checks pay for these imports
+                from coral_mcp.rpc.health_client import GrpcHealthClient  # noqa: PLC0415
 
-    def _drop_channel(self, target: str) -> None:
-        with self._lock:
-            channel = self._channels.pop(target, None)
-        if channel is not None:
-            channel.close()
+                self._grpc_client = GrpcHealthClient()
+            client = self._grpc_client
+        serving, detail = client.check(spec.target, spec.grpc_service, spec.timeout_s)
+        return HealthResult(serving, self._clock() - started, detail)
 
     def close(self) -> None:
-        """Close the gRPC channels kept open."""
-        for target in list(self._channels):
-            self._drop_channel(target)
+        """Close the gRPC channels kept open (and their loop's thread)."""
+        with self._lock:
+            client, self._grpc_client = self._grpc_client, None
+        if client is not None:
+            client.close()
 
 
 def _host_port(target: str) -> tuple[str, int]:
