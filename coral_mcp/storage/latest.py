@@ -5,8 +5,11 @@ glance at "now" reads one row per series instead of scanning raw rows. Folding e
 committed batch into it inside the batch's own transaction cost ~20 ms of DuckDB CPU per
 batch, four times the rest of the write (benchmarks/RESULTS.md, issue 10). So the
 summaries a batch committed wait here (their raw rows are the durable copy) and are
-folded in now and then while agents write (FOLD_EVERY_S, FOLD_ROWS), before any read of
-series_latest, and at close.
+folded in now and then by the writer (FOLD_EVERY_S, FOLD_ROWS) and at close. A read of
+series_latest sees them all the same: it folds what waits for its services into a copy
+of their rows of its own (`fold_into_copy`), writing nothing. Reads used to fold into
+the table itself, holding the fold's lock: under 1,000 agents that was most of what
+list_services, get_service and list_metrics waited for, and the writer waited for them.
 
 A colony stopped without close (killed, power lost) may have had summaries waiting: the
 table is marked "folding" while the store is open and "folded" by a clean close, and a
@@ -18,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import duckdb
@@ -30,9 +33,10 @@ from coral_mcp.storage.transaction import execute_with_columns, transaction
 logger = logging.getLogger(__name__)
 
 #: While agents write, waiting summaries are folded into series_latest this often, or
-#: once this many rows wait. A read folds what waits first, so this bounds what a read
-#: may have to fold (a fold costs ~20 ms up to a few thousand rows, ~3 µs a row beyond),
-#: the memory held and the work after an unclean stop; not how fresh a read is.
+#: once this many rows wait. A read folds what waits for its services into its own copy,
+#: so this bounds the rows a read filters (not how fresh it is), the memory held and the
+#: work after an unclean stop (a fold costs ~20 ms up to a few thousand rows, ~3 µs a
+#: row beyond).
 FOLD_EVERY_S = 1.0
 FOLD_ROWS = 50_000
 #: Rows waiting beyond this (folds failing for long) are dropped; the table is then
@@ -105,9 +109,45 @@ class LatestFolder:
         with self._lock:
             if not self._waiting:
                 return
-            first = self._waiting[0]
-            merged = {k: np.concatenate([c[k] for c in self._waiting]) for k in first}
+            merged = _merged(self._waiting)
             with transaction(cur):
                 execute_with_columns(cur, (q.BATCH_HOURS, q.UPSERT_SERIES_LATEST), merged)
             self._waiting, self._rows = [], 0
             self._folded_s = self._clock()
+
+    def fold_into_copy(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        copy: Callable[[], object],
+        services: Collection[str] | None,
+    ) -> None:
+        """For a read on `cur`: `copy()` copies the stored rows of `services` (None:
+        every one) into a table of `cur`'s own named series_latest (it shadows the
+        stored one on that cursor), with no fold committing meanwhile, so rows and
+        waiting batches are one state; what waits for those services is then folded
+        into the copy. Nothing is written to the database: what waits waits on for
+        the writer's fold, and a read never does the writer's work. Raises duckdb.Error."""
+        with self._lock:
+            batches = list(self._waiting)
+            copy()
+        if services is not None:
+            wanted = set(services)
+            batches = [b for batch in batches if (b := _of_services(batch, wanted))]
+        if batches:
+            execute_with_columns(cur, (q.BATCH_HOURS, q.UPSERT_SERIES_LATEST), _merged(batches))
+
+
+def _merged(batches: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Batches of columns as one."""
+    return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
+
+
+def _of_services(
+    batch: Mapping[str, np.ndarray], services: Collection[str]
+) -> Mapping[str, np.ndarray] | None:
+    """The rows of `batch` of those services (None when there are none)."""
+    names = batch["service"]
+    keep = np.fromiter((name in services for name in names), dtype=bool, count=len(names))
+    if not keep.any():
+        return None
+    return batch if keep.all() else {k: column[keep] for k, column in batch.items()}
