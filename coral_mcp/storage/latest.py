@@ -18,6 +18,7 @@ store opened on a "folding" mark refolds the last day of raw rows first.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -56,9 +57,14 @@ class LatestFolder:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        # Re-entrant: maintenance holds it across its own transaction and a fold.
-        self._lock = threading.RLock()
+        #: One fold at a time. Re-entrant: maintenance holds it across a fold and its
+        #: own transaction that writes the table.
+        self._folds = threading.RLock()
+        #: Guards the batches and a fold's COMMIT, never a fold's SQL: a read copying
+        #: rows waits at most for a COMMIT (fold_into_copy).
+        self._lock = threading.Lock()
         self._waiting: list[Mapping[str, np.ndarray]] = []
+        self._folding: list[Mapping[str, np.ndarray]] = []  # the batches a fold writes
         self._rows = 0
         self._folded_s = self._clock()
         self._dropped = False
@@ -89,7 +95,7 @@ class LatestFolder:
 
     @property
     def waiting(self) -> bool:
-        return bool(self._waiting)
+        return bool(self._waiting or self._folding)
 
     def due(self) -> bool:
         return bool(self._waiting) and (
@@ -99,21 +105,34 @@ class LatestFolder:
     @contextmanager
     def held(self) -> Iterator[None]:
         """No fold runs meanwhile (for a transaction of its own that writes the table)."""
-        with self._lock:
+        with self._folds:
             yield
 
     def fold(self, cur: duckdb.DuckDBPyConnection) -> None:
         """Fold every waiting batch into series_latest in one transaction on `cur` (any
         thread's cursor: only one fold runs at a time). Raises duckdb.Error; what
         waited then waits on."""
-        with self._lock:
-            if not self._waiting:
-                return
-            merged = _merged(self._waiting)
-            with transaction(cur):
+        with self._folds:
+            with self._lock:
+                if not self._waiting:
+                    return
+                self._folding, self._waiting, self._rows = self._waiting, [], 0
+            try:
+                cur.execute("BEGIN TRANSACTION")
+                merged = _merged(self._folding)
                 execute_with_columns(cur, (q.BATCH_HOURS, q.UPSERT_SERIES_LATEST), merged)
-            self._waiting, self._rows = [], 0
-            self._folded_s = self._clock()
+                with self._lock:  # committed and gone from the batches as one step
+                    cur.execute("COMMIT")
+                    self._folding = []
+                self._folded_s = self._clock()
+            except BaseException:
+                with contextlib.suppress(duckdb.TransactionException):
+                    cur.execute("ROLLBACK")  # refused when the COMMIT itself failed
+                with self._lock:
+                    self._waiting = self._folding + self._waiting
+                    self._rows += sum(len(batch["service"]) for batch in self._folding)
+                    self._folding = []
+                raise
 
     def fold_into_copy(
         self,
@@ -128,7 +147,7 @@ class LatestFolder:
         into the copy. Nothing is written to the database: what waits waits on for
         the writer's fold, and a read never does the writer's work. Raises duckdb.Error."""
         with self._lock:
-            batches = list(self._waiting)
+            batches = self._folding + self._waiting
             copy()
         if services is not None:
             wanted = set(services)

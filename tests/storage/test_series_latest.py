@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from coral_mcp.models import MetricGlance, MetricSummary, SummaryWindow
 from coral_mcp.storage.ops import RegisterAgent, StoreSummaries, WriteOp
@@ -251,4 +252,22 @@ def test_a_fold_committing_while_a_read_copies_its_rows_is_not_counted_twice(
             writer_cur.close()
     assert counts == expected
     assert not folder.waiting  # the writer's fold did land, after the copy
+    store.close()
+
+
+def test_a_fold_that_fails_leaves_every_summary_waiting_for_the_next(tmp_path: Path) -> None:
+    store = ColonyStore(tmp_path)
+    for op in pushes(random.Random(25)):
+        store.apply([op])
+    cur = store.reader()
+    try:
+        cur.execute("ALTER TABLE series_latest RENAME TO away")
+        with pytest.raises(duckdb.Error):
+            store._latest.fold(cur)
+        cur.execute("ALTER TABLE away RENAME TO series_latest")
+        store._latest.fold(cur)
+    finally:
+        cur.close()
+    assert not store._latest.waiting
+    assert approx(kept(store), raw_glance(store, HOUR - timedelta(hours=1)))
     store.close()
