@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import duckdb
 import numpy as np
@@ -63,8 +64,8 @@ class LatestFolder:
         #: Guards the batches and a fold's COMMIT, never a fold's SQL: a read copying
         #: rows waits at most for a COMMIT (fold_into_copy).
         self._lock = threading.Lock()
-        self._waiting: list[Mapping[str, np.ndarray]] = []
-        self._folding: list[Mapping[str, np.ndarray]] = []  # the batches a fold writes
+        self._waiting: list[_Batch] = []
+        self._folding: list[_Batch] = []  # the batches a fold writes
         self._rows = 0
         self._folded_s = self._clock()
         self._dropped = False
@@ -86,8 +87,9 @@ class LatestFolder:
 
     def add(self, columns: Mapping[str, np.ndarray]) -> None:
         """Summaries just committed (the columns of the raw rows' insert)."""
+        batch = _Batch(columns, frozenset(columns["service"].tolist()))
         with self._lock:
-            self._waiting.append(columns)
+            self._waiting.append(batch)
             self._rows += len(columns["service"])
             if self._rows > MAX_WAITING_ROWS:
                 logger.error("series_latest could not be folded for long: refolded at restart")
@@ -96,6 +98,15 @@ class LatestFolder:
     @property
     def waiting(self) -> bool:
         return bool(self._waiting or self._folding)
+
+    def waiting_for(self, services: Collection[str] | None) -> bool:
+        """Whether summaries of `services` (None: any) wait to be folded in. Without
+        the lock: a batch added meanwhile is one a read may miss, as if made earlier."""
+        batches = self._folding + self._waiting
+        if services is None:
+            return bool(batches)
+        wanted = frozenset(services)
+        return any(not batch.services.isdisjoint(wanted) for batch in batches)
 
     def due(self) -> bool:
         return bool(self._waiting) and (
@@ -130,7 +141,7 @@ class LatestFolder:
                     cur.execute("ROLLBACK")  # refused when the COMMIT itself failed
                 with self._lock:
                     self._waiting = self._folding + self._waiting
-                    self._rows += sum(len(batch["service"]) for batch in self._folding)
+                    self._rows += sum(len(batch.columns["service"]) for batch in self._folding)
                     self._folding = []
                 raise
 
@@ -150,23 +161,32 @@ class LatestFolder:
             batches = self._folding + self._waiting
             copy()
         if services is not None:
-            wanted = set(services)
-            batches = [b for batch in batches if (b := _of_services(batch, wanted))]
+            wanted = frozenset(services)
+            batches = [b for b in batches if not b.services.isdisjoint(wanted)]
+            batches = [_of_services(b, wanted) for b in batches]
         if batches:
             execute_with_columns(cur, (q.BATCH_HOURS, q.UPSERT_SERIES_LATEST), _merged(batches))
 
 
-def _merged(batches: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Batches of columns as one."""
-    return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
+class _Batch(NamedTuple):
+    """Summaries committed together (columns as inserted) and the services among them
+    (a read passes over batches of other services without looking at their rows)."""
+
+    columns: Mapping[str, np.ndarray]
+    services: frozenset[str]
 
 
-def _of_services(
-    batch: Mapping[str, np.ndarray], services: Collection[str]
-) -> Mapping[str, np.ndarray] | None:
-    """The rows of `batch` of those services (None when there are none)."""
-    names = batch["service"]
+def _merged(batches: Sequence[_Batch]) -> dict[str, np.ndarray]:
+    """Batches as one set of columns."""
+    return {k: np.concatenate([b.columns[k] for b in batches]) for k in batches[0].columns}
+
+
+def _of_services(batch: _Batch, services: frozenset[str]) -> _Batch:
+    """The rows of `batch` of those services."""
+    if batch.services <= services:
+        return batch
+    names = batch.columns["service"]
     keep = np.fromiter((name in services for name in names), dtype=bool, count=len(names))
-    if not keep.any():
-        return None
-    return batch if keep.all() else {k: column[keep] for k, column in batch.items()}
+    return _Batch(
+        {k: column[keep] for k, column in batch.columns.items()}, batch.services & services
+    )

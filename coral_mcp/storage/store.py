@@ -131,9 +131,9 @@ class ColonyStore:
         """Before a read of series_latest for `services` (None: every one) on `cur`:
         while summaries wait to be folded in, `cur` reads a copy of those services' rows
         with them folded in (storage.latest.LatestFolder.fold_into_copy)."""
-        if self._latest.waiting:
+        names = None if services is None else list(services)
+        if self._latest.waiting_for(names):
             copy = self._latest_copy
-            names = None if services is None else list(services)
             cur.execute(copy.create)
             self._latest.fold_into_copy(
                 cur, lambda: cur.execute(copy.fill, {"names": names}), names
