@@ -113,6 +113,16 @@ class LatestFolder:
             self._rows >= FOLD_ROWS or self._clock() - self._folded_s >= FOLD_EVERY_S
         )
 
+    def waiting_metrics(self, service: str) -> set[str]:
+        """The metrics of `service` among the summaries waiting to be folded in (without
+        the lock, as `waiting_for`: names only ever join)."""
+        metrics: set[str] = set()
+        for batch in self._folding + self._waiting:
+            if service in batch.services:
+                columns = batch.columns
+                metrics.update(columns["metric"][columns["service"] == service].tolist())
+        return metrics
+
     @contextmanager
     def held(self) -> Iterator[None]:
         """No fold runs meanwhile (for a transaction of its own that writes the table)."""

@@ -322,8 +322,9 @@ GROUP BY bucket
 ORDER BY bucket
 """
 
-# series_latest (folded before this is read) and the hourly roll-ups: between
-# them they name every series with raw rows, without scanning the raw rows.
+# series_latest and the hourly roll-ups: between them (and the summaries still waiting
+# to be folded in, storage.latest) they name every series with raw rows, without
+# scanning the raw rows.
 METRIC_NAMES = """
 SELECT metric FROM series_latest WHERE service = ?
 UNION

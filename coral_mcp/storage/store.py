@@ -212,10 +212,11 @@ class ColonyStore:
             return [row[0] for row in cur.execute(q.SERVICE_NAMES).fetchall()]
 
     def metric_names(self, service: str) -> list[str]:
+        """The metrics `service` has reported (names only: no copy of series_latest)."""
+        waiting = self._latest.waiting_metrics(service)
         with _Reader(self) as cur:
-            self._latest_for_read(cur, [service])
             rows = cur.execute(q.METRIC_NAMES, [service, service]).fetchall()
-        return [row[0] for row in rows]
+        return sorted(waiting.union(row[0] for row in rows))
 
     def metric_glance(
         self, service: str, since: datetime, recent: bool = False

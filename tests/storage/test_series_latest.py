@@ -271,3 +271,12 @@ def test_a_fold_that_fails_leaves_every_summary_waiting_for_the_next(tmp_path: P
     assert not store._latest.waiting
     assert approx(kept(store), raw_glance(store, HOUR - timedelta(hours=1)))
     store.close()
+
+
+def test_metric_names_include_summaries_not_yet_folded_in(tmp_path: Path) -> None:
+    store = ColonyStore(tmp_path)
+    store.apply(pushes(random.Random(26))[:3])
+    assert store._latest.waiting
+    assert store.metric_names("api") == ["cpu_percent", "rss_bytes"]
+    assert store.metric_names("web") == []
+    store.close()
