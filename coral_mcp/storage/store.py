@@ -129,8 +129,9 @@ class ColonyStore:
         self, cur: duckdb.DuckDBPyConnection, services: Sequence[str] | None
     ) -> None:
         """Before a read of series_latest for `services` (None: every one) on `cur`:
-        while summaries wait to be folded in, `cur` reads a copy of those services' rows
-        with them folded in (storage.latest.LatestFolder.fold_into_copy)."""
+        while summaries of theirs wait to be folded in, `cur` reads a copy of their rows
+        with those folded in (storage.latest.LatestFolder.fold_into_copy); otherwise
+        the stored table."""
         names = None if services is None else list(services)
         if self._latest.waiting_for(names):
             copy = self._latest_copy
