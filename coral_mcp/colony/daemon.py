@@ -15,7 +15,6 @@ import logging
 import math
 import os
 import socket
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -376,9 +375,6 @@ class ColonyDaemon:
 
 #: Allocations between young-generation collections (CPython's default: 700).
 GC_GEN0_THRESHOLD = 20_000
-#: Seconds a thread holding the GIL runs before one waiting for it may take it
-#: (CPython's default: 0.005).
-GIL_SWITCH_INTERVAL_S = 0.001
 
 
 def _settle_heap() -> None:
@@ -391,10 +387,6 @@ def _settle_heap() -> None:
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
-    # The event loop (MCP, REST, gRPC) shares the GIL with the threads that decode
-    # pushes, write and read: when it wakes for a call, it waits for the GIL up to
-    # this long each time.
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 
 
 def _forget_state(data_dir: Path) -> None:

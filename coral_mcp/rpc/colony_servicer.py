@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import grpc
@@ -108,9 +107,6 @@ class ColonyServicer(pb_grpc.ColonyServicer):
         #: One message of an agent at a time, across its streams: a sequence number
         #: sent on two streams at once is stored once.
         self._agent_locks: dict[str, asyncio.Lock] = {}
-        #: Decoding and checking a message (~1-2 ms for 200 summaries) runs here, not on
-        #: the event loop, where MCP and REST calls would queue behind every push.
-        self._decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coral-decode")
 
     def _refusal(
         self, context: grpc.aio.ServicerContext[object, object], agent_id: str
@@ -269,24 +265,15 @@ class ColonyServicer(pb_grpc.ColonyServicer):
             logger.warning(
                 "agent %s skipped from seq %d to %d: messages were lost", agent_id, committed, seq
             )
-        latest_ms = int(self._clock() * 1000) + MAX_AHEAD_MS
         try:
-            body = await asyncio.get_running_loop().run_in_executor(
-                self._decoder, _decoded, message, latest_ms
-            )
+            body = codec.data_from_pb(message)
+            _not_future(body, int(self._clock() * 1000) + MAX_AHEAD_MS)
         except ProtocolError as exc:
             logger.warning("agent %s: refused message seq %d: %s", agent_id, seq, exc)
             await self._sink.reject(agent_id, seq, str(exc))
             return seq
         await self._sink.ingest(agent_id, seq, body)
         return seq
-
-
-def _decoded(message: pb.AgentMessage, latest_ms: int) -> DataBody:
-    """The message's body, checked; ProtocolError when it breaks a rule."""
-    body = codec.data_from_pb(message)
-    _not_future(body, latest_ms)
-    return body
 
 
 def _not_future(body: DataBody, latest_ms: int) -> None:
