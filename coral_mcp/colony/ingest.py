@@ -79,6 +79,7 @@ class Ingest:
         self._stale_after_s = stale_after_s
         self.offline_after_s = offline_after_s or stale_after_s * 4
         self._recent: deque[tuple[float, int]] = deque()  # (time, series points) per message
+        self._recent_points = 0  # the sum of the points in _recent
         self._clock = clock
         self._sessions: dict[str, AgentSession] = {}
         self._router = QueryRouter(clock)
@@ -213,16 +214,21 @@ class Ingest:
         return await self._router.ask(agent_id, session.send_query, query, timeout_s)
 
     def _count(self, points: int) -> None:
-        now = self._clock()
-        self._recent.append((now, points))
-        while self._recent and self._recent[0][0] < now - RATE_WINDOW_S:
-            self._recent.popleft()
+        self._recent.append((self._clock(), points))
+        self._recent_points += points
+        self._forget_old()
+
+    def _forget_old(self) -> None:
+        since = self._clock() - RATE_WINDOW_S
+        while self._recent and self._recent[0][0] < since:
+            self._recent_points -= self._recent.popleft()[1]
 
     def rates(self) -> tuple[float, float]:
-        """(messages/s, series points/s) over the last RATE_WINDOW_S seconds."""
-        now = self._clock()
-        recent = [(t, n) for t, n in self._recent if t >= now - RATE_WINDOW_S]
-        return len(recent) / RATE_WINDOW_S, sum(n for _, n in recent) / RATE_WINDOW_S
+        """(messages/s, series points/s) over the last RATE_WINDOW_S seconds: running
+        sums, not a walk over every message of the window (~8,000 at 1,000 agents) on
+        the event loop at each colony_status."""
+        self._forget_old()
+        return len(self._recent) / RATE_WINDOW_S, self._recent_points / RATE_WINDOW_S
 
     def state(self, agent_id: str) -> AgentState:
         session = self._sessions.get(agent_id)

@@ -127,9 +127,11 @@ class StoreQueries:
         return {a: self._ingest.state(a).value for a in agent_ids}
 
     async def status(self) -> ColonyStatusView:
-        agents = await self.agents()
-        services = await asyncio.to_thread(self._store.service_count)
-        rolled = await asyncio.to_thread(self._store.rolled_up_to)
+        agents, services, rolled = await asyncio.gather(
+            self.agents(),
+            asyncio.to_thread(self._store.service_count),
+            asyncio.to_thread(self._store.rolled_up_to),
+        )
         messages_per_s, points_per_s = self._ingest.rates()
         return ColonyStatusView(
             version=__version__,

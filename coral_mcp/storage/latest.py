@@ -5,8 +5,11 @@ glance at "now" reads one row per series instead of scanning raw rows. Folding e
 committed batch into it inside the batch's own transaction cost ~20 ms of DuckDB CPU per
 batch, four times the rest of the write (benchmarks/RESULTS.md, issue 10). So the
 summaries a batch committed wait here (their raw rows are the durable copy) and are
-folded in now and then while agents write (FOLD_EVERY_S, FOLD_ROWS), before any read of
-series_latest, and at close.
+folded in now and then by the writer (FOLD_EVERY_S, FOLD_ROWS) and at close. A read of
+series_latest sees them all the same: it folds what waits for its services into a copy
+of their rows of its own (`fold_into_copy`), writing nothing. Reads used to fold into
+the table itself, holding the fold's lock: under 1,000 agents that was most of what
+list_services, get_service and list_metrics waited for, and the writer waited for them.
 
 A colony stopped without close (killed, power lost) may have had summaries waiting: the
 table is marked "folding" while the store is open and "folded" by a clean close, and a
@@ -15,11 +18,13 @@ store opened on a "folding" mark refolds the last day of raw rows first.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import duckdb
 import numpy as np
@@ -30,9 +35,10 @@ from coral_mcp.storage.transaction import execute_with_columns, transaction
 logger = logging.getLogger(__name__)
 
 #: While agents write, waiting summaries are folded into series_latest this often, or
-#: once this many rows wait. A read folds what waits first, so this bounds what a read
-#: may have to fold (a fold costs ~20 ms up to a few thousand rows, ~3 µs a row beyond),
-#: the memory held and the work after an unclean stop; not how fresh a read is.
+#: once this many rows wait. A read folds what waits for its services into its own copy,
+#: so this bounds the rows a read filters (not how fresh it is), the memory held and the
+#: work after an unclean stop (a fold costs ~20 ms up to a few thousand rows, ~3 µs a
+#: row beyond).
 FOLD_EVERY_S = 1.0
 FOLD_ROWS = 50_000
 #: Rows waiting beyond this (folds failing for long) are dropped; the table is then
@@ -52,9 +58,14 @@ class LatestFolder:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        # Re-entrant: maintenance holds it across its own transaction and a fold.
-        self._lock = threading.RLock()
-        self._waiting: list[Mapping[str, np.ndarray]] = []
+        #: One fold at a time. Re-entrant: maintenance holds it across a fold and its
+        #: own transaction that writes the table.
+        self._folds = threading.RLock()
+        #: Guards the batches and a fold's COMMIT, never a fold's SQL: a read copying
+        #: rows waits at most for a COMMIT (fold_into_copy).
+        self._lock = threading.Lock()
+        self._waiting: list[_Batch] = []
+        self._folding: list[_Batch] = []  # the batches a fold writes
         self._rows = 0
         self._folded_s = self._clock()
         self._dropped = False
@@ -76,8 +87,9 @@ class LatestFolder:
 
     def add(self, columns: Mapping[str, np.ndarray]) -> None:
         """Summaries just committed (the columns of the raw rows' insert)."""
+        batch = _Batch(columns, frozenset(columns["service"].tolist()))
         with self._lock:
-            self._waiting.append(columns)
+            self._waiting.append(batch)
             self._rows += len(columns["service"])
             if self._rows > MAX_WAITING_ROWS:
                 logger.error("series_latest could not be folded for long: refolded at restart")
@@ -85,29 +97,106 @@ class LatestFolder:
 
     @property
     def waiting(self) -> bool:
-        return bool(self._waiting)
+        return bool(self._waiting or self._folding)
+
+    def waiting_for(self, services: Collection[str] | None) -> bool:
+        """Whether summaries of `services` (None: any) wait to be folded in. Without
+        the lock: a batch added meanwhile is one a read may miss, as if made earlier."""
+        batches = self._folding + self._waiting
+        if services is None:
+            return bool(batches)
+        wanted = frozenset(services)
+        return any(not batch.services.isdisjoint(wanted) for batch in batches)
 
     def due(self) -> bool:
         return bool(self._waiting) and (
             self._rows >= FOLD_ROWS or self._clock() - self._folded_s >= FOLD_EVERY_S
         )
 
+    def waiting_metrics(self, service: str) -> set[str]:
+        """The metrics of `service` among the summaries waiting to be folded in (without
+        the lock, as `waiting_for`: names only ever join)."""
+        metrics: set[str] = set()
+        for batch in self._folding + self._waiting:
+            if service in batch.services:
+                columns = batch.columns
+                metrics.update(columns["metric"][columns["service"] == service].tolist())
+        return metrics
+
     @contextmanager
     def held(self) -> Iterator[None]:
         """No fold runs meanwhile (for a transaction of its own that writes the table)."""
-        with self._lock:
+        with self._folds:
             yield
 
     def fold(self, cur: duckdb.DuckDBPyConnection) -> None:
         """Fold every waiting batch into series_latest in one transaction on `cur` (any
         thread's cursor: only one fold runs at a time). Raises duckdb.Error; what
         waited then waits on."""
-        with self._lock:
-            if not self._waiting:
-                return
-            first = self._waiting[0]
-            merged = {k: np.concatenate([c[k] for c in self._waiting]) for k in first}
-            with transaction(cur):
+        with self._folds:
+            with self._lock:
+                if not self._waiting:
+                    return
+                self._folding, self._waiting, self._rows = self._waiting, [], 0
+            try:
+                cur.execute("BEGIN TRANSACTION")
+                merged = _merged(self._folding)
                 execute_with_columns(cur, (q.BATCH_HOURS, q.UPSERT_SERIES_LATEST), merged)
-            self._waiting, self._rows = [], 0
-            self._folded_s = self._clock()
+                with self._lock:  # committed and gone from the batches as one step
+                    cur.execute("COMMIT")
+                    self._folding = []
+                self._folded_s = self._clock()
+            except BaseException:
+                with contextlib.suppress(duckdb.TransactionException):
+                    cur.execute("ROLLBACK")  # refused when the COMMIT itself failed
+                with self._lock:
+                    self._waiting = self._folding + self._waiting
+                    self._rows += sum(len(batch.columns["service"]) for batch in self._folding)
+                    self._folding = []
+                raise
+
+    def fold_into_copy(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        copy: Callable[[], object],
+        services: Collection[str] | None,
+    ) -> None:
+        """For a read on `cur`: `copy()` copies the stored rows of `services` (None:
+        every one) into a table of `cur`'s own named series_latest (it shadows the
+        stored one on that cursor), with no fold committing meanwhile, so rows and
+        waiting batches are one state; what waits for those services is then folded
+        into the copy. Nothing is written to the database: what waits waits on for
+        the writer's fold, and a read never does the writer's work. Raises duckdb.Error."""
+        with self._lock:
+            batches = self._folding + self._waiting
+            copy()
+        if services is not None:
+            wanted = frozenset(services)
+            batches = [b for b in batches if not b.services.isdisjoint(wanted)]
+            batches = [_of_services(b, wanted) for b in batches]
+        if batches:
+            execute_with_columns(cur, (q.BATCH_HOURS, q.UPSERT_SERIES_LATEST), _merged(batches))
+
+
+class _Batch(NamedTuple):
+    """Summaries committed together (columns as inserted) and the services among them
+    (a read passes over batches of other services without looking at their rows)."""
+
+    columns: Mapping[str, np.ndarray]
+    services: frozenset[str]
+
+
+def _merged(batches: Sequence[_Batch]) -> dict[str, np.ndarray]:
+    """Batches as one set of columns."""
+    return {k: np.concatenate([b.columns[k] for b in batches]) for k in batches[0].columns}
+
+
+def _of_services(batch: _Batch, services: frozenset[str]) -> _Batch:
+    """The rows of `batch` of those services."""
+    if batch.services <= services:
+        return batch
+    names = batch.columns["service"]
+    keep = np.fromiter((name in services for name in names), dtype=bool, count=len(names))
+    return _Batch(
+        {k: column[keep] for k, column in batch.columns.items()}, batch.services & services
+    )

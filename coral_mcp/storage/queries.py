@@ -180,6 +180,20 @@ FROM rows_in GROUP BY ALL
 
 DELETE_LATEST = "DELETE FROM series_latest WHERE window_end < ?"
 
+# The stored series_latest's definition and the database holding it (for a reader's own
+# copy, storage.store._LatestCopy), and that copy's filling with the rows of the services
+# named ($names; NULL: every one). {stored} is the stored table's qualified name: the
+# copy shadows the unqualified one.
+LATEST_DDL = """
+SELECT database_name, sql FROM duckdb_tables()
+WHERE database_name = current_database() AND schema_name = 'main'
+  AND table_name = 'series_latest'
+"""
+COPY_LATEST = """
+INSERT INTO temp.series_latest
+SELECT * FROM {stored} WHERE $names IS NULL OR list_contains($names, service)
+"""
+
 # series_latest again from the last day of raw rows (after an unclean stop: summaries
 # committed but not yet folded in were lost with the process). Series silent for longer
 # keep their row.
@@ -308,8 +322,9 @@ GROUP BY bucket
 ORDER BY bucket
 """
 
-# series_latest (folded before this is read) and the hourly roll-ups: between
-# them they name every series with raw rows, without scanning the raw rows.
+# series_latest and the hourly roll-ups: between them (and the summaries still waiting
+# to be folded in, storage.latest) they name every series with raw rows, without
+# scanning the raw rows.
 METRIC_NAMES = """
 SELECT metric FROM series_latest WHERE service = ?
 UNION

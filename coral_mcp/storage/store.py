@@ -81,6 +81,7 @@ class ColonyStore:
         self._latest = LatestFolder()
         try:
             self._latest.open(self._writer)
+            self._latest_copy = _LatestCopy(self._writer)
         except duckdb.Error as exc:
             raise StorageError(f"cannot open {self.path}: {exc}") from exc
         self._dirty_since: datetime | None = None  # oldest window written since maintain()
@@ -124,10 +125,20 @@ class ColonyStore:
         except duckdb.Error as exc:
             logger.warning("series_latest not brought up to date (will retry): %s", exc)
 
-    def _latest_for_read(self, cur: duckdb.DuckDBPyConnection) -> None:
-        """Before a read of series_latest on `cur`: fold what waits."""
-        if self._latest.waiting:
-            self._fold_latest(cur)
+    def _latest_for_read(
+        self, cur: duckdb.DuckDBPyConnection, services: Sequence[str] | None
+    ) -> None:
+        """Before a read of series_latest for `services` (None: every one) on `cur`:
+        while summaries of theirs wait to be folded in, `cur` reads a copy of their rows
+        with those folded in (storage.latest.LatestFolder.fold_into_copy); otherwise
+        the stored table."""
+        names = None if services is None else list(services)
+        if self._latest.waiting_for(names):
+            copy = self._latest_copy
+            cur.execute(copy.create)
+            self._latest.fold_into_copy(
+                cur, lambda: cur.execute(copy.fill, {"names": names}), names
+            )
 
     def resolve_edges(self) -> bool:
         """Resolve edges if sockets changed since the last time; True when it ran."""
@@ -171,7 +182,7 @@ class ColonyStore:
         wanted = None if names is None else list(names)
         since = db_time(now - q.SOCKET_FRESHNESS)
         with _Reader(self) as cur:
-            self._latest_for_read(cur)
+            self._latest_for_read(cur, wanted)
             rows = cur.execute(q.LIST_SERVICES, {"names": wanted}).fetchall()
             endpoints = cur.execute(
                 q.SERVICE_ENDPOINTS, {"since": since, "names": wanted}
@@ -202,10 +213,11 @@ class ColonyStore:
             return [row[0] for row in cur.execute(q.SERVICE_NAMES).fetchall()]
 
     def metric_names(self, service: str) -> list[str]:
+        """The metrics `service` has reported (names only: no copy of series_latest)."""
+        waiting = self._latest.waiting_metrics(service)
         with _Reader(self) as cur:
-            self._latest_for_read(cur)
             rows = cur.execute(q.METRIC_NAMES, [service, service]).fetchall()
-        return [row[0] for row in rows]
+        return sorted(waiting.union(row[0] for row in rows))
 
     def metric_glance(
         self, service: str, since: datetime, recent: bool = False
@@ -216,7 +228,7 @@ class ColonyStore:
         and series_latest (brought up to date first) hold what they need."""
         sql = q.RECENT_GLANCE if recent else q.METRIC_GLANCE
         with _Reader(self) as cur:
-            self._latest_for_read(cur)
+            self._latest_for_read(cur, [service])
             rows = cur.execute(sql, {"service": service, "since": db_time(since)}).fetchall()
         return [
             MetricGlance(m, float(latest), float(avg), float(mn), float(mx), from_db_time(seen))
@@ -331,9 +343,13 @@ class ColonyStore:
                 result = enforce_retention(cur, db_time(now), retention)
                 cur.execute(q.COMPACT_PROGRESS)
             # Series silent past raw retention leave series_latest too: a short
-            # transaction of its own, with no fold running (reads wait only for it).
-            with self._latest.held(), transaction(cur):
-                cur.execute(q.DELETE_LATEST, [db_time(now - timedelta(days=retention.raw_days))])
+            # transaction of its own, with no fold running, after what waits is folded
+            # in (folded later, it would bring them back).
+            with self._latest.held():
+                self._latest.fold(cur)
+                with transaction(cur):
+                    cutoff = db_time(now - timedelta(days=retention.raw_days))
+                    cur.execute(q.DELETE_LATEST, [cutoff])
         except duckdb.Error as exc:
             raise storage_error("maintenance failed", exc) from exc
         self._dirty_since = None
@@ -391,6 +407,21 @@ def storage_error(what: str, exc: BaseException) -> StorageError:
     if "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc):
         return StorageFullError(f"{what}: no space left on the colony's disk")
     return StorageError(f"{what}: {exc}")
+
+
+class _LatestCopy:
+    """The statements that give a reader's cursor its own copy of series_latest rows: a
+    temporary table of the same shape and key (shadowing the stored table on that
+    cursor only), filled from the stored one."""
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection) -> None:
+        row = cur.execute(q.LATEST_DDL).fetchone()
+        if row is None or not str(row[1]).startswith("CREATE TABLE "):
+            raise duckdb.CatalogException("series_latest has no definition to copy")
+        database, ddl = row
+        self.create = "CREATE TEMP TABLE " + ddl.removeprefix("CREATE TABLE ")
+        quoted = '"' + str(database).replace('"', '""') + '"'
+        self.fill = q.COPY_LATEST.format(stored=f"{quoted}.main.series_latest")
 
 
 class _Reader:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -23,6 +24,25 @@ MIN_STEP_S = 10
 CARRY_S = 330
 #: Ranges longer than this are answered in hourly (or wider) buckets.
 LONG_RANGE_S = 86400
+
+
+def _known(service: str, metric: str, metrics: list[str]) -> None:
+    """Raise QueryError naming the service's metrics when `metric` is not one."""
+    if metric not in metrics:
+        known = ", ".join(metrics) or "none yet"
+        raise QueryError(
+            f"query_metrics: service {service!r} has no metric {metric!r}",
+            hint=f"metrics of {service}: {known}",
+        )
+
+
+def _step(span_s: float, step_s: int | None) -> int:
+    """The bucket width for a span: as asked, widened to at most MAX_POINTS points and
+    to an hour past LONG_RANGE_S (served from hourly roll-ups: fast and complete)."""
+    auto_step = max(MIN_STEP_S, int(span_s // MAX_POINTS) + 1)
+    if span_s > LONG_RANGE_S:
+        auto_step = max(auto_step, 3600)
+    return max(step_s or 60, auto_step)
 
 
 def carry_forward(points: list[MetricPoint], step_s: int, end: datetime) -> list[MetricPoint]:
@@ -71,23 +91,21 @@ async def query_metrics(
     min, max, p95 and last per bucket. The result echoes the resolved range in UTC.
     Ranges longer than a day use buckets of at least an hour."""
     await require_service(data, service, "query_metrics")
-    metrics = await data.metric_names(service)
-    if metric not in metrics:
-        known = ", ".join(metrics) or "none yet"
-        raise QueryError(
-            f"query_metrics: service {service!r} has no metric {metric!r}",
-            hint=f"metrics of {service}: {known}",
-        )
-    span = parse_range(start, end, data.now())
-    if step_s is not None and step_s < MIN_STEP_S:
-        raise QueryError(f"query_metrics: step_s must be at least {MIN_STEP_S} (got {step_s})")
-    auto_step = max(MIN_STEP_S, int(span.seconds // MAX_POINTS) + 1)
-    if span.seconds > LONG_RANGE_S:
-        auto_step = max(auto_step, 3600)  # served from hourly roll-ups: fast and complete
-    step = max(step_s or 60, auto_step)
-    points = carry_forward(
-        await data.metric_series(service, metric, span.start, span.end, step), step, span.end
+    names = asyncio.ensure_future(data.metric_names(service))
+    try:
+        span = parse_range(start, end, data.now())
+        if step_s is not None and step_s < MIN_STEP_S:
+            raise QueryError(f"query_metrics: step_s must be at least {MIN_STEP_S} (got {step_s})")
+    except QueryError:
+        _known(service, metric, await names)  # an unknown metric is said first
+        raise
+    step = _step(span.seconds, step_s)
+    # The series is read beside the names, each on its own cursor.
+    metrics, series = await asyncio.gather(
+        names, data.metric_series(service, metric, span.start, span.end, step)
     )
+    _known(service, metric, metrics)
+    points = carry_forward(series, step, span.end)
     hint = None
     if not points:
         hint = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -102,14 +103,19 @@ async def get_service(data: CoralData, name: Service, detail: Detail = False) ->
     previous full hour began) and its newest events (details with detail=true)."""
     await require_service(data, name, "get_service")
     now = data.now()
-    view = next(v for v in await data.services([name]) if v.name == name)
-    history = await data.events(now - HISTORY, now, name, None, 500)
+    # Five independent reads at once (each on its own cursor): the call waits for the
+    # slowest, not for their sum.
+    views, history, topology, normal, glances = await asyncio.gather(
+        data.services([name]),
+        data.events(now - HISTORY, now, name, None, 500),
+        data.topology(around=name, depth=1),
+        normals(data, name, now),
+        data.recent_metrics(name, now - timedelta(hours=1)),
+    )
+    view = next(v for v in views if v.name == name)
     states = data.agent_states(view.agents)
-    topology = await data.topology(around=name, depth=1)
     version, last_deploy = _version(history)
-    normal = await normals(data, name, now)
     summary = ServiceOut.of(view, now, data.service_stale_after())
-    glances = await data.recent_metrics(name, now - timedelta(hours=1))
     recent = [v for v in history if now - timedelta(hours=24) <= _time(v)]
     metrics = [MetricGlanceOut.of(g, normal.get(g.metric)) for g in glances]
     shown = metrics if detail else _brief(metrics)
@@ -161,8 +167,9 @@ async def list_metrics(
             f"list_metrics: since {rfc3339(start)} is not in the past",
             hint="use a relative form such as since='24h'",
         )
-    glances = await data.metric_glance(service, start)
-    normal = await normals(data, service, now)
+    glances, normal = await asyncio.gather(
+        data.metric_glance(service, start), normals(data, service, now)
+    )
     hint = None
     if not glances:
         hint = (

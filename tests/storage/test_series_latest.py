@@ -7,8 +7,12 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import duckdb
+import pytest
 
 from coral_mcp.models import MetricGlance, MetricSummary, SummaryWindow
 from coral_mcp.storage.ops import RegisterAgent, StoreSummaries, WriteOp
@@ -186,4 +190,93 @@ def test_a_colony_killed_before_its_glance_caught_up_has_it_right_after_restart(
     store = ColonyStore(tmp_path)
     assert len(raw_glance(store, HOUR - timedelta(hours=1))) == 2  # the rows were committed
     assert approx(kept(store), raw_glance(store, HOUR - timedelta(hours=1)))
+    store.close()
+
+
+def test_a_read_sees_summaries_still_waiting_without_writing_them(tmp_path: Path) -> None:
+    """Reads fold nothing into the stored table (that is the writer's work): what waits
+    for the service read is folded into a copy of the reader's own."""
+    store = ColonyStore(tmp_path)
+    for op in pushes(random.Random(23)):
+        store.apply([op])
+    assert approx(kept(store), raw_glance(store, HOUR - timedelta(hours=1)))
+    other = store.reader()
+    try:
+        stored = other.execute("SELECT count(*) FROM series_latest").fetchone()
+    finally:
+        other.close()
+    assert stored == (0,)  # still waiting: the read wrote nothing
+    store.close()  # folds what waits
+    store = ColonyStore(tmp_path)
+    assert approx(kept(store), raw_glance(store, HOUR - timedelta(hours=1)))
+    store.close()
+
+
+def test_a_fold_committing_while_a_read_copies_its_rows_is_not_counted_twice(
+    tmp_path: Path,
+) -> None:
+    """The writer folds once a second while reads copy rows: a read's copy and the
+    summaries it folds in are one state, whenever the writer's fold lands."""
+    store = ColonyStore(tmp_path)
+    for op in pushes(random.Random(24)):
+        store.apply([op])
+    counted = """
+        SELECT metric, sum(count) FROM metric_summaries
+        WHERE service = 'api' AND window_start >= ? GROUP BY metric ORDER BY metric
+    """
+    cur = store.reader()
+    expected = cur.execute(counted, [HOUR.replace(tzinfo=None) - timedelta(hours=1)]).fetchall()
+    folder = store._latest
+
+    def fold_then_copy() -> None:
+        # The writer's fold tries to land between the read's look at what waits and
+        # its copy of the stored rows; it may only land before or after both.
+        writer_cur = store.reader()
+        fold = threading.Thread(target=folder.fold, args=(writer_cur,))
+        fold.start()
+        fold.join(timeout=0.5)
+        cur.execute(store._latest_copy.create)
+        cur.execute(store._latest_copy.fill, {"names": ["api"]})
+        writers.append((fold, writer_cur))
+
+    writers: list[tuple[threading.Thread, duckdb.DuckDBPyConnection]] = []
+    try:
+        folder.fold_into_copy(cur, fold_then_copy, ["api"])
+        counts = cur.execute(
+            "SELECT metric, count + prev_count FROM series_latest ORDER BY metric"
+        ).fetchall()
+    finally:
+        cur.close()
+        for fold, writer_cur in writers:
+            fold.join()
+            writer_cur.close()
+    assert counts == expected
+    assert not folder.waiting  # the writer's fold did land, after the copy
+    store.close()
+
+
+def test_a_fold_that_fails_leaves_every_summary_waiting_for_the_next(tmp_path: Path) -> None:
+    store = ColonyStore(tmp_path)
+    for op in pushes(random.Random(25)):
+        store.apply([op])
+    cur = store.reader()
+    try:
+        cur.execute("ALTER TABLE series_latest RENAME TO away")
+        with pytest.raises(duckdb.Error):
+            store._latest.fold(cur)
+        cur.execute("ALTER TABLE away RENAME TO series_latest")
+        store._latest.fold(cur)
+    finally:
+        cur.close()
+    assert not store._latest.waiting
+    assert approx(kept(store), raw_glance(store, HOUR - timedelta(hours=1)))
+    store.close()
+
+
+def test_metric_names_include_summaries_not_yet_folded_in(tmp_path: Path) -> None:
+    store = ColonyStore(tmp_path)
+    store.apply(pushes(random.Random(26))[:3])
+    assert store._latest.waiting
+    assert store.metric_names("api") == ["cpu_percent", "rss_bytes"]
+    assert store.metric_names("web") == []
     store.close()
