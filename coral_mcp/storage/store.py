@@ -86,6 +86,8 @@ class ColonyStore:
         self._dirty_since: datetime | None = None  # oldest window written since maintain()
         #: Sockets were written since edges were last resolved.
         self.edges_dirty = False
+        #: Per agent, its services with pids as last written (storage.bulk.Running).
+        self._running: dict[str, frozenset[str]] = {}
 
     def close(self) -> None:
         try:
@@ -106,9 +108,10 @@ class ColonyStore:
         cur = self._writer
         try:
             with transaction(cur):
-                written = apply_batch(cur, ops)
+                written = apply_batch(cur, ops, self._running)
         except (duckdb.Error, OverflowError, ValueError, TypeError) as exc:
             raise storage_error("write failed", exc) from exc
+        self._running.update(written.running)
         self._mark_dirty(ops)
         self.edges_dirty = self.edges_dirty or written.sockets
         if written.summaries is not None:
@@ -126,6 +129,7 @@ class ColonyStore:
 
     def _latest_for_read(self, cur: duckdb.DuckDBPyConnection) -> None:
         """Before a read of series_latest on `cur`: fold what waits."""
+        self._latest.reading()
         if self._latest.waiting:
             self._fold_latest(cur)
 

@@ -10,7 +10,10 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+
 from coral_mcp.models import MetricGlance, MetricSummary, SummaryWindow
+from coral_mcp.storage.latest import FOLD_IDLE_S, LatestFolder
 from coral_mcp.storage.ops import RegisterAgent, StoreSummaries, WriteOp
 from coral_mcp.storage.retention import Retention
 from coral_mcp.storage.store import ColonyStore
@@ -187,3 +190,16 @@ def test_a_colony_killed_before_its_glance_caught_up_has_it_right_after_restart(
     assert len(raw_glance(store, HOUR - timedelta(hours=1))) == 2  # the rows were committed
     assert approx(kept(store), raw_glance(store, HOUR - timedelta(hours=1)))
     store.close()
+
+
+def test_the_writer_folds_every_second_while_read_and_once_a_push_interval_otherwise() -> None:
+    now = [1000.0]
+    unread, read = LatestFolder(clock=lambda: now[0]), LatestFolder(clock=lambda: now[0])
+    for folder in (unread, read):
+        folder.add({"service": np.array(["api"], dtype=object)})
+    read.reading()
+    now[0] += 2.0
+    assert read.due()
+    assert not unread.due()  # nobody reads it: waits for the push interval
+    now[0] += FOLD_IDLE_S
+    assert unread.due()
