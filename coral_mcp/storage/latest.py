@@ -13,7 +13,8 @@ agents (60,000 series) ~20 ms CPU for a few hundred rows, ~40 ms for a second's 
 ~165 ms for all 60,000. So the writer folds every second only while series_latest is
 being read (a read then folds at most a second of rows); with no reader about, it folds
 after a push interval (FOLD_IDLE_S) or FOLD_ROWS, once per series instead of fifteen
-times (benchmarks/RESULTS.md, issue 10).
+times (benchmarks/RESULTS.md, issue 10). Those folds run in a thread of their own
+(`ColonyStore`), so agents' commits do not wait for them.
 
 A colony stopped without close (killed, power lost) may have had summaries waiting: the
 table is marked "folding" while the store is open and "folded" by a clean close, and a
@@ -64,8 +65,10 @@ class LatestFolder:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        # Re-entrant: maintenance holds it across its own transaction and a fold.
-        self._lock = threading.RLock()
+        #: Guards what waits; held only briefly (the writer adds while a fold runs).
+        self._lock = threading.Lock()
+        #: One fold at a time, and none while maintenance writes the table.
+        self._folding = threading.Lock()
         self._waiting: list[Mapping[str, np.ndarray]] = []
         self._rows = 0
         self._folded_s = self._clock()
@@ -96,10 +99,6 @@ class LatestFolder:
                 logger.error("series_latest could not be folded for long: refolded at restart")
                 self._waiting, self._rows, self._dropped = [], 0, True
 
-    @property
-    def waiting(self) -> bool:
-        return bool(self._waiting)
-
     def reading(self) -> None:
         """series_latest is about to be read: the writer folds promptly for a while."""
         self._read_s = self._clock()
@@ -114,19 +113,26 @@ class LatestFolder:
     @contextmanager
     def held(self) -> Iterator[None]:
         """No fold runs meanwhile (for a transaction of its own that writes the table)."""
-        with self._lock:
+        with self._folding:
             yield
 
     def fold(self, cur: duckdb.DuckDBPyConnection) -> None:
-        """Fold every waiting batch into series_latest in one transaction on `cur` (any
-        thread's cursor: only one fold runs at a time). Raises duckdb.Error; what
-        waited then waits on."""
-        with self._lock:
-            if not self._waiting:
+        """Fold every batch waiting into series_latest in one transaction on `cur` (any
+        thread's cursor). A fold already running elsewhere is waited for first, so on
+        return every batch added before the call is in the table. Raises duckdb.Error;
+        what was taken then waits again."""
+        with self._folding:
+            with self._lock:
+                taken, self._waiting, self._rows = self._waiting, [], 0
+                self._folded_s = self._clock()
+            if not taken:
                 return
-            first = self._waiting[0]
-            merged = {k: np.concatenate([c[k] for c in self._waiting]) for k in first}
-            with transaction(cur):
-                execute_with_columns(cur, (q.BATCH_HOURS, q.UPSERT_SERIES_LATEST), merged)
-            self._waiting, self._rows = [], 0
-            self._folded_s = self._clock()
+            merged = {k: np.concatenate([c[k] for c in taken]) for k in taken[0]}
+            try:
+                with transaction(cur):
+                    execute_with_columns(cur, (q.BATCH_HOURS, q.UPSERT_SERIES_LATEST), merged)
+            except BaseException:
+                with self._lock:
+                    self._waiting[:0] = taken
+                    self._rows += len(merged["service"])
+                raise

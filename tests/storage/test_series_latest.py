@@ -11,8 +11,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from coral_mcp.models import MetricGlance, MetricSummary, SummaryWindow
+from coral_mcp.storage import latest
 from coral_mcp.storage.latest import FOLD_IDLE_S, LatestFolder
 from coral_mcp.storage.ops import RegisterAgent, StoreSummaries, WriteOp
 from coral_mcp.storage.retention import Retention
@@ -164,6 +166,22 @@ def test_many_batches_written_between_two_reads_give_the_same_glance(tmp_path: P
     for op in pushes(random.Random(21)):  # one commit each, no read in between
         store.apply([op])
     assert approx(kept(store), raw_glance(store, HOUR - timedelta(hours=1)))
+    store.close()
+
+
+def test_glances_read_while_folds_run_beside_the_writer_equal_the_raw_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(latest, "FOLD_ROWS", 3)  # a fold in the fold thread every other push
+    store = ColonyStore(tmp_path)
+    newest = datetime.min.replace(tzinfo=UTC)
+    for i, op in enumerate(pushes(random.Random(23))):
+        store.apply([op])
+        if isinstance(op, StoreSummaries):
+            newest = max(newest, datetime.fromtimestamp(op.window.start_ms / MS, UTC))
+        if i % 4 == 3:  # a read now and then, racing the fold thread
+            previous_hour = newest.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+            assert approx(kept(store), raw_glance(store, previous_hour)), i
     store.close()
 
 
