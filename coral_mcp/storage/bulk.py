@@ -10,7 +10,7 @@ series_latest (`storage.latest`), which is folded off this path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,10 +37,19 @@ class Written:
 
     sockets: bool  # edges need resolving
     summaries: dict[str, np.ndarray] | None  # the raw rows inserted, as columns
+    #: Per agent whose services were written: the names it now has with pids.
+    running: dict[str, frozenset[str]]
 
 
-def apply_batch(cur: duckdb.DuckDBPyConnection, ops: Sequence[WriteOp]) -> Written:
-    """Write every op."""
+#: Per agent, the names of its services that may have pids in the table (written by
+#: this process); an agent missing from it: unknown.
+Running = Mapping[str, frozenset[str]]
+
+
+def apply_batch(
+    cur: duckdb.DuckDBPyConnection, ops: Sequence[WriteOp], running: Running | None = None
+) -> Written:
+    """Write every op. `running`: what the table holds, known from earlier batches."""
     advances: dict[str, tuple[int, datetime]] = {}
 
     def advance(agent_id: str, seq: int, seen: datetime) -> None:
@@ -78,8 +87,7 @@ def apply_batch(cur: duckdb.DuckDBPyConnection, ops: Sequence[WriteOp]) -> Writt
         elif isinstance(op, SkipMessage):
             advance(op.agent_id, op.seq, to_db_time(op.now_ms))
     inserted = _insert_summaries(cur, summaries) if summaries else None
-    if services:
-        _upsert_services(cur, services)
+    now_running = _upsert_services(cur, services, running or {}) if services else {}
     if advances:
         ids = list(advances)
         advanced = {
@@ -88,7 +96,7 @@ def apply_batch(cur: duckdb.DuckDBPyConnection, ops: Sequence[WriteOp]) -> Writt
             "seen": np.array([advances[a][1] for a in ids], dtype="datetime64[us]"),
         }
         execute_with_columns(cur, q.ADVANCE_AGENTS, advanced)
-    return Written(bool(services), inserted)
+    return Written(bool(services), inserted, now_running)
 
 
 def resolve_edges(cur: duckdb.DuckDBPyConnection) -> None:
@@ -131,17 +139,22 @@ def _insert_summaries(
 def _upsert_services(
     cur: duckdb.DuckDBPyConnection,
     batches: Sequence[tuple[str, datetime, Sequence[ServiceState]]],
-) -> None:
-    """One upsert per table; within the batch the newest observation of a key wins."""
+    running: Running,
+) -> dict[str, frozenset[str]]:
+    """One upsert per table; within the batch the newest observation of a key wins.
+    Return, per agent written, the names it now has with pids."""
     svc: dict[tuple[str, str], tuple[str, list[int], datetime]] = {}
     eps: dict[tuple[str, str, str, int], datetime] = {}
     peers: dict[tuple[str, str, str, int], tuple[int, datetime]] = {}
     reported: dict[str, list[str]] = {}
+    written: dict[str, set[str]] = {}  # per agent, the names written with pids
     for agent_id, seen, states in sorted(batches, key=lambda b: b[1]):
         reported[agent_id] = [state.name for state in states]
         for state in states:
             name = state.name
             svc[(agent_id, name)] = (state.spec, list(state.pids), seen)
+            if state.pids:
+                written.setdefault(agent_id, set()).add(name)
             for ep in state.listen:
                 eps[(agent_id, name, ep.ip, ep.port)] = seen
             for peer in state.peers:
@@ -157,7 +170,11 @@ def _upsert_services(
         }
         execute_with_columns(cur, q.UPSERT_SERVICES, services_in)
     for agent_id, names in reported.items():
-        cur.execute(q.CLEAR_UNREPORTED_SERVICES, [agent_id, names])
+        # Only a name with pids the agent no longer reports needs clearing: the statement
+        # (~1 ms) is skipped when none can be in the table (the usual push).
+        known = running.get(agent_id)
+        if known is None or not (known | written.get(agent_id, set())) <= set(names):
+            cur.execute(q.CLEAR_UNREPORTED_SERVICES, [agent_id, names])
     if eps:
         keys4 = list(eps)
         endpoints_in = {
@@ -179,6 +196,10 @@ def _upsert_services(
             "seen": np.array([peers[k][1] for k in keysp], dtype="datetime64[us]"),
         }
         execute_with_columns(cur, q.UPSERT_PEERS, peers_in)
+    return {
+        agent_id: frozenset(n for n in names if svc[(agent_id, n)][1])
+        for agent_id, names in reported.items()
+    }
 
 
 def _insert_events(cur: duckdb.DuckDBPyConnection, op: StoreEvents) -> None:

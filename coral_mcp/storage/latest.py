@@ -11,6 +11,14 @@ of their rows of its own (`fold_into_copy`), writing nothing. Reads used to fold
 the table itself, holding the fold's lock: under 1,000 agents that was most of what
 list_services, get_service and list_metrics waited for, and the writer waited for them.
 
+A fold is DuckDB's upsert, which scans the whole table whatever the batch size: at 300
+agents (60,000 series) ~20 ms CPU for a few hundred rows, ~40 ms for a second's 4,000,
+~165 ms for all 60,000. So the writer folds every second only while series_latest is
+being read (a read's copy then folds in at most a second of rows); with no reader about, it folds
+after a push interval (FOLD_IDLE_S) or FOLD_ROWS, once per series instead of fifteen
+times (benchmarks/RESULTS.md, issue 10). Those folds run in a thread of their own
+(`ColonyStore`), so agents' commits do not wait for them.
+
 A colony stopped without close (killed, power lost) may have had summaries waiting: the
 table is marked "folding" while the store is open and "folded" by a clean close, and a
 store opened on a "folding" mark refolds the last day of raw rows first.
@@ -34,12 +42,15 @@ from coral_mcp.storage.transaction import execute_with_columns, transaction
 
 logger = logging.getLogger(__name__)
 
-#: While agents write, waiting summaries are folded into series_latest this often, or
-#: once this many rows wait. A read folds what waits for its services into its own copy,
-#: so this bounds the rows a read filters (not how fresh it is), the memory held and the
-#: work after an unclean stop (a fold costs ~20 ms up to a few thousand rows, ~3 µs a
-#: row beyond).
+#: While agents write and series_latest was read in the last READ_RECENTLY_S, waiting
+#: summaries are folded into it this often; with no recent read, every FOLD_IDLE_S (an
+#: agent's push interval: each series once per fold); either way once FOLD_ROWS wait. A
+#: read folds what waits for its services into its own copy, so these bound the rows a
+#: read filters (not how fresh it is), the memory held and the work after an unclean
+#: stop. READ_RECENTLY_S spans two refreshes of the dashboard (every 15 s).
 FOLD_EVERY_S = 1.0
+FOLD_IDLE_S = 15.0
+READ_RECENTLY_S = 30.0
 FOLD_ROWS = 50_000
 #: Rows waiting beyond this (folds failing for long) are dropped; the table is then
 #: refolded from the raw rows at the next open.
@@ -68,6 +79,7 @@ class LatestFolder:
         self._folding: list[_Batch] = []  # the batches a fold writes
         self._rows = 0
         self._folded_s = self._clock()
+        self._read_s = -FOLD_IDLE_S - READ_RECENTLY_S  # when series_latest was last read
         self._dropped = False
 
     def open(self, cur: duckdb.DuckDBPyConnection) -> None:
@@ -108,10 +120,16 @@ class LatestFolder:
         wanted = frozenset(services)
         return any(not batch.services.isdisjoint(wanted) for batch in batches)
 
+    def reading(self) -> None:
+        """series_latest is about to be read: the writer folds promptly for a while."""
+        self._read_s = self._clock()
+
     def due(self) -> bool:
-        return bool(self._waiting) and (
-            self._rows >= FOLD_ROWS or self._clock() - self._folded_s >= FOLD_EVERY_S
-        )
+        if not self._waiting:
+            return False
+        now = self._clock()
+        every = FOLD_EVERY_S if now - self._read_s <= READ_RECENTLY_S else FOLD_IDLE_S
+        return self._rows >= FOLD_ROWS or now - self._folded_s >= every
 
     def waiting_metrics(self, service: str) -> set[str]:
         """The metrics of `service` among the summaries waiting to be folded in (without

@@ -12,9 +12,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 
 from coral_mcp.models import MetricGlance, MetricSummary, SummaryWindow
+from coral_mcp.storage import latest
+from coral_mcp.storage.latest import FOLD_IDLE_S, LatestFolder
 from coral_mcp.storage.ops import RegisterAgent, StoreSummaries, WriteOp
 from coral_mcp.storage.retention import Retention
 from coral_mcp.storage.store import ColonyStore
@@ -168,6 +171,22 @@ def test_many_batches_written_between_two_reads_give_the_same_glance(tmp_path: P
     store.close()
 
 
+def test_glances_read_while_folds_run_beside_the_writer_equal_the_raw_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(latest, "FOLD_ROWS", 3)  # a fold in the fold thread every other push
+    store = ColonyStore(tmp_path)
+    newest = datetime.min.replace(tzinfo=UTC)
+    for i, op in enumerate(pushes(random.Random(23))):
+        store.apply([op])
+        if isinstance(op, StoreSummaries):
+            newest = max(newest, datetime.fromtimestamp(op.window.start_ms / MS, UTC))
+        if i % 4 == 3:  # a read now and then, racing the fold thread
+            previous_hour = newest.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+            assert approx(kept(store), raw_glance(store, previous_hour)), i
+    store.close()
+
+
 _KILLED = """
 import os, random, sys
 from pathlib import Path
@@ -280,3 +299,16 @@ def test_metric_names_include_summaries_not_yet_folded_in(tmp_path: Path) -> Non
     assert store.metric_names("api") == ["cpu_percent", "rss_bytes"]
     assert store.metric_names("web") == []
     store.close()
+
+
+def test_the_writer_folds_every_second_while_read_and_once_a_push_interval_otherwise() -> None:
+    now = [1000.0]
+    unread, read = LatestFolder(clock=lambda: now[0]), LatestFolder(clock=lambda: now[0])
+    for folder in (unread, read):
+        folder.add({"service": np.array(["api"], dtype=object)})
+    read.reading()
+    now[0] += 2.0
+    assert read.due()
+    assert not unread.due()  # nobody reads it: waits for the push interval
+    now[0] += FOLD_IDLE_S
+    assert unread.due()

@@ -227,3 +227,15 @@ def test_services_dropped_by_several_agents_in_one_batch_are_each_down(tmp_path:
     pids = {view.name: view.pids for view in store.services(NOW)}
     assert pids == {"api": (8080,), "jobs": (), "db": (), "cache": (6379,)}
     store.close()
+
+
+def test_a_service_that_comes_back_and_goes_again_is_down_each_time(tmp_path: Path) -> None:
+    store = ColonyStore(tmp_path)
+    store.apply([register("a1")])
+    both = (state("api", 8080), state("batch", 9090))
+    down: list[tuple[int, ...]] = []
+    for seq, states in enumerate([both, both, both[:1], both[:1], both, both[:1]], start=1):
+        store.apply([StoreServices("a1", seq, ServiceBatch(NOW_MS + seq * 15_000, states))])
+        down.append(next(v.pids for v in store.services(NOW) if v.name == "batch"))
+    assert down == [(9090,), (9090,), (), (), (9090,), ()]
+    store.close()
