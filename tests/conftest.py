@@ -36,6 +36,9 @@ DATA = Path(__file__).resolve().parent / "data"
 #: Seconds a Coral process may take to start: ~2 s on an idle machine, but many times
 #: that while the whole suite shares two cores. Waiting stops at once when it exits.
 START_S = 90.0
+#: HTTP timeout of the tests' own MCP clients: the MCP SDK's (and Coral's) 30 s, not
+#: httpx's 5 s; a colony builds its MCP server on the first MCP request (LazyMcp).
+MCP_TIMEOUT_S = 30.0
 T = TypeVar("T")
 
 

@@ -25,6 +25,7 @@ import pytest
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import (
+    MCP_TIMEOUT_S,
     Processes,
     auth,
     child_env,
@@ -82,7 +83,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
 @asynccontextmanager
 async def http_client(deployment: Deployment, mode: str = "auto") -> AsyncIterator[mcp.Client]:
     """The official MCP client over streamable HTTP, with the colony's bearer token."""
-    async with httpx2.AsyncClient(headers=auth(deployment.token)) as http:
+    async with httpx2.AsyncClient(headers=auth(deployment.token), timeout=MCP_TIMEOUT_S) as http:
         transport = streamable_http_client(f"{deployment.http_url}/mcp", http_client=http)
         async with mcp.Client(transport, mode=mode) as client:  # type: ignore[arg-type]
             yield client
