@@ -205,7 +205,7 @@ def _interrupted_while_importing(data_dir: Path) -> tuple[int, bytes] | None:
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+        proc.communicate()  # reaps it and closes its pipes
 
 
 def test_ctrl_c_while_coral_up_starts_ends_it_without_a_traceback(tmp_path: Path) -> None:
