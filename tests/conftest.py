@@ -36,6 +36,9 @@ DATA = Path(__file__).resolve().parent / "data"
 #: Seconds a Coral process may take to start: ~2 s on an idle machine, but many times
 #: that while the whole suite shares two cores. Waiting stops at once when it exits.
 START_S = 90.0
+#: HTTP timeout of the tests' own MCP clients: the MCP SDK's (and Coral's) 30 s, not
+#: httpx's 5 s; a colony builds its MCP server on the first MCP request (LazyMcp).
+MCP_TIMEOUT_S = 30.0
 T = TypeVar("T")
 
 
@@ -94,15 +97,18 @@ def free_port() -> int:
 
 
 def wait_for(predicate: Callable[[], T | None], timeout_s: float = 30.0, what: str = "") -> T:
-    """Poll `predicate` until it returns something truthy; fail after timeout_s."""
+    """Poll `predicate` until it returns something truthy; fail after timeout_s. Between
+    polls it waits 0.1 s, or as long as the last poll took (up to 1 s): a costly
+    predicate (one that runs a command) then takes about half of a core, not all of it."""
     deadline = time.monotonic() + timeout_s
     while True:
+        began = time.monotonic()
         result = predicate()
         if result:
             return result
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what or predicate}")
-        time.sleep(0.1)
+        time.sleep(min(max(0.1, time.monotonic() - began), 1.0))
 
 
 def coral_cmd(*args: str) -> list[str]:

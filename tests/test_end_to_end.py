@@ -25,6 +25,7 @@ import pytest
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import (
+    MCP_TIMEOUT_S,
     Processes,
     auth,
     child_env,
@@ -32,7 +33,7 @@ from tests.conftest import (
     free_port,
     wait_for,
 )
-from tests.inspector import inspector
+from tests.inspector import Connection, inspector
 
 # One worker runs this module, so its module fixture (a deployment) is made once.
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("end-to-end"), pytest.mark.timeout(900)]
@@ -82,7 +83,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
 @asynccontextmanager
 async def http_client(deployment: Deployment, mode: str = "auto") -> AsyncIterator[mcp.Client]:
     """The official MCP client over streamable HTTP, with the colony's bearer token."""
-    async with httpx2.AsyncClient(headers=auth(deployment.token)) as http:
+    async with httpx2.AsyncClient(headers=auth(deployment.token), timeout=MCP_TIMEOUT_S) as http:
         transport = streamable_http_client(f"{deployment.http_url}/mcp", http_client=http)
         async with mcp.Client(transport, mode=mode) as client:  # type: ignore[arg-type]
             yield client
@@ -243,51 +244,75 @@ def inspect(target: tuple[list[str], list[str]], *args: str) -> dict[str, Any]:
     return inspector(*before, *args, *after)
 
 
+@pytest.fixture(scope="module")
+def held(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connection]:
+    """The Inspector connected once per transport (one `coral-mcp serve` for every stdio
+    call) for the tests that make many calls; the one-shot runs above connect each time."""
+    coral_mcp = str(Path(sys.executable).parent / "coral-mcp")
+    servers = {
+        "stdio": {
+            "command": coral_mcp,
+            "args": ["serve", "--colony", deployment.http_url],
+            "env": {"CORAL_TOKEN": deployment.token},
+        },
+        "http": {
+            "type": "streamable-http",
+            "url": f"{deployment.http_url}/mcp",
+            "headers": auth(deployment.token),
+        },
+    }
+    connection = Connection(tmp_path_factory.mktemp("inspector"), servers)
+    yield connection
+    connection.close()
+
+
 @pytest.mark.parametrize("transport", ["stdio", "http"])
 def test_inspector_lists_everything_with_clean_schemas(
-    deployment: Deployment, transport: str
+    deployment: Deployment, held: Connection, transport: str
 ) -> None:
-    target = inspector_targets(deployment)[transport]
+    target = inspector_targets(deployment)[transport]  # one-shot, as an assistant's first contact
     tools = inspect(target, "--method", "tools/list", "--strict")["tools"]
     assert {t["name"] for t in tools} == set(TOOL_CALLS)
     assert all(t["annotations"]["readOnlyHint"] for t in tools)
-    resources = inspect(target, "--method", "resources/list")["resources"]
+    resources = held.call(transport, "resources/list")["resources"]
     assert {r["uri"] for r in resources} >= {
         "coral://topology",
         "coral://services",
         "coral://events",
     }
-    templates = inspect(target, "--method", "resources/templates/list")["resourceTemplates"]
+    templates = held.call(transport, "resources/templates/list")["resourceTemplates"]
     assert {t["uriTemplate"] for t in templates} >= {
         "coral://services/{name}",
         "coral://events/{service}",
     }
-    prompts = inspect(target, "--method", "prompts/list")["prompts"]
+    prompts = held.call(transport, "prompts/list")["prompts"]
     assert {p["name"] for p in prompts} == {"investigate_incident", "health_report"}
 
 
 @pytest.mark.parametrize("transport", ["stdio", "http"])
 def test_inspector_calls_every_tool_and_reads_every_resource(
-    deployment: Deployment, transport: str
+    held: Connection, transport: str
 ) -> None:
-    target = inspector_targets(deployment)[transport]
+    def call(method: str, *options: str) -> dict[str, Any]:
+        return held.call(transport, method, *options)
+
     calls = [
-        ["--method", "tools/call", "--tool-name", tool, "--tool-args-json", json.dumps(arguments)]
+        ["tools/call", "--tool-name", tool, "--tool-args-json", json.dumps(arguments)]
         for tool, arguments in TOOL_CALLS.items()
     ]
     with ThreadPoolExecutor(max_workers=3) as pool:  # one client process per call: in parallel
-        results = dict(zip(TOOL_CALLS, pool.map(lambda c: inspect(target, *c), calls), strict=True))
+        results = dict(zip(TOOL_CALLS, pool.map(lambda c: call(*c), calls), strict=True))
         for tool, result in results.items():
             assert not result.get("isError"), (tool, result)
             assert json.loads(result["content"][0]["text"]), tool
         investigation_id = json.loads(results["investigate"]["content"][0]["text"])["id"]
         uris = [*RESOURCES, f"coral://investigations/{investigation_id}"]
-        reads = pool.map(lambda u: inspect(target, "--method", "resources/read", "--uri", u), uris)
+        reads = pool.map(lambda u: call("resources/read", "--uri", u), uris)
         for uri, read in zip(uris, reads, strict=True):
             assert read["contents"][0]["mimeType"] == "application/json"
             assert json.loads(read["contents"][0]["text"]), uri
-    prompt = inspect(
-        target, "--method", "prompts/get", "--prompt-name", "investigate_incident",
+    prompt = call(
+        "prompts/get", "--prompt-name", "investigate_incident",
         "--prompt-args", "service=api", "since=30m",
     )  # fmt: skip
     assert "api" in prompt["messages"][0]["content"]["text"]

@@ -25,7 +25,7 @@ import httpx2
 import pytest
 
 from tests.conftest import ROOT, Processes, auth, free_port, wait_for
-from tests.inspector import inspector
+from tests.inspector import Connection
 
 # One worker runs this module, so the sample colony (a module fixture) is made once.
 # Generous time: on a loaded machine the sample colony alone can take minutes to fill.
@@ -149,33 +149,32 @@ def sample_colony(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SampleCo
         procs.stop_all()
 
 
-def inspect(colony: SampleColony, *args: str) -> dict[str, Any]:
-    """One Inspector CLI call over stdio to `coral-mcp serve --data-dir` (its result)."""
-    serve = [str(Path(sys.executable).parent / "coral-mcp"), "serve"]
-    return inspector(*args, "--", *serve, "--data-dir", str(colony.data_dir))
-
-
 def wire_bytes(document: Any) -> int:
     """Size as it travels: compact JSON, UTF-8."""
     return len(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 @pytest.fixture(scope="module")
-def results(sample_colony: SampleColony) -> dict[str, dict[str, Any]]:
-    """tools/list, prompts/list and each typical call, read over stdio (several Inspector
-    runs at once); also written to DATA_DIR/mcp-results/ to look at when a test fails."""
-    jobs: dict[str, list[str]] = {
-        "tools/list": ["--method", "tools/list"],
-        "prompts/list": ["--method", "prompts/list"],
-    }
+def results(
+    sample_colony: SampleColony, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict[str, Any]]:
+    """tools/list, prompts/list and each typical call, read over stdio from one
+    `coral-mcp serve --data-dir` held by the Inspector (several calls at once); also
+    written to DATA_DIR/mcp-results/ to look at when a test fails."""
+    jobs: dict[str, list[str]] = {"tools/list": ["tools/list"], "prompts/list": ["prompts/list"]}
     for tool, (arguments, _) in TYPICAL_CALLS.items():
-        jobs[tool] = [
-            "--method", "tools/call", "--tool-name", tool,
-            "--tool-args-json", json.dumps(arguments),
-        ]  # fmt: skip
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        found = pool.map(lambda args: inspect(sample_colony, *args), jobs.values())
-        results = dict(zip(jobs, found, strict=True))
+        jobs[tool] = ["tools/call", "--tool-name", tool, "--tool-args-json", json.dumps(arguments)]
+    serve = {
+        "command": str(Path(sys.executable).parent / "coral-mcp"),
+        "args": ["serve", "--data-dir", str(sample_colony.data_dir)],
+    }
+    held = Connection(tmp_path_factory.mktemp("inspector"), {"coral": serve})
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            found = pool.map(lambda job: held.call("coral", *job), jobs.values())
+            results = dict(zip(jobs, found, strict=True))
+    finally:
+        held.close()
     shown = sample_colony.data_dir / "mcp-results"
     shown.mkdir(exist_ok=True)
     for name, result in results.items():

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import uvicorn
@@ -42,11 +43,13 @@ from coral_mcp.mesh.colony_mesh import ColonyMesh, ColonyMeshOptions
 from coral_mcp.mesh.keys import ColonyIdentity
 from coral_mcp.mesh.registry import MeshRegistry
 from coral_mcp.rpc.colony_servicer import ColonyHealth, ColonyServicer, add_colony_service
-from coral_mcp.server import build_server
 from coral_mcp.storage.compaction import SPAN
 from coral_mcp.storage.retention import MaintenanceResult, Retention
 from coral_mcp.storage.store import ColonyStore
 from coral_mcp.storage.writer import Writer
+
+if TYPE_CHECKING:
+    from fastmcp import FastMCP
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,13 @@ EDGE_RESOLVE_INTERVAL_S = 1.0
 #: Seconds between anomaly detection + correlation runs, and between baseline refreshes.
 ANALYSIS_INTERVAL_S = 60.0
 BASELINE_INTERVAL_S = 600.0
+
+
+def _mcp_server(queries: StoreQueries) -> FastMCP:
+    """The MCP server, imported and built when the first MCP request comes."""
+    from coral_mcp.server import build_server  # noqa: PLC0415 - see LazyMcp
+
+    return build_server(queries)
 
 
 def _bind_tcp(host: str, port: int, what: str, flag: str) -> socket.socket:
@@ -239,7 +249,7 @@ class ColonyDaemon:
             llm = None if ask is None else LlmDoor(ask, own_url, token)
             app = build_http_app(
                 queries,
-                build_server(queries),
+                lambda: _mcp_server(queries),
                 token,
                 ingest.health,
                 Dashboard(queries, sessions, llm),

@@ -19,10 +19,8 @@ import types
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastmcp import FastMCP
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from starlette.applications import Starlette
@@ -41,6 +39,9 @@ from coral_mcp.tools.asks import AskRecord
 from coral_mcp.tools.catalog import REST_TOOLS, signature
 from coral_mcp.tools.data import CoralData
 from coral_mcp.tools.registry import Tool
+
+if TYPE_CHECKING:
+    from fastmcp import FastMCP
 
 logger = logging.getLogger(__name__)
 
@@ -234,7 +235,7 @@ def _response(description: str, model: str) -> dict[str, Any]:
 
 def build_http_app(
     data: CoralData,
-    mcp: FastMCP,
+    mcp: Callable[[], FastMCP],
     token: str | None,
     health: Callable[[], str | None] = lambda: None,
     dashboard: Dashboard | None = None,
@@ -242,7 +243,8 @@ def build_http_app(
     """/healthz, the REST API under /api/v1, MCP at /mcp and the dashboard at /; with
     `token`, REST and MCP need `Authorization: Bearer <token>` and the dashboard its
     session cookie (every path but /healthz and /login answers 401 without them).
-    `health` says what is wrong (/healthz answers 503 with it), or None."""
+    `health` says what is wrong (/healthz answers 503 with it), or None. `mcp` builds
+    the MCP server when the first MCP request comes (see `LazyMcp`)."""
     dashboard = dashboard or Dashboard(data, None)
     routes = api_routes()
     document = openapi_document(routes)
@@ -260,15 +262,14 @@ def build_http_app(
     async def openapi(request: Request) -> Response:
         return JSONResponse(document)
 
-    mcp_app = mcp.http_app(path=MCP_PATH, session_idle_timeout=MCP_SESSION_IDLE_S)
-    for status in (404, 405):
-        mcp_app.add_exception_handler(status, _json_http_error)
+    mcp_app = LazyMcp(mcp)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with mcp_app.lifespan(app):  # without it every MCP request fails
-            _bound_sessions(mcp_app, MAX_MCP_SESSIONS)
+        try:
             yield
+        finally:
+            await mcp_app.close()
 
     app = Starlette(
         exception_handlers={404: _json_http_error, 405: _json_http_error},
@@ -288,9 +289,68 @@ def build_http_app(
     return bounded if token is None else BearerAuth(bounded, token, dashboard)
 
 
+class LazyMcp:
+    """The MCP app at /mcp, made when the first MCP request comes: importing fastmcp and
+    the MCP SDK and building the server cost ~0.9 s of CPU and ~25 MiB, which a colony
+    that no MCP client asks (one behind `coral up` showing its dashboard, a colony
+    serving REST and agents) need not pay at every start. The build runs in a thread
+    (the event loop keeps serving gRPC and REST meanwhile); the MCP app's lifespan runs
+    in a task of its own until `close` (without it every MCP request fails)."""
+
+    def __init__(self, build: Callable[[], FastMCP]) -> None:
+        self._build = build
+        self._app: ASGIApp | None = None
+        self._lock = asyncio.Lock()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = self._app or await self._start()
+        await app(scope, receive, send)
+
+    async def _start(self) -> ASGIApp:
+        async with self._lock:
+            if self._app is None:
+                mcp_app = await asyncio.to_thread(self._made)
+                ready = asyncio.get_running_loop().create_future()
+                self._task = asyncio.create_task(self._serve(mcp_app, ready), name="mcp")
+                await ready  # raises what the lifespan raised
+                self._app = mcp_app
+            return self._app
+
+    def _made(self) -> Starlette:
+        mcp_app: Starlette = self._build().http_app(
+            path=MCP_PATH, session_idle_timeout=MCP_SESSION_IDLE_S
+        )
+        for status in (404, 405):
+            mcp_app.add_exception_handler(status, _json_http_error)
+        return mcp_app
+
+    async def _serve(self, mcp_app: Starlette, ready: asyncio.Future[None]) -> None:
+        try:
+            async with mcp_app.router.lifespan_context(mcp_app):
+                _bound_sessions(mcp_app, MAX_MCP_SESSIONS)
+                ready.set_result(None)
+                await self._stop.wait()
+        except BaseException as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+            raise
+
+    async def close(self) -> None:
+        """End the MCP app's lifespan (its sessions), when it was made."""
+        self._stop.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
 def _bound_sessions(mcp_app: Starlette, most: int) -> None:
     """Cap the MCP app's open sessions at `most` (FastMCP makes its session manager as
     the app starts, with the SDK's cap of 10,000; it has no parameter for it)."""
+    from mcp.server.streamable_http_manager import (  # noqa: PLC0415 - see LazyMcp
+        StreamableHTTPSessionManager,
+    )
+
     endpoints = [getattr(route, "endpoint", None) for route in mcp_app.routes]
     managers = [
         manager

@@ -22,7 +22,7 @@ from mcp.types import TextContent
 from coral_mcp.agent.collectors.sdk import SdkProbe
 from coral_mcp.agent.sdk_monitor import SdkMonitor
 from coral_mcp.models import EventKind
-from tests.conftest import DATA, Processes, auth, free_port, wait_for
+from tests.conftest import DATA, MCP_TIMEOUT_S, Processes, auth, free_port, wait_for
 from tests.sdk.apps import serve
 
 pytestmark = pytest.mark.e2e
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.e2e
 
 def _get_service(url: str, token: str, name: str, tool: str = "get_service") -> dict[str, Any]:
     async def call() -> dict[str, Any]:
-        async with httpx2.AsyncClient(headers=auth(token)) as http:
+        async with httpx2.AsyncClient(headers=auth(token), timeout=MCP_TIMEOUT_S) as http:
             transport = streamable_http_client(f"{url}/mcp", http_client=http)
             async with mcp.Client(transport) as client:  # type: ignore[arg-type]
                 key = "service" if tool == "list_metrics" else "name"

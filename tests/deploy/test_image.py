@@ -24,7 +24,7 @@ import pytest
 from mcp.client.streamable_http import streamable_http_client
 
 from scripts.image_on_host import IMAGE, documented_commands
-from tests.conftest import ROOT, auth, wait_for
+from tests.conftest import MCP_TIMEOUT_S, ROOT, auth, wait_for
 
 TAG = "coral/colony:test"
 
@@ -179,7 +179,7 @@ def _get(url: str, token: str = "") -> httpx2.Response | None:
 
 def _tool_names(url: str, token: str) -> list[str]:
     async def listed() -> list[str]:
-        async with httpx2.AsyncClient(headers=auth(token)) as http:
+        async with httpx2.AsyncClient(headers=auth(token), timeout=MCP_TIMEOUT_S) as http:
             transport = streamable_http_client(f"{url}/mcp", http_client=http)
             async with mcp.Client(transport) as client:  # type: ignore[arg-type]
                 return [tool.name for tool in (await client.list_tools()).tools]
