@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -114,6 +115,27 @@ def wait_for(predicate: Callable[[], T | None], timeout_s: float = 30.0, what: s
 def coral_cmd(*args: str) -> list[str]:
     """The `coral` console script installed beside this Python."""
     return [str(Path(sys.executable).parent / "coral"), *args]
+
+
+def as_a_terminal_job() -> None:
+    """`preexec_fn` for a child a test interrupts as Ctrl-C would: it starts as a shell
+    starts a foreground job, SIGINT at its default action and nothing blocked, whatever
+    this worker's state (a child inherits the signals a process ignores and blocks)."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture(autouse=True)
+def _sigint_as_found() -> Iterator[None]:
+    """Each test leaves SIGINT as it found it, its handler and the mask of this thread
+    (where tests start their children): children started later inherit both."""
+    handler = signal.getsignal(signal.SIGINT)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    yield
+    if signal.getsignal(signal.SIGINT) is not handler:
+        signal.signal(signal.SIGINT, handler)
+    if signal.pthread_sigmask(signal.SIG_BLOCK, set()) != mask:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def child_env() -> dict[str, str]:

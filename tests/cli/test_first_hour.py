@@ -18,7 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Processes, child_env, coral_cmd, free_port, wait_for
+from tests.conftest import (
+    Processes,
+    as_a_terminal_job,
+    child_env,
+    coral_cmd,
+    free_port,
+    wait_for,
+)
 
 # One worker runs this module: its module fixture (a running `coral up`) is made once.
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("first-hour")]
@@ -183,6 +190,7 @@ def _interrupted_while_importing(data_dir: Path) -> tuple[int, bytes] | None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=child_env(),
+        preexec_fn=as_a_terminal_job,  # noqa: PLW1509 - the signals a shell's job starts with
     )
     try:
         # Python installs its KeyboardInterrupt handler at start-up; the entry point hands

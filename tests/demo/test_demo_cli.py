@@ -18,7 +18,7 @@ from coral_mcp.cli.main import coral
 from coral_mcp.demo.scenarios import SCENARIOS
 from coral_mcp.demo.stores import check_installed
 from coral_mcp.errors import ConfigError
-from tests.conftest import ROOT, child_env
+from tests.conftest import ROOT, as_a_terminal_job, child_env
 
 
 def test_demo_lists_every_scenario_with_its_root_cause() -> None:
@@ -66,6 +66,7 @@ def test_ctrl_c_at_any_point_leaves_no_process_port_or_directory(moment: str) ->
         env=child_env(),
         cwd=ROOT,
         start_new_session=True,  # its own process group, as a terminal's foreground job
+        preexec_fn=as_a_terminal_job,  # noqa: PLW1509 - the signals a shell's job starts with
     )
     assert demo.stdout is not None
     output: list[str] = []
