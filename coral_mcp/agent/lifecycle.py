@@ -96,7 +96,9 @@ class LifecycleTracker:
             if not first and pid not in workers:
                 events += self._began(ts_ms, service, stat, memory)
             memory.pids[pid] = stat.fingerprint
-            memory.units[pid] = self._unit_of(pid)
+            # A worker's end is read from its zombie only: its service's unit names
+            # the leader, and a backend per connection would be a lookup per connection.
+            memory.units[pid] = None if pid in workers else self._unit_of(pid)
         for pid, stat in processes.items():  # same pid, new program (the pid was reused)
             if pid not in new and memory.pids[pid] != stat.fingerprint:
                 if pid not in workers:

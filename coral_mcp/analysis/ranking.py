@@ -262,8 +262,9 @@ def _severity(found: Sequence[MetricAnomaly]) -> float:
     own = [a for a in found if not is_host_level(a.service, a.metric)]
     causal = _causal(own)
     if causal:
+        faulty = [a for a in causal if names_a_fault(a.metric)]
         activity = [a for a in causal if not names_a_fault(a.metric)]
-        return max(size(_faulty(causal)), ACTIVITY_WEIGHT * size(activity))
+        return max(size(faulty), ACTIVITY_WEIGHT * size(activity))
     effects = [a for a in own if is_effect(a.metric) and not a.chronic]
     return max(EFFECT_WEIGHT * size(effects), CHRONIC_WEIGHT * size(own))
 

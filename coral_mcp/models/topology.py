@@ -16,6 +16,15 @@ class Endpoint(NamedTuple):
         return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
 
 
+def host_port(target: str, what: str = "") -> tuple[str, int]:
+    """`HOST:PORT` or `[IPv6]:PORT` as (host, port); a ValueError naming `what` and
+    `target` when it is neither."""
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"{what}{target!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
 class Peer(NamedTuple):
     """`connections` established outbound connections to `remote`."""
 

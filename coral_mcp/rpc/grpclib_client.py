@@ -26,6 +26,8 @@ from grpclib.encoding.proto import ProtoCodec
 from grpclib.metadata import Deadline
 from multidict import MultiDict
 
+from coral_mcp.models.topology import host_port
+
 if TYPE_CHECKING:
     import ssl
 
@@ -97,10 +99,8 @@ def open_channel(
     config = Configuration(ssl_target_name_override=server_name)
     if target.startswith("unix:"):
         return Channel(path=target.removeprefix("unix:"), ssl=ssl_context, config=config)
-    host, sep, port = target.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"colony address {target!r} is not HOST:PORT")
-    return Channel(host.strip("[]") or "127.0.0.1", int(port), ssl=ssl_context, config=config)
+    host, port = host_port(target, "colony address ")
+    return Channel(host or "127.0.0.1", port, ssl=ssl_context, config=config)
 
 
 class BoundedStream(Stream[SendT, RecvT]):

@@ -107,10 +107,6 @@ class LatestFolder:
                 logger.error("series_latest could not be folded for long: refolded at restart")
                 self._waiting, self._rows, self._dropped = [], 0, True
 
-    @property
-    def waiting(self) -> bool:
-        return bool(self._waiting or self._folding)
-
     def waiting_for(self, services: Collection[str] | None) -> bool:
         """Whether summaries of `services` (None: any) wait to be folded in. Without
         the lock: a batch added meanwhile is one a read may miss, as if made earlier."""

@@ -270,7 +270,7 @@ def test_a_fold_committing_while_a_read_copies_its_rows_is_not_counted_twice(
             fold.join()
             writer_cur.close()
     assert counts == expected
-    assert not folder.waiting  # the writer's fold did land, after the copy
+    assert not folder.waiting_for(None)  # the writer's fold did land, after the copy
     store.close()
 
 
@@ -287,7 +287,7 @@ def test_a_fold_that_fails_leaves_every_summary_waiting_for_the_next(tmp_path: P
         store._latest.fold(cur)
     finally:
         cur.close()
-    assert not store._latest.waiting
+    assert not store._latest.waiting_for(None)
     assert approx(kept(store), raw_glance(store, HOUR - timedelta(hours=1)))
     store.close()
 
@@ -295,7 +295,7 @@ def test_a_fold_that_fails_leaves_every_summary_waiting_for_the_next(tmp_path: P
 def test_metric_names_include_summaries_not_yet_folded_in(tmp_path: Path) -> None:
     store = ColonyStore(tmp_path)
     store.apply(pushes(random.Random(26))[:3])
-    assert store._latest.waiting
+    assert store._latest.waiting_for(None)
     assert store.metric_names("api") == ["cpu_percent", "rss_bytes"]
     assert store.metric_names("web") == []
     store.close()

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from coral_mcp.agent.collectors.http_fetch import HttpResponse, fetch
 from coral_mcp.models.checks import CheckKind, HealthCheckSpec
+from coral_mcp.models.topology import host_port
 
 if TYPE_CHECKING:
     from coral_mcp.rpc.health_client import GrpcHealthClient
@@ -93,7 +94,7 @@ class HealthChecker:
             if spec.kind is CheckKind.HTTP:
                 return self._http(spec, started)
             if spec.kind is CheckKind.TCP:
-                host, port = _host_port(spec.target)
+                host, port = host_port(spec.target)
                 with socket.create_connection((host, port), timeout=spec.timeout_s):
                     pass
                 return HealthResult(True, self._clock() - started, "connected")
@@ -139,13 +140,6 @@ class HealthChecker:
             client, self._grpc_client = self._grpc_client, None
         if client is not None:
             client.close()
-
-
-def _host_port(target: str) -> tuple[str, int]:
-    host, sep, port = target.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"{target!r} is not HOST:PORT")
-    return host.strip("[]"), int(port)
 
 
 def _json_health(body: bytes) -> tuple[tuple[tuple[str, bool], ...], str | None, bool | None]:
