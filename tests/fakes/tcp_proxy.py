@@ -37,6 +37,16 @@ class PausableProxy:
         sel = selectors.DefaultSelector()
         sel.register(self._listener, selectors.EVENT_READ)
         pairs: dict[socket.socket, socket.socket] = {}
+        try:
+            self._forward(sel, pairs)
+        finally:
+            for s in list(pairs):
+                s.close()
+            sel.close()
+
+    def _forward(
+        self, sel: selectors.BaseSelector, pairs: dict[socket.socket, socket.socket]
+    ) -> None:
         while not self._stop.is_set():
             for key, _ in sel.select(timeout=0.05):
                 sock = key.fileobj
@@ -52,21 +62,21 @@ class PausableProxy:
                     sel.register(client, selectors.EVENT_READ)
                     sel.register(upstream, selectors.EVENT_READ)
                     continue
+                if sock not in pairs:
+                    continue  # its partner ended earlier in this same batch: already closed
                 if not self._flowing.is_set():
                     continue  # leave the bytes in the kernel buffers
+                other = pairs[sock]
                 try:
                     data = sock.recv(65536)
+                    if data:
+                        other.sendall(data)
+                        continue
                 except OSError:
-                    data = b""
-                other = pairs[sock]
-                if data:
-                    other.sendall(data)
-                    continue
+                    pass
                 for s in (sock, other):
                     sel.unregister(s)
                     s.close()
                     pairs.pop(s, None)
             if not self._flowing.is_set():
                 self._flowing.wait(timeout=0.05)
-        for s in list(pairs):
-            s.close()
