@@ -19,6 +19,7 @@ import psutil
 
 from coral_mcp.agent.auto_probe import AutoProber
 from coral_mcp.agent.collectors.cgroup import CgroupReader, CgroupStat
+from coral_mcp.agent.collectors.descendants import DescendantCpu
 from coral_mcp.agent.collectors.host import HostSampler
 from coral_mcp.agent.collectors.processes import (
     ProcessInfo,
@@ -110,6 +111,8 @@ class Sensor:
         procfs = ProcFS(settings.proc_root)
         self._procfs = procfs
         self._sampler = ProcessSampler(ps, procfs.version_environ)
+        self._descendants = DescendantCpu(str(settings.proc_root))
+        self._next_tree_s = 0.0
         self._scanner = SocketScanner(ps, walk_every_s=settings.socket_scan_s, clock=clock)
         self._cgroups = CgroupReader(procfs, settings.cgroup_root)
         self._systemd = SystemdUnits(settings.systemctl)
@@ -257,6 +260,7 @@ class Sensor:
             and (self._observations + hash(service.name)) % REST_EVERY != 0
             and self._looked.get(service.name) == table.activity(service.pids)
             and self._sampler.idle(service.pids, _STEADY_CPU_PERCENT)
+            and self._descendants.idle(service.name, _STEADY_CPU_PERCENT)
         )
         if not rests:
             self._looked[service.name] = table.activity(service.pids)
@@ -297,6 +301,9 @@ class Sensor:
         self._watched_pids = {pid for r in resolved for pid in r.pids}
         for pid in [p for p in self._paths_by_pid if p not in self._watched_pids]:
             del self._paths_by_pid[pid]
+        if now_s >= self._next_tree_s:  # the processes they started, as often as sockets
+            self._descendants.find({r.name: r.pids for r in resolved if r.pids}, self._own_pids)
+            self._next_tree_s = now_s + max(self.settings.socket_scan_s, 0.0) - 0.001
         return resolved
 
     def _checks(self, now_s: float, states: list[ServiceState]) -> tuple[list[Sample], list[Event]]:
@@ -413,8 +420,9 @@ class Sensor:
             "start_time_s": min(s.create_time_s for s in stats),
         }
         cpu = [s.cpu_percent for s in stats if s.cpu_percent is not None]
+        descendants = self._descendants.percent(name)  # a backend's query is the server's CPU
         if cpu:
-            values["cpu_percent"] = float(sum(cpu))
+            values["cpu_percent"] = float(sum(cpu)) + (descendants or 0.0)
         fds = [s.fds for s in stats if s.fds is not None]
         if fds:
             values["fds"] = float(sum(fds))

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -214,3 +215,66 @@ def test_a_steady_service_rests_and_a_new_connection_wakes_it_at_once(
         )
 
     assert accepted(woken) == accepted(seen[-2]) + 1
+
+
+#: Listens on argv[1], then forks a child that burns a core (argv[2] == "burn") or
+#: sleeps; with argv[3], the child listens on that port of its own. The child ends when
+#: its parent does.
+_FORKING_SERVER = """
+import os, socket, sys, time
+server = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+parent = os.getpid()
+if os.fork() == 0:
+    server.close()
+    own = socket.create_server(("127.0.0.1", int(sys.argv[3]))) if len(sys.argv) > 3 else None
+    while os.getppid() == parent:
+        if sys.argv[2] == "burn":
+            sum(range(100_000))
+        else:
+            time.sleep(0.1)
+    os._exit(0)
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def _cpu(sensor: sensing.Sensor, service: str, looks: int = 6) -> float:
+    """The service's highest cpu_percent over a few looks a quarter second apart."""
+    seen = 0.0
+    for _ in range(looks):
+        for sample in sensor.observe().samples:
+            if sample.service == service and sample.metric == "cpu_percent":
+                seen = max(seen, sample.value)
+        time.sleep(0.25)
+    return seen
+
+
+def test_a_child_burning_cpu_is_its_servers_cpu(tmp_path: Path, procs: Processes) -> None:
+    """PostgreSQL serves each connection in a backend it forks: a query burning a core
+    there is PostgreSQL's CPU, though only the postmaster listens."""
+    burning, resting = free_port(), free_port()
+    procs.start("burning", [sys.executable, "-c", _FORKING_SERVER, str(burning), "burn"], True)
+    procs.start("resting", [sys.executable, "-c", _FORKING_SERVER, str(resting), "rest"], True)
+    sensor = sensor_for(tmp_path, f"db=port:{burning}", f"quiet=port:{resting}")
+    assert _cpu(sensor, "db") > 25  # a core, less what a loaded machine takes
+    assert _cpu(sensor, "quiet") < 10
+
+
+def test_a_child_that_is_a_service_of_its_own_keeps_its_cpu(
+    tmp_path: Path, procs: Processes
+) -> None:
+    parent, child = free_port(), free_port()
+    cmd = [sys.executable, "-c", _FORKING_SERVER, str(parent), "burn", str(child)]
+    procs.start("supervisor", cmd, True)
+    wait_for(lambda: _listening(child), 10, "the child listening")
+    sensor = sensor_for(tmp_path, f"supervisor=port:{parent}", f"worker=port:{child}")
+    assert _cpu(sensor, "worker") > 25
+    assert _cpu(sensor, "supervisor") < 10
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False

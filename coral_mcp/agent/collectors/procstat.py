@@ -32,7 +32,7 @@ class RawStat(NamedTuple):
     rss_bytes: int
 
 
-def _read(path: str) -> bytes | None:
+def read_small(path: str) -> bytes | None:
     """A small /proc file in one read (no buffered file object: read for every watched
     process at every sample); None when it is gone or unreadable."""
     try:
@@ -52,7 +52,7 @@ def _read(path: str) -> bytes | None:
 
 def read_stat(proc_root: str, pid: int) -> RawStat | None:
     """None when the process is gone."""
-    data = _read(f"{proc_root}/{pid}/stat")
+    data = read_small(f"{proc_root}/{pid}/stat")
     if data is None:
         return None
     close = data.rfind(b")")
@@ -73,7 +73,7 @@ def read_stat(proc_root: str, pid: int) -> RawStat | None:
 
 def read_io(proc_root: str, pid: int) -> tuple[int, int] | None:
     """(read_bytes, write_bytes) of storage I/O; None when not permitted."""
-    data = _read(f"{proc_root}/{pid}/io")
+    data = read_small(f"{proc_root}/{pid}/io")
     if data is None:
         return None
     found: dict[bytes, int] = {}
@@ -88,7 +88,7 @@ def read_io(proc_root: str, pid: int) -> tuple[int, int] | None:
 
 def read_ctx_switches(proc_root: str, pid: int) -> int | None:
     """Voluntary + involuntary context switches; None when unreadable."""
-    data = _read(f"{proc_root}/{pid}/status")
+    data = read_small(f"{proc_root}/{pid}/status")
     if data is None:
         return None
     total = 0
