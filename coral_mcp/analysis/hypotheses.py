@@ -78,7 +78,7 @@ def fault_kind(c: Candidate, symptom_metric: str | None = None) -> FaultKind:
         return FaultKind.CRASH
     if stopped or c.lost_by:
         return FaultKind.DEPENDENCY_DOWN
-    if classes & {MetricClass.FDS, MetricClass.CONNECTIONS}:
+    if classes & HELD and not _held_by_slowness(c):
         return FaultKind.RESOURCE_EXHAUSTION
     if classes & {MetricClass.CPU, MetricClass.THROTTLE}:
         return FaultKind.CPU_SATURATION
@@ -92,6 +92,28 @@ def fault_kind(c: Candidate, symptom_metric: str | None = None) -> FaultKind:
     if asked is MetricClass.ERRORS or (asked is None and _errors_around(c)):
         return FaultKind.ERROR_SPIKE
     return FaultKind.LATENCY
+
+
+#: What a service holds open: more of it is exhaustion, unless slower answers hold it.
+HELD = frozenset({MetricClass.FDS, MetricClass.CONNECTIONS})
+#: The agent's count of connections callers opened to the service.
+INBOUND = "connections_in"
+
+
+def _held_by_slowness(c: Candidate) -> bool:
+    """More connections to the service, in one step with slower answers from it: its
+    callers hold them open longer (in flight = rate x time), a slowdown and not a leak.
+    A leak grows steadily (a trend), and a service leaking its own connections shows
+    them outbound."""
+    up = [a for a in c.anomalies if a.direction > 0]
+    held = [a for a in up if metric_class(a.metric) in HELD]
+    connections = [a for a in held if metric_class(a.metric) is MetricClass.CONNECTIONS]
+    return (
+        bool(connections)
+        and all(a.metric.startswith(INBOUND) for a in connections)
+        and not any(a.kind == "trend" for a in held)
+        and any(metric_class(a.metric) is MetricClass.LATENCY for a in up)
+    )
 
 
 def _back_after(failure: Event, events: Sequence[Event]) -> bool:

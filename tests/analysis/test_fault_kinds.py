@@ -70,6 +70,22 @@ def test_file_descriptors_climbing_are_resource_exhaustion() -> None:
     assert fault_kind(candidate(anomalies=(up("fds"),))) is FaultKind.RESOURCE_EXHAUSTION
 
 
+def test_more_connections_in_with_slower_answers_is_latency_not_exhaustion() -> None:
+    """A Redis paused for 300 ms at a time (live): its callers hold three times the
+    connections open, in one step with the wait they measure on it."""
+    waited = up("wait_ms<-api")
+    c = candidate(anomalies=(up("connections_in"), up("fds"), waited))
+    assert fault_kind(c) is FaultKind.LATENCY
+    # without the slower answers, or growing steadily, or leaked outbound: exhaustion
+    assert fault_kind(candidate(anomalies=(up("connections_in"), up("fds")))) is (
+        FaultKind.RESOURCE_EXHAUSTION
+    )
+    growing = (up("connections_in", "trend", 60.0), up("fds"), waited)
+    assert fault_kind(candidate(anomalies=growing)) is FaultKind.RESOURCE_EXHAUSTION
+    leaked = (up("connections_out"), up("fds"), up("http_duration_seconds:p99"))
+    assert fault_kind(candidate(anomalies=leaked)) is FaultKind.RESOURCE_EXHAUSTION
+
+
 def test_exhaustion_advice_names_the_resource_not_a_stronger_slow_route() -> None:
     slow = MetricAnomaly("api", "http_duration_seconds:p99", "spike", T0, T0, 19.7, 0.02, 0.0, 1)
     advice = to_hypothesis(candidate(anomalies=(up("connections_out"), slow))).recommendation
