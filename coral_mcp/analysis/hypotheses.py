@@ -96,21 +96,22 @@ def fault_kind(c: Candidate, symptom_metric: str | None = None) -> FaultKind:
 
 #: What a service holds open: more of it is exhaustion, unless slower answers hold it.
 HELD = frozenset({MetricClass.FDS, MetricClass.CONNECTIONS})
-#: The agent's count of connections callers opened to the service.
-INBOUND = "connections_in"
+#: Connections a slow or stuck service holds because it has not answered: those its
+#: callers opened and wait on, and those they gave up on that it has not closed yet.
+AWAITING = ("connections_in", "connections_close_wait")
 
 
 def _held_by_slowness(c: Candidate) -> bool:
     """More connections to the service, in one step with slower answers from it: its
-    callers hold them open longer (in flight = rate x time), a slowdown and not a leak.
-    A leak grows steadily (a trend), and a service leaking its own connections shows
-    them outbound."""
+    callers hold them open longer (in flight = rate x time), a slowdown (or a hang: its
+    health check times out) and not a leak. A leak grows steadily (a trend), and a
+    service leaking its own connections shows them outbound."""
     up = [a for a in c.anomalies if a.direction > 0]
     held = [a for a in up if metric_class(a.metric) in HELD]
     connections = [a for a in held if metric_class(a.metric) is MetricClass.CONNECTIONS]
     return (
         bool(connections)
-        and all(a.metric.startswith(INBOUND) for a in connections)
+        and all(a.metric.startswith(AWAITING) for a in connections)
         and not any(a.kind == "trend" for a in held)
         and any(metric_class(a.metric) is MetricClass.LATENCY for a in up)
     )

@@ -86,6 +86,14 @@ def test_more_connections_in_with_slower_answers_is_latency_not_exhaustion() -> 
     assert fault_kind(candidate(anomalies=leaked)) is FaultKind.RESOURCE_EXHAUSTION
 
 
+def test_a_stuck_service_failing_its_health_check_is_down_not_exhausted() -> None:
+    """A web process stopped (SIGSTOP, live): its health check times out and the
+    connections its callers gave up on stay in CLOSE_WAIT."""
+    anomalies = (up("connections_close_wait"), up("health_latency_ms"))
+    c = candidate(anomalies=anomalies, events=(ev("health_flip"),))
+    assert fault_kind(c) is FaultKind.DEPENDENCY_DOWN
+
+
 def test_exhaustion_advice_names_the_resource_not_a_stronger_slow_route() -> None:
     slow = MetricAnomaly("api", "http_duration_seconds:p99", "spike", T0, T0, 19.7, 0.02, 0.0, 1)
     advice = to_hypothesis(candidate(anomalies=(up("connections_out"), slow))).recommendation
