@@ -65,6 +65,9 @@ CLEAR_CONFIDENCE = 0.3
 #: The host's CPU queue is read from this long before the onset on (load1 is a
 #: one-minute average: it lags the queue it measures).
 QUEUE_LOOKBACK_S = 60.0
+#: The most a busy host slows an answer down for no fault of its service's own (times its
+#: normal) when its CPU queue does not say more: answers 250 times slower are a fault.
+CONTENTION_MAX = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +170,9 @@ def _host_contention(ranked: Sequence[Candidate], found: Sequence[MetricAnomaly]
     if not ranked or ranked[0].confidence >= CLEAR_CONFIDENCE:
         return False
     host_rose = any(is_host_level(a.service, a.metric) and a.direction > 0 for a in found)
-    return host_rose and all(_latency_only(c) for c in ranked)
+    return (
+        host_rose and all(_latency_only(c) for c in ranked) and _slowed_by(ranked, CONTENTION_MAX)
+    )
 
 
 def _busy_host(
@@ -203,13 +208,22 @@ def _queueing(ranked: Sequence[Candidate], queue: float) -> bool:
     its service's own). A database answering 150 times slower is beyond any queue."""
     if queue <= 1.0 or not ranked or not all(_latency_only(c) for c in ranked):
         return False
-    rises = [
+    return all(a.baseline > 0 and a.value <= queue * a.baseline for a in _latency_rises(ranked))
+
+
+def _slowed_by(ranked: Sequence[Candidate], factor: float) -> bool:
+    """No latency rose more than `factor` times its normal (a rise from a normal of 0
+    tells no factor: a transport wait jumps from 0 on any busy host)."""
+    return all(a.value <= factor * a.baseline for a in _latency_rises(ranked) if a.baseline > 0)
+
+
+def _latency_rises(ranked: Sequence[Candidate]) -> list[MetricAnomaly]:
+    return [
         a
         for c in ranked
         for a in c.anomalies
         if metric_class(a.metric) is MetricClass.LATENCY and a.direction > 0
     ]
-    return all(a.baseline > 0 and a.value <= queue * a.baseline for a in rises)
 
 
 def _readable(c: Candidate) -> bool:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from coral_mcp.analysis.detect import Series, detect_series
-from coral_mcp.analysis.diagnose import diagnose
+from coral_mcp.analysis.detect import MetricAnomaly, Series, detect_series
+from coral_mcp.analysis.diagnose import _host_contention, diagnose
 from coral_mcp.analysis.hypotheses import fault_kind, to_hypothesis
 from coral_mcp.analysis.metric_names import (
     MetricClass,
@@ -16,6 +16,7 @@ from coral_mcp.analysis.metric_names import (
     resolution,
 )
 from coral_mcp.analysis.peers import callee_series, name_peers, resolve_peer
+from coral_mcp.analysis.ranking import Candidate
 from coral_mcp.analysis.topology import ServiceGraph
 from coral_mcp.models import Event, Severity
 from coral_mcp.models.intelligence import FaultKind
@@ -175,6 +176,22 @@ def test_a_weak_slowdown_on_a_busy_host_with_nothing_else_changed_is_no_incident
     assert diagnose(busy, [], SHOP, end(), hint_s=T0 + STEP * AT).ranked[0].service == "web"
     restarted = [event("web", "restart", AT - 2)]
     assert diagnose(busy, restarted, SHOP, end()).ranked[0].service == "web"
+
+
+def test_a_busy_host_does_not_explain_answers_many_times_slower() -> None:
+    """A Redis paused 300 ms at a time (live), other work keeping the host busy: the leads
+    were weak (the wait callers measured on Redis jumps from 0) and rested on latency
+    alone, yet answers 250 times slower are no contention."""
+    host = MetricAnomaly("host", "disk_write_bytes_per_s", "spike", T0, T0, 66.0, 2e6, 4e4, 1)
+
+    def weak_lead(value: float) -> Candidate:
+        slower = MetricAnomaly(
+            "api", "health_latency_ms", "level_shift", T0, T0, 9.0, value, 7.0, 1
+        )
+        return Candidate("api", 3.0, T0, (slower,), (), (), (), (), confidence=0.1)
+
+    assert _host_contention([weak_lead(7.0 * 1.3)], [host])
+    assert not _host_contention([weak_lead(288.0)], [host])
 
 
 def test_a_databases_disk_activity_beside_a_weak_slowdown_on_a_busy_host_is_no_incident() -> None:
