@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -158,7 +159,11 @@ def test_same_script_in_three_directories_is_three_services_with_short_names(
     assert sum(n == "app" for n in names) == 1 and all(len(n) <= 24 for n in names)
     assert {n for n in names if n.startswith("app-")} <= {f"app-{p}" for p in ports}
     (inline_name,) = [n for n in names if inline.pid in mine[n].pids]
-    assert inline_name.startswith("python") and inline_name.endswith("-c")  # not its code
+    # Named by its interpreter and -c, not by its code; with its port added, as the apps'
+    # names are, when another `python -c` listens on this host (another test's, on a
+    # shared machine).
+    inline_ports = "|".join(str(e.port) for e in mine[inline_name].listen)
+    assert re.fullmatch(rf"python[\d.]*-c(-({inline_ports}))?", inline_name), inline_name
 
 
 def test_an_auto_discovered_process_with_the_sdk_is_named_by_it(
