@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -91,8 +92,64 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=_start_rank)
 
 
+#: The live fault suite: one running application on a worker of its own (START_FIRST).
+LIVE_SUITE = "tests/demo/test_live_faults.py"
+#: Per part of the suite (the live fault suite or the rest): its tests, first start, last end.
+_SPANS: dict[bool, tuple[set[str], float, float]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Note when each test's phases began and ended (on xdist's controller: every worker's)."""
+    live = report.nodeid.startswith(LIVE_SUITE)
+    tests, first, last = _SPANS.get(live, (set(), report.start, report.stop))
+    tests.add(report.nodeid)
+    _SPANS[live] = (tests, min(first, report.start), max(last, report.stop))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line: each part's tests and wall time, from its first start to its last end
+    (setup and teardown included), measured from the tests' own timestamps."""
+    if not _SPANS or hasattr(terminalreporter.config, "workerinput"):
+        return
+    parts = [
+        f"{name}: {len(tests)} tests, wall {last - first:.0f} s" if tests else f"{name}: not run"
+        for name, (tests, first, last) in (
+            ("suite without the live fault suite", _SPANS.get(False, (set(), 0.0, 0.0))),
+            ("live fault suite", _SPANS.get(True, (set(), 0.0, 0.0))),
+        )
+    ]
+    terminalreporter.write_line(f"{parts[0]} (from first start to last end); {parts[1]}")
+
+
+def _port_slice() -> range:
+    """This worker's ports: below the kernel's ephemeral range (where port 0 and outgoing
+    connections draw theirs), each xdist worker a slice of its own."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    base = max(1024, low - 12000)
+    size = (low - base) // max(workers, 1)
+    return range(base + worker * size, base + (worker + 1) * size)
+
+
+_PORTS = _port_slice()
+# From a random place in the slice (another suite may run beside this one), then in turn.
+_next_port = random.randrange(len(_PORTS)) if len(_PORTS) else 0
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A loopback port nothing listens on, for a process a test starts to bind later.
+    A port the kernel picks (bind to port 0) can be picked again for anyone else until
+    that process binds it; one from this worker's slice is not handed out again in this
+    run (the slices lie below the ephemeral range, and each worker goes round its own)."""
+    global _next_port  # noqa: PLW0603 - one counter per worker process
+    for _ in range(min(len(_PORTS), 200)):
+        port = _PORTS[_next_port % len(_PORTS)]
+        _next_port += 1
+        with socket.socket() as sock, contextlib.suppress(OSError):
+            sock.bind(("127.0.0.1", port))
+            return port
+    with socket.socket() as sock:  # no slice here (a narrow range): the kernel's choice
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 

@@ -17,28 +17,33 @@ from coral_mcp.cli.mcp_main import coral_mcp
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("page", ["cli.md", "mcp.md", "api.md"])
-def test_generated_reference_pages_match_the_code(tmp_path: Path, page: str) -> None:
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pages scripts/gen_docs.py writes today (one run for the tests below, which one
+    worker runs together: their xdist group)."""
+    out = tmp_path_factory.mktemp("generated-docs")
     subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "gen_docs.py"), str(tmp_path)],
+        [sys.executable, str(ROOT / "scripts" / "gen_docs.py"), str(out)],
         check=True,
         capture_output=True,
     )
+    return out
+
+
+@pytest.mark.xdist_group("generated-docs")
+@pytest.mark.parametrize("page", ["cli.md", "mcp.md", "api.md"])
+def test_generated_reference_pages_match_the_code(generated: Path, page: str) -> None:
     committed = (ROOT / "docs" / page).read_text()
-    assert committed == (tmp_path / page).read_text(), (
+    assert committed == (generated / page).read_text(), (
         f"docs/{page} is stale: run `python scripts/gen_docs.py` and commit the result"
     )
 
 
+@pytest.mark.xdist_group("generated-docs")
 def test_readme_lists_the_tools_resources_templates_and_prompts_the_server_has(
-    tmp_path: Path,
+    generated: Path,
 ) -> None:
-    subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "gen_docs.py"), str(tmp_path)],
-        check=True,
-        capture_output=True,
-    )
-    assert (ROOT / "README.md").read_text() == (tmp_path / "README.md").read_text(), (
+    assert (ROOT / "README.md").read_text() == (generated / "README.md").read_text(), (
         "README.md's MCP list is stale: run `python scripts/gen_docs.py` and commit the result"
     )
 

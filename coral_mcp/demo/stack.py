@@ -114,7 +114,8 @@ class Stack:
         self.token = ""
         self._api_release = GOOD_RELEASE
         self._api_defect = ""
-        self._supervise = threading.Event()
+        #: Set when the api stops being supervised (restarted when it exits).
+        self._unsupervised = threading.Event()
         self._api_lock = threading.Lock()
         self._supervisor: threading.Thread | None = None
         self.api_exits = 0
@@ -171,7 +172,7 @@ class Stack:
         self.say(f"load: {self.timing.rate_per_s:g} requests/s; all 4 services seen by the colony")
 
     def close(self) -> None:
-        self._supervise.clear()
+        self._unsupervised.set()
         if self._supervisor is not None:
             self._supervisor.join(timeout=5)
         self.children.stop_all()
@@ -256,7 +257,6 @@ class Stack:
         )  # fmt: skip
         if not wait_port(self.ports["web"], 30, web):
             raise ConfigError(f"web did not start: {self.children.log_tail('web')}")
-        self._supervise.set()
         self._supervisor = threading.Thread(target=self._supervise_api, daemon=True)
         self._supervisor.start()
 
@@ -275,15 +275,16 @@ class Stack:
             raise ConfigError(f"api did not start: {self.children.log_tail('api')}")
 
     def _supervise_api(self) -> None:
-        """Restart api one second after it exits, as a service manager would."""
-        while self._supervise.wait(0.2):
+        """Restart api one second after it exits, as a service manager would (a look
+        every 0.2 s until close)."""
+        while not self._unsupervised.wait(0.2):
             proc = self.children.get("api")
             if proc is None or proc.poll() is None:
                 continue
             self.api_exits += 1
             time.sleep(1.0)
             with self._api_lock:
-                if self._supervise.is_set() and self.children.get("api") is proc:
+                if not self._unsupervised.is_set() and self.children.get("api") is proc:
                     self._start_api()
 
     def _start_agents(self) -> None:

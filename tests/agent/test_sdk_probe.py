@@ -100,6 +100,23 @@ def test_the_probe_finds_an_sdk_inside_its_own_pid_and_mount_namespaces(
     app_pid = wait_for(lambda: psutil.Process(proc.pid).children(), 10, "the app")[0].pid
     assert "NSpid:" in Path(f"/proc/{app_pid}/status").read_text()
     assert Path(f"/proc/{app_pid}/root/tmp/coral-sdk-1.sock").exists()  # its own pid: 1
-    assert not Path(f"/tmp/coral-sdk-{app_pid}.sock").exists()  # not in the agent's /tmp
+    # Not in the agent's /tmp (where a socket of that name may be left over from an earlier
+    # process with the same pid, killed before it could remove it: a different file).
+    host_side = Path(f"/tmp/coral-sdk-{app_pid}.sock")
+    assert not host_side.exists() or not host_side.samefile(
+        f"/proc/{app_pid}/root/tmp/coral-sdk-1.sock"
+    )
     info = SdkProbe().read(app_pid)
     assert info is not None and info.version == "9.9.9" and info.pid == app_pid
+    # unshare --fork ignores the SIGTERM of the usual teardown (which then waits 10 s
+    # before it kills): killed, it takes the app with it (--kill-child).
+    proc.kill()
+    proc.wait(timeout=30)
+    wait_for(lambda: _ended(app_pid), 30, "the app to end with unshare")
+
+
+def _ended(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True

@@ -62,20 +62,26 @@ def test_coral_mcp_writes_only_protocol_messages_to_stdout(tmp_path: Path) -> No
             env=child_env(),
         )
     assert server.stdin is not None and server.stdout is not None
-    server.stdin.write("".join(json.dumps(r) + "\n" for r in requests))
-    server.stdin.flush()
-    messages = []
-    deadline = time.monotonic() + 60
-    while not any(m.get("id") == 2 for m in messages):
-        assert time.monotonic() < deadline, "no answer to tools/list"
-        ready, _, _ = select.select([server.stdout], [], [], 1.0)
-        if ready:
-            line = server.stdout.readline()
-            assert line, "coral-mcp closed stdout"
-            messages.append(json.loads(line))  # a log line here would fail to parse
-    server.stdin.close()
-    assert server.wait(timeout=30) == 0
-    server.stdout.close()
+    try:  # the server ends and its pipes close whatever happens (a leak fails a later test)
+        server.stdin.write("".join(json.dumps(r) + "\n" for r in requests))
+        server.stdin.flush()
+        messages = []
+        deadline = time.monotonic() + 60
+        while not any(m.get("id") == 2 for m in messages):
+            assert time.monotonic() < deadline, "no answer to tools/list"
+            ready, _, _ = select.select([server.stdout], [], [], 1.0)
+            if ready:
+                line = server.stdout.readline()
+                assert line, "coral-mcp closed stdout"
+                messages.append(json.loads(line))  # a log line here would fail to parse
+        server.stdin.close()
+        assert server.wait(timeout=30) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        server.stdin.close()
+        server.stdout.close()
     stderr = stderr_path.read_text()
     by_id = {m.get("id"): m for m in messages}
     assert by_id[1]["result"]["serverInfo"]["name"] == "coral"

@@ -17,6 +17,9 @@ from mcp_types import TextContent, TextResourceContents
 from tests.intelligence import cases
 from tests.investigate.ask_colony import Loaded, loaded_colony
 
+# One worker runs this module: its module fixture is made once.
+pytestmark = pytest.mark.xdist_group("stdio-proxy")
+
 
 @pytest.fixture(scope="module")
 def colony(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:

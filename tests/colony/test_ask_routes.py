@@ -15,6 +15,9 @@ from tests.intelligence import cases
 from tests.investigate.ask_colony import Loaded, loaded_colony
 from tests.investigate.test_ask_llm import read_resource
 
+# One worker runs this module: its module fixture is made once.
+pytestmark = pytest.mark.xdist_group("ask-routes")
+
 
 @pytest.fixture(scope="module")
 def colony(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:

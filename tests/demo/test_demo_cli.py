@@ -58,7 +58,9 @@ def test_ctrl_c_at_any_point_leaves_no_process_port_or_directory(moment: str) ->
         check_installed()
     except ConfigError as exc:
         pytest.skip(f"{exc.message} ({exc.hint})")
-    cmd = [sys.executable, "-m", "coral_mcp", "demo", "--scenario", "cpu_saturation"]
+    # A fault that costs no CPU (a slower query): `cpu_saturation` would burn a core from
+    # its injection to the Ctrl-C, slowing every test beside this one.
+    cmd = [sys.executable, "-m", "coral_mcp", "demo", "--scenario", "latency"]
     demo = subprocess.Popen(
         [*cmd, "--warmup", "10", "--deadline", "15"],
         stdout=subprocess.PIPE,

@@ -140,6 +140,10 @@ def _walk(traces: Path, strace: dict[str, str]) -> dict[str, Any]:
     return report
 
 
+# One worker runs this module: its module fixture is made once.
+pytestmark = pytest.mark.xdist_group("walkthrough")
+
+
 @pytest.fixture(scope="module")
 def walkthrough() -> Iterator[tuple[dict[str, Any], Path]]:
     """The image's commands run once, with every system call the units' filter refuses

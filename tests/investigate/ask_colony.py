@@ -18,6 +18,7 @@ from coral_mcp.models.topology import ServiceState
 from coral_mcp.storage.ops import RegisterAgent
 from coral_mcp.storage.store import ColonyStore
 from coral_mcp.storage.writer import Writer
+from tests.conftest import START_S
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,9 @@ def loaded_colony(case_dir: Path, data_dir: Path, baselines: bool = False) -> It
 
     thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
     thread.start()
-    ready.wait(60)
+    # Generous: on a loaded machine opening DuckDB and the servers can take long.
+    if not ready.wait(START_S):
+        raise TimeoutError(f"the loaded colony did not open within {START_S:.0f} s")
     if failed:
         raise failed[0]
     since = datetime.fromtimestamp(first, UTC).isoformat().replace("+00:00", "Z")
@@ -88,4 +91,7 @@ def loaded_colony(case_dir: Path, data_dir: Path, baselines: bool = False) -> It
         stop = holder["stop"]
         assert isinstance(stop, asyncio.Event)
         loop.call_soon_threadsafe(stop.set)
-        thread.join(30)
+        # Closed before the next test runs: a colony thread still closing would stop or
+        # fail beside a later test (whose result an error here would then become).
+        thread.join(START_S)
+        assert not thread.is_alive(), f"the loaded colony did not close within {START_S:.0f} s"

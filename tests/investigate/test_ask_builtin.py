@@ -22,6 +22,10 @@ def ask(*args: str, config: Path) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+# One worker runs this module: its module fixture is made once.
+pytestmark = pytest.mark.xdist_group("ask-builtin")
+
+
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("scenarios")

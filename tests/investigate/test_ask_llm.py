@@ -44,6 +44,10 @@ KEY_ENV = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 FAST = "backoff_s = 0.01\ncall_timeout_s = 5\n"
 
 
+# One worker runs this module: its module fixture is made once.
+pytestmark = pytest.mark.xdist_group("ask-llm")
+
+
 @pytest.fixture(scope="module")
 def colony(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
     tmp = tmp_path_factory.mktemp("ask-llm")

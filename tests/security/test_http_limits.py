@@ -132,16 +132,20 @@ def test_slow_request_heads_are_cut_off_and_cannot_crowd_out_other_clients(
             assert took < 5  # not the 9 s the client would have gone on for
 
             # Three times the connection limit, each with half a request head.
-            idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(60)]
-            for sock in idle:
-                sock.sendall(b"GET /healthz HTTP/1.1\r\n")
-            await asyncio.sleep(0.2)
-            async with httpx2.AsyncClient(base_url=colony.http_url, timeout=5) as client:
-                for _ in range(5):  # a real client still gets in, every time
-                    assert (await client.get("/healthz")).status_code == 200
-            answers = await asyncio.gather(*(asyncio.to_thread(_drain, s, 5) for s in idle))
-            for sock in idle:
-                sock.close()
+            idle: list[socket.socket] = []
+            try:  # closed whatever happens (a socket left open fails a later test)
+                for _ in range(60):
+                    idle.append(socket.create_connection(("127.0.0.1", port)))
+                for sock in idle:
+                    sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+                await asyncio.sleep(0.2)
+                async with httpx2.AsyncClient(base_url=colony.http_url, timeout=5) as client:
+                    for _ in range(5):  # a real client still gets in, every time
+                        assert (await client.get("/healthz")).status_code == 200
+                answers = await asyncio.gather(*(asyncio.to_thread(_drain, s, 5) for s in idle))
+            finally:
+                for sock in idle:
+                    sock.close()
             displaced = [a for a in answers if a.startswith(b"HTTP/1.1 503")]
             timed_out = [a for a in answers if a.startswith(b"HTTP/1.1 408")]
             assert len(displaced) >= 40, answers[:3]

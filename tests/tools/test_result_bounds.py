@@ -49,6 +49,10 @@ def endpoint(i: int) -> Endpoint:
     return Endpoint(f"10.{i // 250}.{i % 250}.1", 8000)
 
 
+# One worker runs this module: its module fixture is made once.
+pytestmark = pytest.mark.xdist_group("result-bounds")
+
+
 @pytest.fixture(scope="module")
 def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ColonyStore]:
     store = ColonyStore(tmp_path_factory.mktemp("big"))
