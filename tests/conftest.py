@@ -118,7 +118,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             ("live fault suite", _SPANS.get(True, (set(), 0.0, 0.0))),
         )
     ]
-    terminalreporter.write_line(f"{parts[0]} (from first start to last end); {parts[1]}")
+    terminalreporter.write_line(f"{'; '.join(parts)} (walls from first start to last end)")
 
 
 def _port_slice() -> range:
