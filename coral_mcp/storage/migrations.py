@@ -255,6 +255,31 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        8,
+        "series_latest: a snapshot of the table the colony keeps in memory, without a key",
+        """
+        CREATE TEMP TABLE series_latest_kept AS SELECT * FROM series_latest;
+        DROP TABLE series_latest;
+        CREATE TABLE series_latest (
+            service VARCHAR NOT NULL,
+            metric VARCHAR NOT NULL,
+            last DOUBLE NOT NULL,
+            window_end TIMESTAMP NOT NULL,
+            hour TIMESTAMP NOT NULL,
+            weighted DOUBLE NOT NULL,
+            count BIGINT NOT NULL,
+            min DOUBLE NOT NULL,
+            max DOUBLE NOT NULL,
+            prev_weighted DOUBLE NOT NULL,
+            prev_count BIGINT NOT NULL,
+            prev_min DOUBLE,
+            prev_max DOUBLE
+        );
+        INSERT INTO series_latest SELECT * FROM series_latest_kept;
+        DROP TABLE series_latest_kept;
+        """,
+    ),
 )
 
 _TRACKING = """
