@@ -55,6 +55,12 @@ from coral_mcp.storage.transaction import execute_with_columns, transaction
 logger = logging.getLogger(__name__)
 
 DB_FILE = "colony.duckdb"
+#: DuckDB's worker threads. One: the colony's statements are small (a batch of a few
+#: hundred rows, a page of a read), and with a second thread DuckDB handed parts of
+#: each to it, which cost more CPU in hand-offs than it saved: 2.7 vs 3.5-4.2 ms of
+#: process CPU per ingest batch, and ~15 % of the colony's CPU under 300 agents was
+#: that thread's (benchmarks/RESULTS.md, issue 10).
+DUCKDB_THREADS = 1
 
 
 class ColonyStore:
@@ -63,7 +69,7 @@ class ColonyStore:
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / DB_FILE
         try:
-            self._conn = duckdb.connect(str(self.path))
+            self._conn = duckdb.connect(str(self.path), config={"threads": DUCKDB_THREADS})
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise DataDirError(
