@@ -261,22 +261,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         """
         CREATE TEMP TABLE series_latest_kept AS SELECT * FROM series_latest;
         DROP TABLE series_latest;
-        CREATE TABLE series_latest (
-            service VARCHAR NOT NULL,
-            metric VARCHAR NOT NULL,
-            last DOUBLE NOT NULL,
-            window_end TIMESTAMP NOT NULL,
-            hour TIMESTAMP NOT NULL,
-            weighted DOUBLE NOT NULL,
-            count BIGINT NOT NULL,
-            min DOUBLE NOT NULL,
-            max DOUBLE NOT NULL,
-            prev_weighted DOUBLE NOT NULL,
-            prev_count BIGINT NOT NULL,
-            prev_min DOUBLE,
-            prev_max DOUBLE
-        );
-        INSERT INTO series_latest SELECT * FROM series_latest_kept;
+        CREATE TABLE series_latest AS SELECT * FROM series_latest_kept;
         DROP TABLE series_latest_kept;
         """,
     ),
