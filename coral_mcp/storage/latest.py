@@ -120,7 +120,7 @@ class LatestSeries:
         now when due."""
         start = columns["window_start"].astype("datetime64[ms]").view(np.int64)
         count = columns["count"].astype(np.int64)
-        with self._lock:
+        with self._lock, _as_sql():
             waiting = {
                 "slot": self._slots_of(columns["service"], columns["metric"]),
                 "hour": start - start % HOUR_MS,
@@ -229,6 +229,10 @@ class LatestSeries:
             return
         w = {k: np.concatenate([batch[k] for batch in self._waiting]) for k in _WAITING}
         self._waiting, self._waiting_rows = [], 0
+        with _as_sql():
+            self._fold_in(w)
+
+    def _fold_in(self, w: Mapping[str, np.ndarray]) -> None:
         x = _per_series(w)
         s = {name: column[x["slot"]] for name, column in self._columns.items()}
         same = x["hour"] == s["hour"]
@@ -290,6 +294,12 @@ def _per_series(w: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         x[name] = group[newest]
         x["prev_" + name] = np.where(has_before, group[before], absent[name])
     return x
+
+
+def _as_sql() -> np.errstate:
+    """Arithmetic as SQL's: a value that is not finite (replayed data may hold them;
+    agents' never do) makes NaN or infinity silently, not a warning."""
+    return np.errstate(invalid="ignore", over="ignore")
 
 
 def _last_of_runs(sorted_keys: np.ndarray) -> np.ndarray:

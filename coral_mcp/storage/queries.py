@@ -93,11 +93,15 @@ FROM rows_in
 """
 
 # series_latest (storage.latest keeps it in memory): its snapshot in the file, loaded
-# at open (times as epoch ms, a missing previous hour's extremes as +/-inf) and written
-# from `rows_in` by maintenance and at close.
+# at open (times as epoch ms, a missing previous hour's extremes as +/-inf; a NULL is a
+# NaN, which DuckDB stored from `rows_in` as NULL) and written from `rows_in` by
+# maintenance and at close.
 LOAD_SERIES_LATEST = """
-SELECT service, metric, last, epoch_ms(window_end) AS window_end, epoch_ms(hour) AS hour,
-       weighted, count, min, max, prev_weighted, prev_count,
+SELECT service, metric, coalesce(last, 'nan'::DOUBLE) AS last,
+       epoch_ms(window_end) AS window_end, epoch_ms(hour) AS hour,
+       coalesce(weighted, 'nan'::DOUBLE) AS weighted, count,
+       coalesce(min, 'nan'::DOUBLE) AS min, coalesce(max, 'nan'::DOUBLE) AS max,
+       coalesce(prev_weighted, 'nan'::DOUBLE) AS prev_weighted, prev_count,
        coalesce(prev_min, 'inf'::DOUBLE) AS prev_min,
        coalesce(prev_max, '-inf'::DOUBLE) AS prev_max
 FROM series_latest
@@ -167,14 +171,30 @@ WHERE last_seen >= $since AND ($names IS NULL OR list_contains($names, service))
 ORDER BY service, ip, port
 """
 
+# A service's series_latest rows (storage.latest), given in `rows_in`, as the table `kept`.
+# DuckDB reads a NaN in a NumPy column as NULL: replayed values may be NaN, which the
+# arithmetic below keeps as NaN, as it did when the rows were a table's.
+_KEPT = """
+kept AS (
+    SELECT * REPLACE (
+        coalesce(last, 'nan'::DOUBLE) AS last, coalesce(weighted, 'nan'::DOUBLE) AS weighted,
+        coalesce(min, 'nan'::DOUBLE) AS min, coalesce(max, 'nan'::DOUBLE) AS max,
+        coalesce(prev_weighted, 'nan'::DOUBLE) AS prev_weighted,
+        coalesce(prev_min, 'nan'::DOUBLE) AS prev_min,
+        coalesce(prev_max, 'nan'::DOUBLE) AS prev_max
+    )
+    FROM rows_in
+)"""
+
 # Each metric of one service reported since $since: latest value, and the count-weighted
-# average and extremes of its current and previous hour (its series_latest rows in
-# `rows_in`, a missing previous hour's extremes as +/-inf).
-RECENT_GLANCE = """
+# average and extremes of its current and previous hour (a missing previous hour's
+# extremes are +/-inf).
+RECENT_GLANCE = f"""
+WITH {_KEPT}
 SELECT metric, last,
        (weighted + prev_weighted) / greatest(count + prev_count, 1),
        least(min, prev_min), greatest(max, prev_max), window_end
-FROM rows_in
+FROM kept
 WHERE window_end >= $since
 ORDER BY metric
 """
@@ -263,9 +283,9 @@ LIMIT ? OFFSET ?
 # the hour before the series' previous one, series_latest for that hour and its current
 # one (the service's rows in `rows_in`, as for RECENT_GLANCE). Reads one row per series
 # and hour, never the raw rows.
-METRIC_GLANCE = """
-WITH latest AS (
-    SELECT * FROM rows_in WHERE window_end >= $since
+METRIC_GLANCE = f"""
+WITH {_KEPT}, latest AS (
+    SELECT * FROM kept WHERE window_end >= $since
 ), rolled AS (
     SELECT r.metric, sum(r.avg * r.count) AS weighted, sum(r.count) AS count,
            min(r.min) AS min, max(r.max) AS max

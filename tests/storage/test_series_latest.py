@@ -399,3 +399,19 @@ def test_the_writer_folds_once_a_push_interval_or_once_enough_rows_wait() -> Non
     assert sorted(table.rows(["api"])["count"].tolist()) == sorted(
         2 * r.count for r in rows.summaries
     )
+
+
+def test_a_replayed_summary_that_is_not_finite_is_kept_as_sql_would_keep_it(
+    tmp_path: Path,
+) -> None:
+    """Agents never send them (the codec refuses), but replayed cases write summaries
+    straight to the store: an infinite average over no samples is stored, and its glance
+    says NaN as SQL's arithmetic does, without a warning stopping the write."""
+    store = ColonyStore(tmp_path)
+    begin = int(HOUR.timestamp() * MS)
+    rows = (MetricSummary("api", "cpu_percent", 1.0, 2.0, float("inf"), 2.0, 2.0, 0),)
+    store.apply([StoreSummaries("a1", 1, SummaryWindow(begin, begin + 15 * MS, rows))])
+    (glance,) = kept_glances(store)
+    assert (glance.metric, glance.latest, glance.min, glance.max) == ("cpu_percent", 2.0, 1.0, 2.0)
+    assert np.isnan(glance.avg)
+    store.close()
