@@ -56,10 +56,11 @@ logger = logging.getLogger(__name__)
 
 DB_FILE = "colony.duckdb"
 #: DuckDB's worker threads. One: the colony's statements are small (a batch of a few
-#: hundred rows, a page of a read), and with a second thread DuckDB handed parts of
-#: each to it, which cost more CPU in hand-offs than it saved: 2.7 vs 3.5-4.2 ms of
-#: process CPU per ingest batch, and ~15 % of the colony's CPU under 300 agents was
-#: that thread's (benchmarks/RESULTS.md, issue 10).
+#: hundred rows, a page of a read), and DuckDB's second thread took parts of each: the
+#: colony's writes measured alone cost 2.7-2.8 ms of process CPU per batch with one
+#: thread against 3.4-4.2 ms with two; under 300 agents that thread was ~15 % of the
+#: colony's CPU, though end to end most of it came back in the writer thread
+#: (benchmarks/RESULTS.md, issue 10).
 DUCKDB_THREADS = 1
 
 
