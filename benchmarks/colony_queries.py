@@ -87,9 +87,10 @@ def fill(data_dir: Path, services: int, days: float) -> float:
     return time.monotonic() - began
 
 
-#: series_latest for the filled history, as the colony's writes would have left it.
+#: series_latest for the filled history, as the colony would have left it (a fresh
+#: store: the table is empty).
 LATEST_OF_HISTORY = """
-INSERT OR REPLACE INTO series_latest
+INSERT INTO series_latest
 WITH hours AS (
     SELECT service, metric, date_trunc('hour', window_start) AS hour,
            arg_max(last, window_end) AS last, max(window_end) AS window_end,

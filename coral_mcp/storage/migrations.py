@@ -255,6 +255,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        8,
+        "series_latest: a snapshot of the table the colony keeps in memory, without a key",
+        """
+        CREATE TEMP TABLE series_latest_kept AS SELECT * FROM series_latest;
+        DROP TABLE series_latest;
+        CREATE TABLE series_latest AS SELECT * FROM series_latest_kept;
+        DROP TABLE series_latest_kept;
+        """,
+    ),
 )
 
 _TRACKING = """

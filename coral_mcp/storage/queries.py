@@ -92,113 +92,35 @@ SELECT agent_id, service, metric, window_start, window_end, min, max, avg, last,
 FROM rows_in
 """
 
-# Each series' newest value and running aggregates of its current hour (by window
-# start) and the one before, from the batch in `rows_in`: reads of "now" need no scan
-# of the raw rows (a colony of 10,000 services writes ~50 M of them an hour). A batch
-# may hold two hours of a series (`c`: its newest hour, `p`: the one before); data for
-# hours older than those kept is stored (above) but not counted here.
-UPSERT_SERIES_LATEST = """
-INSERT INTO series_latest
-SELECT n.service, n.metric, n.last, n.window_end, n.hour,
-       c.weighted, c.count, c.min, c.max,
-       coalesce(p.weighted, 0), coalesce(p.count, 0), p.min, p.max
-FROM (
-    SELECT service, metric, arg_max(last, window_end) AS last, max(window_end) AS window_end,
-           max(date_trunc('hour', window_start)) AS hour
-    FROM rows_in GROUP BY ALL
-) n
-JOIN batch_hours c USING (service, metric, hour)
-LEFT JOIN batch_hours p
-    ON p.service = n.service AND p.metric = n.metric AND p.hour = n.hour - INTERVAL 1 HOUR
-ON CONFLICT (service, metric) DO UPDATE SET
-    last = CASE WHEN excluded.window_end >= series_latest.window_end
-                THEN excluded.last ELSE series_latest.last END,
-    window_end = greatest(excluded.window_end, series_latest.window_end),
-    hour = greatest(excluded.hour, series_latest.hour),
-    weighted = CASE
-        WHEN excluded.hour = series_latest.hour THEN series_latest.weighted + excluded.weighted
-        WHEN excluded.hour > series_latest.hour THEN excluded.weighted
-        ELSE series_latest.weighted END,
-    count = CASE
-        WHEN excluded.hour = series_latest.hour THEN series_latest.count + excluded.count
-        WHEN excluded.hour > series_latest.hour THEN excluded.count
-        ELSE series_latest.count END,
-    min = CASE
-        WHEN excluded.hour = series_latest.hour THEN least(series_latest.min, excluded.min)
-        WHEN excluded.hour > series_latest.hour THEN excluded.min
-        ELSE series_latest.min END,
-    max = CASE
-        WHEN excluded.hour = series_latest.hour THEN greatest(series_latest.max, excluded.max)
-        WHEN excluded.hour > series_latest.hour THEN excluded.max
-        ELSE series_latest.max END,
-    prev_weighted = CASE
-        WHEN excluded.hour = series_latest.hour
-            THEN series_latest.prev_weighted + excluded.prev_weighted
-        WHEN excluded.hour = series_latest.hour + INTERVAL 1 HOUR
-            THEN series_latest.weighted + excluded.prev_weighted
-        WHEN excluded.hour > series_latest.hour THEN excluded.prev_weighted
-        WHEN excluded.hour = series_latest.hour - INTERVAL 1 HOUR
-            THEN series_latest.prev_weighted + excluded.weighted
-        ELSE series_latest.prev_weighted END,
-    prev_count = CASE
-        WHEN excluded.hour = series_latest.hour
-            THEN series_latest.prev_count + excluded.prev_count
-        WHEN excluded.hour = series_latest.hour + INTERVAL 1 HOUR
-            THEN series_latest.count + excluded.prev_count
-        WHEN excluded.hour > series_latest.hour THEN excluded.prev_count
-        WHEN excluded.hour = series_latest.hour - INTERVAL 1 HOUR
-            THEN series_latest.prev_count + excluded.count
-        ELSE series_latest.prev_count END,
-    prev_min = CASE
-        WHEN excluded.hour = series_latest.hour
-            THEN least(series_latest.prev_min, excluded.prev_min)
-        WHEN excluded.hour = series_latest.hour + INTERVAL 1 HOUR
-            THEN least(series_latest.min, excluded.prev_min)
-        WHEN excluded.hour > series_latest.hour THEN excluded.prev_min
-        WHEN excluded.hour = series_latest.hour - INTERVAL 1 HOUR
-            THEN least(series_latest.prev_min, excluded.min)
-        ELSE series_latest.prev_min END,
-    prev_max = CASE
-        WHEN excluded.hour = series_latest.hour
-            THEN greatest(series_latest.prev_max, excluded.prev_max)
-        WHEN excluded.hour = series_latest.hour + INTERVAL 1 HOUR
-            THEN greatest(series_latest.max, excluded.prev_max)
-        WHEN excluded.hour > series_latest.hour THEN excluded.prev_max
-        WHEN excluded.hour = series_latest.hour - INTERVAL 1 HOUR
-            THEN greatest(series_latest.prev_max, excluded.max)
-        ELSE series_latest.prev_max END
+# series_latest (storage.latest keeps it in memory): its snapshot in the file, loaded
+# at open (times as epoch ms, a missing previous hour's extremes as +/-inf; a NULL is a
+# NaN, which DuckDB stored from `rows_in` as NULL) and written from `rows_in` by
+# maintenance and at close.
+LOAD_SERIES_LATEST = """
+SELECT service, metric, coalesce(last, 'nan'::DOUBLE) AS last,
+       epoch_ms(window_end) AS window_end, epoch_ms(hour) AS hour,
+       coalesce(weighted, 'nan'::DOUBLE) AS weighted, count,
+       coalesce(min, 'nan'::DOUBLE) AS min, coalesce(max, 'nan'::DOUBLE) AS max,
+       coalesce(prev_weighted, 'nan'::DOUBLE) AS prev_weighted, prev_count,
+       coalesce(prev_min, 'inf'::DOUBLE) AS prev_min,
+       coalesce(prev_max, '-inf'::DOUBLE) AS prev_max
+FROM series_latest
 """
+SAVE_SERIES_LATEST = (
+    "DELETE FROM series_latest",
+    """
+    INSERT INTO series_latest
+    SELECT service, metric, last, window_end, hour, weighted, count, min, max,
+           prev_weighted, prev_count, nullif(prev_min, 'inf'::DOUBLE),
+           nullif(prev_max, '-inf'::DOUBLE)
+    FROM rows_in
+    """,
+)
 
-#: The batch in `rows_in` per series and UTC hour (for UPSERT_SERIES_LATEST).
-BATCH_HOURS = """
-CREATE OR REPLACE TEMP TABLE batch_hours AS
-SELECT service, metric, date_trunc('hour', window_start) AS hour,
-       sum(avg * count) AS weighted, sum(count)::BIGINT AS count,
-       min(min) AS min, max(max) AS max
-FROM rows_in GROUP BY ALL
-"""
-
-DELETE_LATEST = "DELETE FROM series_latest WHERE window_end < ?"
-
-# The stored series_latest's definition and the database holding it (for a reader's own
-# copy, storage.store._LatestCopy), and that copy's filling with the rows of the services
-# named ($names; NULL: every one). {stored} is the stored table's qualified name: the
-# copy shadows the unqualified one.
-LATEST_DDL = """
-SELECT database_name, sql FROM duckdb_tables()
-WHERE database_name = current_database() AND schema_name = 'main'
-  AND table_name = 'series_latest'
-"""
-COPY_LATEST = """
-INSERT INTO temp.series_latest
-SELECT * FROM {stored} WHERE $names IS NULL OR list_contains($names, service)
-"""
-
-# series_latest again from the last day of raw rows (after an unclean stop: summaries
-# committed but not yet folded in were lost with the process). Series silent for longer
-# keep their row.
-REFOLD_SERIES_LATEST = """
-INSERT OR REPLACE INTO series_latest
+# series_latest again from the last day of raw rows, as LOAD_SERIES_LATEST gives it
+# (after an unclean stop: summaries committed since the last snapshot were lost with
+# the process). Series silent for longer are not here: they keep the snapshot's row.
+REFOLDED_SERIES_LATEST = """
 WITH bound AS (
     SELECT date_trunc('hour', max(window_start)) - INTERVAL 1 DAY AS hour FROM metric_summaries
 ), hours AS (
@@ -213,8 +135,10 @@ WITH bound AS (
     SELECT service, metric, max(hour) AS hour FROM hours GROUP BY ALL
     HAVING max(hour) > (SELECT hour FROM bound)
 )
-SELECT h.service, h.metric, h.last, h.window_end, h.hour, h.weighted, h.count,
-       h.min, h.max, coalesce(p.weighted, 0), coalesce(p.count, 0), p.min, p.max
+SELECT h.service, h.metric, h.last, epoch_ms(h.window_end) AS window_end,
+       epoch_ms(h.hour) AS hour, h.weighted, h.count, h.min, h.max,
+       coalesce(p.weighted, 0) AS prev_weighted, coalesce(p.count, 0) AS prev_count,
+       coalesce(p.min, 'inf'::DOUBLE) AS prev_min, coalesce(p.max, '-inf'::DOUBLE) AS prev_max
 FROM newest n
 JOIN hours h USING (service, metric, hour)
 LEFT JOIN hours p ON p.service = n.service AND p.metric = n.metric
@@ -247,21 +171,31 @@ WHERE last_seen >= $since AND ($names IS NULL OR list_contains($names, service))
 ORDER BY service, ip, port
 """
 
-# The newest summary of each (service, metric), for a glance at current state.
-LATEST_METRICS = """
-SELECT service, metric, last, window_end
-FROM series_latest
-WHERE window_end >= $since AND ($names IS NULL OR list_contains($names, service))
-"""
+# A service's series_latest rows (storage.latest), given in `rows_in`, as the table `kept`.
+# DuckDB reads a NaN in a NumPy column as NULL: replayed values may be NaN, which the
+# arithmetic below keeps as NaN, as it did when the rows were a table's.
+_KEPT = """
+kept AS (
+    SELECT * REPLACE (
+        coalesce(last, 'nan'::DOUBLE) AS last, coalesce(weighted, 'nan'::DOUBLE) AS weighted,
+        coalesce(min, 'nan'::DOUBLE) AS min, coalesce(max, 'nan'::DOUBLE) AS max,
+        coalesce(prev_weighted, 'nan'::DOUBLE) AS prev_weighted,
+        coalesce(prev_min, 'nan'::DOUBLE) AS prev_min,
+        coalesce(prev_max, 'nan'::DOUBLE) AS prev_max
+    )
+    FROM rows_in
+)"""
 
-# Each metric of one service reported since ?: latest value, and the count-weighted
-# average and extremes of its current and previous hour (from series_latest).
-RECENT_GLANCE = """
+# Each metric of one service reported since $since: latest value, and the count-weighted
+# average and extremes of its current and previous hour (a missing previous hour's
+# extremes are +/-inf).
+RECENT_GLANCE = f"""
+WITH {_KEPT}
 SELECT metric, last,
        (weighted + prev_weighted) / greatest(count + prev_count, 1),
        least(min, prev_min), greatest(max, prev_max), window_end
-FROM series_latest
-WHERE service = $service AND window_end >= $since
+FROM kept
+WHERE window_end >= $since
 ORDER BY metric
 """
 
@@ -322,15 +256,9 @@ GROUP BY bucket
 ORDER BY bucket
 """
 
-# series_latest and the hourly roll-ups: between them (and the summaries still waiting
-# to be folded in, storage.latest) they name every series with raw rows, without
-# scanning the raw rows.
-METRIC_NAMES = """
-SELECT metric FROM series_latest WHERE service = ?
-UNION
-SELECT metric FROM metric_summaries_hourly WHERE service = ?
-ORDER BY metric
-"""
+# The hourly roll-ups: with series_latest (storage.latest) they name every series with
+# raw rows, without scanning the raw rows.
+METRIC_NAMES = "SELECT DISTINCT metric FROM metric_summaries_hourly WHERE service = ?"
 
 SERVICE_NAMES = "SELECT DISTINCT name FROM services ORDER BY name"
 
@@ -353,10 +281,11 @@ LIMIT ? OFFSET ?
 # Per metric of one service reported since $since: latest value, count-weighted average
 # and extremes over whole UTC hours from the one holding $since: the hourly roll-ups up to
 # the hour before the series' previous one, series_latest for that hour and its current
-# one. Reads one row per series and hour, never the raw rows.
-METRIC_GLANCE = """
-WITH latest AS (
-    SELECT * FROM series_latest WHERE service = $service AND window_end >= $since
+# one (the service's rows in `rows_in`, as for RECENT_GLANCE). Reads one row per series
+# and hour, never the raw rows.
+METRIC_GLANCE = f"""
+WITH {_KEPT}, latest AS (
+    SELECT * FROM kept WHERE window_end >= $since
 ), rolled AS (
     SELECT r.metric, sum(r.avg * r.count) AS weighted, sum(r.count) AS count,
            min(r.min) AS min, max(r.max) AS max

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from coral_mcp.errors import DataDirError, StorageError, StorageFullError
 from coral_mcp.models import (
@@ -34,7 +34,7 @@ from coral_mcp.models import (
 from coral_mcp.storage import queries as q
 from coral_mcp.storage.bulk import apply_batch, resolve_edges
 from coral_mcp.storage.compaction import compact
-from coral_mcp.storage.latest import LatestFolder
+from coral_mcp.storage.latest import FOLDED, LatestSeries
 from coral_mcp.storage.migrations import migrate
 from coral_mcp.storage.ops import (
     StoreSummaries,
@@ -50,11 +50,18 @@ from coral_mcp.storage.retention import (
     roll_up,
     rolled_upto,
 )
-from coral_mcp.storage.transaction import transaction
+from coral_mcp.storage.transaction import execute_with_columns, transaction
 
 logger = logging.getLogger(__name__)
 
 DB_FILE = "colony.duckdb"
+#: DuckDB's worker threads. One: the colony's statements are small (a batch of a few
+#: hundred rows, a page of a read), and DuckDB's second thread took parts of each: the
+#: colony's writes measured alone cost 2.7-2.8 ms of process CPU per batch with one
+#: thread against 3.4-4.2 ms with two; under 300 agents that thread was ~15 % of the
+#: colony's CPU, though end to end most of it came back in the writer thread
+#: (benchmarks/RESULTS.md, issue 10).
+DUCKDB_THREADS = 1
 
 
 class ColonyStore:
@@ -63,7 +70,7 @@ class ColonyStore:
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / DB_FILE
         try:
-            self._conn = duckdb.connect(str(self.path))
+            self._conn = duckdb.connect(str(self.path), config={"threads": DUCKDB_THREADS})
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise DataDirError(
@@ -79,16 +86,11 @@ class ColonyStore:
         except duckdb.Error as exc:
             raise StorageError(f"cannot migrate {self.path}: {exc}") from exc
         self._writer = self._conn.cursor()
-        self._latest = LatestFolder()
+        self._latest = LatestSeries()
         try:
             self._latest.open(self._writer)
-            self._latest_copy = _LatestCopy(self._writer)
         except duckdb.Error as exc:
             raise StorageError(f"cannot open {self.path}: {exc}") from exc
-        #: Where the writer's timed folds run, beside it: a fold of a push interval's
-        #: rows takes ~0.2 s, which agents' commits need not wait for.
-        self._folder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coral-fold")
-        self._folded: Future[None] | None = None
         self._dirty_since: datetime | None = None  # oldest window written since maintain()
         #: Sockets were written since edges were last resolved.
         self.edges_dirty = False
@@ -96,11 +98,10 @@ class ColonyStore:
         self._running: dict[str, frozenset[str]] = {}
 
     def close(self) -> None:
-        self._folder.shutdown(wait=True)
         try:
-            self._latest.close(self._writer)
+            self._latest.save(self._writer, FOLDED)
         except duckdb.Error as exc:  # refolded from the raw rows at the next open
-            logger.warning("series_latest not brought up to date at close: %s", exc)
+            logger.warning("series_latest not saved at close: %s", exc)
         self._writer.close()
         self._conn.close()
 
@@ -123,40 +124,6 @@ class ColonyStore:
         self.edges_dirty = self.edges_dirty or written.sockets
         if written.summaries is not None:
             self._latest.add(written.summaries)
-        if self._latest.due() and (self._folded is None or self._folded.done()):
-            self._folded = self._folder.submit(self._fold_aside)
-
-    def _fold_aside(self) -> None:
-        """A timed fold, on a cursor of its own in the fold thread."""
-        cur = self.reader()
-        try:
-            self._fold_latest(cur)
-        finally:
-            cur.close()
-
-    def _fold_latest(self, cur: duckdb.DuckDBPyConnection) -> None:
-        """Bring series_latest up to date; a failure leaves the rows waiting (the raw
-        rows are stored: nothing the agents sent is lost)."""
-        try:
-            self._latest.fold(cur)
-        except duckdb.Error as exc:
-            logger.warning("series_latest not brought up to date (will retry): %s", exc)
-
-    def _latest_for_read(
-        self, cur: duckdb.DuckDBPyConnection, services: Sequence[str] | None
-    ) -> None:
-        """Before a read of series_latest for `services` (None: every one) on `cur`:
-        while summaries of theirs wait to be folded in, `cur` reads a copy of their rows
-        with those folded in (storage.latest.LatestFolder.fold_into_copy); otherwise
-        the stored table."""
-        self._latest.reading()
-        names = None if services is None else list(services)
-        if self._latest.waiting_for(names):
-            copy = self._latest_copy
-            cur.execute(copy.create)
-            self._latest.fold_into_copy(
-                cur, lambda: cur.execute(copy.fill, {"names": names}), names
-            )
 
     def resolve_edges(self) -> bool:
         """Resolve edges if sockets changed since the last time; True when it ran."""
@@ -200,17 +167,23 @@ class ColonyStore:
         wanted = None if names is None else list(names)
         since = db_time(now - q.SOCKET_FRESHNESS)
         with _Reader(self) as cur:
-            self._latest_for_read(cur, wanted)
             rows = cur.execute(q.LIST_SERVICES, {"names": wanted}).fetchall()
             endpoints = cur.execute(
                 q.SERVICE_ENDPOINTS, {"since": since, "names": wanted}
             ).fetchall()
-            latest = cur.execute(q.LATEST_METRICS, {"since": since, "names": wanted}).fetchall()
+        kept = self._latest.rows(wanted)
+        fresh = kept["window_end"] >= np.datetime64(since, "us")
+        latest = zip(
+            kept["service"][fresh].tolist(),
+            kept["metric"][fresh].tolist(),
+            kept["last"][fresh].tolist(),
+            strict=True,
+        )
         listen: dict[str, set[Endpoint]] = {}
         for service, ip, port in endpoints:
             listen.setdefault(service, set()).add(Endpoint(ip, int(port)))
         metrics: dict[str, list[tuple[str, float]]] = {}
-        for service, metric, value, _ in sorted(latest):
+        for service, metric, value in sorted(latest):
             metrics.setdefault(service, []).append((metric, float(value)))
         return [
             ServiceView(
@@ -231,11 +204,10 @@ class ColonyStore:
             return [row[0] for row in cur.execute(q.SERVICE_NAMES).fetchall()]
 
     def metric_names(self, service: str) -> list[str]:
-        """The metrics `service` has reported (names only: no copy of series_latest)."""
-        waiting = self._latest.waiting_metrics(service)
+        """The metrics `service` has reported: series_latest's and the roll-ups'."""
         with _Reader(self) as cur:
-            rows = cur.execute(q.METRIC_NAMES, [service, service]).fetchall()
-        return sorted(waiting.union(row[0] for row in rows))
+            rows = cur.execute(q.METRIC_NAMES, [service]).fetchall()
+        return sorted(set(self._latest.metrics(service)).union(row[0] for row in rows))
 
     def metric_glance(
         self, service: str, since: datetime, recent: bool = False
@@ -243,11 +215,15 @@ class ColonyStore:
         """Each metric of `service` reported since `since`: latest value, and average and
         extremes over whole UTC hours from the one holding `since` (with `recent`: over
         its current and previous hour only). Neither scans raw rows: the hourly roll-ups
-        and series_latest (brought up to date first) hold what they need."""
+        and series_latest hold what they need."""
         sql = q.RECENT_GLANCE if recent else q.METRIC_GLANCE
+        kept = self._latest.rows([service])
         with _Reader(self) as cur:
-            self._latest_for_read(cur, [service])
-            rows = cur.execute(sql, {"service": service, "since": db_time(since)}).fetchall()
+            params = {"service": service, "since": db_time(since)}
+            if recent:
+                del params["service"]
+            execute_with_columns(cur, sql, kept, params)
+            rows = cur.fetchall()
         return [
             MetricGlance(m, float(latest), float(avg), float(mn), float(mx), from_db_time(seen))
             for m, latest, avg, mn, mx, seen in rows
@@ -360,14 +336,11 @@ class ColonyStore:
                 roll_up(cur, db_time(now), self._dirty_since)
                 result = enforce_retention(cur, db_time(now), retention)
                 cur.execute(q.COMPACT_PROGRESS)
-            # Series silent past raw retention leave series_latest too: a short
-            # transaction of its own, with no fold running, after what waits is folded
-            # in (folded later, it would bring them back).
-            with self._latest.held():
-                self._latest.fold(cur)
-                with transaction(cur):
-                    cutoff = db_time(now - timedelta(days=retention.raw_days))
-                    cur.execute(q.DELETE_LATEST, [cutoff])
+            # Series silent past raw retention leave series_latest too; its snapshot
+            # in the file is brought up to date (what an unclean stop refolds over).
+            cutoff = now - timedelta(days=retention.raw_days)
+            self._latest.forget_before(int(cutoff.timestamp() * 1000))
+            self._latest.save(cur)
         except duckdb.Error as exc:
             raise storage_error("maintenance failed", exc) from exc
         self._dirty_since = None
@@ -425,21 +398,6 @@ def storage_error(what: str, exc: BaseException) -> StorageError:
     if "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc):
         return StorageFullError(f"{what}: no space left on the colony's disk")
     return StorageError(f"{what}: {exc}")
-
-
-class _LatestCopy:
-    """The statements that give a reader's cursor its own copy of series_latest rows: a
-    temporary table of the same shape and key (shadowing the stored table on that
-    cursor only), filled from the stored one."""
-
-    def __init__(self, cur: duckdb.DuckDBPyConnection) -> None:
-        row = cur.execute(q.LATEST_DDL).fetchone()
-        if row is None or not str(row[1]).startswith("CREATE TABLE "):
-            raise duckdb.CatalogException("series_latest has no definition to copy")
-        database, ddl = row
-        self.create = "CREATE TEMP TABLE " + ddl.removeprefix("CREATE TABLE ")
-        quoted = '"' + str(database).replace('"', '""') + '"'
-        self.fill = q.COPY_LATEST.format(stored=f"{quoted}.main.series_latest")
 
 
 class _Reader:

@@ -30,11 +30,11 @@ def execute_with_columns(
     cur: duckdb.DuckDBPyConnection,
     sql: str | Sequence[str],
     columns: Mapping[str, Any],
-    params: Sequence[object] = (),
+    params: Sequence[object] | Mapping[str, object] = (),
 ) -> None:
-    """Run `sql` (with `params`; several statements in turn), which reads `columns`
-    (name -> NumPy array, all one length) as the table `rows_in`, for these statements
-    only.
+    """Run `sql` (with `params`, positional or named; several statements in turn),
+    which reads `columns` (name -> NumPy array, all one length) as the table `rows_in`,
+    for these statements only.
 
     DuckDB finds `rows_in` as a local variable of this function (its replacement scan
     of the running frame). A view registered per call (`cur.register`) would name the
@@ -44,5 +44,6 @@ def execute_with_columns(
     rows_in = dict(columns)
     if len({len(column) for column in rows_in.values()}) > 1:
         raise ValueError("columns of unequal length")
+    values = dict(params) if isinstance(params, Mapping) else list(params)
     for statement in [sql] if isinstance(sql, str) else sql:
-        cur.execute(statement, list(params))
+        cur.execute(statement, values)

@@ -11,13 +11,12 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pytest
 
 from coral_mcp.models import MetricGlance, MetricSummary, SummaryWindow
 from coral_mcp.storage import latest
-from coral_mcp.storage.latest import FOLD_IDLE_S, LatestFolder
+from coral_mcp.storage.latest import FOLD_IDLE_S, LatestSeries
 from coral_mcp.storage.ops import RegisterAgent, StoreSummaries, WriteOp
 from coral_mcp.storage.retention import Retention
 from coral_mcp.storage.store import ColonyStore
@@ -171,19 +170,33 @@ def test_many_batches_written_between_two_reads_give_the_same_glance(tmp_path: P
     store.close()
 
 
-def test_glances_read_while_folds_run_beside_the_writer_equal_the_raw_rows(
+def test_glances_read_while_the_writer_writes_and_folds_equal_the_raw_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(latest, "FOLD_ROWS", 3)  # a fold in the fold thread every other push
+    monkeypatch.setattr(latest, "FOLD_ROWS", 3)  # the writer folds every other push
     store = ColonyStore(tmp_path)
-    newest = datetime.min.replace(tzinfo=UTC)
-    for i, op in enumerate(pushes(random.Random(23))):
-        store.apply([op])
-        if isinstance(op, StoreSummaries):
-            newest = max(newest, datetime.fromtimestamp(op.window.start_ms / MS, UTC))
-        if i % 4 == 3:  # a read now and then, racing the fold thread
-            previous_hour = newest.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-            assert approx(kept(store), raw_glance(store, previous_hour)), i
+    done = threading.Event()
+    failures: list[BaseException] = []
+
+    def read() -> None:  # readers fold too: both race for the same table
+        while not done.is_set():
+            try:
+                kept_glances(store)
+                store.services(HOUR + timedelta(hours=1))
+            except BaseException as exc:  # reported below
+                failures.append(exc)
+                return
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for op in pushes(random.Random(23)):
+            store.apply([op])
+    finally:
+        done.set()
+        reader.join()
+    assert failures == []
+    assert approx(kept(store), raw_glance(store, HOUR - timedelta(hours=1)))
     store.close()
 
 
@@ -212,6 +225,131 @@ def test_a_colony_killed_before_its_glance_caught_up_has_it_right_after_restart(
     store.close()
 
 
+def old_and_new(rng: random.Random) -> tuple[list[WriteOp], list[WriteOp]]:
+    """An "old" service silent for three days before the data's current hour (longer
+    than the day refolded after an unclean stop), then pushes of "api"."""
+    begin = HOUR - timedelta(days=3)
+    ops: list[WriteOp] = [RegisterAgent("a1", "h", "0.1.0", 1, "p", (), int(HOUR.timestamp()))]
+    for i in range(3):
+        w = window(begin + timedelta(minutes=10 * i), rng)
+        old = tuple(s._replace(service="old") for s in w.summaries)
+        ops.append(StoreSummaries("a1", 2 + i, SummaryWindow(w.start_ms, w.end_ms, old)))
+    return ops, [StoreSummaries("a1", 10 + i, window(HOUR + timedelta(minutes=5 * i), rng))
+                 for i in range(6)]  # fmt: skip
+
+
+def glances(store: ColonyStore, service: str) -> list[MetricGlance]:
+    return store.metric_glance(service, HOUR - timedelta(days=4), recent=True)
+
+
+def as_rows(found: list[MetricGlance]) -> list[tuple[object, ...]]:
+    return [(g.metric, g.latest, g.avg, g.min, g.max, g.last_seen) for g in found]
+
+
+def test_a_clean_restart_keeps_every_series_as_it_was(tmp_path: Path) -> None:
+    store = ColonyStore(tmp_path)
+    old, new = old_and_new(random.Random(31))
+    for op in old + new:
+        store.apply([op])
+    before = {name: glances(store, name) for name in ("old", "api")}
+    assert all(before.values())
+    store.close()
+    store = ColonyStore(tmp_path)
+    assert {name: glances(store, name) for name in ("old", "api")} == before
+    store.close()
+
+
+_KILLED_AFTER_MAINTENANCE = """
+import os, random, sys
+from datetime import timedelta
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from tests.storage.test_series_latest import HOUR, old_and_new
+from coral_mcp.storage.retention import Retention
+from coral_mcp.storage.store import ColonyStore
+store = ColonyStore(Path({data!r}))
+old, new = old_and_new(random.Random(32))
+for op in old:
+    store.apply([op])
+store.maintain(HOUR - timedelta(days=2), Retention(raw_days=7))  # a snapshot
+for op in new:
+    store.apply([op])
+os._exit(0)  # no close: as if killed
+"""
+
+
+def test_a_colony_killed_after_maintenance_keeps_series_silent_for_longer_than_a_day(
+    tmp_path: Path,
+) -> None:
+    """After an unclean stop the last day of raw rows is refolded over the last
+    snapshot (maintenance writes one): a series silent for longer is in the snapshot."""
+    root = str(Path(__file__).resolve().parents[2])
+    script = _KILLED_AFTER_MAINTENANCE.format(root=root, data=str(tmp_path))
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    (tmp_path / "reference").mkdir()
+    reference = ColonyStore(tmp_path / "reference")
+    old, new = old_and_new(random.Random(32))
+    for op in old + new:
+        reference.apply([op])
+    store = ColonyStore(tmp_path)
+    try:
+        for name in ("old", "api"):
+            found, expected = as_rows(glances(store, name)), as_rows(glances(reference, name))
+            assert expected and approx(found, expected), (name, found, expected)
+    finally:
+        store.close()
+        reference.close()
+
+
+def test_random_pushes_of_many_series_give_each_the_glance_of_its_raw_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many series, windows out of order and late, folded in batches of any size."""
+    monkeypatch.setattr(latest, "FOLD_ROWS", 40)
+    rng = random.Random(41)
+    store = ColonyStore(tmp_path)
+    services = [f"svc{i}" for i in range(12)]
+    ops: list[WriteOp] = [RegisterAgent("a1", "h", "0.1.0", 1, "p", (), int(HOUR.timestamp()))]
+    for i in range(150):
+        start = HOUR + timedelta(minutes=rng.uniform(-150, 90))
+        w = window(start, rng, seconds=rng.choice([10, 15, 60]))
+        name = rng.choice(services)
+        rows = tuple(s._replace(service=name) for s in w.summaries)
+        ops.append(StoreSummaries("a1", 2 + i, SummaryWindow(w.start_ms, w.end_ms, rows)))
+    while ops:
+        take = rng.randint(1, 6)
+        batch, ops = ops[:take], ops[take:]
+        store.apply(batch)
+    cur = store.reader()
+    try:
+        newest = dict(cur.execute(
+            "SELECT service, max(date_trunc('hour', window_start)) FROM metric_summaries"
+            " GROUP BY service"
+        ).fetchall())  # fmt: skip
+        for name in services:
+            if name not in newest:
+                continue
+            since = newest[name] - timedelta(hours=1)
+            expected = cur.execute(
+                """
+                SELECT metric, arg_max(last, window_end),
+                       sum(avg * count) / greatest(sum(count), 1), min(min), max(max),
+                       max(window_end)
+                FROM metric_summaries WHERE service = ? AND window_start >= ?
+                GROUP BY metric ORDER BY metric
+                """,
+                [name, since],
+            ).fetchall()
+            found = [
+                (g.metric, g.latest, g.avg, g.min, g.max, g.last_seen.replace(tzinfo=None))
+                for g in store.metric_glance(name, HOUR - timedelta(days=1), recent=True)
+            ]
+            assert approx(found, expected), (name, found, expected)
+    finally:
+        cur.close()
+    store.close()
+
+
 def test_a_read_sees_summaries_still_waiting_without_writing_them(tmp_path: Path) -> None:
     """Reads fold nothing into the stored table (that is the writer's work): what waits
     for the service read is folded into a copy of the reader's own."""
@@ -231,84 +369,49 @@ def test_a_read_sees_summaries_still_waiting_without_writing_them(tmp_path: Path
     store.close()
 
 
-def test_a_fold_committing_while_a_read_copies_its_rows_is_not_counted_twice(
-    tmp_path: Path,
-) -> None:
-    """The writer folds once a second while reads copy rows: a read's copy and the
-    summaries it folds in are one state, whenever the writer's fold lands."""
-    store = ColonyStore(tmp_path)
-    for op in pushes(random.Random(24)):
-        store.apply([op])
-    counted = """
-        SELECT metric, sum(count) FROM metric_summaries
-        WHERE service = 'api' AND window_start >= ? GROUP BY metric ORDER BY metric
-    """
-    cur = store.reader()
-    expected = cur.execute(counted, [HOUR.replace(tzinfo=None) - timedelta(hours=1)]).fetchall()
-    folder = store._latest
-
-    def fold_then_copy() -> None:
-        # The writer's fold tries to land between the read's look at what waits and
-        # its copy of the stored rows; it may only land before or after both.
-        writer_cur = store.reader()
-        fold = threading.Thread(target=folder.fold, args=(writer_cur,))
-        fold.start()
-        fold.join(timeout=0.5)
-        cur.execute(store._latest_copy.create)
-        cur.execute(store._latest_copy.fill, {"names": ["api"]})
-        writers.append((fold, writer_cur))
-
-    writers: list[tuple[threading.Thread, duckdb.DuckDBPyConnection]] = []
-    try:
-        folder.fold_into_copy(cur, fold_then_copy, ["api"])
-        counts = cur.execute(
-            "SELECT metric, count + prev_count FROM series_latest ORDER BY metric"
-        ).fetchall()
-    finally:
-        cur.close()
-        for fold, writer_cur in writers:
-            fold.join()
-            writer_cur.close()
-    assert counts == expected
-    assert not folder.waiting_for(None)  # the writer's fold did land, after the copy
-    store.close()
-
-
-def test_a_fold_that_fails_leaves_every_summary_waiting_for_the_next(tmp_path: Path) -> None:
-    store = ColonyStore(tmp_path)
-    for op in pushes(random.Random(25)):
-        store.apply([op])
-    cur = store.reader()
-    try:
-        cur.execute("ALTER TABLE series_latest RENAME TO away")
-        with pytest.raises(duckdb.Error):
-            store._latest.fold(cur)
-        cur.execute("ALTER TABLE away RENAME TO series_latest")
-        store._latest.fold(cur)
-    finally:
-        cur.close()
-    assert not store._latest.waiting_for(None)
-    assert approx(kept(store), raw_glance(store, HOUR - timedelta(hours=1)))
-    store.close()
-
-
 def test_metric_names_include_summaries_not_yet_folded_in(tmp_path: Path) -> None:
     store = ColonyStore(tmp_path)
     store.apply(pushes(random.Random(26))[:3])
-    assert store._latest.waiting_for(None)
+    assert store._latest._waiting  # not folded in yet
     assert store.metric_names("api") == ["cpu_percent", "rss_bytes"]
     assert store.metric_names("web") == []
     store.close()
 
 
-def test_the_writer_folds_every_second_while_read_and_once_a_push_interval_otherwise() -> None:
+def test_the_writer_folds_once_a_push_interval_or_once_enough_rows_wait() -> None:
     now = [1000.0]
-    unread, read = LatestFolder(clock=lambda: now[0]), LatestFolder(clock=lambda: now[0])
-    for folder in (unread, read):
-        folder.add({"service": np.array(["api"], dtype=object)})
-    read.reading()
-    now[0] += 2.0
-    assert read.due()
-    assert not unread.due()  # nobody reads it: waits for the push interval
+    table = LatestSeries(clock=lambda: now[0])
+    rows = window(HOUR, random.Random(1))
+    columns = {
+        "service": np.array([r.service for r in rows.summaries], dtype=object),
+        "metric": np.array([r.metric for r in rows.summaries], dtype=object),
+        "window_start": np.array([rows.start_ms] * 2, dtype="datetime64[ms]"),
+        "window_end": np.array([rows.end_ms] * 2, dtype="datetime64[ms]"),
+        **{k: np.array([getattr(r, k) for r in rows.summaries], dtype=np.float64)
+           for k in ("min", "max", "avg", "last")},
+        "count": np.array([r.count for r in rows.summaries], dtype=np.int32),
+    }  # fmt: skip
+    table.add(columns)
+    assert table._waiting_rows == 2  # not yet: a push interval has not passed
     now[0] += FOLD_IDLE_S
-    assert unread.due()
+    table.add(columns)
+    assert table._waiting_rows == 0
+    assert sorted(table.rows(["api"])["count"].tolist()) == sorted(
+        2 * r.count for r in rows.summaries
+    )
+
+
+def test_a_replayed_summary_that_is_not_finite_is_kept_as_sql_would_keep_it(
+    tmp_path: Path,
+) -> None:
+    """Agents never send them (the codec refuses), but replayed cases write summaries
+    straight to the store: an infinite average over no samples is stored, and its glance
+    says NaN as SQL's arithmetic does, without a warning stopping the write."""
+    store = ColonyStore(tmp_path)
+    begin = int(HOUR.timestamp() * MS)
+    rows = (MetricSummary("api", "cpu_percent", 1.0, 2.0, float("inf"), 2.0, 2.0, 0),)
+    store.apply([StoreSummaries("a1", 1, SummaryWindow(begin, begin + 15 * MS, rows))])
+    (glance,) = kept_glances(store)
+    assert (glance.metric, glance.latest, glance.min, glance.max) == ("cpu_percent", 2.0, 1.0, 2.0)
+    assert np.isnan(glance.avg)
+    store.close()
