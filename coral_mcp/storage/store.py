@@ -55,13 +55,6 @@ from coral_mcp.storage.transaction import execute_with_columns, transaction
 logger = logging.getLogger(__name__)
 
 DB_FILE = "colony.duckdb"
-#: DuckDB's worker threads. One: the colony's statements are small (a batch of a few
-#: hundred rows, a page of a read), and DuckDB's second thread took parts of each: the
-#: colony's writes measured alone cost 2.7-2.8 ms of process CPU per batch with one
-#: thread against 3.4-4.2 ms with two; under 300 agents that thread was ~15 % of the
-#: colony's CPU, though end to end most of it came back in the writer thread
-#: (benchmarks/RESULTS.md, issue 10).
-DUCKDB_THREADS = 1
 
 
 class ColonyStore:
@@ -70,7 +63,11 @@ class ColonyStore:
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / DB_FILE
         try:
-            self._conn = duckdb.connect(str(self.path), config={"threads": DUCKDB_THREADS})
+            # DuckDB's own worker threads (one per core): one thread saved CPU on the
+            # colony's small writes measured alone, but end to end ingestion was within
+            # noise of two, while raw-row queries took ~35 % longer (benchmarks/RESULTS.md,
+            # issue 10: query_metrics p50 7.1 vs 4.5 ms).
+            self._conn = duckdb.connect(str(self.path))
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise DataDirError(
