@@ -161,18 +161,14 @@ def diagnose(
 
 
 def _host_contention(ranked: Sequence[Candidate], found: Sequence[MetricAnomaly]) -> bool:
-    """Nobody reported an incident, every lead is weak (no clear root cause) and rests on
-    latency and activity alone (no resource, error or fault-event change, no change
-    before it), and
-    the host itself got busier (a host-wide series rose in the range): on a busy machine
-    answers slow down a little for no fault of the service's own — latency is what
-    contention inflates — so there is no incident to report."""
-    if not ranked or ranked[0].confidence >= CLEAR_CONFIDENCE:
+    """Every lead is weak (no clear root cause), the host itself got busier (a host-wide
+    series rose in the range) and no answer became more than CONTENTION_MAX times
+    slower: on a busy machine answers slow down a little for no fault of the service's
+    own — latency is what contention inflates — so there is no incident to report."""
+    if ranked[0].confidence >= CLEAR_CONFIDENCE:
         return False
     host_rose = any(is_host_level(a.service, a.metric) and a.direction > 0 for a in found)
-    return (
-        host_rose and all(_latency_only(c) for c in ranked) and _slowed_by(ranked, CONTENTION_MAX)
-    )
+    return host_rose and _slowed_by(ranked, CONTENTION_MAX)
 
 
 def _busy_host(
@@ -181,7 +177,11 @@ def _busy_host(
     series: Sequence[Series],
     onset_s: float | None,
 ) -> bool:
-    """Every lead is a slowdown a busy host explains (`_host_contention`, `_queueing`)."""
+    """Nobody reported an incident, every lead rests on latency and activity alone (no
+    resource, error or fault-event change, no change before it), and a busy host explains
+    its slowdowns (`_host_contention`, `_queueing`)."""
+    if not ranked or not all(_latency_only(c) for c in ranked):
+        return False
     if _host_contention(ranked, found):
         return True
     return onset_s is not None and _queueing(ranked, _cpu_queue(series, onset_s))
@@ -202,11 +202,10 @@ def _cpu_queue(series: Sequence[Series], onset_s: float) -> float:
 
 
 def _queueing(ranked: Sequence[Candidate], queue: float) -> bool:
-    """Nobody reported an incident, every lead rests on latency and activity alone, and
-    every slowdown is within what the host's CPU queue explains (`_cpu_queue`: with 20
+    """Every slowdown is within what the host's CPU queue explains (`_cpu_queue`: with 20
     runnable tasks on 2 CPUs a request may take 10 times as long without any fault of
     its service's own). A database answering 150 times slower is beyond any queue."""
-    if queue <= 1.0 or not ranked or not all(_latency_only(c) for c in ranked):
+    if queue <= 1.0:
         return False
     return all(a.baseline > 0 and a.value <= queue * a.baseline for a in _latency_rises(ranked))
 

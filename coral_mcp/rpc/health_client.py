@@ -37,7 +37,6 @@ class GrpcHealthClient:
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._channels: dict[str, Channel] = {}
         self._lock = threading.Lock()
         self._finalizer: Callable[[], object] | None = None
@@ -85,14 +84,14 @@ class GrpcHealthClient:
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(target=loop.run_forever, name="grpc-health", daemon=True)
                 thread.start()
-                self._loop, self._thread = loop, thread
+                self._loop = loop
                 self._finalizer = weakref.finalize(self, _shut, loop, thread, self._channels)
             return self._loop
 
     def close(self) -> None:
         """Close the kept channels and stop the loop's thread."""
         with self._lock:
-            finalizer, self._finalizer, self._loop, self._thread = self._finalizer, None, None, None
+            finalizer, self._finalizer, self._loop = self._finalizer, None, None
         if finalizer is not None:
             finalizer()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from coral_mcp.analysis.detect import MetricAnomaly, Series, detect_series
-from coral_mcp.analysis.diagnose import _host_contention, diagnose
+from coral_mcp.analysis.diagnose import _busy_host, diagnose
 from coral_mcp.analysis.hypotheses import fault_kind, to_hypothesis
 from coral_mcp.analysis.metric_names import (
     MetricClass,
@@ -190,8 +190,8 @@ def test_a_busy_host_does_not_explain_answers_many_times_slower() -> None:
         )
         return Candidate("api", 3.0, T0, (slower,), (), (), (), (), confidence=0.1)
 
-    assert _host_contention([weak_lead(7.0 * 1.3)], [host])
-    assert not _host_contention([weak_lead(288.0)], [host])
+    assert _busy_host([weak_lead(7.0 * 1.3)], [host], [], None)
+    assert not _busy_host([weak_lead(288.0)], [host], [], None)
 
 
 def test_a_databases_disk_activity_beside_a_weak_slowdown_on_a_busy_host_is_no_incident() -> None:

@@ -82,14 +82,13 @@ class DescendantCpu:
         now = self._clock()
         for pid in self._trees.get(service, ()):
             raw = procstat.read_stat(self._proc_root, pid)
-            if raw is None or raw.state in ("Z", "X"):
+            if raw is None or raw.state in procstat.ENDED:
                 self._previous.pop(pid, None)
                 continue
-            previous = self._previous.get(pid)
+            used = self._since(pid, raw, now)
             self._previous[pid] = (raw.start_ticks, raw.cpu_s, now)
-            if previous is None or previous[0] != raw.start_ticks or now <= previous[2]:
-                continue
-            total = (total or 0.0) + 100.0 * (raw.cpu_s - previous[1]) / (now - previous[2])
+            if used is not None:
+                total = (total or 0.0) + used
         return total
 
     def idle(self, service: str, max_percent: float) -> bool:
@@ -98,11 +97,17 @@ class DescendantCpu:
         now = self._clock()
         for pid in self._trees.get(service, ()):
             raw = procstat.read_stat(self._proc_root, pid)
-            previous = self._previous.get(pid)
-            if raw is None or raw.state in ("Z", "X"):
+            if raw is None or raw.state in procstat.ENDED:
                 continue
-            if previous is None or previous[0] != raw.start_ticks or now <= previous[2]:
-                return False
-            if 100.0 * (raw.cpu_s - previous[1]) / (now - previous[2]) >= max_percent:
+            used = self._since(pid, raw, now)
+            if used is None or used >= max_percent:
                 return False
         return True
+
+    def _since(self, pid: int, raw: procstat.RawStat, now: float) -> float | None:
+        """CPU % of `pid` from its previous reading to `raw`; None without one (never
+        read, or the pid now another process's)."""
+        previous = self._previous.get(pid)
+        if previous is None or previous[0] != raw.start_ticks or now <= previous[2]:
+            return None
+        return 100.0 * (raw.cpu_s - previous[1]) / (now - previous[2])

@@ -148,7 +148,7 @@ class ProcessSampler:
     def _sample_fast(self, pid: int) -> ProcessStat | None:
         """One process from /proc directly (Linux, the real psutil)."""
         raw = procstat.read_stat(self._proc_root, pid)
-        if raw is None or raw.state in ("Z", "X"):
+        if raw is None or raw.state in procstat.ENDED:
             self._forget(pid)
             return None
         now = time.monotonic()

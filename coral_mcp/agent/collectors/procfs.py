@@ -15,6 +15,8 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+from coral_mcp.agent.collectors.procstat import ENDED
+
 logger = logging.getLogger(__name__)
 
 # /proc/PID/stat: field 52 (1-based) is the exit status in waitpid(2) form (Linux >= 3.5).
@@ -108,7 +110,7 @@ class ProcFS:
             return None
         fields = text.rsplit(")", 1)[1].split()
         # fields[0] is field 3 (state)
-        if not fields or fields[0] not in ("Z", "X") or len(fields) < _EXIT_CODE_FIELD - 2:
+        if not fields or fields[0] not in ENDED or len(fields) < _EXIT_CODE_FIELD - 2:
             return None
         try:
             status = int(fields[_EXIT_CODE_FIELD - 3])

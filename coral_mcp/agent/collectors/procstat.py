@@ -16,6 +16,8 @@ FDS_EVERY = 3
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _CHUNK = 4096
+#: The states of a process that has ended (a zombie not yet reaped, or dead).
+ENDED = ("Z", "X")
 
 
 class RawStat(NamedTuple):
