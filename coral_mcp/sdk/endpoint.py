@@ -22,7 +22,13 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from coral_mcp.sdk.protocol import INFO_PATH, SOCKET_DIR, socket_name
+from coral_mcp.sdk.protocol import (
+    INFO_PATH,
+    SOCKET_DIR,
+    SOCKET_PATTERN,
+    socket_name,
+    socket_pid,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +96,7 @@ class Endpoint:
         self.path = directory / socket_name(os.getpid())
         self._pid = os.getpid()
         _clear_stale(self.path)
+        _sweep(directory, self.path)
         self._server = _Server(str(self.path), document)
         os.chmod(self.path, 0o666)
         self._thread = threading.Thread(
@@ -113,6 +120,47 @@ class Endpoint:
     def abandon(self) -> None:
         """In a forked child: close the inherited socket, leave the parent's file alone."""
         self._server.socket.close()
+
+
+def _sweep(directory: Path, own: Path) -> None:
+    """Remove the sockets of this user's processes that ended without removing theirs
+    (killed, or stopped by a signal the application does not handle): no process of
+    that pid lives here and nobody answers on it. One that answers stays, whatever its
+    pid says (another pid namespace may share this directory); so does one whose process
+    lives (it may be between making its socket and listening on it)."""
+    for path in directory.glob(SOCKET_PATTERN):
+        if path == own or not _ours(path) or _alive(path.name):
+            continue
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(1.0)
+            try:
+                probe.connect(str(path))
+            except ConnectionRefusedError:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            except OSError:
+                continue
+
+
+def _alive(name: str) -> bool:
+    pid = socket_pid(name)
+    if pid is None:
+        return True  # not a name the SDK makes: leave it alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process
+    return True
+
+
+def _ours(path: Path) -> bool:
+    try:
+        found = path.lstat()
+    except FileNotFoundError:
+        return False
+    return found.st_uid == os.getuid() and stat.S_ISSOCK(found.st_mode)
 
 
 def _clear_stale(path: Path) -> None:

@@ -28,6 +28,17 @@ INFO_PATH = "/coral/v1/info"
 MAX_INFO_BYTES = 64 * 1024
 
 
+_PREFIX, _SUFFIX = "coral-sdk-", ".sock"
+#: Every SDK socket's file name matches this pattern.
+SOCKET_PATTERN = f"{_PREFIX}*{_SUFFIX}"
+
+
 def socket_name(pid: int) -> str:
     """File name of the SDK socket of the process whose own pid is `pid`."""
-    return f"coral-sdk-{pid}.sock"
+    return f"{_PREFIX}{pid}{_SUFFIX}"
+
+
+def socket_pid(name: str) -> int | None:
+    """The pid an SDK socket's file name was made for (None: not such a name)."""
+    digits = name.removeprefix(_PREFIX).removesuffix(_SUFFIX)
+    return int(digits) if name.startswith(_PREFIX) and digits.isdigit() else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import urllib.request
 from pathlib import Path
@@ -129,3 +130,39 @@ def test_a_socket_path_taken_by_something_else_is_logged_not_raised(
         sdk.shutdown()
         squatter.unlink()
     assert "no local endpoint" in caplog.text and "is not a socket of this user" in caplog.text
+
+
+SERVING = """
+import time
+from coral_mcp import sdk
+sdk.init(service="short-lived")
+time.sleep(60)
+"""
+
+
+def test_a_socket_left_by_a_killed_process_is_removed_when_the_next_one_starts(
+    procs: Processes,
+) -> None:
+    killed = procs.start("killed", [sys.executable, "-c", SERVING])
+    left = SOCKET_DIR / socket_name(killed.pid)
+    wait_for(left.exists, 20, "the killed process's socket")
+    killed.terminate()  # SIGTERM, unhandled: no atexit, the socket stays behind
+    killed.wait(10)
+    assert left.exists()
+    # A socket someone answers on stays, whatever its pid (another pid namespace may
+    # share /tmp): here a listener at the name of a process that has ended.
+    gone_pid = procs.start("ended", ["true"]).pid
+    procs.reap(gone_pid)
+    answering = SOCKET_DIR / socket_name(gone_pid)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(answering))
+    listener.listen()
+    try:
+        sdk.init(service="next")
+        sdk.shutdown()
+        assert not left.exists()
+        assert answering.exists()
+    finally:
+        listener.close()
+        answering.unlink(missing_ok=True)
+        left.unlink(missing_ok=True)
