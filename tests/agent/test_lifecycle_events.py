@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from coral_mcp.agent.collectors.procfs import ProcFS
 from coral_mcp.models import EventKind, Severity
 from tests.agent.apps import events_of, has_event, observe_until, sensor_for, start_app
 from tests.conftest import DATA, Processes, free_port
@@ -131,6 +132,18 @@ def test_a_restart_with_a_new_app_version_is_one_deploy_with_old_and_new_version
     assert (attrs["old_version"], attrs["new_version"]) == ("1.4.2", "1.5.0")
     assert attrs["changed"] == "environment"
     assert "1.4.2 -> 1.5.0" in deploys[0].message
+
+
+def test_the_toolchain_and_test_runner_versions_in_an_environment_are_not_the_apps(
+    procs: Processes,
+) -> None:
+    """A Docker Python image sets PYTHON_VERSION and pytest sets PYTEST_VERSION for every
+    process it starts: neither is the version of the application."""
+    env = ["env", "PYTHON_VERSION=3.11.7", "PYTEST_VERSION=9.1.1", "PIP_VERSION=24.0"]
+    cmd = [*env, "APP_VERSION=2.0", "GIT_COMMIT=0a1b2c", sys.executable]
+    script = [str(DATA / "tcp_service.py"), "--listen", str(free_port())]
+    pid = procs.start("app", [*cmd, *script], wait_ready=True).pid
+    assert ProcFS().version_environ(pid) == (("APP_VERSION", "2.0"), ("GIT_COMMIT", "0a1b2c"))
 
 
 def test_a_restart_with_nothing_changed_stays_a_restart(tmp_path: Path, procs: Processes) -> None:
