@@ -174,7 +174,7 @@ class UserspaceTunnel:
                 hint="install wireguard-go, or use --tunnel none",
             ) from None
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not self.socket_path.exists():
+        while not self._listening():
             if self._proc.poll() is not None:
                 err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
                 raise TunnelError(
@@ -194,6 +194,16 @@ class UserspaceTunnel:
             prefix_len,
             listen_port,
         )
+
+    def _listening(self) -> bool:
+        """wireguard-go answers on its control socket (the file appears when it binds,
+        a moment before it listens: on a busy host a connection in between is refused)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(str(self.socket_path))
+            except (FileNotFoundError, ConnectionRefusedError):
+                return False
+        return True
 
     def _uapi(self, request: str) -> list[tuple[str, str]]:
         try:

@@ -104,3 +104,48 @@ def test_a_colony_that_fails_to_start_takes_its_tunnel_down(tmp_path: Path) -> N
     assert "Error: cannot listen on 0.0.0.0:9000 for the mesh" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (UAPI_DIR / f"{name}.sock").exists()
+
+
+#: wireguard-go as a busy host may start it: its control socket exists (bound) a moment
+#: before it listens.
+SLOW_TO_LISTEN = """
+import os, socket, sys, time
+path = f"/var/run/wireguard/{sys.argv[-1]}.sock"
+os.makedirs(os.path.dirname(path), exist_ok=True)
+bound = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+bound.bind(path)  # connections are refused until someone listens
+time.sleep(0.5)
+bound.close()
+os.unlink(path)
+os.execvp("wireguard-go", ["wireguard-go", *sys.argv[1:]])
+"""
+
+UP_WITH = """
+import sys
+from coral_mcp.mesh.keys import new_wg_keypair
+from coral_mcp.mesh.tunnel import UserspaceTunnel
+tunnel = UserspaceTunnel(sys.argv[1], binary=sys.argv[2])
+tunnel.up(new_wg_keypair()[0], "100.96.0.1", 24, 0)
+try:
+    print(tunnel.status())
+finally:
+    tunnel.down()
+"""
+
+
+def test_a_wireguard_go_slow_to_listen_on_its_control_socket_is_waited_for(
+    tmp_path: Path,
+) -> None:
+    reason = skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    wrapper = tmp_path / "wireguard-go"
+    wrapper.write_text(f"#!{sys.executable}\n{SLOW_TO_LISTEN}")
+    wrapper.chmod(0o755)
+    net = Net()
+    try:
+        net.build([])
+        out = net.exec("hub", sys.executable, "-c", UP_WITH, f"wgs{net.tag}", str(wrapper))
+    finally:
+        net.close()
+    assert out.strip() == "[]"  # up, configured, and read back: no peers yet
