@@ -118,6 +118,8 @@ class ColonyServicer(pb_grpc.ColonyServicer):
         self._clock = clock
         #: Per agent, its last write: the stream that queued it, its sequence, its future.
         self._writing: dict[str, tuple[object, int, asyncio.Future[None]]] = {}
+        #: Per agent, its last service batch (codec.ServicesSeen).
+        self._services_seen: dict[str, codec.ServicesSeen] = {}
 
     def _refusal(
         self, context: grpc.aio.ServicerContext[object, object], agent_id: str
@@ -314,7 +316,10 @@ class ColonyServicer(pb_grpc.ColonyServicer):
                 "agent %s skipped from seq %d to %d: messages were lost", agent_id, accepted, seq
             )
         try:
-            body = codec.data_from_pb(message)
+            seen = self._services_seen.get(agent_id)
+            if seen is None:
+                seen = self._services_seen[agent_id] = codec.ServicesSeen()
+            body = codec.data_from_pb(message, seen)
             _not_future(body, int(self._clock() * 1000) + MAX_AHEAD_MS)
         except ProtocolError as exc:
             logger.warning("agent %s: refused message seq %d: %s", agent_id, seq, exc)
