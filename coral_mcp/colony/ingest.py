@@ -153,7 +153,7 @@ class Ingest:
         if session is not None:
             session.last_seen_s = self._clock()
 
-    async def ingest(self, agent_id: str, seq: int, body: DataBody) -> None:
+    def ingest(self, agent_id: str, seq: int, body: DataBody) -> asyncio.Future[None]:
         op: WriteOp
         match body:
             case SummaryWindow():
@@ -164,9 +164,7 @@ class Ingest:
                 op, points = StoreServices(agent_id, seq, body), 0
             case EventBatch():
                 op, points = StoreEvents(agent_id, seq, body, self._now_ms()), 0
-        await self._writer.write(op)
-        self._committed(agent_id, seq)
-        self._count(points)
+        return self._queue(agent_id, seq, op, points)
 
     def _services_unchanged(self, agent_id: str, batch: ServiceBatch) -> bool:
         """True when the agent's services look as last written, written recently.
@@ -187,13 +185,22 @@ class Ingest:
         self._services_written[agent_id] = (fingerprint, now)
         return False
 
-    async def reject(self, agent_id: str, seq: int, reason: str) -> None:
-        await self._writer.write(SkipMessage(agent_id, seq, self._now_ms()))
-        self._committed(agent_id, seq)
+    def reject(self, agent_id: str, seq: int, reason: str) -> asyncio.Future[None]:
+        return self._queue(agent_id, seq, SkipMessage(agent_id, seq, self._now_ms()), 0)
 
-    def _committed(self, agent_id: str, seq: int) -> None:
-        session = self._sessions[agent_id]
-        session.committed_seq = max(session.committed_seq, seq)
+    def _queue(self, agent_id: str, seq: int, op: WriteOp, points: int) -> asyncio.Future[None]:
+        """Queue `op` behind the agent's earlier messages (a chain of the writer's); once
+        stored, its sequence is committed and its points counted."""
+        stored = self._writer.submit(op, chain=agent_id)
+
+        def done(future: asyncio.Future[None]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                session = self._sessions[agent_id]
+                session.committed_seq = max(session.committed_seq, seq)
+                self._count(points)
+
+        stored.add_done_callback(done)
+        return stored
 
     def reply(self, agent_id: str, reply: QueryReply) -> None:
         self._router.resolve(agent_id, reply)

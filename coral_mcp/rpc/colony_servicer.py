@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 import grpc
@@ -39,6 +39,11 @@ MAX_HOSTNAME_CHARS = 255
 MAX_VERSION_CHARS = 64
 #: How far ahead of the colony's clock an agent's timestamps may be (clock skew).
 MAX_AHEAD_MS = 24 * 3600 * 1000
+#: Data messages of one stream in flight (taken in, not yet acknowledged): the next
+#: message is read while earlier ones commit, so what an agent sends together (a push's
+#: summaries and services) shares one transaction of the writer. Past this many the
+#: stream is not read, and gRPC's flow control holds the agent back.
+IN_FLIGHT = 4
 
 
 class IngestSink(Protocol):
@@ -73,11 +78,14 @@ class IngestSink(Protocol):
     def reply(self, agent_id: str, reply: QueryReply) -> None:
         """An agent answered a detail query."""
 
-    async def ingest(self, agent_id: str, seq: int, body: DataBody) -> None:
-        """Commit one data message; return only once it is stored."""
+    def ingest(self, agent_id: str, seq: int, body: DataBody) -> Awaitable[None]:
+        """Queue one data message for commit, after the agent's messages queued before
+        it; the awaitable completes once it is stored. Should an earlier one fail, this
+        one fails too, unstored."""
 
-    async def reject(self, agent_id: str, seq: int, reason: str) -> None:
-        """Count a refused message as handled, so the agent stops resending it."""
+    def reject(self, agent_id: str, seq: int, reason: str) -> Awaitable[None]:
+        """Count a refused message as handled, so the agent stops resending it (queued
+        as `ingest` does)."""
 
 
 class Authorizer(Protocol):
@@ -88,6 +96,10 @@ class Authorizer(Protocol):
         """Why this caller may not speak as `agent_id`, or None when it may."""
 
     def revoked(self, agent_id: str) -> bool: ...
+
+
+#: A data message taken in: the sequence to acknowledge once its write (if any) is stored.
+_Ack = tuple[int, "asyncio.Future[None] | None"]
 
 
 class _RevokedError(Exception):
@@ -104,9 +116,10 @@ class ColonyServicer(pb_grpc.ColonyServicer):
         self._sink = sink
         self._authorizer = authorizer
         self._clock = clock
-        #: One message of an agent at a time, across its streams: a sequence number
-        #: sent on two streams at once is stored once.
-        self._agent_locks: dict[str, asyncio.Lock] = {}
+        #: Per agent, its last write: the stream that queued it, its sequence, its future.
+        self._writing: dict[str, tuple[object, int, asyncio.Future[None]]] = {}
+        #: Per agent, its last service batch (codec.ServicesSeen).
+        self._services_seen: dict[str, codec.ServicesSeen] = {}
 
     def _refusal(
         self, context: grpc.aio.ServicerContext[object, object], agent_id: str
@@ -218,6 +231,28 @@ class ColonyServicer(pb_grpc.ColonyServicer):
         request_iterator: AsyncIterator[pb.AgentMessage],
         outbox: asyncio.Queue[pb.ColonyMessage],
     ) -> None:
+        """Take the agent's messages in, and acknowledge each data message once it is
+        stored, in order; raise when one cannot be stored (the agent resends it)."""
+        acks: asyncio.Queue[_Ack | None] = asyncio.Queue(IN_FLIGHT)
+        feeder = asyncio.create_task(self._feed(agent_id, committed, request_iterator, acks))
+        acker = asyncio.create_task(_acknowledge(acks, outbox))
+        try:
+            await asyncio.wait({feeder, acker}, return_when=asyncio.FIRST_EXCEPTION)
+            for task in (feeder, acker):
+                if task.done():
+                    task.result()  # re-raise
+            await acker
+        finally:
+            feeder.cancel()
+            acker.cancel()
+
+    async def _feed(
+        self,
+        agent_id: str,
+        accepted: int,
+        request_iterator: AsyncIterator[pb.AgentMessage],
+        acks: asyncio.Queue[_Ack | None],
+    ) -> None:
         async for message in request_iterator:
             if self._authorizer is not None and self._authorizer.revoked(agent_id):
                 raise _RevokedError(agent_id)
@@ -225,55 +260,98 @@ class ColonyServicer(pb_grpc.ColonyServicer):
                 self._sink.heartbeat(agent_id)
                 self._sink.reply(agent_id, codec.query_reply_from_pb(message.reply))
                 continue
-            # Shielded: a stream cut mid-write (the agent reconnected) still finishes
-            # the message under the agent's lock, so the new stream sees it committed.
-            committed = await asyncio.shield(self._handle_alone(agent_id, committed, message))
+            accepted = await self._after_other_streams(agent_id, acks, accepted)
+            stored = self._handle(agent_id, accepted, message)
+            if stored is not None:
+                accepted = message.seq
+                self._writing[agent_id] = (acks, accepted, stored)
             if message.seq:
-                outbox.put_nowait(_ack(committed))
+                await acks.put((accepted, stored))  # waits while IN_FLIGHT are unacknowledged
+        await acks.put(None)
 
-    async def _handle_alone(self, agent_id: str, committed: int, message: pb.AgentMessage) -> int:
-        """`_handle`, one message of this agent at a time, from what is committed now."""
-        lock = self._agent_locks.setdefault(agent_id, asyncio.Lock())
-        async with lock:
-            committed = max(committed, self._sink.committed(agent_id))
-            return await self._handle(agent_id, committed, message)
+    async def _after_other_streams(self, agent_id: str, stream: object, accepted: int) -> int:
+        """The sequence accepted from this agent, once what another of its streams
+        queued is stored (or failed): a sequence number sent on two streams at once is
+        stored once."""
+        while (writing := self._writing.get(agent_id)) is not None:
+            other, seq, stored = writing
+            if other is stream:
+                break
+            if not stored.done():
+                await asyncio.wait({stored})
+                continue
+            if not stored.cancelled() and stored.exception() is None:  # and all before it
+                accepted = max(accepted, seq)
+            break
+        return max(accepted, self._sink.committed(agent_id))
 
-    async def _handle(self, agent_id: str, committed: int, message: pb.AgentMessage) -> int:
-        """Process one message; return the committed sequence after it."""
+    def _handle(
+        self, agent_id: str, accepted: int, message: pb.AgentMessage
+    ) -> asyncio.Future[None] | None:
+        """Check one message against the sequence accepted so far and queue its data for
+        commit; the future of that write, or None when nothing is written."""
         kind = message.WhichOneof("body")
         self._sink.heartbeat(agent_id)
         if kind in ("heartbeat", "hello") or (kind is None and not message.seq):
-            return committed
+            return None
         seq = message.seq
         if seq == 0:
             logger.warning("agent %s sent %s without a sequence number: ignored", agent_id, kind)
-            return committed
-        if seq > codec.MAX_SEQ or (committed and seq > committed + codec.MAX_SEQ_JUMP):
+            return None
+        if seq > codec.MAX_SEQ or (accepted and seq > accepted + codec.MAX_SEQ_JUMP):
             logger.warning(
                 "agent %s: refused seq %d after %d: no real agent jumps so far",
                 agent_id,
                 seq,
-                committed,
+                accepted,
             )
-            return committed
-        if seq <= committed:
+            return None
+        if seq <= accepted:
             logger.debug(
-                "agent %s replayed seq %d (committed %d): ignored", agent_id, seq, committed
+                "agent %s replayed seq %d (committed %d): ignored", agent_id, seq, accepted
             )
-            return committed
-        if seq > committed + 1:
+            return None
+        if seq > accepted + 1:
             logger.warning(
-                "agent %s skipped from seq %d to %d: messages were lost", agent_id, committed, seq
+                "agent %s skipped from seq %d to %d: messages were lost", agent_id, accepted, seq
             )
         try:
-            body = codec.data_from_pb(message)
+            seen = self._services_seen.get(agent_id)
+            if seen is None:
+                seen = self._services_seen[agent_id] = codec.ServicesSeen()
+            body = codec.data_from_pb(message, seen)
             _not_future(body, int(self._clock() * 1000) + MAX_AHEAD_MS)
         except ProtocolError as exc:
             logger.warning("agent %s: refused message seq %d: %s", agent_id, seq, exc)
-            await self._sink.reject(agent_id, seq, str(exc))
-            return seq
-        await self._sink.ingest(agent_id, seq, body)
-        return seq
+            return asyncio.ensure_future(self._sink.reject(agent_id, seq, str(exc)))
+        return asyncio.ensure_future(self._sink.ingest(agent_id, seq, body))
+
+
+async def _acknowledge(
+    acks: asyncio.Queue[_Ack | None], outbox: asyncio.Queue[pb.ColonyMessage]
+) -> None:
+    """Acknowledge what `acks` holds, in order, each once its write is stored; raise the
+    StorageError of a write that failed. Ends at None. Acknowledgements are cumulative:
+    of messages stored together (a push's summaries and services), only the last is."""
+    ack = await acks.get()
+    while ack is not None:
+        accepted, stored = ack
+        if stored is not None:
+            # Shielded: the write goes on when the stream is cut (another stream of the
+            # agent waits for it).
+            await asyncio.shield(stored)
+        if acks.empty():
+            outbox.put_nowait(_ack(accepted))
+            ack = await acks.get()
+            continue
+        ack = acks.get_nowait()
+        if ack is None or not _stored(ack[1]):
+            outbox.put_nowait(_ack(accepted))
+
+
+def _stored(write: asyncio.Future[None] | None) -> bool:
+    """Whether a message's write (None: none) is already stored."""
+    return write is None or (write.done() and not write.cancelled() and not write.exception())
 
 
 def _not_future(body: DataBody, latest_ms: int) -> None:

@@ -17,7 +17,7 @@ from datetime import datetime
 import duckdb
 import numpy as np
 
-from coral_mcp.models import MetricSummary, ServiceState
+from coral_mcp.models import ServiceState
 from coral_mcp.storage import queries as q
 from coral_mcp.storage.ops import (
     RegisterAgent,
@@ -107,30 +107,32 @@ def resolve_edges(cur: duckdb.DuckDBPyConnection) -> None:
 def _insert_summaries(
     cur: duckdb.DuckDBPyConnection, ops: Sequence[StoreSummaries]
 ) -> dict[str, np.ndarray] | None:
-    agent_ids: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    rows: list[MetricSummary] = []
-    for op in ops:
-        n = len(op.window.summaries)
-        agent_ids += [op.agent_id] * n
-        starts += [op.window.start_ms] * n
-        ends += [op.window.end_ms] * n
-        rows += op.window.summaries
-    if not rows:
+    windows = [op.window for op in ops if op.window.summaries]
+    if not windows:
         return None
+    # The rows' fields as columns in one transposition (MetricSummary is a tuple), and
+    # each window's agent and times repeated over its rows.
+    fields = zip(*(row for window in windows for row in window.summaries), strict=True)
+    service, metric, lo, hi, avg, last, p95, count = fields
+    sizes = [len(window.summaries) for window in windows]
+    per_window = {
+        "agent_id": np.array([op.agent_id for op in ops if op.window.summaries], dtype=object),
+        "window_start": np.array([w.start_ms for w in windows], dtype="datetime64[ms]"),
+        "window_end": np.array([w.end_ms for w in windows], dtype="datetime64[ms]"),
+    }
+    repeated = {name: np.repeat(column, sizes) for name, column in per_window.items()}
     incoming = {
-        "agent_id": np.array(agent_ids, dtype=object),
-        "service": np.array([r.service for r in rows], dtype=object),
-        "metric": np.array([r.metric for r in rows], dtype=object),
-        "window_start": np.array(starts, dtype="datetime64[ms]"),
-        "window_end": np.array(ends, dtype="datetime64[ms]"),
-        "min": np.array([r.min for r in rows], dtype=np.float64),
-        "max": np.array([r.max for r in rows], dtype=np.float64),
-        "avg": np.array([r.avg for r in rows], dtype=np.float64),
-        "last": np.array([r.last for r in rows], dtype=np.float64),
-        "p95": np.array([r.p95 for r in rows], dtype=np.float64),
-        "count": np.array([r.count for r in rows], dtype=np.int32),
+        "agent_id": repeated["agent_id"],
+        "service": np.array(service, dtype=object),
+        "metric": np.array(metric, dtype=object),
+        "window_start": repeated["window_start"],
+        "window_end": repeated["window_end"],
+        "min": np.array(lo, dtype=np.float64),
+        "max": np.array(hi, dtype=np.float64),
+        "avg": np.array(avg, dtype=np.float64),
+        "last": np.array(last, dtype=np.float64),
+        "p95": np.array(p95, dtype=np.float64),
+        "count": np.array(count, dtype=np.int32),
     }
     execute_with_columns(cur, q.INSERT_SUMMARIES, incoming)
     return incoming

@@ -4,7 +4,10 @@ Callers `await writer.write(op)`; it returns once the op is committed (or raises
 StorageError that stopped it). The writer waits `linger_s` after the first op of a
 batch, then takes everything queued (up to `max_batch`) into one transaction: group
 commit, trading a few milliseconds of latency for far fewer commits. If a batch fails,
-its ops are retried one by one so that one bad op fails alone and the rest commit.
+its ops are retried one by one so that one bad op fails alone and the rest commit —
+except the ops of the same chain queued after it (`submit(op, chain=...)`: one agent's
+messages, in order), which fail with it unapplied, so that a later message is never
+stored without an earlier one.
 
 A full disk fails no op: the writer logs it once, says so in `failing` (for /healthz
 and `coral colony status`), keeps the batch and retries it until space returns. Its
@@ -19,6 +22,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TypeVar
 
 from coral_mcp.errors import StorageError, StorageFullError
@@ -27,11 +31,18 @@ from coral_mcp.storage.store import ColonyStore
 
 logger = logging.getLogger(__name__)
 
-_Item = tuple[WriteOp, "asyncio.Future[None]"]
 T = TypeVar("T")
 
 #: Seconds between attempts to commit while the disk is full.
 FULL_RETRY_S = 1.0
+
+
+@dataclass(slots=True)
+class _Item:
+    op: WriteOp
+    future: asyncio.Future[None]
+    chain: str | None  # see Writer.submit
+    settled: bool = False
 
 
 class Writer:
@@ -42,6 +53,8 @@ class Writer:
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coral-writer")
         self._task: asyncio.Task[None] | None = None
+        self._chained: dict[str, int] = {}  # per chain, its ops queued and not settled
+        self._broken: set[str] = set()  # chains with a failed op among those
         #: Why storage fails right now ("no space"), or None while writes succeed.
         self.failing: str | None = None
 
@@ -49,9 +62,16 @@ class Writer:
         self._task = asyncio.create_task(self._run(), name="coral-writer")
 
     async def write(self, op: WriteOp) -> None:
+        await self.submit(op)
+
+    def submit(self, op: WriteOp, chain: str | None = None) -> asyncio.Future[None]:
+        """Queue `op` now; the future completes once it is committed. In a `chain`, `op`
+        is applied only if every op of that chain queued before it was."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((op, future))
-        await future
+        if chain is not None:
+            self._chained[chain] = self._chained.get(chain, 0) + 1
+        self._queue.put_nowait(_Item(op, future, chain))
+        return future
 
     async def run(self, fn: Callable[[], T]) -> T:
         """Run `fn` in the writer thread, between batches (maintenance work)."""
@@ -82,19 +102,19 @@ class Writer:
                 await self._commit(batch)
             except Exception:  # the writer outlives any one batch
                 logger.exception("write of a batch failed unexpectedly")
-                for _, future in batch:
-                    _settle(future, StorageError("write failed; see the colony log"))
+                for item in batch:
+                    self._settle(item, StorageError("write failed; see the colony log"))
             finally:
                 for _ in batch:
                     self._queue.task_done()
 
     async def _apply(self, items: list[_Item]) -> None:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._store.apply, [op for op, _ in items])
+        await loop.run_in_executor(self._executor, self._store.apply, [item.op for item in items])
 
     async def _commit(self, batch: list[_Item]) -> None:
         pending = batch
-        while pending:
+        while pending := self._unbroken(pending):
             try:
                 await self._apply(pending)
             except StorageFullError as exc:
@@ -103,31 +123,58 @@ class Writer:
             except StorageError:
                 if len(pending) == 1:
                     logger.exception("write failed")
-                    _settle(pending[0][1], StorageError("write failed; see the colony log"))
+                    self._settle(pending[0], StorageError("write failed; see the colony log"))
                     return
                 pending = await self._isolate(pending)
                 continue
             self._recovered()
-            for _, future in pending:
-                _settle(future, None)
+            for item in pending:
+                self._settle(item, None)
             return
 
     async def _isolate(self, batch: list[_Item]) -> list[_Item]:
         """Commit ops one by one so the op that broke the batch fails alone; what is
         left when the disk fills up meanwhile."""
         for i, item in enumerate(batch):
+            if not self._unbroken([item]):
+                continue
             try:
                 await self._apply([item])
             except StorageFullError as exc:
                 await self._wait_for_space(exc)
                 return batch[i:]
             except StorageError as exc:
-                logger.exception("write of %s failed", type(item[0]).__name__)
-                _settle(item[1], exc)
+                logger.exception("write of %s failed", type(item.op).__name__)
+                self._settle(item, exc)
             else:
                 self._recovered()
-                _settle(item[1], None)
+                self._settle(item, None)
         return []
+
+    def _unbroken(self, items: list[_Item]) -> list[_Item]:
+        """`items` but those of a chain an earlier op of which failed: those fail too."""
+        kept = []
+        for item in items:
+            if item.chain in self._broken:
+                self._settle(item, StorageError("not stored: an earlier message of it was not"))
+            else:
+                kept.append(item)
+        return kept
+
+    def _settle(self, item: _Item, exc: BaseException | None) -> None:
+        if item.settled:
+            return
+        item.settled = True
+        _settle(item.future, exc)
+        chain = item.chain
+        if chain is None:
+            return
+        if exc is not None:
+            self._broken.add(chain)
+        self._chained[chain] -= 1
+        if not self._chained[chain]:  # nothing of the chain queued: a fresh start
+            del self._chained[chain]
+            self._broken.discard(chain)
 
     async def _wait_for_space(self, exc: StorageFullError) -> None:
         if self.failing is None:

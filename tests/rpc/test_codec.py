@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -73,6 +74,42 @@ def test_summary_window_survives_the_wire(window: SummaryWindow) -> None:
 def test_service_batch_survives_the_wire(batch: ServiceBatch) -> None:
     wire = codec.service_batch_to_pb(batch).SerializeToString()
     assert codec.service_batch_from_pb(pb.ServiceBatch.FromString(wire)) == batch
+
+
+@given(
+    st.lists(
+        st.builds(
+            ServiceBatch,
+            st.integers(min_value=0, max_value=codec.MAX_TS_MS),
+            st.lists(states, max_size=3).map(tuple),
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_service_batches_decode_alike_when_the_agents_last_one_is_remembered(
+    batches: list[ServiceBatch],
+) -> None:
+    seen = codec.ServicesSeen()
+    for batch in [*batches, *batches, *reversed(batches)]:  # repeated, and changed
+        msg = pb.ServiceBatch.FromString(codec.service_batch_to_pb(batch).SerializeToString())
+        assert codec.service_batch_from_pb(msg, seen) == batch
+
+
+def test_a_refused_service_batch_is_refused_again_when_repeated() -> None:
+    def batch(observed_ms: int, ip: str) -> pb.ServiceBatch:
+        listen = [pb.Endpoint(ip=ip, port=80)]
+        state = pb.ServiceState(service=pb.Service(name="api", listen=listen))
+        return pb.ServiceBatch(observed_ms=observed_ms, services=[state])
+
+    seen = codec.ServicesSeen()
+    good = codec.service_batch_from_pb(batch(1, "10.0.0.1"), seen)
+    for observed_ms in (2, 3):
+        with pytest.raises(ProtocolError, match="not an IP address"):
+            codec.service_batch_from_pb(batch(observed_ms, "10.0.0.999"), seen)
+    assert codec.service_batch_from_pb(batch(4, "10.0.0.1"), seen) == replace(good, observed_ms=4)
+    with pytest.raises(ProtocolError, match="not a time"):  # the time is checked every time
+        codec.service_batch_from_pb(batch(codec.MAX_TS_MS + 1, "10.0.0.1"), seen)
 
 
 def test_decoding_refuses_a_non_finite_value() -> None:

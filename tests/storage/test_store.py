@@ -131,6 +131,38 @@ def test_committed_sequence_advances_only_with_stored_data_and_survives_reopen(
     assert (point.min, point.max, point.avg, point.count) == (1, 3, 2, 3)
 
 
+def test_windows_of_several_agents_in_one_batch_are_stored_row_for_row(tmp_path: Path) -> None:
+    store = ColonyStore(tmp_path)
+    store.apply([register("a1"), register("a2")])
+    a1 = SummaryWindow(
+        NOW_MS - 15_000,
+        NOW_MS,
+        (
+            MetricSummary("api", "cpu", 1.0, 3.0, 2.0, 2.5, 2.9, 15),
+            MetricSummary("db", "rss", 10.0, 30.0, 20.0, 25.0, 29.0, 14),
+        ),
+    )
+    empty = SummaryWindow(NOW_MS - 30_000, NOW_MS - 15_000, ())
+    a2 = SummaryWindow(
+        NOW_MS - 10_000, NOW_MS + 5_000, (MetricSummary("web", "cpu", 0.5, 0.5, 0.5, 0.5, 0.5, 1),)
+    )
+    ops = [StoreSummaries("a1", 1, a1), StoreSummaries("a2", 1, empty), StoreSummaries("a2", 2, a2)]
+    store.apply(ops)
+    cur = store.reader()
+    stored = cur.execute(
+        "SELECT agent_id, service, metric, epoch_ms(window_start), epoch_ms(window_end), min,"
+        " max, avg, last, p95, count FROM metric_summaries ORDER BY agent_id, service"
+    ).fetchall()
+    cur.close()
+    assert stored == [
+        ("a1", "api", "cpu", NOW_MS - 15_000, NOW_MS, 1.0, 3.0, 2.0, 2.5, 2.9, 15),
+        ("a1", "db", "rss", NOW_MS - 15_000, NOW_MS, 10.0, 30.0, 20.0, 25.0, 29.0, 14),
+        ("a2", "web", "cpu", NOW_MS - 10_000, NOW_MS + 5_000, 0.5, 0.5, 0.5, 0.5, 0.5, 1),
+    ]
+    assert (store.committed_seq("a1"), store.committed_seq("a2")) == (1, 2)
+    store.close()
+
+
 def test_failed_transaction_commits_none_of_its_operations(tmp_path: Path) -> None:
     store = ColonyStore(tmp_path)
     store.apply([register()])
@@ -164,6 +196,38 @@ def test_writer_isolates_a_bad_operation_so_the_rest_commit(tmp_path: Path) -> N
     assert first is None and third is None
     assert isinstance(second, StorageError)
     assert store.committed_seq("a1") == 3
+    assert store.metric_names("api") == ["m"]
+
+
+def test_writer_stores_no_message_of_an_agent_after_one_of_its_that_failed(
+    tmp_path: Path,
+) -> None:
+    store = ColonyStore(tmp_path)
+    store.apply([register("a1"), register("a2")])
+    window = SummaryWindow(NOW_MS, NOW_MS, (MetricSummary("api", "m", 1, 1, 1, 1, 1, 1),))
+    bad = StoreServices("a1", 2, ServiceBatch(NOW_MS, (state("x", 2**40),)))
+
+    async def scenario() -> list[BaseException | None]:
+        writer = Writer(store)
+        writer.start()
+        futures = [
+            writer.submit(StoreSummaries("a1", 1, window), chain="a1"),
+            writer.submit(bad, chain="a1"),
+            writer.submit(SkipMessage("a1", 3, NOW_MS), chain="a1"),
+            writer.submit(SkipMessage("a2", 1, NOW_MS), chain="a2"),
+        ]
+        results = list(await asyncio.gather(*futures, return_exceptions=True))
+        # Once nothing of a1 waits, its messages are stored again (the agent resent them).
+        await writer.submit(SkipMessage("a1", 2, NOW_MS), chain="a1")
+        await writer.close()
+        return results
+
+    first, second, third, other = asyncio.run(scenario())
+    assert first is None and other is None
+    assert isinstance(second, StorageError)
+    assert isinstance(third, StorageError) and "earlier message" in str(third)
+    assert store.committed_seq("a1") == 2  # never 3 while 2 was not stored
+    assert store.committed_seq("a2") == 1
     assert store.metric_names("api") == ["m"]
 
 
