@@ -1,10 +1,12 @@
-"""A process's changing numbers read straight from `/proc/PID/{stat,io,status}`.
+"""A process's changing numbers read straight from `/proc/PID/{stat,io,status,schedstat}`.
 
 psutil reads the same files through several layers per value; at every sample of
 every watched process that is the agent's largest cost. Here one read of `stat` gives
 state, parent, CPU ticks, threads, start time and memory; `io` the bytes read and
-written (where permitted); `status` the context switches; the descriptors are counted
-only every FDS_EVERY samples (a directory listing, and they change slowly).
+written (where permitted); `status` the context switches; `schedstat` how long the
+process's main thread waited on a run queue for a CPU (the kernel's run delay); the
+descriptors are counted only every FDS_EVERY samples (a directory listing, and they
+change slowly).
 """
 
 from __future__ import annotations
@@ -71,6 +73,34 @@ def read_stat(proc_root: str, pid: int) -> RawStat | None:
         vms_bytes=int(fields[20]),
         rss_bytes=int(fields[21]) * PAGE_BYTES,
     )
+
+
+class SchedStat(NamedTuple):
+    """The kernel's scheduler counters of one thread (`/proc/PID/schedstat`: the
+    thread-group leader's): nanoseconds spent waiting on a run queue for a CPU, and the
+    timeslices it was given, since it started."""
+
+    wait_ns: int
+    slices: int
+
+
+def read_schedstat(proc_root: str, pid: int) -> SchedStat | None:
+    """None when gone or when the kernel keeps no schedstats (`CONFIG_SCHED_INFO`)."""
+    data = read_small(f"{proc_root}/{pid}/schedstat")
+    fields = data.split() if data else []
+    if len(fields) < 3:
+        return None
+    return SchedStat(int(fields[1]), int(fields[2]))
+
+
+def waited_since(now: SchedStat | None, before: SchedStat | None) -> SchedStat | None:
+    """What changed from `before` to `now`; None without both, or when a counter went
+    down (another process under the same pid)."""
+    if now is None or before is None or now.wait_ns < before.wait_ns:
+        return None
+    if now.slices < before.slices:
+        return None
+    return SchedStat(now.wait_ns - before.wait_ns, now.slices - before.slices)
 
 
 def read_io(proc_root: str, pid: int) -> tuple[int, int] | None:
