@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 _PSUTIL_GONE = (psutil.NoSuchProcess, psutil.ZombieProcess)
 _Identity = tuple[str, int, float, tuple[str, ...], tuple[tuple[str, str], ...]]
-_Previous = tuple[int, float, float, int | None, int, procstat.SchedStat | None]
+_Previous = tuple[int, float, float, int | None, int, dict[int, procstat.SchedStat]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +57,9 @@ class ProcessStat:
     version_env: tuple[tuple[str, str], ...] = ()
     cwd: str = ""
     #: Since its previous reading (None on the first, or where the kernel does not say):
-    #: how long its main thread waited on a run queue for a CPU, and the timeslices it
-    #: was given (`/proc/PID/schedstat`).
+    #: how long its threads waited on a run queue for a CPU, and the timeslices they
+    #: were given, summed (`/proc/PID/task/TID/schedstat`; threads that came or went
+    #: in between are left out).
     waited: procstat.SchedStat | None = None
 
     @property
@@ -109,7 +110,7 @@ class ProcessSampler:
         self._samples_since_check: dict[int, int] = {}
         # /proc read directly where it can be (Linux, the real psutil); per pid:
         # (start ticks, cpu seconds, when read, descriptors, samples since counted,
-        # scheduler counters)
+        # scheduler counters per thread)
         self._proc_root = proc_root
         self._fast = ps is psutil and os.path.exists(f"{proc_root}/self/stat")
         self._previous: dict[int, _Previous] = {}
@@ -169,18 +170,19 @@ class ProcessSampler:
             self._identity[pid] = identity
         cpu = None
         fds: int | None
-        sched = procstat.read_schedstat(self._proc_root, pid)
         waited = None
         if previous is None:
             fds, count = procstat.count_fds(self._proc_root, pid), 0
+            sched = self._sched(pid, raw.threads, None)
         else:
-            _, cpu_s, at, fds, count, sched_before = previous
+            _, cpu_s, at, fds, count, before = previous
             if now > at:
                 cpu = 100.0 * (raw.cpu_s - cpu_s) / (now - at)
             count = (count + 1) % procstat.FDS_EVERY
             if count == 0:
                 fds = procstat.count_fds(self._proc_root, pid)
-            waited = procstat.waited_since(sched, sched_before)
+            sched = self._sched(pid, raw.threads, before if count else None)
+            waited = procstat.threads_waited_since(sched, before)
         self._previous[pid] = (raw.start_ticks, raw.cpu_s, now, fds, count, sched)
         io = procstat.read_io(self._proc_root, pid)
         exe, inode, mtime, cmdline, version_env = self._identity[pid]
@@ -204,6 +206,20 @@ class ProcessSampler:
             version_env=version_env,
             waited=waited,
         )
+
+    def _sched(
+        self, pid: int, threads: int, known: dict[int, procstat.SchedStat] | None
+    ) -> dict[int, procstat.SchedStat]:
+        """The scheduler counters of the process's threads: those `known` from the
+        previous reading while as many threads run, else listed afresh (a listing of
+        `/proc/PID/task`; never for a process of one thread)."""
+        if threads == 1:
+            tids: Iterable[int] = (pid,)
+        elif known is not None and len(known) == threads:
+            tids = known
+        else:
+            tids = procstat.thread_ids(self._proc_root, pid)
+        return procstat.read_thread_schedstats(self._proc_root, pid, tids)
 
     def _read_identity(self, pid: int) -> _Identity | None:
         """What does not change while a process lives, read once (through psutil)."""

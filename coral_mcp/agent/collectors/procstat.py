@@ -12,6 +12,7 @@ change slowly).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 FDS_EVERY = 3
@@ -91,6 +92,36 @@ def read_schedstat(proc_root: str, pid: int) -> SchedStat | None:
     if len(fields) < 3:
         return None
     return SchedStat(int(fields[1]), int(fields[2]))
+
+
+def thread_ids(proc_root: str, pid: int) -> tuple[int, ...]:
+    """The process's threads (`/proc/PID/task`); empty when it is gone."""
+    try:
+        return tuple(int(tid) for tid in os.listdir(f"{proc_root}/{pid}/task") if tid.isdigit())
+    except OSError:
+        return ()
+
+
+def read_thread_schedstats(proc_root: str, pid: int, tids: Iterable[int]) -> dict[int, SchedStat]:
+    """The scheduler counters of the given threads of `pid` (those still there)."""
+    found: dict[int, SchedStat] = {}
+    for tid in tids:
+        data = read_small(f"{proc_root}/{pid}/task/{tid}/schedstat")
+        fields = data.split() if data else []
+        if len(fields) >= 3:
+            found[tid] = SchedStat(int(fields[1]), int(fields[2]))
+    return found
+
+
+def threads_waited_since(
+    now: Mapping[int, SchedStat], before: Mapping[int, SchedStat]
+) -> SchedStat | None:
+    """What the threads read both times waited and were given since `before`, summed;
+    None when no thread was read both times."""
+    since = [w for tid, n in now.items() if (w := waited_since(n, before.get(tid))) is not None]
+    if not since:
+        return None
+    return SchedStat(sum(w.wait_ns for w in since), sum(w.slices for w in since))
 
 
 def waited_since(now: SchedStat | None, before: SchedStat | None) -> SchedStat | None:
