@@ -472,10 +472,10 @@ class Sensor:
 
 
 def _cpu_wait_ms(waits: list[SchedStat | None]) -> float | None:
-    """The mean wait for a CPU per timeslice of the processes' main threads and their
+    """The mean wait for a CPU per timeslice of the processes' threads and their
     descendants since their previous readings, in ms (the run delay a thread woken by a
-    request meets before it runs); 0 when none was given a timeslice, None when nothing
-    was read twice."""
+    request, or preempted while it works, meets before it runs again); 0 when none was
+    given a timeslice, None when nothing was read twice."""
     known = [w for w in waits if w is not None]
     if not known:
         return None

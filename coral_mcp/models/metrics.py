@@ -25,9 +25,9 @@ def current_metric_name(metric: str) -> str:
     return metric
 
 
-#: A service's mean wait for a CPU per timeslice of its processes' main threads and their
-#: descendants, in ms (the kernel's run delay, `/proc/PID/schedstat`): what a busy host
-#: does to the service, never a fault of the service's own.
+#: A service's mean wait for a CPU per timeslice of its processes' threads and their
+#: descendants, in ms (the kernel's run delay, `/proc/PID/task/TID/schedstat`): what a
+#: busy host does to the service, never a fault of the service's own.
 CPU_WAIT = "sched_wait_ms"
 #: The prefix of the scheduler's series: neither CPU use nor latency of the service.
 SCHED_PREFIX = "sched_"

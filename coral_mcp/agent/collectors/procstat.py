@@ -3,8 +3,8 @@
 psutil reads the same files through several layers per value; at every sample of
 every watched process that is the agent's largest cost. Here one read of `stat` gives
 state, parent, CPU ticks, threads, start time and memory; `io` the bytes read and
-written (where permitted); `status` the context switches; `schedstat` how long the
-process's main thread waited on a run queue for a CPU (the kernel's run delay); the
+written (where permitted); `status` the context switches; `task/TID/schedstat` how
+long each thread waited on a run queue for a CPU (the kernel's run delay); the
 descriptors are counted only every FDS_EVERY samples (a directory listing, and they
 change slowly).
 """
@@ -77,9 +77,9 @@ def read_stat(proc_root: str, pid: int) -> RawStat | None:
 
 
 class SchedStat(NamedTuple):
-    """The kernel's scheduler counters of one thread (`/proc/PID/schedstat`: the
-    thread-group leader's): nanoseconds spent waiting on a run queue for a CPU, and the
-    timeslices it was given, since it started."""
+    """The kernel's scheduler counters of one thread (`/proc/PID/task/TID/schedstat`;
+    `/proc/PID/schedstat` is the main thread's): nanoseconds spent waiting on a run
+    queue for a CPU, and the timeslices it was given, since it started."""
 
     wait_ns: int
     slices: int
