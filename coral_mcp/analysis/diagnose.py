@@ -203,7 +203,7 @@ def _busy_host(
     weak leads of a busier host (`_host_contention`), or its CPU queue (`_queueing`)."""
     if not ranked or not all(_latency_only(c) for c in ranked):
         return SetAside.NONE
-    if _starved(ranked, found):
+    if onset_s is not None and _starved(ranked, series, onset_s):
         return SetAside.STARVED
     if _host_contention(ranked, found) or (
         onset_s is not None and _queueing(ranked, _cpu_queue(series, onset_s))
@@ -212,16 +212,20 @@ def _busy_host(
     return SetAside.NONE
 
 
-def _starved(ranked: Sequence[Candidate], found: Sequence[MetricAnomaly]) -> bool:
+def _starved(ranked: Sequence[Candidate], series: Sequence[Series], onset_s: float) -> bool:
     """Each lead's service waited longer for a CPU from the onset on (its own
-    `sched_wait_ms` rose: the kernel's run delay of its threads) and no answer became
-    more than CONTENTION_MAX times slower: the host kept the service off its CPUs, which
-    slows its answers whatever it does. A service slowing down by itself waits no longer
-    for a CPU; a database answering 150 times slower is more than any wait for one."""
-    waited = {
-        a.service for a in found if is_cpu_wait(a.metric) and a.direction > 0 and not a.chronic
-    }
-    return all(c.service in waited for c in ranked) and _slowed_by(ranked, CONTENTION_MAX)
+    `sched_wait_ms`, the kernel's run delay of its threads, rose at least SLOWED_Z, the
+    weak rise latency attribution reads as slower) and no answer became more than
+    CONTENTION_MAX times slower: the host kept the service off its CPUs, which slows its
+    answers whatever it does. A service slowing down by itself waits no longer for a
+    CPU; a database answering 150 times slower is more than any wait for one."""
+    waits = {s.service: s for s in series if is_cpu_wait(s.metric)}
+
+    def waited(service: str) -> bool:
+        wait = waits.get(service)
+        return wait is not None and change_score(wait, onset_s, rise=True) >= SLOWED_Z
+
+    return all(waited(c.service) for c in ranked) and _slowed_by(ranked, CONTENTION_MAX)
 
 
 def _cpu_queue(series: Sequence[Series], onset_s: float) -> float:
