@@ -29,6 +29,7 @@ from coral_mcp.agent.collectors.processes import (
     processes_by_pid,
 )
 from coral_mcp.agent.collectors.procfs import ExitStatus, ProcFS
+from coral_mcp.agent.collectors.procstat import SchedStat
 from coral_mcp.agent.collectors.prometheus import Scraper
 from coral_mcp.agent.collectors.sdk import SdkProbe
 from coral_mcp.agent.collectors.sockets import SocketScanner, SocketTable
@@ -51,6 +52,7 @@ from coral_mcp.models import (
     ServiceState,
     SpecKind,
 )
+from coral_mcp.models.metrics import CPU_WAIT
 
 logger = logging.getLogger(__name__)
 
@@ -426,6 +428,9 @@ class Sensor:
         fds = [s.fds for s in stats if s.fds is not None]
         if fds:
             values["fds"] = float(sum(fds))
+        waited = _cpu_wait_ms([s.waited for s in stats] + [self._descendants.waited(name)])
+        if waited is not None:
+            values[CPU_WAIT] = waited
         for counter in ("read_bytes", "write_bytes", "ctx_switches"):
             readings = [getattr(s, counter) for s in stats]
             if all(r is not None for r in readings):
@@ -464,6 +469,18 @@ class Sensor:
             if rate is not None:
                 samples.append(Sample(now_s, name, "cgroup_cpu_throttled_ratio", rate))
         return samples
+
+
+def _cpu_wait_ms(waits: list[SchedStat | None]) -> float | None:
+    """The mean wait for a CPU per timeslice of the processes' threads and their
+    descendants since their previous readings, in ms (the run delay a thread woken by a
+    request, or preempted while it works, meets before it runs again); 0 when none was
+    given a timeslice, None when nothing was read twice."""
+    known = [w for w in waits if w is not None]
+    if not known:
+        return None
+    slices = sum(w.slices for w in known)
+    return sum(w.wait_ns for w in known) / slices / 1e6 if slices else 0.0
 
 
 def _steady_process(process: ProcessStat, before: tuple[ProcessStat, ...]) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 
@@ -35,6 +36,7 @@ from coral_mcp.analysis.metric_names import (
     HOST_SERVICE,
     MetricClass,
     is_bookkeeping,
+    is_cpu_wait,
     is_dependency_latency,
     is_host_level,
     is_limit,
@@ -70,6 +72,18 @@ QUEUE_LOOKBACK_S = 60.0
 CONTENTION_MAX = 20.0
 
 
+class SetAside(StrEnum):
+    """Why leads were set aside as no incident (the answer's summary says it)."""
+
+    NONE = ""
+    #: Only metrics Coral cannot read as a fault moved.
+    ACTIVITY = "activity in metrics of no known class"
+    #: Weak slowdowns on a busy host, or within what its CPU queue explains.
+    BUSY_HOST = "slowdowns the host's busy CPUs explain"
+    #: Slowdowns of services whose own wait for a CPU rose with them.
+    STARVED = "slowdowns of services the busy host kept waiting for a CPU"
+
+
 @dataclass(frozen=True, slots=True)
 class Diagnosis:
     symptom: Symptom
@@ -79,9 +93,11 @@ class Diagnosis:
     none_confidence: float
     series_checked: int
     services_checked: int
-    #: Weak latency leads set aside as the contention of a busy host (see
-    #: `_host_contention`); the answer is then "no significant anomaly".
+    #: Leads set aside as no incident (activity, or slowdowns of a busy host: see
+    #: `_busy_host`); the answer is then "no significant anomaly".
     set_aside: tuple[Candidate, ...] = ()
+    #: Why they were set aside.
+    set_aside_why: SetAside = SetAside.NONE
 
     @property
     def clear(self) -> bool:
@@ -143,10 +159,13 @@ def diagnose(
         # context, throughput, drops in activity, chronic oddities): no incident.
         ranked = []
     set_aside: list[Candidate] = []
+    why = SetAside.NONE
     unprompted = symptom_service is None and hint_s is None
     if unprompted and ranked and not any(_readable(c) for c in ranked):
-        set_aside, ranked = ranked, []  # only metrics Coral cannot read as a fault moved
-    elif unprompted and _busy_host(ranked, found, series, onset):
+        why = SetAside.ACTIVITY  # only metrics Coral cannot read as a fault moved
+    elif unprompted:
+        why = _busy_host(ranked, found, series, onset)
+    if why is not SetAside.NONE:
         set_aside, ranked = ranked, []
     symptom = Symptom(services, symptom_metric, onset, symptom_service is None, note)
     return Diagnosis(
@@ -157,6 +176,7 @@ def diagnose(
         len(series),
         len({s.service for s in series}),
         tuple(set_aside),
+        why,
     )
 
 
@@ -176,15 +196,36 @@ def _busy_host(
     found: Sequence[MetricAnomaly],
     series: Sequence[Series],
     onset_s: float | None,
-) -> bool:
+) -> SetAside:
     """Nobody reported an incident, every lead rests on latency and activity alone (no
     resource, error or fault-event change, no change before it), and a busy host explains
-    its slowdowns (`_host_contention`, `_queueing`)."""
+    its slowdowns: the leads' services waited longer for a CPU (`_starved`), or the
+    weak leads of a busier host (`_host_contention`), or its CPU queue (`_queueing`)."""
     if not ranked or not all(_latency_only(c) for c in ranked):
-        return False
-    if _host_contention(ranked, found):
-        return True
-    return onset_s is not None and _queueing(ranked, _cpu_queue(series, onset_s))
+        return SetAside.NONE
+    if onset_s is not None and _starved(ranked, series, onset_s):
+        return SetAside.STARVED
+    if _host_contention(ranked, found) or (
+        onset_s is not None and _queueing(ranked, _cpu_queue(series, onset_s))
+    ):
+        return SetAside.BUSY_HOST
+    return SetAside.NONE
+
+
+def _starved(ranked: Sequence[Candidate], series: Sequence[Series], onset_s: float) -> bool:
+    """Each lead's service waited longer for a CPU from the onset on (its own
+    `sched_wait_ms`, the kernel's run delay of its threads, rose at least SLOWED_Z, the
+    weak rise latency attribution reads as slower) and no answer became more than
+    CONTENTION_MAX times slower: the host kept the service off its CPUs, which slows its
+    answers whatever it does. A service slowing down by itself waits no longer for a
+    CPU; a database answering 150 times slower is more than any wait for one."""
+    waits = {s.service: s for s in series if is_cpu_wait(s.metric)}
+
+    def waited(service: str) -> bool:
+        wait = waits.get(service)
+        return wait is not None and change_score(wait, onset_s, rise=True) >= SLOWED_Z
+
+    return all(waited(c.service) for c in ranked) and _slowed_by(ranked, CONTENTION_MAX)
 
 
 def _cpu_queue(series: Sequence[Series], onset_s: float) -> float:

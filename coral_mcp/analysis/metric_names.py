@@ -17,7 +17,7 @@ import re
 from enum import StrEnum
 from functools import lru_cache
 
-from coral_mcp.models.metrics import ABSOLUTE_BANDS
+from coral_mcp.models.metrics import ABSOLUTE_BANDS, CPU_WAIT, SCHED_PREFIX
 
 LIMIT_SUFFIX = "_limit"
 #: The agent's pseudo-service for host-wide series.
@@ -66,6 +66,10 @@ _SERVER_ERROR = re.compile(r'(code|status)(_code)?="5(\d\d|xx)"')
 @lru_cache(maxsize=8192)
 def metric_class(name: str) -> MetricClass:
     lowered = name.lower().split(FROM_CALLER, 1)[0]
+    if lowered.startswith(SCHED_PREFIX):
+        # The scheduler's (`sched_wait_ms`: how long the service waited for a CPU): the
+        # host's doing, neither the service's CPU use nor its latency.
+        return MetricClass.OTHER
     if _SERVER_ERROR.search(lowered):
         return MetricClass.ERRORS
     if _TIMED_COUNT.search(lowered):
@@ -135,6 +139,12 @@ def names_a_fault(metric: str) -> bool:
     service writing a few KB/s after an all-zero stretch, or doing the work a caller
     asked of it, has not failed."""
     return metric_class(metric) is not MetricClass.OTHER
+
+
+def is_cpu_wait(metric: str) -> bool:
+    """How long a service waited for a CPU (the agent's `sched_wait_ms`): it rises when
+    the host is busy, whatever the service does."""
+    return metric == CPU_WAIT
 
 
 def is_limit(name: str) -> bool:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from coral_mcp.analysis.detect import MetricAnomaly
 from coral_mcp.analysis.metric_names import (
     MetricClass,
+    is_cpu_wait,
     is_dependency_latency,
     is_effect,
     is_host_level,
@@ -73,14 +74,15 @@ def closest_names(name: str, known: Iterable[str], n: int = 3) -> list[str]:
 def is_cause_evidence(a: MetricAnomaly) -> bool:
     """An anomaly that can make its service a root cause: the service's own, new at the
     onset, a rise (a service doing less, or answering faster, is an effect of less being
-    asked of it; one that went silent is `stopped`), not mere throughput, and not the
-    latency of its own outgoing calls."""
+    asked of it; one that went silent is `stopped`), not mere throughput, not the
+    latency of its own outgoing calls, and not its wait for a CPU (the host's doing)."""
     return (
         not a.chronic
         and (a.direction > 0 or a.kind == "stopped")
         and not is_host_level(a.service, a.metric)
         and not is_effect(a.metric)
         and not is_dependency_latency(a.metric)
+        and not is_cpu_wait(a.metric)
     )
 
 

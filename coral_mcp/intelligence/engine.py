@@ -180,10 +180,7 @@ def _symptom_text(d: Diagnosis) -> str:
 def _summary(d: Diagnosis, hypotheses: Sequence[Hypothesis]) -> str:
     if not hypotheses and d.set_aside:
         leads = named([f"{c.service} ({c.confidence:.2f})" for c in d.set_aside], 3)
-        return (
-            f"no significant anomaly: only leads that name no fault ({leads}): slowdowns"
-            " the host's busy CPUs explain, or activity in metrics of no known class"
-        )
+        return f"no significant anomaly: leads set aside ({leads}): {d.set_aside_why}"
     if not hypotheses:
         return NO_ANOMALY
     top = hypotheses[0]

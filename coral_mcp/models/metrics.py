@@ -25,6 +25,14 @@ def current_metric_name(metric: str) -> str:
     return metric
 
 
+#: A service's mean wait for a CPU per timeslice of its processes' threads and their
+#: descendants, in ms (the kernel's run delay, `/proc/PID/task/TID/schedstat`): what a
+#: busy host does to the service, never a fault of the service's own.
+CPU_WAIT = "sched_wait_ms"
+#: The prefix of the scheduler's series: neither CPU use nor latency of the service.
+SCHED_PREFIX = "sched_"
+
+
 class Sample(NamedTuple):
     """One raw observation of one series: `metric` of `service` at `ts_s` (epoch s)."""
 

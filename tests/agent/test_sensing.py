@@ -287,3 +287,75 @@ def _listening(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+#: Listens on argv[1], pinned to CPU argv[2] at the lowest priority (nice 19); a thread
+#: of its (not the main one) wakes every 10 ms and works 2 ms, as a server's thread
+#: answering a steady stream of requests does.
+_WAKING_SERVER = """
+import os, socket, sys, threading, time
+server = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+os.sched_setaffinity(0, {int(sys.argv[2])})
+os.nice(19)
+
+def serve():
+    while True:
+        time.sleep(0.01)
+        begun = time.perf_counter()
+        while time.perf_counter() - begun < 0.002:
+            pass
+
+threading.Thread(target=serve).start()
+print("ready", flush=True)
+"""
+#: Burns CPU argv[1] until killed.
+_PINNED_BURNER = """
+import os, sys
+os.sched_setaffinity(0, {int(sys.argv[1])})
+print("ready", flush=True)
+while True:
+    pass
+"""
+
+
+def _cpu_wait_ms(sensor: sensing.Sensor, service: str, looks: int = 8) -> float:
+    """The median of the service's sched_wait_ms over a few looks a quarter second apart."""
+    seen = []
+    for _ in range(looks):
+        seen += [
+            s.value
+            for s in sensor.observe().samples
+            if s.service == service and s.metric == "sched_wait_ms"
+        ]
+        time.sleep(0.25)
+    assert seen, f"no sched_wait_ms of {service}"
+    return sorted(seen)[len(seen) // 2]
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/schedstat").exists(), reason="needs the kernel's schedstat"
+)
+def test_a_service_kept_waiting_for_a_cpu_shows_its_wait_rise(
+    tmp_path: Path, procs: Processes
+) -> None:
+    """A server of the lowest priority, pinned to one CPU: two busy loops pinned beside
+    it keep its working thread off the CPU each time it wakes, and its wait for a CPU
+    rises; alone, before and after them, it stays low (whatever the rest of the
+    machine does)."""
+    cpu = min(os.sched_getaffinity(0))
+    port = free_port()
+    procs.start("server", [sys.executable, "-c", _WAKING_SERVER, str(port), str(cpu)], True)
+    sensor = sensor_for(tmp_path, f"server=port:{port}")
+    alone = _cpu_wait_ms(sensor, "server")
+    burners = [
+        procs.start(f"burner{n}", [sys.executable, "-c", _PINNED_BURNER, str(cpu)], True)
+        for n in range(2)
+    ]
+    waiting = _cpu_wait_ms(sensor, "server")
+    for burner in burners:
+        burner.kill()
+        burner.wait()
+    _cpu_wait_ms(sensor, "server", looks=2)  # the readings that still span the burners
+    after = _cpu_wait_ms(sensor, "server")
+    assert waiting > 10 * max(alone, after), (alone, waiting, after)
+    assert waiting > 5.0, (alone, waiting, after)  # ms: two loops' timeslices each time

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from coral_mcp.analysis.detect import MetricAnomaly, Series, detect_series
-from coral_mcp.analysis.diagnose import _busy_host, diagnose
+from coral_mcp.analysis.diagnose import SetAside, _busy_host, diagnose
 from coral_mcp.analysis.hypotheses import fault_kind, to_hypothesis
 from coral_mcp.analysis.metric_names import (
     MetricClass,
@@ -226,6 +226,61 @@ def test_slowdowns_within_what_the_hosts_cpu_queue_explains_are_no_incident() ->
     # Nor is a queue an answer when someone reported an incident at that time.
     hinted = diagnose([*slower, *queued], [], SHOP, end(), hint_s=T0 + STEP * AT)
     assert hinted.ranked[0].service == "api"
+
+
+def test_slowdowns_of_a_service_the_busy_host_kept_waiting_for_a_cpu_are_no_incident() -> None:
+    """Live, as the rest of the test suite started beside the demo shop: the api's
+    database queries' p99 went from 7 to 18 ms and /items' from 5 to 21 ms with no
+    fault anywhere, while its threads waited four times longer for a CPU per
+    timeslice (0.14 -> 0.55 ms)."""
+    slower = [
+        flat("api", "prom:db_query_duration_seconds:p99", 0.00745, 0.0175),
+        flat("api", 'prom:http_request_duration_seconds{route="/items"}:p99', 0.005, 0.0207),
+        flat("api", "cpu_percent", 3.0),
+    ]
+    starved = flat("api", "sched_wait_ms", 0.14, 0.55)
+    quiet = diagnose([*slower, starved], [], SHOP, end())
+    assert quiet.ranked == () and [c.service for c in quiet.set_aside] == ["api"]
+    assert quiet.set_aside_why is SetAside.STARVED
+    # Its wait for a CPU as it was: the same slowdown is the service's own, a lead.
+    unmoved = flat("api", "sched_wait_ms", 0.14)
+    assert diagnose([*slower, unmoved], [], SHOP, end()).ranked[0].service == "api"
+    # Queries 50 times slower are more than any wait for a CPU makes them.
+    stuck = [flat("api", "prom:db_query_duration_seconds:p99", 0.00745, 0.4), *slower[1:]]
+    assert diagnose([*stuck, starved], [], SHOP, end()).ranked[0].service == "api"
+    # Nor is the wait an answer when someone reported an incident at that time.
+    hinted = diagnose([*slower, starved], [], SHOP, end(), hint_s=T0 + STEP * AT)
+    assert hinted.ranked[0].service == "api"
+
+
+def test_a_slowdown_elsewhere_stays_a_lead_when_only_one_service_waited_for_a_cpu() -> None:
+    observed = [
+        flat("api", "prom:db_query_duration_seconds:p99", 0.00745, 0.0175),
+        flat("web", 'prom:http_request_duration_seconds{route="/health"}:p95', 0.02, 0.05),
+        flat("api", "sched_wait_ms", 0.14, 0.55),
+        flat("web", "sched_wait_ms", 0.14),
+    ]
+    d = diagnose(observed, [], SHOP, end())
+    assert d.ranked and d.set_aside == ()
+
+
+def test_a_rise_of_a_services_wait_for_a_cpu_alone_is_never_a_root_cause() -> None:
+    assert metric_class("sched_wait_ms") is MetricClass.OTHER  # neither CPU nor latency
+    observed = [
+        flat("api", "sched_wait_ms", 0.05, 8.0),
+        flat("api", "cpu_percent", 3.0),
+        flat("api", "prom:db_query_duration_seconds:p99", 0.01),
+    ]
+    assert diagnose(observed, [], SHOP, end()).ranked == ()
+    # Asked about the api itself, it is no evidence of a fault of the api's.
+    asked = diagnose(observed, [], SHOP, end(), symptom_service="api")
+    assert all(a.metric != "sched_wait_ms" for c in asked.ranked for a in c.anomalies)
+    assert not asked.clear
+    # With its CPU use rising as well, the CPU is the lead, not the wait.
+    burning = [*observed[:1], flat("api", "cpu_percent", 3.0, 95.0), *observed[2:]]
+    top = diagnose(burning, [], SHOP, end()).ranked[0]
+    assert [a.metric for a in top.anomalies] == ["cpu_percent"]
+    assert fault_kind(top) is FaultKind.CPU_SATURATION
 
 
 def test_a_caller_that_restarts_drops_its_own_connections_which_says_nothing_of_its_peer() -> None:

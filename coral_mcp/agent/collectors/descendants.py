@@ -5,9 +5,11 @@ runs in their children: PostgreSQL serves each connection in a backend it forks,
 job server runs its jobs as subprocesses. A query burning a core in a backend is
 PostgreSQL's CPU, so the CPU of a service's descendants counts as the service's.
 
-Only the CPU: the descendants' memory, threads and descriptors stay out of the
-service's figures (a backend per connection would turn a caller's connection leak
-into growth of PostgreSQL's own processes, and the caller is the cause).
+Only the CPU (and how long they waited for one: a backend kept off the CPU by a busy
+host delays the server's answers as its main process's wait does): the descendants'
+memory, threads and descriptors stay out of the service's figures (a backend per
+connection would turn a caller's connection leak into growth of PostgreSQL's own
+processes, and the caller is the cause).
 
 The tree is walked down from `/proc/PID/task/TID/children` (a child is listed under
 the thread that forked it) at the socket-scan cadence; a descendant's CPU is read from
@@ -53,6 +55,8 @@ class DescendantCpu:
         self._trees: dict[str, tuple[int, ...]] = {}
         #: pid -> (start ticks, CPU seconds, when read)
         self._previous: dict[int, tuple[int, float, float]] = {}
+        #: pid -> its scheduler counters when last read
+        self._sched: dict[int, procstat.SchedStat] = {}
 
     def find(self, services: Mapping[str, Collection[int]], own: Collection[int] = ()) -> None:
         """Walk each service's tree down from its processes (`services`: name -> pids)."""
@@ -74,6 +78,8 @@ class DescendantCpu:
         followed = {pid for tree in trees.values() for pid in tree}
         for pid in [p for p in self._previous if p not in followed]:
             del self._previous[pid]
+        for pid in [p for p in self._sched if p not in followed]:
+            del self._sched[pid]
 
     def percent(self, service: str) -> float | None:
         """CPU % of the service's descendants since their previous reading, summed;
@@ -90,6 +96,25 @@ class DescendantCpu:
             if used is not None:
                 total = (total or 0.0) + used
         return total
+
+    def waited(self, service: str) -> procstat.SchedStat | None:
+        """How long the service's descendants waited for a CPU since their previous
+        reading, and the timeslices they were given, summed; None while none has been
+        read twice (one read of `/proc/PID/schedstat` each)."""
+        wait_ns = slices = 0
+        known = False
+        for pid in self._trees.get(service, ()):
+            now = procstat.read_schedstat(self._proc_root, pid)
+            since = procstat.waited_since(now, self._sched.get(pid))
+            if now is None:
+                self._sched.pop(pid, None)
+                continue
+            self._sched[pid] = now
+            if since is not None:
+                known = True
+                wait_ns += since.wait_ns
+                slices += since.slices
+        return procstat.SchedStat(wait_ns, slices) if known else None
 
     def idle(self, service: str, max_percent: float) -> bool:
         """Whether every descendant used less than `max_percent` of a core since its

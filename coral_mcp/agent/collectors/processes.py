@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 _PSUTIL_GONE = (psutil.NoSuchProcess, psutil.ZombieProcess)
 _Identity = tuple[str, int, float, tuple[str, ...], tuple[tuple[str, str], ...]]
+_Previous = tuple[int, float, float, int | None, int, dict[int, procstat.SchedStat]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,11 @@ class ProcessStat:
     #: Version-like variables of its environment (`APP_VERSION`, `IMAGE_TAG`...), sorted.
     version_env: tuple[tuple[str, str], ...] = ()
     cwd: str = ""
+    #: Since its previous reading (None on the first, or where the kernel does not say):
+    #: how long its threads waited on a run queue for a CPU, and the timeslices they
+    #: were given, summed (`/proc/PID/task/TID/schedstat`; threads that came or went
+    #: in between are left out).
+    waited: procstat.SchedStat | None = None
 
     @property
     def fingerprint(
@@ -103,10 +109,11 @@ class ProcessSampler:
         self._identity: dict[int, _Identity] = {}
         self._samples_since_check: dict[int, int] = {}
         # /proc read directly where it can be (Linux, the real psutil); per pid:
-        # (start ticks, cpu seconds, when read, descriptors, samples since counted)
+        # (start ticks, cpu seconds, when read, descriptors, samples since counted,
+        # scheduler counters per thread)
         self._proc_root = proc_root
         self._fast = ps is psutil and os.path.exists(f"{proc_root}/self/stat")
-        self._previous: dict[int, tuple[int, float, float, int | None, int]] = {}
+        self._previous: dict[int, _Previous] = {}
         self._boot_time_s = float(psutil.boot_time()) if self._fast else 0.0
 
     def sample(self, pids: Iterable[int], keep: Iterable[int] = ()) -> dict[int, ProcessStat]:
@@ -134,7 +141,7 @@ class ProcessSampler:
             raw = procstat.read_stat(self._proc_root, pid)
             if previous is None or raw is None or raw.start_ticks != previous[0]:
                 return False
-            _, cpu_s, at, _, _ = previous
+            _, cpu_s, at, _, _, _ = previous
             if now <= at or 100.0 * (raw.cpu_s - cpu_s) / (now - at) >= max_percent:
                 return False
         return True
@@ -163,16 +170,20 @@ class ProcessSampler:
             self._identity[pid] = identity
         cpu = None
         fds: int | None
+        waited = None
         if previous is None:
             fds, count = procstat.count_fds(self._proc_root, pid), 0
+            sched = self._sched(pid, raw.threads, None)
         else:
-            _, cpu_s, at, fds, count = previous
+            _, cpu_s, at, fds, count, before = previous
             if now > at:
                 cpu = 100.0 * (raw.cpu_s - cpu_s) / (now - at)
             count = (count + 1) % procstat.FDS_EVERY
             if count == 0:
                 fds = procstat.count_fds(self._proc_root, pid)
-        self._previous[pid] = (raw.start_ticks, raw.cpu_s, now, fds, count)
+            sched = self._sched(pid, raw.threads, before if count else None)
+            waited = procstat.threads_waited_since(sched, before)
+        self._previous[pid] = (raw.start_ticks, raw.cpu_s, now, fds, count, sched)
         io = procstat.read_io(self._proc_root, pid)
         exe, inode, mtime, cmdline, version_env = self._identity[pid]
         return ProcessStat(
@@ -193,7 +204,22 @@ class ProcessSampler:
             cmdline=cmdline,
             ppid=raw.ppid,
             version_env=version_env,
+            waited=waited,
         )
+
+    def _sched(
+        self, pid: int, threads: int, known: dict[int, procstat.SchedStat] | None
+    ) -> dict[int, procstat.SchedStat]:
+        """The scheduler counters of the process's threads: those `known` from the
+        previous reading while as many threads run, else listed afresh (a listing of
+        `/proc/PID/task`; never for a process of one thread)."""
+        if threads == 1:
+            tids: Iterable[int] = (pid,)
+        elif known is not None and len(known) == threads:
+            tids = known
+        else:
+            tids = procstat.thread_ids(self._proc_root, pid)
+        return procstat.read_thread_schedstats(self._proc_root, pid, tids)
 
     def _read_identity(self, pid: int) -> _Identity | None:
         """What does not change while a process lives, read once (through psutil)."""

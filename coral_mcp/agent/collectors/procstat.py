@@ -1,15 +1,18 @@
-"""A process's changing numbers read straight from `/proc/PID/{stat,io,status}`.
+"""A process's changing numbers read straight from `/proc/PID/{stat,io,status,schedstat}`.
 
 psutil reads the same files through several layers per value; at every sample of
 every watched process that is the agent's largest cost. Here one read of `stat` gives
 state, parent, CPU ticks, threads, start time and memory; `io` the bytes read and
-written (where permitted); `status` the context switches; the descriptors are counted
-only every FDS_EVERY samples (a directory listing, and they change slowly).
+written (where permitted); `status` the context switches; `task/TID/schedstat` how
+long each thread waited on a run queue for a CPU (the kernel's run delay); the
+descriptors are counted only every FDS_EVERY samples (a directory listing, and they
+change slowly).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 FDS_EVERY = 3
@@ -71,6 +74,64 @@ def read_stat(proc_root: str, pid: int) -> RawStat | None:
         vms_bytes=int(fields[20]),
         rss_bytes=int(fields[21]) * PAGE_BYTES,
     )
+
+
+class SchedStat(NamedTuple):
+    """The kernel's scheduler counters of one thread (`/proc/PID/task/TID/schedstat`;
+    `/proc/PID/schedstat` is the main thread's): nanoseconds spent waiting on a run
+    queue for a CPU, and the timeslices it was given, since it started."""
+
+    wait_ns: int
+    slices: int
+
+
+def read_schedstat(proc_root: str, pid: int) -> SchedStat | None:
+    """None when gone or when the kernel keeps no schedstats (`CONFIG_SCHED_INFO`)."""
+    data = read_small(f"{proc_root}/{pid}/schedstat")
+    fields = data.split() if data else []
+    if len(fields) < 3:
+        return None
+    return SchedStat(int(fields[1]), int(fields[2]))
+
+
+def thread_ids(proc_root: str, pid: int) -> tuple[int, ...]:
+    """The process's threads (`/proc/PID/task`); empty when it is gone."""
+    try:
+        return tuple(int(tid) for tid in os.listdir(f"{proc_root}/{pid}/task") if tid.isdigit())
+    except OSError:
+        return ()
+
+
+def read_thread_schedstats(proc_root: str, pid: int, tids: Iterable[int]) -> dict[int, SchedStat]:
+    """The scheduler counters of the given threads of `pid` (those still there)."""
+    found: dict[int, SchedStat] = {}
+    for tid in tids:
+        data = read_small(f"{proc_root}/{pid}/task/{tid}/schedstat")
+        fields = data.split() if data else []
+        if len(fields) >= 3:
+            found[tid] = SchedStat(int(fields[1]), int(fields[2]))
+    return found
+
+
+def threads_waited_since(
+    now: Mapping[int, SchedStat], before: Mapping[int, SchedStat]
+) -> SchedStat | None:
+    """What the threads read both times waited and were given since `before`, summed;
+    None when no thread was read both times."""
+    since = [w for tid, n in now.items() if (w := waited_since(n, before.get(tid))) is not None]
+    if not since:
+        return None
+    return SchedStat(sum(w.wait_ns for w in since), sum(w.slices for w in since))
+
+
+def waited_since(now: SchedStat | None, before: SchedStat | None) -> SchedStat | None:
+    """What changed from `before` to `now`; None without both, or when a counter went
+    down (another process under the same pid)."""
+    if now is None or before is None or now.wait_ns < before.wait_ns:
+        return None
+    if now.slices < before.slices:
+        return None
+    return SchedStat(now.wait_ns - before.wait_ns, now.slices - before.slices)
 
 
 def read_io(proc_root: str, pid: int) -> tuple[int, int] | None:
