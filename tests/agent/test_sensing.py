@@ -357,5 +357,5 @@ def test_a_service_kept_waiting_for_a_cpu_shows_its_wait_rise(
         burner.wait()
     _cpu_wait_ms(sensor, "server", looks=2)  # the readings that still span the burners
     after = _cpu_wait_ms(sensor, "server")
-    assert waiting > 10 * max(alone, after), (alone, waiting, after)
+    assert waiting > 3 * max(alone, after), (alone, waiting, after)
     assert waiting > 5.0, (alone, waiting, after)  # ms: two loops' timeslices each time
