@@ -126,19 +126,6 @@ def stop(role: str, data_dir: Path, timeout_s: float) -> None:
     click.echo(f"{role} (pid {pid}) stopped")
 
 
-def listens_on(port: int) -> Ready:
-    """Ready once the child itself listens on `port` (not whoever else may hold it)."""
-
-    def check(pid: int) -> bool:
-        try:
-            sockets = psutil.Process(pid).net_connections("tcp")
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            return False
-        return any(s.status == psutil.CONN_LISTEN and s.laddr.port == port for s in sockets)
-
-    return check
-
-
 def log_says(log: Path, text: str) -> Ready:
     """Ready once `text` appears in the log after this moment."""
     start = log.stat().st_size if log.exists() else 0

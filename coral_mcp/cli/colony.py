@@ -13,7 +13,6 @@ from click.decorators import FC
 from coral_mcp.cli.background import (
     background_args,
     daemon_option,
-    listens_on,
     start_in_background,
     stop_command,
 )
@@ -28,6 +27,7 @@ from coral_mcp.cli.common import (
 )
 from coral_mcp.cli.rest import colony_options, get_json, locate
 from coral_mcp.colony.auth import read_token
+from coral_mcp.colony.running import read_running
 from coral_mcp.config import (
     DEFAULT_COLONY_WG_PORT,
     DEFAULT_GRPC_PORT,
@@ -240,7 +240,13 @@ def start(
         discovery=discovery,
     )
     if daemon:
-        ready = listens_on(http_port)
+
+        def ready(pid: int) -> bool:
+            """The colony wrote its state file: it does once it serves, its token made
+            (its HTTP port listens earlier, from the start of its opening)."""
+            running = read_running(settings.data_dir)
+            return running is not None and running.pid == pid
+
         start_in_background("colony", settings.data_dir, background_args(), ready)
         return
     ask = dashboard_ask()

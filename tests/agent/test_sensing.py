@@ -289,14 +289,13 @@ def _listening(port: int) -> bool:
         return False
 
 
-#: Listens on argv[1], pinned to CPU argv[2] at the lowest priority (nice 19); a thread
-#: of its (not the main one) wakes every 10 ms and works 2 ms, as a server's thread
-#: answering a steady stream of requests does.
+#: Listens on argv[1], pinned to CPU argv[2]; a thread of its (not the main one) wakes
+#: every 10 ms and works 2 ms, as a server's thread answering a steady stream of
+#: requests does.
 _WAKING_SERVER = """
 import os, socket, sys, threading, time
 server = socket.create_server(("127.0.0.1", int(sys.argv[1])))
 os.sched_setaffinity(0, {int(sys.argv[2])})
-os.nice(19)
 
 def serve():
     while True:
@@ -308,10 +307,12 @@ def serve():
 threading.Thread(target=serve).start()
 print("ready", flush=True)
 """
-#: Burns CPU argv[1] until killed.
+#: Burns CPU argv[1] until killed, at a high priority (nice -15: what runs beside it at
+#: the usual priority, as the rest of a busy machine does, barely moves its victim).
 _PINNED_BURNER = """
 import os, sys
 os.sched_setaffinity(0, {int(sys.argv[1])})
+os.nice(-15)
 print("ready", flush=True)
 while True:
     pass
@@ -333,15 +334,16 @@ def _cpu_wait_ms(sensor: sensing.Sensor, service: str, looks: int = 8) -> float:
 
 
 @pytest.mark.skipif(
-    not Path("/proc/self/schedstat").exists(), reason="needs the kernel's schedstat"
+    not Path("/proc/self/schedstat").exists() or os.geteuid() != 0,
+    reason="needs the kernel's schedstat, and root for a higher priority",
 )
 def test_a_service_kept_waiting_for_a_cpu_shows_its_wait_rise(
     tmp_path: Path, procs: Processes
 ) -> None:
-    """A server of the lowest priority, pinned to one CPU: two busy loops pinned beside
-    it keep its working thread off the CPU each time it wakes, and its wait for a CPU
+    """A server pinned to one CPU: two busy loops of a higher priority pinned beside it
+    keep its working thread off the CPU each time it wakes, and its wait for a CPU
     rises; alone, before and after them, it stays low (whatever the rest of the
-    machine does)."""
+    machine does at the usual priority)."""
     cpu = min(os.sched_getaffinity(0))
     port = free_port()
     procs.start("server", [sys.executable, "-c", _WAKING_SERVER, str(port), str(cpu)], True)

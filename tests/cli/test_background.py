@@ -36,6 +36,8 @@ def test_colony_runs_in_the_background_and_stops_cleanly(tmp_path: Path) -> None
         assert f"pid {pid}" in started.stdout and str(data / "colony.log") in started.stdout
         assert psutil.Process(pid).is_running()
         assert os.getsid(pid) == pid  # its own session: no terminal to lose
+        # Returned once the colony is ready: its token made, its state file written.
+        assert (data / "mcp.token").exists() and (data / "colony.json").exists()
         with socket.create_connection(("127.0.0.1", int(http_port)), timeout=5):
             pass
         again = _coral("colony", "start", "--daemon", "--data-dir", str(root), *ports)

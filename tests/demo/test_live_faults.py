@@ -97,13 +97,19 @@ def _explain(d: Diagnosis) -> str:
     return "\n".join(lines)
 
 
-def test_with_no_fault_coral_sees_no_significant_anomaly(shop: Stack) -> None:
-    d = shop.run_scenario(None, REFERENCE_S, 0, fresh=False)
-    assert d.verdict.correct, _explain(d)
-
-
 @pytest.mark.parametrize("name", ORDER)
 def test_coral_names_the_faulty_service_the_fault_and_the_change(shop: Stack, name: str) -> None:
     scenario = SCENARIOS[name]
     d = shop.run_scenario(scenario, REFERENCE_S, SETTLE_S, fresh=True)
+    assert d.verdict.correct, _explain(d)
+
+
+def test_with_no_fault_coral_sees_no_significant_anomaly(shop: Stack) -> None:
+    """Last, with a fresh colony and agents as every scenario has: the shop running
+    steadily, nothing injected. Run first, its reference fell in the first seconds of
+    `make test`, when every other worker starts its processes on the same two cores at
+    once; beside that burst the shop's answers get 3-8 times slower and Coral has named
+    a latency lead (3 of 5 full-suite runs on 2026-11-28: a known limitation, recorded in
+    benchmarks/RESULTS.md, "No fault beside the start of the test suite")."""
+    d = shop.run_scenario(None, REFERENCE_S, SETTLE_S, fresh=True)
     assert d.verdict.correct, _explain(d)
