@@ -21,8 +21,8 @@ INSPECTOR_VERSION := 2.12.0
 # pytest-xdist workers. Tests that share a module fixture (a running application) carry
 # an xdist_group mark: one worker runs them all. The longest groups start first
 # (tests/conftest.py, START_FIRST): the live fault suite on a worker of its own (it mostly
-# waits for faults to show), three for the rest, which also wait on real processes.
-TEST_WORKERS ?= 4
+# waits for faults to show), four for the rest, which also wait on real processes.
+TEST_WORKERS ?= 5
 
 # System packages (Debian) as COMMAND:PACKAGE pairs (`-:PACKAGE` asks dpkg instead of a
 # command). scripts/apt-need installs only what is missing, waits for apt's locks and

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,6 +72,13 @@ def test_readme_quick_start_is_exactly_make_run_and_make_test() -> None:
     block = readme[start:].split("```", 2)[1]
     commands = [line for line in block.splitlines()[1:] if line.strip()]
     assert commands == ["make run", "make test"]
+
+
+def test_readme_names_the_number_of_test_workers_the_makefile_runs() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    workers = re.search(r"^TEST_WORKERS \?= (\d+)$", makefile, re.MULTILINE)
+    assert workers is not None
+    assert f"`TEST_WORKERS={workers.group(1)}` by default" in (ROOT / "README.md").read_text()
 
 
 def test_ci_runs_make_test() -> None:
