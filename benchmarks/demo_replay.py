@@ -29,6 +29,13 @@ def cases(roots: list[Path]) -> list[Path]:
     return sorted(p.parent for root in roots for p in root.glob("**/case.json"))
 
 
+def judged(path: Path) -> bool:
+    """A case of a scenario the demo knows (or of no fault): only those have a truth to
+    judge the answer by."""
+    name = json.loads((path / "case.json").read_text())["scenario"]
+    return name == "no_fault" or name in SCENARIOS
+
+
 def replay(path: Path) -> dict[str, Any]:
     case = json.loads((path / "case.json").read_text())
     scenario = SCENARIOS.get(case["scenario"])
@@ -74,7 +81,10 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("-v", "--verbose", action="store_true", help="print the top answers")
     args = parser.parse_args()
-    found = cases(args.dirs)
+    kept = cases(args.dirs)
+    found = [p for p in kept if judged(p)]
+    if len(found) < len(kept):
+        print(f"skipped {len(kept) - len(found)} cases of faults no demo scenario describes")
     if not found:
         print(f"no kept cases (case.json) under {', '.join(map(str, args.dirs))}")
         return 1
