@@ -29,7 +29,7 @@ from coral_mcp.agent.collectors.processes import (
     processes_by_pid,
 )
 from coral_mcp.agent.collectors.procfs import ExitStatus, ProcFS
-from coral_mcp.agent.collectors.procstat import SchedStat
+from coral_mcp.agent.collectors.procstat import SchedStat, summed
 from coral_mcp.agent.collectors.prometheus import Scraper
 from coral_mcp.agent.collectors.sdk import SdkProbe
 from coral_mcp.agent.collectors.sockets import SocketScanner, SocketTable
@@ -476,11 +476,10 @@ def _cpu_wait_ms(waits: list[SchedStat | None]) -> float | None:
     descendants since their previous readings, in ms (the run delay a thread woken by a
     request, or preempted while it works, meets before it runs again); 0 when none was
     given a timeslice, None when nothing was read twice."""
-    known = [w for w in waits if w is not None]
-    if not known:
+    total = summed(waits)
+    if total is None:
         return None
-    slices = sum(w.slices for w in known)
-    return sum(w.wait_ns for w in known) / slices / 1e6 if slices else 0.0
+    return total.wait_ns / total.slices / 1e6 if total.slices else 0.0
 
 
 def _steady_process(process: ProcessStat, before: tuple[ProcessStat, ...]) -> bool:

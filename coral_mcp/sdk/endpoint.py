@@ -129,7 +129,8 @@ def _sweep(directory: Path, own: Path) -> None:
     pid says (another pid namespace may share this directory); so does one whose process
     lives (it may be between making its socket and listening on it)."""
     for path in directory.glob(SOCKET_PATTERN):
-        if path == own or not _ours(path) or _alive(path.name):
+        found = _lstat(path)
+        if path == own or found is None or not _ours(found) or _alive(path.name):
             continue
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
             probe.settimeout(1.0)
@@ -155,20 +156,23 @@ def _alive(name: str) -> bool:
     return True
 
 
-def _ours(path: Path) -> bool:
+def _lstat(path: Path) -> os.stat_result | None:
     try:
-        found = path.lstat()
+        return path.lstat()
     except FileNotFoundError:
-        return False
+        return None
+
+
+def _ours(found: os.stat_result) -> bool:
+    """A socket of this user."""
     return found.st_uid == os.getuid() and stat.S_ISSOCK(found.st_mode)
 
 
 def _clear_stale(path: Path) -> None:
     """Remove a socket left by an earlier process with our pid; refuse anyone else's."""
-    try:
-        found = path.lstat()
-    except FileNotFoundError:
+    found = _lstat(path)
+    if found is None:
         return
-    if found.st_uid != os.getuid() or not stat.S_ISSOCK(found.st_mode):
+    if not _ours(found):
         raise PermissionError(f"{path} exists and is not a socket of this user")
     path.unlink()

@@ -107,16 +107,17 @@ def resolve_edges(cur: duckdb.DuckDBPyConnection) -> None:
 def _insert_summaries(
     cur: duckdb.DuckDBPyConnection, ops: Sequence[StoreSummaries]
 ) -> dict[str, np.ndarray] | None:
-    windows = [op.window for op in ops if op.window.summaries]
-    if not windows:
+    kept = [op for op in ops if op.window.summaries]
+    if not kept:
         return None
+    windows = [op.window for op in kept]
     # The rows' fields as columns in one transposition (MetricSummary is a tuple), and
     # each window's agent and times repeated over its rows.
     fields = zip(*(row for window in windows for row in window.summaries), strict=True)
     service, metric, lo, hi, avg, last, p95, count = fields
     sizes = [len(window.summaries) for window in windows]
     per_window = {
-        "agent_id": np.array([op.agent_id for op in ops if op.window.summaries], dtype=object),
+        "agent_id": np.array([op.agent_id for op in kept], dtype=object),
         "window_start": np.array([w.start_ms for w in windows], dtype="datetime64[ms]"),
         "window_end": np.array([w.end_ms for w in windows], dtype="datetime64[ms]"),
     }

@@ -20,7 +20,6 @@ processes are no one's.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Collection, Mapping
 
@@ -32,12 +31,8 @@ MAX_DESCENDANTS = 256
 
 def children(proc_root: str, pid: int) -> list[int]:
     """The pids `pid` started that still run (empty when it is gone or unreadable)."""
-    try:
-        tids = os.listdir(f"{proc_root}/{pid}/task")
-    except OSError:
-        return []
     found: list[int] = []
-    for tid in tids:
+    for tid in procstat.thread_ids(proc_root, pid):
         data = procstat.read_small(f"{proc_root}/{pid}/task/{tid}/children")
         if data:
             found += [int(child) for child in data.split() if child.isdigit()]
@@ -101,20 +96,15 @@ class DescendantCpu:
         """How long the service's descendants waited for a CPU since their previous
         reading, and the timeslices they were given, summed; None while none has been
         read twice (one read of `/proc/PID/schedstat` each)."""
-        wait_ns = slices = 0
-        known = False
+        waits = []
         for pid in self._trees.get(service, ()):
             now = procstat.read_schedstat(self._proc_root, pid)
-            since = procstat.waited_since(now, self._sched.get(pid))
+            waits.append(procstat.waited_since(now, self._sched.get(pid)))
             if now is None:
                 self._sched.pop(pid, None)
-                continue
-            self._sched[pid] = now
-            if since is not None:
-                known = True
-                wait_ns += since.wait_ns
-                slices += since.slices
-        return procstat.SchedStat(wait_ns, slices) if known else None
+            else:
+                self._sched[pid] = now
+        return procstat.summed(waits)
 
     def idle(self, service: str, max_percent: float) -> bool:
         """Whether every descendant used less than `max_percent` of a core since its

@@ -87,11 +87,13 @@ class SchedStat(NamedTuple):
 
 def read_schedstat(proc_root: str, pid: int) -> SchedStat | None:
     """None when gone or when the kernel keeps no schedstats (`CONFIG_SCHED_INFO`)."""
-    data = read_small(f"{proc_root}/{pid}/schedstat")
+    return _schedstat(f"{proc_root}/{pid}/schedstat")
+
+
+def _schedstat(path: str) -> SchedStat | None:
+    data = read_small(path)
     fields = data.split() if data else []
-    if len(fields) < 3:
-        return None
-    return SchedStat(int(fields[1]), int(fields[2]))
+    return SchedStat(int(fields[1]), int(fields[2])) if len(fields) >= 3 else None
 
 
 def thread_ids(proc_root: str, pid: int) -> tuple[int, ...]:
@@ -104,13 +106,8 @@ def thread_ids(proc_root: str, pid: int) -> tuple[int, ...]:
 
 def read_thread_schedstats(proc_root: str, pid: int, tids: Iterable[int]) -> dict[int, SchedStat]:
     """The scheduler counters of the given threads of `pid` (those still there)."""
-    found: dict[int, SchedStat] = {}
-    for tid in tids:
-        data = read_small(f"{proc_root}/{pid}/task/{tid}/schedstat")
-        fields = data.split() if data else []
-        if len(fields) >= 3:
-            found[tid] = SchedStat(int(fields[1]), int(fields[2]))
-    return found
+    found = {tid: _schedstat(f"{proc_root}/{pid}/task/{tid}/schedstat") for tid in tids}
+    return {tid: stat for tid, stat in found.items() if stat is not None}
 
 
 def threads_waited_since(
@@ -118,20 +115,23 @@ def threads_waited_since(
 ) -> SchedStat | None:
     """What the threads read both times waited and were given since `before`, summed;
     None when no thread was read both times."""
-    since = [w for tid, n in now.items() if (w := waited_since(n, before.get(tid))) is not None]
-    if not since:
-        return None
-    return SchedStat(sum(w.wait_ns for w in since), sum(w.slices for w in since))
+    return summed(waited_since(stat, before.get(tid)) for tid, stat in now.items())
 
 
 def waited_since(now: SchedStat | None, before: SchedStat | None) -> SchedStat | None:
     """What changed from `before` to `now`; None without both, or when a counter went
     down (another process under the same pid)."""
-    if now is None or before is None or now.wait_ns < before.wait_ns:
-        return None
-    if now.slices < before.slices:
+    if now is None or before is None or now.wait_ns < before.wait_ns or now.slices < before.slices:
         return None
     return SchedStat(now.wait_ns - before.wait_ns, now.slices - before.slices)
+
+
+def summed(stats: Iterable[SchedStat | None]) -> SchedStat | None:
+    """The counters added up; None when none is known."""
+    known = [stat for stat in stats if stat is not None]
+    if not known:
+        return None
+    return SchedStat(sum(s.wait_ns for s in known), sum(s.slices for s in known))
 
 
 def read_io(proc_root: str, pid: int) -> tuple[int, int] | None:
